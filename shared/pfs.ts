@@ -1,0 +1,99 @@
+/**
+ * The stage contract: what Pachyderm (or the embedded engine) gives a datum's process, and safe ways to
+ * write outputs. Inputs live under `$PFS_ROOT/<input name>/<path in repo>`; outputs go to `$PFS_ROOT/out`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+export interface StageEnv {
+  pfsRoot: string;
+  outDir: string;
+  jobId?: string;
+  datumId?: string;
+  pipeline?: string;
+  outputCommit?: string;
+}
+
+export function readStageEnv(env: Record<string, string | undefined> = process.env): StageEnv {
+  const pfsRoot = env.PFS_ROOT || '/pfs';
+  return {
+    pfsRoot,
+    outDir: join(pfsRoot, 'out'),
+    jobId: env.PACH_JOB_ID,
+    datumId: env.PACH_DATUM_ID,
+    pipeline: env.PPS_PIPELINE_NAME,
+    outputCommit: env.PACH_OUTPUT_COMMIT_ID,
+  };
+}
+
+export class InputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+/**
+ * The matched path of input `name` for this datum: Pachyderm sets the env var `<name>` to it
+ * (e.g. `/pfs/slides/slide1`). Falls back to `$PFS_ROOT/<name>` when unset (a `/` glob).
+ */
+export function inputPath(name: string, env: Record<string, string | undefined> = process.env): string {
+  const value = env[name];
+  if (value) return value;
+  const fallback = join(env.PFS_ROOT || '/pfs', name);
+  if (existsSync(fallback)) return fallback;
+  throw new InputError(
+    `input '${name}' is not mounted: neither the variable ${name} nor ${fallback} exists; check the pipeline's input names (use '_' not '-')`,
+  );
+}
+
+/** The slide id of a datum whose matched path is `/<slide_id>` (or a file inside it). */
+export function slideIdOf(matchedPath: string): string {
+  return basename(matchedPath.replace(/\/+$/, ''));
+}
+
+/** Files directly in a folder, sorted, skipping dotfiles. */
+export function listFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((n) => !n.startsWith('.'))
+    .filter((n) => statSync(join(dir, n)).isFile())
+    .sort();
+}
+
+function tmpNameFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Write a whole file to a temp name and rename it into place: readers never see half a file. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = tmpNameFor(path);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+export interface AtomicFile {
+  /** Where the writer streams to. */
+  tmpPath: string;
+  /** Rename into place. */
+  commit(): void;
+  /** Remove the temp file. */
+  abort(): void;
+}
+
+/** For streamed writers: write to `tmpPath`, then `commit()` (or `abort()` on failure). */
+export function atomicFile(path: string): AtomicFile {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmpPath = tmpNameFor(path);
+  return {
+    tmpPath,
+    commit: () => renameSync(tmpPath, path),
+    abort: () => rmSync(tmpPath, { force: true }),
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * TFRecord files as TensorFlow writes them: per record, uint64 LE length, masked CRC32C of the length,
+ * the data, masked CRC32C of the data. Optional GZIP of the whole stream (TFRecordDataset compression_type="GZIP").
+ * Writers stream to a temp file and rename on close; readers stream and never hold the whole file.
+ */
+import { crc32c } from '@node-rs/crc32';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import { atomicFile, type AtomicFile } from './pfs.js';
+
+const MASK_DELTA = 0xa282ead8;
+
+/** TensorFlow's CRC mask: rotate right by 15 bits, add a constant (all mod 2^32). */
+export function maskedCrc32c(data: Uint8Array): number {
+  const crc = crc32c(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)) >>> 0;
+  return ((((crc >>> 15) | (crc << 17)) >>> 0) + MASK_DELTA) >>> 0;
+}
+
+/** The 12-byte header (length + its masked CRC) and 4-byte footer (masked CRC of the data) of one record. */
+export function frameRecord(data: Uint8Array): [Buffer, Buffer] {
+  const header = Buffer.allocUnsafe(12);
+  header.writeBigUInt64LE(BigInt(data.byteLength), 0);
+  header.writeUInt32LE(maskedCrc32c(header.subarray(0, 8)), 8);
+  const footer = Buffer.allocUnsafe(4);
+  footer.writeUInt32LE(maskedCrc32c(data), 0);
+  return [header, footer];
+}
+
+export interface TFRecordWriterOptions {
+  gzip?: boolean;
+}
+
+export class TFRecordWriter {
+  private count = 0;
+  private bytes = 0;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly file: AtomicFile,
+    private readonly sink: Writable,
+    private readonly fileStream: WriteStream,
+  ) {}
+
+  static async open(path: string, options: TFRecordWriterOptions = {}): Promise<TFRecordWriter> {
+    const file = atomicFile(path);
+    const fileStream = createWriteStream(file.tmpPath);
+    await once(fileStream, 'open');
+    let sink: Writable = fileStream;
+    if (options.gzip) {
+      const gz = createGzip({ level: 6 });
+      gz.pipe(fileStream);
+      sink = gz;
+    }
+    return new TFRecordWriter(path, file, sink, fileStream);
+  }
+
+  /** Number of records written so far. */
+  get records(): number {
+    return this.count;
+  }
+
+  /** Uncompressed bytes written so far (framing included). */
+  get size(): number {
+    return this.bytes;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    if (this.closed) throw new Error(`TFRecordWriter for ${this.path} is closed`);
+    const [header, footer] = frameRecord(data);
+    this.sink.write(header);
+    this.sink.write(data);
+    const ok = this.sink.write(footer);
+    this.count++;
+    this.bytes += 16 + data.byteLength;
+    if (!ok) await once(this.sink, 'drain');
+  }
+
+  /** Flush, fsync-free close, and rename into place. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const finished = once(this.fileStream, 'close');
+    this.sink.end();
+    await finished;
+    this.file.commit();
+  }
+
+  /** Drop the partial file. */
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      const finished = once(this.fileStream, 'close');
+      this.sink.destroy();
+      this.fileStream.destroy();
+      await finished.catch(() => undefined);
+    }
+    this.file.abort();
+  }
+}
+
+export class TFRecordCorruptError extends Error {
+  constructor(path: string, index: number, offset: number, why: string) {
+    super(`${path}: record ${index} at byte ${offset}: ${why}`);
+    this.name = 'TFRecordCorruptError';
+  }
+}
+
+export interface ReadOptions {
+  gzip?: boolean;
+  /** Check both CRCs of every record (default true). */
+  verify?: boolean;
+}
+
+/** Stream the records of a TFRecord file. Detects GZIP by its magic bytes when `gzip` is not given. */
+export async function* readTFRecords(path: string, options: ReadOptions = {}): AsyncGenerator<Buffer> {
+  const verify = options.verify ?? true;
+  const gzip = options.gzip ?? (await isGzip(path));
+  const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+  const source: AsyncIterable<Buffer> = gzip ? raw.pipe(createGunzip()) : raw;
+
+  let pending: Buffer = Buffer.alloc(0);
+  let offset = 0;
+  let index = 0;
+  for await (const chunk of source) {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let pos = 0;
+    while (pending.length - pos >= 12) {
+      const header = pending.subarray(pos, pos + 12);
+      if (verify && header.readUInt32LE(8) !== maskedCrc32c(header.subarray(0, 8))) {
+        throw new TFRecordCorruptError(path, index, offset + pos, 'length CRC mismatch');
+      }
+      const length = Number(header.readBigUInt64LE(0));
+      if (pending.length - pos < 12 + length + 4) break;
+      const data = pending.subarray(pos + 12, pos + 12 + length);
+      if (verify && pending.readUInt32LE(pos + 12 + length) !== maskedCrc32c(data)) {
+        throw new TFRecordCorruptError(path, index, offset + pos, 'data CRC mismatch');
+      }
+      // Copy so the caller may keep it after the buffer is reused.
+      yield Buffer.from(data);
+      pos += 16 + length;
+      index++;
+    }
+    offset += pos;
+    pending = pending.subarray(pos);
+  }
+  if (pending.length > 0) {
+    throw new TFRecordCorruptError(path, index, offset, `truncated: ${pending.length} trailing bytes`);
+  }
+}
+
+async function isGzip(path: string): Promise<boolean> {
+  const stream = createReadStream(path, { start: 0, end: 1 });
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    stream.destroy();
+    return chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b;
+  }
+  return false;
+}
+
+/** Count records (verifying CRCs): used by readers and the dataset CLI. */
+export async function countTFRecords(path: string, options: ReadOptions = {}): Promise<number> {
+  let n = 0;
+  for await (const _ of readTFRecords(path, options)) n++;
+  return n;
+}

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeExample, decodeExample, ExampleType } from '../../shared/example.js';
+
+test('every feature kind round-trips through the protobufjs decoder', () => {
+  const floats = new Float32Array(1280 * 3).map((_, i) => Math.sin(i) * 1e3);
+  const buf = encodeExample({
+    patient_id: { bytes: ['patient-ü'] },
+    slide_ids: { bytes: [Buffer.from('a'), Buffer.from(''), Buffer.from('c')] },
+    num_tiles: { int64: [3] },
+    ints: { int64: [0, 1, 127, 128, 300, 2 ** 40, -1, -(2 ** 40), 9007199254740993n] },
+    embedding_avg: { float: floats },
+    empty_floats: { float: [] },
+    empty_ints: { int64: [] },
+  });
+  const d = decodeExample(buf);
+  assert.deepEqual(d.patient_id, { bytes: [Buffer.from('patient-ü')] });
+  assert.deepEqual(d.slide_ids, { bytes: [Buffer.from('a'), Buffer.from(''), Buffer.from('c')] });
+  assert.deepEqual(d.num_tiles, { int64: [3n] });
+  assert.deepEqual(d.ints, { int64: [0n, 1n, 127n, 128n, 300n, 2n ** 40n, -1n, -(2n ** 40n), 9007199254740993n] });
+  assert.deepEqual(d.embedding_avg, { float: floats });
+  assert.deepEqual(d.empty_floats, { float: new Float32Array(0) });
+  assert.deepEqual(d.empty_ints, { int64: [] });
+});
+
+test('the direct encoder produces the same bytes protobufjs would (as a message, not per element)', () => {
+  const features = { a: { float: new Float32Array([1.5, -2]) }, b: { int64: [5, 300] }, c: { bytes: ['x'] } };
+  const ours = decodeExample(encodeExample(features));
+  const viaProtobufjs = ExampleType.encode(
+    ExampleType.fromObject({
+      features: {
+        feature: {
+          a: { floatList: { value: [1.5, -2] } },
+          b: { int64List: { value: [5, 300] } },
+          c: { bytesList: { value: [Buffer.from('x')] } },
+        },
+      },
+    }),
+  ).finish();
+  assert.deepEqual(decodeExample(viaProtobufjs), ours);
+});
+
+test('a non-integer int64 is rejected with the value', () => {
+  assert.throws(() => encodeExample({ n: { int64: [1.5] } }), /integer, got 1.5/);
+});
