@@ -1,0 +1,59 @@
+/**
+ * One tile as a tf.train.Example with slideflow's keys, so slideflow and TensorFlow read tiles.tfrecord as is:
+ * `slide` (bytes), `image_raw` (encoded JPEG or PNG), `loc_x`, `loc_y` (int64; slideflow's convention: the
+ * tile's centre in level-0 pixels).
+ */
+import { bytesFeature, decodeExample, encodeExample, int64Feature } from './example.js';
+import { readTFRecords, TFRecordWriter } from './tfrecord.js';
+
+export interface TileRecord {
+  slide: string;
+  /** Encoded image bytes (JPEG or PNG). */
+  image: Buffer;
+  locX: number;
+  locY: number;
+}
+
+export function encodeTileRecord(t: TileRecord): Buffer {
+  return encodeExample({
+    slide: { bytes: [t.slide] },
+    image_raw: { bytes: [t.image] },
+    loc_x: { int64: [t.locX] },
+    loc_y: { int64: [t.locY] },
+  });
+}
+
+export function decodeTileRecord(buf: Uint8Array): TileRecord {
+  const f = decodeExample(buf);
+  return {
+    slide: bytesFeature(f, 'slide')[0].toString('utf8'),
+    image: bytesFeature(f, 'image_raw')[0],
+    locX: Number(int64Feature(f, 'loc_x')[0]),
+    locY: Number(int64Feature(f, 'loc_y')[0]),
+  };
+}
+
+/** Stream the tiles of a tiles.tfrecord in file order. */
+export async function* readTileRecords(path: string): AsyncGenerator<TileRecord> {
+  for await (const buf of readTFRecords(path)) yield decodeTileRecord(buf);
+}
+
+/** Write tiles in order to `path` (atomically, on close). */
+export class TileRecordWriter {
+  private constructor(private readonly writer: TFRecordWriter) {}
+  static async open(path: string): Promise<TileRecordWriter> {
+    return new TileRecordWriter(await TFRecordWriter.open(path));
+  }
+  get count(): number {
+    return this.writer.records;
+  }
+  write(t: TileRecord): Promise<void> {
+    return this.writer.write(encodeTileRecord(t));
+  }
+  close(): Promise<void> {
+    return this.writer.close();
+  }
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
+}
