@@ -1,0 +1,275 @@
+/**
+ * Datums as Pachyderm 2.x computes them: every file or folder a pfs input's glob matches is one datum of that
+ * input; cross = cartesian product, union = concatenation, join = datums whose `joinOn` values agree (inner,
+ * or keeping the unmatched ones of `outerJoin` inputs), group = one datum per `groupBy` value.
+ *
+ * Identity follows Pachyderm's common.DatumID / common.HashDatum in spirit:
+ *   id   = sha256 over each input's (name, repo, branch, matched path), each field followed by its byte length
+ *          as a big-endian int64: stable across jobs and commits;
+ *   hash = sha256 over the id, each input's content hash (the paths and content hashes of every file it
+ *          mounts) and the pipeline's salt.
+ */
+import { createHash } from 'node:crypto';
+import { compileGlob, expandCaptures, globPaths, type GlobMatch } from './glob.js';
+import { childrenOf, type Input, type PfsInput } from './spec.js';
+
+export interface FileEntry {
+  /** '/slide1/a.svs': files only, leading slash */
+  path: string;
+  /** sha256 hex of the content */
+  hash: string;
+  size: number;
+}
+
+/** A commit's whole file list. */
+export interface Snapshot {
+  repo: string;
+  branch: string;
+  commit: string;
+  files: FileEntry[];
+}
+
+export interface DatumInput {
+  name: string;
+  repo: string;
+  branch: string;
+  commit: string;
+  glob: string;
+  /** the matched path ('/slide1', '/slide1/a.svs', or '/' for the whole repo) */
+  path: string;
+  /** every file at or under `path`, mounted at $PFS_ROOT/<name><file.path> */
+  files: FileEntry[];
+  /** the resolved join key of this input (joinOn with its captures substituted), inside a join */
+  joinOn?: string;
+  /** the resolved group key (groupBy with its captures substituted), inside a group */
+  groupBy?: string;
+  lazy?: boolean;
+  emptyFiles?: boolean;
+}
+
+export interface Datum {
+  id: string;
+  inputs: DatumInput[];
+}
+
+type SnapshotOf = (repo: string, branch: string) => Snapshot;
+
+/** The datums of an input over the given commits, in a deterministic order, without duplicates. */
+export function computeDatums(input: Input, snapshotOf: SnapshotOf): Datum[] {
+  const cache = new Map<string, Snapshot>();
+  const snap: SnapshotOf = (repo, branch) => {
+    const key = `${repo}@${branch}`;
+    let s = cache.get(key);
+    if (!s) {
+      s = snapshotOf(repo, branch);
+      cache.set(key, s);
+    }
+    return s;
+  };
+  const tuples = datumsOf(input, snap);
+  const out: Datum[] = [];
+  const seen = new Set<string>();
+  for (const inputs of tuples) {
+    const id = datumId(inputs);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push({ id, inputs });
+  }
+  return out;
+}
+
+function datumsOf(input: Input, snap: SnapshotOf): DatumInput[][] {
+  if ('pfs' in input) return pfsDatums(input.pfs, snap).map((d) => [d.input]);
+  const [kind, children] = childrenOf(input);
+  switch (kind) {
+    case 'union':
+      return children.flatMap((c) => datumsOf(c, snap));
+    case 'cross': {
+      let acc: DatumInput[][] = [[]];
+      for (const c of children) {
+        const side = datumsOf(c, snap);
+        const next: DatumInput[][] = [];
+        for (const a of acc) for (const b of side) next.push([...a, ...b]);
+        acc = next;
+        if (acc.length === 0) break;
+      }
+      return acc;
+    }
+    case 'join':
+      return joinDatums(children.map(pfsOf), snap);
+    case 'group':
+      return groupDatums(children.map(pfsOf), snap);
+  }
+}
+
+function pfsOf(input: Input): PfsInput {
+  if (!('pfs' in input)) throw new Error('join and group take pfs inputs only');
+  return input.pfs;
+}
+
+interface Keyed {
+  input: DatumInput;
+  key?: string;
+}
+
+function pfsDatums(pfs: PfsInput, snap: SnapshotOf, keyTemplate?: string): Keyed[] {
+  const s = snap(pfs.repo, pfs.branch);
+  const files = sortedFiles(s.files);
+  const paths = files.map((f) => f.path);
+  compileGlob(pfs.glob); // throws GlobError on a bad glob before anything else
+  return globPaths(paths, pfs.glob).map((m: GlobMatch) => {
+    const input: DatumInput = {
+      name: pfs.name,
+      repo: pfs.repo,
+      branch: pfs.branch,
+      commit: s.commit,
+      glob: pfs.glob,
+      path: m.path,
+      files: filesUnder(files, paths, m.path),
+    };
+    if (pfs.lazy !== undefined) input.lazy = pfs.lazy;
+    if (pfs.emptyFiles !== undefined) input.emptyFiles = pfs.emptyFiles;
+    const key = keyTemplate === undefined ? undefined : expandCaptures(keyTemplate, m.captures, pfs.glob);
+    return { input, key };
+  });
+}
+
+const sortedCache = new WeakMap<FileEntry[], FileEntry[]>();
+
+function sortedFiles(files: FileEntry[]): FileEntry[] {
+  let s = sortedCache.get(files);
+  if (!s) {
+    s = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    sortedCache.set(files, s);
+  }
+  return s;
+}
+
+/** Files at `path` or under it: a contiguous run of the sorted list (every path with a prefix sorts together). */
+function filesUnder(files: FileEntry[], paths: string[], path: string): FileEntry[] {
+  if (path === '/') return files;
+  const prefix = path + '/';
+  const out: FileEntry[] = [];
+  const exact = lowerBound(paths, path);
+  if (exact < paths.length && paths[exact] === path) out.push(files[exact]);
+  for (let i = lowerBound(paths, prefix); i < paths.length && paths[i].startsWith(prefix); i++) out.push(files[i]);
+  return out;
+}
+
+function lowerBound(a: string[], x: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function byKey(items: Keyed[]): Map<string, DatumInput[]> {
+  const m = new Map<string, DatumInput[]>();
+  for (const it of items) {
+    const k = it.key ?? '';
+    const list = m.get(k);
+    if (list) list.push(it.input);
+    else m.set(k, [it.input]);
+  }
+  return m;
+}
+
+function sortedKeys(maps: Map<string, DatumInput[]>[]): string[] {
+  const keys = new Set<string>();
+  for (const m of maps) for (const k of m.keys()) keys.add(k);
+  return [...keys].sort();
+}
+
+/**
+ * For each join key: the cross product of the inputs' datums with that key. A key missing from some input
+ * gives datums only when one of the inputs that have it is an outer join; they then cross the inputs present.
+ */
+function joinDatums(children: PfsInput[], snap: SnapshotOf): DatumInput[][] {
+  const maps = children.map((c) =>
+    byKey(pfsDatums(c, snap, c.joinOn).map((k) => ({ ...k, input: { ...k.input, joinOn: k.key } }))),
+  );
+  const out: DatumInput[][] = [];
+  for (const key of sortedKeys(maps)) {
+    const present = maps.map((m) => m.get(key));
+    const complete = present.every((p) => p !== undefined);
+    const keptByOuter = present.some((p, i) => p !== undefined && children[i].outerJoin === true);
+    if (!complete && !keptByOuter) continue;
+    let acc: DatumInput[][] = [[]];
+    for (const side of present) {
+      if (!side) continue;
+      const next: DatumInput[][] = [];
+      for (const a of acc) for (const b of side) next.push([...a, b]);
+      acc = next;
+    }
+    out.push(...acc);
+  }
+  return out;
+}
+
+/** One datum per group key, holding every matched path of every input with that key (input order, then path). */
+function groupDatums(children: PfsInput[], snap: SnapshotOf): DatumInput[][] {
+  const maps = children.map((c) =>
+    byKey(pfsDatums(c, snap, c.groupBy).map((k) => ({ ...k, input: { ...k.input, groupBy: k.key } }))),
+  );
+  return sortedKeys(maps).map((key) => maps.flatMap((m) => m.get(key) ?? []));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Identity
+
+function writeField(h: ReturnType<typeof createHash>, s: string): void {
+  const b = Buffer.from(s, 'utf8');
+  h.update(b);
+  const len = Buffer.alloc(8);
+  len.writeBigInt64BE(BigInt(b.length));
+  h.update(len);
+}
+
+/** Stable across jobs: input names, repos, branches and matched paths only. */
+export function datumId(inputs: readonly Pick<DatumInput, 'name' | 'repo' | 'branch' | 'path'>[]): string {
+  const h = createHash('sha256');
+  for (const i of inputs) {
+    writeField(h, i.name);
+    writeField(h, i.repo);
+    writeField(h, i.branch);
+    writeField(h, i.path);
+  }
+  return h.digest('hex');
+}
+
+/** The content hash of one input of a datum: the paths and content hashes of every file it mounts. */
+export function inputContentHash(input: Pick<DatumInput, 'files'>): string {
+  const h = createHash('sha256');
+  for (const f of input.files) {
+    writeField(h, f.path);
+    writeField(h, f.hash);
+  }
+  return h.digest('hex');
+}
+
+/** Changes iff the id (names, repos, branches, paths), any mounted file's path or content, or the salt changes. */
+export function datumHash(datum: Datum, pipelineSalt: string): string {
+  const h = createHash('sha256');
+  writeField(h, datum.id);
+  for (const i of datum.inputs) writeField(h, inputContentHash(i));
+  writeField(h, pipelineSalt);
+  return h.digest('hex');
+}
+
+/**
+ * The variables Pachyderm sets for a datum's inputs: `<name>` = `$PFS_ROOT/<name><path>` and `<name>_COMMIT`.
+ * (In a group several inputs share a name; the last one wins, as the variables are set in input order.)
+ */
+export function datumInputEnv(datum: Datum, pfsRoot: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  const root = pfsRoot.replace(/\/+$/, '');
+  for (const i of datum.inputs) {
+    env[i.name] = `${root}/${i.name}${i.path}`;
+    env[`${i.name}_COMMIT`] = i.commit;
+  }
+  return env;
+}
