@@ -14,10 +14,13 @@ export const LEVELS_PER_UNIT = 127.5;
 export interface StainNetOptions {
   /** Pixel levels added to R, G, B (before the stage's clamp to 0..255). [0,0,0] is the identity. */
   shift?: [number, number, number];
+  /** Spatial dims of the input and output; symbolic by default (StainNet is fully convolutional). */
+  spatial?: [number | string, number | string];
 }
 
 export function stainNetGraph(opts: StainNetOptions = {}): GraphSpec {
   const shift = opts.shift ?? [0, 0, 0];
+  const spatial = opts.spatial ?? ['H', 'W'];
   const w1 = new Float32Array(HIDDEN * 3);
   const b1 = new Float32Array(HIDDEN);
   const w2 = new Float32Array(HIDDEN * HIDDEN);
@@ -41,8 +44,8 @@ export function stainNetGraph(opts: StainNetOptions = {}): GraphSpec {
   return {
     name: isIdentity ? 'stainnet_identity' : 'stainnet_shift',
     doc: isIdentity ? 'StainNet-shaped identity (tessella test model)' : `StainNet-shaped colour shift by ${shift.join(',')} levels (tessella test model)`,
-    inputs: [{ name: 'input', dims: ['N', 3, 'H', 'W'] }],
-    outputs: [{ name: 'output', dims: ['N', 3, 'H', 'W'] }],
+    inputs: [{ name: 'input', dims: ['N', 3, ...spatial] }],
+    outputs: [{ name: 'output', dims: ['N', 3, ...spatial] }],
     initializers: [
       { name: 'w1', dims: [HIDDEN, 3, 1, 1], data: w1 },
       { name: 'b1', dims: [HIDDEN], data: b1 },

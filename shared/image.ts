@@ -1,0 +1,90 @@
+/**
+ * Pixel helpers for tiles: decode an encoded tile to packed RGB, encode it back, and downscale for a model.
+ * RGB buffers are row-major HWC, 3 bytes per pixel.
+ */
+import sharp from 'sharp';
+
+sharp.cache(false); // tile loops: every image is seen once
+
+export interface RgbImage {
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+export type TileFormat = 'jpeg' | 'png';
+
+/** JPEG or PNG from the first bytes; undefined for anything else. */
+export function imageFormatOf(buf: Uint8Array): TileFormat | undefined {
+  if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'jpeg';
+  if (buf.length >= 8 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47) return 'png';
+  return undefined;
+}
+
+/** Decode any image sharp reads to 8-bit sRGB without alpha. */
+export async function decodeRgb(image: Uint8Array): Promise<RgbImage> {
+  const { data, info } = await sharp(image, { limitInputPixels: false })
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoded image has ${info.channels} channels, expected 3 (RGB)`);
+  return { data, width: info.width, height: info.height };
+}
+
+/** Encode packed RGB as JPEG (quality, 4:2:0 as slideflow and TensorFlow write tiles) or PNG. */
+export function encodeRgb(img: RgbImage, format: TileFormat, quality = 95): Promise<Buffer> {
+  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  return format === 'jpeg' ? s.jpeg({ quality }).toBuffer() : s.png({ compressionLevel: 6 }).toBuffer();
+}
+
+/**
+ * Downscale by an integer factor k with a k x k mean, kept in floats (0..255). At k = 2 this equals
+ * TensorFlow's bilinear resize by exactly 1/2 with half-pixel centres, as the original pipeline used.
+ */
+export function downscaleMean(img: RgbImage, k: number): { data: Float32Array; width: number; height: number } {
+  if (!Number.isInteger(k) || k < 1) throw new Error(`downscale factor must be a positive integer, got ${k}`);
+  if (img.width % k || img.height % k) throw new Error(`a ${img.width}x${img.height} image cannot be downscaled by ${k} exactly`);
+  const w = img.width / k;
+  const h = img.height / k;
+  const out = new Float32Array(w * h * 3);
+  const src = img.data;
+  const rowStride = img.width * 3;
+  const inv = 1 / (k * k);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let dy = 0; dy < k; dy++) {
+        let p = (y * k + dy) * rowStride + x * k * 3;
+        for (let dx = 0; dx < k; dx++, p += 3) {
+          r += src[p];
+          g += src[p + 1];
+          b += src[p + 2];
+        }
+      }
+      const o = (y * w + x) * 3;
+      out[o] = r * inv;
+      out[o + 1] = g * inv;
+      out[o + 2] = b * inv;
+    }
+  }
+  return { data: out, width: w, height: h };
+}
+
+/**
+ * Bring a tile to size x size for a model. Exact integer ratios (448 -> 224, 224 -> 224) use the k x k mean;
+ * anything else uses sharp's resize with a linear kernel on 8-bit pixels (not exact; documented in the README).
+ */
+export async function resizeForModel(img: RgbImage, size: number): Promise<{ data: Float32Array | Uint8Array; method: string }> {
+  if (img.width === img.height && img.width % size === 0) {
+    const k = img.width / size;
+    return { data: k === 1 ? img.data : downscaleMean(img, k).data, method: k === 1 ? 'none' : `${k}x${k}-mean` };
+  }
+  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(size, size, { kernel: 'linear', fit: 'fill' })
+    .raw()
+    .toBuffer();
+  return { data, method: 'sharp-linear' };
+}

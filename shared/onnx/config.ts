@@ -1,0 +1,20 @@
+/** The parameters every model stage takes from `transform.env`. */
+import { z } from 'zod';
+import { envInt, envList } from '../config.js';
+import { DEFAULT_PROVIDERS, type SessionSettings } from './providers.js';
+
+export const modelEnvFields = {
+  /** Providers by preference; each is tried and the next used when it cannot start. */
+  EXECUTION_PROVIDERS: envList().default(DEFAULT_PROVIDERS),
+  /** Tiles per session.run; 0 picks by provider (CPU: normalize 8, embed 32; GPU: 32, 128). */
+  BATCH_SIZE: envInt({ min: 0, max: 4096 }).default(0),
+  /** ONNX Runtime intra-op threads; 0 = its default (one per physical core). */
+  INTRA_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
+  INTER_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
+};
+
+export const ModelEnvSchema = z.object(modelEnvFields);
+
+export function sessionSettings(cfg: z.infer<typeof ModelEnvSchema>): SessionSettings {
+  return { providers: cfg.EXECUTION_PROVIDERS.map((p) => p.toLowerCase()), intraOpThreads: cfg.INTRA_OP_THREADS, interOpThreads: cfg.INTER_OP_THREADS };
+}

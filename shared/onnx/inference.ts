@@ -1,0 +1,142 @@
+/**
+ * The main thread's side of the inference worker: start it (a session with provider fallback), check nothing
+ * blocks, send batches, get outputs back. Buffers move between threads without copies (transferred).
+ */
+import { Worker } from 'node:worker_threads';
+import type { TensorInfo } from './card.js';
+import type { ProviderAttempt, SessionSettings } from './providers.js';
+import type { RunRequest, WorkerInit, WorkerMessage } from './worker.js';
+
+export interface InferenceOutput {
+  data: Float32Array;
+  dims: number[];
+}
+
+export class InferenceRunError extends Error {
+  constructor(
+    message: string,
+    readonly inputDims: number[],
+  ) {
+    super(message);
+    this.name = 'InferenceRunError';
+  }
+}
+
+// Built, the worker is worker.js beside this file. Under tsx (tests, scripts) it is worker.ts, and Node 20 does
+// not pass tsx's loader hooks on to worker threads: register them in the worker before importing it.
+const fromSource = import.meta.url.endsWith('.ts');
+const workerUrl = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
+
+function newWorker(workerData: WorkerInit): Worker {
+  if (!fromSource) return new Worker(workerUrl, { workerData });
+  const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
+  return new Worker(boot, { eval: true, workerData });
+}
+
+export class InferenceWorker {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; dims: number[] }>();
+  private exitError: Error | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly provider: string,
+    readonly attempts: ProviderAttempt[],
+    readonly inputs: TensorInfo[],
+    readonly outputs: TensorInfo[],
+  ) {
+    worker.on('message', (m: WorkerMessage) => {
+      if (m.type !== 'result' && m.type !== 'error') return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.type === 'result') p.resolve({ data: m.data, dims: m.dims });
+      else p.reject(new InferenceRunError(m.error, p.dims));
+    });
+    const failAll = (err: Error) => {
+      this.exitError = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    worker.on('error', failAll);
+    worker.on('exit', (code) => {
+      if (this.pending.size) failAll(new Error(`the inference worker exited (code ${code}) with ${this.pending.size} batch(es) pending`));
+    });
+  }
+
+  /** Start a worker and open `modelPath` in it; rejects with every provider's error when none starts. */
+  static start(modelPath: string, settings: SessionSettings): Promise<InferenceWorker> {
+    const init: WorkerInit = { modelPath, ...settings };
+    const worker = newWorker(init);
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      worker.once('error', onError);
+      worker.once('message', (m: WorkerMessage) => {
+        worker.off('error', onError);
+        if (m.type === 'ready') {
+          resolve(new InferenceWorker(worker, m.provider, m.attempts, m.inputs as TensorInfo[], m.outputs as TensorInfo[]));
+        } else if (m.type === 'failed') {
+          void worker.terminate();
+          reject(new Error(m.error));
+        } else {
+          void worker.terminate();
+          reject(new Error(`the inference worker sent '${m.type}' before it was ready`));
+        }
+      });
+    });
+  }
+
+  /** Run one batch. `data`'s buffer is transferred to the worker: do not use it afterwards. */
+  run(inputName: string, outputName: string, data: Float32Array, dims: number[]): Promise<InferenceOutput> {
+    if (this.exitError) return Promise.reject(this.exitError);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, dims });
+      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims };
+      this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.worker.postMessage({ type: 'close' });
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void this.worker.terminate().then(() => resolve()), 5000);
+      this.worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+/**
+ * Keep up to `depth` batches in the worker while the next ones are produced: with depth 2, batch k+1 is
+ * decoded while batch k runs, and batch k's results are written while batch k+1 runs. Results are consumed
+ * in order.
+ */
+export async function runOverlapped<B, R>(
+  batches: AsyncIterable<B>,
+  infer: (batch: B) => Promise<R>,
+  consume: (batch: B, result: R) => Promise<void> | void,
+  depth = 2,
+): Promise<void> {
+  const inflight: { batch: B; result: Promise<R> }[] = [];
+  try {
+    for await (const batch of batches) {
+      const result = infer(batch);
+      result.catch(() => {}); // awaited below, in order; avoid an unhandled rejection meanwhile
+      inflight.push({ batch, result });
+      if (inflight.length >= depth) {
+        const first = inflight.shift()!;
+        await consume(first.batch, await first.result);
+      }
+    }
+    while (inflight.length) {
+      const first = inflight.shift()!;
+      await consume(first.batch, await first.result);
+    }
+  } finally {
+    // Let batches still running settle before the caller closes the worker.
+    await Promise.allSettled(inflight.map((f) => f.result));
+  }
+}

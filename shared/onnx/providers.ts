@@ -1,0 +1,89 @@
+/**
+ * Execution providers by preference. ONNX Runtime does not fall back by itself when a provider is listed but
+ * cannot start (no CUDA libraries, no GPU): try each alone, catch, go on, and report what ran and why not the rest.
+ */
+import * as ort from 'onnxruntime-node';
+import type { TensorInfo } from './card.js';
+
+export const KNOWN_PROVIDERS = ['cuda', 'tensorrt', 'webgpu', 'dml', 'coreml', 'cpu'] as const;
+export const DEFAULT_PROVIDERS = ['cuda', 'cpu'];
+
+export interface SessionSettings {
+  /** Providers in order of preference. */
+  providers: string[];
+  /** 0: ONNX Runtime's default (one per physical core). */
+  intraOpThreads: number;
+  interOpThreads: number;
+}
+
+export interface ProviderAttempt {
+  provider: string;
+  error?: string;
+}
+
+export interface OpenedSession {
+  session: ort.InferenceSession;
+  provider: string;
+  attempts: ProviderAttempt[];
+}
+
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly attempts: ProviderAttempt[],
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+}
+
+export function checkProviders(providers: string[]): string[] {
+  if (!providers.length) throw new Error('EXECUTION_PROVIDERS: expected at least one provider, e.g. cuda,cpu');
+  for (const p of providers) {
+    if (!(KNOWN_PROVIDERS as readonly string[]).includes(p)) {
+      throw new Error(`EXECUTION_PROVIDERS: unknown provider '${p}'; known: ${KNOWN_PROVIDERS.join(', ')}`);
+    }
+  }
+  return providers;
+}
+
+function sessionOptions(provider: string, s: SessionSettings): ort.InferenceSession.SessionOptions {
+  const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all' };
+  if (s.intraOpThreads > 0) options.intraOpNumThreads = s.intraOpThreads;
+  if (s.interOpThreads > 0) options.interOpNumThreads = s.interOpThreads;
+  return options;
+}
+
+/** Open `modelPath` with the first provider that starts. */
+export async function openSession(modelPath: string, settings: SessionSettings): Promise<OpenedSession> {
+  const attempts: ProviderAttempt[] = [];
+  for (const provider of checkProviders(settings.providers)) {
+    try {
+      const session = await ort.InferenceSession.create(modelPath, sessionOptions(provider, settings));
+      attempts.push({ provider });
+      return { session, provider, attempts };
+    } catch (err) {
+      attempts.push({ provider, error: firstLine((err as Error).message) });
+    }
+  }
+  const why = attempts.map((a) => `${a.provider}: ${a.error}`).join('; ');
+  throw new ProviderError(`${modelPath}: no execution provider could open the model (${why})`, attempts);
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n').find((l) => l.trim()) ?? text;
+  return line.length > 400 ? line.slice(0, 400) + '...' : line;
+}
+
+export function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
+  return metadata.map((m) =>
+    m.isTensor ? { name: m.name, isTensor: true, type: String(m.type), shape: [...m.shape] } : { name: m.name, isTensor: false, shape: [] },
+  );
+}
+
+/** Batch size when the user gives none: small on CPU (StainNet at 448, batch 32 needs ~4 GB), larger on GPUs. */
+export function defaultBatchSize(task: 'normalize' | 'embed', provider: string): number {
+  const gpu = provider !== 'cpu';
+  if (task === 'normalize') return gpu ? 32 : 8;
+  return gpu ? 128 : 32;
+}

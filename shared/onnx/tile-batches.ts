@@ -1,0 +1,49 @@
+/**
+ * Tiles of a tiles.tfrecord, decoded and grouped into batches of one pixel size for a model. Tiles in a batch
+ * are decoded concurrently (sharp works on libuv's threads); the consumer decides what to do with the pixels.
+ */
+import type { TileRecord } from '../tile-record.js';
+import { readTileRecords } from '../tile-record.js';
+
+export interface Batch<T> {
+  records: TileRecord[];
+  items: T[];
+  /** Index of the first tile of the batch in the file. */
+  start: number;
+}
+
+/**
+ * Yield batches of up to `size` tiles. `prepare` turns one record into what the batch holds; `key` (e.g. the
+ * tile's pixel size) must be equal within a batch: a change closes the batch early.
+ */
+export async function* tileBatches<T>(
+  path: string,
+  size: number,
+  prepare: (record: TileRecord, index: number) => Promise<T>,
+  key: (item: T) => string = () => '',
+): AsyncGenerator<Batch<T>> {
+  let records: TileRecord[] = [];
+  let start = 0;
+  let index = 0;
+  const flush = async function* (recs: TileRecord[], first: number): AsyncGenerator<Batch<T>> {
+    const items = await Promise.all(recs.map((r, i) => prepare(r, first + i)));
+    // Split where the key changes (rare: tiles of one slide share a size).
+    let from = 0;
+    for (let i = 1; i <= items.length; i++) {
+      if (i === items.length || key(items[i]) !== key(items[from])) {
+        yield { records: recs.slice(from, i), items: items.slice(from, i), start: first + from };
+        from = i;
+      }
+    }
+  };
+  for await (const record of readTileRecords(path)) {
+    records.push(record);
+    index++;
+    if (records.length === size) {
+      yield* flush(records, start);
+      records = [];
+      start = index;
+    }
+  }
+  if (records.length) yield* flush(records, start);
+}

@@ -1,0 +1,49 @@
+/**
+ * embed (GPU): cross(normalize `/*`, models `/embed`). One datum = one slide's normalized tiles + the feature
+ * extractor; writes `/<slide>/embeddings.safetensors`. Wiring only; the work is in embed.ts.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { parseEnv } from '../../shared/config.js';
+import { createLogger } from '../../shared/log.js';
+import { modelEnvFields, sessionSettings } from '../../shared/onnx/config.js';
+import { defaultBatchSize } from '../../shared/onnx/providers.js';
+import { runModelStage } from '../../shared/onnx/stage.js';
+import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
+import { embedTiles, writeEmbeddings } from './embed.js';
+
+const STAGE = 'embed';
+const ConfigSchema = z.object({ ...modelEnvFields });
+
+async function main(): Promise<void> {
+  const env = readStageEnv();
+  const cfg = parseEnv(ConfigSchema);
+  const tilesDir = inputPath('normalize');
+  const modelDir = inputPath('models');
+  const slide = slideIdOf(tilesDir);
+  const log = createLogger(STAGE, { slide });
+  await runModelStage({
+    stage: STAGE,
+    task: 'embed',
+    slide,
+    inputDir: tilesDir,
+    modelDir,
+    outDir: env.outDir,
+    settings: sessionSettings(cfg),
+    log,
+    work: async (model) => {
+      const input = join(tilesDir, 'tiles.tfrecord');
+      if (!existsSync(input)) throw new Error(`${input} is missing and the slide carries no error.json: normalize's output is incomplete`);
+      const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
+      const e = await embedTiles(input, model, batchSize, log);
+      writeEmbeddings(join(env.outDir, slide, 'embeddings.safetensors'), e, model, slide);
+      log.info('embedded', { tiles: e.n, dim: e.dim, batch_size: batchSize, provider: model.worker.provider, resize: e.resize });
+    },
+  });
+}
+
+main().catch((err) => {
+  createLogger(STAGE).error('failed', { error: (err as Error).stack ?? String(err) });
+  process.exit(1);
+});

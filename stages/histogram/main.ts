@@ -1,0 +1,42 @@
+/**
+ * histogram (CPU): `normalize` `/*`. One datum = one slide's normalized tiles; writes
+ * `/<slide>/histogram.safetensors`. Wiring only; the work is in histogram.ts.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { envInt, parseEnv } from '../../shared/config.js';
+import { createLogger } from '../../shared/log.js';
+import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
+import { passOnSlideError } from '../../shared/slide-error.js';
+import { slideHistogram, writeHistogram } from './histogram.js';
+
+const STAGE = 'histogram';
+const ConfigSchema = z.object({
+  /** Tiles decoded at once. */
+  DECODE_CONCURRENCY: envInt({ min: 1, max: 64 }).default(8),
+});
+
+async function main(): Promise<void> {
+  const env = readStageEnv();
+  const cfg = parseEnv(ConfigSchema);
+  const tilesDir = inputPath('normalize');
+  const slide = slideIdOf(tilesDir);
+  const log = createLogger(STAGE, { slide });
+  if (passOnSlideError(tilesDir, env.outDir, slide, STAGE)) {
+    log.info('passed on the slide error from upstream');
+    return;
+  }
+  const input = join(tilesDir, 'tiles.tfrecord');
+  if (!existsSync(input)) throw new Error(`${input} is missing and the slide carries no error.json: normalize's output is incomplete`);
+  const progress = log.progress('histogram', undefined, 'tiles');
+  const h = await slideHistogram(input, cfg.DECODE_CONCURRENCY, (n) => progress.tick(n));
+  progress.finish();
+  writeHistogram(join(env.outDir, slide, 'histogram.safetensors'), h, slide);
+  log.info('histogram written', { tiles: h.count });
+}
+
+main().catch((err) => {
+  createLogger(STAGE).error('failed', { error: (err as Error).stack ?? String(err) });
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+/**
+ * Stain normalization of one slide's tiles with a StainNet-like image-to-image model (DESIGN.md step 3):
+ * decode, (rgb/255 - 0.5)/0.5 per the card, run batched in the inference worker, turn the output back into
+ * pixels per the card (clamp, round), re-encode in the tile's format, write the same keys in the same order.
+ */
+import type { Logger } from '../../shared/log.js';
+import { decodeRgb, encodeRgb, imageFormatOf, type RgbImage, type TileFormat } from '../../shared/image.js';
+import { describeShape } from '../../shared/onnx/card.js';
+import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
+import type { OpenedModel } from '../../shared/onnx/model.js';
+import { fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
+import { tileBatches } from '../../shared/onnx/tile-batches.js';
+import { TileRecordWriter } from '../../shared/tile-record.js';
+
+export interface NormalizeOptions {
+  batchSize: number;
+  /** 'same' keeps each tile's format (JPEG stays JPEG). */
+  format: 'same' | TileFormat;
+  jpegQuality: number;
+}
+
+interface DecodedTile {
+  img: RgbImage;
+  format: TileFormat;
+}
+
+export async function normalizeTiles(inputPath: string, outputPath: string, model: OpenedModel, opts: NormalizeOptions, log?: Logger): Promise<{ tiles: number }> {
+  const { card, worker } = model;
+  const writer = await TileRecordWriter.open(outputPath);
+  const progress = log?.progress('normalize', undefined, 'tiles');
+  try {
+    const batches = tileBatches<DecodedTile>(
+      inputPath,
+      opts.batchSize,
+      async (record, index) => {
+        const format = imageFormatOf(record.image);
+        if (!format) throw new Error(`${inputPath}: tile ${index} (loc ${record.locX},${record.locY}) is neither JPEG nor PNG`);
+        return { img: await decodeRgb(record.image), format };
+      },
+      (t) => `${t.img.width}x${t.img.height}`,
+    );
+    await runOverlapped(
+      batches,
+      (batch) => {
+        const { width, height } = batch.items[0].img;
+        const n = batch.items.length;
+        const data = new Float32Array(n * 3 * width * height);
+        batch.items.forEach((t, i) => fillInput(data, i, t.img.data, height, width, card.input));
+        return worker.run(card.input.name, card.output.name, data, inputDims(card.input.layout, n, height, width));
+      },
+      async (batch, out) => {
+        const { width, height } = batch.items[0].img;
+        const n = batch.items.length;
+        const want = inputDims(card.output.layout === 'NHWC' ? 'NHWC' : 'NCHW', n, height, width);
+        if (out.dims.join(',') !== want.join(',')) {
+          throw new InferenceRunError(
+            `the model returned ${describeShape(out.dims)} for tiles of ${width}x${height}; a normalize model must return the same size, ${describeShape(want)}`,
+            inputDims(card.input.layout, n, height, width),
+          );
+        }
+        const encoded = await Promise.all(
+          batch.items.map((t, i) => {
+            const rgb = outputToRgb(out.data, i, height, width, card.output);
+            return encodeRgb({ data: rgb, width, height }, opts.format === 'same' ? t.format : opts.format, opts.jpegQuality);
+          }),
+        );
+        for (let i = 0; i < n; i++) {
+          const r = batch.records[i];
+          await writer.write({ slide: r.slide, image: encoded[i], locX: r.locX, locY: r.locY });
+        }
+        progress?.tick(n);
+      },
+    );
+    await writer.close();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  progress?.finish();
+  return { tiles: writer.count };
+}
