@@ -1,0 +1,31 @@
+/** merge's parameters (transform.env), parsed once into a typed config. */
+import { z } from 'zod';
+import { envEnum, envList, envNumber, envString, parseEnv } from '../../shared/config.js';
+
+export const MergeConfigSchema = z.object({
+  MANIFEST_FILE: envString().default('manifest.csv'),
+  /** Pinned splits in the manifest repo (optional file). */
+  PINS_FILE: envString().default('splits.csv'),
+  IMAGE_COLUMN: envString().default('image_id'),
+  PATIENT_COLUMN: envString().default('patient_id'),
+  CENTER_COLUMN: envString().default('center_id'),
+  LABEL_COLUMN: envString().default('label'),
+  DATASET_KIND: envEnum(['auto', 'labeled', 'inference'] as const).default('auto'),
+  SPLIT_FRACTIONS: envList()
+    .default(['0.8', '0.1', '0.1'])
+    .transform((list) => list.map(Number))
+    .pipe(
+      z
+        .array(z.number({ error: 'expected a number' }).min(0, { error: 'fractions must be >= 0' }))
+        .length(3, { error: 'expected three fractions: train,val,eval' })
+        .refine((f) => f.reduce((a, b) => a + b, 0) > 0, { error: 'fractions must not all be 0' }),
+    ),
+  SPLIT_SEED: envString().default('0'),
+  SHARD_SIZE_MB: envNumber({ min: 0.000001 }).default(200),
+  COMPRESSION: envEnum(['none', 'gzip'] as const).default('none'),
+});
+export type MergeConfig = z.infer<typeof MergeConfigSchema>;
+
+export function readMergeConfig(env: Record<string, string | undefined> = process.env): MergeConfig {
+  return parseEnv(MergeConfigSchema, env);
+}

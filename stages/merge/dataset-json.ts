@@ -1,0 +1,33 @@
+/** `/dataset.json`: everything a training script needs to parse the records, plus counts and provenance. */
+import { DatasetJsonSchema, featureSpec, type DatasetJson } from '../../shared/dataset-reader.js';
+import { setInfo, type MergeResult } from './summary.js';
+
+export function buildDatasetJson(result: MergeResult): DatasetJson {
+  const { manifest, cohort, config } = result;
+  const sets = Object.fromEntries(result.sets.map((s) => [s, setInfo(result, s)]));
+  const totals = Object.values(sets).reduce(
+    (t, s) => ({ patients: t.patients + s.patients, slides: t.slides + s.slides, tiles: t.tiles + s.tiles }),
+    { patients: 0, slides: 0, tiles: 0 },
+  );
+  const json: DatasetJson = {
+    format: 'tessella-patient-mil',
+    version: 1,
+    kind: result.kind,
+    compression: config.COMPRESSION === 'gzip' ? 'GZIP' : '',
+    embedding_dim: cohort.embeddingDim,
+    features: featureSpec(cohort.embeddingDim, result.kind === 'labeled'),
+    label_names: result.kind === 'labeled' ? manifest.labelNames : [],
+    centers: manifest.centerNames.map((name) => ({ name, id: manifest.centerIds[name] })),
+    center_id_rule: manifest.centerIdRule,
+    sets,
+    totals,
+    ...(result.kind === 'labeled'
+      ? { splits: { fractions: config.SPLIT_FRACTIONS, seed: config.SPLIT_SEED, pinned: result.pins.size - result.unusedPins.length, file: 'splits.csv' } }
+      : {}),
+    excluded: { slides: cohort.excludedSlides, patients: cohort.droppedPatients, unlisted_slides: cohort.unlistedSlides },
+    models: cohort.models,
+    params: { ...config, columns: manifest.mapping },
+  };
+  // The schema the reader checks: never write a dataset.json our own reader would refuse.
+  return DatasetJsonSchema.parse(json);
+}

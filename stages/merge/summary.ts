@@ -1,0 +1,43 @@
+/**
+ * What a merge run decided, in one value: the input to dataset.json and report.md (both pure functions of it).
+ */
+import type { SetInfo } from '../../shared/dataset-reader.js';
+import type { Cohort } from './cohort.js';
+import type { MergeConfig } from './config.js';
+import type { Manifest } from './manifest.js';
+import type { WrittenShard } from './shards.js';
+import type { Split } from './splits.js';
+
+export interface MergeResult {
+  manifest: Manifest;
+  cohort: Cohort;
+  config: MergeConfig;
+  kind: 'labeled' | 'inference';
+  /** Sets in writing order: train, val, eval (those with patients) or inference. */
+  sets: string[];
+  /** patient -> set. */
+  assignment: Map<string, string>;
+  pins: Map<string, Split>;
+  /** Pins naming patients that are not in this dataset (kept in splits.csv). */
+  unusedPins: string[];
+  shards: Record<string, WrittenShard[]>;
+}
+
+type Counts = { patients: number; slides: number; tiles: number };
+const zero = (): Counts => ({ patients: 0, slides: 0, tiles: 0 });
+
+export function setInfo(result: MergeResult, set: string): SetInfo {
+  const info: SetInfo = { ...zero(), shards: result.shards[set] ?? [], centers: {}, labels: {} };
+  for (const p of result.cohort.patients) {
+    if (result.assignment.get(p.patient.patientId) !== set) continue;
+    const add = (c: Counts) => {
+      c.patients++;
+      c.slides += p.slides.length;
+      c.tiles += p.tiles;
+    };
+    add(info);
+    add((info.centers[p.patient.center] ??= zero()));
+    if (p.patient.label !== undefined) add((info.labels[p.patient.label] ??= zero()));
+  }
+  return info;
+}
