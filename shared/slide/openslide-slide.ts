@@ -1,0 +1,124 @@
+/** A Slide read by OpenSlide (vendor formats and tiled generic TIFF). */
+import { loadOpenSlide, type OpenSlideHandle, type OpenSlideLib } from './openslide-lib.js';
+import { streamOverview } from './overview.js';
+import { plausibleMpp, premultipliedArgbToRgb } from './pixels.js';
+import { SlideOpenError, SlideReadError, type Overview, type RgbImage, type Slide, type SlideLevel } from './types.js';
+
+/** OpenSlide's vendor for a file, or null when OpenSlide does not recognise it (throws if the library is missing). */
+export function openSlideVendor(path: string): string | null {
+  return loadOpenSlide().detectVendor(path);
+}
+
+export class OpenSlideSlide implements Slide {
+  readonly reader = 'openslide' as const;
+  readonly vendor: string;
+  readonly levels: readonly SlideLevel[];
+  readonly mpp: { x: number; y: number } | undefined;
+  readonly objectivePower: number | undefined;
+  readonly properties: Readonly<Record<string, string>>;
+  readonly associatedImages: readonly string[];
+  private closed = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  private constructor(
+    readonly path: string,
+    private readonly lib: OpenSlideLib,
+    private readonly osr: OpenSlideHandle,
+  ) {
+    const props: Record<string, string> = {};
+    for (const name of lib.propertyNames(osr)) props[name] = lib.propertyValue(osr, name) ?? '';
+    this.properties = props;
+    this.vendor = props['openslide.vendor'] || lib.detectVendor(path) || 'unknown';
+    const n = lib.levelCount(osr);
+    this.levels = Array.from({ length: n }, (_, i) => ({ ...lib.levelDimensions(osr, i), downsample: lib.levelDownsample(osr, i) }));
+    this.mpp = mppOf(props);
+    const power = Number(props['openslide.objective-power']);
+    this.objectivePower = Number.isFinite(power) && power > 0 ? power : undefined;
+    this.associatedImages = lib.associatedImageNames(osr);
+  }
+
+  static open(path: string): OpenSlideSlide {
+    const lib = loadOpenSlide();
+    const osr = lib.open(path);
+    if (!osr) throw new SlideOpenError(path, 'OpenSlide does not recognise the format');
+    const error = lib.getError(osr);
+    if (error) {
+      lib.close(osr);
+      throw new SlideOpenError(path, `OpenSlide: ${error}`);
+    }
+    const slide = new OpenSlideSlide(path, lib, osr);
+    if (slide.levels.length === 0 || slide.levels[0].width <= 0 || slide.levels[0].height <= 0) {
+      lib.close(osr);
+      throw new SlideOpenError(path, 'OpenSlide reports no pixels (no levels or an empty level 0)');
+    }
+    return slide;
+  }
+
+  tileSize(level: number): { width: number; height: number } | undefined {
+    const w = Number(this.properties[`openslide.level[${level}].tile-width`]);
+    const h = Number(this.properties[`openslide.level[${level}].tile-height`]);
+    return w > 0 && h > 0 ? { width: w, height: h } : undefined;
+  }
+
+  async readRegion(level: number, x: number, y: number, w: number, h: number): Promise<Buffer> {
+    this.checkOpen();
+    if (!(level >= 0 && level < this.levels.length)) throw new RangeError(`level ${level} out of range 0..${this.levels.length - 1}`);
+    if (!(w > 0 && h > 0)) throw new RangeError(`region size ${w}x${h} must be positive`);
+    const argb = Buffer.allocUnsafe(w * h * 4);
+    const read = this.lib.readRegionAsync(this.osr, argb, x, y, level, w, h);
+    this.inFlight.add(read);
+    try {
+      await read;
+    } finally {
+      this.inFlight.delete(read);
+    }
+    // After a decoding failure OpenSlide leaves the handle in an error state and the pixels undefined.
+    const error = this.lib.getError(this.osr);
+    if (error) throw new SlideReadError(this.path, `region level ${level} (${x},${y}) ${w}x${h}`, `OpenSlide: ${error}`);
+    return premultipliedArgbToRgb(argb, w * h);
+  }
+
+  overview(downsample: number): Promise<Overview> {
+    return streamOverview(this, downsample);
+  }
+
+  async readAssociatedImage(name: string): Promise<RgbImage> {
+    this.checkOpen();
+    if (!this.associatedImages.includes(name)) {
+      throw new RangeError(`no associated image '${name}' in ${this.path} (has: ${this.associatedImages.join(', ') || 'none'})`);
+    }
+    const { width, height } = this.lib.associatedImageDimensions(this.osr, name);
+    const argb = Buffer.allocUnsafe(width * height * 4);
+    this.lib.readAssociatedImage(this.osr, name, argb);
+    const error = this.lib.getError(this.osr);
+    if (error) throw new SlideReadError(this.path, `associated image '${name}'`, `OpenSlide: ${error}`);
+    return { width, height, data: premultipliedArgbToRgb(argb, width * height) };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.inFlight]);
+    this.lib.close(this.osr);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error(`slide ${this.path} is closed`);
+  }
+}
+
+/**
+ * Micrometres per pixel: OpenSlide's own mpp, else the TIFF resolution tags (OpenSlide 3.4 leaves generic
+ * TIFFs without mpp even when the scanner wrote XResolution in centimetres).
+ */
+function mppOf(props: Record<string, string>): { x: number; y: number } | undefined {
+  const x = Number(props['openslide.mpp-x']);
+  const y = Number(props['openslide.mpp-y']);
+  if (x > 0 && y > 0) return { x, y };
+  const unit = props['tiff.ResolutionUnit'];
+  const rx = Number(props['tiff.XResolution']);
+  const ry = Number(props['tiff.YResolution']);
+  const umPerUnit = unit === 'centimeter' ? 1e4 : unit === 'inch' ? 25400 : undefined;
+  if (umPerUnit && rx > 0 && ry > 0) return plausibleMpp(umPerUnit / rx, umPerUnit / ry);
+  return undefined;
+}
