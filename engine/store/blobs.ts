@@ -1,0 +1,186 @@
+/**
+ * Content-addressed blobs: `<root>/<h0h1>/<sha256 hex>`, read-only, one copy per distinct content.
+ * A blob is written to `<tmp>/<pid>-<random>`, fsynced, then renamed into place, so a blob path always holds
+ * whole content; metadata that references it is committed only afterwards. Temp files of dead processes are
+ * removed on open.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmod, copyFile, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { processAlive } from './proc.js';
+
+const CHUNK = 4 * 1024 * 1024;
+
+export interface BlobRef {
+  hash: string;
+  size: number;
+}
+
+export class BlobStore {
+  readonly dir: string;
+  readonly tmp: string;
+  /** fsync blobs before they are renamed into place (TESSELLA_FSYNC=0 turns it off: survives SIGKILL, not power loss). */
+  readonly fsync: boolean;
+  private readonly madeDirs = new Set<string>();
+
+  constructor(home: string, fsync = process.env.TESSELLA_FSYNC !== '0') {
+    this.dir = join(home, 'blobs');
+    this.tmp = join(home, 'tmp');
+    this.fsync = fsync;
+    mkdirSync(this.dir, { recursive: true });
+    mkdirSync(this.tmp, { recursive: true });
+  }
+
+  pathOf(hash: string): string {
+    return join(this.dir, hash.slice(0, 2), hash);
+  }
+
+  has(hash: string): boolean {
+    return existsSync(this.pathOf(hash));
+  }
+
+  tmpPath(): string {
+    return join(this.tmp, `${process.pid}-${randomBytes(8).toString('hex')}`);
+  }
+
+  /** Removes temp files whose writer is no longer alive. */
+  cleanTemp(): number {
+    let n = 0;
+    for (const name of readdirSync(this.tmp)) {
+      const pid = Number(name.split('-')[0]);
+      if (pid === process.pid || processAlive(pid)) continue;
+      rmSync(join(this.tmp, name), { recursive: true, force: true });
+      n++;
+    }
+    return n;
+  }
+
+  /** Copies a local file into the store in one pass (read, hash, write), then renames it into place. */
+  async putFile(src: string): Promise<BlobRef> {
+    const tmp = this.tmpPath();
+    const hash = createHash('sha256');
+    let size = 0;
+    const input = await open(src, 'r');
+    try {
+      const out = await open(tmp, 'wx', 0o444);
+      try {
+        const buf = Buffer.allocUnsafe(CHUNK);
+        for (;;) {
+          const { bytesRead } = await input.read(buf, 0, CHUNK, null);
+          if (bytesRead === 0) break;
+          const chunk = buf.subarray(0, bytesRead);
+          hash.update(chunk);
+          let off = 0;
+          while (off < bytesRead) off += (await out.write(chunk, off, bytesRead - off)).bytesWritten;
+          size += bytesRead;
+        }
+        if (this.fsync) await out.sync();
+      } finally {
+        await out.close();
+      }
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    } finally {
+      await input.close();
+    }
+    const h = hash.digest('hex');
+    await this.place(tmp, h);
+    return { hash: h, size };
+  }
+
+  async putBuffer(data: Buffer | string): Promise<BlobRef> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const h = createHash('sha256').update(buf).digest('hex');
+    if (!this.has(h)) {
+      const tmp = this.tmpPath();
+      const fh = await open(tmp, 'wx', 0o444);
+      try {
+        await fh.writeFile(buf);
+        if (this.fsync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.place(tmp, h);
+    }
+    return { hash: h, size: buf.length };
+  }
+
+  /**
+   * Takes a finished file the engine owns (a datum's output, on the store's file system) into the store:
+   * hashes it, then renames it into place (no copy). Symlinks and other file systems fall back to a copy.
+   */
+  async adoptFile(src: string): Promise<BlobRef> {
+    const st = await lstat(src);
+    if (st.isSymbolicLink()) return this.putFile(await realpath(src));
+    const hash = createHash('sha256');
+    const fh = await open(src, 'r');
+    let size = 0;
+    try {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+        if (bytesRead === 0) break;
+        hash.update(buf.subarray(0, bytesRead));
+        size += bytesRead;
+      }
+      const h = hash.digest('hex');
+      if (this.has(h)) return { hash: h, size };
+      if (this.fsync) await fh.sync();
+      await fh.close().catch(() => undefined);
+      await chmod(src, 0o444);
+      try {
+        await this.place(src, h, false);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+        return this.putFile(src);
+      }
+      return { hash: h, size };
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  private async place(tmp: string, hash: string, removeWhenPresent = true): Promise<void> {
+    const dest = this.pathOf(hash);
+    if (existsSync(dest)) {
+      if (removeWhenPresent) await unlink(tmp).catch(() => undefined);
+      return;
+    }
+    const sub = join(this.dir, hash.slice(0, 2));
+    if (!this.madeDirs.has(sub)) {
+      await mkdir(sub, { recursive: true });
+      this.madeDirs.add(sub);
+    }
+    await rename(tmp, dest);
+  }
+
+  /** Writes a blob's content to a local path (a copy: the result is the user's to modify). */
+  async writeTo(hash: string, dest: string): Promise<void> {
+    await copyFile(this.pathOf(hash), dest);
+    await chmod(dest, 0o644);
+  }
+
+  /** Sizes of all blobs (for gc / stats). */
+  list(): string[] {
+    const out: string[] = [];
+    for (const sub of readdirSync(this.dir)) for (const name of readdirSync(join(this.dir, sub))) out.push(name);
+    return out;
+  }
+
+  remove(hash: string): void {
+    const p = this.pathOf(hash);
+    try {
+      chmodSync(p, 0o644);
+    } catch {
+      /* gone */
+    }
+    rmSync(p, { force: true });
+  }
+
+  size(hash: string): number {
+    return statSync(this.pathOf(hash)).size;
+  }
+}
+

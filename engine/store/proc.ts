@@ -1,0 +1,31 @@
+/** Process liveness, robust to pid reuse where /proc tells a process's start time (Linux). */
+import { readFileSync } from 'node:fs';
+
+/** The kernel's start time of a process (clock ticks since boot), or '' where unknown. */
+export function processStartTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: fields resume after the last ')'
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? ''; // field 22 overall
+  } catch {
+    return '';
+  }
+}
+
+/** Whether `pid` is a live process and, when `startTime` is known, the same one that was recorded. */
+export function processAlive(pid: number, startTime = ''): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (startTime) {
+    const now = processStartTime(pid);
+    if (now && now !== startTime) return false;
+  }
+  return true;
+}
+
+export const selfStartTime = processStartTime(process.pid);
