@@ -288,7 +288,7 @@ function checkInputs(spec: PipelineSpec): { field: string; message: string }[] {
 
 /** Raw documents of a spec file (YAML or JSON, one or several), keys converted to camelCase. */
 export function readSpecDocuments(text: string, file: string): unknown[] {
-  const raws = looksLikeJson(text) ? parseJsonStream(text, file) : parseYamlDocs(text, file);
+  const raws = looksLikeJson(text) ? parseJsonOrFlowYaml(text, file) : parseYamlDocs(text, file);
   return raws.map((raw, i) => {
     try {
       return camelizeKeys(raw);
@@ -421,6 +421,19 @@ function parseYamlDocs(text: string, file: string): unknown[] {
     out.push(v);
   }
   return out;
+}
+
+/** JSON (one or several documents); a file that opens with '{' may also be YAML in flow style. */
+function parseJsonOrFlowYaml(text: string, file: string): unknown[] {
+  try {
+    return parseJsonStream(text, file);
+  } catch (jsonError) {
+    try {
+      return parseYamlDocs(text, file);
+    } catch {
+      throw jsonError;
+    }
+  }
 }
 
 /** One JSON value, an array of specs, or several JSON objects one after the other (as pachctl reads them). */

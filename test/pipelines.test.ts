@@ -164,3 +164,17 @@ test('every input repo is slides, manifest, models or another pipeline, without 
     }
   }
 });
+
+test('specs follow the stage contract: inputs named as shell variables, workingDir /app, images the deploy script substitutes', { skip: noSpecs }, () => {
+  for (const spec of allSpecs()) {
+    const name = spec.pipeline.name;
+    for (const pfs of inputsOf(spec.input)) {
+      assert.match(pfs.name, /^[A-Za-z_][A-Za-z0-9_]*$/, `${name}: input "${pfs.name}" cannot be read as a shell variable: set name with "_" (e.g. tile_detect)`);
+    }
+    assert.equal(spec.transform.workingDir, '/app', `${name}: transform.workingDir`);
+    assert.match(spec.transform.image ?? '', /^tessella-(cpu|gpu):latest$/, `${name}: transform.image is a placeholder scripts/deploy-cluster.sh replaces`);
+    const gpuImage = spec.transform.image === 'tessella-gpu:latest';
+    const gpuRequest = (spec.resourceLimits?.gpu?.number ?? 0) > 0;
+    assert.equal(gpuRequest, gpuImage, `${name}: a GPU image goes with resourceLimits.gpu, and a CPU image without it`);
+  }
+});

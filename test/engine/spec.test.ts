@@ -116,6 +116,11 @@ test('several documents: YAML --- and a stream of JSON objects; an array of spec
   const stream = `${JSON.stringify(obj('a'), null, 2)}\n${JSON.stringify(obj('b'))}{"pipeline":{"name":"c"},"input":{"pfs":{"repo":"x","glob":"/"}},"transform":{"cmd":["echo", "}{"]}}`;
   assert.deepEqual(parseSpecs(stream, 's.json').map((s) => s.pipeline.name), ['a', 'b', 'c']);
   assert.deepEqual(parseSpecs(JSON.stringify([obj('x'), obj('y')]), 'arr.json').map((s) => s.pipeline.name), ['x', 'y']);
+  // YAML in flow style also opens with '{'
+  assert.deepEqual(
+    parseSpecs('{pipeline: {name: f}, input: {pfs: {repo: r, glob: /*}}, transform: {cmd: [sh]}}', 'flow.yaml').map((s) => s.pipeline.name),
+    ['f'],
+  );
 });
 
 test('errors name the file, the document, the pipeline, the field path and what is allowed', () => {
