@@ -185,8 +185,9 @@ function sortedKeys(maps: Map<string, DatumInput[]>[]): string[] {
 }
 
 /**
- * For each join key: the cross product of the inputs' datums with that key. A key missing from some input
- * gives datums only when one of the inputs that have it is an outer join; they then cross the inputs present.
+ * For each join key: the cross product of the inputs' datums with that key. When some input lacks the key, as
+ * Pachyderm 2.x's join iterator does: only the inputs that have it AND are outer joins are crossed (inner inputs
+ * that have it are left out of that datum); with no such input, the key gives no datum.
  */
 function joinDatums(children: PfsInput[], snap: SnapshotOf): DatumInput[][] {
   const maps = children.map((c) =>
@@ -196,11 +197,12 @@ function joinDatums(children: PfsInput[], snap: SnapshotOf): DatumInput[][] {
   for (const key of sortedKeys(maps)) {
     const present = maps.map((m) => m.get(key));
     const complete = present.every((p) => p !== undefined);
-    const keptByOuter = present.some((p, i) => p !== undefined && children[i].outerJoin === true);
-    if (!complete && !keptByOuter) continue;
+    const sides = complete
+      ? (present as DatumInput[][])
+      : present.filter((p, i): p is DatumInput[] => p !== undefined && children[i].outerJoin === true);
+    if (sides.length === 0) continue;
     let acc: DatumInput[][] = [[]];
-    for (const side of present) {
-      if (!side) continue;
+    for (const side of sides) {
       const next: DatumInput[][] = [];
       for (const a of acc) for (const b of side) next.push([...a, b]);
       acc = next;

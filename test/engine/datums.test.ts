@@ -158,6 +158,18 @@ test('join (outer) keeps the unmatched datums of the outerJoin input only', () =
   assert.deepEqual(paths(fullOuter), ['slides:/s1 detect:/s1', 'slides:/s2 detect:/s2', 'slides:/s3', 'detect:/s4']);
 });
 
+test('join (outer) with three inputs: an incomplete key keeps only its outer inputs, as Pachyderm 2.x', () => {
+  const snap = world({ a: ['/k1', '/k2', '/k3'], b: ['/k1', '/k2', '/k4'], c: ['/k1'] });
+  const ds = computeDatums(
+    inputOf(
+      'join:\n  - pfs: {repo: a, glob: "/(*)", joinOn: "$1", outerJoin: true}\n  - pfs: {repo: b, glob: "/(*)", joinOn: "$1"}\n  - pfs: {repo: c, glob: "/(*)", joinOn: "$1"}',
+    ),
+    snap,
+  );
+  // k1 complete; k2 lacks c: a alone (b is inner, left out); k3: a alone; k4: only the inner b, no datum
+  assert.deepEqual(paths(ds), ['a:/k1 b:/k1 c:/k1', 'a:/k2', 'a:/k3']);
+});
+
 test('join crosses several matches of one key', () => {
   const snap = world({ a: ['/k1-x', '/k1-y', '/k2-x'], b: ['/k1.csv', '/k2.csv'] });
   const ds = computeDatums(
