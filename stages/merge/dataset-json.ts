@@ -25,7 +25,7 @@ export function buildDatasetJson(result: MergeResult): DatasetJson {
       ? { splits: { fractions: config.SPLIT_FRACTIONS, seed: config.SPLIT_SEED, pinned: result.pins.size - result.unusedPins.length, file: 'splits.csv' } }
       : {}),
     excluded: { slides: cohort.excludedSlides, patients: cohort.droppedPatients, unlisted_slides: cohort.unlistedSlides },
-    models: cohort.models,
+    models: Object.fromEntries(Object.entries(cohort.models).filter(([, keys]) => Object.keys(keys).length > 0)),
     params: { ...config, columns: manifest.mapping },
   };
   // The schema the reader checks: never write a dataset.json our own reader would refuse.

@@ -94,7 +94,8 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
   const centerNames = [...centers.keys()].sort();
 
   const assignment = new Map<string, Split>();
-  const globalCount = [0, 0, 0];
+  // What the cohort still needs per split: the sum of the centers' ideal shares minus what rounding down gave.
+  const need = [0, 0, 0];
   interface CenterPlan {
     name: string;
     free: SplitPatient[];
@@ -112,7 +113,6 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
       if (pin) {
         assignment.set(p.patientId, pin);
         pinned[SPLITS.indexOf(pin)]++;
-        globalCount[SPLITS.indexOf(pin)]++;
       } else free.push(p);
     }
     // What the free patients should add so the center ends near its fractions; splits already over target get none.
@@ -120,7 +120,7 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
     const wantSum = want.reduce((a, b) => a + b, 0);
     const ideal = want.map((w) => (wantSum > 0 ? (w * free.length) / wantSum : 0));
     const quota = ideal.map(Math.floor);
-    quota.forEach((q, s) => (globalCount[s] += q));
+    quota.forEach((q, s) => (need[s] += ideal[s] - q));
     const frac = ideal.map((x, s) => x - quota[s]);
     const leftover = free.length - quota.reduce((a, b) => a + b, 0);
     const sorted = [...free].sort((a, b) => (a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0));
@@ -128,7 +128,6 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
   }
 
   // Leftover patients: the split the cohort needs most, among those the center has a fractional claim to.
-  const need = f.map((x, s) => x * patients.length - globalCount[s]);
   for (const plan of seededShuffle(plans, `${seed}:centers`)) {
     const taken = new Set<number>();
     for (let k = 0; k < plan.leftover; k++) {
@@ -137,7 +136,7 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
         if (taken.has(s) || plan.frac[s] <= 1e-9) continue;
         if (best < 0 || need[s] > need[best] + 1e-9 || (Math.abs(need[s] - need[best]) <= 1e-9 && plan.frac[s] > plan.frac[best])) best = s;
       }
-      if (best < 0) best = need.indexOf(Math.max(...need)); // rounding noise: fall back to the cohort's need
+      if (best < 0) best = plan.frac.indexOf(Math.max(...plan.frac)); // rounding noise
       taken.add(best);
       plan.quota[best]++;
       need[best]--;
