@@ -1,0 +1,77 @@
+/** Tile detection on an opened slide: overview, grid, tissue rule, and the tiles.json it amounts to. */
+import { basename } from 'node:path';
+import { TILES_JSON_VERSION, type TilesJson } from '../../shared/slide/tiles-json.js';
+import type { Overview, Slide } from '../../shared/slide/types.js';
+import type { DetectConfig } from './config.js';
+import { gridOf, measureGrid, selectTiles, TileStatus, type GridSpec, type Selection } from './tissue.js';
+
+export interface Detection {
+  overview: Overview;
+  grid: GridSpec;
+  selection: Selection;
+  tilesJson: TilesJson;
+}
+
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+
+export async function detectTiles(slide: Slide, slideId: string, config: DetectConfig): Promise<Detection> {
+  const overview = await slide.overview(config.DOWNSAMPLE);
+  const { width, height } = slide.levels[0];
+  const grid = gridOf(width, height, config.TILE_SIZE, overview.scaleX, overview.scaleY);
+  const measure = measureGrid(overview, grid, config.BACKGROUND_THRESHOLD);
+  const maxTiles = config.MAX_TILES > 0 ? config.MAX_TILES : undefined;
+  const selection = selectTiles(measure, config.MAX_BACKGROUND_FRACTION, maxTiles);
+
+  const tiles: TilesJson['tiles'] = [];
+  for (let t = 0; t < selection.status.length; t++) {
+    if (selection.status[t] !== TileStatus.Kept) continue;
+    const col = t % grid.cols;
+    const row = Math.floor(t / grid.cols);
+    tiles.push({ col, row, x: col * grid.tileSize, y: row * grid.tileSize, tissue_fraction: round4(selection.tissueFraction[t]) });
+  }
+
+  const tilesJson: TilesJson = {
+    version: TILES_JSON_VERSION,
+    slide: slideId,
+    source: {
+      file: basename(slide.path),
+      reader: slide.reader,
+      vendor: slide.vendor,
+      width,
+      height,
+      levels: slide.levels.map((l) => ({ width: l.width, height: l.height, downsample: l.downsample })),
+      mpp: slide.mpp ?? null,
+      objective_power: slide.objectivePower ?? null,
+    },
+    params: {
+      tile_size: config.TILE_SIZE,
+      downsample: config.DOWNSAMPLE,
+      background_threshold: config.BACKGROUND_THRESHOLD,
+      max_background_fraction: config.MAX_BACKGROUND_FRACTION,
+      max_tiles: maxTiles ?? null,
+    },
+    overview: { level: overview.level, level_downsample: overview.levelDownsample, width: overview.width, height: overview.height },
+    grid: { cols: grid.cols, rows: grid.rows },
+    counts: {
+      grid: grid.cols * grid.rows,
+      kept: selection.kept,
+      dropped: { background: selection.droppedBackground, max_tiles: selection.droppedMaxTiles },
+    },
+    ...(tiles.length === 0 ? { reason: whyNoTiles(width, height, grid, selection, config) } : {}),
+    tiles,
+  };
+  return { overview, grid, selection, tilesJson };
+}
+
+function whyNoTiles(width: number, height: number, grid: GridSpec, s: Selection, config: DetectConfig): string {
+  if (grid.cols === 0 || grid.rows === 0) {
+    return `the slide (${width}x${height} px) is smaller than one ${grid.tileSize}x${grid.tileSize} tile`;
+  }
+  let most = 0;
+  for (const f of s.tissueFraction) most = Math.max(most, f);
+  return (
+    `no tile has at most ${round4(config.MAX_BACKGROUND_FRACTION * 100)}% background ` +
+    `(background: R, G and B > ${config.BACKGROUND_THRESHOLD}); the tissue-richest of ${grid.cols * grid.rows} tiles has ` +
+    `${round4(most * 100)}% tissue: the slide looks empty or too pale`
+  );
+}
