@@ -337,13 +337,12 @@ let gpuCache: string[] | undefined;
 
 /** GPU ids: $TESSELLA_GPUS (a count or a list like "0,2"), else one per line of `nvidia-smi -L`. */
 export function gpuIds(): string[] {
-  if (gpuCache) return gpuCache;
   const env = process.env.TESSELLA_GPUS;
   if (env !== undefined && env.trim() !== '') {
     const t = env.trim();
-    gpuCache = /^\d+$/.test(t) ? Array.from({ length: Number(t) }, (_, i) => String(i)) : t.split(',').map((s) => s.trim()).filter(Boolean);
-    return gpuCache;
+    return /^\d+$/.test(t) ? Array.from({ length: Number(t) }, (_, i) => String(i)) : t.split(',').map((s) => s.trim()).filter(Boolean);
   }
+  if (gpuCache) return gpuCache;
   try {
     const out = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 10000, stdio: ['ignore', 'pipe', 'ignore'] });
     gpuCache = out
