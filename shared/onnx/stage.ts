@@ -48,10 +48,12 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     return 'done';
   } catch (err) {
     if (!(err instanceof InferenceRunError)) throw err;
+    const modelInput = model.worker.inputs.find((i) => i.name === model.card.input.name);
+    const modelShape = modelInput ? describeShape(modelInput.shape) : '?';
     writeSlideError(a.outDir, a.slide, {
       stage: a.stage,
       what: `the ${a.task} model cannot run on this slide's tiles`,
-      why: `input ${describeShape(err.inputDims)} (${model.card.input.layout}, card '${model.card.name}'): ${err.message.split('\n')[0]}`,
+      why: `tiles gave input ${describeShape(err.inputDims)} (${model.card.input.layout}), the model's input '${model.card.input.name}' is ${modelShape} (card '${model.card.name}'): ${err.message.replace(/\s+/g, ' ').trim()}`,
       where: a.modelDir,
       hint: `check the card's input size and layout against the model, or the tile size upstream`,
     });

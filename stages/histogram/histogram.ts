@@ -15,8 +15,7 @@ export function addTileHistogram(rgb: Uint8Array, sum: Float64Array): void {
   if (!pixels) return;
   const counts = new Uint32Array(CELLS);
   for (let p = 0; p < rgb.length; p += 3) counts[((rgb[p] >> 4) << 8) | ((rgb[p + 1] >> 4) << 4) | (rgb[p + 2] >> 4)]++;
-  const inv = 1 / pixels;
-  for (let i = 0; i < CELLS; i++) if (counts[i]) sum[i] += counts[i] * inv;
+  for (let i = 0; i < CELLS; i++) if (counts[i]) sum[i] += counts[i] / pixels; // a division rounds once
 }
 
 export interface SlideHistogram {

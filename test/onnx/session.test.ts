@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildModels } from '../../scripts/models/build.js';
+import { InferenceWorker } from '../../shared/onnx/inference.js';
+import { ModelMismatchError, openModel } from '../../shared/onnx/model.js';
+import { checkProviders, openSession } from '../../shared/onnx/providers.js';
+import { tempDir } from './helpers.js';
+
+describe('sessions: provider fallback and the inference worker', () => {
+  const tmp = tempDir('session');
+  before(() => buildModels({ out: tmp.dir, normalize: 'shift', shift: [20, -15, 10], embed: 'tiny', seed: 0 }));
+  after(() => tmp.cleanup());
+
+  it('falls back from providers that cannot start (no CUDA libraries, no WebGPU adapter here) to cpu, saying why', async () => {
+    const { session, provider, attempts } = await openSession(join(tmp.dir, 'normalize', 'model.onnx'), {
+      providers: ['cuda', 'webgpu', 'cpu'],
+      intraOpThreads: 1,
+      interOpThreads: 0,
+    });
+    await session.release();
+    // On a machine where CUDA or WebGPU does start, the first working provider is used; here neither does.
+    assert.equal(attempts.at(-1)!.provider, provider);
+    for (const a of attempts.slice(0, -1)) assert.ok(a.error && a.error.length > 0, `${a.provider} failed without a reason`);
+    if (provider === 'cpu') assert.deepEqual(attempts.map((a) => a.provider), ['cuda', 'webgpu', 'cpu']);
+  });
+
+  it('rejects unknown providers by name', () => {
+    assert.throws(() => checkProviders(['cuda', 'tpu']), /unknown provider 'tpu'/);
+    assert.throws(() => checkProviders([]), /at least one/);
+  });
+
+  it('runs batches in the worker thread and returns the output', async () => {
+    const worker = await InferenceWorker.start(join(tmp.dir, 'normalize', 'model.onnx'), { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 });
+    try {
+      assert.equal(worker.provider, 'cpu');
+      const x = new Float32Array(2 * 3 * 2 * 2).fill(0);
+      const out = await worker.run('input', 'output', x, [2, 3, 2, 2]);
+      assert.deepEqual(out.dims, [2, 3, 2, 2]);
+      assert.ok(Math.abs(out.data[0] - 20 / 127.5) < 1e-6, 'R shifted by 20 levels');
+      assert.ok(Math.abs(out.data[4] + 15 / 127.5) < 1e-6, 'G shifted by -15 levels');
+      await assert.rejects(worker.run('input', 'output', new Float32Array(4), [1, 4, 1, 1]), /invalid dimensions|Got/i);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('a model folder whose card disagrees with the model is a ModelMismatchError, not a crash', async () => {
+    await assert.rejects(openModel(join(tmp.dir, 'normalize'), 'embed', { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 }), ModelMismatchError);
+    await assert.rejects(openModel(join(tmp.dir, 'nothing'), 'embed', { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 }), /model.onnx is missing/);
+  });
+});

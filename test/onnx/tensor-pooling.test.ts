@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { stainNetCard } from '../../scripts/models/stainnet.js';
+import { downscaleMean, resizeForModel } from '../../shared/image.js';
+import { parseModelCard } from '../../shared/onnx/card.js';
+import { runOverlapped } from '../../shared/onnx/inference.js';
+import { poolFeatures } from '../../shared/onnx/pooling.js';
+import { fillInput, outputToRgb } from '../../shared/onnx/tensor.js';
+
+describe('tensors, pooling, resizing', () => {
+  it('StainNet input is (rgb/255 - 0.5)/0.5 NCHW and the output maps back to the same bytes', () => {
+    const card = parseModelCard(stainNetCard('s'));
+    const rgb = Uint8Array.from([0, 128, 255, 10, 20, 30]); // 1x2 pixels
+    const x = new Float32Array(2 * 6);
+    fillInput(x, 1, rgb, 1, 2, card.input);
+    assert.deepEqual(Array.from(x.slice(0, 6)), [0, 0, 0, 0, 0, 0], 'tile 0 untouched');
+    const expected = [0, 10, 128, 20, 255, 30].map((p) => (p / 255 - 0.5) / 0.5); // R plane, G plane, B plane
+    Array.from(x.slice(6)).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6));
+    assert.deepEqual(Array.from(outputToRgb(x, 1, 1, 2, card.output)), Array.from(rgb));
+    const out = Float32Array.from([2, -2, 0, 0, 0, 0]);
+    assert.deepEqual(Array.from(outputToRgb(out, 0, 1, 2, card.output)), [255, 128, 128, 0, 128, 128], 'clamped, rounded');
+  });
+
+  it('the 2x2 mean is the exact half-pixel bilinear 2x downscale', async () => {
+    const data = Buffer.from([0, 0, 0, 10, 20, 30, 100, 100, 100, 1, 2, 3, 5, 5, 5, 7, 7, 7, 9, 9, 9, 255, 255, 255].concat(new Array(24).fill(0)));
+    const img = { data, width: 4, height: 4 };
+    const d = downscaleMean(img, 2);
+    assert.deepEqual([d.width, d.height], [2, 2]);
+    assert.deepEqual(Array.from(d.data.slice(0, 3)), [(0 + 10 + 5 + 7) / 4, (0 + 20 + 5 + 7) / 4, (0 + 30 + 5 + 7) / 4]);
+    assert.equal((await resizeForModel(img, 2)).method, '2x2-mean');
+    assert.equal((await resizeForModel(img, 4)).method, 'none');
+    const odd = await resizeForModel(img, 3);
+    assert.equal(odd.method, 'sharp-linear');
+    assert.equal(odd.data.length, 27);
+  });
+
+  it('pools maps, tokens (skipping a class token) and pooled outputs', () => {
+    // 1 tile, C=2, H=1, W=3 in NCHW
+    const nchw = poolFeatures(Float32Array.from([1, 2, 6, -1, -2, -3]), [1, 2, 1, 3], 'NCHW');
+    assert.deepEqual(Array.from(nchw.avg), [3, -2]);
+    assert.deepEqual(Array.from(nchw.max), [6, -1]);
+    const nhwc = poolFeatures(Float32Array.from([1, -1, 2, -2, 6, -3]), [1, 1, 3, 2], 'NHWC');
+    assert.deepEqual(Array.from(nhwc.avg), [3, -2]);
+    const nlc = poolFeatures(Float32Array.from([100, 100, 1, -1, 2, -2, 6, -3]), [1, 4, 2], 'NLC', 1);
+    assert.deepEqual(Array.from(nlc.avg), [3, -2]);
+    assert.deepEqual(Array.from(nlc.max), [6, -1]);
+    const nc = poolFeatures(Float32Array.from([1, 2, 3, 4]), [2, 2], 'NC');
+    assert.deepEqual([nc.n, nc.dim], [2, 2]);
+    assert.deepEqual(Array.from(nc.max), [1, 2, 3, 4]);
+    assert.throws(() => poolFeatures(new Float32Array(6), [1, 6], 'NCHW'), /\[1,6\].*NCHW needs rank 4/);
+  });
+
+  it('runOverlapped consumes in order with up to `depth` batches in flight', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    const consumed: number[] = [];
+    async function* source() {
+      for (let i = 0; i < 6; i++) yield i;
+    }
+    await runOverlapped(
+      source(),
+      async (b) => {
+        inFlight++;
+        peak = Math.max(peak, inFlight);
+        await new Promise((r) => setTimeout(r, (6 - b) * 2));
+        inFlight--;
+        return b * 10;
+      },
+      (b, r) => void consumed.push(b, r),
+    );
+    assert.deepEqual(consumed, [0, 0, 1, 10, 2, 20, 3, 30, 4, 40, 5, 50]);
+    assert.equal(peak, 2);
+  });
+});

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { addTileHistogram, CELLS } from '../../stages/histogram/histogram.js';
+import { readSafetensors } from '../../shared/safetensors.js';
+import { writeSlideError } from '../../shared/slide-error.js';
+import { encodeTile, runStage, tempDir, writeTiles } from '../onnx/helpers.js';
+
+/** A 448 tile: top half pure red, bottom-left (16,32,48), bottom-right (15,255,128). */
+function knownColours(): Buffer {
+  const size = 448;
+  const px = Buffer.alloc(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const c = y < size / 2 ? [255, 0, 0] : x < size / 2 ? [16, 32, 48] : [15, 255, 128];
+      px.set(c, (y * size + x) * 3);
+    }
+  }
+  return px;
+}
+
+const RED = 15 * 256; // (255,0,0) -> bins (15,0,0)
+const LEFT = 1 * 256 + 2 * 16 + 3; // (16,32,48) -> (1,2,3)
+const RIGHT = 0 * 256 + 15 * 16 + 8; // (15,255,128) -> (0,15,8)
+
+describe('histogram', () => {
+  const tmp = tempDir('histogram');
+  after(() => tmp.cleanup());
+
+  it('bins a tile of known colours by value >> 4 at r*256 + g*16 + b, normalized to 1', () => {
+    const sum = new Float64Array(CELLS);
+    addTileHistogram(knownColours(), sum);
+    assert.equal(sum[RED], 0.5);
+    assert.equal(sum[LEFT], 0.25);
+    assert.equal(sum[RIGHT], 0.25);
+    assert.equal(sum.reduce((a, b) => a + b, 0), 1);
+  });
+
+  it('the stage sums tile histograms per slide and counts tiles', async () => {
+    const root = tmp.dir;
+    const image = await encodeTile(knownColours(), 448, 'png');
+    const white = await encodeTile(Buffer.alloc(448 * 448 * 3, 255), 448, 'png');
+    await writeTiles(join(root, 'normalize'), 's1', [
+      { image, locX: 224, locY: 224 },
+      { image, locX: 672, locY: 224 },
+      { image: white, locX: 224, locY: 672 },
+    ]);
+    const pfs = join(root, 'pfs');
+    const r = runStage('histogram', { PFS_ROOT: pfs, normalize: join(root, 'normalize', 's1') });
+    assert.equal(r.status, 0, r.stderr);
+    const { tensors } = readSafetensors(join(pfs, 'out', 's1', 'histogram.safetensors'));
+    assert.equal(tensors.sum.dtype, 'F64');
+    assert.deepEqual(tensors.sum.shape, [16, 16, 16]);
+    assert.deepEqual(Array.from(tensors.count.data as BigInt64Array), [3n]);
+    const sum = tensors.sum.data as Float64Array;
+    assert.equal(sum[RED], 1);
+    assert.equal(sum[LEFT], 0.5);
+    assert.equal(sum[RIGHT], 0.5);
+    assert.equal(sum[CELLS - 1], 1, 'the white tile');
+    assert.ok(Math.abs(sum.reduce((a, b) => a + b, 0) - 3) < 1e-12);
+  });
+
+  it('passes on an upstream error.json', () => {
+    const root = tmp.dir;
+    writeSlideError(join(root, 'normalize'), 'bad', { stage: 'tile-extract', what: 'cannot read', why: 'x' });
+    const pfs = join(root, 'pfs-bad');
+    const r = runStage('histogram', { PFS_ROOT: pfs, normalize: join(root, 'normalize', 'bad') });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(readFileSync(join(pfs, 'out', 'bad', 'error.json'), 'utf8')).passedThrough, ['histogram']);
+  });
+});
