@@ -10,7 +10,7 @@
  *          mounts) and the pipeline's salt.
  */
 import { createHash } from 'node:crypto';
-import { compileGlob, expandCaptures, globPaths, type GlobMatch } from './glob.js';
+import { expandCaptures, globPaths, type GlobMatch } from './glob.js';
 import { childrenOf, type Input, type PfsInput } from './spec.js';
 
 export interface FileEntry {
@@ -116,7 +116,6 @@ function pfsDatums(pfs: PfsInput, snap: SnapshotOf, keyTemplate?: string): Keyed
   const s = snap(pfs.repo, pfs.branch);
   const files = sortedFiles(s.files);
   const paths = files.map((f) => f.path);
-  compileGlob(pfs.glob); // throws GlobError on a bad glob before anything else
   return globPaths(paths, pfs.glob).map((m: GlobMatch) => {
     const input: DatumInput = {
       name: pfs.name,

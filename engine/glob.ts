@@ -164,8 +164,15 @@ function escapeRegex(c: string): string {
  * Substitutes `$1`, `$2`, ... (or `${1}`) in a `joinOn`/`groupBy` template by the capture groups of a match.
  * A reference to a group the glob does not have is an error (Pachyderm would silently give '').
  */
+const CAPTURE_REF = /\$(?:\{(\d+)\}|(\d+))/g;
+
+/** The capture groups a `joinOn`/`groupBy` template refers to (`$2-$1` -> [2, 1]). */
+export function captureRefs(template: string): number[] {
+  return Array.from(template.matchAll(CAPTURE_REF), (m) => Number(m[1] ?? m[2]));
+}
+
 export function expandCaptures(template: string, captures: string[], pattern = ''): string {
-  return template.replace(/\$(?:\{(\d+)\}|(\d+))/g, (_m, braced: string | undefined, plain: string | undefined) => {
+  return template.replace(CAPTURE_REF, (_m, braced: string | undefined, plain: string | undefined) => {
     const n = Number(braced ?? plain);
     if (n >= captures.length) {
       throw new GlobError(pattern, `${template} refers to capture group $${n} but the glob has ${captures.length - 1}`);

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { compileGlob, GlobError } from './glob.js';
+import { captureRefs, compileGlob, GlobError } from './glob.js';
 
 export class SpecError extends Error {
   constructor(
@@ -34,13 +34,15 @@ export function snakeToCamel(key: string): string {
 
 /**
  * Deep copy with object keys converted to camelCase, except inside `env`, `nodeSelector`, `labels`,
- * `annotations`. Throws when one object names a field twice (`datum_tries` and `datumTries`).
+ * `annotations` (copied as they are), and null fields left out. Throws when one object names a field twice
+ * (`datum_tries` and `datumTries`).
  */
 export function camelizeKeys(value: unknown, where = ''): unknown {
   if (Array.isArray(value)) return value.map((v, i) => camelizeKeys(v, `${where}[${i}]`));
   if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === null) continue; // protobuf JSON: null is the field left out (`description:` with nothing after it)
     const ck = snakeToCamel(k);
     const field = where ? `${where}.${ck}` : ck;
     if (Object.prototype.hasOwnProperty.call(out, ck)) {
@@ -246,8 +248,7 @@ function checkInputs(spec: PipelineSpec): { field: string; message: string }[] {
         ['groupBy', pfs.groupBy],
       ] as const) {
         if (template === undefined) continue;
-        for (const m of template.matchAll(/\$(?:\{(\d+)\}|(\d+))/g)) {
-          const n = Number(m[1] ?? m[2]);
+        for (const n of captureRefs(template)) {
           if (n > g.groups) {
             problems.push({
               field: `${field}.${key}`,

@@ -195,6 +195,9 @@ test('protobuf durations', () => {
 
 test('camelizeKeys and readSpecDocuments keep the raw documents (no defaults)', () => {
   assert.deepEqual(camelizeKeys({ a_b: [{ c_d: 1 }], env: { X_Y: 'z' } }), { aB: [{ cD: 1 }], env: { X_Y: 'z' } });
+  // null is a field left out, as protobuf JSON reads it (a YAML key with nothing after it)
+  assert.deepEqual(camelizeKeys({ description: null, transform: { cmd: ['sh'], stdin: null } }), { transform: { cmd: ['sh'] } });
+  assert.equal(parseSpecs(`${minimal}description:\nparallelism_spec:\n`, 'nulls.yaml')[0].parallelismSpec, undefined);
   const [doc] = readSpecDocuments(minimal.replace('glob', 'glob') + 'datum_tries: 2\n', 'x.yaml');
   assert.deepEqual(doc, {
     pipeline: { name: 'tile-detect' },
