@@ -128,7 +128,7 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
     if (n === 0) return { status: 'excluded', slideId, why: 'no tiles (no tissue found)', detect };
     return { status: 'ok', slideId, tiles: n, dim, embedMeta: emb.metadata, histogramMeta: hist.metadata, detect };
   } catch (err) {
-    return { status: 'excluded', slideId, why: `unreadable outputs: ${(err as Error).message}`, detect };
+    return { status: 'excluded', slideId, why: `outputs not usable: ${(err as Error).message}`, detect };
   }
 }
 

@@ -1,0 +1,146 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findPatient, readDatasetJson, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
+import { Logger } from '../../shared/log.js';
+import { ManifestError } from '../../stages/merge/manifest.js';
+import { runMerge } from '../../stages/merge/merge.js';
+import { config, makePfs, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, type PfsFixture } from './cohort-fixture.js';
+
+const DIM = 16;
+const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
+
+/**
+ * p1: two good slides; p2: its only slide failed upstream (dropped); p3: one good slide and one not processed yet;
+ * p4: one slide whose histogram disagrees with its embeddings and one good slide; p5..p12: one good slide each;
+ * plus `stray`, a slide with outputs but no manifest row.
+ */
+function cohort(pfs: PfsFixture, labels = true): void {
+  const rows: string[][] = [
+    ['s1', 'p1', 'A', 'tumor', 'first'],
+    ['s2', 'p1', 'A', 'tumor', ''],
+    ['s3', 'p2', 'A', 'normal', ''],
+    ['s4', 'p3', 'B', 'tumor', ''],
+    ['s5', 'p3', 'B', 'tumor', ''],
+    ['s6', 'p4', 'B', 'normal', ''],
+    ['s7', 'p4', 'B', 'normal', ''],
+  ];
+  for (let i = 5; i <= 12; i++) rows.push([`s${i + 3}`, `p${i}`, i % 2 ? 'A' : 'B', i % 3 ? 'tumor' : 'normal', '']);
+  const header = labels ? 'slide,patient,site,subtype,comment' : 'slide,patient,site,comment';
+  writeManifest(pfs, [header, ...rows.map((r) => (labels ? r : [r[0], r[1], r[2], r[4]]).join(','))].join('\n') + '\n');
+  writeSlideOutputs(pfs, 's1', slideData(1, 3, DIM));
+  writeSlideOutputs(pfs, 's2', slideData(2, 2, DIM));
+  writeFailedSlide(pfs, 's3');
+  writeSlideOutputs(pfs, 's4', slideData(4, 4, DIM));
+  writeSlideOutputs(pfs, 's6', slideData(6, 2, DIM), { histogramCount: 3 });
+  writeSlideOutputs(pfs, 's7', slideData(7, 1, DIM));
+  for (let i = 8; i <= 15; i++) writeSlideOutputs(pfs, `s${i}`, slideData(i, 1 + (i % 3), DIM));
+  writeSlideOutputs(pfs, 'stray', slideData(99, 2, DIM));
+}
+
+const mapped = { IMAGE_COLUMN: 'slide', PATIENT_COLUMN: 'patient', CENTER_COLUMN: 'site', LABEL_COLUMN: 'subtype' };
+
+function run(pfs: PfsFixture, env: Record<string, string> = {}) {
+  return runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config({ ...mapped, ...env }), log: quiet });
+}
+
+test('a labelled cohort: records, exclusions, splits, dataset.json and report', async () => {
+  const pfs = makePfs();
+  try {
+    cohort(pfs);
+    await run(pfs, { SPLIT_SEED: '5' });
+    const info = readDatasetJson(pfs.out);
+    assert.equal(info.kind, 'labeled');
+    assert.deepEqual(info.label_names, ['normal', 'tumor']);
+    assert.deepEqual(info.centers, [{ name: 'A', id: 0 }, { name: 'B', id: 1 }]);
+    assert.equal(info.embedding_dim, DIM);
+    assert.deepEqual(info.features.embedding_avg, { kind: 'FixedLenSequenceFeature', dtype: 'float32', shape: [DIM], allow_missing: true });
+    assert.equal(info.compression, '');
+    // p2 dropped; the others in records.
+    assert.equal(info.totals.patients, 11);
+    assert.deepEqual(info.excluded.patients.map((p) => p.patient), ['p2']);
+    assert.deepEqual(
+      info.excluded.slides.map((s) => [s.slide, s.stage ?? '']),
+      [['s3', 'tile-extract'], ['s5', ''], ['s6', '']],
+    );
+    assert.match(info.excluded.slides[0].why, /Bogus marker length/);
+    assert.match(info.excluded.slides[1].why, /no output yet from embed \(embeddings.safetensors\) and histogram/);
+    assert.match(info.excluded.slides[2].why, /counts 3 tiles but embeddings.safetensors has 2/);
+    assert.deepEqual(info.excluded.unlisted_slides, ['stray']);
+    assert.deepEqual(info.models.embed.model_sha256, ['ab'.repeat(32)]);
+    assert.deepEqual(info.models.embed.model_card, [{ name: 'test-model', output: { dim: DIM } }]);
+    assert.deepEqual(Object.keys(info.sets), ['train', 'val', 'eval']);
+    const setOf = new Map(readFileSync(join(pfs.out, 'splits.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',') as [string, string]));
+    assert.equal(setOf.size, 11);
+
+    // Every record: CRCs, decoding, counts against dataset.json.
+    const check = await verifyDataset(pfs.out);
+    assert.deepEqual(check.problems, []);
+    const seen: string[] = [];
+    for await (const r of readPatients(pfs.out)) {
+      seen.push(r.patientId);
+      assert.equal(r.set, setOf.get(r.patientId), `${r.patientId} is in the shard of its split`);
+    }
+    assert.deepEqual(seen.sort(), [...setOf.keys()].sort());
+
+    const p1 = await findPatient(pfs.out, 'p1');
+    assert.ok(p1);
+    assert.deepEqual(p1.slideIds, ['s1', 's2']);
+    assert.equal(p1.numTiles, 5);
+    assert.equal(p1.label, 1);
+    assert.equal(p1.centerId, 0);
+    assert.deepEqual(p1.embeddingAvg.subarray(0, 3 * DIM), slideData(1, 3, DIM).avg);
+    assert.deepEqual(p1.embeddingAvg.subarray(3 * DIM), slideData(2, 2, DIM).avg);
+    const p4 = await findPatient(pfs.out, 'p4');
+    assert.deepEqual(p4?.slideIds, ['s7'], 'the inconsistent slide is left out of its patient');
+
+    const report = readFileSync(join(pfs.out, 'report.md'), 'utf8');
+    assert.match(report, /\*\*Left out:\*\* 3 slide\(s\), 1 patient\(s\) with no tiles, 1 slide\(s\) with outputs but no manifest row/);
+    assert.match(report, /\| p2 \| no tiles: none of its 1 slide\(s\) has usable outputs \|/);
+    assert.match(report, /\| s3 \| p2 \| error \| +\| +\| +\| 0 \| s3: \[tile-extract\] cannot read tiles: Bogus marker length/);
+    assert.match(report, /\| s1 \| p1 \| in \| 8 \| 3 \| background: 5 \| 3 \| +\| first \|/, 'tile-detect counts and the manifest comment');
+    assert.match(report, /\| p1 \| A \| tumor \| \w+ \| 2\/2 \| 5 \|/);
+    assert.match(report, /## Patients per center and set/);
+  } finally {
+    pfs.cleanup();
+  }
+});
+
+test('an inference manifest gives one inference set; GZIP and small shards', async () => {
+  const pfs = makePfs();
+  try {
+    cohort(pfs, false);
+    await run(pfs, { LABEL_COLUMN: 'subtype', COMPRESSION: 'gzip', SHARD_SIZE_MB: String(1500 / 2 ** 20) });
+    const info = readDatasetJson(pfs.out);
+    assert.equal(info.kind, 'inference');
+    assert.deepEqual(Object.keys(info.sets), ['inference']);
+    assert.equal(info.features.label, undefined);
+    assert.deepEqual(info.label_names, []);
+    assert.equal(info.compression, 'GZIP');
+    assert.equal(info.splits, undefined);
+    const files = readdirSync(join(pfs.out, 'inference')).sort();
+    assert.ok(files.length > 1, `several shards: ${files}`);
+    assert.deepEqual(files, files.map((_, i) => `inference-${String(i).padStart(5, '0')}-of-${String(files.length).padStart(5, '0')}.tfrecord`));
+    assert.deepEqual((await verifyDataset(pfs.out)).problems, []);
+    for await (const r of readPatients(pfs.out)) assert.equal(r.label, undefined);
+    assert.match(readFileSync(join(pfs.out, 'splits.csv'), 'utf8'), /^patient_id,split\np1,inference\np10,inference\n/);
+  } finally {
+    pfs.cleanup();
+  }
+});
+
+test('a bad manifest fails before anything is written', async () => {
+  const pfs = makePfs();
+  try {
+    cohort(pfs);
+    writeManifest(pfs, 'slide,patient,site,subtype\ns1,p1,A,tumor\ns2,p1,B,tumor\n');
+    await assert.rejects(run(pfs), (err: Error) => err instanceof ManifestError && /line 3, column 'site' \(center_id\): patient 'p1' is in center 'B' here but 'A' on line 2/.test(err.message));
+    writeManifest(pfs, 'slide,patient,site,subtype\ns1,p1,A,tumor\n');
+    writeManifest(pfs, 'patient_id,split\np1,holdout\n', 'splits.csv');
+    await assert.rejects(run(pfs), /splits\.csv: line 2, column 'split': 'holdout' is not one of train, val, eval/);
+    assert.deepEqual(readdirSync(pfs.out), []);
+  } finally {
+    pfs.cleanup();
+  }
+});
