@@ -8,6 +8,8 @@ import { Logger } from '../../shared/log.js';
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = join(projectRoot, 'engine', 'cli.ts');
+/** tsx's loader by absolute URL, so the CLI starts from any working directory */
+const tsx = import.meta.resolve('tsx');
 
 export function tempDir(prefix = 'tessella-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -40,7 +42,7 @@ export interface CliResult {
 
 /** Runs `tessella ARGS` (the TypeScript sources through tsx) and waits for it. */
 export function cli(home: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; input?: string } = {}): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cliPath, ...args], {
+  const r = spawnSync(process.execPath, ['--import', tsx, cliPath, ...args], {
     cwd: opts.cwd ?? projectRoot,
     env: cliEnv(home, opts.env),
     encoding: 'utf8',
@@ -52,7 +54,7 @@ export function cli(home: string, args: string[], opts: { cwd?: string; env?: Re
 
 /** Starts `tessella ARGS` without waiting. */
 export function cliSpawn(home: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], {
+  return spawn(process.execPath, ['--import', tsx, cliPath, ...args], {
     cwd: opts.cwd ?? projectRoot,
     env: cliEnv(home, opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
