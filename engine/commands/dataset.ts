@@ -138,7 +138,7 @@ const range = (v: number[]) => v.reduce((a, x) => ({ min: Math.min(a.min, x), ma
 
 function patientJson(r: PatientRecord & { set: string; file: string }, info: DatasetJson) {
   const perSlide = r.slideIds.map((id, i) => ({ slide: id, tiles: r.tileSlide.filter((s) => s === i).length }));
-  const topBins = [...r.colorHistogram.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([bin, v]) => ({ bin, r: (bin >> 8) << 4, g: ((bin >> 4) & 15) << 4, b: (bin & 15) << 4, fraction: v }));
+  const topBins = [...r.colorHistogram.entries()].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([bin, v]) => ({ bin, r: (bin >> 8) << 4, g: ((bin >> 4) & 15) << 4, b: (bin & 15) << 4, fraction: v }));
   return {
     patient_id: r.patientId,
     set: r.set,
