@@ -35,23 +35,30 @@ export function fillInput(dst: Float32Array, index: number, pixels: Pixels, heig
   }
 }
 
-/** Tile `index` of an image output, back to HWC RGB bytes. */
+/**
+ * Tile `index` of an image output, back to HWC RGB bytes. Written through a Uint8ClampedArray, which clamps
+ * to 0..255 and rounds (half to even) in one store.
+ */
 export function outputToRgb(y: Float32Array, index: number, height: number, width: number, spec: ModelCard['output']): Buffer {
   const plane = height * width;
   const out = Buffer.allocUnsafe(plane * 3);
+  const clamped = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
   const a = [0, 1, 2].map((c) => spec.std[c] / spec.scale);
   const b = [0, 1, 2].map((c) => spec.mean[c] / spec.scale);
   const base = index * plane * 3;
-  const toByte = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v));
   if (spec.layout === 'NCHW') {
-    for (let c = 0; c < 3; c++) {
-      const src = base + c * plane;
-      const ac = a[c];
-      const bc = b[c];
-      for (let i = 0; i < plane; i++) out[i * 3 + c] = toByte(y[src + i] * ac + bc);
+    const [a0, a1, a2] = a;
+    const [b0, b1, b2] = b;
+    const r = base;
+    const g = base + plane;
+    const bl = base + 2 * plane;
+    for (let i = 0, p = 0; i < plane; i++, p += 3) {
+      clamped[p] = y[r + i] * a0 + b0;
+      clamped[p + 1] = y[g + i] * a1 + b1;
+      clamped[p + 2] = y[bl + i] * a2 + b2;
     }
   } else if (spec.layout === 'NHWC') {
-    for (let i = 0; i < plane * 3; i++) out[i] = toByte(y[base + i] * a[i % 3] + b[i % 3]);
+    for (let i = 0; i < plane * 3; i++) clamped[i] = y[base + i] * a[i % 3] + b[i % 3];
   } else {
     throw new Error(`an image output must be NCHW or NHWC, the card says ${spec.layout}`);
   }
