@@ -38,6 +38,7 @@ import {
   getRepo,
   globFile,
   inspectRepo,
+  isLocalDir,
   listCommits,
   listFile,
   listRepos,
@@ -273,11 +274,15 @@ const verbs: Record<string, Verb> = {
       if (!locals.length) throw new UsageError('put file needs -f LOCAL (a file, or a folder with -r)');
       const s = openStore();
       const path = target.path === undefined || target.path === '' ? undefined : target.path;
+      // a file goes to PATH (into PATH/ when it ends with '/'); a folder's contents go under PATH; without a
+      // PATH each goes to /<its name>; several -f each go to PATH/<its name>
       const items = locals.map((l) => {
         const local = l.replace(/\/+$/, '') || l;
+        const name = basename(resolve(local));
         let dest: string;
-        if (path === undefined) dest = '/' + basename(resolve(local));
-        else if (locals.length > 1 || path.endsWith('/')) dest = normalizePath(path) + '/' + basename(resolve(local));
+        if (path === undefined) dest = '/' + name;
+        else if (locals.length > 1) dest = normalizePath(path) + '/' + name;
+        else if (path.endsWith('/') && !isLocalDir(local)) dest = normalizePath(path) + '/' + name;
         else dest = path;
         return { local, dest };
       });
