@@ -1,8 +1,8 @@
 /**
- * Where the tissue is: a field over the slide, positive on tissue, sampled on a coarse grid (about 1024
+ * Where the tissue is: a field over the slide, positive on tissue, sampled on a coarse grid (about 512
  * samples a side) and interpolated bilinearly, so edges are smooth at every scale and the field stays a few MB
- * whatever the slide's size. Shapes are irregular blobs, a wavy band, or scattered fragments, scaled by
- * bisection until the tissue covers the requested fraction.
+ * whatever the slide's size. Shapes are irregular blobs, a wavy band, or scattered fragments, scaled so
+ * the tissue covers the requested fraction.
  */
 import { mulberry32, valueNoise } from './noise.js';
 
@@ -29,7 +29,11 @@ interface Blob {
   phases: [number, number, number];
 }
 
-type Shape = (x: number, y: number, scale: number) => number;
+/**
+ * A shape as a scale-free distance: < 1 inside the shape at scale 1, growing outward; a point lies in the shape
+ * scaled by s when its distance is below s. Scaling then never re-evaluates the shape.
+ */
+type Shape = (x: number, y: number) => number;
 
 function blobsShape(rand: () => number, width: number, height: number, count: number, size: number): Shape {
   const side = Math.min(width, height);
@@ -41,8 +45,8 @@ function blobsShape(rand: () => number, width: number, height: number, count: nu
     angle: rand() * Math.PI,
     phases: [rand() * 6.3, rand() * 6.3, rand() * 6.3],
   }));
-  return (x, y, scale) => {
-    let best = -Infinity;
+  return (x, y) => {
+    let best = Infinity;
     for (const b of blobs) {
       const dx = x - b.cx;
       const dy = y - b.cy;
@@ -51,16 +55,11 @@ function blobsShape(rand: () => number, width: number, height: number, count: nu
       const u = (dx * c + dy * s) / b.stretch;
       const v = -dx * s + dy * c;
       const dist = Math.hypot(u, v);
-      // Far outside (the wobble is at most 1.34x): the exact shape cannot matter, skip the trigonometry.
-      const far = 1 - dist / (b.r * scale * 1.34);
-      if (far < -0.2) {
-        if (far > best) best = far;
-        continue;
-      }
+      // The wobble is at most 1.34x: a blob that cannot beat the best so far skips the trigonometry.
+      if (dist / (b.r * 1.34) >= best) continue;
       const theta = Math.atan2(v, u);
       const wobble = 1 + 0.18 * Math.sin(3 * theta + b.phases[0]) + 0.1 * Math.sin(5 * theta + b.phases[1]) + 0.06 * Math.sin(9 * theta + b.phases[2]);
-      const value = 1 - dist / (b.r * scale * wobble);
-      if (value > best) best = value;
+      best = Math.min(best, dist / (b.r * wobble));
     }
     return best;
   };
@@ -68,13 +67,13 @@ function blobsShape(rand: () => number, width: number, height: number, count: nu
 
 function bandShape(rand: () => number, width: number, height: number): Shape {
   const amp = height * (0.08 + 0.1 * rand());
-  const freq = (2 + rand() * 2) * Math.PI / width;
+  const freq = ((2 + rand() * 2) * Math.PI) / width;
   const phase = rand() * 6.3;
   const half = height * 0.2;
-  return (x, y, scale) => 1 - Math.abs(y - (height / 2 + amp * Math.sin(freq * x + phase))) / (half * scale);
+  return (x, y) => Math.abs(y - (height / 2 + amp * Math.sin(freq * x + phase))) / half;
 }
 
-/** The field on a coarse grid, scaled so the tissue covers about `fraction` of the slide. */
+/** The field on a coarse grid, the shapes scaled so the tissue covers `fraction` of the samples. */
 export function makeTissueField(width: number, height: number, fraction: number, layout: Layout, seed: number): TissueField {
   const rand = mulberry32(seed);
   const shape =
@@ -84,42 +83,28 @@ export function makeTissueField(width: number, height: number, fraction: number,
         ? blobsShape(rand, width, height, 24 + Math.floor(rand() * 24), 0.05)
         : blobsShape(rand, width, height, 3 + Math.floor(rand() * 4), 0.18);
   const side = Math.max(width, height);
-  // Ragged edges: low-frequency noise added to the field.
+  // Ragged edges: low-frequency noise stretches or shrinks the shapes locally by up to 15%.
   const edgeSeed = seed ^ 0x51ed;
-  const ragged = (x: number, y: number) => 0.12 * (valueNoise(edgeSeed, (x / side) * 40, (y / side) * 40) - 0.5);
-  const cell = Math.max(8, Math.ceil(side / 1024));
+  const ragged = (x: number, y: number) => 1 + 0.3 * (valueNoise(edgeSeed, (x / side) * 40, (y / side) * 40) - 0.5);
+  const cell = Math.max(8, Math.ceil(side / 512));
   const cols = Math.ceil(width / cell) + 1;
   const rows = Math.ceil(height / cell) + 1;
 
-  const sample = (scale: number, c: number, r: number) => {
-    const x = c * cell;
-    const y = r * cell;
-    return shape(x, y, scale) + ragged(x, y);
-  };
-  const coverage = (scale: number, step: number) => {
-    let inside = 0;
-    let total = 0;
-    for (let r = 0; r < rows - 1; r += step) for (let c = 0; c < cols - 1; c += step, total++) if (sample(scale, c, r) > 0) inside++;
-    return inside / total;
-  };
-
-  let scale = 0;
-  if (fraction > 0) {
-    // Bisection on a coarse subsample: coverage grows with scale.
-    const step = Math.max(1, Math.floor(Math.max(cols, rows) / 256));
-    let lo = 0;
-    let hi = 1;
-    while (coverage(hi, step) < fraction && hi < 64) hi *= 2;
-    for (let i = 0; i < 24; i++) {
-      const mid = (lo + hi) / 2;
-      if (coverage(mid, step) < fraction) lo = mid;
-      else hi = mid;
-    }
-    scale = hi;
+  // Each sample's critical scale: it is tissue once the shapes are scaled beyond it.
+  const critical = new Float32Array(cols * rows);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) critical[r * cols + c] = shape(c * cell, r * cell) / ragged(c * cell, r * cell);
   }
+  // The scale that covers `fraction` of the samples inside the slide: a quantile of the critical scales.
+  const inside: number[] = [];
+  for (let r = 0; r * cell < height; r++) for (let c = 0; c * cell < width; c++) inside.push(critical[r * cols + c]);
+  inside.sort((a, b) => a - b);
+  const k = Math.round(fraction * inside.length);
+  const scale = k <= 0 ? 0 : k >= inside.length ? inside[inside.length - 1] * 1.01 + 1 : (inside[k - 1] + inside[k]) / 2;
+
   const values = new Float32Array(cols * rows);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) values[r * cols + c] = fraction > 0 ? sample(scale, c, r) : -1;
-  return { cell, cols, rows, values, fraction: fraction > 0 ? coverage(scale, 1) : 0 };
+  for (let i = 0; i < values.length; i++) values[i] = scale > 0 ? 1 - critical[i] / scale : -1;
+  return { cell, cols, rows, values, fraction: inside.length ? k / inside.length : 0 };
 }
 
 /** The field at level-0 point (x, y), bilinear between samples. */

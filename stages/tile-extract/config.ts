@@ -1,0 +1,16 @@
+/** tile-extract's parameters, from the pipeline's transform.env. */
+import { z } from 'zod';
+import { envEnum, envInt, parseEnv } from '../../shared/config.js';
+
+export const ExtractConfigSchema = z.object({
+  /** How tiles are stored in tiles.tfrecord: JPEG (slideflow's default) or lossless PNG. */
+  TILE_FORMAT: envEnum(['jpeg', 'png'] as const).default('jpeg'),
+  JPEG_QUALITY: envInt({ min: 1, max: 100 }).default(95),
+  /** Tiles being read and encoded at once; memory grows with it, not with the slide. */
+  READS_IN_FLIGHT: envInt({ min: 1, max: 64 }).default(4),
+});
+export type ExtractConfig = z.infer<typeof ExtractConfigSchema>;
+
+export function readExtractConfig(env: Record<string, string | undefined> = process.env): ExtractConfig {
+  return parseEnv(ExtractConfigSchema, env, 'tile-extract transform.env');
+}

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { chooseLevel, openSlide, SlideOpenError, SlideReadError } from '../../shared/slide/index.js';
+import { premultipliedArgbToRgb } from '../../shared/slide/pixels.js';
+import { fixture, hasOpenSlideTools, needsFixtures, tempDir } from './helpers.js';
+
+describe('level arithmetic', () => {
+  test('chooses the largest downsample <= target, with a little tolerance', () => {
+    const levels = [1, 4.0001, 16.0012, 64.01].map((downsample) => ({ downsample }));
+    assert.equal(chooseLevel(levels, 16), 2, '16.0012 counts as 16');
+    assert.equal(chooseLevel(levels, 15), 1);
+    assert.equal(chooseLevel(levels, 1000), 3);
+    assert.equal(chooseLevel(levels, 0.5), 0, 'never below level 0');
+    assert.equal(chooseLevel([1, 2, 16.5].map((downsample) => ({ downsample })), 16), 1, '3% over is not 16');
+  });
+
+  test('boxes.tiff: levels and downsamples as OpenSlide reports them, and the level each target picks', needsFixtures, async () => {
+    const slide = await openSlide(fixture('boxes.tiff'));
+    try {
+      assert.equal(slide.reader, 'openslide');
+      assert.equal(slide.vendor, 'generic-tiff');
+      assert.deepEqual(
+        slide.levels.map((l) => [l.width, l.height]),
+        [[300, 250], [150, 125], [75, 62], [37, 31]],
+      );
+      // Downsample = mean of the two axes' ratios: (300/75 + 250/62) / 2 = 4.01613.
+      assert.equal(slide.levels[1].downsample, 2);
+      assert.ok(Math.abs(slide.levels[2].downsample - (300 / 75 + 250 / 62) / 2) < 1e-9);
+      assert.ok(Math.abs(slide.levels[3].downsample - (300 / 37 + 250 / 31) / 2) < 1e-9);
+      assert.equal(chooseLevel(slide.levels, 4), 2, '4.016 is within 1% of 4');
+      assert.equal(chooseLevel(slide.levels, 8), 2, '8.086 is over 1% above 8');
+      assert.equal(chooseLevel(slide.levels, 16), 3);
+      const o = await slide.overview(16);
+      assert.deepEqual([o.width, o.height, o.level], [19, 16, 3]);
+      assert.ok(Math.abs(o.scaleX - 300 / 19) < 1e-9 && Math.abs(o.scaleY - 250 / 16) < 1e-9);
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('boxes.tiff: libvips finds the same page pyramid', needsFixtures, async () => {
+    const slide = await openSlide(fixture('boxes.tiff'), { reader: 'libvips' });
+    try {
+      assert.equal(slide.reader, 'libvips');
+      assert.deepEqual(
+        slide.levels.map((l) => [l.width, l.height]),
+        [[300, 250], [150, 125], [75, 62], [37, 31]],
+      );
+    } finally {
+      await slide.close();
+    }
+  });
+});
+
+describe('pixels', () => {
+  test('premultiplied ARGB becomes RGB over white: opaque kept, transparent white, half-transparent blended', () => {
+    const argb = Buffer.alloc(12);
+    argb.writeUInt32LE(0xff102030, 0); // opaque (16, 32, 48)
+    argb.writeUInt32LE(0x00000000, 4); // outside the scan
+    argb.writeUInt32LE(0x80400000, 8); // alpha 128, premultiplied red 64
+    assert.deepEqual([...premultipliedArgbToRgb(argb, 3)], [16, 32, 48, 255, 255, 255, 64 + 127, 127, 127]);
+  });
+});
+
+describe('reading regions', needsFixtures, () => {
+  let tmp: ReturnType<typeof tempDir>;
+  before(() => {
+    tmp = tempDir('reader');
+  });
+  after(() => tmp.cleanup());
+
+  /** openslide-write-png's RGBA composited over white, as the reader promises. */
+  async function openslidePng(file: string, x: number, y: number, level: number, w: number, h: number): Promise<Buffer> {
+    const out = join(tmp.path, `ref-${x}-${y}-${level}.png`);
+    const r = spawnSync('openslide-write-png', [file, String(x), String(y), String(level), String(w), String(h), out]);
+    assert.equal(r.status, 0, `openslide-write-png failed: ${r.stderr}`);
+    return sharp(out).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer();
+  }
+
+  const tools = hasOpenSlideTools ? {} : { skip: 'openslide-write-png (Debian openslide-tools) is not installed' };
+
+  test('a 448 px tile equals openslide-write-png of the same region, bit for bit', tools, async () => {
+    const file = fixture('cmu-1-small-region.svs');
+    const slide = await openSlide(file);
+    try {
+      const ours = await slide.readRegion(0, 896, 1344, 448, 448);
+      assert.equal(ours.length, 448 * 448 * 3);
+      assert.ok(ours.equals(await openslidePng(file, 896, 1344, 0, 448, 448)));
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('a region past the slide edge matches too (transparent -> white), and a 2x pyramid level', tools, async () => {
+    // Levels with fractional downsamples (4.002) are left out: there OpenSlide itself interpolates sub-pixel
+    // offsets, and openslide-write-png reads in strips, so its strips land on other fractions than one read.
+    const file = fixture('cmu-1-small-region.pyramid.tiff');
+    const slide = await openSlide(file);
+    try {
+      const ours = await slide.readRegion(0, 2000, 2800, 448, 448);
+      assert.ok(ours.equals(await openslidePng(file, 2000, 2800, 0, 448, 448)));
+      assert.deepEqual([...ours.subarray(ours.length - 3)], [255, 255, 255], 'beyond the slide is white');
+    } finally {
+      await slide.close();
+    }
+    const boxes = await openSlide(fixture('boxes.tiff'));
+    try {
+      const ours = await boxes.readRegion(1, 40, 60, 100, 80);
+      assert.ok(ours.equals(await openslidePng(fixture('boxes.tiff'), 40, 60, 1, 100, 80)));
+    } finally {
+      await boxes.close();
+    }
+  });
+
+  test('several reads in flight return the same pixels as one at a time', async () => {
+    const slide = await openSlide(fixture('cmu-1-small-region.svs'));
+    try {
+      const spots = [0, 1, 2, 3, 4, 5].map((i) => [(i % 3) * 600, Math.floor(i / 3) * 900] as const);
+      const parallel = await Promise.all(spots.map(([x, y]) => slide.readRegion(0, x, y, 256, 256)));
+      for (let i = 0; i < spots.length; i++) assert.ok(parallel[i].equals(await slide.readRegion(0, spots[i][0], spots[i][1], 256, 256)));
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('SVS facts: vendor, mpp, objective power, associated images', async () => {
+    const slide = await openSlide(fixture('cmu-1-small-region.svs'));
+    try {
+      assert.equal(slide.vendor, 'aperio');
+      assert.deepEqual(slide.mpp, { x: 0.499, y: 0.499 });
+      assert.equal(slide.objectivePower, 20);
+      assert.deepEqual([...slide.associatedImages].sort(), ['label', 'macro', 'thumbnail']);
+      const thumb = await slide.readAssociatedImage('thumbnail');
+      assert.equal(thumb.data.length, thumb.width * thumb.height * 3);
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('the generic TIFF gets its mpp from the resolution tags', async () => {
+    const slide = await openSlide(fixture('cmu-1-small-region.pyramid.tiff'));
+    try {
+      assert.ok(slide.mpp && Math.abs(slide.mpp.x - 0.499) < 1e-3, `mpp ${JSON.stringify(slide.mpp)}`);
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('unopenable.tiff: SlideOpenError saying why, from both readers', async () => {
+    await assert.rejects(openSlide(fixture('unopenable.tiff')), (err: unknown) => {
+      assert.ok(err instanceof SlideOpenError);
+      assert.match(err.why, /Unsupported TIFF compression: 52479/);
+      assert.match(err.why, /libvips/);
+      return true;
+    });
+  });
+
+  test('unreadable.svs opens, then the read fails with SlideReadError', async () => {
+    const slide = await openSlide(fixture('unreadable.svs'));
+    try {
+      await assert.rejects(slide.readRegion(0, 0, 0, 16, 16), (err: unknown) => {
+        assert.ok(err instanceof SlideReadError);
+        assert.match(err.why, /Bogus marker length/);
+        return true;
+      });
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('a slide folder: the slide file is found beside other files; two slides in one folder is an error', async () => {
+    const dir = join(tmp.path, 'folder');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'notes.txt'), 'scanned twice\n');
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(fixture('small.svs'), join(dir, 'small.svs'));
+    const slide = await openSlide(dir);
+    assert.equal(slide.levels[0].width, 16);
+    await slide.close();
+    symlinkSync(fixture('boxes.tiff'), join(dir, 'other.svs'));
+    await assert.rejects(openSlide(dir), /more than one slide file/);
+  });
+});

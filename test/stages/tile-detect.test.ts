@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
+import { readSlideError } from '../../shared/slide-error.js';
+import { openSlide } from '../../shared/slide/index.js';
+import { readTilesJson, type TilesJson } from '../../shared/slide/tiles-json.js';
+import { DetectConfigSchema } from '../../stages/tile-detect/config.js';
+import { detectTiles } from '../../stages/tile-detect/detect.js';
+import { isBackground, measureGrid, selectTiles, TileStatus } from '../../stages/tile-detect/tissue.js';
+import { fixture, mountSlide, needsFixtures, runStage, tempDir } from '../slide/helpers.js';
+
+/** A w x h grey image with every pixel `value`, as RGB. */
+function solid(w: number, h: number, rgb: [number, number, number]) {
+  const data = Buffer.alloc(w * h * 3);
+  for (let i = 0; i < w * h; i++) data.set(rgb, i * 3);
+  return { width: w, height: h, data };
+}
+const setPixels = (img: ReturnType<typeof solid>, indices: number[], rgb: [number, number, number]) => {
+  for (const i of indices) img.data.set(rgb, i * 3);
+};
+/** The overview at scale 1: tiles of 10x10 overview pixels. */
+const grid = (cols: number, rows: number) => ({ tileSize: 10, cols, rows, scaleX: 1, scaleY: 1 });
+
+describe('the tissue rule', () => {
+  test('background is R, G and B all above 190: 191 is background, 190 in any channel is not', () => {
+    assert.equal(isBackground(191, 191, 191, 190), true);
+    assert.equal(isBackground(190, 191, 191, 190), false);
+    assert.equal(isBackground(191, 190, 191, 190), false);
+    assert.equal(isBackground(191, 191, 190, 190), false);
+    assert.equal(isBackground(255, 255, 255, 190), true);
+  });
+
+  test('a tile with exactly 10% background is kept, one more background pixel drops it', () => {
+    // Three 10x10 tiles side by side: tissue (190,190,190) with 10, 11 and 9 background pixels (191,191,191).
+    const img = solid(30, 10, [190, 190, 190]);
+    const inTile = (col: number, n: number) => Array.from({ length: n }, (_, k) => Math.floor(k / 10) * 30 + col * 10 + (k % 10));
+    setPixels(img, [...inTile(0, 10), ...inTile(1, 11), ...inTile(2, 9)], [191, 191, 191]);
+    const m = measureGrid(img, grid(3, 1), 190);
+    assert.deepEqual([...m.pixels], [100, 100, 100]);
+    assert.deepEqual([...m.background], [10, 11, 9]);
+    const s = selectTiles(m, 0.1);
+    assert.deepEqual([...s.status], [TileStatus.Kept, TileStatus.Background, TileStatus.Kept]);
+    assert.deepEqual([...s.tissueFraction], [0.9, 0.89, 0.91]);
+    assert.equal(s.kept, 2);
+    assert.equal(s.droppedBackground, 1);
+  });
+
+  test('28x28 tiles (448 at 1/16): 78 background pixels kept, 79 dropped (10% is 78.4)', () => {
+    const img = solid(56, 28, [100, 50, 120]);
+    const tile0 = Array.from({ length: 78 }, (_, k) => Math.floor(k / 28) * 56 + (k % 28));
+    const tile1 = Array.from({ length: 79 }, (_, k) => Math.floor(k / 28) * 56 + 28 + (k % 28));
+    setPixels(img, [...tile0, ...tile1], [250, 250, 250]);
+    const s = selectTiles(measureGrid(img, { tileSize: 448, cols: 2, rows: 1, scaleX: 16, scaleY: 16 }, 190), 0.1);
+    assert.deepEqual([...s.status], [TileStatus.Kept, TileStatus.Background]);
+  });
+
+  test('pixels past the last whole tile are not counted', () => {
+    const img = solid(25, 14, [255, 255, 255]);
+    const m = measureGrid(img, grid(2, 1), 190);
+    assert.deepEqual([...m.pixels], [100, 100]);
+  });
+
+  test('MAX_TILES keeps the most tissue, ties in row-major order', () => {
+    // 2x2 tiles with background counts 0, 5, 0, 5: tissue 1, .95, 1, .95.
+    const img = solid(20, 20, [120, 60, 140]);
+    setPixels(img, [10, 11, 12, 13, 14], [250, 250, 250]);
+    setPixels(img, [310, 311, 312, 313, 314], [250, 250, 250]);
+    const m = measureGrid(img, grid(2, 2), 190);
+    const s = selectTiles(m, 0.1, 3);
+    assert.deepEqual([...s.status], [TileStatus.Kept, TileStatus.Kept, TileStatus.Kept, TileStatus.OverMaxTiles]);
+    assert.equal(s.droppedMaxTiles, 1);
+  });
+});
+
+describe('tile-detect on real slides', needsFixtures, () => {
+  async function detect(file: string, overrides: Record<string, string> = {}): Promise<TilesJson> {
+    const slide = await openSlide(fixture(file));
+    try {
+      return (await detectTiles(slide, 'cmu-1', DetectConfigSchema.parse(overrides))).tilesJson;
+    } finally {
+      await slide.close();
+    }
+  }
+  const jaccard = (a: TilesJson, b: TilesJson) => {
+    const key = (t: { col: number; row: number }) => `${t.col},${t.row}`;
+    const sa = new Set(a.tiles.map(key));
+    const sb = new Set(b.tiles.map(key));
+    const both = [...sa].filter((k) => sb.has(k)).length;
+    return both / (sa.size + sb.size - both);
+  };
+
+  test('CMU-1: the SVS (no pyramid, streamed from level 0) and its pyramid TIFF (level 4) keep nearly the same tiles', async (t) => {
+    const svs = await detect('cmu-1-small-region.svs');
+    const tiff = await detect('cmu-1-small-region.pyramid.tiff');
+    assert.equal(svs.overview.level, 0);
+    assert.equal(tiff.overview.level, 4, 'downsample 16.06 is within tolerance of 16');
+    assert.deepEqual([svs.grid, tiff.grid], [{ cols: 4, rows: 6 }, { cols: 4, rows: 6 }]);
+    assert.ok(svs.tiles.length >= 3);
+    const j448 = jaccard(svs, tiff);
+    // A finer grid compares more tiles (the 448 grid of this small crop has only 24).
+    const svs112 = await detect('cmu-1-small-region.svs', { TILE_SIZE: '112' });
+    const tiff112 = await detect('cmu-1-small-region.pyramid.tiff', { TILE_SIZE: '112' });
+    const j112 = jaccard(svs112, tiff112);
+    t.diagnostic(`Jaccard of kept tiles, SVS vs pyramid TIFF: ${j448.toFixed(3)} at 448 px (${svs.tiles.length} vs ${tiff.tiles.length} tiles), ${j112.toFixed(3)} at 112 px (${svs112.tiles.length} vs ${tiff112.tiles.length})`);
+    assert.ok(j448 >= 0.8, `Jaccard at 448: ${j448}`);
+    assert.ok(j112 >= 0.8, `Jaccard at 112: ${j112}`);
+    assert.deepEqual(svs.source.mpp, { x: 0.499, y: 0.499 });
+    assert.equal(svs.tiles[0].x, svs.tiles[0].col * 448);
+  });
+
+  test('boxes.tiff with 64 px tiles at 1/4: the 4.016 level is used and the grid is whole tiles', async () => {
+    const boxes = await detect('boxes.tiff', { TILE_SIZE: '64', DOWNSAMPLE: '4' });
+    assert.equal(boxes.overview.level, 2);
+    assert.deepEqual([boxes.overview.width, boxes.overview.height], [75, 63]);
+    assert.deepEqual(boxes.grid, { cols: 4, rows: 3 });
+    assert.equal(boxes.counts.grid, 12);
+    assert.equal(boxes.counts.kept + boxes.counts.dropped.background, 12);
+  });
+});
+
+describe('tile-detect as the engine runs it (main.ts, PFS_ROOT, slides)', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  const outs: Record<string, string> = {};
+  let badEnv: { status: number | null; stderr: string };
+
+  // Every run starts at once (each child pays tsx's start-up); the tests then read what they wrote.
+  before(async () => {
+    tmp = tempDir('tile-detect');
+    const empty = await makeSyntheticSlide({ path: join(tmp.path, 'empty.tiff'), width: 1400, height: 1000, tissueFraction: 0 });
+    const slides: Record<string, string> = { empty: empty.path };
+    if (!needsFixtures.skip) {
+      Object.assign(slides, {
+        cmu1: fixture('cmu-1-small-region.svs'),
+        small: fixture('small.svs'),
+        'bad-open': fixture('unopenable.tiff'),
+        'bad-read': fixture('unreadable.svs'),
+      });
+    }
+    const runs = Object.entries(slides).map(async ([id, file]) => {
+      const root = join(tmp.path, id);
+      const r = await runStage('tile-detect', { PFS_ROOT: root, slides: mountSlide(root, id, file) });
+      assert.equal(r.status, 0, `${id}: ${r.stderr}`);
+      outs[id] = join(root, 'out', id);
+    });
+    const root = join(tmp.path, 'badenv');
+    const bad = runStage('tile-detect', { PFS_ROOT: root, slides: join(root, 'slides', 'x'), TILE_SIZE: 'big' }).then((r) => (badEnv = r));
+    await Promise.all([...runs, bad]);
+  });
+  after(() => tmp.cleanup());
+
+  test('CMU-1 SVS: tiles.json, QC thumbnail and overlay, GeoJSON of the kept tiles in level-0 pixels', needsFixtures, () => {
+    const out = outs.cmu1;
+    const tiles = readTilesJson(join(out, 'tiles.json'));
+    assert.equal(tiles.slide, 'cmu1');
+    assert.equal(tiles.source.file, 'cmu-1-small-region.svs');
+    assert.equal(tiles.counts.kept, tiles.tiles.length);
+    for (const f of ['thumbnail.jpg', 'tiles.jpg']) assert.deepEqual([...readFileSync(join(out, 'qc', f)).subarray(0, 2)], [0xff, 0xd8]);
+    const geo = JSON.parse(readFileSync(join(out, 'qc', 'tiles.geojson'), 'utf8'));
+    assert.equal(geo.type, 'FeatureCollection');
+    assert.equal(geo.features.length, tiles.tiles.length);
+    const { x, y } = tiles.tiles[0];
+    assert.deepEqual(geo.features[0].geometry.coordinates[0], [[x, y], [x + 448, y], [x + 448, y + 448], [x, y + 448], [x, y]]);
+  });
+
+  test('small.svs (16x16): zero tiles with the reason, exit 0', needsFixtures, () => {
+    const tiles = readTilesJson(join(outs.small, 'tiles.json'));
+    assert.equal(tiles.tiles.length, 0);
+    assert.match(tiles.reason ?? '', /smaller than one 448x448 tile/);
+  });
+
+  test('unopenable.tiff: error.json saying why, exit 0', needsFixtures, () => {
+    const err = readSlideError(outs['bad-open']);
+    assert.ok(err);
+    assert.equal(err.stage, 'tile-detect');
+    assert.match(err.why, /52479/);
+    assert.equal(existsSync(join(outs['bad-open'], 'tiles.json')), false);
+  });
+
+  test('unreadable.svs: error.json saying where, exit 0', needsFixtures, () => {
+    const err = readSlideError(outs['bad-read']);
+    assert.ok(err);
+    assert.match(err.why, /Bogus marker length/);
+    assert.match(err.where ?? '', /unreadable\.svs/);
+  });
+
+  test('a synthetic slide without tissue: zero tiles, the reason says it looks empty', () => {
+    const tiles = readTilesJson(join(outs.empty, 'tiles.json'));
+    assert.equal(tiles.counts.grid, 6);
+    assert.equal(tiles.tiles.length, 0);
+    assert.match(tiles.reason ?? '', /looks empty/);
+  });
+
+  test('a bad parameter fails the datum (exit 1) naming the variable', () => {
+    assert.equal(badEnv.status, 1);
+    assert.match(badEnv.stderr, /TILE_SIZE: expected an integer/);
+  });
+});
