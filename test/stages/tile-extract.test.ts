@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
+import { readSlideError, writeSlideError } from '../../shared/slide-error.js';
+import { openSlide } from '../../shared/slide/index.js';
+import { readTilesJson, TILES_JSON_VERSION, type TilesJson } from '../../shared/slide/tiles-json.js';
+import { readTileRecords, type TileRecord } from '../../shared/tile-record.js';
+import { fixture, mountSlide, needsFixtures, runStage, tempDir } from '../slide/helpers.js';
+
+async function records(path: string): Promise<TileRecord[]> {
+  const out: TileRecord[] = [];
+  for await (const r of readTileRecords(path)) out.push(r);
+  return out;
+}
+
+/** A tiles.json as tile-detect writes it, by hand, for slides tile-detect itself cannot tile. */
+function handMadeTilesJson(slide: string, file: string, width: number, height: number, tileSize: number, tiles: { col: number; row: number }[]): TilesJson {
+  return {
+    version: TILES_JSON_VERSION,
+    slide,
+    source: { file, reader: 'openslide', vendor: 'aperio', width, height, levels: [{ width, height, downsample: 1 }], mpp: null, objective_power: null },
+    params: { tile_size: tileSize, downsample: 1, background_threshold: 190, max_background_fraction: 0.1, max_tiles: null },
+    overview: { level: 0, level_downsample: 1, width, height },
+    grid: { cols: Math.floor(width / tileSize), rows: Math.floor(height / tileSize) },
+    counts: { grid: 1, kept: tiles.length, dropped: { background: 0, max_tiles: 0 } },
+    tiles: tiles.map((t) => ({ ...t, x: t.col * tileSize, y: t.row * tileSize, tissue_fraction: 1 })),
+  };
+}
+
+describe('tile-extract as the engine runs it (join of slides and tile_detect)', needsFixtures, () => {
+  let tmp: ReturnType<typeof tempDir>;
+  const outs: Record<string, string> = {};
+
+  before(async () => {
+    tmp = tempDir('tile-extract');
+    // tile-detect first, on the real slide, as the pipeline would.
+    const detectRoot = join(tmp.path, 'detect');
+    const cmuSlides = mountSlide(detectRoot, 'cmu1', fixture('cmu-1-small-region.svs'));
+    const detected = await runStage('tile-detect', { PFS_ROOT: detectRoot, slides: cmuSlides });
+    assert.equal(detected.status, 0, detected.stderr);
+    const cmuDetect = join(detectRoot, 'out', 'cmu1');
+
+    // Inputs of the other cases: unreadable.svs with a hand-made tile list, an upstream error, zero tiles.
+    const detectDir = (id: string) => {
+      const dir = join(tmp.path, 'made', id);
+      mkdirSync(dir, { recursive: true });
+      return dir;
+    };
+    const badRead = detectDir('bad-read');
+    writeFileSync(join(badRead, 'tiles.json'), JSON.stringify(handMadeTilesJson('bad-read', 'unreadable.svs', 16, 16, 16, [{ col: 0, row: 0 }])));
+    const upstream = detectDir('bad-open');
+    writeSlideError(join(tmp.path, 'made'), 'bad-open', { stage: 'tile-detect', what: 'the slide cannot be opened', why: 'unsupported compression' });
+    const none = detectDir('none');
+    writeFileSync(join(none, 'tiles.json'), JSON.stringify({ ...handMadeTilesJson('none', 'small.svs', 16, 16, 448, []), reason: 'too small' }));
+
+    const cases: [string, string, string, Record<string, string>][] = [
+      ['jpeg', fixture('cmu-1-small-region.svs'), cmuDetect, {}],
+      ['png', fixture('cmu-1-small-region.svs'), cmuDetect, { TILE_FORMAT: 'png', READS_IN_FLIGHT: '2' }],
+      ['bad-read', fixture('unreadable.svs'), badRead, {}],
+      ['bad-open', fixture('unopenable.tiff'), upstream, {}],
+      ['none', fixture('small.svs'), none, {}],
+    ];
+    await Promise.all(
+      cases.map(async ([name, file, detectOut, env]) => {
+        const root = join(tmp.path, name);
+        const id = name === 'jpeg' || name === 'png' ? 'cmu1' : name;
+        const r = await runStage('tile-extract', { PFS_ROOT: root, slides: mountSlide(root, id, file), tile_detect: detectOut, ...env });
+        assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+        outs[name] = join(root, 'out', id);
+      }),
+    );
+    outs.detect = cmuDetect;
+  });
+  after(() => tmp.cleanup());
+
+  test('JPEG tiles in tiles.json order, slideflow keys, loc = tile centre in level-0 pixels', async () => {
+    const tiles = readTilesJson(join(outs.detect, 'tiles.json')).tiles;
+    const recs = await records(join(outs.jpeg, 'tiles.tfrecord'));
+    assert.equal(recs.length, tiles.length);
+    assert.ok(recs.length >= 3);
+    recs.forEach((r, i) => {
+      assert.equal(r.slide, 'cmu1');
+      assert.equal(r.locX, tiles[i].x + 224);
+      assert.equal(r.locY, tiles[i].y + 224);
+      assert.deepEqual([...r.image.subarray(0, 2)], [0xff, 0xd8], 'JPEG');
+    });
+    const meta = await sharp(recs[0].image).metadata();
+    assert.deepEqual([meta.width, meta.height, meta.channels], [448, 448, 3]);
+  });
+
+  test('PNG tiles are the slide pixels exactly; JPEG q95 tiles are close to them', async () => {
+    const tiles = readTilesJson(join(outs.detect, 'tiles.json')).tiles;
+    const png = await records(join(outs.png, 'tiles.tfrecord'));
+    const jpeg = await records(join(outs.jpeg, 'tiles.tfrecord'));
+    const slide = await openSlide(fixture('cmu-1-small-region.svs'));
+    try {
+      for (const i of [0, tiles.length - 1]) {
+        const truth = await slide.readRegion(0, tiles[i].x, tiles[i].y, 448, 448);
+        assert.ok((await sharp(png[i].image).raw().toBuffer()).equals(truth), `PNG tile ${i}`);
+        const decoded = await sharp(jpeg[i].image).raw().toBuffer();
+        let se = 0;
+        for (let k = 0; k < truth.length; k++) se += (truth[k] - decoded[k]) ** 2;
+        const psnr = 10 * Math.log10((255 * 255) / (se / truth.length));
+        // q95 with 4:2:0 chroma (as PIL writes slideflow's tiles) on fine H&E texture: ~35 dB.
+        assert.ok(psnr > 30, `JPEG tile ${i}: PSNR ${psnr.toFixed(1)} dB`);
+      }
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('unreadable.svs: error.json naming the tile, no tiles.tfrecord, exit 0', () => {
+    const err = readSlideError(outs['bad-read']);
+    assert.ok(err);
+    assert.equal(err.stage, 'tile-extract');
+    assert.match(err.why, /Bogus marker length/);
+    assert.match(err.where ?? '', /tile 0 of tiles\.json \(col 0, row 0, level-0 x 0, y 0\)/);
+    assert.equal(existsSync(join(outs['bad-read'], 'tiles.tfrecord')), false);
+  });
+
+  test("tile-detect's error.json is passed on", () => {
+    const err = readSlideError(outs['bad-open']);
+    assert.ok(err);
+    assert.equal(err.stage, 'tile-detect');
+    assert.deepEqual(err.passedThrough, ['tile-extract']);
+  });
+
+  test('zero tiles: error.json with tile-detect\'s reason, so downstream stages pass it on', () => {
+    const err = readSlideError(outs.none);
+    assert.ok(err);
+    assert.equal(err.what, 'no tiles to extract');
+    assert.equal(err.why, 'too small');
+  });
+});
