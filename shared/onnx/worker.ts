@@ -59,9 +59,18 @@ async function start(): Promise<void> {
         const feeds = { [req.inputName]: new ort.Tensor('float32', req.data, req.dims) };
         const results = await session.run(feeds, [req.outputName]);
         const out = results[req.outputName];
-        // A private copy: ORT's output buffer cannot always be transferred.
-        const data = (out.data as Float32Array).slice();
         const dims = [...out.dims];
+        const raw = out.data as Float32Array;
+        // Hand ORT's output buffer over without a copy when it is a whole, transferable ArrayBuffer.
+        if (raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer) {
+          try {
+            port.postMessage({ type: 'result', id: req.id, data: raw, dims } satisfies WorkerMessage, [raw.buffer]);
+            return;
+          } catch {
+            // not transferable (an external buffer): copy below
+          }
+        }
+        const data = raw.slice();
         for (const t of Object.values(results)) t.dispose();
         port.postMessage({ type: 'result', id: req.id, data, dims } satisfies WorkerMessage, [data.buffer]);
       } catch (err) {
