@@ -15,7 +15,7 @@ import { parseManifest, ManifestError } from './manifest.js';
 import { encodePatientRecord, estimateRecordBytes } from './patient-record.js';
 import { buildReport } from './report.js';
 import { planShards, writeShards, type ShardPlan } from './shards.js';
-import { loadSlideTensors, type StageDirs } from './slide-outputs.js';
+import { loadPatientTiles, TileBuffers, type StageDirs } from './slide-outputs.js';
 import { assignSplits, formatSplitsCsv, INFERENCE, parsePins, SPLITS, type Split } from './splits.js';
 import type { MergeResult } from './summary.js';
 
@@ -85,19 +85,20 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
 
   const totalTiles = cohort.patients.reduce((a, p) => a + p.tiles, 0);
   const progress = log.progress('records', totalTiles, 'tiles');
+  const buffers = new TileBuffers();
   const written = await writeShards(
     outDir,
     plans,
     (patientId) => {
       const p = byId.get(patientId)!;
-      const slides = p.slides.map((s) => loadSlideTensors(dirs, s.slideId));
+      const tiles = loadPatientTiles(dirs, p.slides, cohort.embeddingDim, buffers);
       return encodePatientRecord(
         {
           patientId,
           centerId: manifest.centerIds[p.patient.center],
           label: kind === 'labeled' ? manifest.labelNames.indexOf(p.patient.label!) : undefined,
         },
-        slides,
+        tiles,
         cohort.embeddingDim,
       );
     },

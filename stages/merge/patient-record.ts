@@ -4,7 +4,7 @@
  */
 import { encodeExample, type Features } from '../../shared/example.js';
 import { HISTOGRAM_BINS } from '../../shared/dataset-reader.js';
-import type { SlideTensors } from './slide-outputs.js';
+import type { PatientTiles, SlideTensors } from './slide-outputs.js';
 
 export interface PatientFields {
   patientId: string;
@@ -13,40 +13,57 @@ export interface PatientFields {
   label?: number;
 }
 
-export function patientFeatures(patient: PatientFields, slides: SlideTensors[], dim: number): Features {
-  if (slides.length === 0) throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
-  let numTiles = 0;
-  for (const s of slides) {
+/** Concatenate separately loaded slides (merge itself reads a patient's slides straight into one set of arrays). */
+export function combineSlides(slides: SlideTensors[], dim: number): PatientTiles {
+  const tilesPerSlide = slides.map((s) => {
     const n = s.avg.length / dim;
     if (!Number.isInteger(n) || s.max.length !== s.avg.length || s.loc.length !== 2 * n) {
       throw new Error(`slide '${s.slideId}': embeddings do not match dimension ${dim} (avg ${s.avg.length}, max ${s.max.length}, loc ${s.loc.length} values)`);
     }
-    numTiles += n;
+    return n;
+  });
+  const numTiles = tilesPerSlide.reduce((a, b) => a + b, 0);
+  const out: PatientTiles = {
+    slideIds: slides.map((s) => s.slideId),
+    tilesPerSlide,
+    avg: new Float32Array(numTiles * dim),
+    max: new Float32Array(numTiles * dim),
+    loc: new Int32Array(numTiles * 2),
+    histogramSum: new Float64Array(HISTOGRAM_BINS),
+    histogramCount: 0,
+  };
+  let t = 0;
+  slides.forEach((s, i) => {
+    out.avg.set(s.avg, t * dim);
+    out.max.set(s.max, t * dim);
+    out.loc.set(s.loc, t * 2);
+    for (let b = 0; b < HISTOGRAM_BINS; b++) out.histogramSum[b] += s.histogramSum[b];
+    out.histogramCount += s.histogramCount;
+    t += tilesPerSlide[i];
+  });
+  return out;
+}
+
+export function patientFeatures(patient: PatientFields, tiles: PatientTiles, dim: number): Features {
+  const numTiles = tiles.tilesPerSlide.reduce((a, b) => a + b, 0);
+  if (numTiles === 0) throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
+  if (tiles.avg.length !== numTiles * dim || tiles.max.length !== numTiles * dim || tiles.loc.length !== numTiles * 2) {
+    throw new Error(`patient '${patient.patientId}': ${numTiles} tiles of dimension ${dim}, but avg has ${tiles.avg.length}, max ${tiles.max.length}, loc ${tiles.loc.length} values`);
   }
-  const avg = new Float32Array(numTiles * dim);
-  const max = new Float32Array(numTiles * dim);
   const tileSlide = new Array<number>(numTiles);
   const locX = new Array<number>(numTiles);
   const locY = new Array<number>(numTiles);
-  const histSum = new Float64Array(HISTOGRAM_BINS);
-  let histCount = 0;
   let t = 0;
-  slides.forEach((s, si) => {
-    avg.set(s.avg, t * dim);
-    max.set(s.max, t * dim);
-    const n = s.avg.length / dim;
-    for (let i = 0; i < n; i++) {
-      tileSlide[t + i] = si;
-      locX[t + i] = s.loc[2 * i];
-      locY[t + i] = s.loc[2 * i + 1];
+  tiles.tilesPerSlide.forEach((n, si) => {
+    for (let i = 0; i < n; i++, t++) {
+      tileSlide[t] = si;
+      locX[t] = tiles.loc[2 * t];
+      locY[t] = tiles.loc[2 * t + 1];
     }
-    t += n;
-    for (let b = 0; b < HISTOGRAM_BINS; b++) histSum[b] += s.histogramSum[b];
-    histCount += s.histogramCount;
   });
   // The mean of per-tile histograms (each sums to 1) over every tile of the patient.
   const histogram = new Float32Array(HISTOGRAM_BINS);
-  if (histCount > 0) for (let b = 0; b < HISTOGRAM_BINS; b++) histogram[b] = histSum[b] / histCount;
+  if (tiles.histogramCount > 0) for (let b = 0; b < HISTOGRAM_BINS; b++) histogram[b] = tiles.histogramSum[b] / tiles.histogramCount;
 
   return {
     patient_id: { bytes: [patient.patientId] },
@@ -54,21 +71,22 @@ export function patientFeatures(patient: PatientFields, slides: SlideTensors[], 
     ...(patient.label !== undefined ? { label: { int64: [patient.label] } } : {}),
     num_tiles: { int64: [numTiles] },
     embedding_dim: { int64: [dim] },
-    embedding_avg: { float: avg },
-    embedding_max: { float: max },
+    embedding_avg: { float: tiles.avg },
+    embedding_max: { float: tiles.max },
     color_histogram: { float: histogram },
-    slide_ids: { bytes: slides.map((s) => s.slideId) },
+    slide_ids: { bytes: tiles.slideIds },
     tile_slide: { int64: tileSlide },
     tile_loc_x: { int64: locX },
     tile_loc_y: { int64: locY },
   };
 }
 
-export function encodePatientRecord(patient: PatientFields, slides: SlideTensors[], dim: number): Buffer {
-  return encodeExample(patientFeatures(patient, slides, dim));
+export function encodePatientRecord(patient: PatientFields, slides: SlideTensors[] | PatientTiles, dim: number): Buffer {
+  if (Array.isArray(slides) && slides.length === 0) throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
+  return encodeExample(patientFeatures(patient, Array.isArray(slides) ? combineSlides(slides, dim) : slides, dim));
 }
 
-/** Upper-bound-ish size of a record, from counts alone, for planning shards before anything is loaded. */
+/** Size of a record from counts alone, for planning shards before anything is loaded. */
 export function estimateRecordBytes(numTiles: number, dim: number, slideIdBytes: number): number {
   // Floats dominate; per-tile int64s are at most ~5 varint bytes each for realistic coordinates.
   return 2 * numTiles * dim * 4 + numTiles * 12 + HISTOGRAM_BINS * 4 + slideIdBytes + 512;

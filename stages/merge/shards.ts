@@ -60,13 +60,19 @@ export async function writeShards(
   try {
     for (const plan of plans) {
       const writer = await TFRecordWriter.open(join(outDir, plan.file), { gzip: options.gzip });
+      // One record in flight: the next is built while the previous one drains to disk.
+      let inFlight: Promise<void> = Promise.resolve();
       try {
         for (const id of plan.patients) {
           const buf = await record(id);
-          await writer.write(buf);
+          await inFlight;
+          inFlight = writer.write(buf);
+          inFlight.catch(() => undefined); // handled where it is awaited; this only marks it as handled meanwhile
           options.onRecord?.(id, buf.length);
         }
+        await inFlight;
       } catch (err) {
+        await inFlight.catch(() => undefined);
         await writer.abort();
         throw err;
       }

@@ -130,6 +130,25 @@ test('an inference manifest gives one inference set; GZIP and small shards', asy
   }
 });
 
+test('a cohort where every slide failed gives an empty dataset that says why, not a crash', async () => {
+  const pfs = makePfs();
+  try {
+    writeManifest(pfs, 'image_id,patient_id,center_id,label\na,p1,1,x\nb,p2,2,y\n');
+    writeFailedSlide(pfs, 'a');
+    writeFailedSlide(pfs, 'b', 'unsupported TIFF compression 52479');
+    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram }, outDir: pfs.out, config: config(), log: quiet });
+    const info = readDatasetJson(pfs.out);
+    assert.deepEqual(info.sets, {});
+    assert.equal(info.totals.patients, 0);
+    assert.deepEqual(info.excluded.patients.map((p) => p.patient), ['p1', 'p2']);
+    assert.deepEqual((await verifyDataset(pfs.out)).problems, []);
+    assert.match(readFileSync(join(pfs.out, 'report.md'), 'utf8'), /\| b \| p2 \| tile-extract \| cannot read tiles: unsupported TIFF compression 52479 \|/);
+    assert.equal(readFileSync(join(pfs.out, 'splits.csv'), 'utf8'), 'patient_id,split\n');
+  } finally {
+    pfs.cleanup();
+  }
+});
+
 test('a bad manifest fails before anything is written', async () => {
   const pfs = makePfs();
   try {

@@ -1,0 +1,132 @@
+/**
+ * Benchmark: merge's dataset write throughput against writing the same bytes raw, and peak RSS.
+ *
+ *   npx tsx scripts/bench/merge.ts [--patients 300] [--tiles 2000] [--dim 1280] [--gzip] [--dir /tmp/...]
+ *
+ * Inputs: one slide per patient, embeddings [tiles, dim] avg + max; to keep the inputs small on disk, the slide
+ * folders hard-link a few distinct files (merge reads each slide's files separately, as it would distinct ones).
+ * Measured: runMerge end to end (survey, splits, load + encode + frame + write every record, dataset.json, report),
+ * against a raw write of the same bytes into as many files (record-sized writeSync calls from one buffer), run once
+ * before and once after merge and averaged, since page-cache state and disk writeback differ between the two.
+ */
+import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { execSync } from 'node:child_process';
+import { Logger } from '../../shared/log.js';
+import { writeSafetensors } from '../../shared/safetensors.js';
+import { readMergeConfig } from '../../stages/merge/config.js';
+import { runMerge } from '../../stages/merge/merge.js';
+
+const { values } = parseArgs({
+  options: {
+    patients: { type: 'string', default: '300' },
+    tiles: { type: 'string', default: '2000' },
+    dim: { type: 'string', default: '1280' },
+    distinct: { type: 'string', default: '4' },
+    gzip: { type: 'boolean', default: false },
+    dir: { type: 'string' },
+  },
+});
+const P = Number(values.patients);
+const T = Number(values.tiles);
+const D = Number(values.dim);
+const K = Math.min(P, Number(values.distinct));
+
+const root = mkdtempSync(join(values.dir ?? tmpdir(), 'bench-merge-'));
+const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+const rssMb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
+let peakSampled = 0;
+const sampler = setInterval(() => (peakSampled = Math.max(peakSampled, rssMb())), 50);
+
+try {
+  // ---- inputs -------------------------------------------------------------------------------------------
+  const dirs = { manifest: join(root, 'manifest'), embed: join(root, 'embed'), histogram: join(root, 'histogram'), out: join(root, 'out'), raw: join(root, 'raw') };
+  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  const sources: { emb: string; hist: string }[] = [];
+  for (let k = 0; k < K; k++) {
+    const avg = new Float32Array(T * D);
+    const max = new Float32Array(T * D);
+    for (let i = 0; i < avg.length; i++) {
+      avg[i] = Math.sin(i * 0.001 + k);
+      max[i] = avg[i] + 1;
+    }
+    const loc = new Int32Array(T * 2).map((_, i) => 224 + 448 * (i >> 1));
+    const sum = new Float64Array(4096);
+    sum[k] = T;
+    const emb = join(root, `src-${k}.emb.safetensors`);
+    const hist = join(root, `src-${k}.hist.safetensors`);
+    writeSafetensors(emb, { avg: { dtype: 'F32', shape: [T, D], data: avg }, max: { dtype: 'F32', shape: [T, D], data: max }, loc: { dtype: 'I32', shape: [T, 2], data: loc } }, { model_sha256: 'bench' });
+    writeSafetensors(hist, { sum: { dtype: 'F64', shape: [16, 16, 16], data: sum }, count: { dtype: 'I64', shape: [1], data: new BigInt64Array([BigInt(T)]) } });
+    sources.push({ emb, hist });
+  }
+  const rows = ['image_id,patient_id,center_id,label'];
+  for (let p = 0; p < P; p++) {
+    const slide = `slide-${String(p).padStart(4, '0')}`;
+    rows.push(`${slide},patient-${String(p).padStart(4, '0')},center-${p % 5},${p % 3 ? 'tumor' : 'normal'}`);
+    mkdirSync(join(dirs.embed, slide));
+    mkdirSync(join(dirs.histogram, slide));
+    linkSync(sources[p % K].emb, join(dirs.embed, slide, 'embeddings.safetensors'));
+    linkSync(sources[p % K].hist, join(dirs.histogram, slide, 'histogram.safetensors'));
+  }
+  writeFileSync(join(dirs.manifest, 'manifest.csv'), rows.join('\n') + '\n');
+  const baseRss = rssMb();
+  peakSampled = baseRss;
+  console.log(`cohort: ${P} patients x ${T} tiles x ${D} floats (avg + max), ${K} distinct input files, ${values.gzip ? 'GZIP' : 'uncompressed'}; RSS before merge ${baseRss} MB`);
+
+  // Output sizes come from a plan-only pass: the raw writes need them before merge runs (raw goes first and last,
+  // so neither side alone meets a cold or a full page cache).
+  const silent = new Logger('merge', {}, { isTTY: false, write: () => {} });
+  const config = readMergeConfig({ COMPRESSION: values.gzip ? 'gzip' : 'none' });
+  const run = () => runMerge({ manifestDir: dirs.manifest, dirs: { embed: dirs.embed, histogram: dirs.histogram }, outDir: dirs.out, config, log: silent });
+
+  const timed = async (fn: () => unknown) => {
+    execSync('sync'); // flush the previous phase's dirty pages so each phase starts from the same writeback state
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await fn();
+    const cpu = process.cpuUsage(cpu0);
+    return { wall: (performance.now() - t0) / 1000, cpu: (cpu.user + cpu.system) / 1e6 };
+  };
+  let shards: { bytes: number; records: number }[] = [];
+  const writeRaw = () => {
+    const bytes = shards.reduce((a, s) => a + s.bytes, 0);
+    const records = shards.reduce((a, s) => a + s.records, 0);
+    const recordBytes = Math.ceil(bytes / records);
+    const buf = Buffer.alloc(recordBytes, 0x5a);
+    for (const [i, s] of shards.entries()) {
+      const fd = openSync(join(dirs.raw, `raw-${i}`), 'w');
+      for (let left = s.bytes; left > 0; left -= recordBytes) writeSync(fd, buf, 0, Math.min(left, recordBytes));
+      closeSync(fd);
+    }
+  };
+  // Sizes for the raw writes: the estimate merge plans with is within a fraction of a percent of the records.
+  const recordEstimate = 2 * T * D * 4 + T * 12 + 4096 * 4 + 600;
+  const perShard = Math.max(1, Math.floor((config.SHARD_SIZE_MB * 2 ** 20) / recordEstimate));
+  for (let left = P; left > 0; left -= perShard) shards.push({ records: Math.min(left, perShard), bytes: Math.min(left, perShard) * recordEstimate });
+
+  const raw1 = await timed(writeRaw);
+  rmSync(dirs.raw, { recursive: true, force: true });
+  mkdirSync(dirs.raw);
+  let result: Awaited<ReturnType<typeof run>> | undefined;
+  const merge = await timed(async () => (result = await run()));
+  const peakMerge = Math.max(peakSampled, rssMb());
+  const written = Object.values(result!.shards).flat();
+  const bytes = written.reduce((a, s) => a + s.bytes, 0);
+  const records = written.reduce((a, s) => a + s.records, 0);
+  rmSync(dirs.out, { recursive: true, force: true });
+  shards = written;
+  const raw2 = await timed(writeRaw);
+  const raw = { wall: (raw1.wall + raw2.wall) / 2, cpu: (raw1.cpu + raw2.cpu) / 2 };
+
+  const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  const mibs = (s: number) => `${(bytes / 2 ** 20 / s).toFixed(0)} MiB/s`;
+  console.log(`merge: ${records} records in ${written.length} shards, ${gib(bytes)} GiB in ${merge.wall.toFixed(2)} s = ${mibs(merge.wall)} (${(records / merge.wall).toFixed(1)} patients/s, ${((P * T) / merge.wall).toFixed(0)} tiles/s); CPU ${merge.cpu.toFixed(2)} s`);
+  console.log(`raw:  same bytes, record-sized writeSync: ${raw1.wall.toFixed(2)} s before merge, ${raw2.wall.toFixed(2)} s after = ${mibs(raw.wall)} on average; CPU ${raw.cpu.toFixed(2)} s`);
+  console.log(`ratio merge/raw throughput: ${(raw.wall / merge.wall).toFixed(2)} (wall), CPU per byte ${(merge.cpu / raw.cpu).toFixed(2)}x raw`);
+  console.log(`peak RSS during merge: ${peakMerge} MB sampled (${baseRss} MB before it; process max RSS ${maxRssMb} MB incl. making inputs); one record ${(bytes / records / 2 ** 20).toFixed(1)} MB, the dataset ${gib(bytes)} GiB`);
+} finally {
+  clearInterval(sampler);
+  rmSync(root, { recursive: true, force: true });
+}
