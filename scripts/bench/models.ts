@@ -18,7 +18,7 @@ import { embedTiles } from '../../stages/embed/embed.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
 import { decodeRgb, resizeForModel } from '../../shared/image.js';
 import { openModel, type OpenedModel } from '../../shared/onnx/model.js';
-import { openSession, type SessionSettings } from '../../shared/onnx/providers.js';
+import { defaultCpuThreads, openSession, type SessionSettings } from '../../shared/onnx/providers.js';
 import { fillInput, inputDims } from '../../shared/onnx/tensor.js';
 import { readTileRecords, TileRecordWriter } from '../../shared/tile-record.js';
 import { buildModels } from '../models/build.js';
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     buildModels({ out: join(dir, 'models'), normalize: 'identity', shift: [0, 0, 0], embed: 'tiny', embedOnnx, seed: 0 });
     const tiles = join(dir, 'tiles.tfrecord');
     await writeTileFile(tiles, n);
-    console.log(`tiles: ${n} JPEG 448x448; embed model: ${embedOnnx ?? 'tiny CNN (no fixture)'}; intra-op threads: ${settings.intraOpThreads || 'default'}`);
+    console.log(`tiles: ${n} JPEG 448x448; embed model: ${embedOnnx ?? 'tiny CNN (no fixture)'}; intra-op threads: ${settings.intraOpThreads || `default (${defaultCpuThreads()} on CPU)`}`);
 
     const rounds = Number(values.rounds);
     const timed = async (f: () => Promise<unknown>) => {

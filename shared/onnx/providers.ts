@@ -2,6 +2,7 @@
  * Execution providers by preference. ONNX Runtime does not fall back by itself when a provider is listed but
  * cannot start (no CUDA libraries, no GPU): try each alone, catch, go on, and report what ran and why not the rest.
  */
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from './card.js';
 
@@ -11,7 +12,7 @@ export const DEFAULT_PROVIDERS = ['cuda', 'cpu'];
 export interface SessionSettings {
   /** Providers in order of preference. */
   providers: string[];
-  /** 0: ONNX Runtime's default (one per physical core). */
+  /** 0: on CPU, all cores but one (the stage decodes and encodes tiles meanwhile); elsewhere ONNX Runtime's default. */
   intraOpThreads: number;
   interOpThreads: number;
 }
@@ -49,7 +50,8 @@ export function checkProviders(providers: string[]): string[] {
 
 function sessionOptions(provider: string, s: SessionSettings): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all' };
-  if (s.intraOpThreads > 0) options.intraOpNumThreads = s.intraOpThreads;
+  const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? defaultCpuThreads() : 0;
+  if (intra > 0) options.intraOpNumThreads = intra;
   if (s.interOpThreads > 0) options.interOpNumThreads = s.interOpThreads;
   return options;
 }
@@ -68,6 +70,11 @@ export async function openSession(modelPath: string, settings: SessionSettings):
   }
   const why = attempts.map((a) => `${a.provider}: ${a.error}`).join('; ');
   throw new ProviderError(`${modelPath}: no execution provider could open the model (${why})`, attempts);
+}
+
+/** CPU inference threads when unset: leave one core to decoding/encoding, which overlaps inference. */
+export function defaultCpuThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
 }
 
 function firstLine(text: string): string {
