@@ -6,8 +6,8 @@
  * Inputs: one slide per patient, embeddings [tiles, dim] avg + max; to keep the inputs small on disk, the slide
  * folders hard-link a few distinct files (merge reads each slide's files separately, as it would distinct ones).
  * Measured: runMerge end to end (survey, splits, load + encode + frame + write every record, dataset.json, report),
- * against a raw write of the same bytes into as many files (record-sized writeSync calls from one buffer), run once
- * before and once after merge and averaged, since page-cache state and disk writeback differ between the two.
+ * against a raw write of the same bytes into as many files (record-sized writeSync calls from one buffer), in two
+ * rounds of raw then merge, since page-cache state and disk writeback weigh heavily on writes of this size.
  */
 import { closeSync, linkSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,26 +106,38 @@ try {
   const perShard = Math.max(1, Math.floor((config.SHARD_SIZE_MB * 2 ** 20) / recordEstimate));
   for (let left = P; left > 0; left -= perShard) shards.push({ records: Math.min(left, perShard), bytes: Math.min(left, perShard) * recordEstimate });
 
-  const raw1 = await timed(writeRaw);
-  rmSync(dirs.raw, { recursive: true, force: true });
-  mkdirSync(dirs.raw);
+  // raw, merge, raw, merge: the first pair meets whatever page cache the machine had; the second pair both start
+  // right after 5+ GiB were deleted. Ratios are taken within a pair.
+  const clear = (dir: string) => {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir);
+  };
   let result: Awaited<ReturnType<typeof run>> | undefined;
-  const merge = await timed(async () => (result = await run()));
-  const peakMerge = Math.max(peakSampled, rssMb());
-  const written = Object.values(result!.shards).flat();
-  const bytes = written.reduce((a, s) => a + s.bytes, 0);
-  const records = written.reduce((a, s) => a + s.records, 0);
-  rmSync(dirs.out, { recursive: true, force: true });
-  shards = written;
-  const raw2 = await timed(writeRaw);
-  const raw = { wall: (raw1.wall + raw2.wall) / 2, cpu: (raw1.cpu + raw2.cpu) / 2 };
+  const pairs: { raw: { wall: number; cpu: number }; merge: { wall: number; cpu: number } }[] = [];
+  let peakMerge = 0;
+  for (let round = 0; round < 2; round++) {
+    const raw = await timed(writeRaw);
+    clear(dirs.raw);
+    peakSampled = rssMb();
+    const merge = await timed(async () => (result = await run()));
+    peakMerge = Math.max(peakMerge, peakSampled, rssMb());
+    shards = Object.values(result!.shards).flat();
+    clear(dirs.out);
+    pairs.push({ raw, merge });
+  }
+  const bytes = shards.reduce((a, s) => a + s.bytes, 0);
+  const records = shards.reduce((a, s) => a + s.records, 0);
 
   const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   const mibs = (s: number) => `${(bytes / 2 ** 20 / s).toFixed(0)} MiB/s`;
-  console.log(`merge: ${records} records in ${written.length} shards, ${gib(bytes)} GiB in ${merge.wall.toFixed(2)} s = ${mibs(merge.wall)} (${(records / merge.wall).toFixed(1)} patients/s, ${((P * T) / merge.wall).toFixed(0)} tiles/s); CPU ${merge.cpu.toFixed(2)} s`);
-  console.log(`raw:  same bytes, record-sized writeSync: ${raw1.wall.toFixed(2)} s before merge, ${raw2.wall.toFixed(2)} s after = ${mibs(raw.wall)} on average; CPU ${raw.cpu.toFixed(2)} s`);
-  console.log(`ratio merge/raw throughput: ${(raw.wall / merge.wall).toFixed(2)} (wall), CPU per byte ${(merge.cpu / raw.cpu).toFixed(2)}x raw`);
-  console.log(`peak RSS during merge: ${peakMerge} MB sampled (${baseRss} MB before it; process max RSS ${maxRssMb} MB incl. making inputs); one record ${(bytes / records / 2 ** 20).toFixed(1)} MB, the dataset ${gib(bytes)} GiB`);
+  console.log(`dataset: ${records} records in ${shards.length} shards, ${gib(bytes)} GiB (one record ${(bytes / records / 2 ** 20).toFixed(1)} MB)`);
+  for (const [i, { raw, merge }] of pairs.entries()) {
+    console.log(
+      `round ${i + 1}: merge ${merge.wall.toFixed(2)} s = ${mibs(merge.wall)} (${(records / merge.wall).toFixed(1)} patients/s, ${((P * T) / merge.wall).toFixed(0)} tiles/s), CPU ${merge.cpu.toFixed(2)} s; ` +
+        `raw ${raw.wall.toFixed(2)} s = ${mibs(raw.wall)}, CPU ${raw.cpu.toFixed(2)} s; merge/raw throughput ${(raw.wall / merge.wall).toFixed(2)}, CPU ${(merge.cpu / raw.cpu).toFixed(2)}x raw`,
+    );
+  }
+  console.log(`peak RSS during merge: ${peakMerge} MB sampled (${baseRss} MB before; process max RSS ${maxRssMb} MB incl. making inputs); the dataset is ${gib(bytes)} GiB`);
 } finally {
   clearInterval(sampler);
   rmSync(root, { recursive: true, force: true });
