@@ -26,6 +26,8 @@ export interface DetectCounts {
   grid?: number;
   kept?: number;
   dropped?: Record<string, number>;
+  /** tile-detect's explanation when it kept no tile. */
+  reason?: string;
 }
 
 export type SlideOutcome =
@@ -67,6 +69,7 @@ const TilesJsonCounts = z.looseObject({
 const TilesJson = z.looseObject({
   counts: TilesJsonCounts.optional(),
   tiles: z.array(z.unknown()).optional(),
+  reason: z.string().optional(),
 });
 
 /** tiles.json's counts: `counts.{grid,kept,dropped}` or the same at the top level; undefined when unreadable. */
@@ -84,7 +87,7 @@ export function readDetectCounts(slideDir: string): DetectCounts | undefined {
   const c = top.data.counts ?? TilesJsonCounts.safeParse(json).data ?? {};
   const kept = typeof c.kept === 'number' ? c.kept : Array.isArray(c.kept) ? c.kept.length : top.data.tiles?.length;
   const dropped = typeof c.dropped === 'number' ? { total: c.dropped } : c.dropped;
-  return { grid: c.grid, kept, dropped };
+  return { grid: c.grid, kept, dropped, reason: top.data.reason };
 }
 
 function slideError(dirs: StageDirs, slideId: string): SlideError | undefined {
@@ -125,7 +128,7 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
     if (sum.shape.reduce((a, b) => a * b, 1) !== HISTOGRAM_BINS) throw new Error(`${HISTOGRAM_FILE}: sum must hold 16x16x16 bins; shape [${sum.shape}]`);
     const counted = Number(histCount.data[0]);
     if (counted !== n) throw new Error(`${HISTOGRAM_FILE} counts ${counted} tiles but ${EMBEDDINGS_FILE} has ${n}; the two stages saw different tiles, re-run them`);
-    if (n === 0) return { status: 'excluded', slideId, why: 'no tiles (no tissue found)', detect };
+    if (n === 0) return { status: 'excluded', slideId, why: `no tiles: ${detect?.reason ?? 'no tissue found'}`, detect };
     return { status: 'ok', slideId, tiles: n, dim, embedMeta: emb.metadata, histogramMeta: hist.metadata, detect };
   } catch (err) {
     return { status: 'excluded', slideId, why: `outputs not usable: ${(err as Error).message}`, detect };

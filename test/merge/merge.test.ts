@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPatient, readDatasetJson, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { Logger } from '../../shared/log.js';
@@ -133,14 +133,18 @@ test('an inference manifest gives one inference set; GZIP and small shards', asy
 test('a cohort where every slide failed gives an empty dataset that says why, not a crash', async () => {
   const pfs = makePfs();
   try {
-    writeManifest(pfs, 'image_id,patient_id,center_id,label\na,p1,1,x\nb,p2,2,y\n');
+    writeManifest(pfs, 'image_id,patient_id,center_id,label\na,p1,1,x\nb,p2,2,y\nc,p3,2,y\n');
     writeFailedSlide(pfs, 'a');
     writeFailedSlide(pfs, 'b', 'unsupported TIFF compression 52479');
-    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram }, outDir: pfs.out, config: config(), log: quiet });
+    // A slide without tissue: empty embeddings, and tile-detect's reason in tiles.json.
+    writeSlideOutputs(pfs, 'c', slideData(3, 0, DIM));
+    writeFileSync(join(pfs.tileDetect, 'c', 'tiles.json'), JSON.stringify({ counts: { grid: 4, kept: 0, dropped: { background: 4 } }, tiles: [], reason: 'every tile is background' }));
+    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
     const info = readDatasetJson(pfs.out);
     assert.deepEqual(info.sets, {});
     assert.equal(info.totals.patients, 0);
-    assert.deepEqual(info.excluded.patients.map((p) => p.patient), ['p1', 'p2']);
+    assert.deepEqual(info.excluded.patients.map((p) => p.patient), ['p1', 'p2', 'p3']);
+    assert.deepEqual(info.excluded.slides[2], { slide: 'c', patient: 'p3', why: 'no tiles: every tile is background' });
     assert.deepEqual((await verifyDataset(pfs.out)).problems, []);
     assert.match(readFileSync(join(pfs.out, 'report.md'), 'utf8'), /\| b \| p2 \| tile-extract \| cannot read tiles: unsupported TIFF compression 52479 \|/);
     assert.equal(readFileSync(join(pfs.out, 'splits.csv'), 'utf8'), 'patient_id,split\n');
