@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stainNetCard } from '../../scripts/models/stainnet.js';
-import { downscaleMean, resizeForModel } from '../../shared/image.js';
+import sharp from 'sharp';
+import { decodeRgb, downscaleMean, resizeForModel } from '../../shared/image.js';
 import { parseModelCard } from '../../shared/onnx/card.js';
 import { runOverlapped } from '../../shared/onnx/inference.js';
 import { poolFeatures } from '../../shared/onnx/pooling.js';
@@ -32,6 +33,14 @@ describe('tensors, pooling, resizing', () => {
     const odd = await resizeForModel(img, 3);
     assert.equal(odd.method, 'sharp-linear');
     assert.equal(odd.data.length, 27);
+  });
+
+  it('decodes greyscale and RGBA tiles to RGB', async () => {
+    const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    const g = await decodeRgb(grey);
+    assert.deepEqual(Array.from(g.data), [0, 0, 0, 100, 100, 100, 200, 200, 200, 255, 255, 255]);
+    const rgba = await sharp(Buffer.from([10, 20, 30, 255, 40, 50, 60, 255]), { raw: { width: 2, height: 1, channels: 4 } }).png().toBuffer();
+    assert.deepEqual(Array.from((await decodeRgb(rgba)).data), [10, 20, 30, 40, 50, 60]);
   });
 
   it('pools maps, tokens (skipping a class token) and pooled outputs', () => {

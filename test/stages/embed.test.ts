@@ -124,6 +124,14 @@ describe('embed stage (run as the engine runs a datum)', () => {
     assert.equal(JSON.parse(metadata.model_card).output.name, 'features');
   });
 
+  it('a slide with no tiles gets [0,D] embeddings, D from the model', async () => {
+    await writeTiles(join(root, 'normalize'), 'empty', []);
+    const { pfs } = run(join(root, 'tiny'), 'pfs-empty', 'empty');
+    const { tensors } = readSafetensors(join(pfs, 'out', 'empty', 'embeddings.safetensors'));
+    assert.deepEqual(tensors.avg.shape, [0, 1280]);
+    assert.deepEqual(tensors.loc.shape, [0, 2]);
+  });
+
   it('passes on an upstream error.json', () => {
     writeSlideError(join(root, 'normalize'), 'bad', { stage: 'tile-detect', what: 'no tissue', why: '0 of 12 tiles kept' });
     const { pfs } = run(join(root, 'tiny'), 'pfs-bad', 'bad');
