@@ -1,11 +1,11 @@
 /**
  * A slide's overview at a requested downsample, read from the pyramid level chosen by `chooseLevel` and
- * area-averaged the rest of the way. The level is read in tile-aligned strips and blocks, several blocks in
+ * area-averaged the rest of the way (or used as it is when within tolerance of the target). The level is read in tile-aligned strips and blocks, several blocks in
  * flight, so every stored tile is decoded once and memory is bounded by the strip, never by the slide: a slide
  * without a pyramid is streamed from level 0 without ever holding it.
  */
 import { AreaResampler } from './area-resampler.js';
-import { chooseLevel, overviewSize } from './levels.js';
+import { chooseLevel, LEVEL_TOLERANCE, overviewSize } from './levels.js';
 import type { Overview, SlideLevel } from './types.js';
 
 export interface RegionSource {
@@ -37,7 +37,11 @@ export async function streamOverview(src: RegionSource, downsample: number, opti
   const blockWidth =
     lw * stripHeight <= blockPixels ? lw : Math.min(lw, tile.width * Math.max(1, Math.round(blockPixels / stripHeight / tile.width)));
 
-  const resampler = new AreaResampler(lw, lh, out.width, out.height);
+  // A level within tolerance of the target is the overview as it is: resizing it would move pixels by under
+  // 1%, and the grid maps pixels through the actual scale anyway.
+  const asIs = Math.abs(ld / downsample - 1) <= LEVEL_TOLERANCE;
+  const size = asIs ? { width: lw, height: lh } : out;
+  const resampler = asIs ? new BlockCopy(lw, lh) : new AreaResampler(lw, lh, out.width, out.height);
   for (let ly = 0; ly < lh; ly += stripHeight) {
     const h = Math.min(stripHeight, lh - ly);
     const blocks: number[] = [];
@@ -55,13 +59,31 @@ export async function streamOverview(src: RegionSource, downsample: number, opti
     resampler.flushRowsBefore(ly + h);
   }
   return {
-    width: out.width,
-    height: out.height,
+    width: size.width,
+    height: size.height,
     data: resampler.finish(),
     downsample,
-    scaleX: level0.width / out.width,
-    scaleY: level0.height / out.height,
+    scaleX: level0.width / size.width,
+    scaleY: level0.height / size.height,
     level,
     levelDownsample: ld,
   };
+}
+
+/** Blocks copied into one image, for a level used as it is. */
+class BlockCopy {
+  private readonly output: Buffer;
+  constructor(
+    private readonly width: number,
+    height: number,
+  ) {
+    this.output = Buffer.alloc(width * height * 3);
+  }
+  addBlock(rgb: Buffer, bx: number, by: number, bw: number, bh: number): void {
+    for (let r = 0; r < bh; r++) rgb.copy(this.output, ((by + r) * this.width + bx) * 3, r * bw * 3, (r + 1) * bw * 3);
+  }
+  flushRowsBefore(_y: number): void {}
+  finish(): Buffer {
+    return this.output;
+  }
 }

@@ -1,27 +1,26 @@
 /** Pixel format conversions and pixel-size facts shared by the readers. */
-import { endianness } from 'node:os';
-
-const LITTLE_ENDIAN = endianness() === 'LE';
-
 /**
  * OpenSlide's premultiplied ARGB (one native-endian uint32 per pixel) to RGB composited over white:
  * premultiplied colour plus (255 - alpha) of white. Opaque pixels are unchanged; transparent ones (outside the
- * scanned area) become white, as a pathologist sees the glass.
+ * scanned area) become white, as a pathologist sees the glass. Reads whole words (0xAARRGGBB on any byte
+ * order): this runs on every tile.
  */
 export function premultipliedArgbToRgb(argb: Buffer, pixels: number, out: Buffer = Buffer.allocUnsafe(pixels * 3)): Buffer {
-  // Byte order in memory of 0xAARRGGBB: B G R A on little-endian machines, A R G B on big-endian ones.
-  const [ib, ig, ir, ia] = LITTLE_ENDIAN ? [0, 1, 2, 3] : [3, 2, 1, 0];
-  for (let p = 0, i = 0, o = 0; p < pixels; p++, i += 4, o += 3) {
-    const a = argb[i + ia];
-    if (a === 255) {
-      out[o] = argb[i + ir];
-      out[o + 1] = argb[i + ig];
-      out[o + 2] = argb[i + ib];
+  const words =
+    argb.byteOffset % 4 === 0
+      ? new Uint32Array(argb.buffer, argb.byteOffset, pixels)
+      : new Uint32Array(Uint8Array.from(argb.subarray(0, pixels * 4)).buffer);
+  for (let p = 0, o = 0; p < pixels; p++, o += 3) {
+    const w = words[p];
+    if (w >>> 24 === 255) {
+      out[o] = w >>> 16;
+      out[o + 1] = w >>> 8;
+      out[o + 2] = w;
     } else {
-      const white = 255 - a;
-      out[o] = Math.min(255, argb[i + ir] + white);
-      out[o + 1] = Math.min(255, argb[i + ig] + white);
-      out[o + 2] = Math.min(255, argb[i + ib] + white);
+      const white = 255 - (w >>> 24);
+      out[o] = Math.min(255, ((w >>> 16) & 255) + white);
+      out[o + 1] = Math.min(255, ((w >>> 8) & 255) + white);
+      out[o + 2] = Math.min(255, (w & 255) + white);
     }
   }
   return out;

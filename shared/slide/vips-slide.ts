@@ -4,7 +4,7 @@
  * the whole slide. libvips streams a resize, so an overview of a slide without pyramid never holds it whole.
  */
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import { chooseLevel, overviewSize } from './levels.js';
+import { chooseLevel, LEVEL_TOLERANCE, overviewSize } from './levels.js';
 import { plausibleMpp } from './pixels.js';
 import { SlideOpenError, SlideReadError, type Overview, type RgbImage, type Slide, type SlideLevel } from './types.js';
 
@@ -130,12 +130,15 @@ export class VipsSlide implements Slide {
 
   async overview(downsample: number): Promise<Overview> {
     const base = this.levels[0];
-    const size = overviewSize(base.width, base.height, downsample);
     const index = chooseLevel(this.levels, downsample);
     const level = this.levels[index];
+    // As the OpenSlide reader: a level within tolerance of the target is used as it is.
+    const asIs = Math.abs(level.downsample / downsample - 1) <= LEVEL_TOLERANCE;
+    const size = asIs ? { width: level.width, height: level.height } : overviewSize(base.width, base.height, downsample);
     let data: Buffer;
     try {
-      data = await toRgb(this.input(level).resize(size.width, size.height, { fit: 'fill', kernel: 'linear' }));
+      const input = this.input(level);
+      data = await toRgb(asIs ? input : input.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' }));
     } catch (err) {
       throw new SlideReadError(this.path, `overview from level ${index}`, `libvips: ${(err as Error).message}`);
     }

@@ -15,7 +15,11 @@ export interface Detection {
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
 export async function detectTiles(slide: Slide, slideId: string, config: DetectConfig): Promise<Detection> {
-  const overview = await slide.overview(config.DOWNSAMPLE);
+  return detectOnOverview(slide, await slide.overview(config.DOWNSAMPLE), slideId, config);
+}
+
+/** The rule on an overview already read (so its thumbnail can be encoded meanwhile). */
+export function detectOnOverview(slide: Slide, overview: Overview, slideId: string, config: DetectConfig): Detection {
   const { width, height } = slide.levels[0];
   const grid = gridOf(width, height, config.TILE_SIZE, overview.scaleX, overview.scaleY);
   const measure = measureGrid(overview, grid, config.BACKGROUND_THRESHOLD);

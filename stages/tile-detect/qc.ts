@@ -21,12 +21,22 @@ export interface QcPictures {
   geojson: string;
 }
 
-export async function makeQcPictures(d: Detection, maxSide: number): Promise<QcPictures> {
-  const thumb = await fitInside(d.overview, maxSide);
-  const thumbnail = await jpeg(thumb);
-  const overlay = { ...thumb, data: Buffer.from(thumb.data) };
+export interface Thumbnail {
+  image: RgbImage;
+  jpeg: Buffer;
+}
+
+/** The thumbnail (at most maxSide a side) and its JPEG: start it as soon as the overview exists. */
+export async function makeThumbnail(overview: RgbImage, maxSide: number): Promise<Thumbnail> {
+  const image = await fitInside(overview, maxSide);
+  return { image, jpeg: await jpeg(image) };
+}
+
+export async function makeQcPictures(d: Detection, thumbnail: Promise<Thumbnail> | Thumbnail): Promise<QcPictures> {
+  const thumb = await thumbnail;
+  const overlay = { ...thumb.image, data: Buffer.from(thumb.image.data) };
   drawTiles(overlay, d);
-  return { thumbnail, tiles: await jpeg(overlay), geojson: keptTilesGeoJson(d) };
+  return { thumbnail: thumb.jpeg, tiles: await jpeg(overlay), geojson: keptTilesGeoJson(d) };
 }
 
 async function fitInside(img: RgbImage, maxSide: number): Promise<RgbImage> {
@@ -39,7 +49,7 @@ async function fitInside(img: RgbImage, maxSide: number): Promise<RgbImage> {
 }
 
 function jpeg(img: RgbImage): Promise<Buffer> {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90, optimiseCoding: false }).toBuffer();
 }
 
 /** Draw the grid's verdicts onto `img`, a picture of the whole slide at any scale. */

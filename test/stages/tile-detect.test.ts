@@ -113,7 +113,8 @@ describe('tile-detect on real slides', needsFixtures, () => {
   test('boxes.tiff with 64 px tiles at 1/4: the 4.016 level is used and the grid is whole tiles', async () => {
     const boxes = await detect('boxes.tiff', { TILE_SIZE: '64', DOWNSAMPLE: '4' });
     assert.equal(boxes.overview.level, 2);
-    assert.deepEqual([boxes.overview.width, boxes.overview.height], [75, 63]);
+    // Within 1% of the target, the level is the overview as it is (75x62), not resized to 300/4 x 250/4.
+    assert.deepEqual([boxes.overview.width, boxes.overview.height], [75, 62]);
     assert.deepEqual(boxes.grid, { cols: 4, rows: 3 });
     assert.equal(boxes.counts.grid, 12);
     assert.equal(boxes.counts.kept + boxes.counts.dropped.background, 12);
