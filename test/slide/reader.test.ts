@@ -172,6 +172,27 @@ describe('reading regions', needsFixtures, () => {
     }
   });
 
+  test('a plain JPEG goes to libvips: regions equal its pixels, white past the edge, a streamed overview', async () => {
+    const slide0 = await openSlide(fixture('cmu-1-small-region.svs'));
+    const crop = await slide0.readRegion(0, 0, 0, 1200, 900);
+    await slide0.close();
+    const file = join(tmp.path, 'crop.jpg');
+    await sharp(crop, { raw: { width: 1200, height: 900, channels: 3 } }).jpeg({ quality: 90 }).toFile(file);
+    const pixels = await sharp(file).raw().toBuffer();
+    const slide = await openSlide(file);
+    try {
+      assert.deepEqual([slide.reader, slide.vendor, slide.levels.length], ['libvips', 'jpeg', 1]);
+      const region = await slide.readRegion(0, 1100, 800, 200, 150);
+      // Inside: the decoded JPEG's pixels; outside the 1200x900 image: white.
+      assert.deepEqual([...region.subarray(0, 3)], [...pixels.subarray((800 * 1200 + 1100) * 3, (800 * 1200 + 1100) * 3 + 3)]);
+      assert.deepEqual([...region.subarray(region.length - 3)], [255, 255, 255]);
+      const o = await slide.overview(16);
+      assert.deepEqual([o.width, o.height, o.level], [75, 56, 0]);
+    } finally {
+      await slide.close();
+    }
+  });
+
   test('a slide folder: the slide file is found beside other files; two slides in one folder is an error', async () => {
     const dir = join(tmp.path, 'folder');
     mkdirSync(dir);
