@@ -11,6 +11,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, linkSync, copyFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -590,6 +591,7 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
     }
   };
   await Promise.all(slots.map((g) => worker(g)));
+  await Promise.all([...removals]);
   result.seconds = progress.end();
   if (active.interrupted) {
     result.state = 'running';
@@ -728,7 +730,17 @@ async function runDatum(ctx: DatumContext, datum: Datum, hash: string, gpus: str
   return { ok: false, error: `${error} (after ${tries} ${tries === 1 ? 'try' : 'tries'})`, log: logPath };
 }
 
+/** Scratch folders being removed in the background (awaited before the job ends). */
+const removals = new Set<Promise<void>>();
+
 function rmScratch(dir: string): void {
+  const p: Promise<void> = rm(dir, { recursive: true, force: true })
+    .catch(() => rmScratchSync(dir))
+    .finally(() => removals.delete(p));
+  removals.add(p);
+}
+
+function rmScratchSync(dir: string): void {
   try {
     rmSync(dir, { recursive: true, force: true });
   } catch {
