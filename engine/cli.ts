@@ -5,7 +5,8 @@
 import { realpathSync } from 'node:fs';
 
 export const extraVerbs: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
-  // demo: () => import('./demo.js'),
+  demo: () => import('./demo/main.js'),
+  dataset: () => import('./commands/dataset.js'),
 };
 
 export async function main(argv: string[]): Promise<number> {
