@@ -4,7 +4,7 @@
  * a manifest, and the project's test models. One slide is held back for the "new slide" story.
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
 import { buildModels } from '../../scripts/models/build.js';
 
@@ -77,8 +77,7 @@ export async function makeDemoCohort(o: CohortOptions, onSlide: (id: string) => 
     FIXTURES.forEach((f, i) => {
       const src = join(fixtureDir, f.file);
       if (!existsSync(src)) return;
-      const ext = f.file.slice(f.file.indexOf('.'));
-      copyFileSync(src, join(slidesDir, `${f.id}${ext}`));
+      copyFileSync(src, join(slidesDir, `${f.id}${extname(f.file)}`));
       rows.push([f.id, `R${i + 1}`, String(CENTERS[i % CENTERS.length]), LABELS[i % 2]]);
       onSlide(f.id);
       slides++;
@@ -91,7 +90,7 @@ export async function makeDemoCohort(o: CohortOptions, onSlide: (id: string) => 
   writeFileSync(manifest, rows.map((r) => r.join(',')).join('\n') + '\n');
 
   const modelsDir = join(o.dir, 'models');
-  buildModels({ out: modelsDir, normalize: 'identity', shift: [0, 0, 0], embed: 'tiny', seed: 1, });
+  buildModels({ out: modelsDir, normalize: 'identity', shift: [0, 0, 0], embed: 'tiny', seed: 1 });
   return { slidesDir, manifest, modelsDir, heldBack, slides, patients };
 }
 
