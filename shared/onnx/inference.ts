@@ -70,9 +70,12 @@ export class InferenceWorker {
     const worker = newWorker(init);
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
+      const onExit = (code: number) => reject(new Error(`the inference worker exited (code ${code}) before opening ${modelPath}`));
       worker.once('error', onError);
+      worker.once('exit', onExit);
       worker.once('message', (m: WorkerMessage) => {
         worker.off('error', onError);
+        worker.off('exit', onExit);
         if (m.type === 'ready') {
           resolve(new InferenceWorker(worker, m.provider, m.attempts, m.inputs as TensorInfo[], m.outputs as TensorInfo[]));
         } else if (m.type === 'failed') {

@@ -8,6 +8,7 @@ import { passOnSlideError, writeSlideError } from '../slide-error.js';
 import { describeShape, type ModelCard } from './card.js';
 import { InferenceRunError } from './inference.js';
 import { ModelMismatchError, openModel, type OpenedModel } from './model.js';
+import { TileDecodeError } from './tile-batches.js';
 import type { SessionSettings } from './providers.js';
 
 export interface ModelStageArgs {
@@ -47,6 +48,17 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     await a.work(model);
     return 'done';
   } catch (err) {
+    if (err instanceof TileDecodeError) {
+      writeSlideError(a.outDir, a.slide, {
+        stage: a.stage,
+        what: 'a tile cannot be decoded',
+        why: err.message,
+        where: `${err.path} record ${err.index}`,
+        hint: 're-run the upstream stage for this slide; its tiles.tfrecord holds a damaged image',
+      });
+      a.log.error('tile cannot be decoded', { why: err.message });
+      return 'error';
+    }
     if (!(err instanceof InferenceRunError)) throw err;
     const modelInput = model.worker.inputs.find((i) => i.name === model.card.input.name);
     const modelShape = modelInput ? describeShape(modelInput.shape) : '?';

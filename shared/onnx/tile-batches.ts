@@ -5,6 +5,28 @@
 import type { TileRecord } from '../tile-record.js';
 import { readTileRecords } from '../tile-record.js';
 
+/** A tile of the input that cannot be decoded: deterministic, so the slide's error.json rather than a retry. */
+export class TileDecodeError extends Error {
+  constructor(
+    readonly path: string,
+    readonly index: number,
+    readonly record: TileRecord,
+    cause: unknown,
+  ) {
+    super(`${path}: tile ${index} (loc_x ${record.locX}, loc_y ${record.locY}) cannot be decoded: ${(cause as Error).message ?? cause}`);
+    this.name = 'TileDecodeError';
+  }
+}
+
+/** Run `decode` on a record, turning its failure into a TileDecodeError naming the tile. */
+export async function decodeTile<T>(path: string, index: number, record: TileRecord, decode: (r: TileRecord) => Promise<T>): Promise<T> {
+  try {
+    return await decode(record);
+  } catch (err) {
+    throw new TileDecodeError(path, index, record, err);
+  }
+}
+
 export interface Batch<T> {
   records: TileRecord[];
   items: T[];
@@ -26,7 +48,7 @@ export async function* tileBatches<T>(
   let start = 0;
   let index = 0;
   const flush = async function* (recs: TileRecord[], first: number): AsyncGenerator<Batch<T>> {
-    const items = await Promise.all(recs.map((r, i) => prepare(r, first + i)));
+    const items = await Promise.all(recs.map((r, i) => decodeTile(path, first + i, r, (rec) => prepare(rec, first + i))));
     // Split where the key changes (rare: tiles of one slide share a size).
     let from = 0;
     for (let i = 1; i <= items.length; i++) {

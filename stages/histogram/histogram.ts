@@ -3,6 +3,7 @@
  * index r*256 + g*16 + b) normalized to sum 1; per slide the sum over tiles and the tile count.
  */
 import { decodeRgb } from '../../shared/image.js';
+import { decodeTile } from '../../shared/onnx/tile-batches.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { readTileRecords, type TileRecord } from '../../shared/tile-record.js';
 
@@ -29,7 +30,7 @@ export async function slideHistogram(path: string, concurrency = 8, onTiles?: (n
   let count = 0;
   let group: TileRecord[] = [];
   const flush = async () => {
-    const decoded = await Promise.all(group.map((t) => decodeRgb(t.image)));
+    const decoded = await Promise.all(group.map((t, i) => decodeTile(path, count + i, t, (r) => decodeRgb(r.image))));
     for (const img of decoded) addTileHistogram(img.data, sum);
     count += group.length;
     onTiles?.(group.length);

@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { envInt, parseEnv } from '../../shared/config.js';
 import { createLogger } from '../../shared/log.js';
 import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
-import { passOnSlideError } from '../../shared/slide-error.js';
+import { TileDecodeError } from '../../shared/onnx/tile-batches.js';
+import { passOnSlideError, writeSlideError } from '../../shared/slide-error.js';
 import { slideHistogram, writeHistogram } from './histogram.js';
 
 const STAGE = 'histogram';
@@ -30,7 +31,15 @@ async function main(): Promise<void> {
   const input = join(tilesDir, 'tiles.tfrecord');
   if (!existsSync(input)) throw new Error(`${input} is missing and the slide carries no error.json: normalize's output is incomplete`);
   const progress = log.progress('histogram', undefined, 'tiles');
-  const h = await slideHistogram(input, cfg.DECODE_CONCURRENCY, (n) => progress.tick(n));
+  let h;
+  try {
+    h = await slideHistogram(input, cfg.DECODE_CONCURRENCY, (n) => progress.tick(n));
+  } catch (err) {
+    if (!(err instanceof TileDecodeError)) throw err;
+    writeSlideError(env.outDir, slide, { stage: STAGE, what: 'a tile cannot be decoded', why: err.message, where: `${err.path} record ${err.index}`, hint: "re-run normalize for this slide; its tiles.tfrecord holds a damaged image" });
+    log.error('tile cannot be decoded', { why: err.message });
+    return;
+  }
   progress.finish();
   writeHistogram(join(env.outDir, slide, 'histogram.safetensors'), h, slide);
   log.info('histogram written', { tiles: h.count });

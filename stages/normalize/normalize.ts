@@ -32,9 +32,9 @@ export async function normalizeTiles(inputPath: string, outputPath: string, mode
     const batches = tileBatches<DecodedTile>(
       inputPath,
       opts.batchSize,
-      async (record, index) => {
+      async (record) => {
         const format = imageFormatOf(record.image);
-        if (!format) throw new Error(`${inputPath}: tile ${index} (loc ${record.locX},${record.locY}) is neither JPEG nor PNG`);
+        if (!format) throw new Error(`neither JPEG nor PNG (first bytes ${record.image.subarray(0, 4).toString('hex')})`);
         return { img: await decodeRgb(record.image), format };
       },
       (t) => `${t.img.width}x${t.img.height}`,

@@ -61,6 +61,18 @@ describe('histogram', () => {
     assert.ok(Math.abs(sum.reduce((a, b) => a + b, 0) - 3) < 1e-12);
   });
 
+  it('a damaged tile is an error.json naming the record', async () => {
+    const root = tmp.dir;
+    const image = await encodeTile(knownColours(), 448, 'png');
+    await writeTiles(join(root, 'normalize'), 'damaged', [{ image: image.subarray(0, 100), locX: 224, locY: 224 }]);
+    const pfs = join(root, 'pfs-damaged');
+    const r = runStage('histogram', { PFS_ROOT: pfs, normalize: join(root, 'normalize', 'damaged') });
+    assert.equal(r.status, 0, r.stderr);
+    const err = JSON.parse(readFileSync(join(pfs, 'out', 'damaged', 'error.json'), 'utf8'));
+    assert.equal(err.stage, 'histogram');
+    assert.match(err.why, /tile 0 \(loc_x 224, loc_y 224\) cannot be decoded/);
+  });
+
   it('passes on an upstream error.json', () => {
     const root = tmp.dir;
     writeSlideError(join(root, 'normalize'), 'bad', { stage: 'tile-extract', what: 'cannot read', why: 'x' });

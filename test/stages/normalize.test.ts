@@ -124,6 +124,18 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
     assert.equal(existsSync(join(pfs, 'out', 'png-slide', 'tiles.tfrecord')), false, 'no half-written tiles');
   });
 
+  it('a damaged tile is an error.json naming the record, not a crash', async () => {
+    const damaged = { ...png.tiles[1], image: png.tiles[1].image.subarray(0, 200) };
+    await writeTiles(join(root, 'tile_extract'), 'damaged', [png.tiles[0], damaged]);
+    const pfs = join(root, 'pfs-damaged');
+    const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'damaged'), models: join(root, 'identity', 'normalize') });
+    assert.equal(r.status, 0, r.stderr);
+    const err = JSON.parse(readFileSync(join(pfs, 'out', 'damaged', 'error.json'), 'utf8'));
+    assert.equal(err.what, 'a tile cannot be decoded');
+    assert.match(err.why, /tile 1 \(loc_x 672/);
+    assert.equal(existsSync(join(pfs, 'out', 'damaged', 'tiles.tfrecord')), false);
+  });
+
   it('a card that names an input the model lacks is an error.json naming both', async () => {
     const dir = join(root, 'badcard', 'normalize');
     const card = stainNetCard('stainnet-badcard');
