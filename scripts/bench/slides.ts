@@ -8,6 +8,7 @@
  *  - with --engine: a 60k x 60k slide through both stages in the embedded engine (tessella init/add/run).
  *
  *   node --import tsx scripts/bench/slides.ts [--sizes 2000,30000,100000] [--dir DIR] [--keep] [--engine] [--engine-size 60000]
+ *     [--detect-only] (tile-detect only: skips tile-extract)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
@@ -22,8 +23,8 @@ import { OpenSlideSlide } from '../../shared/slide/openslide-slide.js';
 import { readTilesJson } from '../../shared/slide/tiles-json.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
 import { DetectConfigSchema } from '../../stages/tile-detect/config.js';
-import { detectOnOverview } from '../../stages/tile-detect/detect.js';
-import { makeQcPictures, makeThumbnail } from '../../stages/tile-detect/qc.js';
+import { detectTilesStreamed } from '../../stages/tile-detect/detect.js';
+import { makeQcPictures } from '../../stages/tile-detect/qc.js';
 import { extractTiles } from '../../stages/tile-extract/extract.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     engine: { type: 'boolean', default: false },
     'engine-size': { type: 'string', default: '60000' },
     'throughput-tiles': { type: 'string', default: '1500' },
+    'detect-only': { type: 'boolean', default: false },
   },
 });
 const work = resolve(values.dir);
@@ -80,11 +82,9 @@ async function detectInProcess(path: string): Promise<number> {
   const t = now();
   const slide = await openSlide(path);
   const config = DetectConfigSchema.parse({});
-  const overview = await slide.overview(config.DOWNSAMPLE);
-  const thumbnail = makeThumbnail(overview, config.QC_MAX_SIDE);
-  const d = detectOnOverview(slide, overview, 'bench', config);
-  await makeQcPictures(d, thumbnail);
-  JSON.stringify(d.tilesJson);
+  const { detection, thumbnail } = await detectTilesStreamed(slide, 'bench', config);
+  await makeQcPictures(detection, thumbnail);
+  JSON.stringify(detection.tilesJson);
   await slide.close();
   return now() - t;
 }
@@ -165,6 +165,10 @@ async function benchSize(size: number): Promise<void> {
   const det = await runStageMeasured('tile-detect', { PFS_ROOT: pfs, slides: slideDir });
   const tilesJson = readTilesJson(join(pfs, 'out', `s${size}`, 'tiles.json'));
   say(`tile-detect main.ts: ${det.seconds.toFixed(2)} s wall (with node/tsx start-up), peak RSS ${det.rssMb.toFixed(0)} MB, ${tilesJson.counts.kept} of ${tilesJson.counts.grid} tiles kept`);
+  if (values['detect-only']) {
+    rmSync(pfs, { recursive: true, force: true });
+    return;
+  }
 
   const sample = tilesJson.tiles.slice(0, Number(values['throughput-tiles']));
   await rawReads(path, sample.slice(0, 100)); // warm

@@ -2,8 +2,12 @@
  * Streaming area-average resize of an RGB image, fed in blocks (any order within a strip, strips top to
  * bottom). Each output pixel is the mean of the input area it covers, with fractional weights at the edges, so
  * any scale works (16, 1.996, or 0.996 when a level's downsample is a hair over the target). Only the output
- * rows the current strip touches are held as floats; the output itself is 8-bit.
+ * rows the current strip touches are held as floats; the output itself is 8-bit, either one image or, with a
+ * row sink, handed out as rows complete (then nothing of the size of the output is held).
  */
+
+/** Receives output rows [y, y + rows) as they complete (RGB, outWidth wide); `data` is the sink's to keep. */
+export type RowSink = (y: number, rows: number, data: Buffer) => void;
 
 interface AxisWeights {
   /** For output index j: its input entries are [start[j], start[j] + count[j]) of `index`/`weight`. */
@@ -59,8 +63,9 @@ export class AreaResampler {
     readonly inHeight: number,
     readonly outWidth: number,
     readonly outHeight: number,
+    private readonly sink?: RowSink,
   ) {
-    this.output = Buffer.alloc(outWidth * outHeight * 3);
+    this.output = Buffer.alloc(sink ? 0 : outWidth * outHeight * 3);
     this.wx = axisWeights(inWidth, outWidth);
     this.wy = axisWeights(inHeight, outHeight);
   }
@@ -112,18 +117,25 @@ export class AreaResampler {
 
   /** Write out every output row whose inputs all lie above input row `inY` (call after each full strip). */
   flushRowsBefore(inY: number): void {
-    while (this.nextRowToFlush < this.outHeight && this.wy.lastIn[this.nextRowToFlush] < inY) {
-      const j = this.nextRowToFlush++;
+    const first = this.nextRowToFlush;
+    let last = first;
+    while (last < this.outHeight && this.wy.lastIn[last] < inY) last++;
+    if (last === first) return;
+    this.nextRowToFlush = last;
+    const rowBytes = this.outWidth * 3;
+    const out = this.sink ? Buffer.alloc((last - first) * rowBytes) : this.output;
+    const base = this.sink ? first * rowBytes : 0;
+    for (let j = first; j < last; j++) {
       const acc = this.rowsOpen.get(j);
-      if (acc) {
-        const o = j * this.outWidth * 3;
-        for (let t = 0; t < acc.length; t++) this.output[o + t] = Math.min(255, Math.round(acc[t]));
-        this.rowsOpen.delete(j);
-      }
+      if (!acc) continue;
+      const o = j * rowBytes - base;
+      for (let t = 0; t < acc.length; t++) out[o + t] = Math.min(255, Math.round(acc[t]));
+      this.rowsOpen.delete(j);
     }
+    this.sink?.(first, last - first, out);
   }
 
-  /** The resized image; call once every input row has been added. */
+  /** The resized image (empty with a row sink); call once every input row has been added. */
   finish(): Buffer {
     this.flushRowsBefore(this.inHeight);
     return this.output;

@@ -1,8 +1,10 @@
 /**
  * A slide's overview at a requested downsample, read from the pyramid level chosen by `chooseLevel` and
- * area-averaged the rest of the way (or used as it is when within tolerance of the target). The level is read in tile-aligned strips and blocks, several blocks in
- * flight, so every stored tile is decoded once and memory is bounded by the strip, never by the slide: a slide
- * without a pyramid is streamed from level 0 without ever holding it.
+ * area-averaged the rest of the way (or used as it is when within tolerance of the target). The level is read in
+ * tile-aligned strips and blocks, several blocks in flight, so every stored tile is decoded once; the overview
+ * comes out as horizontal strips of rows, top to bottom, so a caller that consumes them as they come (tile-detect)
+ * never holds the overview, and a slide without a pyramid is streamed from level 0 without ever holding it.
+ * Reading runs ahead of the consumer by a few blocks: the next strip decodes while the current one is used.
  */
 import { AreaResampler } from './area-resampler.js';
 import { chooseLevel, LEVEL_TOLERANCE, overviewSize } from './levels.js';
@@ -21,13 +23,40 @@ export interface StreamOptions {
   inFlight?: number;
   /** About how many level pixels one block holds. */
   blockPixels?: number;
+  /** Blocks read ahead of the strip being assembled (bounds memory; default 2 x inFlight). */
+  readAhead?: number;
 }
 
-export async function streamOverview(src: RegionSource, downsample: number, options: StreamOptions = {}): Promise<Overview> {
+/** An overview without its pixels: its size, scale and where it comes from. */
+export type OverviewGeometry = Omit<Overview, 'data'>;
+
+/** Overview rows [y, y + rows), RGB, the overview's width wide. */
+export interface OverviewStrip {
+  y: number;
+  rows: number;
+  data: Buffer;
+}
+
+export interface OverviewStrips {
+  geometry: OverviewGeometry;
+  /** Strips top to bottom, covering every row once; iterate once. */
+  strips: AsyncIterable<OverviewStrip>;
+}
+
+interface Block {
+  strip: number;
+  lx: number;
+  ly: number;
+  w: number;
+  h: number;
+}
+
+/** The overview of `src` as strips, read as described above. */
+export function streamOverviewStrips(src: RegionSource, downsample: number, options: StreamOptions = {}): OverviewStrips {
   const inFlight = options.inFlight ?? 4;
   const blockPixels = options.blockPixels ?? 1 << 20;
+  const readAhead = Math.max(inFlight, options.readAhead ?? 2 * inFlight);
   const level0 = src.levels[0];
-  const out = overviewSize(level0.width, level0.height, downsample);
   const level = chooseLevel(src.levels, downsample);
   const { width: lw, height: lh, downsample: ld } = src.levels[level];
   const tile = src.tileSize?.(level) ?? { width: 256, height: 256 };
@@ -40,50 +69,148 @@ export async function streamOverview(src: RegionSource, downsample: number, opti
   // A level within tolerance of the target is the overview as it is: resizing it would move pixels by under
   // 1%, and the grid maps pixels through the actual scale anyway.
   const asIs = Math.abs(ld / downsample - 1) <= LEVEL_TOLERANCE;
-  const size = asIs ? { width: lw, height: lh } : out;
-  const resampler = asIs ? new BlockCopy(lw, lh) : new AreaResampler(lw, lh, out.width, out.height);
-  for (let ly = 0; ly < lh; ly += stripHeight) {
-    const h = Math.min(stripHeight, lh - ly);
-    const blocks: number[] = [];
-    for (let lx = 0; lx < lw; lx += blockWidth) blocks.push(lx);
-    let next = 0;
-    const worker = async () => {
-      while (next < blocks.length) {
-        const lx = blocks[next++];
-        const w = Math.min(blockWidth, lw - lx);
-        const rgb = await src.readRegion(level, Math.round(lx * ld), Math.round(ly * ld), w, h);
-        resampler.addBlock(rgb, lx, ly, w, h);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(inFlight, blocks.length) }, worker));
-    resampler.flushRowsBefore(ly + h);
-  }
-  return {
+  const size = asIs ? { width: lw, height: lh } : overviewSize(level0.width, level0.height, downsample);
+  const geometry: OverviewGeometry = {
     width: size.width,
     height: size.height,
-    data: resampler.finish(),
     downsample,
     scaleX: level0.width / size.width,
     scaleY: level0.height / size.height,
     level,
     levelDownsample: ld,
   };
+
+  const blocks: Block[] = [];
+  const stripCount = Math.ceil(lh / stripHeight);
+  for (let s = 0; s < stripCount; s++) {
+    const ly = s * stripHeight;
+    const h = Math.min(stripHeight, lh - ly);
+    for (let lx = 0; lx < lw; lx += blockWidth) blocks.push({ strip: s, lx, ly, w: Math.min(blockWidth, lw - lx), h });
+  }
+
+  async function* strips(): AsyncGenerator<OverviewStrip> {
+    const ready: OverviewStrip[] = [];
+    const resampler = asIs ? new StripCopy(lw) : new AreaResampler(lw, lh, size.width, size.height, (y, rows, data) => ready.push({ y, rows, data }));
+    const remaining = new Int32Array(stripCount);
+    for (const b of blocks) remaining[b.strip]++;
+    /** Blocks of later strips that arrived before the strip being assembled was complete. */
+    const held = new Map<number, Buffer>();
+    let current = 0;
+    let firstUnfed = 0;
+    let next = 0;
+    let failure: unknown;
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const sleepers: (() => void)[] = [];
+    const wakeWorkers = () => sleepers.splice(0).forEach((w) => w());
+
+    const fed = new Uint8Array(blocks.length);
+    const feed = (i: number, rgb: Buffer) => {
+      const b = blocks[i];
+      fed[i] = 1;
+      resampler.addBlock(rgb, b.lx, b.ly, b.w, b.h);
+      if (--remaining[b.strip] > 0) return false;
+      if (resampler instanceof StripCopy) ready.push(resampler.take(b.ly, b.h));
+      else resampler.flushRowsBefore(b.ly + b.h);
+      return true;
+    };
+    /** Feed what can be fed in order: the strip being assembled, then held blocks of the strips after it. */
+    const arrived = (i: number, rgb: Buffer) => {
+      if (blocks[i].strip !== current) {
+        held.set(i, rgb);
+        return;
+      }
+      let done = feed(i, rgb);
+      while (done) {
+        current++;
+        done = false;
+        for (const [k, data] of held) {
+          if (blocks[k].strip !== current) continue;
+          held.delete(k);
+          if (feed(k, data)) done = true;
+        }
+      }
+      while (firstUnfed < blocks.length && fed[firstUnfed]) firstUnfed++;
+      notify();
+    };
+
+    const worker = async () => {
+      while (!stopped && failure === undefined && next < blocks.length) {
+        // Run ahead by a bounded number of blocks, and not past what the consumer has not taken yet.
+        if (next >= firstUnfed + readAhead || ready.length > 1) {
+          await new Promise<void>((r) => sleepers.push(r));
+          continue;
+        }
+        const i = next++;
+        const b = blocks[i];
+        try {
+          arrived(i, await src.readRegion(level, Math.round(b.lx * ld), Math.round(b.ly * ld), b.w, b.h));
+        } catch (err) {
+          failure ??= err;
+          notify();
+          wakeWorkers();
+          return;
+        }
+      }
+    };
+    const workers = Promise.all(Array.from({ length: Math.min(inFlight, blocks.length) }, worker));
+    try {
+      for (;;) {
+        while (ready.length > 0) {
+          const strip = ready.shift()!;
+          wakeWorkers();
+          yield strip;
+        }
+        if (failure !== undefined) throw failure;
+        if (current >= stripCount) break;
+        await new Promise<void>((r) => (wake = r));
+      }
+      if (!asIs) (resampler as AreaResampler).finish();
+      while (ready.length > 0) yield ready.shift()!;
+    } finally {
+      stopped = true;
+      wakeWorkers();
+      await workers;
+    }
+  }
+
+  return { geometry, strips: { [Symbol.asyncIterator]: strips } };
 }
 
-/** Blocks copied into one image, for a level used as it is. */
-class BlockCopy {
-  private readonly output: Buffer;
-  constructor(
-    private readonly width: number,
-    height: number,
-  ) {
-    this.output = Buffer.alloc(width * height * 3);
+/** The whole overview in one image: the strips gathered (for callers that want it; tile-detect does not). */
+export async function streamOverview(src: RegionSource, downsample: number, options: StreamOptions = {}): Promise<Overview> {
+  const { geometry, strips } = streamOverviewStrips(src, downsample, options);
+  return { ...geometry, data: await gatherStrips(geometry, strips) };
+}
+
+/** Strips of a width x height image into one buffer. */
+export async function gatherStrips(size: { width: number; height: number }, strips: AsyncIterable<OverviewStrip>): Promise<Buffer> {
+  const data = Buffer.alloc(size.width * size.height * 3);
+  for await (const s of strips) s.data.copy(data, s.y * size.width * 3, 0, s.rows * size.width * 3);
+  return data;
+}
+
+/** Blocks of one strip of a level used as it is, copied into that strip (or taken as is when a block is the strip). */
+class StripCopy {
+  private strip: Buffer | undefined;
+  private whole: Buffer | undefined;
+  constructor(private readonly width: number) {}
+  addBlock(rgb: Buffer, bx: number, _by: number, bw: number, bh: number): void {
+    if (bx === 0 && bw === this.width) {
+      this.whole = rgb;
+      return;
+    }
+    this.strip ??= Buffer.allocUnsafe(this.width * bh * 3);
+    for (let r = 0; r < bh; r++) rgb.copy(this.strip, (r * this.width + bx) * 3, r * bw * 3, (r + 1) * bw * 3);
   }
-  addBlock(rgb: Buffer, bx: number, by: number, bw: number, bh: number): void {
-    for (let r = 0; r < bh; r++) rgb.copy(this.output, ((by + r) * this.width + bx) * 3, r * bw * 3, (r + 1) * bw * 3);
-  }
-  flushRowsBefore(_y: number): void {}
-  finish(): Buffer {
-    return this.output;
+  take(y: number, rows: number): OverviewStrip {
+    const data = this.whole ?? this.strip!;
+    this.whole = this.strip = undefined;
+    return { y, rows, data };
   }
 }

@@ -1,28 +1,60 @@
-/** Tile detection on an opened slide: overview, grid, tissue rule, and the tiles.json it amounts to. */
+/** Tile detection on an opened slide: overview strips, grid, tissue rule, and the tiles.json it amounts to. */
 import { basename } from 'node:path';
 import { TILES_JSON_VERSION, type TilesJson } from '../../shared/slide/tiles-json.js';
-import type { Overview, Slide } from '../../shared/slide/types.js';
+import { overviewStrips, type OverviewGeometry } from '../../shared/slide/overview-strips.js';
+import type { Overview, RgbImage, Slide } from '../../shared/slide/types.js';
 import type { DetectConfig } from './config.js';
-import { gridOf, measureGrid, selectTiles, TileStatus, type GridSpec, type Selection } from './tissue.js';
+import { ThumbnailBuilder } from './qc.js';
+import { GridMeasurer, gridOf, measureGrid, selectTiles, TileStatus, type GridMeasure, type GridSpec, type Selection } from './tissue.js';
 
 export interface Detection {
-  overview: Overview;
+  overview: OverviewGeometry;
   grid: GridSpec;
   selection: Selection;
   tilesJson: TilesJson;
 }
 
-const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
-
-export async function detectTiles(slide: Slide, slideId: string, config: DetectConfig): Promise<Detection> {
-  return detectOnOverview(slide, await slide.overview(config.DOWNSAMPLE), slideId, config);
+export interface StreamedDetection {
+  detection: Detection;
+  /** The QC thumbnail, built from the same strips. */
+  thumbnail: RgbImage;
 }
 
-/** The rule on an overview already read (so its thumbnail can be encoded meanwhile). */
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+
+/**
+ * The rule strip by strip: the overview is read as horizontal strips, each strip's pixels are counted into its
+ * tiles and shrunk into the QC thumbnail, then dropped, so memory does not grow with the slide. The counts are
+ * integers, so the tiles are exactly those of the rule on the whole overview (`detectOnOverview`).
+ */
+export async function detectTiles(slide: Slide, slideId: string, config: DetectConfig): Promise<Detection> {
+  return (await detectTilesStreamed(slide, slideId, config)).detection;
+}
+
+export async function detectTilesStreamed(slide: Slide, slideId: string, config: DetectConfig): Promise<StreamedDetection> {
+  const { geometry, strips } = overviewStrips(slide, config.DOWNSAMPLE);
+  const { width, height } = slide.levels[0];
+  const grid = gridOf(width, height, config.TILE_SIZE, geometry.scaleX, geometry.scaleY);
+  const measurer = new GridMeasurer(grid, geometry.width, geometry.height, config.BACKGROUND_THRESHOLD);
+  const thumbnail = new ThumbnailBuilder(geometry.width, geometry.height, config.QC_MAX_SIDE);
+  for await (const strip of strips) {
+    measurer.addRows(strip.y, strip.rows, strip.data);
+    thumbnail.addRows(strip.y, strip.rows, strip.data);
+  }
+  return { detection: detectionOf(slide, geometry, measurer.result(), slideId, config), thumbnail: thumbnail.finish() };
+}
+
+/** The rule on a whole overview already read (the reference the strip path equals). */
 export function detectOnOverview(slide: Slide, overview: Overview, slideId: string, config: DetectConfig): Detection {
   const { width, height } = slide.levels[0];
   const grid = gridOf(width, height, config.TILE_SIZE, overview.scaleX, overview.scaleY);
-  const measure = measureGrid(overview, grid, config.BACKGROUND_THRESHOLD);
+  const { data: _pixels, ...geometry } = overview;
+  return detectionOf(slide, geometry, measureGrid(overview, grid, config.BACKGROUND_THRESHOLD), slideId, config);
+}
+
+function detectionOf(slide: Slide, overview: OverviewGeometry, measure: GridMeasure, slideId: string, config: DetectConfig): Detection {
+  const { width, height } = slide.levels[0];
+  const grid = measure.grid;
   const maxTiles = config.MAX_TILES > 0 ? config.MAX_TILES : undefined;
   const selection = selectTiles(measure, config.MAX_BACKGROUND_FRACTION, maxTiles);
 

@@ -10,8 +10,8 @@ import { writeSlideError } from '../../shared/slide-error.js';
 import { openSlide, SlideOpenError, SlideReadError } from '../../shared/slide/index.js';
 import { TILES_JSON } from '../../shared/slide/tiles-json.js';
 import { readDetectConfig } from './config.js';
-import { detectOnOverview } from './detect.js';
-import { makeQcPictures, makeThumbnail } from './qc.js';
+import { detectTilesStreamed } from './detect.js';
+import { makeQcPictures } from './qc.js';
 
 const STAGE = 'tile-detect';
 
@@ -41,10 +41,8 @@ async function main(): Promise<void> {
   }
   try {
     log.info('opened', { reader: slide.reader, vendor: slide.vendor, width: slide.levels[0].width, height: slide.levels[0].height, levels: slide.levels.length });
-    const overview = await slide.overview(config.DOWNSAMPLE);
-    // The thumbnail encodes on libvips' threads while the rule runs here.
-    const thumbnail = makeThumbnail(overview, config.QC_MAX_SIDE);
-    const detection = detectOnOverview(slide, overview, slideId, config);
+    // Strip by strip: the rule and the QC thumbnail are fed as the overview is read, never holding it.
+    const { detection, thumbnail } = await detectTilesStreamed(slide, slideId, config);
     const qc = await makeQcPictures(detection, thumbnail);
     writeFileAtomic(join(outDir, 'qc', 'thumbnail.jpg'), qc.thumbnail);
     writeFileAtomic(join(outDir, 'qc', 'tiles.jpg'), qc.tiles);

@@ -4,6 +4,7 @@
  * GeoJSON in level-0 pixels (QuPath: File > Import objects).
  */
 import sharp from 'sharp';
+import { AreaResampler } from '../../shared/slide/area-resampler.js';
 import type { RgbImage } from '../../shared/slide/types.js';
 import type { Detection } from './detect.js';
 import { TileStatus } from './tissue.js';
@@ -21,31 +22,62 @@ export interface QcPictures {
   geojson: string;
 }
 
-export interface Thumbnail {
-  image: RgbImage;
-  jpeg: Buffer;
+/**
+ * The thumbnail (at most maxSide a side) built from the overview's strips as they come: rows copied when the
+ * overview fits, else area-averaged down on the fly, so the overview itself is never held.
+ */
+export class ThumbnailBuilder {
+  readonly width: number;
+  readonly height: number;
+  private readonly data: Buffer;
+  private readonly resampler: AreaResampler | undefined;
+
+  constructor(
+    private readonly overviewWidth: number,
+    overviewHeight: number,
+    maxSide: number,
+  ) {
+    const scale = Math.min(1, maxSide / Math.max(overviewWidth, overviewHeight));
+    this.width = Math.max(1, Math.min(maxSide, Math.round(overviewWidth * scale)));
+    this.height = Math.max(1, Math.min(maxSide, Math.round(overviewHeight * scale)));
+    this.data = Buffer.alloc(this.width * this.height * 3);
+    const rowBytes = this.width * 3;
+    this.resampler =
+      scale < 1
+        ? new AreaResampler(overviewWidth, overviewHeight, this.width, this.height, (y, rows, data) => data.copy(this.data, y * rowBytes, 0, rows * rowBytes))
+        : undefined;
+  }
+
+  /** Overview rows [y, y + rows), top to bottom. */
+  addRows(y: number, rows: number, data: Buffer): void {
+    if (!this.resampler) {
+      data.copy(this.data, y * this.width * 3, 0, rows * this.width * 3);
+      return;
+    }
+    this.resampler.addBlock(data, 0, y, this.overviewWidth, rows);
+    this.resampler.flushRowsBefore(y + rows);
+  }
+
+  finish(): RgbImage {
+    this.resampler?.finish();
+    return { width: this.width, height: this.height, data: this.data };
+  }
 }
 
-/** The thumbnail (at most maxSide a side) and its JPEG: start it as soon as the overview exists. */
-export async function makeThumbnail(overview: RgbImage, maxSide: number): Promise<Thumbnail> {
-  const image = await fitInside(overview, maxSide);
-  return { image, jpeg: await jpeg(image) };
-}
-
-export async function makeQcPictures(d: Detection, thumbnail: Promise<Thumbnail> | Thumbnail): Promise<QcPictures> {
-  const thumb = await thumbnail;
-  const overlay = { ...thumb.image, data: Buffer.from(thumb.image.data) };
+/** The thumbnail and the overlay of the verdicts on it, both encoded at once (libvips' threads). */
+export async function makeQcPictures(d: Detection, thumbnail: RgbImage): Promise<QcPictures> {
+  const overlay = { ...thumbnail, data: Buffer.from(thumbnail.data) };
+  const thumbJpeg = jpeg(thumbnail);
   drawTiles(overlay, d);
-  return { thumbnail: thumb.jpeg, tiles: await jpeg(overlay), geojson: keptTilesGeoJson(d) };
+  const [thumb, tiles] = await Promise.all([thumbJpeg, jpeg(overlay)]);
+  return { thumbnail: thumb, tiles, geojson: keptTilesGeoJson(d) };
 }
 
-async function fitInside(img: RgbImage, maxSide: number): Promise<RgbImage> {
-  if (Math.max(img.width, img.height) <= maxSide) return img;
-  const { data, info } = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(maxSide, maxSide, { fit: 'inside' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { width: info.width, height: info.height, data };
+/** The thumbnail of a whole overview (at most maxSide a side), as the strips would build it. */
+export function thumbnailOf(overview: RgbImage, maxSide: number): RgbImage {
+  const b = new ThumbnailBuilder(overview.width, overview.height, maxSide);
+  b.addRows(0, overview.height, overview.data);
+  return b.finish();
 }
 
 function jpeg(img: RgbImage): Promise<Buffer> {

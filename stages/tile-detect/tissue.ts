@@ -109,3 +109,61 @@ export function selectTiles(m: GridMeasure, maxBackgroundFraction: number, maxTi
     droppedMaxTiles: candidates.length - keptSet.length,
   };
 }
+
+/**
+ * `measureGrid` fed by horizontal strips of the overview, top to bottom or in any order (the counts are integers,
+ * so the result is exactly measureGrid's on the whole overview), never holding more than a strip.
+ */
+export class GridMeasurer {
+  private readonly pixels: Int32Array;
+  private readonly background: Int32Array;
+  private readonly rowOf: Int32Array;
+  /** Overview columns [colStart[c], colStart[c + 1]) fall in tile column c. */
+  private readonly colStart: Int32Array;
+
+  constructor(
+    private readonly grid: GridSpec,
+    private readonly width: number,
+    height: number,
+    private readonly threshold: number,
+  ) {
+    const n = grid.cols * grid.rows;
+    this.pixels = new Int32Array(n);
+    this.background = new Int32Array(n);
+    this.rowOf = axisMap(height, grid.scaleY, grid.tileSize, grid.rows);
+    // Tile columns of the pixel centres are non-decreasing along x, so each is one run.
+    const colOf = axisMap(width, grid.scaleX, grid.tileSize, grid.cols);
+    this.colStart = new Int32Array(grid.cols + 1).fill(width);
+    for (let x = width - 1; x >= 0; x--) if (colOf[x] >= 0) this.colStart[colOf[x]] = x;
+    let end = 0;
+    for (let x = 0; x < width; x++) if (colOf[x] >= 0) end = x + 1;
+    this.colStart[grid.cols] = end;
+    // A tile column no pixel centre falls in is an empty run where the next one starts.
+    for (let c = grid.cols - 1; c >= 0; c--) this.colStart[c] = Math.min(this.colStart[c], this.colStart[c + 1]);
+  }
+
+  /** Overview rows [y, y + rows), RGB, the overview's width wide. */
+  addRows(y: number, rows: number, data: Buffer): void {
+    const { grid, colStart, threshold: th } = this;
+    for (let r = 0; r < rows; r++) {
+      const row = this.rowOf[y + r];
+      if (row < 0) continue;
+      const rowOff = r * this.width * 3;
+      const tile0 = row * grid.cols;
+      for (let c = 0; c < grid.cols; c++) {
+        const x0 = colStart[c];
+        const x1 = colStart[c + 1];
+        let bg = 0;
+        for (let p = rowOff + x0 * 3, end = rowOff + x1 * 3; p < end; p += 3) {
+          if (data[p] > th && data[p + 1] > th && data[p + 2] > th) bg++;
+        }
+        this.pixels[tile0 + c] += x1 - x0;
+        this.background[tile0 + c] += bg;
+      }
+    }
+  }
+
+  result(): GridMeasure {
+    return { grid: this.grid, pixels: this.pixels, background: this.background };
+  }
+}

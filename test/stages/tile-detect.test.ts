@@ -7,8 +7,9 @@ import { readSlideError } from '../../shared/slide-error.js';
 import { openSlide } from '../../shared/slide/index.js';
 import { readTilesJson, type TilesJson } from '../../shared/slide/tiles-json.js';
 import { DetectConfigSchema } from '../../stages/tile-detect/config.js';
-import { detectTiles } from '../../stages/tile-detect/detect.js';
-import { isBackground, measureGrid, selectTiles, TileStatus } from '../../stages/tile-detect/tissue.js';
+import { detectOnOverview, detectTiles, detectTilesStreamed } from '../../stages/tile-detect/detect.js';
+import { thumbnailOf } from '../../stages/tile-detect/qc.js';
+import { GridMeasurer, isBackground, measureGrid, selectTiles, TileStatus } from '../../stages/tile-detect/tissue.js';
 import { fixture, mountSlide, needsFixtures, runStage, tempDir } from '../slide/helpers.js';
 
 /** A w x h grey image with every pixel `value`, as RGB. */
@@ -196,5 +197,70 @@ describe('tile-detect as the engine runs it (main.ts, PFS_ROOT, slides)', () => 
   test('a bad parameter fails the datum (exit 1) naming the variable', () => {
     assert.equal(badEnv.status, 1);
     assert.match(badEnv.stderr, /TILE_SIZE: expected an integer/);
+  });
+});
+
+describe('strip by strip equals the whole overview', () => {
+  test('GridMeasurer fed in uneven strips counts what measureGrid counts (fractional scale, partial tiles)', () => {
+    const w = 203;
+    const h = 157;
+    const img = { width: w, height: h, data: Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * 7919 + (i >> 5) * 31) % 256)) };
+    // 2400 x 1850 level 0 at about 1/11.8: tiles of 100 px are 8.46 overview pixels, pixel centres decide.
+    for (const g of [{ tileSize: 100, cols: 24, rows: 18, scaleX: 2400 / w, scaleY: 1850 / h }, { tileSize: 7, cols: 600, rows: 450, scaleX: 20.6, scaleY: 20.1 }]) {
+      const whole = measureGrid(img, g, 150);
+      const m = new GridMeasurer(g, w, h, 150);
+      for (const [y0, y1] of [[0, 13], [13, 14], [14, 90], [90, h]]) m.addRows(y0, y1 - y0, img.data.subarray(y0 * w * 3, y1 * w * 3));
+      assert.deepEqual([...m.result().pixels], [...whole.pixels]);
+      assert.deepEqual([...m.result().background], [...whole.background]);
+    }
+  });
+
+  let tmp: ReturnType<typeof tempDir>;
+  const synthetic: Record<string, string> = {};
+  before(async () => {
+    tmp = tempDir('tile-detect-strips');
+    const opts = { width: 6000, height: 4100, seed: 11, tissueFraction: 0.45, layout: 'scattered' as const };
+    synthetic.pyramid = (await makeSyntheticSlide({ ...opts, path: join(tmp.path, 'pyr.tiff') })).path;
+    synthetic.flat = (await makeSyntheticSlide({ ...opts, path: join(tmp.path, 'flat.tiff'), pyramid: false })).path;
+  });
+  after(() => tmp.cleanup());
+
+  /** tiles.json the stage writes (strips) and the rule on the whole overview read at once; and the thumbnails. */
+  async function both(path: string, overrides: Record<string, string> = {}, reader?: 'libvips') {
+    const config = DetectConfigSchema.parse(overrides);
+    const slide = await openSlide(path, reader ? { reader } : {});
+    try {
+      const strips = await detectTilesStreamed(slide, 's', config);
+      const overview = await slide.overview(config.DOWNSAMPLE);
+      const whole = detectOnOverview(slide, overview, 's', config);
+      return { strips: strips.detection.tilesJson, whole: whole.tilesJson, thumb: strips.thumbnail, wholeThumb: thumbnailOf(overview, config.QC_MAX_SIDE) };
+    } finally {
+      await slide.close();
+    }
+  }
+  const same = async (path: string, overrides: Record<string, string> = {}, reader?: 'libvips') => {
+    const r = await both(path, overrides, reader);
+    assert.deepEqual(JSON.stringify(r.strips), JSON.stringify(r.whole));
+    assert.deepEqual([r.thumb.width, r.thumb.height], [r.wholeThumb.width, r.wholeThumb.height]);
+    assert.ok(r.thumb.data.equals(r.wholeThumb.data), 'the QC thumbnail built from strips equals the one from the whole overview');
+    return r.strips;
+  };
+
+  test('synthetic slide, pyramid and streamed from level 0, 448 and 112 px tiles, MAX_TILES, libvips', async () => {
+    const a = await same(synthetic.pyramid);
+    assert.ok(a.tiles.length > 10 && a.counts.dropped.background > 10, `kept ${a.tiles.length} of ${a.counts.grid}`);
+    const b = await same(synthetic.flat);
+    assert.equal(b.overview.level, 0);
+    await same(synthetic.flat, { TILE_SIZE: '112', MAX_TILES: '50' });
+    await same(synthetic.pyramid, { TILE_SIZE: '100', DOWNSAMPLE: '6', QC_MAX_SIDE: '300' });
+    await same(synthetic.flat, {}, 'libvips');
+  });
+
+  test('CMU-1 SVS and pyramid TIFF: the same tiles.json strip by strip', needsFixtures, async () => {
+    for (const f of ['cmu-1-small-region.svs', 'cmu-1-small-region.pyramid.tiff']) {
+      const j = await same(fixture(f));
+      assert.ok(j.tiles.length >= 3, f);
+      await same(fixture(f), { TILE_SIZE: '112', QC_MAX_SIDE: '64' });
+    }
   });
 });
