@@ -1,14 +1,7 @@
-/** A small seeded PRNG (mulberry32) so built test models are the same on every machine. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../shared/random.js';
+
+/** Seeded so built test models are the same on every machine. */
+export const seededRandom = (seed: number): (() => number) => mulberry32(seed);
 
 /** Uniform weights in [-limit, limit]. */
 export function uniformWeights(count: number, limit: number, random: () => number): Float32Array {

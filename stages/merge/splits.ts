@@ -8,6 +8,7 @@
  * gets val and eval patients in proportion. Which patients of a center fill which split is a seeded shuffle.
  */
 import { ManifestError, parseCsv } from './manifest.js';
+import { fnv1a32, mulberry32 } from '../../shared/random.js';
 
 export const SPLITS = ['train', 'val', 'eval'] as const;
 export type Split = (typeof SPLITS)[number];
@@ -53,18 +54,9 @@ export function parsePins(text: string, file = 'splits.csv'): Map<string, Split>
   return pins;
 }
 
-/** A small seeded PRNG (mulberry32) over a 32-bit FNV-1a hash of the key. */
+/** A seeded PRNG over a hash of the key. */
 export function seededRandom(key: string): () => number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
-  let a = h;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(fnv1a32(key));
 }
 
 export function seededShuffle<T>(items: T[], key: string): T[] {
