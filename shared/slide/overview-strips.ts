@@ -9,7 +9,7 @@ import { LEVEL_TOLERANCE, chooseLevel } from './levels.js';
 import { streamOverviewStrips, type OverviewGeometry, type OverviewStrip, type OverviewStrips, type RegionSource, type StreamOptions } from './overview.js';
 import type { Overview, Slide } from './types.js';
 
-export type { OverviewGeometry, OverviewStrip, OverviewStrips } from './overview.js';
+export type { OverviewGeometry, OverviewPiece, OverviewStrip, OverviewStrips } from './overview.js';
 
 /** Rows per strip when an overview read whole is cut up. */
 const CUT_ROWS = 256;
@@ -45,7 +45,7 @@ function cutOverview(overview: Promise<Overview>, slide: Slide, downsample: numb
     const rowBytes = o.width * 3;
     for (let y = 0; y < o.height; y += CUT_ROWS) {
       const rows = Math.min(CUT_ROWS, o.height - y);
-      yield { y, rows, data: o.data.subarray(y * rowBytes, (y + rows) * rowBytes) };
+      yield { y, rows, pieces: [{ x: 0, width: o.width, data: o.data.subarray(y * rowBytes, (y + rows) * rowBytes) }] };
     }
   }
   return { geometry, strips: { [Symbol.asyncIterator]: strips } };

@@ -21,7 +21,7 @@ export interface RegionSource {
 export interface StreamOptions {
   /** Blocks read at once. */
   inFlight?: number;
-  /** About how many level pixels one block holds. */
+  /** About how many level pixels one block holds (default BLOCK_PIXELS). */
   blockPixels?: number;
   /** Blocks read ahead of the strip being assembled (bounds memory; default 2 x inFlight). */
   readAhead?: number;
@@ -30,10 +30,17 @@ export interface StreamOptions {
 /** An overview without its pixels: its size, scale and where it comes from. */
 export type OverviewGeometry = Omit<Overview, 'data'>;
 
-/** Overview rows [y, y + rows), RGB, the overview's width wide. */
+/** Overview rows [y, y + rows) as pieces side by side that cover the overview's width (a level's blocks, no copy). */
 export interface OverviewStrip {
   y: number;
   rows: number;
+  /** Columns [x, x + width) of those rows, RGB, `width` wide; left to right. */
+  pieces: OverviewPiece[];
+}
+
+export interface OverviewPiece {
+  x: number;
+  width: number;
   data: Buffer;
 }
 
@@ -43,19 +50,31 @@ export interface OverviewStrips {
   strips: AsyncIterable<OverviewStrip>;
 }
 
-interface Block {
+export interface Block {
   strip: number;
+  /** Top-left in level pixels, size, and top-left in level-0 pixels (what readRegion takes). */
   lx: number;
   ly: number;
   w: number;
   h: number;
+  x0: number;
+  y0: number;
 }
 
-/** The overview of `src` as strips, read as described above. */
-export function streamOverviewStrips(src: RegionSource, downsample: number, options: StreamOptions = {}): OverviewStrips {
-  const inFlight = options.inFlight ?? 4;
-  const blockPixels = options.blockPixels ?? 1 << 20;
-  const readAhead = Math.max(inFlight, options.readAhead ?? 2 * inFlight);
+/** Default block size: 512 x 512 level pixels (smaller blocks hold less in flight for the same speed). */
+export const BLOCK_PIXELS = 1 << 18;
+
+export interface OverviewPlan {
+  geometry: OverviewGeometry;
+  /** The level is used as it is (no resampling). */
+  asIs: boolean;
+  /** Level blocks in reading order: strips top to bottom, each left to right. */
+  blocks: Block[];
+  stripCount: number;
+}
+
+/** Which level, which blocks, what size: what the overview reads (the benchmark reads the same blocks alone). */
+export function planOverview(src: Pick<RegionSource, 'levels' | 'tileSize'>, downsample: number, blockPixels = BLOCK_PIXELS): OverviewPlan {
   const level0 = src.levels[0];
   const level = chooseLevel(src.levels, downsample);
   const { width: lw, height: lh, downsample: ld } = src.levels[level];
@@ -79,18 +98,32 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
     level,
     levelDownsample: ld,
   };
-
   const blocks: Block[] = [];
   const stripCount = Math.ceil(lh / stripHeight);
   for (let s = 0; s < stripCount; s++) {
     const ly = s * stripHeight;
     const h = Math.min(stripHeight, lh - ly);
-    for (let lx = 0; lx < lw; lx += blockWidth) blocks.push({ strip: s, lx, ly, w: Math.min(blockWidth, lw - lx), h });
+    for (let lx = 0; lx < lw; lx += blockWidth) {
+      blocks.push({ strip: s, lx, ly, w: Math.min(blockWidth, lw - lx), h, x0: Math.round(lx * ld), y0: Math.round(ly * ld) });
+    }
   }
+  return { geometry, asIs, blocks, stripCount };
+}
+
+/** The overview of `src` as strips, read as described above. */
+export function streamOverviewStrips(src: RegionSource, downsample: number, options: StreamOptions = {}): OverviewStrips {
+  const inFlight = options.inFlight ?? 4;
+  const readAhead = Math.max(inFlight, options.readAhead ?? 2 * inFlight);
+  const { geometry, asIs, blocks, stripCount } = planOverview(src, downsample, options.blockPixels);
+  const { level } = geometry;
+  const { width: lw, height: lh } = src.levels[level];
+  const size = geometry;
 
   async function* strips(): AsyncGenerator<OverviewStrip> {
     const ready: OverviewStrip[] = [];
-    const resampler = asIs ? new StripCopy(lw) : new AreaResampler(lw, lh, size.width, size.height, (y, rows, data) => ready.push({ y, rows, data }));
+    const resampler = asIs
+      ? new StripPieces()
+      : new AreaResampler(lw, lh, size.width, size.height, (y, rows, data) => ready.push({ y, rows, pieces: [{ x: 0, width: size.width, data }] }));
     const remaining = new Int32Array(stripCount);
     for (const b of blocks) remaining[b.strip]++;
     /** Blocks of later strips that arrived before the strip being assembled was complete. */
@@ -115,7 +148,7 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
       fed[i] = 1;
       resampler.addBlock(rgb, b.lx, b.ly, b.w, b.h);
       if (--remaining[b.strip] > 0) return false;
-      if (resampler instanceof StripCopy) ready.push(resampler.take(b.ly, b.h));
+      if (resampler instanceof StripPieces) ready.push(resampler.take(b.ly, b.h));
       else resampler.flushRowsBefore(b.ly + b.h);
       return true;
     };
@@ -149,7 +182,7 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
         const i = next++;
         const b = blocks[i];
         try {
-          arrived(i, await src.readRegion(level, Math.round(b.lx * ld), Math.round(b.ly * ld), b.w, b.h));
+          arrived(i, await src.readRegion(level, b.x0, b.y0, b.w, b.h));
         } catch (err) {
           failure ??= err;
           notify();
@@ -191,26 +224,23 @@ export async function streamOverview(src: RegionSource, downsample: number, opti
 /** Strips of a width x height image into one buffer. */
 export async function gatherStrips(size: { width: number; height: number }, strips: AsyncIterable<OverviewStrip>): Promise<Buffer> {
   const data = Buffer.alloc(size.width * size.height * 3);
-  for await (const s of strips) s.data.copy(data, s.y * size.width * 3, 0, s.rows * size.width * 3);
+  for await (const s of strips) {
+    for (const piece of s.pieces) {
+      for (let r = 0; r < s.rows; r++) piece.data.copy(data, ((s.y + r) * size.width + piece.x) * 3, r * piece.width * 3, (r + 1) * piece.width * 3);
+    }
+  }
   return data;
 }
 
-/** Blocks of one strip of a level used as it is, copied into that strip (or taken as is when a block is the strip). */
-class StripCopy {
-  private strip: Buffer | undefined;
-  private whole: Buffer | undefined;
-  constructor(private readonly width: number) {}
-  addBlock(rgb: Buffer, bx: number, _by: number, bw: number, bh: number): void {
-    if (bx === 0 && bw === this.width) {
-      this.whole = rgb;
-      return;
-    }
-    this.strip ??= Buffer.allocUnsafe(this.width * bh * 3);
-    for (let r = 0; r < bh; r++) rgb.copy(this.strip, (r * this.width + bx) * 3, r * bw * 3, (r + 1) * bw * 3);
+/** The blocks of one strip of a level used as it is: they are the strip's pieces as they are. */
+class StripPieces {
+  private pieces: OverviewPiece[] = [];
+  addBlock(rgb: Buffer, bx: number, _by: number, bw: number): void {
+    this.pieces.push({ x: bx, width: bw, data: rgb });
   }
   take(y: number, rows: number): OverviewStrip {
-    const data = this.whole ?? this.strip!;
-    this.whole = this.strip = undefined;
-    return { y, rows, data };
+    const pieces = this.pieces.sort((a, b) => a.x - b.x);
+    this.pieces = [];
+    return { y, rows, pieces };
   }
 }

@@ -38,8 +38,8 @@ export async function detectTilesStreamed(slide: Slide, slideId: string, config:
   const measurer = new GridMeasurer(grid, geometry.width, geometry.height, config.BACKGROUND_THRESHOLD);
   const thumbnail = new ThumbnailBuilder(geometry.width, geometry.height, config.QC_MAX_SIDE);
   for await (const strip of strips) {
-    measurer.addRows(strip.y, strip.rows, strip.data);
-    thumbnail.addRows(strip.y, strip.rows, strip.data);
+    for (const p of strip.pieces) measurer.addPiece(strip.y, strip.rows, p.x, p.width, p.data);
+    thumbnail.addStrip(strip);
   }
   return { detection: detectionOf(slide, geometry, measurer.result(), slideId, config), thumbnail: thumbnail.finish() };
 }

@@ -4,7 +4,7 @@
  * GeoJSON in level-0 pixels (QuPath: File > Import objects).
  */
 import sharp from 'sharp';
-import { AreaResampler } from '../../shared/slide/area-resampler.js';
+import type { OverviewStrip } from '../../shared/slide/overview.js';
 import type { RgbImage } from '../../shared/slide/types.js';
 import type { Detection } from './detect.js';
 import { TileStatus } from './tissue.js';
@@ -23,43 +23,79 @@ export interface QcPictures {
 }
 
 /**
- * The thumbnail (at most maxSide a side) built from the overview's strips as they come: rows copied when the
- * overview fits, else area-averaged down on the fly, so the overview itself is never held.
+ * The thumbnail (at most maxSide a side) built from the overview's strips as they come, so the overview itself is
+ * never held: the overview as it is when it fits; else, with k the smallest integer that fits it, one pixel per
+ * k x k cell, the mean of up to 2 x 2 samples spread over the cell (offsets 0 and ceil(k/2)). A QC picture needs
+ * no exact area mean, and this runs over the whole overview while the slide is read: it touches 4 of k^2 pixels.
  */
 export class ThumbnailBuilder {
   readonly width: number;
   readonly height: number;
+  private readonly k: number;
+  private readonly step: number;
   private readonly data: Buffer;
-  private readonly resampler: AreaResampler | undefined;
+  /** Sums and sample counts of the output row being built. */
+  private readonly acc: Uint32Array;
+  private readonly count: Uint16Array;
 
   constructor(
     private readonly overviewWidth: number,
-    overviewHeight: number,
+    private readonly overviewHeight: number,
     maxSide: number,
   ) {
-    const scale = Math.min(1, maxSide / Math.max(overviewWidth, overviewHeight));
-    this.width = Math.max(1, Math.min(maxSide, Math.round(overviewWidth * scale)));
-    this.height = Math.max(1, Math.min(maxSide, Math.round(overviewHeight * scale)));
+    this.k = Math.max(1, Math.ceil(Math.max(overviewWidth, overviewHeight) / maxSide));
+    this.step = Math.ceil(this.k / 2);
+    this.width = Math.ceil(overviewWidth / this.k);
+    this.height = Math.ceil(overviewHeight / this.k);
     this.data = Buffer.alloc(this.width * this.height * 3);
-    const rowBytes = this.width * 3;
-    this.resampler =
-      scale < 1
-        ? new AreaResampler(overviewWidth, overviewHeight, this.width, this.height, (y, rows, data) => data.copy(this.data, y * rowBytes, 0, rows * rowBytes))
-        : undefined;
+    this.acc = new Uint32Array(this.k > 1 ? this.width * 3 : 0);
+    this.count = new Uint16Array(this.k > 1 ? this.width : 0);
   }
 
-  /** Overview rows [y, y + rows), top to bottom. */
-  addRows(y: number, rows: number, data: Buffer): void {
-    if (!this.resampler) {
-      data.copy(this.data, y * this.width * 3, 0, rows * this.width * 3);
+  addStrip(strip: OverviewStrip): void {
+    const { k, step } = this;
+    if (k === 1) {
+      for (const { x, width: pw, data } of strip.pieces) {
+        for (let r = 0; r < strip.rows; r++) data.copy(this.data, ((strip.y + r) * this.width + x) * 3, r * pw * 3, (r + 1) * pw * 3);
+      }
       return;
     }
-    this.resampler.addBlock(data, 0, y, this.overviewWidth, rows);
-    this.resampler.flushRowsBefore(y + rows);
+    for (let r = 0; r < strip.rows; r++) {
+      const y = strip.y + r;
+      const inCell = y % k;
+      if (inCell === 0 || inCell === step) {
+        for (const { x, width: pw, data } of strip.pieces) {
+          const x1 = x + pw;
+          const rowOff = (r * pw - x) * 3;
+          for (let c = Math.floor(x / k); c * k < x1; c++) {
+            for (let X = c * k; X < c * k + k; X += step) {
+              if (X < x || X >= x1) continue;
+              const p = rowOff + X * 3;
+              this.acc[c * 3] += data[p];
+              this.acc[c * 3 + 1] += data[p + 1];
+              this.acc[c * 3 + 2] += data[p + 2];
+              this.count[c]++;
+            }
+          }
+        }
+      }
+      // The cell row is complete at its last row (strips come top to bottom).
+      if (inCell === k - 1 || y === this.overviewHeight - 1) this.flushRow(Math.floor(y / k));
+    }
+  }
+
+  private flushRow(outY: number): void {
+    const { acc, count } = this;
+    let o = outY * this.width * 3;
+    for (let c = 0, a = 0; c < this.width; c++) {
+      const n = count[c];
+      for (let ch = 0; ch < 3; ch++, a++, o++) this.data[o] = Math.floor((acc[a] + (n >> 1)) / n);
+    }
+    acc.fill(0);
+    count.fill(0);
   }
 
   finish(): RgbImage {
-    this.resampler?.finish();
     return { width: this.width, height: this.height, data: this.data };
   }
 }
@@ -76,7 +112,7 @@ export async function makeQcPictures(d: Detection, thumbnail: RgbImage): Promise
 /** The thumbnail of a whole overview (at most maxSide a side), as the strips would build it. */
 export function thumbnailOf(overview: RgbImage, maxSide: number): RgbImage {
   const b = new ThumbnailBuilder(overview.width, overview.height, maxSide);
-  b.addRows(0, overview.height, overview.data);
+  b.addStrip({ y: 0, rows: overview.height, pieces: [{ x: 0, width: overview.width, data: overview.data }] });
   return b.finish();
 }
 

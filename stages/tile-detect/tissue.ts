@@ -111,19 +111,20 @@ export function selectTiles(m: GridMeasure, maxBackgroundFraction: number, maxTi
 }
 
 /**
- * `measureGrid` fed by horizontal strips of the overview, top to bottom or in any order (the counts are integers,
- * so the result is exactly measureGrid's on the whole overview), never holding more than a strip.
+ * `measureGrid` fed strip by strip (pieces of rows), in any order: the counts are integers, so the result is
+ * exactly measureGrid's on the whole overview, and no more than a strip is ever held.
  */
 export class GridMeasurer {
   private readonly pixels: Int32Array;
   private readonly background: Int32Array;
   private readonly rowOf: Int32Array;
+  private readonly colOf: Int32Array;
   /** Overview columns [colStart[c], colStart[c + 1]) fall in tile column c. */
   private readonly colStart: Int32Array;
 
   constructor(
     private readonly grid: GridSpec,
-    private readonly width: number,
+    width: number,
     height: number,
     private readonly threshold: number,
   ) {
@@ -131,8 +132,10 @@ export class GridMeasurer {
     this.pixels = new Int32Array(n);
     this.background = new Int32Array(n);
     this.rowOf = axisMap(height, grid.scaleY, grid.tileSize, grid.rows);
-    // Tile columns of the pixel centres are non-decreasing along x, so each is one run.
+    // Tile columns of the pixel centres are non-decreasing along x, so each is one run; past the last whole
+    // tile they are -1.
     const colOf = axisMap(width, grid.scaleX, grid.tileSize, grid.cols);
+    this.colOf = colOf;
     this.colStart = new Int32Array(grid.cols + 1).fill(width);
     for (let x = width - 1; x >= 0; x--) if (colOf[x] >= 0) this.colStart[colOf[x]] = x;
     let end = 0;
@@ -142,22 +145,26 @@ export class GridMeasurer {
     for (let c = grid.cols - 1; c >= 0; c--) this.colStart[c] = Math.min(this.colStart[c], this.colStart[c + 1]);
   }
 
-  /** Overview rows [y, y + rows), RGB, the overview's width wide. */
-  addRows(y: number, rows: number, data: Buffer): void {
+  /** Overview rows [y, y + rows), columns [x, x + width), RGB, `width` wide. */
+  addPiece(y: number, rows: number, x: number, width: number, data: Buffer): void {
     const { grid, colStart, threshold: th } = this;
+    const x1 = x + width;
+    const firstCol = this.colOf[x];
+    if (firstCol < 0) return;
     for (let r = 0; r < rows; r++) {
       const row = this.rowOf[y + r];
       if (row < 0) continue;
-      const rowOff = r * this.width * 3;
+      const rowOff = (r * width - x) * 3;
       const tile0 = row * grid.cols;
-      for (let c = 0; c < grid.cols; c++) {
-        const x0 = colStart[c];
-        const x1 = colStart[c + 1];
+      for (let c = firstCol; c < grid.cols && colStart[c] < x1; c++) {
+        const xa = Math.max(colStart[c], x);
+        const xb = Math.min(colStart[c + 1], x1);
         let bg = 0;
-        for (let p = rowOff + x0 * 3, end = rowOff + x1 * 3; p < end; p += 3) {
-          if (data[p] > th && data[p + 1] > th && data[p + 2] > th) bg++;
+        // Branch-free: th - v is negative exactly when v > th, so the sign bit of the AND is "all three above".
+        for (let p = rowOff + xa * 3, end = rowOff + xb * 3; p < end; p += 3) {
+          bg += ((th - data[p]) & (th - data[p + 1]) & (th - data[p + 2])) >>> 31;
         }
-        this.pixels[tile0 + c] += x1 - x0;
+        this.pixels[tile0 + c] += xb - xa;
         this.background[tile0 + c] += bg;
       }
     }

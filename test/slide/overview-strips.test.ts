@@ -14,8 +14,14 @@ async function readStrips(slide: Slide, downsample: number, options = {}) {
   const data = Buffer.alloc(geometry.width * geometry.height * 3);
   for await (const s of strips) {
     extents.push([s.y, s.rows]);
-    assert.equal(s.data.length >= s.rows * geometry.width * 3, true);
-    s.data.copy(data, s.y * geometry.width * 3, 0, s.rows * geometry.width * 3);
+    let x = 0;
+    for (const p of s.pieces) {
+      assert.equal(p.x, x, 'pieces side by side, left to right');
+      assert.ok(p.data.length >= s.rows * p.width * 3);
+      for (let r = 0; r < s.rows; r++) p.data.copy(data, ((s.y + r) * geometry.width + p.x) * 3, r * p.width * 3, (r + 1) * p.width * 3);
+      x += p.width;
+    }
+    assert.equal(x, geometry.width, 'pieces cover the width');
   }
   return { geometry, extents, data };
 }

@@ -209,7 +209,14 @@ describe('strip by strip equals the whole overview', () => {
     for (const g of [{ tileSize: 100, cols: 24, rows: 18, scaleX: 2400 / w, scaleY: 1850 / h }, { tileSize: 7, cols: 600, rows: 450, scaleX: 20.6, scaleY: 20.1 }]) {
       const whole = measureGrid(img, g, 150);
       const m = new GridMeasurer(g, w, h, 150);
-      for (const [y0, y1] of [[0, 13], [13, 14], [14, 90], [90, h]]) m.addRows(y0, y1 - y0, img.data.subarray(y0 * w * 3, y1 * w * 3));
+      // Strips of uneven height, each cut in pieces side by side (as a level's blocks come).
+      for (const [y0, y1] of [[0, 13], [13, 14], [14, 90], [90, h]]) {
+        for (const [x0, x1] of [[0, 64], [64, 65], [65, 150], [150, w]]) {
+          const piece = Buffer.alloc((x1 - x0) * (y1 - y0) * 3);
+          for (let y = y0; y < y1; y++) img.data.copy(piece, (y - y0) * (x1 - x0) * 3, (y * w + x0) * 3, (y * w + x1) * 3);
+          m.addPiece(y0, y1 - y0, x0, x1 - x0, piece);
+        }
+      }
       assert.deepEqual([...m.result().pixels], [...whole.pixels]);
       assert.deepEqual([...m.result().background], [...whole.background]);
     }
