@@ -60,24 +60,12 @@ export class ThumbnailBuilder {
       }
       return;
     }
+    const { acc, count } = this;
     for (let r = 0; r < strip.rows; r++) {
       const y = strip.y + r;
       const inCell = y % k;
       if (inCell === 0 || inCell === step) {
-        for (const { x, width: pw, data } of strip.pieces) {
-          const x1 = x + pw;
-          const rowOff = (r * pw - x) * 3;
-          for (let c = Math.floor(x / k); c * k < x1; c++) {
-            for (let X = c * k; X < c * k + k; X += step) {
-              if (X < x || X >= x1) continue;
-              const p = rowOff + X * 3;
-              this.acc[c * 3] += data[p];
-              this.acc[c * 3 + 1] += data[p + 1];
-              this.acc[c * 3 + 2] += data[p + 2];
-              this.count[c]++;
-            }
-          }
-        }
+        for (const piece of strip.pieces) sampleRow(piece.data, (r * piece.width - piece.x) * 3, piece.x, piece.x + piece.width, k, step, acc, count);
       }
       // The cell row is complete at its last row (strips come top to bottom).
       if (inCell === k - 1 || y === this.overviewHeight - 1) this.flushRow(Math.floor(y / k));
@@ -85,11 +73,21 @@ export class ThumbnailBuilder {
   }
 
   private flushRow(outY: number): void {
-    const { acc, count } = this;
+    const { acc, count, data } = this;
     let o = outY * this.width * 3;
-    for (let c = 0, a = 0; c < this.width; c++) {
+    for (let c = 0, a = 0; c < this.width; c++, a += 3, o += 3) {
       const n = count[c];
-      for (let ch = 0; ch < 3; ch++, a++, o++) this.data[o] = Math.floor((acc[a] + (n >> 1)) / n);
+      if (n === 4) {
+        // The usual cell: 2 x 2 samples, a shift.
+        data[o] = (acc[a] + 2) >>> 2;
+        data[o + 1] = (acc[a + 1] + 2) >>> 2;
+        data[o + 2] = (acc[a + 2] + 2) >>> 2;
+      } else {
+        const half = n >> 1;
+        data[o] = Math.floor((acc[a] + half) / n);
+        data[o + 1] = Math.floor((acc[a + 1] + half) / n);
+        data[o + 2] = Math.floor((acc[a + 2] + half) / n);
+      }
     }
     acc.fill(0);
     count.fill(0);
@@ -100,13 +98,48 @@ export class ThumbnailBuilder {
   }
 }
 
+/**
+ * Add the samples of columns [x0, x1) of one overview row to the cells' sums: columns at offsets 0 and `step`
+ * of each k-wide cell. `rowOff` is the byte offset of column 0 of this row in `data` (may be negative).
+ */
+function sampleRow(data: Buffer, rowOff: number, x0: number, x1: number, k: number, step: number, acc: Uint32Array, count: Uint16Array): void {
+  for (let c = Math.floor(x0 / k), a = c * k; a < x1; c++, a += k) {
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let n = 0;
+    if (a >= x0) {
+      const p = rowOff + a * 3;
+      s0 = data[p];
+      s1 = data[p + 1];
+      s2 = data[p + 2];
+      n = 1;
+    }
+    const b = a + step;
+    if (b >= x0 && b < x1) {
+      const p = rowOff + b * 3;
+      s0 += data[p];
+      s1 += data[p + 1];
+      s2 += data[p + 2];
+      n++;
+    }
+    acc[c * 3] += s0;
+    acc[c * 3 + 1] += s1;
+    acc[c * 3 + 2] += s2;
+    count[c] += n;
+  }
+}
+
 /** The thumbnail and the overlay of the verdicts on it, both encoded at once (libvips' threads). */
 export async function makeQcPictures(d: Detection, thumbnail: RgbImage): Promise<QcPictures> {
   const overlay = { ...thumbnail, data: Buffer.from(thumbnail.data) };
   const thumbJpeg = jpeg(thumbnail);
   drawTiles(overlay, d);
-  const [thumb, tiles] = await Promise.all([thumbJpeg, jpeg(overlay)]);
-  return { thumbnail: thumb, tiles, geojson: keptTilesGeoJson(d) };
+  const tilesJpeg = jpeg(overlay);
+  // Written here while both encode.
+  const geojson = keptTilesGeoJson(d);
+  const [thumb, tiles] = await Promise.all([thumbJpeg, tilesJpeg]);
+  return { thumbnail: thumb, tiles, geojson };
 }
 
 /** The thumbnail of a whole overview (at most maxSide a side), as the strips would build it. */
