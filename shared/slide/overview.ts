@@ -61,8 +61,12 @@ export interface Block {
   y0: number;
 }
 
-/** Default block size: 512 x 512 level pixels (smaller blocks hold less in flight for the same speed). */
-export const BLOCK_PIXELS = 1 << 18;
+/**
+ * Default block size: about 1024 x 1024 level pixels. Smaller blocks would hold less in flight at the same speed,
+ * but OpenSlide places a region of a level whose downsample is not an integer (16.006) at a sub-pixel offset and
+ * resamples it, so the pixels depend on where blocks start: changing this changes overviews (and kept tiles).
+ */
+export const BLOCK_PIXELS = 1 << 20;
 
 export interface OverviewPlan {
   geometry: OverviewGeometry;
