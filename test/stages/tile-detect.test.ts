@@ -204,21 +204,25 @@ describe('strip by strip equals the whole overview', () => {
   test('GridMeasurer fed in uneven strips counts what measureGrid counts (fractional scale, partial tiles)', () => {
     const w = 203;
     const h = 157;
-    const img = { width: w, height: h, data: Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i * 7919 + (i >> 5) * 31) % 256)) };
+    // Values all over, and many next to the thresholds tried (190, 191; 254, 255; 0, 1).
+    const near = [0, 1, 189, 190, 191, 192, 254, 255];
+    const img = { width: w, height: h, data: Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i % 5 < 2 ? near[(i * 7) % near.length] : (i * 7919 + (i >> 5) * 31) % 256))) };
     // 2400 x 1850 level 0 at about 1/11.8: tiles of 100 px are 8.46 overview pixels, pixel centres decide.
     for (const g of [{ tileSize: 100, cols: 24, rows: 18, scaleX: 2400 / w, scaleY: 1850 / h }, { tileSize: 7, cols: 600, rows: 450, scaleX: 20.6, scaleY: 20.1 }]) {
-      const whole = measureGrid(img, g, 150);
-      const m = new GridMeasurer(g, w, h, 150);
-      // Strips of uneven height, each cut in pieces side by side (as a level's blocks come).
-      for (const [y0, y1] of [[0, 13], [13, 14], [14, 90], [90, h]]) {
-        for (const [x0, x1] of [[0, 64], [64, 65], [65, 150], [150, w]]) {
-          const piece = Buffer.alloc((x1 - x0) * (y1 - y0) * 3);
-          for (let y = y0; y < y1; y++) img.data.copy(piece, (y - y0) * (x1 - x0) * 3, (y * w + x0) * 3, (y * w + x1) * 3);
-          m.addPiece(y0, y1 - y0, x0, x1 - x0, piece);
+      for (const th of [0, 150, 190, 254, 255]) {
+        const whole = measureGrid(img, g, th);
+        const m = new GridMeasurer(g, w, h, th);
+        // Strips of uneven height, each cut in pieces side by side (as a level's blocks come).
+        for (const [y0, y1] of [[0, 13], [13, 14], [14, 90], [90, h]]) {
+          for (const [x0, x1] of [[0, 64], [64, 65], [65, 150], [150, w]]) {
+            const piece = Buffer.alloc((x1 - x0) * (y1 - y0) * 3);
+            for (let y = y0; y < y1; y++) img.data.copy(piece, (y - y0) * (x1 - x0) * 3, (y * w + x0) * 3, (y * w + x1) * 3);
+            m.addPiece(y0, y1 - y0, x0, x1 - x0, piece);
+          }
         }
+        assert.deepEqual([...m.result().pixels], [...whole.pixels]);
+        assert.deepEqual([...m.result().background], [...whole.background], `threshold ${th}`);
       }
-      assert.deepEqual([...m.result().pixels], [...whole.pixels]);
-      assert.deepEqual([...m.result().background], [...whole.background]);
     }
   });
 
