@@ -7,28 +7,11 @@ import { basename, extname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger } from '../shared/log.js';
 import { GlobError } from './glob.js';
-import {
-  appDir,
-  datumFiles,
-  deletePipeline,
-  dueOf,
-  getDatum,
-  getPipeline,
-  killChildren,
-  lastJob,
-  listDatums,
-  listJobs,
-  mustPipeline,
-  orderedPipelines,
-  putPipelines,
-  resolveJob,
-  runJobs,
-  specOf,
-  type DatumRow,
-  type JobResult,
-  type JobRow,
-  type PipelineRow,
-} from './jobs.js';
+import { appDir } from './app-dir.js';
+import { datumFiles, dueOf, getDatum, lastJob, listDatums, listJobs, resolveJob, type DatumRow, type JobRow } from './jobs.js';
+import { deletePipeline, getPipeline, mustPipeline, orderedPipelines, putPipelines, specOf, type PipelineRow } from './pipelines.js';
+import { killChildren } from './datum-process.js';
+import { runJobs, type JobResult } from './runner.js';
 import {
   createRepo,
   deleteFiles,

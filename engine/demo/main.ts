@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { appDir } from '../jobs.js';
+import { appDir } from '../app-dir.js';
 import { makeDemoCohort, makeNewEmbedModel } from './cohort.js';
 
 interface JobCounts {

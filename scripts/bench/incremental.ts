@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { appDir } from '../../engine/jobs.js';
+import { appDir } from '../../engine/app-dir.js';
 import { buildModels } from '../models/build.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
 

@@ -3,19 +3,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  appDir,
-  datumFiles,
-  deletePipeline,
-  getPipeline,
-  listDatums,
-  listJobs,
-  putPipelines,
-  rewritePfs,
-  runJobs,
-  slotsFor,
-  type JobResult,
-} from '../../engine/jobs.js';
+import { appDir } from '../../engine/app-dir.js';
+import { datumFiles, listDatums, listJobs } from '../../engine/jobs.js';
+import { deletePipeline, getPipeline, putPipelines } from '../../engine/pipelines.js';
+import { rewritePfs } from '../../engine/datum-process.js';
+import { runJobs, slotsFor, type JobResult } from '../../engine/runner.js';
 import { createRepo, deleteFiles, filesOf, provenanceOf, putFiles, resolveCommit } from '../../engine/pfs.js';
 import { parseSpecs, type PipelineSpec } from '../../engine/spec.js';
 import { Store } from '../../engine/store/store.js';

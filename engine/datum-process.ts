@@ -1,0 +1,268 @@
+/**
+ * One datum as one process, as a Pachyderm worker runs it: a scratch PFS_ROOT with the datum's inputs
+ * materialized (hard links to the read-only blobs), an empty out/, the spec's cmd with Pachyderm's variables,
+ * tries and timeout, its log kept; on success the files under out/ are ingested into blobs.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync, linkSync, copyFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { datumInputEnv, type Datum } from './datums.js';
+import { walkLocal, type FileRow } from './pfs.js';
+import { type PipelineSpec } from './spec.js';
+import { processStartTime } from './store/proc.js';
+import { now, Store } from './store/store.js';
+import { type JobRow } from './jobs.js';
+
+interface Running {
+  children: Set<number>;
+  interrupted: boolean;
+}
+
+export const active: Running = { children: new Set(), interrupted: false };
+
+/** Kills every datum process this process started (their process groups). */
+export function killChildren(): void {
+  active.interrupted = true;
+  for (const pid of active.children) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export function rewritePfs(text: string, root: string): string {
+  return text.replace(/(^|[^\w./-])\/pfs(?=\/|$|[^\w.-])/g, (_m, pre: string) => pre + root);
+}
+
+/** What `list datum` shows of a datum's inputs. */
+export function datumInputsJson(d: Datum): string {
+  return JSON.stringify(d.inputs.map((i) => ({ name: i.name, repo: i.repo, branch: i.branch, commit: i.commit, path: i.path, files: i.files.length })));
+}
+
+export interface DatumContext {
+  store: Store;
+  spec: PipelineSpec;
+  job: JobRow;
+  tries: number;
+  timeoutS?: number;
+  workingDir: string;
+  logDir: string;
+}
+
+/** Runs one datum up to `tries` times; on success its outputs are in the store and recorded. */
+export async function runDatum(ctx: DatumContext, datum: Datum, hash: string, gpus: string[]): Promise<{ ok: true } | { ok: false; error: string; log: string }> {
+  const { store, spec, job } = ctx;
+  const logPath = join(ctx.logDir, `${datum.id}.log`);
+  const started = now();
+  const t0 = performance.now();
+  let error = '';
+  let attempt = 0;
+  for (attempt = 1; attempt <= ctx.tries && !active.interrupted; attempt++) {
+    const scratch = join(store.scratchDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
+    try {
+      materialize(store, datum, scratch);
+      const logFd = openSync(logPath, 'a');
+      try {
+        writeSync(logFd, `--- datum ${datum.id} attempt ${attempt}/${ctx.tries} ${now()}\n`);
+        error = await execDatum(ctx, datum, scratch, logFd, gpus);
+        if (!error) {
+          const files = await ingest(store, join(scratch, 'out'));
+          store.tx(() => {
+            store.db
+              .prepare(
+                `INSERT OR REPLACE INTO datums (job, id, hash, state, tries, started, finished, seconds, log, inputs) VALUES (?, ?, ?, 'success', ?, ?, ?, ?, ?, ?)`,
+              )
+              .run(job.id, datum.id, hash, attempt, started, now(), (performance.now() - t0) / 1000, logPath, datumInputsJson(datum));
+            store.db.prepare(`DELETE FROM datum_files WHERE job = ? AND datum = ?`).run(job.id, datum.id);
+            const ins = store.db.prepare(`INSERT INTO datum_files (job, datum, path, hash, size) VALUES (?, ?, ?, ?, ?)`);
+            for (const f of files) ins.run(job.id, datum.id, f.path, f.hash, f.size);
+          });
+          return { ok: true };
+        }
+        writeSync(logFd, `--- attempt ${attempt} failed: ${error}\n`);
+      } finally {
+        closeSync(logFd);
+      }
+    } catch (e) {
+      error = (e as Error).message;
+    } finally {
+      rmScratch(scratch);
+    }
+  }
+  if (active.interrupted) return { ok: false, error: 'interrupted', log: logPath };
+  const tries = attempt - 1;
+  store.db
+    .prepare(
+      `INSERT OR REPLACE INTO datums (job, id, hash, state, tries, started, finished, seconds, log, error, inputs) VALUES (?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(job.id, datum.id, hash, tries, started, now(), (performance.now() - t0) / 1000, logPath, error, datumInputsJson(datum));
+  void spec;
+  return { ok: false, error: `${error} (after ${tries} ${tries === 1 ? 'try' : 'tries'})`, log: logPath };
+}
+
+/** Scratch folders being removed in the background (awaited before the job ends). */
+const removals = new Set<Promise<void>>();
+
+/** Resolves when every scratch folder being removed in the background is gone. */
+export async function scratchRemovals(): Promise<void> {
+  await Promise.all([...removals]);
+}
+
+function rmScratch(dir: string): void {
+  const p: Promise<void> = rm(dir, { recursive: true, force: true })
+    .catch(() => rmScratchSync(dir))
+    .finally(() => removals.delete(p));
+  removals.add(p);
+}
+
+function rmScratchSync(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // read-only inputs under a folder the datum made read-only: make writable and retry
+    try {
+      execFileSync('chmod', ['-R', 'u+w', dir], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      /* left for cleanScratch */
+    }
+  }
+}
+
+/** Inputs under `<scratch>/<name>/<repo path>`: hard links to the read-only blobs, copies across file systems. */
+function materialize(store: Store, datum: Datum, scratch: string): void {
+  mkdirSync(join(scratch, 'out'), { recursive: true });
+  const made = new Set<string>();
+  let canLink = true;
+  for (const input of datum.inputs) {
+    const base = join(scratch, input.name);
+    if (!made.has(base)) {
+      mkdirSync(base, { recursive: true });
+      made.add(base);
+    }
+    for (const f of input.files) {
+      const dest = join(base, f.path);
+      const dir = dirname(dest);
+      if (!made.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        made.add(dir);
+      }
+      if (existsSync(dest)) continue; // the same file mounted twice (a group of one repo)
+      if (input.emptyFiles) {
+        writeFileSync(dest, '');
+        continue;
+      }
+      const src = store.blobs.pathOf(f.hash);
+      if (canLink) {
+        try {
+          linkSync(src, dest);
+          continue;
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw e;
+          canLink = false;
+        }
+      }
+      copyFileSync(src, dest);
+    }
+  }
+}
+
+/** Starts the datum's process; resolves '' on success, else what went wrong. */
+function execDatum(ctx: DatumContext, datum: Datum, scratch: string, logFd: number, gpus: string[]): Promise<string> {
+  const { spec, job } = ctx;
+  const root = scratch;
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries((spec.transform.env ?? {}) as Record<string, string>)) env[k] = rewritePfs(String(v), root);
+  Object.assign(env, datumInputEnv(datum, root));
+  for (const i of datum.inputs) {
+    if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
+    if (i.groupBy !== undefined) env[`PACH_DATUM_${i.name}_GROUP_BY`] = i.groupBy;
+  }
+  env.PACH_DATUM_ID = datum.id;
+  env.PACH_JOB_ID = job.id;
+  env.PACH_OUTPUT_COMMIT_ID = job.id;
+  env.PPS_PIPELINE_NAME = job.pipeline;
+  env.PFS_ROOT = root;
+  if (gpus.length) env.CUDA_VISIBLE_DEVICES = gpus.join(',');
+  const cmd = spec.transform.cmd.map((a) => rewritePfs(a, root));
+  const stdin = spec.transform.stdin as string[] | undefined;
+  const accept = new Set<number>([0, ...((spec.transform.acceptReturnCode as number[] | undefined) ?? [])]);
+  if (!existsSync(ctx.workingDir) || !statSync(ctx.workingDir).isDirectory()) {
+    return Promise.resolve(`workingDir ${ctx.workingDir} does not exist`);
+  }
+  return new Promise((resolvePromise) => {
+    let settled = false;
+    let timedOut = false;
+    const done = (msg: string) => {
+      if (settled) return;
+      settled = true;
+      resolvePromise(msg);
+    };
+    const child = spawn(cmd[0], cmd.slice(1), {
+      cwd: ctx.workingDir,
+      env,
+      stdio: [stdin ? 'pipe' : 'ignore', logFd, logFd],
+      detached: true,
+    });
+    const pid = child.pid;
+    if (pid) {
+      active.children.add(pid);
+      // lets a later run kill this process group if we die first
+      try {
+        writeFileSync(join(scratch, '.child'), `${pid} ${processStartTime(pid)}\n`);
+      } catch {
+        /* scratch gone */
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    if (ctx.timeoutS && ctx.timeoutS > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          process.kill(-pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, ctx.timeoutS * 1000);
+    }
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      if (pid) active.children.delete(pid);
+      done(`cannot start ${JSON.stringify(cmd[0])}: ${e.message}`);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (pid) active.children.delete(pid);
+      // leftovers of the process group (background jobs of a shell) do not outlive the datum
+      try {
+        process.kill(-pid!, 'SIGKILL');
+      } catch {
+        /* none */
+      }
+      if (timedOut) done(`timed out after datumTimeout ${spec.datumTimeout}`);
+      else if (signal) done(`killed by ${signal}`);
+      else if (code !== null && accept.has(code)) done('');
+      else done(`exit code ${code}`);
+    });
+    if (stdin && child.stdin) {
+      child.stdin.on('error', () => undefined); // the process may exit without reading it all
+      child.stdin.end(stdin.map((l) => rewritePfs(l, root)).join('\n') + '\n');
+    }
+  });
+}
+
+/** Takes every file under a datum's out/ into the blob store. */
+async function ingest(store: Store, out: string): Promise<FileRow[]> {
+  const files: FileRow[] = [];
+  for (const f of walkLocal(out)) {
+    const ref = await store.blobs.adoptFile(f);
+    files.push({ path: '/' + relative(out, f).split('\\').join('/'), ...ref });
+  }
+  return files;
+}
