@@ -10,6 +10,7 @@ import { encodePatientRecord } from '../../stages/merge/patient-record.js';
 import { planShards, writeShards } from '../../stages/merge/shards.js';
 import type { SlideTensors } from '../../stages/merge/slide-outputs.js';
 import { slideData } from './cohort-fixture.js';
+import { framedRecords } from '../helpers/tfrecord-by-hand.js';
 
 const DIM = 24;
 
@@ -85,32 +86,6 @@ test('an inference record has no label; a patient without slides is refused', as
   assert.throws(() => encodePatientRecord({ patientId: 'p', centerId: 0 }, [slides[0]], DIM + 1), /slide 'slide-a': embeddings do not match dimension 25/);
 });
 
-/** CRC32C bit by bit (Castagnoli, reflected 0x82F63B78): independent of @node-rs/crc32. */
-function crc32c(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of data) {
-    crc ^= byte;
-    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-const masked = (crc: number) => ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
-
-/** TFRecord framing read by hand: length, masked CRC of the length, data, masked CRC of the data. */
-function framedRecords(bytes: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let pos = 0;
-  while (pos < bytes.length) {
-    const len = Number(bytes.readBigUInt64LE(pos));
-    assert.equal(bytes.readUInt32LE(pos + 8), masked(crc32c(bytes.subarray(pos, pos + 8))), `length CRC at ${pos}`);
-    const data = bytes.subarray(pos + 12, pos + 12 + len);
-    assert.equal(bytes.readUInt32LE(pos + 12 + len), masked(crc32c(data)), `data CRC at ${pos}`);
-    out.push(Buffer.from(data));
-    pos += 16 + len;
-  }
-  assert.equal(pos, bytes.length);
-  return out;
-}
 
 test('shards: names, sizes near the target, framing and GZIP as TensorFlow reads them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'merge-shards-'));
