@@ -6,7 +6,12 @@
  * row sink, handed out as rows complete (then nothing of the size of the output is held).
  */
 
-/** Receives output rows [y, y + rows) as they complete (RGB, outWidth wide); `data` is the sink's to keep. */
+import type { BufferPool } from './buffer-pool.js';
+
+/**
+ * Receives output rows [y, y + rows) as they complete (RGB, outWidth wide); `data` is the sink's to keep, or,
+ * with a row pool, the sink's until it gives it back to that pool.
+ */
 export type RowSink = (y: number, rows: number, data: Buffer) => void;
 
 interface AxisWeights {
@@ -56,6 +61,10 @@ export class AreaResampler {
   private readonly wy: AxisWeights;
   /** Float accumulators of the output rows still receiving input, by output row. */
   private readonly rowsOpen = new Map<number, Float64Array>();
+  /** Accumulators of flushed rows, zeroed, for the rows still to open (a strip's worth, not one per row). */
+  private readonly spareRows: Float64Array[] = [];
+  /** The horizontal pass of one block row. */
+  private tmp = new Float64Array(0);
   private nextRowToFlush = 0;
 
   constructor(
@@ -64,6 +73,7 @@ export class AreaResampler {
     readonly outWidth: number,
     readonly outHeight: number,
     private readonly sink?: RowSink,
+    private readonly rowPool?: BufferPool,
   ) {
     this.output = Buffer.alloc(sink ? 0 : outWidth * outHeight * 3);
     this.wx = axisWeights(inWidth, outWidth);
@@ -77,7 +87,8 @@ export class AreaResampler {
     const j0 = wx.firstOut[bx];
     const j1 = this.lastOutOf(wx, bxEnd - 1);
     const cols = j1 - j0 + 1;
-    const tmp = new Float64Array(cols * 3);
+    if (this.tmp.length < cols * 3) this.tmp = new Float64Array(cols * 3);
+    const tmp = this.tmp;
     for (let r = 0; r < bh; r++) {
       const y = by + r;
       if (y >= this.inHeight) break;
@@ -107,7 +118,7 @@ export class AreaResampler {
         if (w === 0) break;
         let acc = this.rowsOpen.get(j);
         if (!acc) {
-          acc = new Float64Array(this.outWidth * 3);
+          acc = this.spareRows.pop() ?? new Float64Array(this.outWidth * 3);
           this.rowsOpen.set(j, acc);
         }
         for (let t = 0, o = j0 * 3; t < cols * 3; t++, o++) acc[o] += w * tmp[t];
@@ -123,7 +134,8 @@ export class AreaResampler {
     if (last === first) return;
     this.nextRowToFlush = last;
     const rowBytes = this.outWidth * 3;
-    const out = this.sink ? Buffer.alloc((last - first) * rowBytes) : this.output;
+    const bytes = (last - first) * rowBytes;
+    const out = this.sink ? (this.rowPool ? this.rowPool.take(bytes).fill(0) : Buffer.alloc(bytes)) : this.output;
     const base = this.sink ? first * rowBytes : 0;
     for (let j = first; j < last; j++) {
       const acc = this.rowsOpen.get(j);
@@ -131,6 +143,7 @@ export class AreaResampler {
       const o = j * rowBytes - base;
       for (let t = 0; t < acc.length; t++) out[o + t] = Math.min(255, Math.round(acc[t]));
       this.rowsOpen.delete(j);
+      this.spareRows.push(acc.fill(0));
     }
     this.sink?.(first, last - first, out);
   }

@@ -1,4 +1,5 @@
 /** A Slide read by OpenSlide (vendor formats and tiled generic TIFF). */
+import { BufferPool } from './buffer-pool.js';
 import { loadOpenSlide, type OpenSlideHandle, type OpenSlideLib } from './openslide-lib.js';
 import { streamOverview } from './overview.js';
 import { plausibleMpp, premultipliedArgbToRgb } from './pixels.js';
@@ -19,6 +20,8 @@ export class OpenSlideSlide implements Slide {
   readonly associatedImages: readonly string[];
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** ARGB buffers of readRegion, one per read in flight, reused. */
+  private readonly argbPool = new BufferPool(8);
 
   private constructor(
     readonly path: string,
@@ -60,11 +63,36 @@ export class OpenSlideSlide implements Slide {
     return w > 0 && h > 0 ? { width: w, height: h } : undefined;
   }
 
+  /** RGB in a buffer of its own; OpenSlide's ARGB goes through a reused buffer, so a read leaves one allocation. */
   async readRegion(level: number, x: number, y: number, w: number, h: number): Promise<Buffer> {
+    this.checkRegion(level, w, h);
+    const argb = this.argbPool.take(w * h * 4);
+    try {
+      await this.readArgb(argb, level, x, y, w, h);
+      return premultipliedArgbToRgb(argb, w * h);
+    } finally {
+      this.argbPool.give(argb);
+    }
+  }
+
+  /**
+   * As readRegion, decoded into `dest` (at least w*h*4 bytes) and converted there in place: the RGB is the
+   * returned view of dest's first w*h*3 bytes. For callers that reuse a few buffers over many reads.
+   */
+  async readRegionInto(level: number, x: number, y: number, w: number, h: number, dest: Buffer): Promise<Buffer> {
+    this.checkRegion(level, w, h);
+    if (dest.length < w * h * 4) throw new RangeError(`readRegionInto: ${dest.length} bytes cannot hold ${w}x${h} ARGB (${w * h * 4})`);
+    await this.readArgb(dest, level, x, y, w, h);
+    return premultipliedArgbToRgb(dest, w * h, dest).subarray(0, w * h * 3);
+  }
+
+  private checkRegion(level: number, w: number, h: number): void {
     this.checkOpen();
     if (!(level >= 0 && level < this.levels.length)) throw new RangeError(`level ${level} out of range 0..${this.levels.length - 1}`);
     if (!(w > 0 && h > 0)) throw new RangeError(`region size ${w}x${h} must be positive`);
-    const argb = Buffer.allocUnsafe(w * h * 4);
+  }
+
+  private async readArgb(argb: Buffer, level: number, x: number, y: number, w: number, h: number): Promise<void> {
     const read = this.lib.readRegionAsync(this.osr, argb, x, y, level, w, h);
     this.inFlight.add(read);
     try {
@@ -75,7 +103,6 @@ export class OpenSlideSlide implements Slide {
     // After a decoding failure OpenSlide leaves the handle in an error state and the pixels undefined.
     const error = this.lib.getError(this.osr);
     if (error) throw new SlideReadError(this.path, `region level ${level} (${x},${y}) ${w}x${h}`, `OpenSlide: ${error}`);
-    return premultipliedArgbToRgb(argb, w * h);
   }
 
   overview(downsample: number): Promise<Overview> {

@@ -5,8 +5,12 @@
  * comes out as horizontal strips of rows, top to bottom, so a caller that consumes them as they come (tile-detect)
  * never holds the overview, and a slide without a pyramid is streamed from level 0 without ever holding it.
  * Reading runs ahead of the consumer by a few blocks: the next strip decodes while the current one is used.
+ * With a reader that decodes into given buffers (OpenSlide), blocks live in a pool and go back to it once used, so
+ * the memory held is a few blocks, however many the slide has: a strip's pixels are valid until the next strip
+ * is asked for.
  */
 import { AreaResampler } from './area-resampler.js';
+import { BufferPool } from './buffer-pool.js';
 import { chooseLevel, LEVEL_TOLERANCE, overviewSize } from './levels.js';
 import type { Overview, SlideLevel } from './types.js';
 
@@ -14,6 +18,8 @@ export interface RegionSource {
   readonly levels: readonly SlideLevel[];
   /** RGB of a w x h rectangle at `level`, top-left (x, y) in level-0 coordinates. */
   readRegion(level: number, x: number, y: number, w: number, h: number): Promise<Buffer>;
+  /** As readRegion, into `dest` (w*h*4 bytes at least), the RGB a view of its start (see Slide.readRegionInto). */
+  readRegionInto?(level: number, x: number, y: number, w: number, h: number, dest: Buffer): Promise<Buffer>;
   /** The stored tile size of a level, when known (reads aligned to it decode each tile once). */
   tileSize?(level: number): { width: number; height: number } | undefined;
 }
@@ -46,7 +52,10 @@ export interface OverviewPiece {
 
 export interface OverviewStrips {
   geometry: OverviewGeometry;
-  /** Strips top to bottom, covering every row once; iterate once. */
+  /**
+   * Strips top to bottom, covering every row once; iterate once. A strip's pixels are valid until the next
+   * strip is asked for (their buffers are then reused): copy what must outlive that.
+   */
   strips: AsyncIterable<OverviewStrip>;
 }
 
@@ -125,9 +134,19 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
 
   async function* strips(): AsyncGenerator<OverviewStrip> {
     const ready: OverviewStrip[] = [];
+    // Blocks (and resampled rows) come from pools and go back once used; readers without readRegionInto
+    // allocate as before.
+    const blockPool = src.readRegionInto ? new BufferPool(readAhead + inFlight) : undefined;
+    const rowPool = new BufferPool(4);
+    const read = (b: Block) =>
+      blockPool ? src.readRegionInto!(level, b.x0, b.y0, b.w, b.h, blockPool.take(b.w * b.h * 4)) : src.readRegion(level, b.x0, b.y0, b.w, b.h);
     const resampler = asIs
       ? new StripPieces()
-      : new AreaResampler(lw, lh, size.width, size.height, (y, rows, data) => ready.push({ y, rows, pieces: [{ x: 0, width: size.width, data }] }));
+      : new AreaResampler(lw, lh, size.width, size.height, (y, rows, data) => ready.push({ y, rows, pieces: [{ x: 0, width: size.width, data }] }), rowPool);
+    /** Once the consumer is done with a strip: its buffers back to their pool. */
+    const release = (strip: OverviewStrip) => {
+      for (const p of strip.pieces) (asIs ? blockPool : rowPool)?.give(p.data);
+    };
     const remaining = new Int32Array(stripCount);
     for (const b of blocks) remaining[b.strip]++;
     /** Blocks of later strips that arrived before the strip being assembled was complete. */
@@ -151,6 +170,8 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
       const b = blocks[i];
       fed[i] = 1;
       resampler.addBlock(rgb, b.lx, b.ly, b.w, b.h);
+      // The resampler has taken what it needs of the block.
+      if (!asIs) blockPool?.give(rgb);
       if (--remaining[b.strip] > 0) return false;
       if (resampler instanceof StripPieces) ready.push(resampler.take(b.ly, b.h));
       else resampler.flushRowsBefore(b.ly + b.h);
@@ -178,15 +199,16 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
 
     const worker = async () => {
       while (!stopped && failure === undefined && next < blocks.length) {
-        // Run ahead by a bounded number of blocks, and not past what the consumer has not taken yet.
-        if (next >= firstUnfed + readAhead || ready.length > 1) {
+        // Run ahead by a bounded number of blocks, and no further than the strip after the one the consumer
+        // holds (one strip ready at most), so the blocks held are bounded by about two strips.
+        if (next >= firstUnfed + readAhead || ready.length > 0 || (asIs && blocks[next].strip > current + 1)) {
           await new Promise<void>((r) => sleepers.push(r));
           continue;
         }
         const i = next++;
         const b = blocks[i];
         try {
-          arrived(i, await src.readRegion(level, b.x0, b.y0, b.w, b.h));
+          arrived(i, await read(b));
         } catch (err) {
           failure ??= err;
           notify();
@@ -202,13 +224,18 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
           const strip = ready.shift()!;
           wakeWorkers();
           yield strip;
+          release(strip);
         }
         if (failure !== undefined) throw failure;
         if (current >= stripCount) break;
         await new Promise<void>((r) => (wake = r));
       }
       if (!asIs) (resampler as AreaResampler).finish();
-      while (ready.length > 0) yield ready.shift()!;
+      while (ready.length > 0) {
+        const strip = ready.shift()!;
+        yield strip;
+        release(strip);
+      }
     } finally {
       stopped = true;
       wakeWorkers();

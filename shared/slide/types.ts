@@ -51,6 +51,12 @@ export interface Slide {
    */
   readRegion(level: number, x: number, y: number, w: number, h: number): Promise<Buffer>;
   /**
+   * As readRegion, into the caller's `dest` (at least w*h*4 bytes; the reader may decode there first), returning
+   * the RGB as a view of dest's start. Only readers that can decode into a given buffer have it (OpenSlide):
+   * callers then reuse a few buffers over many reads instead of leaving one per read to the GC.
+   */
+  readRegionInto?(level: number, x: number, y: number, w: number, h: number, dest: Buffer): Promise<Buffer>;
+  /**
    * The whole slide at about 1/downsample: from the level with the largest downsample <= the target (with a
    * little tolerance), resized the rest of the way by area averaging, streamed so memory stays bounded.
    */

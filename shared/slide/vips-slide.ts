@@ -106,13 +106,12 @@ export class VipsSlide implements Slide {
     if (!(w > 0 && h > 0)) throw new RangeError(`region size ${w}x${h} must be positive`);
     const lx = Math.round(x / level.downsample);
     const ly = Math.round(y / level.downsample);
-    const out = Buffer.alloc(w * h * 3, 255);
     // The part inside the level; the rest stays white.
     const left = Math.max(0, lx);
     const top = Math.max(0, ly);
     const right = Math.min(level.width, lx + w);
     const bottom = Math.min(level.height, ly + h);
-    if (right <= left || bottom <= top) return out;
+    if (right <= left || bottom <= top) return Buffer.alloc(w * h * 3, 255);
     const read = toRgb(this.input(level).extract({ left, top, width: right - left, height: bottom - top }));
     this.inFlight.add(read);
     let data: Buffer;
@@ -123,6 +122,9 @@ export class VipsSlide implements Slide {
     } finally {
       this.inFlight.delete(read);
     }
+    // Wholly inside (the usual case): libvips' buffer is the region, no second one.
+    if (left === lx && top === ly && right - left === w && bottom - top === h) return data;
+    const out = Buffer.alloc(w * h * 3, 255);
     const rowBytes = (right - left) * 3;
     for (let r = 0; r < bottom - top; r++) data.copy(out, ((top - ly + r) * w + (left - lx)) * 3, r * rowBytes, (r + 1) * rowBytes);
     return out;

@@ -3,6 +3,7 @@
  * tile that fails stops the run with a TileReadError naming it.
  */
 import sharp from 'sharp';
+import { BufferPool } from '../../shared/slide/buffer-pool.js';
 import type { Tile } from '../../shared/slide/tiles-json.js';
 import type { Slide } from '../../shared/slide/types.js';
 
@@ -46,7 +47,9 @@ export function encodeTile(rgb: Buffer, size: number, format: 'jpeg' | 'png', qu
 /**
  * Yields the tiles encoded, in order. `inFlight` reads run at all times (a tile frees its read slot once its
  * pixels are in, and encodes beside the next reads); finished tiles wait in order, at most `4 * inFlight` ahead
- * of the consumer, so memory stays bounded by the window, not by the tile count.
+ * of the consumer, so memory stays bounded by the window, not by the tile count. With a reader that decodes into
+ * given buffers (OpenSlide), a tile's pixels live in a pooled buffer that goes back once encoded, so reads
+ * allocate as many buffers as the window holds, not one per tile.
  */
 export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: ExtractOptions): AsyncGenerator<EncodedTile> {
   sharp.cache(false);
@@ -56,13 +59,16 @@ export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: Ext
   let next = 0;
   let reading = 0;
   let consumed = 0;
+  const pool = slide.readRegionInto ? new BufferPool(maxAhead + o.inFlight) : undefined;
+  const side = o.tileSize;
 
   const launch = (): void => {
     while (reading < o.inFlight && next < tiles.length && next - consumed < maxAhead) {
       const index = next++;
       const tile = tiles[index];
       reading++;
-      const read = slide.readRegion(0, tile.x, tile.y, o.tileSize, o.tileSize).then(
+      const pixels = pool ? slide.readRegionInto!(0, tile.x, tile.y, side, side, pool.take(side * side * 4)) : slide.readRegion(0, tile.x, tile.y, side, side);
+      const read = pixels.then(
         (rgb) => rgb,
         (err: unknown) => {
           throw new TileReadError(tile, index, (err as { why?: string }).why ?? (err as Error).message);
@@ -72,7 +78,14 @@ export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: Ext
         reading--;
         launch();
       });
-      const encoded = done.then(async (rgb) => ({ tile, image: await encodeTile(rgb, o.tileSize, o.format, o.quality), locX: tile.x + half, locY: tile.y + half }));
+      const encoded = done.then(async (rgb) => {
+        try {
+          return { tile, image: await encodeTile(rgb, o.tileSize, o.format, o.quality), locX: tile.x + half, locY: tile.y + half };
+        } finally {
+          // libvips is done with the pixels once the encode settles.
+          pool?.give(rgb);
+        }
+      });
       encoded.catch(() => undefined); // surfaced in order below
       pending.set(index, encoded);
     }
