@@ -19,7 +19,8 @@ const ORANGE = [255, 150, 0] as const;
 export interface QcPictures {
   thumbnail: Buffer;
   tiles: Buffer;
-  geojson: string;
+  /** UTF-8 (ASCII) text. */
+  geojson: Buffer;
 }
 
 /**
@@ -47,7 +48,8 @@ export class ThumbnailBuilder {
     this.step = Math.ceil(this.k / 2);
     this.width = Math.ceil(overviewWidth / this.k);
     this.height = Math.ceil(overviewHeight / this.k);
-    this.data = Buffer.alloc(this.width * this.height * 3);
+    // Every pixel is written (cells flushed as strips come, or the overview copied).
+    this.data = Buffer.allocUnsafeSlow(this.width * this.height * 3);
     this.acc = new Uint32Array(this.k > 1 ? this.width * 3 : 0);
     this.count = new Uint16Array(this.k > 1 ? this.width : 0);
   }
@@ -162,6 +164,7 @@ export function drawTiles(img: RgbImage, d: Detection): void {
   const fy = img.height / level0Height;
   const cell = grid.tileSize * fx;
   const thickness = cell >= 24 ? 2 : 1;
+  const red = blendTable(RED, 0.4);
   for (let t = 0; t < selection.status.length; t++) {
     const col = t % grid.cols;
     const row = Math.floor(t / grid.cols);
@@ -172,55 +175,104 @@ export function drawTiles(img: RgbImage, d: Detection): void {
     const status = selection.status[t];
     if (status === TileStatus.Kept) outline(img, x0, y0, x1, y1, GREEN, thickness);
     else if (status === TileStatus.OverMaxTiles) outline(img, x0, y0, x1, y1, ORANGE, thickness);
-    else if (selection.tissueFraction[t] >= QC_MIN_TISSUE) shade(img, x0, y0, x1, y1, RED, 0.4);
+    else if (selection.tissueFraction[t] >= QC_MIN_TISSUE) shade(img, x0, y0, x1, y1, red);
   }
 }
 
-function setPixel(img: RgbImage, x: number, y: number, c: readonly number[]): void {
-  if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
-  const p = (y * img.width + x) * 3;
-  img.data[p] = c[0];
-  img.data[p + 1] = c[1];
-  img.data[p + 2] = c[2];
+/** Fill columns [x0, x1] of row y (clipped to the picture) with colour c. */
+function hline(img: RgbImage, y: number, x0: number, x1: number, c: readonly number[]): void {
+  if (y < 0 || y >= img.height) return;
+  const a = Math.max(0, x0);
+  const b = Math.min(img.width - 1, x1);
+  const d = img.data;
+  for (let p = (y * img.width + a) * 3, end = (y * img.width + b) * 3; p <= end; p += 3) {
+    d[p] = c[0];
+    d[p + 1] = c[1];
+    d[p + 2] = c[2];
+  }
+}
+
+/** Fill rows [y0, y1] of column x (clipped to the picture) with colour c. */
+function vline(img: RgbImage, x: number, y0: number, y1: number, c: readonly number[]): void {
+  if (x < 0 || x >= img.width) return;
+  const a = Math.max(0, y0);
+  const b = Math.min(img.height - 1, y1);
+  const d = img.data;
+  const stride = img.width * 3;
+  for (let p = (a * img.width + x) * 3, end = (b * img.width + x) * 3; p <= end; p += stride) {
+    d[p] = c[0];
+    d[p + 1] = c[1];
+    d[p + 2] = c[2];
+  }
 }
 
 function outline(img: RgbImage, x0: number, y0: number, x1: number, y1: number, c: readonly number[], thickness: number): void {
   for (let k = 0; k < thickness; k++) {
-    for (let x = x0; x <= x1; x++) {
-      setPixel(img, x, y0 + k, c);
-      setPixel(img, x, y1 - k, c);
-    }
-    for (let y = y0; y <= y1; y++) {
-      setPixel(img, x0 + k, y, c);
-      setPixel(img, x1 - k, y, c);
-    }
+    hline(img, y0 + k, x0, x1, c);
+    hline(img, y1 - k, x0, x1, c);
+    vline(img, x0 + k, y0, y1, c);
+    vline(img, x1 - k, y0, y1, c);
   }
 }
 
-function shade(img: RgbImage, x0: number, y0: number, x1: number, y1: number, c: readonly number[], alpha: number): void {
+/** Per channel, each byte blended with the colour: round(v * (1 - alpha) + c * alpha), looked up. */
+function blendTable(c: readonly number[], alpha: number): Uint8Array {
+  const t = new Uint8Array(3 * 256);
+  for (let ch = 0; ch < 3; ch++) for (let v = 0; v < 256; v++) t[ch * 256 + v] = Math.round(v * (1 - alpha) + c[ch] * alpha);
+  return t;
+}
+
+function shade(img: RgbImage, x0: number, y0: number, x1: number, y1: number, table: Uint8Array): void {
+  const d = img.data;
+  const xa = Math.max(0, x0);
+  const xb = Math.min(img.width - 1, x1);
   for (let y = Math.max(0, y0); y <= Math.min(img.height - 1, y1); y++) {
-    for (let x = Math.max(0, x0); x <= Math.min(img.width - 1, x1); x++) {
-      const p = (y * img.width + x) * 3;
-      for (let ch = 0; ch < 3; ch++) img.data[p + ch] = Math.round(img.data[p + ch] * (1 - alpha) + c[ch] * alpha);
+    for (let p = (y * img.width + xa) * 3, end = (y * img.width + xb) * 3; p <= end; p += 3) {
+      d[p] = table[d[p]];
+      d[p + 1] = table[256 + d[p + 1]];
+      d[p + 2] = table[512 + d[p + 2]];
     }
   }
 }
 
-/** Kept tiles as a GeoJSON FeatureCollection of squares in level-0 pixels, as QuPath imports objects. */
-export function keptTilesGeoJson(d: Detection): string {
+/**
+ * Kept tiles as a GeoJSON FeatureCollection of squares in level-0 pixels, as QuPath imports objects: the bytes
+ * JSON.stringify gives for the same objects (plus a newline), written straight into one buffer with each
+ * coordinate's and fraction's digits made once (with tens of thousands of tiles, building the objects and
+ * joining strings cost more than the rest of the QC step).
+ */
+export function keptTilesGeoJson(d: Detection): Buffer {
   const size = d.grid.tileSize;
-  const features = d.tilesJson.tiles.map((t) => ({
-    type: 'Feature',
-    geometry: {
-      type: 'Polygon',
-      coordinates: [[[t.x, t.y], [t.x + size, t.y], [t.x + size, t.y + size], [t.x, t.y + size], [t.x, t.y]]],
-    },
-    properties: {
-      objectType: 'tile',
-      name: `tile ${t.col},${t.row}`,
-      classification: { name: 'Tissue tile', color: [...GREEN] },
-      measurements: { 'Tissue fraction': t.tissue_fraction, col: t.col, row: t.row },
-    },
-  }));
-  return JSON.stringify({ type: 'FeatureCollection', features }) + '\n';
+  const tiles = d.tilesJson.tiles;
+  const colour = JSON.stringify([...GREEN]);
+  const side = Math.max(d.grid.cols, d.grid.rows) + 2;
+  const edges = Array.from({ length: side }, (_, i) => String(i * size));
+  const index = Array.from({ length: side }, (_, i) => String(i));
+  const fractions = new Map<number, string>();
+  const feature = (x: string, x1: string, y: string, y1: string, col: string, row: string, f: string) =>
+    `{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[${x},${y}],[${x1},${y}],[${x1},${y1}],[${x},${y1}],[${x},${y}]]]},` +
+    `"properties":{"objectType":"tile","name":"tile ${col},${row}","classification":{"name":"Tissue tile","color":${colour}},` +
+    `"measurements":{"Tissue fraction":${f},"col":${col},"row":${row}}}}`;
+  const head = '{"type":"FeatureCollection","features":[';
+  const tail = ']}\n';
+  // Every feature is at most this long: the longest number texts in every place (fractions are <= 1, 4 decimals).
+  let longest = '';
+  for (const t of tiles) for (const v of [t.x + size, t.y + size, t.col, t.row]) if (String(v).length > longest.length) longest = String(v);
+  const most = feature(longest, longest, longest, longest, longest, longest, '0.00000000000000001').length + 1;
+  const out = Buffer.allocUnsafe(head.length + tiles.length * most + tail.length);
+  let o = out.write(head, 0, 'latin1');
+  for (let i = 0; i < tiles.length; i++) {
+    const t = tiles[i];
+    let f = fractions.get(t.tissue_fraction);
+    if (f === undefined) fractions.set(t.tissue_fraction, (f = JSON.stringify(t.tissue_fraction)));
+    // Tiles lie on the grid (x = col * size, y = row * size); written from their own numbers otherwise.
+    const onGrid = t.x === t.col * size && t.y === t.row * size;
+    const text = onGrid
+      ? feature(edges[t.col], edges[t.col + 1], edges[t.row], edges[t.row + 1], index[t.col], index[t.row], f)
+      : feature(String(t.x), String(t.x + size), String(t.y), String(t.y + size), String(t.col), String(t.row), f);
+    if (o + text.length + 1 + tail.length > out.length) throw new Error(`tiles.geojson: feature ${i} overruns its estimated size (a bug)`);
+    o += out.write(i > 0 ? ',' + text : text, o, 'latin1');
+  }
+  o += out.write(tail, o, 'latin1');
+  return out.subarray(0, o);
 }
