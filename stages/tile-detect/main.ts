@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { createLogger } from '../../shared/log.js';
 import { inputPath, readStageEnv, slideIdOf, writeFileAtomic } from '../../shared/pfs.js';
 import { writeSlideError } from '../../shared/slide-error.js';
-import { openSlide, SlideOpenError, SlideReadError } from '../../shared/slide/index.js';
+import { SlideReadError } from '../../shared/slide/index.js';
+import { openSlideOrReport } from '../../shared/slide/open-or-report.js';
 import { TILES_JSON } from '../../shared/slide/tiles-json.js';
 import { readDetectConfig } from './config.js';
 import { detectTilesStreamed } from './detect.js';
@@ -24,21 +25,8 @@ async function main(): Promise<void> {
   const outDir = join(env.outDir, slideId);
   const started = performance.now();
 
-  let slide;
-  try {
-    slide = await openSlide(slideDir);
-  } catch (err) {
-    if (!(err instanceof SlideOpenError)) throw err;
-    writeSlideError(env.outDir, slideId, {
-      stage: STAGE,
-      what: 'the slide cannot be opened',
-      why: err.why,
-      where: err.path,
-      hint: 'check that the file is a whole-slide image OpenSlide or libvips reads, and that it was copied whole',
-    });
-    log.warn('slide cannot be opened: wrote error.json', { why: err.why });
-    return;
-  }
+  const slide = await openSlideOrReport(slideDir, env.outDir, slideId, STAGE, log);
+  if (!slide) return;
   try {
     log.info('opened', { reader: slide.reader, vendor: slide.vendor, width: slide.levels[0].width, height: slide.levels[0].height, levels: slide.levels.length });
     // Strip by strip: the rule and the QC thumbnail are fed as the overview is read, never holding it.

@@ -40,7 +40,7 @@ export class ThumbnailBuilder {
   private readonly count: Uint16Array;
 
   constructor(
-    private readonly overviewWidth: number,
+    overviewWidth: number,
     private readonly overviewHeight: number,
     maxSide: number,
   ) {
