@@ -2,10 +2,10 @@
  * Read the kept tiles at level 0, several in flight, encode them, and hand them on in tiles.json order. The first
  * tile that fails stops the run with a TileReadError naming it.
  */
-import sharp from 'sharp';
 import { BufferPool } from '../../shared/slide/buffer-pool.js';
 import type { Tile } from '../../shared/slide/tiles-json.js';
 import type { Slide } from '../../shared/slide/types.js';
+import { encodeRgb } from '../../shared/image.js';
 
 export interface ExtractOptions {
   tileSize: number;
@@ -33,16 +33,6 @@ export class TileReadError extends Error {
   }
 }
 
-/**
- * JPEG with 4:2:0 chroma as PIL writes slideflow's tiles, and standard Huffman tables: optimised tables save
- * ~5% of bytes but halve the encoder's speed, which is most of this stage's cost after decoding.
- */
-export function encodeTile(rgb: Buffer, size: number, format: 'jpeg' | 'png', quality: number): Promise<Buffer> {
-  const image = sharp(rgb, { raw: { width: size, height: size, channels: 3 } });
-  return (
-    format === 'jpeg' ? image.jpeg({ quality, chromaSubsampling: '4:2:0', optimiseCoding: false }) : image.png({ compressionLevel: 6 })
-  ).toBuffer();
-}
 
 /**
  * Yields the tiles encoded, in order. `inFlight` reads run at all times (a tile frees its read slot once its
@@ -52,7 +42,6 @@ export function encodeTile(rgb: Buffer, size: number, format: 'jpeg' | 'png', qu
  * allocate as many buffers as the window holds, not one per tile.
  */
 export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: ExtractOptions): AsyncGenerator<EncodedTile> {
-  sharp.cache(false);
   const half = Math.floor(o.tileSize / 2);
   const maxAhead = 4 * o.inFlight;
   const pending = new Map<number, Promise<EncodedTile>>();
@@ -80,7 +69,7 @@ export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: Ext
       });
       const encoded = done.then(async (rgb) => {
         try {
-          return { tile, image: await encodeTile(rgb, o.tileSize, o.format, o.quality), locX: tile.x + half, locY: tile.y + half };
+          return { tile, image: await encodeRgb({ data: rgb, width: o.tileSize, height: o.tileSize }, o.format, o.quality), locX: tile.x + half, locY: tile.y + half };
         } finally {
           // libvips is done with the pixels once the encode settles.
           pool?.give(rgb);
