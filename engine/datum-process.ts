@@ -61,14 +61,23 @@ export async function runDatum(ctx: DatumContext, datum: Datum, hash: string, gp
   const t0 = performance.now();
   let error = '';
   let attempt = 0;
-  for (attempt = 1; attempt <= ctx.tries && !active.interrupted; attempt++) {
+  let retry = true;
+  for (attempt = 1; attempt <= ctx.tries && retry && !active.interrupted; attempt++) {
     const scratch = join(store.scratchDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
-      materialize(store, datum, scratch);
+      const linked = materialize(store, datum, scratch);
       const logFd = openSync(logPath, 'a');
       try {
         writeSync(logFd, `--- datum ${datum.id} attempt ${attempt}/${ctx.tries} ${now()}\n`);
         error = await execDatum(ctx, datum, scratch, logFd, gpus);
+        const damaged = changedInputs(linked);
+        if (damaged.length) {
+          // Not retried: the stored copy itself changed, so another try would read the damaged file.
+          error = inputsWrittenError(damaged);
+          writeSync(logFd, `--- ${error}\n`);
+          retry = false;
+          continue;
+        }
         if (!error) {
           const files = await ingest(store, join(scratch, 'out'));
           store.tx(() => {
@@ -134,7 +143,39 @@ function rmScratchSync(dir: string): void {
 }
 
 /** Inputs under `<scratch>/<name>/<repo path>`: hard links to the read-only blobs, copies across file systems. */
-function materialize(store: Store, datum: Datum, scratch: string): void {
+/** A stored file hard-linked into a datum's inputs, as it was before the datum ran. */
+interface LinkedInput {
+  /** `<input name><path in repo>`, as the datum saw it under $PFS_ROOT. */
+  mounted: string;
+  blob: string;
+  mtimeMs: number;
+  size: number;
+}
+
+/**
+ * Inputs are hard links to the store's read-only files: a datum running as root can still write through them, and
+ * would change the stored copy for every commit that holds it. Pachyderm mounts inputs read-only; here the damage
+ * is detected after the datum (a stat per input) and the datum fails naming the files.
+ */
+function changedInputs(linked: LinkedInput[]): LinkedInput[] {
+  return linked.filter((l) => {
+    const st = statSync(l.blob, { throwIfNoEntry: false });
+    return !st || st.mtimeMs !== l.mtimeMs || st.size !== l.size;
+  });
+}
+
+function inputsWrittenError(damaged: LinkedInput[]): string {
+  const names = damaged.slice(0, 5).map((d) => d.mounted).join(', ');
+  const more = damaged.length > 5 ? ` and ${damaged.length - 5} more` : '';
+  return (
+    `the datum wrote into its input ${names}${more}: inputs are read-only (write outputs under $PFS_ROOT/out). ` +
+    `The stored copy of ${damaged.length === 1 ? 'that file' : 'those files'} changed: put ${damaged.length === 1 ? 'it' : 'them'} again to repair the store`
+  );
+}
+
+/** Mount the datum's inputs under `scratch`; returns the hard-linked ones, to check after the run. */
+function materialize(store: Store, datum: Datum, scratch: string): LinkedInput[] {
+  const linked: LinkedInput[] = [];
   mkdirSync(join(scratch, 'out'), { recursive: true });
   const made = new Set<string>();
   let canLink = true;
@@ -160,6 +201,8 @@ function materialize(store: Store, datum: Datum, scratch: string): void {
       if (canLink) {
         try {
           linkSync(src, dest);
+          const st = statSync(src);
+          linked.push({ mounted: `${input.name}${f.path}`, blob: src, mtimeMs: st.mtimeMs, size: st.size });
           continue;
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
@@ -170,6 +213,7 @@ function materialize(store: Store, datum: Datum, scratch: string): void {
       copyFileSync(src, dest);
     }
   }
+  return linked;
 }
 
 /** Starts the datum's process; resolves '' on success, else what went wrong. */

@@ -311,6 +311,37 @@ transform:
     deletePipeline(store, 'env');
   });
 
+  test('a datum that writes into its input fails at once, naming the file', async () => {
+    createRepo(store, 'victim');
+    await put(store, 'victim', { '/a': 'original' }, t.dir);
+    putPipelines(
+      store,
+      spec(`
+pipeline: { name: vandal }
+input: { pfs: { repo: victim, name: src, glob: "/a" } }
+datumTries: 3
+transform:
+  cmd: [sh]
+  stdin:
+    - set -e
+    - echo changed >> $src
+    - echo done > /pfs/out/x
+`),
+    );
+    const [r] = await runJobs(store, { log: quiet });
+    assert.equal(r.state, 'failure');
+    const [datum] = listDatums(store, r.job);
+    assert.equal(datum.state, 'failed');
+    if (process.getuid?.() === 0) {
+      // root writes through the read-only hard link: detected after the run, not retried
+      assert.match(datum.error ?? '', /wrote into its input src\/a: inputs are read-only/);
+      assert.equal(datum.tries, 1);
+    } else {
+      assert.match(datum.error ?? '', /exit code/); // the write itself is refused
+    }
+    deletePipeline(store, 'vandal');
+  });
+
   test('reprocessSpec every_job never skips', async () => {
     putPipelines(
       store,
