@@ -75,6 +75,17 @@ export interface AssignOptions {
   pins?: Map<string, Split>;
 }
 
+/**
+ * Free patients in the order they fill train, then val, then eval: by a seeded hash of each patient's own id, so a
+ * patient's place does not depend on who else is in the cohort. A new patient then moves others only where a
+ * split's quota boundary shifts (about one patient per boundary per center), not across the whole center.
+ * Committing splits.csv back as pins freezes the assignment completely.
+ */
+function stableOrder(free: SplitPatient[], seed: string): SplitPatient[] {
+  const key = new Map(free.map((p) => [p.patientId, mulberry32(fnv1a32(`${seed}:${p.patientId}`))()]));
+  return [...free].sort((a, b) => key.get(a.patientId)! - key.get(b.patientId)! || (a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0));
+}
+
 export function assignSplits(patients: SplitPatient[], options: AssignOptions): Map<string, Split> {
   const total = options.fractions.reduce((a, b) => a + b, 0);
   const f = options.fractions.map((x) => x / total);
@@ -82,7 +93,11 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
   const seed = String(options.seed);
 
   const centers = new Map<string, SplitPatient[]>();
-  for (const p of patients) centers.set(p.center, [...(centers.get(p.center) ?? []), p]);
+  for (const p of patients) {
+    const members = centers.get(p.center);
+    if (members) members.push(p);
+    else centers.set(p.center, [p]);
+  }
   const centerNames = [...centers.keys()].sort();
 
   const assignment = new Map<string, Split>();
@@ -115,8 +130,7 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
     quota.forEach((q, s) => (need[s] += ideal[s] - q));
     const frac = ideal.map((x, s) => x - quota[s]);
     const leftover = free.length - quota.reduce((a, b) => a + b, 0);
-    const sorted = [...free].sort((a, b) => (a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0));
-    plans.push({ name, free: seededShuffle(sorted, `${seed}:${name}`), quota, frac, leftover });
+    plans.push({ name, free: stableOrder(free, seed), quota, frac, leftover });
   }
 
   // Leftover patients: the split the cohort needs most, among those the center has a fractional claim to.

@@ -102,3 +102,17 @@ test('splits.csv: pins of absent patients are kept; bad pins name the line', () 
   // An inference run's splits.csv pins nothing.
   assert.equal(parsePins('patient_id,split\np1,inference\n').size, 0);
 });
+
+test('a new patient moves at most a few others: places come from each patient\'s own seeded hash', () => {
+  const cohort = (n: number) => Array.from({ length: n }, (_, i) => ({ patientId: `p${String(i).padStart(4, '0')}`, center: `c${i % 3}` }));
+  let worst = 0;
+  for (let n = 300; n < 320; n++) {
+    const before = assignSplits(cohort(n), { fractions: [0.8, 0.1, 0.1], seed: 0 });
+    const after = assignSplits(cohort(n + 1), { fractions: [0.8, 0.1, 0.1], seed: 0 });
+    let moved = 0;
+    for (const [p, s] of before) if (after.get(p) !== s) moved++;
+    worst = Math.max(worst, moved);
+  }
+  // Only where a quota boundary shifts: at most two boundaries in the new patient's center, plus leftovers.
+  assert.ok(worst <= 4, `adding one patient to ~300 moved ${worst} others`);
+});
