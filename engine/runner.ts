@@ -18,7 +18,9 @@ import { selfStartTime } from './store/proc.js';
 import { now, Store } from './store/store.js';
 import { appDir } from './app-dir.js';
 import { active, datumInputsJson, runDatum, scratchRemovals, type DatumContext } from './datum-process.js';
-import { duePipelines, getJob, type Due, type JobInput, type JobRow, type JobState } from './jobs.js';
+import { downstreamOf } from './dag.js';
+import { orderedPipelines } from './pipelines.js';
+import { dueOf, duePipelines, getJob, type Due, type JobInput, type JobRow, type JobState } from './jobs.js';
 let gpuCache: string[] | undefined;
 
 /** GPU ids: $TESSELLA_GPUS (a count or a list like "0,2"), else one per line of `nvidia-smi -L`. */
@@ -109,7 +111,18 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
       const r = await runJob(store, due, log);
       results.push(r);
       opts.onJob?.(r);
-      if (r.state !== 'success') failed.add(r.pipeline);
+      if (r.state !== 'success') {
+        failed.add(r.pipeline);
+        // Downstream jobs would mix this pipeline's old output with their other inputs' new ones: hold them back
+        // until it succeeds (Pachyderm does not run them either).
+        const ordered = orderedPipelines(store);
+        const below = new Set(downstreamOf(r.pipeline, ordered.map((p) => p.spec)).map((s) => s.pipeline.name));
+        for (const { row, spec } of ordered) {
+          if (!below.has(row.name) || failed.has(row.name)) continue;
+          failed.add(row.name);
+          if (dueOf(store, row, spec)) log.warn('job held back', { pipeline: row.name, because: `upstream pipeline ${r.pipeline} failed` });
+        }
+      }
       if (active.interrupted) break;
     }
   } finally {

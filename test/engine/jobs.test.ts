@@ -342,6 +342,39 @@ transform:
     deletePipeline(store, 'vandal');
   });
 
+  test('a failed pipeline holds back its downstream jobs: no job mixes old and new inputs', async () => {
+    createRepo(store, 'src');
+    await put(store, 'src', { '/v': 'v1' }, t.dir);
+    const stage = (name: string, input: string, body: string) =>
+      putPipelines(store, spec(`
+pipeline: { name: ${name} }
+input: ${input}
+datumTries: 1
+transform:
+  cmd: [sh]
+  stdin: ["set -e", ${JSON.stringify(body)}]
+`));
+    stage('left', '{ pfs: { repo: src, glob: "/" } }', 'v=$(cat $src/v); [ "$v" != bad ]; echo $v > /pfs/out/l');
+    stage('right', '{ pfs: { repo: src, glob: "/" } }', 'cat $src/v > /pfs/out/r');
+    stage('both', '{ cross: [ { pfs: { repo: left, glob: "/" } }, { pfs: { repo: right, glob: "/" } } ] }', 'cat $left/l $right/r > /pfs/out/joined');
+    const first = await runJobs(store, { log: quiet });
+    assert.ok(first.every((r) => r.state === 'success'));
+    assert.equal(outputFiles(store, 'both')['/joined'], 'v1\nv1');
+
+    await put(store, 'src', { '/v': 'bad' }, t.dir);
+    const second = await runJobs(store, { log: quiet });
+    assert.equal(only(second, 'left').state, 'failure');
+    assert.equal(only(second, 'right').state, 'success');
+    assert.equal(second.filter((r) => r.pipeline === 'both').length, 0, 'both must wait for left');
+    assert.equal(outputFiles(store, 'both')['/joined'], 'v1\nv1');
+
+    await put(store, 'src', { '/v': 'v2' }, t.dir);
+    const third = await runJobs(store, { log: quiet });
+    assert.equal(only(third, 'both').state, 'success');
+    assert.equal(outputFiles(store, 'both')['/joined'], 'v2\nv2');
+    for (const p of ['both', 'left', 'right']) deletePipeline(store, p);
+  });
+
   test('reprocessSpec every_job never skips', async () => {
     putPipelines(
       store,
