@@ -59,9 +59,8 @@ export class InferenceWorker {
       this.pending.clear();
     };
     worker.on('error', failAll);
-    worker.on('exit', (code) => {
-      if (this.pending.size) failAll(new Error(`the inference worker exited (code ${code}) with ${this.pending.size} batch(es) pending`));
-    });
+    // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
+    worker.on('exit', (code) => failAll(this.exitError ?? new Error(`the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`)));
   }
 
   /** Start a worker and open `modelPath` in it; rejects with every provider's error when none starts. */
