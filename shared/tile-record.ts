@@ -3,8 +3,23 @@
  * `slide` (bytes), `image_raw` (encoded JPEG or PNG), `loc_x`, `loc_y` (int64; slideflow's convention: the
  * tile's centre in level-0 pixels).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { bytesFeature, decodeExample, encodeExample, int64Feature } from './example.js';
 import { readTFRecords, TFRecordWriter } from './tfrecord.js';
+
+/** The file every tile stage writes per slide: `/<slide>/tiles.tfrecord`. */
+export const TILES_TFRECORD = 'tiles.tfrecord';
+
+/**
+ * The tiles.tfrecord in an upstream slide folder. Its absence is a bug upstream (a slide without tiles carries
+ * error.json instead, passed on before this is asked), so it throws and the datum fails.
+ */
+export function tilesRecordIn(slideDir: string, upstream: string): string {
+  const path = join(slideDir, TILES_TFRECORD);
+  if (!existsSync(path)) throw new Error(`${path} is missing and the slide carries no error.json: ${upstream}'s output is incomplete`);
+  return path;
+}
 
 export interface TileRecord {
   slide: string;

@@ -11,6 +11,18 @@ import { ModelMismatchError, openModel, type OpenedModel } from './model.js';
 import { TileDecodeError } from './tile-batches.js';
 import type { SessionSettings } from './providers.js';
 
+/** A damaged tile upstream is the slide's error.json, not a crash: re-running this stage would fail the same way. */
+export function reportTileDecodeError(outDir: string, slide: string, stage: string, err: TileDecodeError, log: Logger): void {
+  writeSlideError(outDir, slide, {
+    stage,
+    what: 'a tile cannot be decoded',
+    why: err.message,
+    where: `${err.path} record ${err.index}`,
+    hint: 're-run the upstream stage for this slide; its tiles.tfrecord holds a damaged image',
+  });
+  log.error('tile cannot be decoded', { why: err.message });
+}
+
 export interface ModelStageArgs {
   stage: string;
   task: ModelCard['task'];
@@ -49,14 +61,7 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     return 'done';
   } catch (err) {
     if (err instanceof TileDecodeError) {
-      writeSlideError(a.outDir, a.slide, {
-        stage: a.stage,
-        what: 'a tile cannot be decoded',
-        why: err.message,
-        where: `${err.path} record ${err.index}`,
-        hint: 're-run the upstream stage for this slide; its tiles.tfrecord holds a damaged image',
-      });
-      a.log.error('tile cannot be decoded', { why: err.message });
+      reportTileDecodeError(a.outDir, a.slide, a.stage, err, a.log);
       return 'error';
     }
     if (!(err instanceof InferenceRunError)) throw err;

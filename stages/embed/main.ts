@@ -2,7 +2,6 @@
  * embed (GPU): cross(normalize `/*`, models `/embed`). One datum = one slide's normalized tiles + the feature
  * extractor; writes `/<slide>/embeddings.safetensors`. Wiring only; the work is in embed.ts.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../../shared/config.js';
@@ -11,6 +10,7 @@ import { modelEnvFields, sessionSettings } from '../../shared/onnx/config.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { runModelStage } from '../../shared/onnx/stage.js';
 import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
+import { tilesRecordIn } from '../../shared/tile-record.js';
 import { embedTiles, writeEmbeddings } from './embed.js';
 
 const STAGE = 'embed';
@@ -33,8 +33,7 @@ async function main(): Promise<void> {
     settings: sessionSettings(cfg),
     log,
     work: async (model) => {
-      const input = join(tilesDir, 'tiles.tfrecord');
-      if (!existsSync(input)) throw new Error(`${input} is missing and the slide carries no error.json: normalize's output is incomplete`);
+      const input = tilesRecordIn(tilesDir, 'normalize');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
       const e = await embedTiles(input, model, batchSize, log);
       writeEmbeddings(join(env.outDir, slide, 'embeddings.safetensors'), e, model, slide);

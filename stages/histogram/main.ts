@@ -2,14 +2,15 @@
  * histogram (CPU): `normalize` `/*`. One datum = one slide's normalized tiles; writes
  * `/<slide>/histogram.safetensors`. Wiring only; the work is in histogram.ts.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { envInt, parseEnv } from '../../shared/config.js';
 import { createLogger } from '../../shared/log.js';
 import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
+import { tilesRecordIn } from '../../shared/tile-record.js';
 import { TileDecodeError } from '../../shared/onnx/tile-batches.js';
-import { passOnSlideError, writeSlideError } from '../../shared/slide-error.js';
+import { reportTileDecodeError } from '../../shared/onnx/stage.js';
+import { passOnSlideError } from '../../shared/slide-error.js';
 import { slideHistogram, writeHistogram } from './histogram.js';
 
 const STAGE = 'histogram';
@@ -28,16 +29,14 @@ async function main(): Promise<void> {
     log.info('passed on the slide error from upstream');
     return;
   }
-  const input = join(tilesDir, 'tiles.tfrecord');
-  if (!existsSync(input)) throw new Error(`${input} is missing and the slide carries no error.json: normalize's output is incomplete`);
+  const input = tilesRecordIn(tilesDir, 'normalize');
   const progress = log.progress('histogram', undefined, 'tiles');
   let h;
   try {
     h = await slideHistogram(input, cfg.DECODE_CONCURRENCY, (n) => progress.tick(n));
   } catch (err) {
     if (!(err instanceof TileDecodeError)) throw err;
-    writeSlideError(env.outDir, slide, { stage: STAGE, what: 'a tile cannot be decoded', why: err.message, where: `${err.path} record ${err.index}`, hint: "re-run normalize for this slide; its tiles.tfrecord holds a damaged image" });
-    log.error('tile cannot be decoded', { why: err.message });
+    reportTileDecodeError(env.outDir, slide, STAGE, err, log);
     return;
   }
   progress.finish();

@@ -2,7 +2,6 @@
  * normalize (GPU): cross(tile_extract `/*`, models `/normalize`). One datum = one slide's tiles + the StainNet
  * model; writes `/<slide>/tiles.tfrecord` with the same keys. Wiring only; the work is in normalize.ts.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { envEnum, envInt, parseEnv } from '../../shared/config.js';
@@ -11,6 +10,7 @@ import { modelEnvFields, sessionSettings } from '../../shared/onnx/config.js';
 import { runModelStage } from '../../shared/onnx/stage.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
+import { TILES_TFRECORD, tilesRecordIn } from '../../shared/tile-record.js';
 import { normalizeTiles } from './normalize.js';
 
 const STAGE = 'normalize';
@@ -39,10 +39,9 @@ async function main(): Promise<void> {
     settings: sessionSettings(cfg),
     log,
     work: async (model) => {
-      const input = join(tilesDir, 'tiles.tfrecord');
-      if (!existsSync(input)) throw new Error(`${input} is missing and the slide carries no error.json: tile-extract's output is incomplete`);
+      const input = tilesRecordIn(tilesDir, 'tile-extract');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('normalize', model.worker.provider);
-      const { tiles } = await normalizeTiles(input, join(env.outDir, slide, 'tiles.tfrecord'), model, { batchSize, format: cfg.TILE_FORMAT, jpegQuality: cfg.JPEG_QUALITY }, log);
+      const { tiles } = await normalizeTiles(input, join(env.outDir, slide, TILES_TFRECORD), model, { batchSize, format: cfg.TILE_FORMAT, jpegQuality: cfg.JPEG_QUALITY }, log);
       log.info('normalized', { tiles, batch_size: batchSize, provider: model.worker.provider });
     },
   });

@@ -8,12 +8,11 @@ import type { Logger } from '../../shared/log.js';
 import { passOnSlideError, writeSlideError } from '../../shared/slide-error.js';
 import { openSlideOrReport } from '../../shared/slide/open-or-report.js';
 import { readTilesJson, TILES_JSON } from '../../shared/slide/tiles-json.js';
-import { TileRecordWriter } from '../../shared/tile-record.js';
+import { TILES_TFRECORD, TileRecordWriter } from '../../shared/tile-record.js';
 import type { ExtractConfig } from './config.js';
 import { extractTiles, TileReadError } from './extract.js';
 
 export const STAGE = 'tile-extract';
-export const TILES_TFRECORD = 'tiles.tfrecord';
 
 export interface ExtractSlideInput {
   slideDir: string;
