@@ -11,7 +11,7 @@ import { dirname, join, relative } from 'node:path';
 import { datumInputEnv, type Datum } from './datums.js';
 import { walkLocal, type FileRow } from './pfs.js';
 import { type PipelineSpec } from './spec.js';
-import { processStartTime } from './store/proc.js';
+import { ownerPrefix, processStartTime } from './store/proc.js';
 import { now, Store } from './store/store.js';
 import { type JobRow } from './jobs.js';
 
@@ -63,7 +63,7 @@ export async function runDatum(ctx: DatumContext, datum: Datum, hash: string, gp
   let attempt = 0;
   let retry = true;
   for (attempt = 1; attempt <= ctx.tries && retry && !active.interrupted; attempt++) {
-    const scratch = join(store.scratchDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
+    const scratch = join(store.scratchDir, `${ownerPrefix}${randomBytes(6).toString('hex')}`);
     try {
       const linked = materialize(store, datum, scratch);
       const logFd = openSync(logPath, 'a');

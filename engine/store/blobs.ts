@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { processAlive } from './proc.js';
+import { ownerAlive, ownerPrefix } from './proc.js';
 
 const CHUNK = 4 * 1024 * 1024;
 
@@ -41,15 +41,14 @@ export class BlobStore {
   }
 
   tmpPath(): string {
-    return join(this.tmp, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    return join(this.tmp, `${ownerPrefix}${randomBytes(8).toString('hex')}`);
   }
 
   /** Removes temp files whose writer is no longer alive. */
   cleanTemp(): number {
     let n = 0;
     for (const name of readdirSync(this.tmp)) {
-      const pid = Number(name.split('-')[0]);
-      if (pid === process.pid || processAlive(pid)) continue;
+      if (ownerAlive(name)) continue;
       rmSync(join(this.tmp, name), { recursive: true, force: true });
       n++;
     }

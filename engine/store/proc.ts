@@ -29,3 +29,16 @@ export function processAlive(pid: number, startTime = ''): boolean {
 }
 
 export const selfStartTime = processStartTime(process.pid);
+
+/**
+ * A name prefix for temp and scratch entries that identifies this process beyond its pid (pids are reused):
+ * `<pid>-<start time>-`. ownerAlive() tells whether the process that made such a name is still running.
+ */
+export const ownerPrefix = `${process.pid}-${selfStartTime || '0'}-`;
+
+export function ownerAlive(name: string): boolean {
+  const [pid, start] = name.split('-');
+  if (Number(pid) === process.pid && (start === selfStartTime || start === '0')) return true;
+  // Older names carried the pid alone: their second part is random hex, not a start time.
+  return processAlive(Number(pid), /^\d+$/.test(start ?? '') && start !== '0' ? start : '');
+}

@@ -12,7 +12,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BlobStore } from './blobs.js';
-import { processAlive, processStartTime, selfStartTime } from './proc.js';
+import { ownerAlive, processAlive, processStartTime, selfStartTime } from './proc.js';
 
 export class StoreError extends Error {
   constructor(
@@ -262,8 +262,7 @@ export class Store {
   cleanScratch(): number {
     let n = 0;
     for (const name of readdirSync(this.scratchDir)) {
-      const owner = Number(name.split('-')[0]);
-      if (owner === process.pid || processAlive(owner)) continue;
+      if (ownerAlive(name)) continue;
       const dir = join(this.scratchDir, name);
       try {
         const [pid, start] = readFileSync(join(dir, '.child'), 'utf8').trim().split(' ');

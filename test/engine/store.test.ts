@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -19,6 +19,7 @@ import {
   resolveCommit,
 } from '../../engine/pfs.js';
 import { Store, StoreError } from '../../engine/store/store.js';
+import { ownerAlive, ownerPrefix } from '../../engine/store/proc.js';
 import { tempDir, writeTree } from './_engine-helpers.js';
 
 describe('store and pfs', () => {
@@ -182,4 +183,28 @@ describe('store and pfs', () => {
     assert.equal(existsSync(stale), false);
     assert.equal(existsSync(mine), true);
   });
+});
+
+test('temp and scratch entries belong to a pid and its start time: a reused pid does not keep a dead owner\'s', () => {
+  const t = tempDir();
+  const s = Store.open(join(t.dir, 'home'));
+  try {
+    const [pid, start] = ownerPrefix.split('-');
+    const mine = join(s.scratchDir, `${ownerPrefix}aaaa`);
+    // Same pid as a live process (this one), another start time: its owner is gone.
+    const reused = join(s.scratchDir, `${pid}-${Number(start) + 1}-bbbb`);
+    const deadTemp = join(s.blobs.tmp, `${pid}-${Number(start) + 1}-cccc`);
+    for (const d of [mine, reused]) mkdirSync(d);
+    writeFileSync(deadTemp, 'partial');
+    assert.equal(ownerAlive(`${ownerPrefix}x`), true);
+    assert.equal(ownerAlive(`${pid}-${Number(start) + 1}-x`), false);
+    s.cleanScratch();
+    s.blobs.cleanTemp();
+    assert.equal(existsSync(mine), true, 'a live owner keeps its scratch folder');
+    assert.equal(existsSync(reused), false);
+    assert.equal(existsSync(deadTemp), false);
+  } finally {
+    s.close();
+    t.cleanup();
+  }
 });
