@@ -267,7 +267,7 @@ export function commitChanges(
   repo: string,
   branch: string,
   changes: Changes,
-  opts: { origin?: 'user' | 'job'; job?: string; id?: string; description?: string; provenance?: { repo: string; branch: string; commit: string }[] } = {},
+  opts: CommitOptions = {},
 ): CommitRow {
   checkRepoName(branch, 'branch');
   return store.tx(() => {
@@ -310,21 +310,7 @@ export function commitChanges(
         }
       }
     }
-    const id = opts.id ?? newId();
-    let size = 0;
-    for (const f of files.values()) size += f.size;
-    const info = db
-      .prepare(
-        `INSERT INTO commits (id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(id, repo, branch, parent?.id ?? null, now(), opts.origin ?? 'user', opts.job ?? null, opts.description ?? '', files.size, size);
-    const seq = Number(info.lastInsertRowid);
-    const ins = db.prepare(`INSERT INTO commit_files (commit_seq, path, hash, size) VALUES (?, ?, ?, ?)`);
-    for (const f of files.values()) ins.run(seq, f.path, f.hash, f.size);
-    const prov = db.prepare(`INSERT INTO provenance (commit_id, repo, branch, source) VALUES (?, ?, ?, ?)`);
-    for (const p of opts.provenance ?? []) prov.run(id, p.repo, p.branch, p.commit);
-    db.prepare(`UPDATE branches SET head = ? WHERE repo = ? AND name = ?`).run(id, repo, branch);
-    return commitById(store, id)!;
+    return insertCommit(store, repo, branch, parent, [...files.values()], { origin: 'user', ...opts });
   });
 }
 
@@ -508,27 +494,34 @@ export function commitFiles(
   repo: string,
   branch: string,
   files: FileRow[],
-  opts: { origin?: 'user' | 'job'; job?: string; id?: string; description?: string; provenance?: { repo: string; branch: string; commit: string }[] } = {},
+  opts: CommitOptions = {},
 ): CommitRow {
   return store.tx(() => {
     const db = store.db;
     mustRepo(store, repo);
     if (!branchExists(store, repo, branch)) db.prepare(`INSERT INTO branches (repo, name, head) VALUES (?, ?, NULL)`).run(repo, branch);
-    const parent = headOf(store, repo, branch);
-    const id = opts.id ?? newId();
-    let size = 0;
-    for (const f of files) size += f.size;
-    const info = db
-      .prepare(
-        `INSERT INTO commits (id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(id, repo, branch, parent?.id ?? null, now(), opts.origin ?? 'job', opts.job ?? null, opts.description ?? '', files.length, size);
-    const seq = Number(info.lastInsertRowid);
-    const ins = db.prepare(`INSERT INTO commit_files (commit_seq, path, hash, size) VALUES (?, ?, ?, ?)`);
-    for (const f of files) ins.run(seq, f.path, f.hash, f.size);
-    const prov = db.prepare(`INSERT INTO provenance (commit_id, repo, branch, source) VALUES (?, ?, ?, ?)`);
-    for (const p of opts.provenance ?? []) prov.run(id, p.repo, p.branch, p.commit);
-    db.prepare(`UPDATE branches SET head = ? WHERE repo = ? AND name = ?`).run(id, repo, branch);
-    return commitById(store, id)!;
+    return insertCommit(store, repo, branch, headOf(store, repo, branch), files, { origin: 'job', ...opts });
   });
+}
+
+type CommitOptions = { origin?: 'user' | 'job'; job?: string; id?: string; description?: string; provenance?: { repo: string; branch: string; commit: string }[] };
+
+/** The commit row, its files, its provenance and the branch head: one commit, inside the caller's transaction. */
+function insertCommit(store: Store, repo: string, branch: string, parent: CommitRow | undefined, files: FileRow[], opts: CommitOptions): CommitRow {
+  const db = store.db;
+  const id = opts.id ?? newId();
+  let size = 0;
+  for (const f of files) size += f.size;
+  const info = db
+    .prepare(
+      `INSERT INTO commits (id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(id, repo, branch, parent?.id ?? null, now(), opts.origin ?? 'user', opts.job ?? null, opts.description ?? '', files.length, size);
+  const seq = Number(info.lastInsertRowid);
+  const ins = db.prepare(`INSERT INTO commit_files (commit_seq, path, hash, size) VALUES (?, ?, ?, ?)`);
+  for (const f of files) ins.run(seq, f.path, f.hash, f.size);
+  const prov = db.prepare(`INSERT INTO provenance (commit_id, repo, branch, source) VALUES (?, ?, ?, ?)`);
+  for (const p of opts.provenance ?? []) prov.run(id, p.repo, p.branch, p.commit);
+  db.prepare(`UPDATE branches SET head = ? WHERE repo = ? AND name = ?`).run(id, repo, branch);
+  return commitById(store, id)!;
 }
