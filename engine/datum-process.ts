@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datumInputEnv, type Datum } from './datums.js';
 import { changedInputs, ingest, inputsWrittenError, materialize } from './datum-mount.js';
+import { recordFailure, recordSuccess } from './store/datums.js';
 import { type PipelineSpec } from './spec.js';
 import { ownerPrefix, processStartTime } from './store/proc.js';
 import { now, type Store } from './store/store.js';
@@ -80,16 +81,14 @@ export async function runDatum(ctx: DatumContext, datum: Datum, hash: string, gp
         }
         if (!error) {
           const files = await ingest(store, join(scratch, 'out'));
-          store.tx(() => {
-            store.db
-              .prepare(
-                `INSERT OR REPLACE INTO datums (job, id, hash, state, tries, started, finished, seconds, log, inputs) VALUES (?, ?, ?, 'success', ?, ?, ?, ?, ?, ?)`,
-              )
-              .run(job.id, datum.id, hash, attempt, started, now(), (performance.now() - t0) / 1000, logPath, datumInputsJson(datum));
-            store.db.prepare(`DELETE FROM datum_files WHERE job = ? AND datum = ?`).run(job.id, datum.id);
-            const ins = store.db.prepare(`INSERT INTO datum_files (job, datum, path, hash, size) VALUES (?, ?, ?, ?, ?)`);
-            for (const f of files) ins.run(job.id, datum.id, f.path, f.hash, f.size);
-          });
+          store.tx(() =>
+            recordSuccess(
+              store,
+              { pipeline: job.pipeline, id: datum.id, since: job.seq, job: job.id },
+              { tries: attempt, started, finished: now(), seconds: (performance.now() - t0) / 1000, log: logPath, inputs: datumInputsJson(datum) },
+              files,
+            ),
+          );
           return { ok: true };
         }
         writeSync(logFd, `--- attempt ${attempt} failed: ${error}\n`);
@@ -104,12 +103,9 @@ export async function runDatum(ctx: DatumContext, datum: Datum, hash: string, gp
   }
   if (active.interrupted) return { ok: false, error: 'interrupted', log: logPath };
   const tries = attempt - 1;
-  store.db
-    .prepare(
-      `INSERT OR REPLACE INTO datums (job, id, hash, state, tries, started, finished, seconds, log, error, inputs) VALUES (?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .run(job.id, datum.id, hash, tries, started, now(), (performance.now() - t0) / 1000, logPath, error, datumInputsJson(datum));
+  recordFailure(store, { pipeline: job.pipeline, id: datum.id, since: job.seq }, { tries, started, finished: now(), seconds: (performance.now() - t0) / 1000, log: logPath, error });
   void spec;
+  void hash;
   return { ok: false, error: `${error} (after ${tries} ${tries === 1 ? 'try' : 'tries'})`, log: logPath };
 }
 

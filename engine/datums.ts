@@ -78,7 +78,8 @@ export function computeDatums(input: Input, snapshotOf: SnapshotOf): Datum[] {
   return out;
 }
 
-function datumsOf(input: Input, snap: SnapshotOf): DatumInput[][] {
+/** The datum tuples of an input (or part of one), before ids and de-duplication. */
+export function datumsOf(input: Input, snap: SnapshotOf): DatumInput[][] {
   if ('pfs' in input) return pfsDatums(input.pfs, snap).map((d) => [d.input]);
   const [kind, children] = childrenOf(input);
   switch (kind) {
@@ -107,12 +108,12 @@ function pfsOf(input: Input): PfsInput {
   return input.pfs;
 }
 
-interface Keyed {
+export interface Keyed {
   input: DatumInput;
   key?: string;
 }
 
-function pfsDatums(pfs: PfsInput, snap: SnapshotOf, keyTemplate?: string): Keyed[] {
+export function pfsDatums(pfs: PfsInput, snap: SnapshotOf, keyTemplate?: string): Keyed[] {
   const s = snap(pfs.repo, pfs.branch);
   const files = sortedFiles(s.files);
   const paths = files.map((f) => f.path);
@@ -194,21 +195,25 @@ function joinDatums(children: PfsInput[], snap: SnapshotOf): DatumInput[][] {
   );
   const out: DatumInput[][] = [];
   for (const key of sortedKeys(maps)) {
-    const present = maps.map((m) => m.get(key));
-    const complete = present.every((p) => p !== undefined);
-    const sides = complete
-      ? (present as DatumInput[][])
-      : present.filter((p, i): p is DatumInput[] => p !== undefined && children[i].outerJoin === true);
-    if (sides.length === 0) continue;
-    let acc: DatumInput[][] = [[]];
-    for (const side of sides) {
-      const next: DatumInput[][] = [];
-      for (const a of acc) for (const b of side) next.push([...a, b]);
-      acc = next;
-    }
-    out.push(...acc);
+    out.push(...joinKey(children, maps.map((m) => m.get(key))));
   }
   return out;
+}
+
+/** The datums of one join key, from each child's matched inputs with that key (undefined: none). */
+export function joinKey(children: readonly Pick<PfsInput, 'outerJoin'>[], present: (DatumInput[] | undefined)[]): DatumInput[][] {
+  const complete = present.every((p) => p !== undefined);
+  const sides = complete
+    ? (present as DatumInput[][])
+    : present.filter((p, i): p is DatumInput[] => p !== undefined && children[i].outerJoin === true);
+  if (sides.length === 0) return [];
+  let acc: DatumInput[][] = [[]];
+  for (const side of sides) {
+    const next: DatumInput[][] = [];
+    for (const a of acc) for (const b of side) next.push([...a, b]);
+    acc = next;
+  }
+  return acc;
 }
 
 /** One datum per group key, holding every matched path of every input with that key (input order, then path). */

@@ -6,6 +6,7 @@
  * `tessella run`).
  */
 import { headOf, type FileRow } from './pfs.js';
+import { outputsOf, versionInJob, versionsOfJob, type DatumVersion } from './store/datums.js';
 import { inputsOf, type PipelineSpec } from './spec.js';
 import { processAlive } from './store/proc.js';
 import { Store, StoreError } from './store/store.js';
@@ -31,6 +32,8 @@ export interface JobRow {
   n_skipped: number;
   n_failed: number;
   n_recovered: number;
+  /** what makes this job's datums comparable with the next one's (plan.ts inputKey) */
+  input_key: string;
 }
 
 export interface JobInput {
@@ -44,7 +47,8 @@ export interface DatumRow {
   job: string;
   id: string;
   hash: string;
-  state: 'success' | 'skipped' | 'failed';
+  /** 'skipped': reused from `reused_from`, the job that ran it; 'pending': not run yet (an unfinished job) */
+  state: 'success' | 'skipped' | 'failed' | 'pending';
   tries: number;
   reused_from: string | null;
   started: string | null;
@@ -56,7 +60,7 @@ export interface DatumRow {
 }
 
 export function getJob(store: Store, id: string): JobRow | undefined {
-  return store.db.prepare(`SELECT * FROM jobs WHERE id = ?`).get(id) as JobRow | undefined;
+  return store.stmt<JobRow>(`SELECT * FROM jobs WHERE id = ?`).get(id);
 }
 
 /** A job by id (or unique prefix), optionally `pipeline@id`. */
@@ -82,8 +86,8 @@ export function resolveJob(store: Store, ref: string): JobRow {
 export function lastJob(store: Store, pipeline: string, state?: JobState): JobRow | undefined {
   return (
     state
-      ? store.db.prepare(`SELECT * FROM jobs WHERE pipeline = ? AND state = ? ORDER BY seq DESC LIMIT 1`).get(pipeline, state)
-      : store.db.prepare(`SELECT * FROM jobs WHERE pipeline = ? ORDER BY seq DESC LIMIT 1`).get(pipeline)
+      ? store.stmt(`SELECT * FROM jobs WHERE pipeline = ? AND state = ? ORDER BY seq DESC LIMIT 1`).get(pipeline, state)
+      : store.stmt(`SELECT * FROM jobs WHERE pipeline = ? ORDER BY seq DESC LIMIT 1`).get(pipeline)
   ) as JobRow | undefined;
 }
 
@@ -95,23 +99,50 @@ export function listJobs(store: Store, pipeline?: string, limit = -1): JobRow[] 
   ) as JobRow[];
 }
 
-export function listDatums(store: Store, job: string): DatumRow[] {
-  return store.db.prepare(`SELECT * FROM datums WHERE job = ? ORDER BY id`).all(job) as DatumRow[];
+/** The datums of a job (its whole datum set, the skipped ones too), in id order, a page at a time. */
+export function listDatums(store: Store, job: string, page: { limit?: number; after?: string } = {}): DatumRow[] {
+  const j = mustJob(store, job);
+  return versionsOfJob(store, j.pipeline, j.seq, isLatest(store, j), page).map((v) => datumRowOf(j, v));
 }
 
 export function getDatum(store: Store, job: string, id: string): DatumRow {
-  let d = store.db.prepare(`SELECT * FROM datums WHERE job = ? AND id = ?`).get(job, id) as DatumRow | undefined;
-  if (!d && /^[0-9a-f]{4,}$/.test(id)) {
-    const rows = store.db.prepare(`SELECT * FROM datums WHERE job = ? AND id >= ? AND id < ? LIMIT 2`).all(job, id, id + 'g') as DatumRow[];
+  const j = mustJob(store, job);
+  let v = versionInJob(store, j.pipeline, id, j.seq);
+  if (!v && /^[0-9a-f]{4,}$/.test(id)) {
+    const rows = store
+      .stmt<DatumVersion>(
+        `SELECT * FROM datums WHERE pipeline = ? AND id >= ? AND id < ? AND since <= ? AND (until IS NULL OR until > ?) LIMIT 2`,
+      )
+      .all(j.pipeline, id, id + 'g', j.seq, j.seq);
     if (rows.length > 1) throw new StoreError(`datum prefix ${id} is ambiguous in job ${job}`);
-    d = rows[0];
+    v = rows[0];
   }
-  if (!d) throw new StoreError(`datum ${id} not found in job ${job}`);
-  return d;
+  if (!v) throw new StoreError(`datum ${id} not found in job ${job}`);
+  return datumRowOf(j, v);
 }
 
+/** The files a datum of a job wrote (for a skipped one: as the job that ran it wrote them). */
 export function datumFiles(store: Store, job: string, datum: string): FileRow[] {
-  return store.db.prepare(`SELECT path, hash, size FROM datum_files WHERE job = ? AND datum = ? ORDER BY path`).all(job, datum) as FileRow[];
+  const j = getJob(store, job);
+  const v = j ? versionInJob(store, j.pipeline, datum, j.seq) : undefined;
+  return outputsOf(store, v?.job ?? job, datum);
+}
+
+function mustJob(store: Store, id: string): JobRow {
+  const j = getJob(store, id);
+  if (!j) throw new StoreError(`job ${id} not found`);
+  return j;
+}
+
+function isLatest(store: Store, j: JobRow): boolean {
+  return store.stmt(`SELECT 1 FROM jobs WHERE pipeline = ? AND seq > ? LIMIT 1`).get(j.pipeline, j.seq) === undefined;
+}
+
+function datumRowOf(j: JobRow, v: DatumVersion): DatumRow {
+  if (v.job !== j.id) {
+    return { job: j.id, id: v.id, hash: v.hash, state: 'skipped', tries: 0, reused_from: v.job, started: null, finished: null, seconds: 0, log: null, error: null, inputs: v.inputs };
+  }
+  return { job: j.id, id: v.id, hash: v.hash, state: v.state, tries: v.tries, reused_from: null, started: v.started, finished: v.finished, seconds: v.seconds, log: v.log, error: v.error, inputs: v.inputs };
 }
 
 /** The current heads of a pipeline's input branches, sorted. */

@@ -1,20 +1,29 @@
 /**
- * PFS on the store: repos, branches, commits with parents, files. A commit holds its whole file list
- * (path -> content hash, size); contents live once in the blob store however many commits hold them.
- * Every change (a put of one file, a folder or many files; a delete) is ONE commit made in one transaction.
+ * PFS on the store: repos, branches, commits with parents, files. A commit is stored as what it changed over its
+ * parent (file versions live over a range of commits, see store/files.ts), so a commit costs what it changes, not
+ * the size of the repo; contents live once in the blob store however many commits hold them. Every change (a put
+ * of one file, a folder or many files; a delete; a job's output) is ONE commit made in one transaction.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, mkdirSync, readdirSync, statSync, lstatSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { globPaths } from './glob.js';
+import {
+  addHeadFile,
+  dropRepoFiles,
+  headHasBelow,
+  removeHeadFile,
+  removeHeadFilesBelow,
+  treeFile,
+  treeFiles,
+  treeFilesAt,
+  type FileRow,
+  type TreeRef,
+} from './store/files.js';
 import { now, Store, StoreError } from './store/store.js';
 
-export interface FileRow {
-  path: string;
-  hash: string;
-  size: number;
-}
+export type { FileRow, TreeRef };
 
 export interface CommitRow {
   seq: number;
@@ -91,7 +100,7 @@ export function createRepo(store: Store, name: string, opts: { description?: str
 /** Removes a repo, its branches and commits (not its blobs: other commits may hold them). */
 export function dropRepo(store: Store, name: string): void {
   const db = store.db;
-  db.prepare(`DELETE FROM commit_files WHERE commit_seq IN (SELECT seq FROM commits WHERE repo = ?)`).run(name);
+  dropRepoFiles(store, name);
   db.prepare(`DELETE FROM provenance WHERE commit_id IN (SELECT id FROM commits WHERE repo = ?)`).run(name);
   db.prepare(`DELETE FROM commits WHERE repo = ?`).run(name);
   db.prepare(`DELETE FROM branches WHERE repo = ?`).run(name);
@@ -151,12 +160,12 @@ export function inspectRepo(store: Store, r: RepoRow | string): RepoInfo {
 }
 
 export function headOf(store: Store, repo: string, branch: string): CommitRow | undefined {
-  const b = store.db.prepare(`SELECT head FROM branches WHERE repo = ? AND name = ?`).get(repo, branch) as { head: string | null } | undefined;
+  const b = store.stmt<{ head: string | null }>(`SELECT head FROM branches WHERE repo = ? AND name = ?`).get(repo, branch);
   return b?.head ? commitById(store, b.head) : undefined;
 }
 
 export function branchExists(store: Store, repo: string, branch: string): boolean {
-  return store.db.prepare(`SELECT 1 FROM branches WHERE repo = ? AND name = ?`).get(repo, branch) !== undefined;
+  return store.stmt(`SELECT 1 FROM branches WHERE repo = ? AND name = ?`).get(repo, branch) !== undefined;
 }
 
 // ---------- commits and refs ----------
@@ -164,7 +173,17 @@ export function branchExists(store: Store, repo: string, branch: string): boolea
 const COMMIT_COLS = `seq, id, repo, branch, parent, created, origin, job, description, n_files, size_bytes`;
 
 export function commitById(store: Store, id: string): CommitRow | undefined {
-  return store.db.prepare(`SELECT ${COMMIT_COLS} FROM commits WHERE id = ?`).get(id) as CommitRow | undefined;
+  return store.stmt<CommitRow>(`SELECT ${COMMIT_COLS} FROM commits WHERE id = ?`).get(id);
+}
+
+export function commitBySeq(store: Store, seq: number): CommitRow | undefined {
+  return store.stmt<CommitRow>(`SELECT ${COMMIT_COLS} FROM commits WHERE seq = ?`).get(seq);
+}
+
+/** Where a commit's files are read: the live rows when it is its branch's head, else its range of versions. */
+export function treeOf(store: Store, c: CommitRow): TreeRef {
+  const b = store.stmt<{ head: string | null }>(`SELECT head FROM branches WHERE repo = ? AND name = ?`).get(c.repo, c.branch);
+  return { repo: c.repo, branch: c.branch, seq: c.seq, head: b?.head === c.id };
 }
 
 /** `repo`, `repo@ref`, `repo@ref:/path` (path kept raw; undefined when absent). */
@@ -211,22 +230,32 @@ export function resolveCommit(store: Store, repo: string, ref: string): CommitRo
   return c!;
 }
 
-export function listCommits(store: Store, repo: string, branch?: string, limit = -1): CommitRow[] {
+/**
+ * Commits of a repo, newest first: of one branch, or the ancestry of a commit ref. `page.after` (a commit id)
+ * starts just below that commit, so a long history is read a page at a time.
+ */
+export function listCommits(store: Store, repo: string, branch?: string, limit = -1, page: { after?: string } = {}): CommitRow[] {
   mustRepo(store, repo);
+  let below = Number.MAX_SAFE_INTEGER;
+  if (page.after) {
+    const a = commitById(store, page.after) ?? resolveCommit(store, repo, page.after);
+    if (a.repo !== repo) throw new StoreError(`commit ${page.after} is not in repo ${repo}`);
+    below = a.seq;
+  }
   if (branch && !branchExists(store, repo, branch)) {
     // a commit ref: its ancestry
     const out: CommitRow[] = [];
     let c: CommitRow | undefined = resolveCommit(store, repo, branch);
+    while (c && c.seq >= below) c = c.parent ? commitById(store, c.parent) : undefined;
     while (c && (limit < 0 || out.length < limit)) {
       out.push(c);
       c = c.parent ? commitById(store, c.parent) : undefined;
     }
     return out;
   }
-  const sql = branch
-    ? `SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND branch = ? ORDER BY seq DESC LIMIT ?`
-    : `SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? ORDER BY seq DESC LIMIT ?`;
-  return (branch ? store.db.prepare(sql).all(repo, branch, limit) : store.db.prepare(sql).all(repo, limit)) as CommitRow[];
+  return branch
+    ? store.stmt<CommitRow>(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND branch = ? AND seq < ? ORDER BY seq DESC LIMIT ?`).all(repo, branch, below, limit)
+    : store.stmt<CommitRow>(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND seq < ? ORDER BY seq DESC LIMIT ?`).all(repo, below, limit);
 }
 
 export function provenanceOf(store: Store, commitId: string): { repo: string; branch: string; commit: string }[] {
@@ -237,20 +266,16 @@ export function provenanceOf(store: Store, commitId: string): { repo: string; br
   }[];
 }
 
+/** Every file of a commit, sorted by path. */
 export function filesOf(store: Store, commitSeq: number): FileRow[] {
-  return store.db.prepare(`SELECT path, hash, size FROM commit_files WHERE commit_seq = ? ORDER BY path`).all(commitSeq) as FileRow[];
+  const c = commitBySeq(store, commitSeq);
+  return c ? treeFiles(store, treeOf(store, c)) : [];
 }
 
-/** Files at or under `path` in a commit (range scan on the primary key). */
+/** The file at `path` of a commit, or every file under the folder `path`, sorted. */
 export function filesUnder(store: Store, commitSeq: number, path: string): FileRow[] {
-  const p = normalizePath(path);
-  if (p === '/') return filesOf(store, commitSeq);
-  const exact = store.db.prepare(`SELECT path, hash, size FROM commit_files WHERE commit_seq = ? AND path = ?`).get(commitSeq, p) as FileRow | undefined;
-  if (exact) return [exact];
-  // '/' is 0x2f and '0' is 0x30: [p + '/', p + '0') is every path under p
-  return store.db
-    .prepare(`SELECT path, hash, size FROM commit_files WHERE commit_seq = ? AND path >= ? AND path < ? ORDER BY path`)
-    .all(commitSeq, p + '/', p + '0') as FileRow[];
+  const c = commitBySeq(store, commitSeq);
+  return c ? treeFilesAt(store, treeOf(store, c), normalizePath(path)) : [];
 }
 
 export interface Changes {
@@ -270,48 +295,103 @@ export function commitChanges(
   opts: CommitOptions = {},
 ): CommitRow {
   checkRepoName(branch, 'branch');
+  const deletes = (changes.deletes ?? []).map(normalizePath);
+  const puts = (changes.puts ?? []).map((f) => ({ path: normalizePath(f.path), hash: f.hash, size: f.size }));
+  const seen = new Set<string>();
+  for (const f of puts) {
+    if (f.path === '/') throw new StoreError(`cannot put a file at the root of ${repo}: name a path`);
+    if (seen.has(f.path)) throw new StoreError(`${f.path} is put twice in one commit`);
+    seen.add(f.path);
+  }
   return store.tx(() => {
-    const db = store.db;
     mustRepo(store, repo);
-    if (!branchExists(store, repo, branch)) db.prepare(`INSERT INTO branches (repo, name, head) VALUES (?, ?, NULL)`).run(repo, branch);
+    ensureBranch(store, repo, branch);
     const parent = headOf(store, repo, branch);
-    const files = new Map<string, FileRow>();
-    if (parent) for (const f of filesOf(store, parent.seq)) files.set(f.path, f);
-    for (const d of changes.deletes ?? []) {
-      const p = normalizePath(d);
-      let hit = false;
-      if (p === '/') {
-        hit = files.size > 0;
-        files.clear();
-      } else {
-        if (files.delete(p)) hit = true;
-        for (const k of [...files.keys()]) if (k.startsWith(p + '/')) hit = files.delete(k) || hit;
-      }
+    const w = beginCommit(store, repo, branch, parent, { origin: 'user', ...opts });
+    for (const p of deletes) {
+      const hit = w.remove(p, true);
       if (!hit) throw new StoreError(`${repo}@${branch}:${p}: no such file or folder`);
     }
-    const puts = changes.puts ?? [];
-    if (puts.length) {
-      const seen = new Set<string>();
-      for (const f of puts) {
-        const p = normalizePath(f.path);
-        if (p === '/') throw new StoreError(`cannot put a file at the root of ${repo}: name a path`);
-        if (seen.has(p)) throw new StoreError(`${p} is put twice in one commit`);
-        seen.add(p);
-        files.set(p, { path: p, hash: f.hash, size: f.size });
+    for (const f of puts) {
+      if (headHasBelow(store, repo, branch, f.path)) throw new StoreError(`${repo}@${branch}:${f.path} is a folder; cannot put a file there`);
+      for (let i = f.path.lastIndexOf('/'); i > 0; i = f.path.lastIndexOf('/', i - 1)) {
+        const anc = f.path.slice(0, i);
+        if (seen.has(anc) || treeFile(store, w.tree, anc)) throw new StoreError(`${repo}@${branch}:${anc} is a file; cannot put ${f.path} under it`);
       }
-      // the result must be a tree: no file where a folder is, nor under a file
-      const dirs = new Set<string>();
-      for (const f of files.keys()) for (let i = f.lastIndexOf('/'); i > 0; i = f.lastIndexOf('/', i - 1)) dirs.add(f.slice(0, i));
-      for (const p of seen) {
-        if (dirs.has(p)) throw new StoreError(`${repo}@${branch}:${p} is a folder; cannot put a file there`);
-        for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) {
-          const anc = p.slice(0, i);
-          if (files.has(anc)) throw new StoreError(`${repo}@${branch}:${anc} is a file; cannot put ${p} under it`);
+      w.put(f);
+    }
+    return w.finish();
+  });
+}
+
+function ensureBranch(store: Store, repo: string, branch: string): void {
+  if (!branchExists(store, repo, branch)) store.stmt(`INSERT INTO branches (repo, name, head) VALUES (?, ?, NULL)`).run(repo, branch);
+}
+
+/** A commit being written: its row exists (for its seq), file versions change as it goes, counts are kept. */
+interface CommitWriter {
+  readonly seq: number;
+  /** the head as it is being changed (live rows) */
+  readonly tree: TreeRef;
+  /** removes a file, or (`folders`) also everything under the path; whether anything was there */
+  remove(path: string, folders: boolean): boolean;
+  /** puts a file, replacing the live one (a no-op when the content is the same) */
+  put(f: FileRow): void;
+  finish(): CommitRow;
+}
+
+function beginCommit(store: Store, repo: string, branch: string, parent: CommitRow | undefined, opts: CommitOptions): CommitWriter {
+  const id = opts.id ?? newId();
+  const info = store
+    .stmt(`INSERT INTO commits (id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`)
+    .run(id, repo, branch, parent?.id ?? null, now(), opts.origin ?? 'user', opts.job ?? null, opts.description ?? '');
+  const seq = Number(info.lastInsertRowid);
+  let nFiles = parent?.n_files ?? 0;
+  let bytes = parent?.size_bytes ?? 0;
+  const tree: TreeRef = { repo, branch, seq, head: true };
+  return {
+    seq,
+    tree,
+    remove(path, folders) {
+      let hit = false;
+      if (path !== '/') {
+        const f = removeHeadFile(store, repo, branch, path, seq);
+        if (f) {
+          hit = true;
+          nFiles--;
+          bytes -= f.size;
         }
       }
-    }
-    return insertCommit(store, repo, branch, parent, [...files.values()], { origin: 'user', ...opts });
-  });
+      if (folders) {
+        const r = removeHeadFilesBelow(store, repo, branch, path, seq);
+        if (r.n) {
+          hit = true;
+          nFiles -= r.n;
+          bytes -= r.bytes;
+        }
+      }
+      return hit;
+    },
+    put(f) {
+      const live = treeFile(store, tree, f.path);
+      if (live && live.hash === f.hash && live.size === f.size) return;
+      if (live) {
+        removeHeadFile(store, repo, branch, f.path, seq);
+        nFiles--;
+        bytes -= live.size;
+      }
+      addHeadFile(store, repo, branch, f, seq);
+      nFiles++;
+      bytes += f.size;
+    },
+    finish() {
+      store.stmt(`UPDATE commits SET n_files = ?, size_bytes = ? WHERE seq = ?`).run(nFiles, bytes, seq);
+      const prov = store.stmt(`INSERT INTO provenance (commit_id, repo, branch, source) VALUES (?, ?, ?, ?)`);
+      for (const p of opts.provenance ?? []) prov.run(id, p.repo, p.branch, p.commit);
+      store.stmt(`UPDATE branches SET head = ? WHERE repo = ? AND name = ?`).run(id, repo, branch);
+      return commitById(store, id)!;
+    },
+  };
 }
 
 // ---------- put / get / list / glob ----------
@@ -410,7 +490,7 @@ export interface ListEntry {
 /** The entries directly under `path` (or the file itself), as `pachctl list file`. */
 export function listFile(store: Store, commit: CommitRow, path = '/'): ListEntry[] {
   const p = normalizePath(path);
-  const files = filesUnder(store, commit.seq, p);
+  const files = treeFilesAt(store, treeOf(store, commit), p);
   if (files.length === 1 && files[0].path === p) return [{ path: p, type: 'file', size: files[0].size, hash: files[0].hash }];
   if (!files.length && p !== '/') throw new StoreError(`${commit.repo}@${commit.id}:${p}: no such file or folder`);
   const prefix = p === '/' ? '/' : p + '/';
@@ -431,21 +511,32 @@ export function listFile(store: Store, commit: CommitRow, path = '/'): ListEntry
 
 /** Files and folders matching a glob, as `pachctl glob file` (globs match folders too). */
 export function globFile(store: Store, commit: CommitRow, pattern: string): ListEntry[] {
-  const files = filesOf(store, commit.seq);
-  const byPath = new Map(files.map((f) => [f.path, f]));
-  return globPaths(
-    files.map((f) => f.path),
-    pattern,
-  ).map((m) => {
+  const files = treeFiles(store, treeOf(store, commit));
+  const paths = files.map((f) => f.path);
+  // prefix sums over the sorted files: a folder's size is the sum over its contiguous run
+  const sums = new Float64Array(files.length + 1);
+  for (let i = 0; i < files.length; i++) sums[i + 1] = sums[i] + files[i].size;
+  return globPaths(paths, pattern).map((m) => {
     if (!m.dir) {
-      const f = byPath.get(m.path)!;
+      const f = files[lowerBound(paths, m.path)];
       return { path: m.path, type: 'file' as const, size: f.size, hash: f.hash };
     }
-    const prefix = m.path === '/' ? '/' : m.path + '/';
-    let size = 0;
-    for (const f of files) if (f.path.startsWith(prefix)) size += f.size;
-    return { path: m.path, type: 'dir' as const, size };
+    if (m.path === '/') return { path: m.path, type: 'dir' as const, size: sums[files.length] };
+    const lo = lowerBound(paths, m.path + '/');
+    const hi = lowerBound(paths, m.path + '0');
+    return { path: m.path, type: 'dir' as const, size: sums[hi] - sums[lo] };
   });
+}
+
+function lowerBound(a: string[], x: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**
@@ -454,7 +545,7 @@ export function globFile(store: Store, commit: CommitRow, pattern: string): List
  */
 export async function getFile(store: Store, commit: CommitRow, path: string, out: string | undefined, recursive: boolean): Promise<number> {
   const p = normalizePath(path);
-  const files = filesUnder(store, commit.seq, p);
+  const files = treeFilesAt(store, treeOf(store, commit), p);
   if (!files.length) throw new StoreError(`${commit.repo}@${commit.id}:${p}: no such file or folder`);
   if (files.length === 1 && files[0].path === p) {
     if (out) {
@@ -486,42 +577,71 @@ export function isLocalDir(p: string): boolean {
 
 
 /**
- * Makes one commit on `repo@branch` holding exactly `files` (a job's output), inside the caller's transaction
- * or its own. Paths must already be normalized and form a tree.
+ * Makes one commit on `repo@branch` holding exactly `files`, inside the caller's transaction or its own: the
+ * head's files are diffed against them, so only what differs gets new versions. Reads the whole head: for a job
+ * output that has to be rebuilt whole; `commitDiff` is the incremental path.
  */
-export function commitFiles(
-  store: Store,
-  repo: string,
-  branch: string,
-  files: FileRow[],
-  opts: CommitOptions = {},
-): CommitRow {
+export function commitFiles(store: Store, repo: string, branch: string, files: FileRow[], opts: CommitOptions = {}): CommitRow {
   return store.tx(() => {
-    const db = store.db;
     mustRepo(store, repo);
-    if (!branchExists(store, repo, branch)) db.prepare(`INSERT INTO branches (repo, name, head) VALUES (?, ?, NULL)`).run(repo, branch);
-    return insertCommit(store, repo, branch, headOf(store, repo, branch), files, { origin: 'job', ...opts });
+    ensureBranch(store, repo, branch);
+    const parent = headOf(store, repo, branch);
+    const want = new Map(files.map((f) => [f.path, f]));
+    const w = beginCommit(store, repo, branch, parent, { origin: 'job', ...opts });
+    for (const f of treeFiles(store, w.tree)) if (!want.has(f.path)) w.remove(f.path, false);
+    for (const f of files) w.put(f);
+    return w.finish();
   });
 }
 
-type CommitOptions = { origin?: 'user' | 'job'; job?: string; id?: string; description?: string; provenance?: { repo: string; branch: string; commit: string }[] };
-
-/** The commit row, its files, its provenance and the branch head: one commit, inside the caller's transaction. */
-function insertCommit(store: Store, repo: string, branch: string, parent: CommitRow | undefined, files: FileRow[], opts: CommitOptions): CommitRow {
-  const db = store.db;
-  const id = opts.id ?? newId();
-  let size = 0;
-  for (const f of files) size += f.size;
-  const info = db
-    .prepare(
-      `INSERT INTO commits (id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .run(id, repo, branch, parent?.id ?? null, now(), opts.origin ?? 'user', opts.job ?? null, opts.description ?? '', files.length, size);
-  const seq = Number(info.lastInsertRowid);
-  const ins = db.prepare(`INSERT INTO commit_files (commit_seq, path, hash, size) VALUES (?, ?, ?, ?)`);
-  for (const f of files) ins.run(seq, f.path, f.hash, f.size);
-  const prov = db.prepare(`INSERT INTO provenance (commit_id, repo, branch, source) VALUES (?, ?, ?, ?)`);
-  for (const p of opts.provenance ?? []) prov.run(id, p.repo, p.branch, p.commit);
-  db.prepare(`UPDATE branches SET head = ? WHERE repo = ? AND name = ?`).run(id, repo, branch);
-  return commitById(store, id)!;
+/** Two writers of one path, or a file where a folder is: found while applying a job's output. */
+export class PathConflict extends Error {
+  constructor(
+    readonly path: string,
+    readonly kind: 'same' | 'file-above' | 'folder',
+    /** the conflicting path already there (for `file-above`: the file; for `folder`: a file under it) */
+    readonly other: string,
+  ) {
+    super(`path conflict at ${path}`);
+    this.name = 'PathConflict';
+  }
 }
+
+/**
+ * One commit on `repo@branch` = its head minus the files `removes` plus `puts`, inside the caller's transaction.
+ * A put may not land on a file still there, nor under a file, nor where files are below (a job's datums own
+ * disjoint paths): that throws PathConflict and the caller's transaction rolls back. Costs what it changes.
+ */
+export function commitDiff(store: Store, repo: string, branch: string, removes: Iterable<string>, puts: FileRow[], opts: CommitOptions = {}): CommitRow {
+  mustRepo(store, repo);
+  ensureBranch(store, repo, branch);
+  const parent = headOf(store, repo, branch);
+  const w = beginCommit(store, repo, branch, parent, { origin: 'job', ...opts });
+  const putPaths = new Set<string>();
+  for (const f of puts) {
+    if (putPaths.has(f.path)) throw new PathConflict(f.path, 'same', f.path);
+    putPaths.add(f.path);
+  }
+  // a path removed and put again with the same content keeps its version (and costs no row)
+  const removeSet = new Set(removes);
+  const keep = new Set<string>();
+  for (const f of puts) {
+    if (!removeSet.has(f.path)) continue;
+    const live = treeFile(store, w.tree, f.path);
+    if (live && live.hash === f.hash && live.size === f.size) keep.add(f.path);
+  }
+  for (const p of removeSet) if (!keep.has(p)) w.remove(p, false);
+  for (const f of puts) {
+    if (keep.has(f.path)) continue;
+    if (treeFile(store, w.tree, f.path)) throw new PathConflict(f.path, 'same', f.path);
+    if (headHasBelow(store, repo, branch, f.path)) throw new PathConflict(f.path, 'folder', f.path);
+    for (let i = f.path.lastIndexOf('/'); i > 0; i = f.path.lastIndexOf('/', i - 1)) {
+      const anc = f.path.slice(0, i);
+      if (putPaths.has(anc) || treeFile(store, w.tree, anc)) throw new PathConflict(f.path, 'file-above', anc);
+    }
+    w.put(f);
+  }
+  return w.finish();
+}
+
+type CommitOptions = { origin?: 'user' | 'job'; job?: string; id?: string; description?: string; provenance?: { repo: string; branch: string; commit: string }[] };

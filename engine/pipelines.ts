@@ -2,6 +2,7 @@
  * Pipelines in the store: created and updated from specs (the salt is kept unless --reprocess), deleted with
  * their output repo, listed in DAG order.
  */
+import { dropPipelineDatums } from './store/datums.js';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipelineOrder } from './dag.js';
@@ -133,8 +134,7 @@ export function deletePipeline(store: Store, name: string, opts: { keepRepo?: bo
     const readers = readersOf(store, name).filter((r) => r !== name);
     if (readers.length) throw new StoreError(`pipeline ${name} is an input of pipeline(s) ${readers.join(', ')}: delete those first`);
     const db = store.db;
-    db.prepare(`DELETE FROM datum_files WHERE job IN (SELECT id FROM jobs WHERE pipeline = ?)`).run(name);
-    db.prepare(`DELETE FROM datums WHERE job IN (SELECT id FROM jobs WHERE pipeline = ?)`).run(name);
+    dropPipelineDatums(store, name);
     db.prepare(`DELETE FROM jobs WHERE pipeline = ?`).run(name);
     db.prepare(`DELETE FROM pipelines WHERE name = ?`).run(name);
     if (opts.keepRepo) db.prepare(`UPDATE repos SET pipeline = NULL WHERE name = ?`).run(name);

@@ -10,17 +10,18 @@ import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../shared/log.js';
-import { computeDatums, datumHash, type Datum, type Snapshot } from './datums.js';
-import { commitFiles, filesOf, commitById, newId, type FileRow } from './pfs.js';
+import { commitDiff, commitFiles, headOf, newId, PathConflict, type FileRow } from './pfs.js';
+import { inputKey, planJob, resumePlan, type Plan, type QueuedDatum } from './plan.js';
+import { currentSuccessful, currentWritersOf, enteredSince, leftSince, outputsOf } from './store/datums.js';
 import { JobProgress } from './progress.js';
 import { parseDurationSeconds, type PipelineSpec } from './spec.js';
 import { selfStartTime } from './store/proc.js';
 import { now, Store } from './store/store.js';
 import { appDir } from './app-dir.js';
-import { active, datumInputsJson, runDatum, scratchRemovals, type DatumContext } from './datum-process.js';
+import { active, runDatum, scratchRemovals, type DatumContext } from './datum-process.js';
 import { downstreamOf } from './dag.js';
 import { orderedPipelines } from './pipelines.js';
-import { dueOf, duePipelines, getJob, type Due, type JobInput, type JobRow, type JobState } from './jobs.js';
+import { dueOf, duePipelines, getJob, lastJob, type Due, type JobInput, type JobRow, type JobState } from './jobs.js';
 let gpuCache: string[] | undefined;
 
 /** GPU ids: $TESSELLA_GPUS (a count or a list like "0,2"), else one per line of `nvidia-smi -L`. */
@@ -131,113 +132,97 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
   return results;
 }
 
-function startJob(store: Store, due: Due): JobRow {
+/** Starts (or resumes) a job and plans it, in one transaction: a job row exists only with its plan. */
+function startJob(store: Store, due: Due): { job: JobRow; plan: Plan } {
   if (due.kind === 'resume') {
-    store.db.prepare(`UPDATE jobs SET pid = ?, pid_start = ? WHERE id = ?`).run(process.pid, selfStartTime, due.job.id);
-    return getJob(store, due.job.id)!;
+    store.stmt(`UPDATE jobs SET pid = ?, pid_start = ? WHERE id = ?`).run(process.pid, selfStartTime, due.job.id);
+    const job = getJob(store, due.job.id)!;
+    return { job, plan: resumePlan(store, job, JSON.parse(job.inputs) as JobInput[]) };
   }
   return store.tx(() => {
     // an interrupted job that will not be resumed (its spec changed) ends as killed
-    store.db
-      .prepare(`UPDATE jobs SET state = 'killed', finished = ?, reason = 'interrupted; superseded by a newer job' WHERE pipeline = ? AND state = 'running'`)
+    store
+      .stmt(`UPDATE jobs SET state = 'killed', finished = ?, reason = 'interrupted; superseded by a newer job' WHERE pipeline = ? AND state = 'running'`)
       .run(now(), due.row.name);
+    const prev = lastJob(store, due.row.name);
+    const lastOk = lastJob(store, due.row.name, 'success');
     const id = newId();
-    store.db
-      .prepare(`INSERT INTO jobs (id, pipeline, version, salt, state, inputs, created, started, pid, pid_start) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)`)
-      .run(id, due.row.name, due.row.version, due.row.salt, JSON.stringify(due.inputs), now(), now(), process.pid, selfStartTime);
-    return getJob(store, id)!;
+    store
+      .stmt(
+        `INSERT INTO jobs (id, pipeline, version, salt, state, inputs, created, started, pid, pid_start, input_key) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(id, due.row.name, due.row.version, due.row.salt, JSON.stringify(due.inputs), now(), now(), process.pid, selfStartTime, inputKey(due.spec, due.row.salt));
+    const job = getJob(store, id)!;
+    const plan = planJob(store, job, due.spec, due.inputs, prev, lastOk);
+    store.stmt(`UPDATE jobs SET n_total = ? WHERE id = ?`).run(plan.total, job.id);
+    return { job, plan };
   });
 }
 
-/** Runs (or resumes) one job to its end. */
+/** Runs (or resumes) one job to its end: plan, execute the changed datums, finish with the output commit. */
 export async function runJob(store: Store, due: Due, log: Logger): Promise<JobResult> {
   const spec = due.spec;
-  const job = startJob(store, due);
-  const inputs = JSON.parse(job.inputs) as JobInput[];
-  const result: JobResult = { pipeline: job.pipeline, job: job.id, state: 'running', total: 0, processed: 0, skipped: 0, failed: 0, recovered: 0, seconds: 0, failures: [] };
-
-  const snapshots = new Map<string, Snapshot>();
-  const snapshotOf = (repo: string, branch: string): Snapshot => {
-    const key = `${repo}@${branch}`;
-    let s = snapshots.get(key);
-    if (!s) {
-      const inp = inputs.find((i) => i.repo === repo && i.branch === branch);
-      const c = inp?.commit ? commitById(store, inp.commit) : undefined;
-      s = { repo, branch, commit: c?.id ?? '', files: c ? filesOf(store, c.seq) : [] };
-      snapshots.set(key, s);
-    }
-    return s;
-  };
-  let datums: Datum[];
+  let started;
   try {
-    datums = computeDatums(spec.input, snapshotOf);
+    started = startJob(store, due);
   } catch (e) {
+    if (String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_')) throw e;
+    const job = due.kind === 'resume' ? due.job : recordUnplannable(store, due);
+    const result: JobResult = { pipeline: job.pipeline, job: job.id, state: 'running', total: 0, processed: 0, skipped: 0, failed: 0, recovered: 0, seconds: 0, failures: [] };
     return finishFailed(store, job, result, `cannot compute datums: ${(e as Error).message}`, log);
   }
-  result.total = datums.length;
-
-  // what this job already did (an interrupted run), and what earlier jobs did that can be reused
-  const own = new Map((store.db.prepare(`SELECT id, hash, state FROM datums WHERE job = ?`).all(job.id) as { id: string; hash: string; state: string }[]).map((d) => [d.id, d]));
-  const reuse = new Map<string, { job: string; datum: string }>();
-  const addReusable = (from: JobRow | undefined) => {
-    if (!from) return;
-    for (const d of store.db.prepare(`SELECT id, hash, state FROM datums WHERE job = ? AND state IN ('success', 'skipped')`).all(from.id) as { id: string; hash: string }[]) {
-      if (!reuse.has(d.hash)) reuse.set(d.hash, { job: from.id, datum: d.id });
-    }
+  const { job, plan } = started;
+  const inputs = JSON.parse(job.inputs) as JobInput[];
+  const result: JobResult = {
+    pipeline: job.pipeline,
+    job: job.id,
+    state: 'running',
+    total: plan.total,
+    processed: 0,
+    skipped: plan.skipped,
+    failed: 0,
+    recovered: plan.recovered,
+    seconds: 0,
+    failures: [],
   };
-  if (spec.reprocessSpec !== 'every_job') {
-    const lastOk = store.db.prepare(`SELECT * FROM jobs WHERE pipeline = ? AND state = 'success' AND seq < ? ORDER BY seq DESC LIMIT 1`).get(job.pipeline, job.seq) as JobRow | undefined;
-    addReusable(lastOk);
-    if (due.kind === 'new' && due.inherit) addReusable(due.inherit);
-  }
-
-  const queue: { datum: Datum; hash: string }[] = [];
-  const insSkip = store.db.prepare(
-    `INSERT INTO datums (job, id, hash, state, tries, reused_from, started, finished, seconds, inputs) VALUES (?, ?, ?, 'skipped', 0, ?, ?, ?, 0, ?)`,
-  );
-  const copyFiles = store.db.prepare(`INSERT INTO datum_files (job, datum, path, hash, size) SELECT ?, datum, path, hash, size FROM datum_files WHERE job = ? AND datum = ?`);
-  const delDatum = store.db.prepare(`DELETE FROM datums WHERE job = ? AND id = ?`);
-  const delFiles = store.db.prepare(`DELETE FROM datum_files WHERE job = ? AND datum = ?`);
-  const ids = new Set<string>();
-  store.tx(() => {
-    const t = now();
-    for (const d of datums) {
-      if (ids.has(d.id)) continue;
-      ids.add(d.id);
-      const h = datumHash(d, job.salt);
-      const mine = own.get(d.id);
-      if (mine && mine.hash === h && (mine.state === 'success' || mine.state === 'skipped')) {
-        result.recovered++;
-        continue;
-      }
-      if (mine) {
-        delDatum.run(job.id, d.id);
-        delFiles.run(job.id, d.id);
-      }
-      const src = reuse.get(h);
-      if (src) {
-        insSkip.run(job.id, d.id, h, src.job, t, t, datumInputsJson(d));
-        copyFiles.run(job.id, src.job, src.datum);
-        result.skipped++;
-      } else queue.push({ datum: d, hash: h });
-    }
-    // datums of an interrupted run that no longer exist
-    for (const id of own.keys()) {
-      if (!ids.has(id)) {
-        delDatum.run(job.id, id);
-        delFiles.run(job.id, id);
-      }
-    }
-    store.db.prepare(`UPDATE jobs SET n_total = ? WHERE id = ?`).run(ids.size, job.id);
-  });
-  result.total = ids.size;
-
   const progress = new JobProgress(log, job.pipeline, job.id, result.total);
   progress.processed = result.recovered;
   progress.skipped = result.skipped;
-  log.info('job started', { pipeline: job.pipeline, job: job.id, datums: result.total, to_run: queue.length, skipped: result.skipped, resumed: result.recovered });
-  if (queue.length) progress.draw();
+  log.info('job started', { pipeline: job.pipeline, job: job.id, datums: result.total, to_run: plan.queue.length, skipped: result.skipped, resumed: result.recovered, plan: plan.mode });
+  if (plan.queue.length) progress.draw();
 
+  await executeDatums(store, spec, job, plan.queue, result, progress, log);
+  result.seconds = progress.end();
+  if (active.interrupted) {
+    result.state = 'running';
+    result.reason = 'interrupted';
+    return result;
+  }
+  store.stmt(`UPDATE jobs SET n_processed = ?, n_skipped = ?, n_failed = ?, n_recovered = ? WHERE id = ?`).run(
+    result.processed + result.recovered,
+    result.skipped,
+    result.failed,
+    result.recovered,
+    job.id,
+  );
+  if (result.failed) {
+    const f = result.failures[0];
+    return finishFailed(store, job, result, `${result.failed} datum(s) failed; first: ${f.datum}: ${f.error} (log: ${f.log})`, log);
+  }
+  return finishJob(store, job, inputs, result, log);
+}
+
+/** A job whose datums cannot even be computed (a bad glob): recorded as failed, with nothing planned. */
+function recordUnplannable(store: Store, due: Extract<Due, { kind: 'new' }>): JobRow {
+  const id = newId();
+  store
+    .stmt(`INSERT INTO jobs (id, pipeline, version, salt, state, inputs, created, started, pid, pid_start, input_key) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, '')`)
+    .run(id, due.row.name, due.row.version, due.row.salt, JSON.stringify(due.inputs), now(), now(), process.pid, selfStartTime);
+  return getJob(store, id)!;
+}
+
+/** Runs the queued datums, as many at once as the pipeline's slots. */
+async function executeDatums(store: Store, spec: PipelineSpec, job: JobRow, queue: QueuedDatum[], result: JobResult, progress: JobProgress, log: Logger): Promise<void> {
   const slots = slotsFor(spec);
   const ctx: DatumContext = {
     store,
@@ -248,7 +233,7 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
     workingDir: workingDirFor(spec),
     logDir: join(store.logsDir, job.pipeline, job.id),
   };
-  mkdirSync(ctx.logDir, { recursive: true });
+  if (queue.length) mkdirSync(ctx.logDir, { recursive: true });
   let next = 0;
   const worker = async (gpus: string[]) => {
     while (next < queue.length && !active.interrupted) {
@@ -267,66 +252,51 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
   };
   await Promise.all(slots.map((g) => worker(g)));
   await scratchRemovals();
-  result.seconds = progress.end();
-  if (active.interrupted) {
-    result.state = 'running';
-    result.reason = 'interrupted';
-    return result;
-  }
-
-  store.db.prepare(`UPDATE jobs SET n_processed = ?, n_skipped = ?, n_failed = ?, n_recovered = ? WHERE id = ?`).run(
-    result.processed + result.recovered,
-    result.skipped,
-    result.failed,
-    result.recovered,
-    job.id,
-  );
-  if (result.failed) {
-    const f = result.failures[0];
-    return finishFailed(store, job, result, `${result.failed} datum(s) failed; first: ${f.datum}: ${f.error} (log: ${f.log})`, log);
-  }
-  return finishJob(store, job, inputs, result, log);
 }
 
-
 function finishFailed(store: Store, job: JobRow, result: JobResult, reason: string, log: Logger): JobResult {
-  store.db.prepare(`UPDATE jobs SET state = 'failure', finished = ?, reason = ?, pid = NULL WHERE id = ?`).run(now(), reason, job.id);
+  store.stmt(`UPDATE jobs SET state = 'failure', finished = ?, reason = ?, pid = NULL WHERE id = ?`).run(now(), reason, job.id);
   result.state = 'failure';
   result.reason = reason;
   log.error('job failed', { pipeline: job.pipeline, job: job.id, reason, processed: result.processed, skipped: result.skipped, failed: result.failed });
   return result;
 }
 
+/**
+ * The output commit, in the transaction that marks the job successful. When the output head is the last
+ * successful job's commit, it changes by the outputs of the datums that entered or left the set since that job;
+ * otherwise (a first job, a deleted output commit) it is rebuilt from every current datum's outputs.
+ */
 function finishJob(store: Store, job: JobRow, inputs: JobInput[], result: JobResult, log: Logger): JobResult {
-  const rows = store.db.prepare(`SELECT datum, path, hash, size FROM datum_files WHERE job = ? ORDER BY path`).all(job.id) as (FileRow & { datum: string })[];
-  // two datums writing one path, or a file where another datum writes a folder
-  for (let i = 1; i < rows.length; i++) {
-    const a = rows[i - 1];
-    const b = rows[i];
-    if (a.path === b.path) {
-      return finishFailed(store, job, result, `datums ${a.datum} and ${b.datum} both write ${a.path}`, log);
-    }
-  }
-  const files = new Set(rows.map((r) => r.path));
-  for (const r of rows) {
-    for (let i = r.path.lastIndexOf('/'); i > 0; i = r.path.lastIndexOf('/', i - 1)) {
-      const anc = r.path.slice(0, i);
-      if (files.has(anc)) {
-        const other = rows.find((x) => x.path === anc)!;
-        return finishFailed(store, job, result, `datum ${other.datum} writes the file ${anc} and datum ${r.datum} writes ${r.path} under it`, log);
-      }
-    }
-  }
+  const provenance = inputs.filter((i) => i.commit);
+  const lastOk = store.stmt<JobRow>(`SELECT * FROM jobs WHERE pipeline = ? AND state = 'success' AND seq < ? ORDER BY seq DESC LIMIT 1`).get(job.pipeline, job.seq);
+  const head = headOf(store, job.pipeline, 'master');
+  let files = 0;
+  let conflict: string | undefined;
   store.tx(() => {
-    commitFiles(
-      store,
-      job.pipeline,
-      'master',
-      rows.map((r) => ({ path: r.path, hash: r.hash, size: r.size })),
-      { origin: 'job', job: job.id, id: job.id, provenance: inputs.filter((i) => i.commit) },
-    );
-    store.db.prepare(`UPDATE jobs SET state = 'success', finished = ?, pid = NULL WHERE id = ?`).run(now(), job.id);
+    if (lastOk && head && head.id === lastOk.id) {
+      const removes = new Set<string>();
+      for (const v of leftSince(store, job.pipeline, lastOk.seq)) if (v.state === 'success') for (const f of outputsOf(store, v.job, v.id)) removes.add(f.path);
+      const puts: FileRow[] = [];
+      for (const v of enteredSince(store, job.pipeline, lastOk.seq)) puts.push(...outputsOf(store, v.job, v.id));
+      try {
+        commitDiff(store, job.pipeline, 'master', removes, puts, { origin: 'job', job: job.id, id: job.id, provenance });
+      } catch (e) {
+        if (!(e instanceof PathConflict)) throw e;
+        conflict = conflictReason(store, job.pipeline, e, puts);
+        return;
+      }
+    } else {
+      const rows: (FileRow & { datum: string })[] = [];
+      for (const v of currentSuccessful(store, job.pipeline)) for (const f of outputsOf(store, v.job, v.id)) rows.push({ ...f, datum: v.id });
+      conflict = treeConflict(rows);
+      if (conflict) return;
+      commitFiles(store, job.pipeline, 'master', rows.map(({ path, hash, size }) => ({ path, hash, size })), { origin: 'job', job: job.id, id: job.id, provenance });
+    }
+    files = headOf(store, job.pipeline, 'master')!.n_files;
+    store.stmt(`UPDATE jobs SET state = 'success', finished = ?, pid = NULL WHERE id = ?`).run(now(), job.id);
   });
+  if (conflict) return finishFailed(store, job, result, conflict, log);
   result.state = 'success';
   log.info('job succeeded', {
     pipeline: job.pipeline,
@@ -335,9 +305,38 @@ function finishJob(store: Store, job: JobRow, inputs: JobInput[], result: JobRes
     processed: result.processed,
     skipped: result.skipped,
     resumed: result.recovered,
-    files: rows.length,
+    files,
     seconds: Math.round(result.seconds * 1000) / 1000,
   });
   return result;
 }
 
+/** Two datums writing one path, or a file where another datum writes a folder, among a whole output. */
+function treeConflict(rows: (FileRow & { datum: string })[]): string | undefined {
+  rows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (let i = 1; i < rows.length; i++) {
+    if (rows[i - 1].path === rows[i].path) return `datums ${rows[i - 1].datum} and ${rows[i].datum} both write ${rows[i].path}`;
+  }
+  const byPath = new Map(rows.map((r) => [r.path, r]));
+  for (const r of rows) {
+    for (let i = r.path.lastIndexOf('/'); i > 0; i = r.path.lastIndexOf('/', i - 1)) {
+      const other = byPath.get(r.path.slice(0, i));
+      if (other) return `datum ${other.datum} writes the file ${other.path} and datum ${r.datum} writes ${r.path} under it`;
+    }
+  }
+  return undefined;
+}
+
+/** The reason for a conflict found while applying an incremental output, naming the datums. */
+function conflictReason(store: Store, pipeline: string, e: PathConflict, puts: FileRow[]): string {
+  const writers = (p: string) => currentWritersOf(store, pipeline, p);
+  if (e.kind === 'same') {
+    const w = writers(e.path);
+    return `datums ${w.join(' and ')} both write ${e.path}`;
+  }
+  if (e.kind === 'file-above') {
+    return `datum ${writers(e.other).join(', ')} writes the file ${e.other} and datum ${writers(e.path).join(', ')} writes ${e.path} under it`;
+  }
+  void puts;
+  return `datum ${writers(e.path).join(', ')} writes ${e.path} where files of another datum are below it`;
+}

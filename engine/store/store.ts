@@ -7,11 +7,12 @@
  * them. A SIGKILL at any moment leaves either the old or the new state. Concurrency: SQLite serializes writers
  * (busy timeout); one process at a time may run jobs (the `runner` row, checked against live pids).
  */
-import Database from 'better-sqlite3';
+import Database, { type Statement } from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BlobStore } from './blobs.js';
+import { SCHEMA, SCHEMA_VERSION, schemaVersion, upgradeFromV1, VIEWS } from './schema.js';
 import { ownerAlive, processAlive, processStartTime, selfStartTime } from './proc.js';
 
 export class StoreError extends Error {
@@ -28,115 +29,6 @@ export class StoreError extends Error {
 export function defaultHome(): string {
   return resolve(process.env.TESSELLA_HOME || join(process.cwd(), '.tessella'));
 }
-
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS repos (
-  name TEXT PRIMARY KEY,
-  created TEXT NOT NULL,
-  description TEXT NOT NULL DEFAULT '',
-  pipeline TEXT
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS branches (
-  repo TEXT NOT NULL,
-  name TEXT NOT NULL,
-  head TEXT,
-  PRIMARY KEY (repo, name)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS commits (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  repo TEXT NOT NULL,
-  branch TEXT NOT NULL,
-  parent TEXT,
-  created TEXT NOT NULL,
-  origin TEXT NOT NULL,
-  job TEXT,
-  description TEXT NOT NULL DEFAULT '',
-  n_files INTEGER NOT NULL,
-  size_bytes INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS commits_repo ON commits (repo, branch, seq);
-CREATE TABLE IF NOT EXISTS commit_files (
-  commit_seq INTEGER NOT NULL,
-  path TEXT NOT NULL,
-  hash TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  PRIMARY KEY (commit_seq, path)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS provenance (
-  commit_id TEXT NOT NULL,
-  repo TEXT NOT NULL,
-  branch TEXT NOT NULL,
-  source TEXT NOT NULL,
-  PRIMARY KEY (commit_id, repo, branch)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS pipelines (
-  name TEXT PRIMARY KEY,
-  spec TEXT NOT NULL,
-  file TEXT,
-  salt TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  created TEXT NOT NULL,
-  updated TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS jobs (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  pipeline TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  salt TEXT NOT NULL,
-  state TEXT NOT NULL,
-  inputs TEXT NOT NULL,
-  created TEXT NOT NULL,
-  started TEXT,
-  finished TEXT,
-  pid INTEGER,
-  pid_start TEXT,
-  reason TEXT,
-  n_total INTEGER NOT NULL DEFAULT 0,
-  n_processed INTEGER NOT NULL DEFAULT 0,
-  n_skipped INTEGER NOT NULL DEFAULT 0,
-  n_failed INTEGER NOT NULL DEFAULT 0,
-  n_recovered INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs (pipeline, seq);
-CREATE TABLE IF NOT EXISTS datums (
-  job TEXT NOT NULL,
-  id TEXT NOT NULL,
-  hash TEXT NOT NULL,
-  state TEXT NOT NULL,
-  tries INTEGER NOT NULL DEFAULT 0,
-  reused_from TEXT,
-  started TEXT,
-  finished TEXT,
-  seconds REAL,
-  log TEXT,
-  error TEXT,
-  inputs TEXT NOT NULL,
-  PRIMARY KEY (job, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS datums_hash ON datums (job, hash);
-CREATE TABLE IF NOT EXISTS datum_files (
-  job TEXT NOT NULL,
-  datum TEXT NOT NULL,
-  path TEXT NOT NULL,
-  hash TEXT NOT NULL,
-  size INTEGER NOT NULL,
-  PRIMARY KEY (job, datum, path)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS datum_files_path ON datum_files (job, path);
-CREATE TABLE IF NOT EXISTS runner (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  pid INTEGER NOT NULL,
-  pid_start TEXT NOT NULL,
-  host TEXT NOT NULL,
-  command TEXT NOT NULL,
-  since TEXT NOT NULL
-);
-`;
 
 export interface OpenOptions {
   /** milliseconds a writer waits for SQLite's lock (default 15000) */
@@ -165,20 +57,51 @@ export class Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = OFF');
-      this.db.exec(SCHEMA);
+      this.migrate();
     } catch (e) {
+      if (e instanceof StoreError) throw e;
       const err = e as { code?: string; message: string };
       if (err.code === 'SQLITE_BUSY') {
         throw new StoreError(`the store at ${home} is busy (another tessella process is writing to it); try again`, 75);
       }
       throw new StoreError(`cannot open the store at ${home}: ${err.message}`);
     }
-    const v = this.db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
-    if (!v) this.db.prepare(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
-    else if (Number(v.value) > SCHEMA_VERSION) {
-      throw new StoreError(`the store at ${home} has schema ${v.value}, newer than this tessella (${SCHEMA_VERSION})`);
-    }
     this.blobs.cleanTemp();
+  }
+
+  /** Creates the schema, or upgrades an older store in place (one transaction: all or nothing). */
+  private migrate(): void {
+    const v = schemaVersion(this.db);
+    if (v > SCHEMA_VERSION) {
+      throw new StoreError(`the store at ${this.home} has schema ${v}, newer than this tessella (${SCHEMA_VERSION}): use a newer tessella`);
+    }
+    if (v === SCHEMA_VERSION) return;
+    this.tx(() => {
+      if (v === 0) {
+        this.db.exec(SCHEMA);
+        this.db.exec(VIEWS);
+        this.db.prepare(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
+      } else if (v === 1) {
+        upgradeFromV1(this.db);
+      } else {
+        throw new StoreError(
+          `the store at ${this.home} has schema ${v}, which this tessella cannot upgrade: move it aside and rebuild it ` +
+            `(tessella init, then put your slides, manifest and models again and run)`,
+        );
+      }
+    });
+  }
+
+  private readonly statements = new Map<string, Statement>();
+
+  /** A prepared statement, compiled once per store (the SQL text is the key). */
+  stmt<R = unknown>(sql: string): Statement<unknown[], R> {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st as Statement<unknown[], R>;
   }
 
   static open(home = defaultHome(), opts: OpenOptions = {}): Store {
