@@ -24,6 +24,8 @@ export interface CompiledGlob {
   root: boolean;
   /** number of capture groups */
   groups: number;
+  /** the number of path segments every match has, when the pattern fixes it (no `**`, braces, classes or escapes) */
+  depth?: number;
   regex: RegExp;
   /** null when the path does not match, else the capture groups ($1 at index 1; index 0 is the whole path) */
   match(path: string): string[] | null;
@@ -126,10 +128,12 @@ export function compileGlob(pattern: string): CompiledGlob {
   if (braces.length > 0) throw new GlobError(pattern, `'{' at ${braces[0]} has no closing '}'`);
   if (parens > 0) throw new GlobError(pattern, `a '(' has no closing ')'`);
   const regex = new RegExp(`^${re}$`, 's');
+  const fixed = !root && !/\*\*|[{}[\]\\]/.test(clean);
   const compiled: CompiledGlob = {
     pattern,
     root,
     groups,
+    depth: fixed ? clean.split('/').length - 1 : undefined,
     regex,
     match(path: string) {
       if (root) return path === '/' ? [path] : null;
@@ -216,9 +220,33 @@ export function globPaths(filePaths: readonly string[], pattern: string): GlobMa
   const g = compileGlob(pattern);
   if (g.root) return filePaths.length > 0 ? [{ path: '/', dir: true, captures: ['/'] }] : [];
   const out: GlobMatch[] = [];
-  for (const c of candidatePaths(filePaths)) {
+  for (const c of g.depth !== undefined ? candidatesAtDepth(filePaths, g.depth) : candidatePaths(filePaths)) {
     const m = g.match(c.path);
     if (m) out.push({ path: c.path, dir: c.dir, captures: m });
   }
+  return out;
+}
+
+/** The candidates with exactly `depth` segments (a pattern of fixed depth matches no others), sorted. */
+function candidatesAtDepth(filePaths: readonly string[], depth: number): { path: string; dir: boolean }[] {
+  const seen = new Map<string, boolean>();
+  for (const f of filePaths) {
+    let at = 0;
+    let k = 0;
+    // the index of the (depth + 1)-th '/', if any: the candidate is the path up to it (a folder)
+    while (k <= depth) {
+      at = f.indexOf('/', at + (k === 0 ? 0 : 1));
+      if (at < 0) break;
+      k++;
+    }
+    if (k < depth) continue;
+    if (at < 0) {
+      if (k === depth) seen.set(f, seen.get(f) ?? false);
+      continue;
+    }
+    seen.set(f.slice(0, at), true);
+  }
+  const out = Array.from(seen, ([path, dir]) => ({ path, dir }));
+  out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return out;
 }

@@ -21,6 +21,7 @@ import {
   type FileRow,
   type TreeRef,
 } from './store/files.js';
+import { beginStaging } from './store/staging.js';
 import { now, Store, StoreError } from './store/store.js';
 
 export type { FileRow, TreeRef };
@@ -461,16 +462,21 @@ export async function putFiles(
     seen.add(p);
   }
   const puts: FileRow[] = new Array(files.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const i = next++;
-      const ref = await store.blobs.putFile(files[i].local);
-      puts[i] = { path: normalizePath(files[i].path), ...ref };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(4, files.length) }, worker));
-  return commitChanges(store, repo, branch, { puts, deletes: opts.deletes }, { description: opts.description });
+  const staging = beginStaging(store);
+  try {
+    let next = 0;
+    const worker = async () => {
+      while (next < files.length) {
+        const i = next++;
+        const ref = await store.blobs.putFile(files[i].local);
+        puts[i] = { path: normalizePath(files[i].path), ...ref };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, files.length) }, worker));
+    return commitChanges(store, repo, branch, { puts, deletes: opts.deletes }, { description: opts.description });
+  } finally {
+    staging.done();
+  }
 }
 
 export function deleteFiles(store: Store, repo: string, branch: string, paths: string[]): CommitRow {

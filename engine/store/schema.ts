@@ -126,6 +126,13 @@ CREATE TABLE IF NOT EXISTS datum_files (
   PRIMARY KEY (job, datum, path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS datum_files_path ON datum_files (path);
+CREATE TABLE IF NOT EXISTS staging (
+  pid INTEGER NOT NULL,
+  pid_start TEXT NOT NULL,
+  host TEXT NOT NULL,
+  since TEXT NOT NULL,
+  PRIMARY KEY (pid, host)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runner (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   pid INTEGER NOT NULL,
@@ -174,10 +181,11 @@ export function upgradeFromV1(db: Database.Database): { commits: number; datums:
   let commits = 0;
   for (const b of branches) {
     let tree = new Map<string, string>();
-    for (const c of db.prepare(`SELECT seq FROM commits WHERE repo = ? AND branch = ? ORDER BY seq`).iterate(b.repo, b.branch) as Iterable<{ seq: number }>) {
+    // (better-sqlite3 allows no writes while a read cursor is open: one commit's list at a time)
+    for (const c of db.prepare(`SELECT seq FROM commits WHERE repo = ? AND branch = ? ORDER BY seq`).all(b.repo, b.branch) as { seq: number }[]) {
       commits++;
       const next = new Map<string, string>();
-      for (const f of filesOfCommit.iterate(c.seq) as Iterable<{ path: string; hash: string; size: number }>) {
+      for (const f of filesOfCommit.all(c.seq) as { path: string; hash: string; size: number }[]) {
         next.set(f.path, f.hash);
         const old = tree.get(f.path);
         if (old === f.hash) continue;
