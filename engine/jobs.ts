@@ -95,8 +95,8 @@ export function listJobs(store: Store, pipeline?: string, limit = -1): JobRow[] 
   ) as JobRow[];
 }
 
-export function listDatums(store: Store, job: string): DatumRow[] {
-  return store.db.prepare(`SELECT * FROM datums WHERE job = ? ORDER BY id`).all(job) as DatumRow[];
+export function listDatums(store: Store, job: string, page?: { limit?: number; after?: string }): DatumRow[] {
+  return store.db.prepare(`SELECT * FROM datums WHERE job = ? AND id > ? ORDER BY id LIMIT ?`).all(job, page?.after ?? '', page?.limit ?? -1) as DatumRow[];
 }
 
 export function getDatum(store: Store, job: string, id: string): DatumRow {

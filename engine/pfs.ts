@@ -211,22 +211,24 @@ export function resolveCommit(store: Store, repo: string, ref: string): CommitRo
   return c!;
 }
 
-export function listCommits(store: Store, repo: string, branch?: string, limit = -1): CommitRow[] {
+export function listCommits(store: Store, repo: string, branch?: string, limit = -1, page?: { after?: string }): CommitRow[] {
   mustRepo(store, repo);
+  // page.after: only commits older than it
+  const before = (page?.after && commitById(store, page.after)?.seq) || Number.MAX_SAFE_INTEGER;
   if (branch && !branchExists(store, repo, branch)) {
     // a commit ref: its ancestry
     const out: CommitRow[] = [];
     let c: CommitRow | undefined = resolveCommit(store, repo, branch);
     while (c && (limit < 0 || out.length < limit)) {
-      out.push(c);
+      if (c.seq < before) out.push(c);
       c = c.parent ? commitById(store, c.parent) : undefined;
     }
     return out;
   }
   const sql = branch
-    ? `SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND branch = ? ORDER BY seq DESC LIMIT ?`
-    : `SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? ORDER BY seq DESC LIMIT ?`;
-  return (branch ? store.db.prepare(sql).all(repo, branch, limit) : store.db.prepare(sql).all(repo, limit)) as CommitRow[];
+    ? `SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND branch = ? AND seq < ? ORDER BY seq DESC LIMIT ?`
+    : `SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND seq < ? ORDER BY seq DESC LIMIT ?`;
+  return (branch ? store.db.prepare(sql).all(repo, branch, before, limit) : store.db.prepare(sql).all(repo, before, limit)) as CommitRow[];
 }
 
 export function provenanceOf(store: Store, commitId: string): { repo: string; branch: string; commit: string }[] {
