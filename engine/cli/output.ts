@@ -34,5 +34,5 @@ export function table(headers: string[], rows: (string | number)[][]): void {
  * one.
  */
 export function nextPageHint(shown: number, limit: number | undefined, next: () => string): void {
-  if (limit !== undefined && shown > 0 && shown === limit) note(`(more may follow: ${next()})`);
+  if (limit !== undefined && shown > 0 && shown === limit) note(`next page: ${next()}`);
 }
