@@ -1,19 +1,13 @@
 /**
- * The `tessella` CLI: pachctl's verbs on the embedded engine (engine/verbs.ts), plus verbs other modules add
- * through `extraVerbs` (one line each: the module exports `main(argv): Promise<number>`).
+ * The `tessella` CLI's entry: runCli (engine/cli/run-cli.ts) over the verb table (engine/commands/index.ts).
  */
 import { realpathSync } from 'node:fs';
+import { runCli } from './cli/run-cli.js';
 
-export const extraVerbs: Record<string, () => Promise<{ main(argv: string[]): Promise<number> }>> = {
-  demo: () => import('./demo/main.js'),
-  dataset: () => import('./commands/dataset.js'),
-};
+export { runCli };
 
 export async function main(argv: string[]): Promise<number> {
-  const verb = argv[0];
-  if (verb && Object.hasOwn(extraVerbs, verb)) return (await extraVerbs[verb]()).main(argv.slice(1));
-  const { runCli } = await import('./verbs.js');
-  return runCli(argv, Object.keys(extraVerbs));
+  return runCli(argv);
 }
 
 function isEntry(): boolean {

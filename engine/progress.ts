@@ -1,75 +1,67 @@
 /**
- * Progress of a job's datums: on a terminal one redrawn line per running job (done/skipped/failed, rate, ETA),
- * elsewhere throttled JSON events through shared/log.ts.
+ * A job's datums on the shared progress meter (shared/progress.ts): counted as run, skipped or failed; the rate
+ * is over the datums that ran (skipped ones cost nothing and would flatter the ETA). On a terminal one line per
+ * running job, elsewhere throttled `job progress` events.
  */
-import { formatDuration, type Logger } from '../shared/log.js';
+import type { Fields, Logger } from '../shared/log.js';
+import { formatDuration, Progress, round } from '../shared/progress.js';
 
-export class JobProgress {
+export class JobProgress extends Progress {
   processed = 0;
   skipped = 0;
   failed = 0;
-  private readonly started = performance.now();
-  private lastDraw = 0;
-  private readonly intervalMs: number;
 
   constructor(
-    private readonly log: Logger,
+    log: Logger,
     readonly pipeline: string,
     readonly job: string,
-    readonly total: number,
+    total: number,
   ) {
-    this.intervalMs = log.sink.isTTY ? 200 : 5000;
+    super(log, pipeline, total, 'datums');
   }
 
-  /** datums that ran in this job (after the first, to exclude the start-up from the rate) */
-  get rate(): number {
-    const s = (performance.now() - this.started) / 1000;
-    return s > 0 ? this.processed / s : 0;
+  override get count(): number {
+    return this.processed + this.skipped + this.failed;
   }
 
   get done(): number {
-    return this.processed + this.skipped + this.failed;
+    return this.count;
+  }
+
+  protected override get rated(): number {
+    return this.processed;
   }
 
   update(kind: 'processed' | 'skipped' | 'failed', n = 1): void {
     this[kind] += n;
-    const now = performance.now();
-    if (now - this.lastDraw >= this.intervalMs) {
-      this.lastDraw = now;
-      this.draw();
-    }
+    this.drawThrottled();
   }
 
-  line(): string {
-    const rate = this.rate;
-    const left = this.total - this.done;
-    const eta = rate > 0 ? ` ETA ${formatDuration(left / rate)}` : '';
-    const pct = this.total ? Math.floor((100 * this.done) / this.total) : 100;
-    return `${this.pipeline}: ${this.done}/${this.total} ${pct}% (${this.processed} run, ${this.skipped} skipped, ${this.failed} failed) ${rate.toFixed(1)} datums/s${eta}`;
+  override tick(n = 1): void {
+    this.update('processed', n);
   }
 
-  draw(): void {
-    if (this.log.sink.isTTY) {
-      this.log.sink.write(`\r\x1b[2K[${this.log.component}] ${this.line()}`);
-    } else {
-      const rate = this.rate;
-      const left = this.total - this.done;
-      this.log.info('job progress', {
+  override line(): string {
+    const total = this.total ?? 0;
+    const eta = this.eta;
+    const pct = total ? Math.floor((100 * this.done) / total) : 100;
+    return `${this.pipeline}: ${this.done}/${total} ${pct}% (${this.processed} run, ${this.skipped} skipped, ${this.failed} failed) ${this.rate.toFixed(1)} datums/s${eta !== undefined ? ` ETA ${formatDuration(eta)}` : ''}`;
+  }
+
+  protected override event(): [string, Fields] {
+    const eta = this.eta;
+    return [
+      'job progress',
+      {
         pipeline: this.pipeline,
         job: this.job,
         total: this.total,
         processed: this.processed,
         skipped: this.skipped,
         failed: this.failed,
-        datums_per_s: Math.round(rate * 100) / 100,
-        eta_s: rate > 0 ? Math.round((left / rate) * 10) / 10 : undefined,
-      });
-    }
-  }
-
-  /** Clears the live line (the caller then logs the job's result as one event). */
-  end(): number {
-    if (this.log.sink.isTTY) this.log.sink.write('\r\x1b[2K');
-    return (performance.now() - this.started) / 1000;
+        datums_per_s: round(this.rate, 2),
+        eta_s: eta !== undefined ? round(eta, 1) : undefined,
+      },
+    ];
   }
 }

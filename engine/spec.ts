@@ -7,6 +7,7 @@
  * `annotations`, which are the user's names.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { captureRefs, compileGlob, GlobError } from './glob.js';
@@ -315,6 +316,22 @@ export function loadSpecFile(path: string): PipelineSpec[] {
     throw new SpecError(`${path}: cannot read the spec file (${(e as Error).message})`, path);
   }
   return parseSpecs(text, path);
+}
+
+/**
+ * The specs of several spec files (each may hold several documents), with the file each pipeline came from
+ * (absolute), as putPipelines records it.
+ */
+export function loadSpecFiles(paths: string[]): { specs: PipelineSpec[]; fileOf: Map<string, string> } {
+  const specs: PipelineSpec[] = [];
+  const fileOf = new Map<string, string>();
+  for (const f of paths) {
+    for (const spec of loadSpecFile(f)) {
+      specs.push(spec);
+      fileOf.set(spec.pipeline.name, resolve(f));
+    }
+  }
+  return { specs, fileOf };
 }
 
 const sources = new WeakMap<object, string>();

@@ -4,7 +4,8 @@
  * summarized; `--verify` reads every record of every shard, checking both CRCs and the Example's consistency.
  */
 import { parseArgs } from 'node:util';
-import { findPatient, readDatasetJson, verifyDataset, type DatasetJson, type PatientRecord } from '../../shared/dataset-reader.js';
+import type { DatasetJson, PatientRecord } from '../../shared/dataset-reader.js';
+import type { Verb } from '../cli/verb.js';
 
 const USAGE = `usage: tessella dataset <dir> [--patient ID] [--verify] [--json]
   <dir>          a merge output folder (dataset.json, <set>/<set>-NNNNN-of-MMMMM.tfrecord)
@@ -30,6 +31,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => voi
     return 2;
   }
   const dir = positionals[0];
+  // the reader (protobuf, CRCs) loads only for this verb, not for every start of the CLI
+  const { findPatient, readDatasetJson, verifyDataset } = await import('../../shared/dataset-reader.js');
   let info: DatasetJson;
   try {
     info = readDatasetJson(dir);
@@ -66,6 +69,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => voi
   if (values.json) out(JSON.stringify(json, null, 2));
   return code;
 }
+
+export const datasetVerbs: Record<string, Verb> = {
+  dataset: {
+    usage: 'dataset DIR [--patient ID] [--verify] [--json]',
+    summary: 'a merge output folder: counts per set and center, one patient, --verify every record',
+    main: (argv) => main(argv),
+  },
+};
 
 function parse(argv: string[]) {
   return parseArgs({

@@ -1,0 +1,27 @@
+/**
+ * An error out of a verb as the user sees it: one line on stderr and an exit status. Usage errors 2 (with the
+ * usage line), the store's errors their own status (75: the store is busy, 124: timed out), bad specs and globs 1,
+ * anything else 1 (its stack with TESSELLA_DEBUG set).
+ */
+import { GlobError } from '../glob.js';
+import { SpecError } from '../spec.js';
+import { StoreError } from '../store/store.js';
+import { UsageError } from './verb.js';
+
+export function reportError(name: string, usage: string, e: unknown): number {
+  const err = e as Error;
+  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS')) {
+    process.stderr.write(`tessella ${name}: ${err.message}\nUsage: tessella ${usage}\n`);
+    return 2;
+  }
+  if (e instanceof StoreError) {
+    process.stderr.write(`tessella ${name}: ${err.message}\n`);
+    return e.exitCode;
+  }
+  if (e instanceof SpecError || e instanceof GlobError) {
+    process.stderr.write(`tessella ${name}: ${err.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`tessella ${name}: ${process.env.TESSELLA_DEBUG ? err.stack : err.message}\n`);
+  return 1;
+}

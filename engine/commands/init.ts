@@ -1,0 +1,42 @@
+/** `tessella init`: the input repos and every pipeline of a folder of specs, created or updated (idempotent). */
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { appDir } from '../app-dir.js';
+import { out } from '../cli/output.js';
+import { openStore } from '../cli/session.js';
+import { UsageError, type Verb } from '../cli/verb.js';
+import { createRepo } from '../pfs.js';
+import { putPipelines } from '../pipelines.js';
+import { loadSpecFiles } from '../spec.js';
+
+/** The input repos of the pathology DAG. */
+const INPUT_REPOS = ['slides', 'manifest', 'models'];
+
+export const initVerbs: Record<string, Verb> = {
+  init: {
+    usage: 'init [--pipelines DIR]',
+    summary: 'create the slides, manifest and models repos and every pipeline in pipelines/ (idempotent)',
+    options: { pipelines: { type: 'string' } },
+    run(args, v) {
+      if (args.length) throw new UsageError('init takes no arguments');
+      const s = openStore();
+      for (const r of INPUT_REPOS) if (createRepo(s, r, { ifMissing: true })) out(`created repo ${r}`);
+      const dir = resolve((v.pipelines as string | undefined) ?? join(appDir(), 'pipelines'));
+      const files = existsSync(dir)
+        ? readdirSync(dir)
+            .filter((f) => /\.(ya?ml|json)$/.test(f))
+            .sort()
+            .map((f) => join(dir, f))
+        : [];
+      const { specs, fileOf } = loadSpecFiles(files);
+      if (!specs.length) {
+        out(`no pipeline specs in ${dir}`);
+        return;
+      }
+      const r = putPipelines(s, specs, { update: true, files: fileOf });
+      for (const n of r.created) out(`created pipeline ${n}`);
+      for (const n of r.updated) out(`updated pipeline ${n} (salt kept: datums already done are not reprocessed)`);
+      if (r.unchanged.length) out(`unchanged: ${r.unchanged.join(', ')}`);
+    },
+  },
+};

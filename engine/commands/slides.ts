@@ -1,0 +1,24 @@
+/** `tessella add slides DIR`: a folder of slides committed as /<slide_id>/<file> (slide-folder.ts), in ONE commit. */
+import { one } from '../cli/args.js';
+import { note } from '../cli/output.js';
+import { openStore } from '../cli/session.js';
+import type { Verb } from '../cli/verb.js';
+import { createRepo, getRepo, putFiles } from '../pfs.js';
+import { slideItems } from '../slide-folder.js';
+
+export const slideVerbs: Record<string, Verb> = {
+  'add slides': {
+    usage: 'add slides DIR [--repo slides] [--branch master]',
+    summary: 'commit every slide file or folder of DIR as /<slide_id>/<file>, in ONE commit',
+    options: { repo: { type: 'string' }, branch: { type: 'string' } },
+    async run(args, v) {
+      const dir = one(args, 'a folder of slides');
+      const s = openStore();
+      const repo = (v.repo as string | undefined) ?? 'slides';
+      if (!getRepo(s, repo)) createRepo(s, repo, { ifMissing: true });
+      const { files, slides } = slideItems(dir);
+      const c = await putFiles(s, repo, (v.branch as string | undefined) ?? 'master', files, { description: `tessella add slides ${dir}` });
+      note(`${slides} slide(s), ${files.length} file(s) -> ${repo}@${c.branch} commit ${c.id}`);
+    },
+  },
+};
