@@ -74,7 +74,7 @@ export function resolveJob(store: Store, ref: string): JobRow {
   }
   let job = getJob(store, id);
   if (!job && /^[0-9a-f]{4,}$/.test(id)) {
-    const rows = store.db.prepare(`SELECT * FROM jobs WHERE id >= ? AND id < ? LIMIT 2`).all(id, id + 'g') as JobRow[];
+    const rows = store.stmt(`SELECT * FROM jobs WHERE id >= ? AND id < ? LIMIT 2`).all(id, id + 'g') as JobRow[];
     if (rows.length > 1) throw new StoreError(`job prefix ${id} is ambiguous`);
     job = rows[0];
   }
@@ -94,8 +94,8 @@ export function lastJob(store: Store, pipeline: string, state?: JobState): JobRo
 export function listJobs(store: Store, pipeline?: string, limit = -1): JobRow[] {
   return (
     pipeline
-      ? store.db.prepare(`SELECT * FROM jobs WHERE pipeline = ? ORDER BY seq DESC LIMIT ?`).all(pipeline, limit)
-      : store.db.prepare(`SELECT * FROM jobs ORDER BY seq DESC LIMIT ?`).all(limit)
+      ? store.stmt(`SELECT * FROM jobs WHERE pipeline = ? ORDER BY seq DESC LIMIT ?`).all(pipeline, limit)
+      : store.stmt(`SELECT * FROM jobs ORDER BY seq DESC LIMIT ?`).all(limit)
   ) as JobRow[];
 }
 

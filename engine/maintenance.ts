@@ -41,7 +41,7 @@ export async function gc(store: Store, opts: { dryRun?: boolean; waitMs?: number
     const referenced = new Set<string>();
     store.tx(() => {
       result.datum_outputs_pruned = pruneDatumHistory(store, opts.dryRun === true);
-      for (const r of store.db.prepare(`SELECT DISTINCT hash FROM files UNION SELECT DISTINCT hash FROM datum_files`).raw().iterate() as Iterable<[string]>) {
+      for (const r of store.stmt(`SELECT DISTINCT hash FROM files UNION SELECT DISTINCT hash FROM datum_files`).raw().iterate() as Iterable<[string]>) {
         referenced.add(r[0]);
       }
     });
@@ -78,11 +78,11 @@ function pruneDatumHistory(store: Store, dryRun: boolean): number {
     SELECT DISTINCT f.job, f.datum FROM datum_files f
     WHERE NOT EXISTS (SELECT 1 FROM datums d WHERE d.job = f.job AND d.id = f.datum)`;
   if (dryRun) {
-    return (store.db.prepare(`SELECT count(*) AS n FROM (${orphanOutputs})`).get() as { n: number }).n;
+    return (store.stmt(`SELECT count(*) AS n FROM (${orphanOutputs})`).get() as { n: number }).n;
   }
   store.db.exec(`DELETE FROM datums WHERE (pipeline, id, since) IN (${orphanVersions})`);
-  const gone = store.db.prepare(orphanOutputs).all() as { job: string; datum: string }[];
-  const del = store.db.prepare(`DELETE FROM datum_files WHERE job = ? AND datum = ?`);
+  const gone = store.stmt(orphanOutputs).all() as { job: string; datum: string }[];
+  const del = store.stmt(`DELETE FROM datum_files WHERE job = ? AND datum = ?`);
   for (const g of gone) del.run(g.job, g.datum);
   return gone.length;
 }

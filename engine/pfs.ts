@@ -74,7 +74,7 @@ export function normalizePath(p: string): string {
 // ---------- repos and branches ----------
 
 export function getRepo(store: Store, name: string): RepoRow | undefined {
-  return store.db.prepare(`SELECT name, created, description, pipeline FROM repos WHERE name = ?`).get(name) as RepoRow | undefined;
+  return store.stmt(`SELECT name, created, description, pipeline FROM repos WHERE name = ?`).get(name) as RepoRow | undefined;
 }
 
 export function mustRepo(store: Store, name: string): RepoRow {
@@ -92,25 +92,24 @@ export function createRepo(store: Store, name: string, opts: { description?: str
       if (opts.ifMissing) return false;
       throw new StoreError(`repo ${JSON.stringify(name)} already exists`);
     }
-    store.db.prepare(`INSERT INTO repos (name, created, description, pipeline) VALUES (?, ?, ?, ?)`).run(name, now(), opts.description ?? '', opts.pipeline ?? null);
-    store.db.prepare(`INSERT INTO branches (repo, name, head) VALUES (?, 'master', NULL)`).run(name);
+    store.stmt(`INSERT INTO repos (name, created, description, pipeline) VALUES (?, ?, ?, ?)`).run(name, now(), opts.description ?? '', opts.pipeline ?? null);
+    store.stmt(`INSERT INTO branches (repo, name, head) VALUES (?, 'master', NULL)`).run(name);
     return true;
   });
 }
 
 /** Removes a repo, its branches and commits (not its blobs: other commits may hold them). */
 export function dropRepo(store: Store, name: string): void {
-  const db = store.db;
   dropRepoFiles(store, name);
-  db.prepare(`DELETE FROM provenance WHERE commit_id IN (SELECT id FROM commits WHERE repo = ?)`).run(name);
-  db.prepare(`DELETE FROM commits WHERE repo = ?`).run(name);
-  db.prepare(`DELETE FROM branches WHERE repo = ?`).run(name);
-  db.prepare(`DELETE FROM repos WHERE name = ?`).run(name);
+  store.stmt(`DELETE FROM provenance WHERE commit_id IN (SELECT id FROM commits WHERE repo = ?)`).run(name);
+  store.stmt(`DELETE FROM commits WHERE repo = ?`).run(name);
+  store.stmt(`DELETE FROM branches WHERE repo = ?`).run(name);
+  store.stmt(`DELETE FROM repos WHERE name = ?`).run(name);
 }
 
 /** Pipelines (name, spec JSON) that read a repo. */
 export function readersOf(store: Store, repo: string): string[] {
-  const rows = store.db.prepare(`SELECT name, spec FROM pipelines`).all() as { name: string; spec: string }[];
+  const rows = store.stmt(`SELECT name, spec FROM pipelines`).all() as { name: string; spec: string }[];
   const out: string[] = [];
   for (const r of rows) {
     const repos = new Set<string>();
@@ -148,13 +147,13 @@ export interface RepoInfo extends RepoRow {
 }
 
 export function listRepos(store: Store): RepoInfo[] {
-  const repos = store.db.prepare(`SELECT name, created, description, pipeline FROM repos ORDER BY created DESC, name`).all() as RepoRow[];
+  const repos = store.stmt(`SELECT name, created, description, pipeline FROM repos ORDER BY created DESC, name`).all() as RepoRow[];
   return repos.map((r) => inspectRepo(store, r));
 }
 
 export function inspectRepo(store: Store, r: RepoRow | string): RepoInfo {
   const repo = typeof r === 'string' ? mustRepo(store, r) : r;
-  const branches = store.db.prepare(`SELECT name, head FROM branches WHERE repo = ? ORDER BY name`).all(repo.name) as { name: string; head: string | null }[];
+  const branches = store.stmt(`SELECT name, head FROM branches WHERE repo = ? ORDER BY name`).all(repo.name) as { name: string; head: string | null }[];
   const master = branches.find((b) => b.name === 'master') ?? branches[0];
   const head = master?.head ? commitById(store, master.head) : undefined;
   return { ...repo, branches: branches.map((b) => b.name), size_bytes: head?.size_bytes ?? 0, head: head?.id ?? null };
@@ -218,7 +217,7 @@ export function resolveCommit(store: Store, repo: string, ref: string): CommitRo
   } else {
     c = commitById(store, base);
     if (!c && /^[0-9a-f]{6,}$/.test(base)) {
-      const rows = store.db.prepare(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND id >= ? AND id < ? LIMIT 2`).all(repo, base, base + 'g') as CommitRow[];
+      const rows = store.stmt(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND id >= ? AND id < ? LIMIT 2`).all(repo, base, base + 'g') as CommitRow[];
       if (rows.length > 1) throw new StoreError(`commit prefix ${base} is ambiguous in repo ${repo}`);
       c = rows[0];
     }
@@ -260,7 +259,7 @@ export function listCommits(store: Store, repo: string, branch?: string, limit =
 }
 
 export function provenanceOf(store: Store, commitId: string): { repo: string; branch: string; commit: string }[] {
-  return store.db.prepare(`SELECT repo, branch, source AS "commit" FROM provenance WHERE commit_id = ? ORDER BY repo, branch`).all(commitId) as {
+  return store.stmt(`SELECT repo, branch, source AS "commit" FROM provenance WHERE commit_id = ? ORDER BY repo, branch`).all(commitId) as {
     repo: string;
     branch: string;
     commit: string;

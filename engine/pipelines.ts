@@ -21,7 +21,7 @@ export interface PipelineRow {
 }
 
 export function getPipeline(store: Store, name: string): PipelineRow | undefined {
-  return store.db.prepare(`SELECT * FROM pipelines WHERE name = ?`).get(name) as PipelineRow | undefined;
+  return store.stmt(`SELECT * FROM pipelines WHERE name = ?`).get(name) as PipelineRow | undefined;
 }
 
 export function mustPipeline(store: Store, name: string): PipelineRow {
@@ -35,12 +35,12 @@ export function specOf(row: PipelineRow): PipelineSpec {
 }
 
 export function allPipelines(store: Store): PipelineRow[] {
-  return store.db.prepare(`SELECT * FROM pipelines ORDER BY name`).all() as PipelineRow[];
+  return store.stmt(`SELECT * FROM pipelines ORDER BY name`).all() as PipelineRow[];
 }
 
 /** Repos that are not pipeline outputs. */
 export function userRepos(store: Store): Set<string> {
-  return new Set((store.db.prepare(`SELECT name FROM repos WHERE pipeline IS NULL`).all() as { name: string }[]).map((r) => r.name));
+  return new Set((store.stmt(`SELECT name FROM repos WHERE pipeline IS NULL`).all() as { name: string }[]).map((r) => r.name));
 }
 
 /** Pipelines in DAG order. */
@@ -113,7 +113,7 @@ export function putPipelines(
         continue;
       }
       if (before.spec === text && !opts.reprocess) {
-        if (file && file !== before.file) store.db.prepare(`UPDATE pipelines SET file = ? WHERE name = ?`).run(file, name);
+        if (file && file !== before.file) store.stmt(`UPDATE pipelines SET file = ? WHERE name = ?`).run(file, name);
         result.unchanged.push(name);
         continue;
       }
@@ -133,11 +133,10 @@ export function deletePipeline(store: Store, name: string, opts: { keepRepo?: bo
     mustPipeline(store, name);
     const readers = readersOf(store, name).filter((r) => r !== name);
     if (readers.length) throw new StoreError(`pipeline ${name} is an input of pipeline(s) ${readers.join(', ')}: delete those first`);
-    const db = store.db;
     dropPipelineDatums(store, name);
-    db.prepare(`DELETE FROM jobs WHERE pipeline = ?`).run(name);
-    db.prepare(`DELETE FROM pipelines WHERE name = ?`).run(name);
-    if (opts.keepRepo) db.prepare(`UPDATE repos SET pipeline = NULL WHERE name = ?`).run(name);
+    store.stmt(`DELETE FROM jobs WHERE pipeline = ?`).run(name);
+    store.stmt(`DELETE FROM pipelines WHERE name = ?`).run(name);
+    if (opts.keepRepo) store.stmt(`UPDATE repos SET pipeline = NULL WHERE name = ?`).run(name);
     else dropRepo(store, name);
   });
   rmSync(join(store.logsDir, name), { recursive: true, force: true });

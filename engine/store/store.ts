@@ -80,7 +80,7 @@ export class Store {
       if (v === 0) {
         this.db.exec(SCHEMA);
         this.db.exec(VIEWS);
-        this.db.prepare(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
+        this.stmt(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION));
       } else if (v === 1) {
         upgradeFromV1(this.db);
       } else {
@@ -120,7 +120,7 @@ export class Store {
 
   /** The process that holds the right to run jobs, when it is alive. */
   runnerHolder(): { pid: number; host: string; command: string; since: string } | undefined {
-    const row = this.db.prepare(`SELECT pid, pid_start, host, command, since FROM runner WHERE id = 1`).get() as
+    const row = this.stmt(`SELECT pid, pid_start, host, command, since FROM runner WHERE id = 1`).get() as
       | { pid: number; pid_start: string; host: string; command: string; since: string }
       | undefined;
     if (!row) return undefined;
@@ -168,7 +168,7 @@ export class Store {
     if (!this.holdsRunner) return;
     this.holdsRunner = false;
     try {
-      this.db.prepare(`DELETE FROM runner WHERE id = 1 AND pid = ? AND host = ?`).run(process.pid, hostname());
+      this.stmt(`DELETE FROM runner WHERE id = 1 AND pid = ? AND host = ?`).run(process.pid, hostname());
     } catch {
       /* closing anyway */
     }
