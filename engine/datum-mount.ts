@@ -76,8 +76,8 @@ function remember(scratch: string): Map<string, KnownFile> {
 export function materialize(store: Store, datum: Datum, scratch: string): LinkedInput[] {
   const linked: LinkedInput[] = [];
   const known = remember(scratch);
-  const scratchReal = realpathSync(scratch);
   mkdirSync(join(scratch, 'out'), { recursive: true });
+  const scratchReal = realpathSync(scratch);
   const made = new Set<string>();
   let canLink = true;
   for (const input of datum.inputs) {
