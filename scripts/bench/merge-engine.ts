@@ -6,12 +6,17 @@
  * specs are the project's own, with their cmd run from the sources (tsx) or from dist/, and env overrides applied.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '../../shared/safetensors.js';
 
-export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The checkout (this file runs from scripts/bench/ through tsx or from dist/scripts/bench/). */
+export const projectRoot = (() => {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'package.json')) && dirname(d) !== d) d = dirname(d);
+  return d;
+})();
 export const MERGE_PIPELINES = ['merge-assign', 'merge-slide', 'merge-shard', 'merge'];
 
 export interface EngineOptions {
