@@ -1,9 +1,20 @@
 /**
- * A datum's file system: its inputs mounted under a scratch PFS_ROOT (hard links to the read-only blobs) and its
- * outputs under out/ taken into the blob store afterwards.
+ * A datum's file system: its inputs mounted under a scratch PFS_ROOT and its outputs under out/ taken into the blob
+ * store afterwards.
+ *
+ * - Ordinary inputs are hard links to the read-only blobs (a copy across file systems).
+ * - `lazy: true` inputs are symlinks to the read-only blob paths: nothing is linked, copied or read up front beyond
+ *   one symlink per file, and a stage reads only the bytes it opens (Pachyderm mounts a lazy input through FUSE
+ *   instead of downloading it; a symlink is the local equivalent). Its blob is stat'ed after the datum for the
+ *   read-only check like a hard link's.
+ * - `emptyFiles: true` inputs are empty files of the same names.
+ *
+ * Outputs that are symlinks into an input mount are taken by the content hash already known for that input file,
+ * without reading or hashing their bytes: Pachyderm 2.x copies such files by reference (worker `uploadOutput`, for
+ * lazy and emptyFiles inputs), and so does the engine, for every input.
  */
-import { copyFileSync, existsSync, linkSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { type Datum } from './datums.js';
 import { walkLocal, type FileRow } from './pfs.js';
 import { Store } from './store/store.js';
@@ -38,10 +49,35 @@ export function inputsWrittenError(damaged: LinkedInput[]): string {
   );
 }
 
-/** Mount the datum's inputs under `scratch`; returns the hard-linked ones, to check after the run. */
+/** A mounted input file whose content hash is known: a hard link (or copy) in a datum's scratch, by inode. */
+interface KnownFile {
+  hash: string;
+  size: number;
+  dev: number;
+  ino: number;
+  mtimeMs: number;
+}
+
+/**
+ * Per mounted scratch folder: real path of each hard-linked or copied input file -> its hash, so `ingest` can take an
+ * output symlink that points at it by reference. Dropped by `ingest`; a datum that fails never ingests, so the map
+ * is pruned of scratch folders that are gone whenever it grows.
+ */
+const knownInputs = new Map<string, Map<string, KnownFile>>();
+
+function remember(scratch: string): Map<string, KnownFile> {
+  if (knownInputs.size >= 64) for (const k of [...knownInputs.keys()]) if (!existsSync(k)) knownInputs.delete(k);
+  const m = new Map<string, KnownFile>();
+  knownInputs.set(scratch, m);
+  return m;
+}
+
+/** Mount the datum's inputs under `scratch`; returns the linked ones (hard links and lazy symlinks), to check after the run. */
 export function materialize(store: Store, datum: Datum, scratch: string): LinkedInput[] {
   const linked: LinkedInput[] = [];
+  const known = remember(scratch);
   mkdirSync(join(scratch, 'out'), { recursive: true });
+  const scratchReal = realpathSync(scratch);
   const made = new Set<string>();
   let canLink = true;
   for (const input of datum.inputs) {
@@ -57,17 +93,24 @@ export function materialize(store: Store, datum: Datum, scratch: string): Linked
         mkdirSync(dir, { recursive: true });
         made.add(dir);
       }
-      if (existsSync(dest)) continue; // the same file mounted twice (a group of one repo)
+      if (lstatSync(dest, { throwIfNoEntry: false })) continue; // the same file mounted twice (a group of one repo)
       if (input.emptyFiles) {
         writeFileSync(dest, '');
         continue;
       }
       const src = store.blobs.pathOf(f.hash);
+      if (input.lazy) {
+        symlinkSync(src, dest);
+        const st = statSync(src);
+        linked.push({ mounted: `${input.name}${f.path}`, blob: src, mtimeMs: st.mtimeMs, size: st.size });
+        continue;
+      }
       if (canLink) {
         try {
           linkSync(src, dest);
           const st = statSync(src);
           linked.push({ mounted: `${input.name}${f.path}`, blob: src, mtimeMs: st.mtimeMs, size: st.size });
+          known.set(join(scratchReal, input.name, f.path), { hash: f.hash, size: st.size, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs });
           continue;
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
@@ -76,16 +119,51 @@ export function materialize(store: Store, datum: Datum, scratch: string): Linked
         }
       }
       copyFileSync(src, dest);
+      const st = statSync(dest);
+      known.set(join(scratchReal, input.name, f.path), { hash: f.hash, size: st.size, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs });
     }
   }
   return linked;
 }
 
-/** Takes every file under a datum's out/ into the blob store. */
+/**
+ * The content hash of an output file that is (or lies under) a symlink into the datum's inputs, without reading it:
+ * a blob path names its hash; a hard-linked or copied input is known by path and checked by inode, size and mtime
+ * (a file the datum replaced in its input folder is not the input any more, and is hashed as any output).
+ */
+function byReference(blobsReal: string, file: string, known: Map<string, KnownFile> | undefined): { hash: string; size: number } | undefined {
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    return undefined;
+  }
+  if (real === file) return undefined;
+  if (real.startsWith(blobsReal + sep)) {
+    const hash = basename(real);
+    // a blob is `<blobs>/<h0h1>/<sha256>`: its path names its content
+    if (/^[0-9a-f]{64}$/.test(hash) && real === join(blobsReal, hash.slice(0, 2), hash)) return { hash, size: statSync(real).size };
+    return undefined;
+  }
+  const k = known?.get(real);
+  if (!k) return undefined;
+  const st = statSync(real);
+  if (st.dev !== k.dev || st.ino !== k.ino || st.size !== k.size || st.mtimeMs !== k.mtimeMs) return undefined;
+  return { hash: k.hash, size: k.size };
+}
+
+/**
+ * Takes every file under a datum's out/ into the blob store: a symlink into an input mount by the hash already
+ * known for it (no byte read), anything else by hashing it (adopted without a copy when it is a plain file).
+ */
 export async function ingest(store: Store, out: string): Promise<FileRow[]> {
+  const scratch = dirname(out);
+  const known = knownInputs.get(scratch);
+  knownInputs.delete(scratch);
+  const blobsReal = realpathSync(store.blobs.dir);
   const files: FileRow[] = [];
   for (const f of walkLocal(out)) {
-    const ref = await store.blobs.adoptFile(f);
+    const ref = byReference(blobsReal, f, known) ?? (await store.blobs.adoptFile(f));
     files.push({ path: '/' + relative(out, f).split('\\').join('/'), ...ref });
   }
   return files;

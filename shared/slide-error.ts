@@ -14,7 +14,8 @@ export const SlideErrorSchema = z.object({
   why: z.string(),
   where: z.string().optional(),
   hint: z.string().optional(),
-  time: z.string(),
+  /** Older error.json files carried a time; outputs are a pure function of inputs, so none is written now. */
+  time: z.string().optional(),
   passedThrough: z.array(z.string()).default([]),
 });
 export type SlideError = z.infer<typeof SlideErrorSchema>;
@@ -26,9 +27,27 @@ export function writeSlideError(
   slideId: string,
   error: { stage: string; what: string; why: string; where?: string; hint?: string },
 ): SlideError {
-  const record: SlideError = { slide: slideId, ...error, time: new Date().toISOString(), passedThrough: [] };
+  const record: SlideError = {
+    slide: slideId,
+    stage: error.stage,
+    what: withoutPfsRoot(error.what),
+    why: withoutPfsRoot(error.why),
+    ...(error.where !== undefined ? { where: withoutPfsRoot(error.where) } : {}),
+    ...(error.hint !== undefined ? { hint: withoutPfsRoot(error.hint) } : {}),
+    passedThrough: [],
+  };
   writeFileAtomic(join(outDir, slideId, ERROR_FILE), JSON.stringify(record, null, 2) + '\n');
   return record;
+}
+
+/**
+ * A text with the datum's mount root taken out: `/pfs/tile_detect/s1/tiles.json` (or the engine's scratch folder in
+ * its place) becomes `tile_detect/s1/tiles.json`, `<input>/<repo path>`, the same on every run and every machine.
+ */
+export function withoutPfsRoot(text: string, root = process.env.PFS_ROOT || '/pfs'): string {
+  const r = root.replace(/\/+$/, '');
+  if (!r) return text;
+  return text.split(r + '/').join('');
 }
 
 /** The error a slide folder carries, if any. */
@@ -42,7 +61,9 @@ export function readSlideError(slideDir: string): SlideError | undefined {
 export function passOnSlideError(inputSlideDir: string, outDir: string, slideId: string, stage: string): boolean {
   const error = readSlideError(inputSlideDir);
   if (!error) return false;
-  const passed: SlideError = { ...error, passedThrough: [...error.passedThrough, stage] };
+  const { time: _time, ...rest } = error;
+  void _time;
+  const passed: SlideError = { ...rest, passedThrough: [...error.passedThrough, stage] };
   writeFileAtomic(join(outDir, slideId, ERROR_FILE), JSON.stringify(passed, null, 2) + '\n');
   return true;
 }

@@ -1,6 +1,6 @@
 /**
  * `tessella demo`: a cohort end to end on the embedded engine, then the two stories a Pachyderm user cares about:
- * a new slide committed (only it is processed), and a new embed model committed (only embed and merge re-run).
+ * a new slide committed (only it is processed), and a new embed model committed (only embed and the merge-* pipelines re-run).
  * With --slides/--manifest/--models it runs the user's own cohort instead.
  * Everything goes through the tessella CLI, exactly as a user would type it.
  */
@@ -18,7 +18,7 @@ interface JobCounts {
 }
 type StoryCounts = Record<string, JobCounts>;
 
-const PIPELINES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge'];
+const PIPELINES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];
 
 class Cli {
   constructor(

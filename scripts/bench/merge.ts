@@ -103,7 +103,7 @@ try {
   };
   // Sizes for the raw writes: the estimate merge plans with is within a fraction of a percent of the records.
   const recordEstimate = 2 * T * D * 4 + T * 12 + 4096 * 4 + 600;
-  const perShard = Math.max(1, Math.floor((config.SHARD_SIZE_MB * 2 ** 20) / recordEstimate));
+  const perShard = config.PATIENTS_PER_SHARD; // shards now hold a configured number of patients
   for (let left = P; left > 0; left -= perShard) shards.push({ records: Math.min(left, perShard), bytes: Math.min(left, perShard) * recordEstimate });
 
   // raw, merge, raw, merge: the first pair meets whatever page cache the machine had; the second pair both start

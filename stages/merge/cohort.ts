@@ -37,7 +37,7 @@ export interface Cohort {
 
 const MODEL_KEY = /sha256|card|model/i;
 
-function collectModelMeta(into: Record<string, unknown[]>, meta: Record<string, string>): void {
+export function collectModelMeta(into: Record<string, unknown[]>, meta: Record<string, string>): void {
   for (const [key, value] of Object.entries(meta)) {
     if (!MODEL_KEY.test(key)) continue;
     let parsed: unknown = value;

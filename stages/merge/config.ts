@@ -21,7 +21,13 @@ export const MergeConfigSchema = z.object({
         .refine((f) => f.reduce((a, b) => a + b, 0) > 0, { error: 'fractions must not all be 0' }),
     ),
   SPLIT_SEED: envString().default('0'),
-  SHARD_SIZE_MB: envNumber({ min: 0.000001 }).default(200),
+  /**
+   * Shards per set are fixed by config, never by who has tiles today: a new patient must not rename every shard.
+   * A set gets max(1, ceil(EXPECTED_PATIENTS x its fraction / PATIENTS_PER_SHARD)) shards; a patient's shard is a
+   * seeded hash of its id modulo that count.
+   */
+  EXPECTED_PATIENTS: envNumber({ min: 1 }).pipe(z.number().int({ error: "expected a whole number" })).default(1000),
+  PATIENTS_PER_SHARD: envNumber({ min: 1 }).pipe(z.number().int({ error: "expected a whole number" })).default(4),
   COMPRESSION: envEnum(['none', 'gzip'] as const).default('none'),
 });
 export type MergeConfig = z.infer<typeof MergeConfigSchema>;

@@ -1,31 +1,24 @@
 /**
- * merge: container entry. Inputs (merge.yaml): cross(manifest `/`, tile_detect `/` lazy, embed `/`, histogram `/`).
- * A bad manifest or parameter fails the datum (exit 1) with a message naming the row and column.
+ * merge: container entry, the last of the merge pipelines. Inputs (merge.yaml): cross(merge_assign `/cohort.json`,
+ * merge_shard `/` (lazy: only the summaries are read; the shards are linked), models `/normalize` (lazy: its model's
+ * hash for dataset.json)). Writes the dataset at merge@master:/.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { inputPath, readStageEnv } from '../../shared/pfs.js';
 import { createLogger } from '../../shared/log.js';
-import { readMergeConfig } from './config.js';
-import { runMerge } from './merge.js';
+import { COHORT_FILE } from './assign.js';
+import { runFinal } from './merge.js';
 
-async function main(): Promise<number> {
+function main(): number {
   const env = readStageEnv();
   const log = createLogger('merge', { job: env.jobId, datum: env.datumId });
   try {
-    const config = readMergeConfig();
-    let tileDetect: string | undefined;
-    try {
-      tileDetect = inputPath('tile_detect');
-    } catch {
-      log.warn('tile_detect not mounted: the report will lack grid/kept/dropped counts per slide');
-    }
-    await runMerge({
-      manifestDir: inputPath('manifest'),
-      dirs: { embed: inputPath('embed'), histogram: inputPath('histogram'), tileDetect: tileDetect && existsSync(tileDetect) ? tileDetect : undefined },
-      outDir: env.outDir,
-      config,
-      log,
-    });
+    let cohortFile = inputPath('merge_assign');
+    if (!cohortFile.endsWith('.json')) cohortFile = join(cohortFile, COHORT_FILE);
+    let normalizeDir: string | undefined = process.env.models;
+    if (normalizeDir && !existsSync(join(normalizeDir, 'model.onnx'))) normalizeDir = undefined;
+    runFinal({ cohortFile, shardRepo: inputPath('merge_shard'), normalizeDir, outDir: env.outDir, link: true, log });
     return 0;
   } catch (err) {
     const e = err as Error;
@@ -34,4 +27,4 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+process.exitCode = main();

@@ -1,23 +1,160 @@
 /**
- * The merge stage's work, independent of where inputs are mounted: manifest -> cohort -> splits -> shards ->
- * splits.csv, dataset.json, report.md. Everything that can be wrong with the inputs is checked before the first
- * byte is written; records are built and written one patient at a time.
+ * merge (the last step, the dataset at `merge@master:/`): from merge-assign's `/cohort.json` and merge-shard's small
+ * summaries, writes `/dataset.json`, `/splits.csv` and `/report.md`, and puts every shard in place as a symlink into
+ * the lazy merge_shard input (copied by reference on Pachyderm, by content hash on the engine: no shard byte is read
+ * or written here). `runMerge` runs the four steps in one process, for tests and tools.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { DATASET_JSON } from '../../shared/dataset-reader.js';
 import { createLogger, type Logger } from '../../shared/log.js';
-import { buildCohort, type CohortPatient } from './cohort.js';
+import { COHORT_FILE, runAssign, SLIDES_DIR, type CohortFile } from './assign.js';
+import type { Cohort, CohortPatient, ExcludedSlide, OkSlide } from './cohort.js';
 import type { MergeConfig } from './config.js';
 import { buildDatasetJson } from './dataset-json.js';
-import { parseManifest, ManifestError } from './manifest.js';
-import { encodePatientRecord, estimateRecordBytes } from './patient-record.js';
 import { buildReport } from './report.js';
-import { planShards, writeShards, type ShardPlan } from './shards.js';
-import { loadPatientTiles, TileBuffers, type StageDirs } from './slide-outputs.js';
-import { assignSplits, formatSplitsCsv, INFERENCE, parsePins, SPLITS, type Split } from './splits.js';
+import { runShard, runUnlisted, SUMMARY_DIR, UNLISTED_SUMMARY, type ShardSummary } from './shard.js';
+import type { WrittenShard } from './shards.js';
+import { runSlide, SHARDS_DIR, UNLISTED_DIR } from './slide.js';
+import { slideFolders, type SlideOutcome, type StageDirs } from './slide-outputs.js';
+import { formatSplitsCsv, INFERENCE, SPLITS, type Split } from './splits.js';
 import type { MergeResult } from './summary.js';
+
+export interface FinalInputs {
+  /** merge-assign's `/cohort.json` */
+  cohortFile: string;
+  /** merge-shard's output root (`/<set>/*.tfrecord`, `/summary/*.json`) */
+  shardRepo: string;
+  /** the models repo's `/normalize` folder, for its model's hash in dataset.json */
+  normalizeDir?: string;
+  outDir: string;
+  /** symlink the shards (a pipeline's output) or copy them (a plain folder) */
+  link: boolean;
+  log?: Logger;
+}
+
+function mergeModels(into: Record<string, Record<string, unknown[]>>, from: Record<string, Record<string, unknown[]>>): void {
+  for (const [stage, keys] of Object.entries(from)) {
+    const dst = (into[stage] ??= {});
+    for (const [key, values] of Object.entries(keys)) {
+      const list = (dst[key] ??= []);
+      for (const v of values) if (!list.some((x) => JSON.stringify(x) === JSON.stringify(v))) list.push(v);
+    }
+  }
+}
+
+function normalizeModel(dir: string | undefined): Record<string, unknown[]> | undefined {
+  if (!dir) return undefined;
+  const onnx = join(dir, 'model.onnx');
+  if (!existsSync(onnx)) return undefined;
+  const out: Record<string, unknown[]> = { model_sha256: [createHash('sha256').update(readFileSync(onnx)).digest('hex')] };
+  const card = join(dir, 'model.json');
+  if (existsSync(card)) {
+    try {
+      out.model_card = [JSON.parse(readFileSync(card, 'utf8'))];
+    } catch {
+      /* the card is normalize's to check; the hash alone identifies the model */
+    }
+  }
+  return out;
+}
+
+function placeShard(from: string, to: string, link: boolean): void {
+  mkdirSync(dirname(to), { recursive: true });
+  const tmp = `${to}.tmp-place`;
+  rmSync(tmp, { force: true });
+  if (link) symlinkSync(from, tmp);
+  else copyFileSync(from, tmp);
+  renameSync(tmp, to);
+}
+
+export function runFinal(inputs: FinalInputs): MergeResult {
+  const log = inputs.log ?? createLogger('merge');
+  const c = JSON.parse(readFileSync(inputs.cohortFile, 'utf8')) as CohortFile;
+  const { manifest, config, kind } = c;
+  const summaryDir = join(inputs.shardRepo, SUMMARY_DIR);
+  const names = existsSync(summaryDir) ? readdirSync(summaryDir).filter((n) => n.endsWith('.json') && n !== UNLISTED_SUMMARY).sort() : [];
+  const summaries = names.map((n) => JSON.parse(readFileSync(join(summaryDir, n), 'utf8')) as ShardSummary);
+  const unlistedFile = join(summaryDir, UNLISTED_SUMMARY);
+  const unlistedSlides: string[] = existsSync(unlistedFile) ? (JSON.parse(readFileSync(unlistedFile, 'utf8')) as { slides: string[] }).slides : [];
+
+  // One embedding dimension per dataset: the most common over the slides in records.
+  const dims = new Map<number, number>();
+  for (const s of summaries) if (s.records > 0) dims.set(s.dim, (dims.get(s.dim) ?? 0) + s.patients.reduce((a, p) => a + p.slides.length, 0));
+  const embeddingDim = [...dims.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 0;
+
+  const rowIndex = new Map(manifest.rows.map((r, i) => [r.imageId, i]));
+  const patientIndex = new Map(manifest.patients.map((p, i) => [p.patientId, i]));
+  const outcomeOf = new Map<string, SlideOutcome>();
+  const used = new Map<string, { slides: { slideId: string; tiles: number }[]; tiles: number }>();
+  const excludedSlides: ExcludedSlide[] = [];
+  const dropped = new Map<string, string>();
+  const models: Cohort['models'] = {};
+  const shards: Record<string, WrittenShard[]> = {};
+  for (const s of summaries) {
+    for (const sl of s.slides) outcomeOf.set(sl.outcome.slideId, sl.outcome);
+    excludedSlides.push(...s.excludedSlides);
+    for (const d of s.droppedPatients) dropped.set(d.patient, d.why);
+    if (s.records === 0) continue;
+    if (s.dim !== embeddingDim) {
+      for (const p of s.patients) {
+        dropped.set(p.patientId, `embedding dimension ${s.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed`);
+        for (const sl of p.slides) excludedSlides.push({ slide: sl.slideId, patient: p.patientId, why: `embedding dimension ${s.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed` });
+      }
+      continue;
+    }
+    for (const p of s.patients) used.set(p.patientId, { slides: p.slides, tiles: p.tiles });
+    mergeModels(models, s.models);
+    (shards[s.set] ??= []).push({ file: s.file, records: s.records, bytes: s.bytes });
+  }
+  const normalize = normalizeModel(inputs.normalizeDir);
+  if (normalize) models.normalize = normalize;
+
+  const outcomes: Cohort['outcomes'] = manifest.rows.map((r) => ({
+    patientId: r.patientId,
+    line: r.line,
+    outcome: outcomeOf.get(r.imageId) ?? { status: 'excluded', slideId: r.imageId, why: 'no output yet from merge-slide' },
+  }));
+  for (const o of outcomes) if (!outcomeOf.has(o.outcome.slideId)) excludedSlides.push({ slide: o.outcome.slideId, patient: o.patientId, why: (o.outcome as { why: string }).why });
+  excludedSlides.sort((a, b) => (rowIndex.get(a.slide) ?? Infinity) - (rowIndex.get(b.slide) ?? Infinity));
+
+  const patients: CohortPatient[] = [];
+  const droppedPatients: Cohort['droppedPatients'] = [];
+  for (const patient of manifest.patients) {
+    const u = used.get(patient.patientId);
+    if (u) {
+      const slides = u.slides.map((s) => outcomeOf.get(s.slideId) as OkSlide);
+      patients.push({ patient, slides, tiles: u.tiles });
+    } else {
+      droppedPatients.push({ patient: patient.patientId, why: dropped.get(patient.patientId) ?? `no tiles: none of its ${patient.slides.length} slide(s) has usable outputs` });
+    }
+  }
+  droppedPatients.sort((a, b) => patientIndex.get(a.patient)! - patientIndex.get(b.patient)!);
+  const cohort: Cohort = { outcomes, patients, excludedSlides, droppedPatients, unlistedSlides, embeddingDim, models };
+
+  const assignment = new Map<string, string>();
+  for (const p of patients) assignment.set(p.patient.patientId, c.assignment[p.patient.patientId]);
+  const pins = new Map(Object.entries(c.pins)) as Map<string, Split>;
+  const sets = (kind === 'labeled' ? [...SPLITS] : [INFERENCE]).filter((s) => [...assignment.values()].includes(s));
+  const unusedPins = [...pins.keys()].filter((p) => !assignment.has(p)).sort();
+  for (const list of Object.values(shards)) list.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  const result: MergeResult = { manifest, cohort, config, kind, sets, assignment, pins, unusedPins, shards };
+
+  for (const list of Object.values(shards)) for (const w of list) placeShard(join(inputs.shardRepo, w.file), join(inputs.outDir, w.file), inputs.link);
+  writeFileAtomic(join(inputs.outDir, 'splits.csv'), formatSplitsCsv(assignment, pins));
+  writeFileAtomic(join(inputs.outDir, DATASET_JSON), JSON.stringify(buildDatasetJson(result), null, 2) + '\n');
+  writeFileAtomic(join(inputs.outDir, 'report.md'), buildReport(result));
+  log.info('dataset written', {
+    sets: sets.join(','),
+    patients: assignment.size,
+    tiles: patients.reduce((a, p) => a + p.tiles, 0),
+    shards: Object.values(shards).reduce((a, l) => a + l.length, 0),
+  });
+  return result;
+}
 
 export interface MergeInputs {
   /** The manifest repo's root (holds manifest.csv and optionally splits.csv). */
@@ -25,94 +162,40 @@ export interface MergeInputs {
   dirs: StageDirs;
   outDir: string;
   config: MergeConfig;
+  /** the models repo's `/normalize` folder, optional */
+  normalizeDir?: string;
   log?: Logger;
 }
 
+/** The four merge pipelines in one process (merge-assign, merge-slide per slide, merge-shard per shard, merge). */
 export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
   const { manifestDir, dirs, outDir, config } = inputs;
   const log = inputs.log ?? createLogger('merge');
-
-  const manifestPath = join(manifestDir, config.MANIFEST_FILE);
-  if (!existsSync(manifestPath)) {
-    throw new ManifestError(config.MANIFEST_FILE, [`not found in the manifest repo (${manifestPath}); commit it with: tessella put file manifest@master:/${config.MANIFEST_FILE} -f <your csv>`]);
+  const tmp = mkdtempSync(join(tmpdir(), 'tessella-merge-'));
+  try {
+    const assignOut = join(tmp, 'merge-assign');
+    const assigned = runAssign(manifestDir, assignOut, config);
+    const slideOut = join(tmp, 'merge-slide');
+    const ids = new Set([...assigned.slides.map((s) => s.slide), ...slideFolders(dirs.embed), ...slideFolders(dirs.histogram), ...slideFolders(dirs.tileDetect)]);
+    const mounted = (root: string | undefined, id: string) => (root && existsSync(join(root, id)) ? join(root, id) : undefined);
+    for (const id of [...ids].sort()) {
+      const assignFile = join(assignOut, SLIDES_DIR, `${id}.json`);
+      runSlide({
+        slideId: id,
+        assignFile: existsSync(assignFile) ? assignFile : undefined,
+        embed: mounted(dirs.embed, id),
+        histogram: mounted(dirs.histogram, id),
+        tileDetect: mounted(dirs.tileDetect, id),
+        outDir: slideOut,
+      });
+    }
+    const shardOut = join(tmp, 'merge-shard');
+    mkdirSync(shardOut, { recursive: true });
+    const shardsRoot = join(slideOut, SHARDS_DIR);
+    for (const set of slideFolders(shardsRoot)) for (const shard of slideFolders(join(shardsRoot, set))) await runShard(join(shardsRoot, set, shard), shardOut);
+    if (existsSync(join(slideOut, UNLISTED_DIR))) runUnlisted(join(slideOut, UNLISTED_DIR), shardOut);
+    return runFinal({ cohortFile: join(assignOut, COHORT_FILE), shardRepo: shardOut, normalizeDir: inputs.normalizeDir, outDir, link: false, log });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  const manifest = parseManifest(readFileSync(manifestPath, 'utf8'), {
-    file: config.MANIFEST_FILE,
-    kind: config.DATASET_KIND,
-    mapping: { image_id: config.IMAGE_COLUMN, patient_id: config.PATIENT_COLUMN, center_id: config.CENTER_COLUMN, label: config.LABEL_COLUMN },
-  });
-  const kind = manifest.labeled ? 'labeled' : 'inference';
-  const pinsPath = join(manifestDir, config.PINS_FILE);
-  const pins = kind === 'labeled' && existsSync(pinsPath) ? parsePins(readFileSync(pinsPath, 'utf8'), config.PINS_FILE) : new Map<string, Split>();
-  log.info('manifest read', { rows: manifest.rows.length, patients: manifest.patients.length, centers: manifest.centerNames.length, kind, pins: pins.size });
-
-  const cohort = buildCohort(manifest, dirs);
-  log.info('cohort surveyed', {
-    patients: cohort.patients.length,
-    dropped_patients: cohort.droppedPatients.length,
-    excluded_slides: cohort.excludedSlides.length,
-    unlisted_slides: cohort.unlistedSlides.length,
-    embedding_dim: cohort.embeddingDim,
-  });
-
-  const assignment = new Map<string, string>();
-  if (kind === 'labeled') {
-    const splits = assignSplits(
-      cohort.patients.map((p) => ({ patientId: p.patient.patientId, center: p.patient.center })),
-      { fractions: config.SPLIT_FRACTIONS as [number, number, number], seed: config.SPLIT_SEED, pins },
-    );
-    for (const [p, s] of splits) assignment.set(p, s);
-  } else {
-    for (const p of cohort.patients) assignment.set(p.patient.patientId, INFERENCE);
-  }
-  const sets = (kind === 'labeled' ? [...SPLITS] : [INFERENCE]).filter((s) => [...assignment.values()].includes(s));
-  const included = new Set(assignment.keys());
-  const unusedPins = [...pins.keys()].filter((p) => !included.has(p)).sort();
-
-  // Plan every shard before writing any (the names carry the count).
-  const byId = new Map<string, CohortPatient>(cohort.patients.map((p) => [p.patient.patientId, p]));
-  const targetBytes = config.SHARD_SIZE_MB * 1024 * 1024;
-  const plans: ShardPlan[] = sets.flatMap((set) =>
-    planShards(
-      set,
-      cohort.patients
-        .filter((p) => assignment.get(p.patient.patientId) === set)
-        .map((p) => ({ patientId: p.patient.patientId, bytes: estimateRecordBytes(p.tiles, cohort.embeddingDim, p.slides.reduce((a, s) => a + s.slideId.length, 0)) })),
-      targetBytes,
-      config.SPLIT_SEED,
-    ),
-  );
-
-  const totalTiles = cohort.patients.reduce((a, p) => a + p.tiles, 0);
-  const progress = log.progress('records', totalTiles, 'tiles');
-  const buffers = new TileBuffers();
-  const written = await writeShards(
-    outDir,
-    plans,
-    (patientId) => {
-      const p = byId.get(patientId)!;
-      const tiles = loadPatientTiles(dirs, p.slides, cohort.embeddingDim, buffers);
-      return encodePatientRecord(
-        {
-          patientId,
-          centerId: manifest.centerIds[p.patient.center],
-          label: kind === 'labeled' ? manifest.labelNames.indexOf(p.patient.label!) : undefined,
-        },
-        tiles,
-        cohort.embeddingDim,
-      );
-    },
-    { gzip: config.COMPRESSION === 'gzip', onRecord: (id) => progress.tick(byId.get(id)!.tiles) },
-  );
-  progress.finish({ shards: written.length });
-
-  const shards: MergeResult['shards'] = {};
-  for (const w of written) (shards[w.file.split('/')[0]] ??= []).push(w);
-  const result: MergeResult = { manifest, cohort, config, kind, sets, assignment, pins, unusedPins, shards };
-
-  writeFileAtomic(join(outDir, 'splits.csv'), formatSplitsCsv(assignment, pins));
-  writeFileAtomic(join(outDir, DATASET_JSON), JSON.stringify(buildDatasetJson(result), null, 2) + '\n');
-  writeFileAtomic(join(outDir, 'report.md'), buildReport(result));
-  log.info('dataset written', { out: outDir, sets: sets.join(','), patients: assignment.size, tiles: totalTiles, shards: written.length });
-  return result;
 }

@@ -98,7 +98,7 @@ function slideError(dirs: StageDirs, slideId: string): SlideError | undefined {
       const e = readSlideError(join(dir, slideId));
       if (e) return e;
     } catch (err) {
-      return { slide: slideId, stage: 'merge', what: 'unreadable error.json', why: (err as Error).message, time: '', passedThrough: [] };
+      return { slide: slideId, stage: 'merge', what: 'unreadable error.json', why: (err as Error).message, passedThrough: [] };
     }
   }
   return undefined;

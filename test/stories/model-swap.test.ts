@@ -16,7 +16,7 @@ import { readSafetensors } from '../../shared/safetensors.js';
 import { projectRoot, sharedDir, tempDir } from '../onnx/helpers.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
-const STAGES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge'];
+const STAGES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];
 
 function skipReason(): string | false {
   for (const s of SLIDES) if (!existsSync(join(sharedDir, 'fixtures/slides', s))) return `needs ../shared/fixtures/slides/${s}`;

@@ -1,0 +1,156 @@
+/**
+ * merge-assign: the manifest alone decides every patient's set and shard, so nothing about which slides have tiles
+ * yet can move a patient. Writes one small file per manifest slide, `/slides/<slide>.json` (what the slide's record
+ * fragment needs: patient, set, shard, fields, its place among the patient's slides), and `/cohort.json` (the parsed
+ * manifest, pins, the assignment and the parameters) for the last step's dataset.json, splits.csv and report.md.
+ *
+ * Only a patient's own rows (and the few patients a split's quota boundary moves, as the quota assignment does) change
+ * its slides' files, so only their downstream datums re-run. All of merge's parameters live here (merge-assign.yaml):
+ * they travel in these files, so changing one re-runs exactly what it affects.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../../shared/pfs.js';
+import { fnv1a32 } from '../../shared/random.js';
+import type { MergeConfig } from './config.js';
+import { ManifestError, parseManifest, type Manifest } from './manifest.js';
+import { shardFileName } from './shards.js';
+import { assignSplits, INFERENCE, parsePins, SPLITS, type Split } from './splits.js';
+
+export const SLIDES_DIR = 'slides';
+export const COHORT_FILE = 'cohort.json';
+
+export const AssignedSlideSchema = z.object({
+  slide: z.string(),
+  patient: z.string(),
+  /** manifest line of the slide's row */
+  line: z.number().int(),
+  /** this slide's place among its patient's slides (manifest order) and how many the patient has */
+  slideIndex: z.number().int().nonnegative(),
+  patientSlides: z.number().int().positive(),
+  set: z.string(),
+  shard: z.number().int().nonnegative(),
+  shards: z.number().int().positive(),
+  /** `<set>/<set>-NNNNN-of-MMMMM.tfrecord` */
+  file: z.string(),
+  center: z.string(),
+  centerId: z.number().int(),
+  label: z.number().int().optional(),
+  seed: z.string(),
+  compression: z.enum(['none', 'gzip']),
+});
+export type AssignedSlide = z.infer<typeof AssignedSlideSchema>;
+
+export interface CohortFile {
+  kind: 'labeled' | 'inference';
+  manifest: Manifest;
+  config: MergeConfig;
+  /** patient -> pinned split, as read from the manifest repo's pins file */
+  pins: Record<string, Split>;
+  /** every manifest patient -> set */
+  assignment: Record<string, string>;
+}
+
+/** Shards of a set, from configuration alone (see EXPECTED_PATIENTS in config.ts). */
+export function shardCount(set: string, config: Pick<MergeConfig, 'EXPECTED_PATIENTS' | 'PATIENTS_PER_SHARD' | 'SPLIT_FRACTIONS'>): number {
+  let fraction = 1;
+  const i = (SPLITS as readonly string[]).indexOf(set);
+  if (i >= 0) {
+    const total = config.SPLIT_FRACTIONS.reduce((a, b) => a + b, 0);
+    fraction = config.SPLIT_FRACTIONS[i] / total;
+  }
+  return Math.max(1, Math.ceil((config.EXPECTED_PATIENTS * fraction) / config.PATIENTS_PER_SHARD));
+}
+
+/** A patient's shard: a seeded hash of its own id, so it never depends on who else is in the cohort. */
+export function shardOf(seed: string, set: string, patientId: string, count: number): number {
+  return fnv1a32(`${seed}:${set}:shard:${patientId}`) % count;
+}
+
+/** A patient id as one path segment (ids may hold '/', spaces, ...). */
+export function patientFolder(patientId: string): string {
+  return encodeURIComponent(patientId).replace(/^\./, '%2E');
+}
+
+export function shardFolder(set: string, shard: number): string {
+  return `${set}/${String(shard).padStart(5, '0')}`;
+}
+
+export function readManifestInputs(manifestDir: string, config: MergeConfig): { manifest: Manifest; pins: Map<string, Split> } {
+  const manifestPath = join(manifestDir, config.MANIFEST_FILE);
+  if (!existsSync(manifestPath)) {
+    throw new ManifestError(config.MANIFEST_FILE, [`not found in the manifest repo; commit it with: tessella put file manifest@master:/${config.MANIFEST_FILE} -f <your csv>`]);
+  }
+  const manifest = parseManifest(readFileSync(manifestPath, 'utf8'), {
+    file: config.MANIFEST_FILE,
+    kind: config.DATASET_KIND,
+    mapping: { image_id: config.IMAGE_COLUMN, patient_id: config.PATIENT_COLUMN, center_id: config.CENTER_COLUMN, label: config.LABEL_COLUMN },
+  });
+  const pinsPath = join(manifestDir, config.PINS_FILE);
+  const pins = manifest.labeled && existsSync(pinsPath) ? parsePins(readFileSync(pinsPath, 'utf8'), config.PINS_FILE) : new Map<string, Split>();
+  return { manifest, pins };
+}
+
+export interface AssignResult {
+  cohort: CohortFile;
+  slides: AssignedSlide[];
+}
+
+/** The assignment as values (no files): every manifest slide's AssignedSlide and the cohort file. */
+export function assignCohort(manifest: Manifest, pins: Map<string, Split>, config: MergeConfig): AssignResult {
+  const kind = manifest.labeled ? 'labeled' : 'inference';
+  const seed = String(config.SPLIT_SEED);
+  const assignment = new Map<string, string>();
+  if (kind === 'labeled') {
+    const splits = assignSplits(
+      manifest.patients.map((p) => ({ patientId: p.patientId, center: p.center })),
+      { fractions: config.SPLIT_FRACTIONS as [number, number, number], seed, pins },
+    );
+    for (const p of manifest.patients) assignment.set(p.patientId, splits.get(p.patientId)!);
+  } else {
+    for (const p of manifest.patients) assignment.set(p.patientId, INFERENCE);
+  }
+  const lineOf = new Map(manifest.rows.map((r) => [r.imageId, r.line]));
+  const slides: AssignedSlide[] = [];
+  for (const p of manifest.patients) {
+    const set = assignment.get(p.patientId)!;
+    const shards = shardCount(set, config);
+    const shard = shardOf(seed, set, p.patientId, shards);
+    p.slides.forEach((slide, slideIndex) => {
+      slides.push({
+        slide,
+        patient: p.patientId,
+        line: lineOf.get(slide)!,
+        slideIndex,
+        patientSlides: p.slides.length,
+        set,
+        shard,
+        shards,
+        file: shardFileName(set, shard, shards),
+        center: p.center,
+        centerId: manifest.centerIds[p.center],
+        ...(kind === 'labeled' ? { label: manifest.labelNames.indexOf(p.label!) } : {}),
+        seed,
+        compression: config.COMPRESSION,
+      });
+    });
+  }
+  const cohort: CohortFile = {
+    kind,
+    manifest,
+    config,
+    pins: Object.fromEntries([...pins.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    assignment: Object.fromEntries(assignment),
+  };
+  return { cohort, slides };
+}
+
+/** merge-assign's datum: `/slides/<slide>.json` per manifest slide and `/cohort.json`. */
+export function runAssign(manifestDir: string, outDir: string, config: MergeConfig): AssignResult {
+  const { manifest, pins } = readManifestInputs(manifestDir, config);
+  const result = assignCohort(manifest, pins, config);
+  for (const s of result.slides) writeFileAtomic(join(outDir, SLIDES_DIR, `${s.slide}.json`), JSON.stringify(s, null, 2) + '\n');
+  writeFileAtomic(join(outDir, COHORT_FILE), JSON.stringify(result.cohort) + '\n');
+  return result;
+}

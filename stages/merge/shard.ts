@@ -1,0 +1,153 @@
+/**
+ * merge-shard: one datum per shard folder of merge-slide (`/shards/<set>/<NNNNN>`), so a new slide rewrites only its
+ * patient's shard and every other shard is skipped, byte-identical. Builds one Example per patient (slides in
+ * manifest order, tiles in order), patients in a seeded order of their own ids, into
+ * `/<set>/<set>-NNNNN-of-MMMMM.tfrecord`, and writes `/summary/<set>-NNNNN.json`: what went in, what was left out and
+ * why, for the last step. A shard whose patients have no tiles yet gets a summary and no TFRecord.
+ * The `/unlisted` datum (slides with outputs but no manifest row) only lists them: `/summary/unlisted.json`.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../shared/pfs.js';
+import { fnv1a32 } from '../../shared/random.js';
+import { withoutPfsRoot } from '../../shared/slide-error.js';
+import { collectModelMeta, type ExcludedSlide } from './cohort.js';
+import { encodePatientRecord } from './patient-record.js';
+import { writeShards, type WrittenShard } from './shards.js';
+import { SLIDE_FILE, type SlideFile } from './slide.js';
+import { loadPatientTiles, TileBuffers, type SlideOutcome } from './slide-outputs.js';
+
+export const SUMMARY_DIR = 'summary';
+export const UNLISTED_SUMMARY = 'unlisted.json';
+
+export interface ShardPatient {
+  patientId: string;
+  /** slides in the record, manifest order */
+  slides: { slideId: string; tiles: number }[];
+  tiles: number;
+}
+
+export interface ShardSummary {
+  set: string;
+  shard: number;
+  shards: number;
+  /** the TFRecord (relative to the dataset), present when records > 0 */
+  file: string;
+  records: number;
+  bytes: number;
+  compression: 'none' | 'gzip';
+  /** the embedding dimension of this shard's records (0 when none) */
+  dim: number;
+  /** patients in records, record order */
+  patients: ShardPatient[];
+  /** every slide of the shard's patients: its outcome as merge-slide saw it */
+  slides: { patientId: string; line: number; outcome: SlideOutcome }[];
+  excludedSlides: ExcludedSlide[];
+  droppedPatients: { patient: string; why: string }[];
+  models: Record<string, Record<string, unknown[]>>;
+}
+
+function readSlideFiles(shardDir: string): { file: SlideFile; dir: string }[] {
+  const out: { file: SlideFile; dir: string }[] = [];
+  for (const p of readdirSync(shardDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+    for (const s of readdirSync(join(shardDir, p), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+      const path = join(shardDir, p, s, SLIDE_FILE);
+      if (!existsSync(path)) throw new Error(`${withoutPfsRoot(join(shardDir, p, s))}: no ${SLIDE_FILE} (not written by merge-slide?)`);
+      out.push({ file: JSON.parse(readFileSync(path, 'utf8')) as SlideFile, dir: join(shardDir, p) });
+    }
+  }
+  return out;
+}
+
+export async function runShard(shardDir: string, outDir: string): Promise<ShardSummary> {
+  const slideFiles = readSlideFiles(shardDir);
+  if (slideFiles.length === 0) throw new Error(`${withoutPfsRoot(shardDir)}: an empty shard folder`);
+  const first = slideFiles[0].file.assigned;
+  for (const { file } of slideFiles) {
+    const a = file.assigned;
+    if (a.set !== first.set || a.shard !== first.shard || a.file !== first.file || a.compression !== first.compression) {
+      throw new Error(`slide '${a.slide}' is assigned to ${a.file} but shares ${withoutPfsRoot(shardDir)} with slides of ${first.file}; re-run merge-assign`);
+    }
+  }
+  // Patients, each with its slides in manifest order.
+  const byPatient = new Map<string, { dir: string; files: SlideFile[] }>();
+  for (const { file, dir } of slideFiles) {
+    const e = byPatient.get(file.assigned.patient) ?? { dir, files: [] };
+    e.files.push(file);
+    byPatient.set(file.assigned.patient, e);
+  }
+  for (const e of byPatient.values()) e.files.sort((a, b) => a.assigned.slideIndex - b.assigned.slideIndex);
+
+  // One embedding dimension per shard: the most common; slides of another model's size are left out (the last step
+  // checks that every shard agrees).
+  const dims = new Map<number, number>();
+  for (const { file } of slideFiles) if (file.outcome.status === 'ok') dims.set(file.outcome.dim, (dims.get(file.outcome.dim) ?? 0) + 1);
+  const dim = [...dims.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 0;
+
+  const seed = first.seed;
+  const order = (id: string) => fnv1a32(`${seed}:${first.set}:order:${id}`);
+  const patientIds = [...byPatient.keys()].sort((a, b) => order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const patients: ShardPatient[] = [];
+  const excludedSlides: ExcludedSlide[] = [];
+  const droppedPatients: ShardSummary['droppedPatients'] = [];
+  const models: ShardSummary['models'] = {};
+  const fields = new Map<string, { centerId: number; label?: number; dir: string }>();
+  for (const id of patientIds) {
+    const { dir, files } = byPatient.get(id)!;
+    const used: ShardPatient['slides'] = [];
+    for (const { assigned: a, outcome: o } of files) {
+      if (o.status === 'error') excludedSlides.push({ slide: a.slide, patient: id, why: `${o.error.what}: ${o.error.why}`, stage: o.error.stage });
+      else if (o.status === 'excluded') excludedSlides.push({ slide: a.slide, patient: id, why: o.why });
+      else if (o.dim !== dim) excludedSlides.push({ slide: a.slide, patient: id, why: `embedding dimension ${o.dim} differs from the cohort's ${dim} (another model?); re-run embed` });
+      else {
+        used.push({ slideId: a.slide, tiles: o.tiles });
+        collectModelMeta((models.embed ??= {}), o.embedMeta);
+        collectModelMeta((models.histogram ??= {}), o.histogramMeta);
+      }
+    }
+    const tiles = used.reduce((s, x) => s + x.tiles, 0);
+    if (tiles === 0) droppedPatients.push({ patient: id, why: `no tiles: none of its ${files[0].assigned.patientSlides} slide(s) has usable outputs` });
+    else {
+      patients.push({ patientId: id, slides: used, tiles });
+      fields.set(id, { centerId: files[0].assigned.centerId, label: files[0].assigned.label, dir });
+    }
+  }
+
+  let written: WrittenShard[] = [];
+  if (patients.length > 0) {
+    const buffers = new TileBuffers();
+    const byId = new Map(patients.map((p) => [p.patientId, p]));
+    written = await writeShards(outDir, [{ set: first.set, file: first.file, patients: patients.map((p) => p.patientId) }], (patientId) => {
+      const p = byId.get(patientId)!;
+      const f = fields.get(patientId)!;
+      const tiles = loadPatientTiles({ embed: f.dir, histogram: f.dir }, p.slides, dim, buffers);
+      return encodePatientRecord({ patientId, centerId: f.centerId, label: f.label }, tiles, dim);
+    }, { gzip: first.compression === 'gzip' });
+  }
+  const summary: ShardSummary = {
+    set: first.set,
+    shard: first.shard,
+    shards: first.shards,
+    file: first.file,
+    records: written[0]?.records ?? 0,
+    bytes: written[0]?.bytes ?? 0,
+    compression: first.compression,
+    dim: patients.length ? dim : 0,
+    patients,
+    slides: slideFiles.map(({ file }) => ({ patientId: file.assigned.patient, line: file.assigned.line, outcome: file.outcome })),
+    excludedSlides,
+    droppedPatients,
+    models,
+  };
+  writeFileAtomic(join(outDir, SUMMARY_DIR, `${first.set}-${String(first.shard).padStart(5, '0')}.json`), JSON.stringify(summary, null, 2) + '\n');
+  return summary;
+}
+
+/** The `/unlisted` datum: slides with outputs but no manifest row, listed for the report. */
+export function runUnlisted(unlistedDir: string, outDir: string): string[] {
+  const slides = existsSync(unlistedDir)
+    ? readdirSync(unlistedDir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)).sort()
+    : [];
+  writeFileAtomic(join(outDir, SUMMARY_DIR, UNLISTED_SUMMARY), JSON.stringify({ slides }, null, 2) + '\n');
+  return slides;
+}

@@ -1,0 +1,86 @@
+/**
+ * merge-slide: one slide, joined on its id across merge-assign, embed, histogram and tile-detect (outer joins, so a
+ * slide that only some of them know still gets a datum). A manifest slide becomes
+ * `/shards/<set>/<NNNNN>/<patient>/<slide>/`: `slide.json` (its assignment and what the stages left: tiles,
+ * dimension, models, or why it is left out) and, when usable, its `embeddings.safetensors` and
+ * `histogram.safetensors` as symlinks into the (lazy) inputs: Pachyderm copies those by reference, the engine by
+ * content hash, so this step stores no tensor bytes. Only the safetensors headers are read here.
+ * A slide no manifest row names becomes `/unlisted/<slide>.json` and touches no shard.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../../shared/pfs.js';
+import { withoutPfsRoot, type SlideError } from '../../shared/slide-error.js';
+import { AssignedSlideSchema, patientFolder, shardFolder, type AssignedSlide } from './assign.js';
+import { EMBEDDINGS_FILE, HISTOGRAM_FILE, surveySlide, type SlideOutcome } from './slide-outputs.js';
+
+export const SHARDS_DIR = 'shards';
+export const UNLISTED_DIR = 'unlisted';
+export const SLIDE_FILE = 'slide.json';
+
+export interface SlideFile {
+  assigned: AssignedSlide;
+  outcome: SlideOutcome;
+}
+
+export interface SlideInputs {
+  slideId: string;
+  /** `<merge_assign>/slides/<slide>.json`, when the manifest names the slide */
+  assignFile?: string;
+  /** The mounted slide folders (`<input>/<slide>`), each when that input has the slide. */
+  embed?: string;
+  histogram?: string;
+  tileDetect?: string;
+  outDir: string;
+}
+
+function clean(outcome: SlideOutcome): SlideOutcome {
+  const error = (e: SlideError): SlideError => {
+    const { time: _t, ...rest } = e;
+    void _t;
+    return { ...rest, what: withoutPfsRoot(e.what), why: withoutPfsRoot(e.why), ...(e.where !== undefined ? { where: withoutPfsRoot(e.where) } : {}) };
+  };
+  if (outcome.status === 'error') return { ...outcome, error: error(outcome.error) };
+  if (outcome.status === 'excluded') return { ...outcome, why: withoutPfsRoot(outcome.why) };
+  return outcome;
+}
+
+/** A symlink written under a temp name and renamed into place, as every output file is. */
+function linkAtomic(target: string, path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-link`;
+  rmSync(tmp, { force: true });
+  symlinkSync(target, tmp);
+  renameSync(tmp, path);
+}
+
+export function readAssignedSlide(file: string): AssignedSlide {
+  const parsed = AssignedSlideSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new Error(`${withoutPfsRoot(file)}: not a merge-assign slide file: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}
+
+export function runSlide(inputs: SlideInputs): { path: string; file?: SlideFile } {
+  const { slideId, outDir } = inputs;
+  if (!inputs.assignFile) {
+    const present = (['embed', 'histogram', 'tileDetect'] as const).filter((k) => inputs[k] !== undefined).map((k) => (k === 'tileDetect' ? 'tile-detect' : k));
+    const path = join(UNLISTED_DIR, `${slideId}.json`);
+    writeFileAtomic(join(outDir, path), JSON.stringify({ slide: slideId, outputs: present }, null, 2) + '\n');
+    return { path };
+  }
+  const assigned = readAssignedSlide(inputs.assignFile);
+  if (assigned.slide !== slideId) throw new Error(`${withoutPfsRoot(inputs.assignFile)} is for slide '${assigned.slide}', joined as '${slideId}'`);
+  // surveySlide reads `<dir>/<slide>/...`: the mounts' parents are the repo roots; a missing input is a path that is not there.
+  const root = (dir: string | undefined, name: string) => (dir ? dirname(dir) : join(outDir, '..', `.absent-${name}`));
+  const outcome = clean(surveySlide({ embed: root(inputs.embed, 'embed'), histogram: root(inputs.histogram, 'histogram'), tileDetect: inputs.tileDetect ? dirname(inputs.tileDetect) : undefined }, slideId));
+  const dir = join(SHARDS_DIR, shardFolder(assigned.set, assigned.shard), patientFolder(assigned.patient), slideId);
+  const file: SlideFile = { assigned, outcome };
+  writeFileAtomic(join(outDir, dir, SLIDE_FILE), JSON.stringify(file, null, 2) + '\n');
+  if (outcome.status === 'ok') {
+    for (const [from, name] of [[inputs.embed!, EMBEDDINGS_FILE], [inputs.histogram!, HISTOGRAM_FILE]] as const) {
+      if (!existsSync(join(from, name))) throw new Error(`${withoutPfsRoot(join(from, name))} vanished during merge-slide`);
+      linkAtomic(join(from, name), join(outDir, dir, name));
+    }
+  }
+  return { path: dir, file };
+}
