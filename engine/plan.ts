@@ -324,21 +324,21 @@ function leafInput(ctx: Ctx, pfs: PfsInput, path: string, state: 'now' | 'old', 
 }
 
 /**
- * The folder under which every matched path with a given key lies, when the key is a capture group that is a
- * whole path segment after a literal prefix (`/(*)`, `/slides/(*)/*.svs` with `$1`): keys turn back into paths.
+ * The path under which every matched path with a given key lies, when the key is one capture group `(*)` inside a
+ * path segment whose other characters, and every segment before it, are literal (`/(*)`, `/slides/(*).json`,
+ * `/a/(*)/*.svs` with `$1`): then keys turn back into paths.
  */
 function keyFolder(glob: string, template: string): ((key: string) => string) | undefined {
-  const m = /^\$(?:\{1\}|1)$/.exec(template.trim());
-  if (!m) return undefined;
+  if (!/^\$(?:\{1\}|1)$/.test(template.trim())) return undefined;
   const clean = compileGlob(glob).pattern.trim().replace(/\/+$/, '');
   const rooted = clean.startsWith('/') ? clean : '/' + clean;
-  const at = rooted.indexOf('/(*)');
+  const at = rooted.indexOf('(*)');
   if (at < 0) return undefined;
-  const prefix = rooted.slice(0, at);
-  if (/[*?[\]{}()\\]/.test(prefix)) return undefined;
-  const rest = rooted.slice(at + 4);
-  if (rest !== '' && !rest.startsWith('/')) return undefined;
-  return (key) => (key.includes('/') || key === '' ? '' : `${prefix}/${key}`);
+  const end = rooted.indexOf('/', at) < 0 ? rooted.length : rooted.indexOf('/', at);
+  const before = rooted.slice(0, at);
+  const after = rooted.slice(at + 3, end);
+  if (/[*?[\]{}()\\]/.test(before + after)) return undefined;
+  return (key) => (key.includes('/') || key === '' ? '' : `${before}${key}${after}`);
 }
 
 /** Every input of a join or group child with `key`, in the new state (with files) or the old one. */
@@ -346,7 +346,7 @@ function inputsWithKey(ctx: Ctx, pfs: PfsInput, template: string, keyField: 'joi
   const folder = keyFolder(pfs.glob, template);
   if (!folder) throw new Fallback();
   const dir = folder(key);
-  if (!dir) return undefined;
+  if (!dir) throw new Fallback();
   const tree = state === 'now' ? ctx.trees.of(pfs.repo, pfs.branch).tree : oldTree;
   if (!tree) return undefined;
   const files = treeFilesAt(ctx.store, tree, dir);

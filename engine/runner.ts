@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../shared/log.js';
 import { commitDiff, commitFiles, headOf, newId, PathConflict, type FileRow } from './pfs.js';
 import { inputKey, planJob, resumePlan, type Plan, type QueuedDatum } from './plan.js';
-import { currentSuccessful, currentWritersOf, enteredSince, leftSince, outputsOf } from './store/datums.js';
+import { currentSuccessful, currentWritersOf, enteredSince, leftSince, outputsOf, pruneOutputs } from './store/datums.js';
 import { JobProgress } from './progress.js';
 import { parseDurationSeconds, type PipelineSpec } from './spec.js';
 import { selfStartTime } from './store/proc.js';
@@ -275,17 +275,34 @@ function finishJob(store: Store, job: JobRow, inputs: JobInput[], result: JobRes
   let conflict: string | undefined;
   store.tx(() => {
     if (lastOk && head && head.id === lastOk.id) {
-      const removes = new Set<string>();
-      for (const v of leftSince(store, job.pipeline, lastOk.seq)) if (v.state === 'success') for (const f of outputsOf(store, v.job, v.id)) removes.add(f.path);
+      const left = leftSince(store, job.pipeline, lastOk.seq);
+      const removed = new Map<string, string>(); // path -> hash
+      for (const v of left) if (v.state === 'success') for (const f of outputsOf(store, v.job, v.id)) removed.set(f.path, f.hash);
       const puts: FileRow[] = [];
       for (const v of enteredSince(store, job.pipeline, lastOk.seq)) puts.push(...outputsOf(store, v.job, v.id));
+      const seen = new Set<string>();
+      for (const f of puts) {
+        if (seen.has(f.path)) {
+          conflict = conflictReason(store, job.pipeline, new PathConflict(f.path, 'same', f.path));
+          return;
+        }
+        seen.add(f.path);
+      }
+      // a datum that ran again and wrote a file as it was costs nothing for that file
+      const changed: FileRow[] = [];
+      for (const f of puts) {
+        if (removed.get(f.path) === f.hash) removed.delete(f.path);
+        else changed.push(f);
+      }
       try {
-        commitDiff(store, job.pipeline, 'master', removes, puts, { origin: 'job', job: job.id, id: job.id, provenance });
+        commitDiff(store, job.pipeline, 'master', removed.keys(), changed, { origin: 'job', job: job.id, id: job.id, provenance });
       } catch (e) {
         if (!(e instanceof PathConflict)) throw e;
-        conflict = conflictReason(store, job.pipeline, e, puts);
+        conflict = conflictReason(store, job.pipeline, e);
         return;
       }
+      // outputs of versions that left since the last successful job: no later job can reuse them
+      for (const v of left) pruneOutputs(store, v);
     } else {
       const rows: (FileRow & { datum: string })[] = [];
       for (const v of currentSuccessful(store, job.pipeline)) for (const f of outputsOf(store, v.job, v.id)) rows.push({ ...f, datum: v.id });
@@ -328,7 +345,7 @@ function treeConflict(rows: (FileRow & { datum: string })[]): string | undefined
 }
 
 /** The reason for a conflict found while applying an incremental output, naming the datums. */
-function conflictReason(store: Store, pipeline: string, e: PathConflict, puts: FileRow[]): string {
+function conflictReason(store: Store, pipeline: string, e: PathConflict): string {
   const writers = (p: string) => currentWritersOf(store, pipeline, p);
   if (e.kind === 'same') {
     const w = writers(e.path);
@@ -337,6 +354,5 @@ function conflictReason(store: Store, pipeline: string, e: PathConflict, puts: F
   if (e.kind === 'file-above') {
     return `datum ${writers(e.other).join(', ')} writes the file ${e.other} and datum ${writers(e.path).join(', ')} writes ${e.path} under it`;
   }
-  void puts;
   return `datum ${writers(e.path).join(', ')} writes ${e.path} where files of another datum are below it`;
 }

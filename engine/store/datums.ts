@@ -162,6 +162,15 @@ export function currentWritersOf(store: Store, pipeline: string, path: string): 
   return rows.map((r) => r.id);
 }
 
+/**
+ * Drops the outputs of a version that left the datum set, unless a current version shares them (one taken back
+ * from an older job). Its row stays, so the job that ran it still lists it; the output commits keep the files.
+ */
+export function pruneOutputs(store: Store, v: Pick<DatumVersion, 'pipeline' | 'id' | 'job'>): void {
+  const shared = store.stmt(`SELECT 1 FROM datums WHERE pipeline = ? AND id = ? AND job = ? AND until IS NULL`).get(v.pipeline, v.id, v.job);
+  if (!shared) store.stmt(`DELETE FROM datum_files WHERE job = ? AND datum = ?`).run(v.job, v.id);
+}
+
 export function dropPipelineDatums(store: Store, pipeline: string): void {
   store.stmt(`DELETE FROM datum_files WHERE job IN (SELECT id FROM jobs WHERE pipeline = ?)`).run(pipeline);
   store.stmt(`DELETE FROM datums WHERE pipeline = ?`).run(pipeline);

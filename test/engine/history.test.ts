@@ -66,6 +66,7 @@ const SHAPES: Record<string, string> = {
   cross: `input: { cross: [ { pfs: { repo: a, glob: "/*" } }, { pfs: { repo: b, glob: "/m" } } ] }`,
   join: `input: { join: [ { pfs: { repo: a, glob: "/(*)", joinOn: "$1" } }, { pfs: { repo: b, glob: "/(*)", joinOn: "$1", outerJoin: true } } ] }`,
   group: `input: { group: [ { pfs: { repo: a, glob: "/(*)/*", groupBy: "$1" } }, { pfs: { repo: b, glob: "/(*)", groupBy: "$1" } } ] }`,
+  joinSuffix: `input: { join: [ { pfs: { repo: a, glob: "/(*)", joinOn: "$1", outerJoin: true } }, { pfs: { repo: b, glob: "/(*).m", joinOn: "$1" } } ] }`,
   union: `input: { union: [ { pfs: { repo: a, name: x, glob: "/*" } }, { pfs: { repo: b, name: y, glob: "/*/*" } } ] }`,
 };
 
@@ -115,7 +116,7 @@ describe('history at scale', () => {
           const paths = Object.keys(head);
           const op = rand();
           const id = `s${1 + Math.floor(rand() * 5)}`;
-          if (op < 0.45) await put(store, r2, r2 === 'a' ? { [`${id}/${pick(['x', 'y', 'z'])}`]: `v${step}` } : { [pick([id, 'm'])]: `w${step}` });
+          if (op < 0.45) await put(store, r2, r2 === 'a' ? { [`${id}/${pick(['x', 'y', 'z'])}`]: `v${step}` } : { [pick([id, 'm', `${id}.m`])]: `w${step}` });
           else if (op < 0.75 && paths.length > 1) deleteFiles(store, r2, 'master', [pick(paths)]);
           else if (paths.length) await put(store, r2, { [pick(paths).slice(1)]: `changed ${step}` });
         }
