@@ -1,5 +1,6 @@
 /**
- * The `datums` and `datum_files` tables: versions of a pipeline's datums over its jobs, and the outputs of each
+ * The `datums` and `datum_files` tables (the current set is read through its partial indexes, named, since the
+ * planner would otherwise scan every version of the pipeline): versions of a pipeline's datums over its jobs, and the outputs of each
  * datum as the job that ran it wrote them. A version is in the datum set of every job with since <= seq < until;
  * the current set (until IS NULL) is the latest job's. A job writes rows only for the datums it runs, drops or
  * takes back from an older job, never for the unchanged ones.
@@ -33,25 +34,25 @@ export interface DatumVersion {
 const COLS = `pipeline, id, since, until, job, hash, state, tries, started, finished, seconds, log, error, inputs, def`;
 
 export function currentVersion(store: Store, pipeline: string, id: string): DatumVersion | undefined {
-  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND id = ? AND until IS NULL`).get(pipeline, id);
+  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND id = ? AND until IS NULL`).get(pipeline, id);
 }
 
 /** The current set, id -> (hash, state): the full planning pass only. */
 export function currentHashes(store: Store, pipeline: string): Map<string, { hash: string; state: DatumState }> {
   const out = new Map<string, { hash: string; state: DatumState }>();
-  for (const r of store.stmt<{ id: string; hash: string; state: DatumState }>(`SELECT id, hash, state FROM datums WHERE pipeline = ? AND until IS NULL`).iterate(pipeline)) {
+  for (const r of store.stmt<{ id: string; hash: string; state: DatumState }>(`SELECT id, hash, state FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL`).iterate(pipeline)) {
     out.set(r.id, { hash: r.hash, state: r.state });
   }
   return out;
 }
 
 export function currentCount(store: Store, pipeline: string): number {
-  return store.stmt<{ n: number }>(`SELECT count(*) AS n FROM datums WHERE pipeline = ? AND until IS NULL`).get(pipeline)!.n;
+  return store.stmt<{ n: number }>(`SELECT count(*) AS n FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL`).get(pipeline)!.n;
 }
 
 /** Current versions that did not succeed (failed, or never run): each job runs them again. */
 export function currentUnfinished(store: Store, pipeline: string): DatumVersion[] {
-  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND until IS NULL AND state <> 'success'`).all(pipeline);
+  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_todo WHERE pipeline = ? AND until IS NULL AND state <> 'success'`).all(pipeline);
 }
 
 /** A successful version of datum `id` with `hash` in the set of the job at `seq`: its output can be reused. */
@@ -87,7 +88,7 @@ export function versionsOfJob(store: Store, pipeline: string, seq: number, lates
   const limit = page.limit ?? -1;
   const after = page.after ?? '';
   if (latest) {
-    return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND until IS NULL AND id > ? ORDER BY id LIMIT ?`).all(pipeline, after, limit);
+    return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL AND id > ? ORDER BY id LIMIT ?`).all(pipeline, after, limit);
   }
   return store
     .stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND id > ? AND since <= ? AND (until IS NULL OR until > ?) ORDER BY id LIMIT ?`)
@@ -113,7 +114,7 @@ export function leftSince(store: Store, pipeline: string, seq: number): DatumVer
 }
 
 export function currentSuccessful(store: Store, pipeline: string): DatumVersion[] {
-  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND until IS NULL AND state = 'success'`).all(pipeline);
+  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL AND state = 'success'`).all(pipeline);
 }
 
 export function recordSuccess(

@@ -24,7 +24,7 @@ const COLS = `path, hash, size`;
 /** Every file of a tree, sorted by path. */
 export function treeFiles(store: Store, t: TreeRef): FileRow[] {
   if (t.head) {
-    return store.stmt<FileRow>(`SELECT ${COLS} FROM files WHERE repo = ? AND branch = ? AND removed IS NULL ORDER BY path`).all(t.repo, t.branch);
+    return store.stmt<FileRow>(`SELECT ${COLS} FROM files INDEXED BY files_head WHERE repo = ? AND branch = ? AND removed IS NULL ORDER BY path`).all(t.repo, t.branch);
   }
   return store
     .stmt<FileRow>(`SELECT ${COLS} FROM files WHERE repo = ? AND branch = ? AND added <= ? AND (removed IS NULL OR removed > ?) ORDER BY path`)
@@ -34,7 +34,7 @@ export function treeFiles(store: Store, t: TreeRef): FileRow[] {
 /** The file at `path` of a tree. */
 export function treeFile(store: Store, t: TreeRef, path: string): FileRow | undefined {
   if (t.head) {
-    return store.stmt<FileRow>(`SELECT ${COLS} FROM files WHERE repo = ? AND branch = ? AND path = ? AND removed IS NULL`).get(t.repo, t.branch, path);
+    return store.stmt<FileRow>(`SELECT ${COLS} FROM files INDEXED BY files_head WHERE repo = ? AND branch = ? AND path = ? AND removed IS NULL`).get(t.repo, t.branch, path);
   }
   return store
     .stmt<FileRow>(`SELECT ${COLS} FROM files WHERE repo = ? AND branch = ? AND path = ? AND added <= ? AND (removed IS NULL OR removed > ?)`)
@@ -46,7 +46,7 @@ export function treeFilesBelow(store: Store, t: TreeRef, path: string): FileRow[
   if (path === '/') return treeFiles(store, t);
   if (t.head) {
     return store
-      .stmt<FileRow>(`SELECT ${COLS} FROM files WHERE repo = ? AND branch = ? AND path >= ? AND path < ? AND removed IS NULL ORDER BY path`)
+      .stmt<FileRow>(`SELECT ${COLS} FROM files INDEXED BY files_head WHERE repo = ? AND branch = ? AND path >= ? AND path < ? AND removed IS NULL ORDER BY path`)
       .all(t.repo, t.branch, path + '/', path + '0');
   }
   return store
@@ -66,7 +66,7 @@ export function treeFilesAt(store: Store, t: TreeRef, path: string): FileRow[] {
 /** Whether the head holds any file strictly under the folder `path`. */
 export function headHasBelow(store: Store, repo: string, branch: string, path: string): boolean {
   return (
-    store.stmt(`SELECT 1 FROM files WHERE repo = ? AND branch = ? AND path >= ? AND path < ? AND removed IS NULL LIMIT 1`).get(repo, branch, path + '/', path + '0') !==
+    store.stmt(`SELECT 1 FROM files INDEXED BY files_head WHERE repo = ? AND branch = ? AND path >= ? AND path < ? AND removed IS NULL LIMIT 1`).get(repo, branch, path + '/', path + '0') !==
     undefined
   );
 }
@@ -87,9 +87,9 @@ export function changedPaths(store: Store, repo: string, branch: string, from: n
 
 /** Ends the live version of one path at `seq`; returns it when there was one. */
 export function removeHeadFile(store: Store, repo: string, branch: string, path: string, seq: number): FileRow | undefined {
-  const f = store.stmt<FileRow>(`SELECT ${COLS} FROM files WHERE repo = ? AND branch = ? AND path = ? AND removed IS NULL`).get(repo, branch, path);
+  const f = store.stmt<FileRow>(`SELECT ${COLS} FROM files INDEXED BY files_head WHERE repo = ? AND branch = ? AND path = ? AND removed IS NULL`).get(repo, branch, path);
   if (!f) return undefined;
-  store.stmt(`UPDATE files SET removed = ? WHERE repo = ? AND branch = ? AND path = ? AND removed IS NULL`).run(seq, repo, branch, path);
+  store.stmt(`UPDATE files INDEXED BY files_head SET removed = ? WHERE repo = ? AND branch = ? AND path = ? AND removed IS NULL`).run(seq, repo, branch, path);
   return f;
 }
 
@@ -98,9 +98,9 @@ export function removeHeadFilesBelow(store: Store, repo: string, branch: string,
   const lo = path === '/' ? '' : path + '/';
   const hi = path === '/' ? '\uffff' : path + '0';
   const r = store
-    .stmt<{ n: number; bytes: number | null }>(`SELECT count(*) AS n, sum(size) AS bytes FROM files WHERE repo = ? AND branch = ? AND path >= ? AND path < ? AND removed IS NULL`)
+    .stmt<{ n: number; bytes: number | null }>(`SELECT count(*) AS n, sum(size) AS bytes FROM files INDEXED BY files_head WHERE repo = ? AND branch = ? AND path >= ? AND path < ? AND removed IS NULL`)
     .get(repo, branch, lo, hi)!;
-  if (r.n) store.stmt(`UPDATE files SET removed = ? WHERE repo = ? AND branch = ? AND path >= ? AND path < ? AND removed IS NULL`).run(seq, repo, branch, lo, hi);
+  if (r.n) store.stmt(`UPDATE files INDEXED BY files_head SET removed = ? WHERE repo = ? AND branch = ? AND path >= ? AND path < ? AND removed IS NULL`).run(seq, repo, branch, lo, hi);
   return { n: r.n, bytes: r.bytes ?? 0 };
 }
 
