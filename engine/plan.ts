@@ -18,7 +18,6 @@ import { commitById, treeOf, type CommitRow } from './pfs.js';
 import { childrenOf, type Input, type PfsInput, type PipelineSpec } from './spec.js';
 import {
   closeVersion,
-  currentCount,
   currentHashes,
   currentUnfinished,
   currentVersion,
@@ -106,7 +105,7 @@ export function datumFromDef(def: string, trees: Trees): Datum {
 export function planJob(store: Store, job: JobRow, spec: PipelineSpec, inputs: JobInput[], prev: JobRow | undefined, lastOk: JobRow | undefined): Plan {
   const trees = new Trees(store, inputs);
   const everyJob = spec.reprocessSpec === 'every_job';
-  const ctx: Ctx = { store, job, trees, everyJob, lastOk, queue: [], skipped: 0 };
+  const ctx: Ctx = { store, job, trees, everyJob, lastOk, queue: [], skipped: 0, added: 0, dropped: 0 };
   let mode: Plan['mode'] = 'full';
   let planned = false;
   if (prev && !everyJob && prev.input_key === job.input_key && prev.state !== 'running') {
@@ -119,10 +118,13 @@ export function planJob(store: Store, job: JobRow, spec: PipelineSpec, inputs: J
       if (!(e instanceof Fallback)) throw e;
       ctx.queue = [];
       ctx.skipped = 0;
+      ctx.added = 0;
+      ctx.dropped = 0;
     }
   }
-  if (!planned) full(ctx, spec.input);
-  const total = currentCount(store, job.pipeline);
+  let total: number;
+  if (planned) total = prev!.n_total + ctx.added - ctx.dropped;
+  else total = full(ctx, spec.input);
   return { total, queue: ctx.queue, skipped: total - ctx.queue.length, recovered: 0, mode };
 }
 
@@ -136,7 +138,7 @@ export function resumePlan(store: Store, job: JobRow, inputs: JobInput[]): Plan 
     if (v.state === 'success') recovered++;
     else if (v.def) queue.push({ datum: datumFromDef(v.def, trees), hash: v.hash });
   }
-  const total = currentCount(store, job.pipeline);
+  const total = job.n_total;
   return { total, queue, skipped: total - queue.length - recovered, recovered, mode: 'resume' };
 }
 
@@ -148,12 +150,16 @@ interface Ctx {
   lastOk: JobRow | undefined;
   queue: QueuedDatum[];
   skipped: number;
+  /** datums new to the set, and datums that left it (the job's total follows from the last one's) */
+  added: number;
+  dropped: number;
 }
 
 /** A datum whose hash differs from its current version (or that has none, or did not succeed): reuse or queue it. */
 function change(ctx: Ctx, d: Datum, hash: string, current: { hash: string; state: string } | undefined): void {
   const { store, job } = ctx;
   if (current) closeVersion(store, job.pipeline, d.id, job.seq);
+  else ctx.added++;
   const from = !ctx.everyJob && ctx.lastOk ? reusableVersion(store, job.pipeline, d.id, hash, ctx.lastOk.seq) : undefined;
   if (from) {
     // taken back from the last successful job: its outputs stay under the job that ran it
@@ -180,7 +186,8 @@ function change(ctx: Ctx, d: Datum, hash: string, current: { hash: string; state
   ctx.queue.push({ datum: d, hash });
 }
 
-function full(ctx: Ctx, input: Input): void {
+/** Every datum computed and hashed; returns how many there are. */
+function full(ctx: Ctx, input: Input): number {
   const { store, job } = ctx;
   const datums = computeDatums(input, (repo, branch) => ctx.trees.snapshot(repo, branch));
   const current = currentHashes(store, job.pipeline);
@@ -193,6 +200,7 @@ function full(ctx: Ctx, input: Input): void {
     change(ctx, d, h, cur);
   }
   for (const id of current.keys()) if (!ids.has(id)) closeVersion(store, job.pipeline, id, job.seq);
+  return ids.size;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -244,7 +252,7 @@ function incremental(ctx: Ctx, input: Input, prev: JobRow): void {
   for (const t of delta.old) {
     const id = datumId(t);
     touched.add(id);
-    if (!newIds.has(id)) closeVersion(store, job.pipeline, id, job.seq);
+    if (!newIds.has(id) && closeVersion(store, job.pipeline, id, job.seq)) ctx.dropped++;
   }
   // datums of the last job that failed or never ran, and whose inputs did not change: run them again
   for (const v of currentUnfinished(store, job.pipeline)) {

@@ -94,6 +94,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   input_key TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_pipeline ON jobs (pipeline, seq);
+CREATE INDEX IF NOT EXISTS jobs_running ON jobs (pipeline) WHERE state = 'running';
 CREATE TABLE IF NOT EXISTS datums (
   pipeline TEXT NOT NULL,
   id TEXT NOT NULL,

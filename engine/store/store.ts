@@ -75,7 +75,10 @@ export class Store {
     if (v > SCHEMA_VERSION) {
       throw new StoreError(`the store at ${this.home} has schema ${v}, newer than this tessella (${SCHEMA_VERSION}): use a newer tessella`);
     }
-    if (v === SCHEMA_VERSION) return;
+    if (v === SCHEMA_VERSION) {
+      this.db.exec(SCHEMA); // indexes added within this version (every statement is IF NOT EXISTS)
+      return;
+    }
     this.tx(() => {
       if (v === 0) {
         this.db.exec(SCHEMA);

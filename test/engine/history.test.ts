@@ -100,6 +100,7 @@ describe('history at scale', () => {
           want.map((d) => [d.id, datumHash(d, salt)]).sort((x, y) => (x[0] < y[0] ? -1 : 1)),
           `step ${step}: the job's datums are those of its inputs`,
         );
+        assert.equal(job.n_total, want.length, `step ${step}: the job counts its datums`);
         // the output commit holds exactly the current datums' outputs
         const out: Record<string, string> = {};
         for (const d of got) for (const f of datumFiles(store, job.id, d.id)) out[f.path] = readFileSync(store.blobs.pathOf(f.hash), 'utf8');
