@@ -55,7 +55,7 @@ export interface DatumContext {
 }
 
 /** Runs one datum up to `tries` times; on success its outputs are in the store and recorded. */
-export async function runDatum(ctx: DatumContext, datum: Datum, hash: string, gpus: string[]): Promise<{ ok: true } | { ok: false; error: string; log: string }> {
+export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]): Promise<{ ok: true } | { ok: false; error: string; log: string }> {
   const { store, spec, job } = ctx;
   const logPath = join(ctx.logDir, `${datum.id}.log`);
   const started = now();
@@ -105,7 +105,6 @@ export async function runDatum(ctx: DatumContext, datum: Datum, hash: string, gp
   const tries = attempt - 1;
   recordFailure(store, { pipeline: job.pipeline, id: datum.id, since: job.seq }, { tries, started, finished: now(), seconds: (performance.now() - t0) / 1000, log: logPath, error });
   void spec;
-  void hash;
   return { ok: false, error: `${error} (after ${tries} ${tries === 1 ? 'try' : 'tries'})`, log: logPath };
 }
 

@@ -93,7 +93,7 @@ class Trees {
 }
 
 /** Mounts a stored datum again over the job's input commits (a datum is re-run with the job's inputs). */
-export function datumFromDef(def: string, trees: Trees): Datum {
+function datumFromDef(def: string, trees: Trees): Datum {
   const inputs = (JSON.parse(def) as InputDef[]).map((i) => {
     const t = trees.of(i.repo, i.branch);
     return { ...i, commit: t.commit?.id ?? '', files: trees.filesAt(i.repo, i.branch, i.path) };

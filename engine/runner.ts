@@ -238,7 +238,7 @@ async function executeDatums(store: Store, spec: PipelineSpec, job: JobRow, queu
   const worker = async (gpus: string[]) => {
     while (next < queue.length && !active.interrupted) {
       const item = queue[next++];
-      const r = await runDatum(ctx, item.datum, item.hash, gpus);
+      const r = await runDatum(ctx, item.datum, gpus);
       if (r.ok) {
         result.processed++;
         progress.update('processed');

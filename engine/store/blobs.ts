@@ -12,6 +12,14 @@ import { ownerAlive, ownerPrefix } from './proc.js';
 
 const CHUNK = 4 * 1024 * 1024;
 
+/**
+ * A read buffer no larger than the file (plus one byte, so the read that finds the end needs no second call):
+ * a 4 MiB buffer per small file costs more in allocation and GC than the file itself.
+ */
+function chunkFor(size: number): Buffer {
+  return Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size + 1, 4096)));
+}
+
 export interface BlobRef {
   hash: string;
   size: number;
@@ -64,9 +72,9 @@ export class BlobStore {
     try {
       const out = await open(tmp, 'wx', 0o444);
       try {
-        const buf = Buffer.allocUnsafe(CHUNK);
+        const buf = chunkFor((await input.stat()).size);
         for (;;) {
-          const { bytesRead } = await input.read(buf, 0, CHUNK, null);
+          const { bytesRead } = await input.read(buf, 0, buf.length, null);
           if (bytesRead === 0) break;
           const chunk = buf.subarray(0, bytesRead);
           hash.update(chunk);
@@ -117,9 +125,9 @@ export class BlobStore {
     const fh = await open(src, 'r');
     let size = 0;
     try {
-      const buf = Buffer.allocUnsafe(CHUNK);
+      const buf = chunkFor(st.size);
       for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
         if (bytesRead === 0) break;
         hash.update(buf.subarray(0, bytesRead));
         size += bytesRead;
