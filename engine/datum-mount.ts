@@ -13,7 +13,7 @@
  * without reading or hashing their bytes: Pachyderm 2.x copies such files by reference (worker `uploadOutput`, for
  * lazy and emptyFiles inputs), and so does the engine, for every input.
  */
-import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, lstatSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { type Datum } from './datums.js';
 import { walkLocal, type FileRow } from './pfs.js';
@@ -58,24 +58,17 @@ interface KnownFile {
   mtimeMs: number;
 }
 
-/**
- * Per mounted scratch folder: real path of each hard-linked or copied input file -> its hash, so `ingest` can take an
- * output symlink that points at it by reference. Dropped by `ingest`; a datum that fails never ingests, so the map
- * is pruned of scratch folders that are gone whenever it grows.
- */
-const knownInputs = new Map<string, Map<string, KnownFile>>();
-
-function remember(scratch: string): Map<string, KnownFile> {
-  if (knownInputs.size >= 64) for (const k of [...knownInputs.keys()]) if (!existsSync(k)) knownInputs.delete(k);
-  const m = new Map<string, KnownFile>();
-  knownInputs.set(scratch, m);
-  return m;
+/** A datum's mounted inputs: the linked ones, to check after the run, and the hashes `ingest` can take by reference. */
+export interface Mount {
+  linked: LinkedInput[];
+  /** real path of each hard-linked or copied input file -> its hash (lazy ones are blob paths, named by hash) */
+  known: Map<string, KnownFile>;
 }
 
-/** Mount the datum's inputs under `scratch`; returns the linked ones (hard links and lazy symlinks), to check after the run. */
-export function materialize(store: Store, datum: Datum, scratch: string): LinkedInput[] {
+/** Mounts the datum's inputs under `scratch`. */
+export function materialize(store: Store, datum: Datum, scratch: string): Mount {
   const linked: LinkedInput[] = [];
-  const known = remember(scratch);
+  const known = new Map<string, KnownFile>();
   mkdirSync(join(scratch, 'out'), { recursive: true });
   const scratchReal = realpathSync(scratch);
   const made = new Set<string>();
@@ -123,7 +116,7 @@ export function materialize(store: Store, datum: Datum, scratch: string): Linked
       known.set(join(scratchReal, input.name, f.path), { hash: f.hash, size: st.size, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs });
     }
   }
-  return linked;
+  return { linked, known };
 }
 
 /**
@@ -156,10 +149,7 @@ function byReference(blobsReal: string, file: string, known: Map<string, KnownFi
  * Takes every file under a datum's out/ into the blob store: a symlink into an input mount by the hash already
  * known for it (no byte read), anything else by hashing it (adopted without a copy when it is a plain file).
  */
-export async function ingest(store: Store, out: string): Promise<FileRow[]> {
-  const scratch = dirname(out);
-  const known = knownInputs.get(scratch);
-  knownInputs.delete(scratch);
+export async function ingest(store: Store, out: string, known: Mount['known']): Promise<FileRow[]> {
   const blobsReal = realpathSync(store.blobs.dir);
   const files: FileRow[] = [];
   for (const f of walkLocal(out)) {

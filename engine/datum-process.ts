@@ -66,12 +66,12 @@ export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]):
   for (attempt = 1; attempt <= ctx.tries && retry && !active.interrupted; attempt++) {
     const scratch = join(store.scratchDir, `${ownerPrefix}${randomBytes(6).toString('hex')}`);
     try {
-      const linked = materialize(store, datum, scratch);
+      const mount = materialize(store, datum, scratch);
       const logFd = openSync(logPath, 'a');
       try {
         writeSync(logFd, `--- datum ${datum.id} attempt ${attempt}/${ctx.tries} ${now()}\n`);
         error = await execDatum(ctx, datum, scratch, logFd, gpus);
-        const damaged = changedInputs(linked);
+        const damaged = changedInputs(mount.linked);
         if (damaged.length) {
           // Not retried: the stored copy itself changed, so another try would read the damaged file.
           error = inputsWrittenError(damaged);
@@ -80,7 +80,7 @@ export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]):
           continue;
         }
         if (!error) {
-          const files = await ingest(store, join(scratch, 'out'));
+          const files = await ingest(store, join(scratch, 'out'), mount.known);
           store.tx(() =>
             recordSuccess(
               store,

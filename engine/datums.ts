@@ -156,7 +156,8 @@ function filesUnder(files: FileEntry[], paths: string[], path: string): FileEntr
   return out;
 }
 
-function lowerBound(a: string[], x: string): number {
+/** The first index of a sorted array whose element is not below `x`. */
+export function lowerBound(a: string[], x: string): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {

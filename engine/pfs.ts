@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream, mkdirSync, readdirSync, statSync, lstatSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
+import { lowerBound } from './datums.js';
 import { globPaths } from './glob.js';
 import {
   addHeadFile,
@@ -531,17 +532,6 @@ export function globFile(store: Store, commit: CommitRow, pattern: string): List
     const hi = lowerBound(paths, m.path + '0');
     return { path: m.path, type: 'dir' as const, size: sums[hi] - sums[lo] };
   });
-}
-
-function lowerBound(a: string[], x: string): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

@@ -24,7 +24,6 @@ import {
   openVersion,
   reusableVersion,
   versionsRunBy,
-  type DatumVersion,
 } from './store/datums.js';
 import { changedPaths, treeFiles, treeFilesAt, type TreeRef } from './store/files.js';
 import type { Store } from './store/store.js';
@@ -111,7 +110,7 @@ export function planJob(store: Store, job: JobRow, spec: PipelineSpec, inputs: J
   if (prev && !everyJob && prev.input_key === job.input_key && prev.state !== 'running') {
     try {
       // a nested transaction is a savepoint: a fallback undoes what the incremental pass wrote
-      store.db.transaction(() => incremental(ctx, spec.input, prev))();
+      store.db.transaction(() => incremental(ctx, spec.input, inputs, prev))();
       planned = true;
       mode = 'incremental';
     } catch (e) {
@@ -221,11 +220,11 @@ interface RepoChange {
   oldTree?: TreeRef;
 }
 
-function incremental(ctx: Ctx, input: Input, prev: JobRow): void {
+function incremental(ctx: Ctx, input: Input, inputs: JobInput[], prev: JobRow): void {
   const { store, job } = ctx;
   const before = JSON.parse(prev.inputs) as JobInput[];
   const changes = new Map<string, RepoChange>();
-  for (const inp of JSON.parse(job.inputs) as JobInput[]) {
+  for (const inp of inputs) {
     const old = before.find((b) => b.repo === inp.repo && b.branch === inp.branch);
     if (!old) throw new Fallback();
     if (old.commit === inp.commit) continue;
@@ -260,7 +259,7 @@ function incremental(ctx: Ctx, input: Input, prev: JobRow): void {
     if (!v.def) throw new Fallback();
     const d = datumFromDef(v.def, ctx.trees);
     if (d.id !== v.id) throw new Fallback();
-    change(ctx, d, datumHash(d, job.salt), v as DatumVersion);
+    change(ctx, d, datumHash(d, job.salt), v);
   }
 }
 

@@ -146,13 +146,7 @@ function startJob(store: Store, due: Due): { job: JobRow; plan: Plan } {
       .run(now(), due.row.name);
     const prev = lastJob(store, due.row.name);
     const lastOk = lastJob(store, due.row.name, 'success');
-    const id = newId();
-    store
-      .stmt(
-        `INSERT INTO jobs (id, pipeline, version, salt, state, inputs, created, started, pid, pid_start, input_key) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(id, due.row.name, due.row.version, due.row.salt, JSON.stringify(due.inputs), now(), now(), process.pid, selfStartTime, inputKey(due.spec, due.row.salt));
-    const job = getJob(store, id)!;
+    const job = insertJob(store, due, inputKey(due.spec, due.row.salt));
     const plan = planJob(store, job, due.spec, due.inputs, prev, lastOk);
     store.stmt(`UPDATE jobs SET n_total = ? WHERE id = ?`).run(plan.total, job.id);
     return { job, plan };
@@ -167,7 +161,8 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
     started = startJob(store, due);
   } catch (e) {
     if (String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_')) throw e;
-    const job = due.kind === 'resume' ? due.job : recordUnplannable(store, due);
+    // a job whose datums cannot even be computed (a bad glob) is recorded as failed, with nothing planned
+    const job = due.kind === 'resume' ? due.job : insertJob(store, due, '');
     const result: JobResult = { pipeline: job.pipeline, job: job.id, state: 'running', total: 0, processed: 0, skipped: 0, failed: 0, recovered: 0, seconds: 0, failures: [] };
     return finishFailed(store, job, result, `cannot compute datums: ${(e as Error).message}`, log);
   }
@@ -212,12 +207,12 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
   return finishJob(store, job, inputs, result, log);
 }
 
-/** A job whose datums cannot even be computed (a bad glob): recorded as failed, with nothing planned. */
-function recordUnplannable(store: Store, due: Extract<Due, { kind: 'new' }>): JobRow {
+/** A new running job of this process. `inputKey` '' (a job whose datums cannot be computed) matches no later job. */
+function insertJob(store: Store, due: Extract<Due, { kind: 'new' }>, inputKey: string): JobRow {
   const id = newId();
   store
-    .stmt(`INSERT INTO jobs (id, pipeline, version, salt, state, inputs, created, started, pid, pid_start, input_key) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, '')`)
-    .run(id, due.row.name, due.row.version, due.row.salt, JSON.stringify(due.inputs), now(), now(), process.pid, selfStartTime);
+    .stmt(`INSERT INTO jobs (id, pipeline, version, salt, state, inputs, created, started, pid, pid_start, input_key) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`)
+    .run(id, due.row.name, due.row.version, due.row.salt, JSON.stringify(due.inputs), now(), now(), process.pid, selfStartTime, inputKey);
   return getJob(store, id)!;
 }
 
@@ -269,7 +264,7 @@ function finishFailed(store: Store, job: JobRow, result: JobResult, reason: stri
  */
 function finishJob(store: Store, job: JobRow, inputs: JobInput[], result: JobResult, log: Logger): JobResult {
   const provenance = inputs.filter((i) => i.commit);
-  const lastOk = store.stmt<JobRow>(`SELECT * FROM jobs WHERE pipeline = ? AND state = 'success' AND seq < ? ORDER BY seq DESC LIMIT 1`).get(job.pipeline, job.seq);
+  const lastOk = lastJob(store, job.pipeline, 'success'); // this job is still running
   const head = headOf(store, job.pipeline, 'master');
   let files = 0;
   let conflict: string | undefined;

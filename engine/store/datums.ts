@@ -46,10 +46,6 @@ export function currentHashes(store: Store, pipeline: string): Map<string, { has
   return out;
 }
 
-export function currentCount(store: Store, pipeline: string): number {
-  return store.stmt<{ n: number }>(`SELECT count(*) AS n FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL`).get(pipeline)!.n;
-}
-
 /** Current versions that did not succeed (failed, or never run): each job runs them again. */
 export function currentUnfinished(store: Store, pipeline: string): DatumVersion[] {
   return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_todo WHERE pipeline = ? AND until IS NULL AND state <> 'success'`).all(pipeline);
