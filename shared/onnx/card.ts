@@ -10,7 +10,15 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);
-const perChannel = z.union([z.number().transform((v) => [v, v, v] as [number, number, number]), triple]);
+/** One number for all three channels, or one per channel (R, G, B). */
+const perChannel = z.union([z.number().transform((v) => [v, v, v] as [number, number, number]), triple], {
+  error: (issue) => `expected one number or three numbers [R, G, B], got ${describeValue(issue.input)}`,
+});
+
+function describeValue(v: unknown): string {
+  if (Array.isArray(v)) return `${v.length} value(s) ${JSON.stringify(v)}`;
+  return v === undefined ? 'nothing' : `${typeof v} ${JSON.stringify(v)}`;
+}
 
 export const InputSpecSchema = z.object({
   name: z.string().min(1),

@@ -1,7 +1,10 @@
 /**
- * The frame every model stage shares: pass on an upstream error.json, open the model, run the work, and turn
- * "this model cannot run on these tiles" (card mismatch, wrong shapes) into the datum's error.json rather
- * than a crash, since retrying would fail the same way. Anything else is a crash (non-zero exit, retried).
+ * The frame every model stage shares: pass on an upstream error.json, open the model, run the work.
+ *
+ * Two kinds of fault, kept apart: a slide's (a damaged tile upstream) becomes that slide's error.json, so the
+ * rest of the cohort goes on; the model's (a card that is invalid or does not fit its model, a model that cannot
+ * run on tiles of the cohort's size) would fail every slide alike, so it fails the datum and the job, which holds
+ * merge back and leaves the published dataset as it was, like a corrupt model.onnx does.
  */
 import type { Logger } from '../log.js';
 import { passOnSlideError, writeSlideError } from '../slide-error.js';
@@ -23,6 +26,14 @@ export function reportTileDecodeError(outDir: string, slide: string, stage: stri
   log.error('tile cannot be decoded', { why: err.message });
 }
 
+/** The model cannot serve this cohort: the message says which model, what in its card, and both shapes. */
+export class ModelFault extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFault';
+  }
+}
+
 export interface ModelStageArgs {
   stage: string;
   task: ModelCard['task'];
@@ -35,7 +46,10 @@ export interface ModelStageArgs {
   work: (model: OpenedModel) => Promise<void>;
 }
 
-/** Returns what happened: 'done', 'passed-on' (upstream error), or 'error' (this stage wrote error.json). */
+/**
+ * Returns what happened: 'done', 'passed-on' (upstream error), or 'error' (this stage wrote the slide's error.json).
+ * Throws ModelFault when the model, not the slide, is at fault.
+ */
 export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed-on' | 'error'> {
   if (passOnSlideError(a.inputDir, a.outDir, a.slide, a.stage)) {
     a.log.info('passed on the slide error from upstream');
@@ -46,15 +60,10 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     model = await openModel(a.modelDir, a.task, a.settings, a.log);
   } catch (err) {
     if (!(err instanceof ModelMismatchError)) throw err;
-    writeSlideError(a.outDir, a.slide, {
-      stage: a.stage,
-      what: `the ${a.task} model does not match its card`,
-      why: err.problems.join('; '),
-      where: a.modelDir,
-      hint: `fix /${a.task}/model.json in the models repo (input/output names, layout, size) or commit a model that matches it`,
-    });
-    a.log.error('model does not match its card', { why: err.message });
-    return 'error';
+    throw new ModelFault(
+      `the ${a.task} model does not match its card (${a.modelDir}): ${err.problems.join('; ')}. ` +
+        `Fix /${a.task}/model.json in the models repo (input/output names, layout, size) or commit a model that matches it.`,
+    );
   }
   try {
     await a.work(model);
@@ -67,15 +76,12 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     if (!(err instanceof InferenceRunError)) throw err;
     const modelInput = model.worker.inputs.find((i) => i.name === model.card.input.name);
     const modelShape = modelInput ? describeShape(modelInput.shape) : '?';
-    writeSlideError(a.outDir, a.slide, {
-      stage: a.stage,
-      what: `the ${a.task} model cannot run on this slide's tiles`,
-      why: `tiles gave input ${describeShape(err.inputDims)} (${model.card.input.layout}), the model's input '${model.card.input.name}' is ${modelShape} (card '${model.card.name}'): ${err.message.replace(/\s+/g, ' ').trim()}`,
-      where: a.modelDir,
-      hint: `check the card's input size and layout against the model, or the tile size upstream`,
-    });
-    a.log.error('model cannot run on the tiles', { why: err.message });
-    return 'error';
+    throw new ModelFault(
+      `the ${a.task} model cannot run on the cohort's tiles (${a.modelDir}): tiles gave input ` +
+        `${describeShape(err.inputDims)} (${model.card.input.layout}), the model's input '${model.card.input.name}' is ` +
+        `${modelShape} (card '${model.card.name}', size ${model.card.input.size}): ${err.message.replace(/\s+/g, ' ').trim()}. ` +
+        `Check the card's input size and layout against the model, or the tile size upstream.`,
+    );
   } finally {
     await model.worker.close();
   }

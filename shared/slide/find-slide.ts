@@ -34,8 +34,10 @@ export function findSlideFile(dir: string): string {
       `no slide file in the folder (found: ${names.join(', ') || 'nothing'}); expected one of ${SLIDE_EXTENSIONS.flat().join(' ')}`,
     );
   }
+  // Whole-slide formats and TIFFs are slides in their own right (a.svs beside b.tiff is two slides, not a slide and a
+  // companion); plain images count only when there is neither (VMS and others keep JPEG companions beside the slide).
   const best = Math.min(...ranked.map((x) => x.p));
-  const top = ranked.filter((x) => x.p === best).map((x) => x.n).sort();
+  const top = ranked.filter((x) => (best <= 1 ? x.p <= 1 : x.p === best)).map((x) => x.n).sort();
   if (top.length > 1) throw new SlideOpenError(dir, `more than one slide file in the folder: ${top.join(', ')}; keep one slide per folder`);
   return join(dir, top[0]);
 }

@@ -71,6 +71,42 @@ function placeShard(from: string, to: string, link: boolean): void {
   renameSync(tmp, to);
 }
 
+/** merge will not publish a dataset with no patient in it: the last good one stays the branch head. */
+export class EmptyDatasetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EmptyDatasetError';
+  }
+}
+
+/**
+ * A dataset with no patient is published when the slides themselves say why (unreadable, no tissue): the report is
+ * the answer. It is refused when the cause is upstream of every slide: no manifest slide has any output (the models
+ * repo's /embed deleted, nothing run yet), or every slide failed in one model stage for one reason. Failing here
+ * keeps the previous dataset as the branch head. The message groups the slides by reason, most common first.
+ */
+function refuseEmptyDataset(cohort: Cohort, manifestSlides: number): void {
+  if (cohort.patients.length > 0 || manifestSlides === 0) return;
+  const outcomes = cohort.outcomes.map((o) => o.outcome);
+  const noOutputs = outcomes.every((o) => o.status === 'excluded' && o.missing);
+  const reasonOf = (o: SlideOutcome) =>
+    o.status === 'error' ? `${o.error.stage}: ${o.error.what}${o.error.why ? ` (${o.error.why})` : ''}` : o.status === 'excluded' ? o.why : 'no tiles';
+  const modelStages = new Set(['normalize', 'embed']);
+  const oneModelReason =
+    outcomes.every((o) => o.status === 'error' && modelStages.has(o.error.stage)) && new Set(outcomes.map(reasonOf)).size === 1;
+  if (!noOutputs && !oneModelReason) return;
+  const reasons = new Map<string, string[]>();
+  for (const o of outcomes) (reasons.get(reasonOf(o)) ?? reasons.set(reasonOf(o), []).get(reasonOf(o))!).push(o.slideId);
+  const lines = [...reasons.entries()]
+    .sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
+    .map(([why, slides]) => `${slides.length} slide(s): ${why} (e.g. ${slides.slice(0, 3).join(', ')})`);
+  throw new EmptyDatasetError(
+    `${noOutputs ? 'no slide of the manifest has outputs from embed and histogram' : 'every slide failed for one model reason'}` +
+      `, so no dataset is published and the previous one stays:\n  ${lines.join('\n  ')}\n` +
+      `Fix the cause upstream (e.g. the models repo's /embed folder, the slides repo) and run again.`,
+  );
+}
+
 export function runFinal(inputs: FinalInputs): MergeResult {
   const log = inputs.log ?? createLogger('merge');
   const c = JSON.parse(readFileSync(inputs.cohortFile, 'utf8')) as CohortFile;
@@ -116,7 +152,7 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   const outcomes: Cohort['outcomes'] = manifest.rows.map((r) => ({
     patientId: r.patientId,
     line: r.line,
-    outcome: outcomeOf.get(r.imageId) ?? { status: 'excluded', slideId: r.imageId, why: 'no output yet from merge-slide' },
+    outcome: outcomeOf.get(r.imageId) ?? { status: 'excluded', slideId: r.imageId, why: 'no output yet from merge-slide', missing: true },
   }));
   for (const o of outcomes) if (!outcomeOf.has(o.outcome.slideId)) excludedSlides.push({ slide: o.outcome.slideId, patient: o.patientId, why: (o.outcome as { why: string }).why });
   excludedSlides.sort((a, b) => (rowIndex.get(a.slide) ?? Infinity) - (rowIndex.get(b.slide) ?? Infinity));
@@ -134,6 +170,7 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   }
   droppedPatients.sort((a, b) => patientIndex.get(a.patient)! - patientIndex.get(b.patient)!);
   const cohort: Cohort = { outcomes, patients, excludedSlides, droppedPatients, unlistedSlides, embeddingDim, models };
+  refuseEmptyDataset(cohort, manifest.rows.length);
 
   const assignment = new Map<string, string>();
   for (const p of patients) assignment.set(p.patient.patientId, c.assignment[p.patient.patientId]);

@@ -10,6 +10,26 @@ const row = (cells: unknown[]) => `| ${cells.map(cell).join(' | ')} |`;
 const table = (head: string[], rows: unknown[][]) => [row(head), row(head.map(() => '---')), ...rows.map(row)].join('\n');
 const pct = (n: number, d: number) => (d > 0 ? `${((100 * n) / d).toFixed(1)}%` : '-');
 
+/**
+ * center_id is the manifest's own number only when every center is an integer; otherwise every center is numbered
+ * by its sorted place, which silently changes centers written as numbers. Say so, with the mapping.
+ */
+function centerRenumbering(names: string[], ids: Record<string, number>, rule: MergeResult['manifest']['centerIdRule']): string | undefined {
+  if (rule !== 'sorted-index') return undefined;
+  const numeric = names.filter((n) => /^-?\d{1,15}$/.test(n));
+  if (numeric.length === 0) return undefined;
+  const text = names.filter((n) => !numeric.includes(n));
+  const why = text.length
+    ? `not every center is an integer (${text.slice(0, 3).map((n) => `'${n}'`).join(', ')}${text.length > 3 ? ', ...' : ''})`
+    : 'two centers are written as the same integer';
+  const moved = numeric.filter((n) => ids[n] !== Number(n)).map((n) => `${n} -> ${ids[n]}`);
+  return (
+    `**center_id renumbered:** ${why}, so center_id is each center's place in sorted order` +
+    (moved.length ? `; centers written as numbers changed: ${moved.slice(0, 10).join(', ')}${moved.length > 10 ? ', ...' : ''}` : '') +
+    '. Write every center as an integer (or every one as a name) to choose the numbers.'
+  );
+}
+
 export function buildReport(result: MergeResult): string {
   const { manifest, cohort, config } = result;
   const sets = result.sets.map((s) => ({ name: s, info: setInfo(result, s) }));
@@ -47,6 +67,8 @@ export function buildReport(result: MergeResult): string {
     ),
   );
   out.push('');
+  const renumbered = centerRenumbering(manifest.centerNames, manifest.centerIds, manifest.centerIdRule);
+  if (renumbered) out.push(renumbered, '');
 
   if (result.kind === 'labeled') {
     out.push('## Patients per label and set', '');

@@ -33,7 +33,8 @@ export interface DetectCounts {
 export type SlideOutcome =
   | { status: 'ok'; slideId: string; tiles: number; dim: number; embedMeta: Record<string, string>; histogramMeta: Record<string, string>; detect?: DetectCounts }
   | { status: 'error'; slideId: string; error: SlideError; detect?: DetectCounts }
-  | { status: 'excluded'; slideId: string; why: string; detect?: DetectCounts };
+  /** `missing`: no stage has written anything for the slide yet (as opposed to outputs that cannot be used). */
+  | { status: 'excluded'; slideId: string; why: string; missing?: true; detect?: DetectCounts };
 
 const HeaderEntry = z.object({ dtype: z.string(), shape: z.array(z.number().int().nonnegative()), data_offsets: z.tuple([z.number(), z.number()]) });
 
@@ -112,7 +113,7 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
   const embPath = join(dirs.embed, slideId, EMBEDDINGS_FILE);
   const histPath = join(dirs.histogram, slideId, HISTOGRAM_FILE);
   const missing = [existsSync(embPath) ? '' : `embed (${EMBEDDINGS_FILE})`, existsSync(histPath) ? '' : `histogram (${HISTOGRAM_FILE})`].filter(Boolean);
-  if (missing.length) return { status: 'excluded', slideId, why: `no output yet from ${missing.join(' and ')}`, detect };
+  if (missing.length) return { status: 'excluded', slideId, why: `no output yet from ${missing.join(' and ')}`, missing: true, detect };
   try {
     const emb = readSafetensorsHeader(embPath);
     const hist = readSafetensors(histPath); // small (16^3 bins): read whole for the tile count

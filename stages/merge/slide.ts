@@ -72,7 +72,11 @@ export function runSlide(inputs: SlideInputs): { path: string; file?: SlideFile 
   if (assigned.slide !== slideId) throw new Error(`${withoutPfsRoot(inputs.assignFile)} is for slide '${assigned.slide}', joined as '${slideId}'`);
   // surveySlide reads `<dir>/<slide>/...`: the mounts' parents are the repo roots; a missing input is a path that is not there.
   const root = (dir: string | undefined, name: string) => (dir ? dirname(dir) : join(outDir, '..', `.absent-${name}`));
-  const outcome = clean(surveySlide({ embed: root(inputs.embed, 'embed'), histogram: root(inputs.histogram, 'histogram'), tileDetect: inputs.tileDetect ? dirname(inputs.tileDetect) : undefined }, slideId));
+  // tile-detect has a datum for every slide of the slides repo: no output from any stage means the slide is not there
+  const notInSlides = !inputs.embed && !inputs.histogram && !inputs.tileDetect;
+  const outcome: SlideOutcome = notInSlides
+    ? { status: 'excluded', slideId, why: 'not in the slides repo: add the slide, or remove its manifest row', missing: true }
+    : clean(surveySlide({ embed: root(inputs.embed, 'embed'), histogram: root(inputs.histogram, 'histogram'), tileDetect: inputs.tileDetect ? dirname(inputs.tileDetect) : undefined }, slideId));
   const dir = join(SHARDS_DIR, shardFolder(assigned.set, assigned.shard), patientFolder(assigned.patient), slideId);
   const file: SlideFile = { assigned, outcome };
   writeFileAtomic(join(outDir, dir, SLIDE_FILE), JSON.stringify(file, null, 2) + '\n');

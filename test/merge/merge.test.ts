@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { findPatient, readDatasetJson, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { Logger } from '../../shared/log.js';
 import { ManifestError } from '../../stages/merge/manifest.js';
-import { runMerge } from '../../stages/merge/merge.js';
-import { config, makePfs, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, type PfsFixture } from './cohort-fixture.js';
+import { EmptyDatasetError, runMerge } from '../../stages/merge/merge.js';
+import { writeSlideError } from '../../shared/slide-error.js';
+import { config, makePfs, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, writeTilesJson, type PfsFixture } from './cohort-fixture.js';
 
 const DIM = 16;
 const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
@@ -33,6 +34,7 @@ function cohort(pfs: PfsFixture, labels = true): void {
   writeSlideOutputs(pfs, 's2', slideData(2, 2, DIM));
   writeFailedSlide(pfs, 's3');
   writeSlideOutputs(pfs, 's4', slideData(4, 4, DIM));
+  writeTilesJson(pfs, 's5', { grid: 6, kept: 2, dropped: { background: 4 } }); // tile-detect done, embed not yet
   writeSlideOutputs(pfs, 's6', slideData(6, 2, DIM), { histogramCount: 3 });
   writeSlideOutputs(pfs, 's7', slideData(7, 1, DIM));
   for (let i = 8; i <= 15; i++) writeSlideOutputs(pfs, `s${i}`, slideData(i, 1 + (i % 3), DIM));
@@ -168,6 +170,66 @@ test('a bad manifest fails before anything is written', async () => {
     writeManifest(pfs, 'patient_id,split\np1,holdout\n', 'splits.csv');
     await assert.rejects(run(pfs), /splits\.csv: line 2, column 'split': 'holdout' is not one of train, val, eval/);
     assert.deepEqual(readdirSync(pfs.out), []);
+  } finally {
+    pfs.cleanup();
+  }
+});
+
+test('no manifest slide with outputs, or every slide failing for one model reason: merge refuses and writes nothing', async () => {
+  const pfs = makePfs();
+  try {
+    writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,1\nb,p2,2\n');
+    // tile-detect ran (the slides are there), embed has nothing (its model was deleted)
+    writeTilesJson(pfs, 'a', { grid: 4, kept: 4, dropped: {} });
+    writeTilesJson(pfs, 'b', { grid: 4, kept: 4, dropped: {} });
+    await assert.rejects(
+      runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet }),
+      (err: Error) =>
+        err instanceof EmptyDatasetError &&
+        /no slide of the manifest has outputs from embed and histogram, so no dataset is published and the previous one stays/.test(err.message) &&
+        /2 slide\(s\): no output yet from embed \(embeddings\.safetensors\) and histogram \(histogram\.safetensors\) \(e\.g\. a, b\)/.test(err.message),
+    );
+    assert.deepEqual(readdirSync(pfs.out), []);
+
+    const e = { stage: 'embed', what: 'the embed model cannot run on the cohort\'s tiles', why: 'input [4,3,300,300]' };
+    for (const s of ['a', 'b']) {
+      writeSlideError(pfs.embed, s, e);
+      writeSlideError(pfs.histogram, s, { ...e, passedThrough: [] });
+    }
+    await assert.rejects(
+      runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet }),
+      /every slide failed for one model reason[^]*2 slide\(s\): embed: the embed model cannot run/,
+    );
+    assert.deepEqual(readdirSync(pfs.out), []);
+  } finally {
+    pfs.cleanup();
+  }
+});
+
+test('a manifest slide that no stage has seen is "not in the slides repo", not pending', async () => {
+  const pfs = makePfs();
+  try {
+    writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,1\nghost,p2,2\n');
+    writeSlideOutputs(pfs, 'a', slideData(1, 2, DIM));
+    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
+    const info = readDatasetJson(pfs.out);
+    assert.deepEqual(info.excluded.slides, [{ slide: 'ghost', patient: 'p2', why: 'not in the slides repo: add the slide, or remove its manifest row' }]);
+  } finally {
+    pfs.cleanup();
+  }
+});
+
+test('a text center among numeric ones: the report says center_id was renumbered, with the mapping', async () => {
+  const pfs = makePfs();
+  try {
+    writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,11\nb,p2,4\nc,p3,7\nd,p4,site-x\n');
+    for (const [i, s] of ['a', 'b', 'c', 'd'].entries()) writeSlideOutputs(pfs, s, slideData(i + 1, 1, DIM));
+    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
+    const report = readFileSync(join(pfs.out, 'report.md'), 'utf8');
+    assert.match(report, /\*\*center_id renumbered:\*\* not every center is an integer \('site-x'\), so center_id is each center's place in sorted order; centers written as numbers changed: 11 -> 0, 4 -> 1, 7 -> 2\./);
+    writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,11\nb,p2,4\nc,p3,7\nd,p4,7\n');
+    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
+    assert.doesNotMatch(readFileSync(join(pfs.out, 'report.md'), 'utf8'), /renumbered/, 'integer centers keep their numbers');
   } finally {
     pfs.cleanup();
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
@@ -202,7 +202,21 @@ describe('reading regions', needsFixtures, () => {
     const slide = await openSlide(dir);
     assert.equal(slide.levels[0].width, 16);
     await slide.close();
+    symlinkSync(fixture('boxes.tiff'), join(dir, 'other.tiff'));
+    await assert.rejects(openSlide(dir), /more than one slide file in the folder: other\.tiff, small\.svs/, 'an .svs and a .tiff are two slides');
+    rmSync(join(dir, 'other.tiff'));
     symlinkSync(fixture('boxes.tiff'), join(dir, 'other.svs'));
     await assert.rejects(openSlide(dir), /more than one slide file/);
+  });
+
+  test('a slide folder: a JPEG beside the slide is a companion, not a second slide', async () => {
+    const dir = join(tmp.path, 'folder-jpeg');
+    mkdirSync(dir);
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(fixture('small.svs'), join(dir, 'small.svs'));
+    writeFileSync(join(dir, 'label.jpg'), 'not read');
+    const slide = await openSlide(dir);
+    assert.equal(slide.levels[0].width, 16);
+    await slide.close();
   });
 });

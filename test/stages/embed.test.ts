@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -139,14 +139,28 @@ describe('embed stage (run as the engine runs a datum)', () => {
     assert.deepEqual(err.passedThrough, ['embed']);
   });
 
-  it('a card whose layout does not fit the model is an error.json naming the shapes', () => {
+  it('a card whose layout does not fit the model fails the datum (the cohort\'s fault), naming both shapes', () => {
     const dir = join(root, 'nhwc');
     const card = tinyCnnCard('map');
     writeModelFolder(join(dir, 'embed'), buildTinyCnn(), { ...card, input: { ...card.input, layout: 'NHWC' } });
-    const { pfs } = run(dir, 'pfs-nhwc');
-    const err = JSON.parse(readFileSync(join(pfs, 'out', 's1', 'error.json'), 'utf8'));
-    assert.equal(err.stage, 'embed');
-    assert.match(err.why, /\[N,3,224,224\]/);
-    assert.match(err.why, /\[N,224,224,3\]/);
+    const pfs = join(root, 'pfs-nhwc');
+    const r = runStage('embed', { PFS_ROOT: pfs, normalize: join(root, 'normalize', 's1'), models: join(dir, 'embed') });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /ModelFault: the embed model does not match its card/);
+    assert.match(r.stderr, /\[N,3,224,224\]/);
+    assert.match(r.stderr, /\[N,224,224,3\]/);
+    assert.equal(existsSync(join(pfs, 'out', 's1')), false, 'nothing written for the slide');
+  });
+
+  it('a card whose size is a string fails the datum, naming the field', () => {
+    const dir = join(root, 'size-string');
+    const card = tinyCnnCard('map');
+    writeModelFolder(join(dir, 'embed'), buildTinyCnn(), card);
+    // written by hand: the project's own writer validates cards
+    writeFileSync(join(dir, 'embed', 'model.json'), JSON.stringify({ ...card, input: { ...card.input, size: '224' } }));
+    const pfs = join(root, 'pfs-size-string');
+    const r = runStage('embed', { PFS_ROOT: pfs, normalize: join(root, 'normalize', 's1'), models: join(dir, 'embed') });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /input\.size: Invalid input: expected number, received string/);
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
@@ -111,17 +111,23 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
     assert.equal(existsSync(join(pfs, 'out', 'bad-slide', 'tiles.tfrecord')), false);
   });
 
-  it('a model with fixed 224x224 input on 448 tiles is an error.json naming the shapes', async () => {
+  // A model fault is the cohort's, not the slide's: the datum fails (and so the job), no slide gets an error.json.
+  const assertModelFault = (r: { status: number | null; stderr: string }, pfs: string, slide: string) => {
+    assert.notEqual(r.status, 0, 'a model that does not fit fails the datum');
+    assert.match(r.stderr, /ModelFault/);
+    assert.equal(existsSync(join(pfs, 'out', slide, 'error.json')), false, 'not reported as the slide\'s error');
+    assert.equal(existsSync(join(pfs, 'out', slide, 'tiles.tfrecord')), false, 'no half-written tiles');
+  };
+
+  it('a model with fixed 224x224 input on 448 tiles fails the datum, naming both shapes', async () => {
     const dir = join(root, 'fixed224', 'normalize');
     writeModelFolder(dir, buildStainNet({ spatial: [224, 224] }), { ...stainNetCard('stainnet-fixed-224'), input: { ...stainNetCard('x').input, size: 224 } });
     const pfs = join(root, 'pfs-fixed');
     const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'png-slide'), models: dir });
-    assert.equal(r.status, 0, r.stderr);
-    const err = JSON.parse(readFileSync(join(pfs, 'out', 'png-slide', 'error.json'), 'utf8'));
-    assert.equal(err.stage, 'normalize');
-    assert.match(err.what, /cannot run on this slide's tiles/);
-    assert.match(err.why, /\[5,3,448,448\]|\[\d,3,448,448\]/);
-    assert.equal(existsSync(join(pfs, 'out', 'png-slide', 'tiles.tfrecord')), false, 'no half-written tiles');
+    assertModelFault(r, pfs, 'png-slide');
+    assert.match(r.stderr, /cannot run on the cohort's tiles/);
+    assert.match(r.stderr, /\[\d,3,448,448\]/);
+    assert.match(r.stderr, /\[1,3,224,224\]|\[N,3,224,224\]|224,224\]/);
   });
 
   it('a damaged tile is an error.json naming the record, not a crash', async () => {
@@ -136,16 +142,27 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
     assert.equal(existsSync(join(pfs, 'out', 'damaged', 'tiles.tfrecord')), false);
   });
 
-  it('a card that names an input the model lacks is an error.json naming both', async () => {
+  it('a card that names an input the model lacks fails the datum, naming both', async () => {
     const dir = join(root, 'badcard', 'normalize');
     const card = stainNetCard('stainnet-badcard');
     writeModelFolder(dir, buildStainNet(), { ...card, input: { ...card.input, name: 'pixels' } });
     const pfs = join(root, 'pfs-badcard');
     const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'png-slide'), models: dir });
-    assert.equal(r.status, 0, r.stderr);
-    const err = JSON.parse(readFileSync(join(pfs, 'out', 'png-slide', 'error.json'), 'utf8'));
-    assert.match(err.what, /does not match its card/);
-    assert.match(err.why, /'pixels'/);
-    assert.match(err.why, /'input' float32\[N,3,H,W\]/);
+    assertModelFault(r, pfs, 'png-slide');
+    assert.match(r.stderr, /does not match its card/);
+    assert.match(r.stderr, /'pixels'/);
+    assert.match(r.stderr, /'input' float32\[N,3,H,W\]/);
+  });
+
+  it('a card whose mean has two values fails the datum, saying three numbers were expected', async () => {
+    const dir = join(root, 'mean2', 'normalize');
+    const card = stainNetCard('stainnet-mean2');
+    writeModelFolder(dir, buildStainNet(), card);
+    // written by hand: the project's own writer validates cards
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...card, input: { ...card.input, mean: [0.5, 0.5] } }));
+    const pfs = join(root, 'pfs-mean2');
+    const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'png-slide'), models: dir });
+    assertModelFault(r, pfs, 'png-slide');
+    assert.match(r.stderr, /input\.mean: expected one number or three numbers \[R, G, B\], got 2 value\(s\) \[0\.5,0\.5\]/);
   });
 });
