@@ -28,11 +28,13 @@ transform:
     - echo "$n done" > /pfs/out/$n.done
 `;
 
-function setupSlow(home: string, dir: string, count: number): void {
+/** `gate`: a file each datum waits for, so a test decides when the run may end (however loaded the machine is). */
+function setupSlow(home: string, dir: string, count: number, gate?: string): void {
   const files: Record<string, string> = {};
   for (let i = 0; i < count; i++) files[`f${String(i).padStart(2, '0')}`] = `content ${i}\n`.repeat(i + 1);
   writeTree(join(dir, 'input'), files);
-  writeFileSync(join(dir, 'slow.yaml'), SLOW_SPEC);
+  const wait = gate ? `    - while [ ! -e '${gate}' ]; do sleep 0.05; done\n` : '';
+  writeFileSync(join(dir, 'slow.yaml'), SLOW_SPEC.replace('    - sleep 0.3\n', `    - sleep 0.3\n${wait}`));
   for (const args of [['create', 'repo', 'in'], ['put', 'file', 'in@master:/', '-r', '-f', join(dir, 'input')], ['create', 'pipeline', '-f', join(dir, 'slow.yaml')]]) {
     const r = cli(home, args);
     assert.equal(r.code, 0, r.stderr);
@@ -189,7 +191,8 @@ describe('crash safety and concurrency', () => {
   test('two processes at once: puts both land; a second `run` waits, then says which pid holds the store', async () => {
     const dir = join(t.dir, 'conc');
     const home = join(dir, 'home');
-    setupSlow(home, dir, 16);
+    const gate = join(dir, 'gate');
+    setupSlow(home, dir, 16, gate);
     writeTree(join(dir, 'more1'), Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`a${i}`, `a${i}`])));
     writeTree(join(dir, 'more2'), Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`b${i}`, `b${i}`])));
 
@@ -207,6 +210,7 @@ describe('crash safety and concurrency', () => {
     const [e1, e2] = await Promise.all([exited(p1), exited(p2)]);
     assert.equal(e1.code, 0);
     assert.equal(e2.code, 0);
+    writeFileSync(gate, '');
     const { code } = await exited(runner);
     assert.equal(code, 0, runnerErr);
     const s = Store.open(home);
