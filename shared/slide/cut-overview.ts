@@ -13,7 +13,9 @@ export function cutOverview(geometry: OverviewGeometry, overview: Promise<Overvi
   async function* strips(): AsyncGenerator<OverviewStrip> {
     const o = await overview;
     const { width, height } = geometry;
-    if (o.width !== width || o.height !== height) throw new Error(`overview of ${path} is ${o.width}x${o.height}, expected ${width}x${height}`);
+    if (o.width !== width || o.height !== height) {
+      throw new Error(`overview of ${path} is ${o.width}x${o.height}, expected ${width}x${height}`);
+    }
     const rowBytes = o.width * 3;
     for (let y = 0; y < o.height; y += CUT_ROWS) {
       const rows = Math.min(CUT_ROWS, o.height - y);

@@ -35,7 +35,11 @@ export interface LevelRead {
  * used as it is, since resizing it would move pixels by under 1%. A physical target (micrometres per pixel) is
  * the downsample wantedMpp / slide.mpp.
  */
-export function levelFor(levels: readonly Pick<SlideLevel, 'downsample'>[], target: number, tolerance = LEVEL_TOLERANCE): LevelRead {
+export function levelFor(
+  levels: readonly Pick<SlideLevel, 'downsample'>[],
+  target: number,
+  tolerance = LEVEL_TOLERANCE,
+): LevelRead {
   const level = chooseLevel(levels, target, tolerance);
   const levelDownsample = levels[level].downsample;
   const asIs = Math.abs(levelDownsample / target - 1) <= tolerance;
@@ -52,7 +56,10 @@ export function overviewSize(width: number, height: number, downsample: number):
  * level's own size when it is used as it is, else the level-0 size divided (the grid maps pixels through the
  * actual scale either way).
  */
-export function overviewGeometry(levels: readonly SlideLevel[], downsample: number): { geometry: OverviewGeometry; asIs: boolean } {
+export function overviewGeometry(
+  levels: readonly SlideLevel[],
+  downsample: number,
+): { geometry: OverviewGeometry; asIs: boolean } {
   const level0 = levels[0];
   const { level, levelDownsample, asIs } = levelFor(levels, downsample);
   const size = asIs ? levels[level] : overviewSize(level0.width, level0.height, downsample);

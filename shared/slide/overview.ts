@@ -1,17 +1,27 @@
 /**
  * A slide's overview at a requested downsample, read from the pyramid level the policy (levels.ts `levelFor`)
  * gives and area-averaged the rest of the way (or used as it is when within tolerance of the target). The level
- * is read in tile-aligned strips and blocks, several blocks in flight, so every stored tile is decoded once; the overview
- * comes out as horizontal strips of rows, top to bottom, so a caller that consumes them as they come (tile-detect)
- * never holds the overview, and a slide without a pyramid is streamed from level 0 without ever holding it.
- * Reading runs ahead of the consumer by a few blocks: the next strip decodes while the current one is used.
- * Blocks are pooled reads, released once used, so with a reader that reuses its buffers (OpenSlide) the memory
- * held is a few blocks, however many the slide has: a strip's pixels are valid until the next strip is asked for.
+ * is read in tile-aligned strips and blocks, several blocks in flight, so every stored tile is decoded once; the
+ * overview comes out as horizontal strips of rows, top to bottom, so a caller that consumes them as they come
+ * (tile-detect) never holds the overview, and a slide without a pyramid is streamed from level 0 without ever
+ * holding it. Reading runs ahead of the consumer by a few blocks: the next strip decodes while the current one is
+ * used. Blocks are pooled reads, released once used, so with a reader that reuses its buffers (OpenSlide) the
+ * memory held is a few blocks, however many the slide has: a strip's pixels are valid until the next strip is
+ * asked for.
  */
 import { AreaResampler } from './area-resampler.js';
 import { BufferPool } from './buffer-pool.js';
 import { overviewGeometry } from './levels.js';
-import type { Overview, OverviewGeometry, OverviewPiece, OverviewStrip, OverviewStrips, PooledPixels, Slide, StreamOptions } from './types.js';
+import type {
+  Overview,
+  OverviewGeometry,
+  OverviewPiece,
+  OverviewStrip,
+  OverviewStrips,
+  PooledPixels,
+  Slide,
+  StreamOptions,
+} from './types.js';
 
 /** What the overview reads from: a slide's levels, its pooled reads and its tile sizes. */
 export type RegionSource = Pick<Slide, 'levels' | 'readRegionPooled' | 'tileSize'>;
@@ -85,7 +95,8 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
     const resampler = asIs
       ? new StripPieces()
       : new AreaResampler(lw, lh, size.width, size.height, (y, rows, data) => {
-          ready.push({ strip: { y, rows, pieces: [{ x: 0, width: size.width, data }] }, release: () => rowPool.give(data) });
+          const strip = { y, rows, pieces: [{ x: 0, width: size.width, data }] };
+          ready.push({ strip, release: () => rowPool.give(data) });
         }, rowPool);
     const remaining = new Int32Array(stripCount);
     for (const b of blocks) remaining[b.strip]++;

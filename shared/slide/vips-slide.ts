@@ -167,9 +167,11 @@ export class VipsSlide implements Slide {
     let data: Buffer;
     try {
       const input = this.input(this.levels[geometry.level]);
-      data = await toRgb(asIs ? input : input.resize(geometry.width, geometry.height, { fit: 'fill', kernel: 'linear' }));
+      const { width, height } = geometry;
+      data = await toRgb(asIs ? input : input.resize(width, height, { fit: 'fill', kernel: 'linear' }));
     } catch (err) {
-      throw new SlideReadError(this.path, `overview from level ${geometry.level}`, `libvips: ${(err as Error).message}`);
+      const why = `libvips: ${(err as Error).message}`;
+      throw new SlideReadError(this.path, `overview from level ${geometry.level}`, why);
     }
     return { ...geometry, data };
   }

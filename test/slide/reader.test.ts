@@ -24,12 +24,15 @@ describe('level arithmetic', () => {
     assert.deepEqual(levelFor(levels, 1), { level: 0, levelDownsample: 1, asIs: true, residual: 1 });
     assert.deepEqual(levelFor(levels, 32), { level: 2, levelDownsample: 16.0012, asIs: false, residual: 32 / 16.0012 });
     // 3% over is not that level: the one below, resized by 8.
-    assert.deepEqual(levelFor([1, 2, 16.5].map((downsample) => ({ downsample })), 16), { level: 1, levelDownsample: 2, asIs: false, residual: 8 });
+    const sparse = [1, 2, 16.5].map((downsample) => ({ downsample }));
+    assert.deepEqual(levelFor(sparse, 16), { level: 1, levelDownsample: 2, asIs: false, residual: 8 });
     // Finer than level 0 (a physical target beyond the scan's resolution): level 0, enlarged.
     assert.deepEqual(levelFor(levels, 0.5), { level: 0, levelDownsample: 1, asIs: false, residual: 0.5 });
     // Within tolerance above the target counts too (16.06 for 16), and every choice agrees with chooseLevel.
     assert.equal(levelFor([1, 16.06].map((downsample) => ({ downsample })), 16).asIs, true);
-    for (const t of [0.7, 1, 3, 4, 6, 15.9, 16, 17, 63, 64, 100]) assert.equal(levelFor(levels, t).level, chooseLevel(levels, t));
+    for (const t of [0.7, 1, 3, 4, 6, 15.9, 16, 17, 63, 64, 100]) {
+      assert.equal(levelFor(levels, t).level, chooseLevel(levels, t));
+    }
   });
 
   test('boxes.tiff: levels and downsamples as OpenSlide reports them, and the level each target picks', needsFixtures, async () => {
@@ -149,7 +152,7 @@ describe('reading regions', needsFixtures, () => {
           const plain = await slide.readRegion(level, x, y, w, h);
           const pooled = await slide.readRegionPooled(level, x, y, w, h);
           assert.equal(pooled.data.length, w * h * 3);
-          assert.ok(pooled.data.equals(plain), `${reader}: pooled read of level ${level} (${x},${y}) ${w}x${h} differs`);
+          assert.ok(pooled.data.equals(plain), `${reader}: pooled read, level ${level} (${x},${y}) ${w}x${h}`);
           pooled.release();
         }
         const tile = slide.tileSize(0);
@@ -158,7 +161,7 @@ describe('reading regions', needsFixtures, () => {
         const { geometry, strips } = slide.overviewStrips(4);
         let rows = 0;
         for await (const s of strips) rows += s.rows;
-        assert.deepEqual([geometry.level, geometry.width, geometry.height, rows], [2, 75, 62, 62], `${reader}: overview strips`);
+        assert.deepEqual([geometry.level, geometry.width, geometry.height, rows], [2, 75, 62, 62], reader);
       } finally {
         await slide.close();
       }

@@ -217,10 +217,12 @@ function assertFastCountsAgree(data: Buffer, th: number, what: string): number {
   const n = data.length / 3;
   let checked = 0;
   for (let i0 = 0; i0 < Math.min(8, n); i0++) {
-    for (const i1 of new Set([i0, i0 + 1, i0 + 2, i0 + 3, i0 + 4, i0 + 5, i0 + 7, i0 + 11, n - 1, n].filter((e) => e >= i0 && e <= n))) {
+    const ends = [i0, i0 + 1, i0 + 2, i0 + 3, i0 + 4, i0 + 5, i0 + 7, i0 + 11, n - 1, n].filter((e) => e >= i0 && e <= n);
+    for (const i1 of new Set(ends)) {
       const want = referenceCount(data, i0, i1, th);
-      assert.equal(countBackground(aligned, i0, i1, th), want, `${what}: scalar count, pixels [${i0}, ${i1}), threshold ${th}`);
-      assert.equal(countBackgroundWords(aligned, words, i0, i1, th), want, `${what}: word count, pixels [${i0}, ${i1}), threshold ${th}`);
+      const where = `pixels [${i0}, ${i1}), threshold ${th}`;
+      assert.equal(countBackground(aligned, i0, i1, th), want, `${what}: scalar count, ${where}`);
+      assert.equal(countBackgroundWords(aligned, words, i0, i1, th), want, `${what}: word count, ${where}`);
       checked += i1 - i0;
     }
   }
@@ -235,19 +237,22 @@ describe('the fast background counts equal the reference predicate', () => {
       for (const r of values) for (const g of values) for (const b of values) combos.push([r, g, b]);
       // Each combination at each position mod 4 (a word holds four pixels), and neighbours of every kind.
       for (let shift = 0; shift < 4; shift++) {
-        const pixels = [...Array.from({ length: shift }, () => [255, 255, 255]), ...combos, ...combos.slice().reverse()];
+        const pad = Array.from({ length: shift }, () => [255, 255, 255]);
+        const pixels = [...pad, ...combos, ...combos.slice().reverse()];
         assertFastCountsAgree(Buffer.from(pixels.flat()), th, `synthetic, shift ${shift}`);
       }
     }
   });
 
-  test('real pixels: overview strips and level-0 regions of the fixture slides, thresholds 150 to 240', needsFixtures, async () => {
+  test('real pixels: overview strips and level-0 regions of fixture slides, thresholds 150-240', needsFixtures, async () => {
     let checked = 0;
     for (const file of ['cmu-1-small-region.svs', 'cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff']) {
       const slide = await openSlide(fixture(file));
       try {
         const samples: Buffer[] = [];
-        for await (const strip of slide.overviewStrips(16).strips) for (const p of strip.pieces) samples.push(Buffer.from(p.data));
+        for await (const strip of slide.overviewStrips(16).strips) {
+          for (const p of strip.pieces) samples.push(Buffer.from(p.data));
+        }
         const { width, height } = slide.levels[0];
         for (const [x, y] of [[0, 0], [width / 2, height / 2], [width - 300, height - 200]]) {
           samples.push(await slide.readRegion(0, Math.round(x), Math.round(y), 300, 200));
