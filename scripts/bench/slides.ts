@@ -17,11 +17,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
-import { loadOpenSlide } from '../../shared/slide/openslide-lib.js';
-import { openSlide } from '../../shared/slide/index.js';
-import { planOverview } from '../../shared/slide/overview.js';
-import { OpenSlideSlide } from '../../shared/slide/openslide-slide.js';
-import { readTilesJson } from '../../shared/slide/tiles-json.js';
+import { loadOpenSlide, openSlide, planOverview, readTilesJson } from '../../shared/slide/index.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
 import { DetectConfigSchema } from '../../stages/tile-detect/config.js';
 import { detectTilesStreamed } from '../../stages/tile-detect/detect.js';
@@ -73,7 +69,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** Open the slide and read the chosen level in the blocks the overview uses, 4 in flight, nothing else. */
 async function readLevelAlone(path: string, downsample: number): Promise<number> {
   const t = now();
-  const slide = OpenSlideSlide.open(path);
+  const slide = await openSlide(path, { reader: 'openslide' });
   const { blocks, geometry } = planOverview(slide, downsample);
   let next = 0;
   const worker = async () => {

@@ -7,24 +7,12 @@
  * merge back and leaves the published dataset as it was, like a corrupt model.onnx does.
  */
 import type { Logger } from '../log.js';
-import { passOnSlideError, writeSlideError } from '../slide-error.js';
+import { passOnSlideError } from '../slide-error.js';
+import { reportTileDecodeError, TileDecodeError } from '../tiles/index.js';
 import { describeShape, type ModelCard } from './card.js';
 import { InferenceRunError } from './inference.js';
 import { ModelMismatchError, openModel, type OpenedModel } from './model.js';
-import { TileDecodeError } from './tile-batches.js';
 import type { SessionSettings } from './providers.js';
-
-/** A damaged tile upstream is the slide's error.json, not a crash: re-running this stage would fail the same way. */
-export function reportTileDecodeError(outDir: string, slide: string, stage: string, err: TileDecodeError, log: Logger): void {
-  writeSlideError(outDir, slide, {
-    stage,
-    what: 'a tile cannot be decoded',
-    why: err.message,
-    where: `${err.path} record ${err.index}`,
-    hint: 're-run the upstream stage for this slide; its tiles.tfrecord holds a damaged image',
-  });
-  log.error('tile cannot be decoded', { why: err.message });
-}
 
 /** The model cannot serve this cohort: the message says which model, what in its card, and both shapes. */
 export class ModelFault extends Error {

@@ -4,8 +4,8 @@
  */
 import type { Logger } from '../log.js';
 import { writeSlideError } from '../slide-error.js';
-import { openSlide, SlideOpenError } from './index.js';
-import type { Slide } from './types.js';
+import { openSlide } from './open.js';
+import { SlideOpenError, type Slide } from './types.js';
 
 export async function openSlideOrReport(slideDir: string, outDir: string, slideId: string, stage: string, log: Logger): Promise<Slide | undefined> {
   try {

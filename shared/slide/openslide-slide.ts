@@ -1,9 +1,19 @@
 /** A Slide read by OpenSlide (vendor formats and tiled generic TIFF). */
 import { BufferPool } from './buffer-pool.js';
 import { loadOpenSlide, type OpenSlideHandle, type OpenSlideLib } from './openslide-lib.js';
-import { streamOverview } from './overview.js';
+import { streamOverview, streamOverviewStrips } from './overview.js';
 import { plausibleMpp, premultipliedArgbToRgb } from './pixels.js';
-import { SlideOpenError, SlideReadError, type Overview, type RgbImage, type Slide, type SlideLevel } from './types.js';
+import {
+  SlideOpenError,
+  SlideReadError,
+  type Overview,
+  type OverviewStrips,
+  type PooledPixels,
+  type RgbImage,
+  type Slide,
+  type SlideLevel,
+  type StreamOptions,
+} from './types.js';
 
 /** OpenSlide's vendor for a file, or null when OpenSlide does not recognise it (throws if the library is missing). */
 export function openSlideVendor(path: string): string | null {
@@ -20,8 +30,11 @@ export class OpenSlideSlide implements Slide {
   readonly associatedImages: readonly string[];
   private closed = false;
   private readonly inFlight = new Set<Promise<unknown>>();
-  /** ARGB buffers of readRegion, one per read in flight, reused. */
-  private readonly argbPool = new BufferPool(8);
+  /**
+   * ARGB buffers, reused: readRegion's (one per read in flight, converted out of) and readRegionPooled's (converted
+   * in place and lent out until released), so the pool holds about as many as a stream of reads holds at once.
+   */
+  private readonly pool = new BufferPool(64);
 
   private constructor(
     readonly path: string,
@@ -57,6 +70,7 @@ export class OpenSlideSlide implements Slide {
     return slide;
   }
 
+  /** From OpenSlide's per-level tile properties. */
   tileSize(level: number): { width: number; height: number } | undefined {
     const w = Number(this.properties[`openslide.level[${level}].tile-width`]);
     const h = Number(this.properties[`openslide.level[${level}].tile-height`]);
@@ -66,24 +80,33 @@ export class OpenSlideSlide implements Slide {
   /** RGB in a buffer of its own; OpenSlide's ARGB goes through a reused buffer, so a read leaves one allocation. */
   async readRegion(level: number, x: number, y: number, w: number, h: number): Promise<Buffer> {
     this.checkRegion(level, w, h);
-    const argb = this.argbPool.take(w * h * 4);
+    const argb = this.pool.take(w * h * 4);
     try {
       await this.readArgb(argb, level, x, y, w, h);
       return premultipliedArgbToRgb(argb, w * h);
     } finally {
-      this.argbPool.give(argb);
+      this.pool.give(argb);
     }
   }
 
-  /**
-   * As readRegion, decoded into `dest` (at least w*h*4 bytes) and converted there in place: the RGB is the
-   * returned view of dest's first w*h*3 bytes. For callers that reuse a few buffers over many reads.
-   */
-  async readRegionInto(level: number, x: number, y: number, w: number, h: number, dest: Buffer): Promise<Buffer> {
+  /** Decoded into a pooled ARGB buffer and converted there in place: the RGB is a view of its first w*h*3 bytes. */
+  async readRegionPooled(level: number, x: number, y: number, w: number, h: number): Promise<PooledPixels> {
     this.checkRegion(level, w, h);
-    if (dest.length < w * h * 4) throw new RangeError(`readRegionInto: ${dest.length} bytes cannot hold ${w}x${h} ARGB (${w * h * 4})`);
-    await this.readArgb(dest, level, x, y, w, h);
-    return premultipliedArgbToRgb(dest, w * h, dest).subarray(0, w * h * 3);
+    const argb = this.pool.take(w * h * 4);
+    try {
+      await this.readArgb(argb, level, x, y, w, h);
+    } catch (err) {
+      this.pool.give(argb);
+      throw err;
+    }
+    const data = premultipliedArgbToRgb(argb, w * h, argb).subarray(0, w * h * 3);
+    let released = false;
+    const release = () => {
+      if (released) throw new Error('readRegionPooled: released twice');
+      released = true;
+      this.pool.give(argb);
+    };
+    return { data, release };
   }
 
   private checkRegion(level: number, w: number, h: number): void {
@@ -103,6 +126,10 @@ export class OpenSlideSlide implements Slide {
     // After a decoding failure OpenSlide leaves the handle in an error state and the pixels undefined.
     const error = this.lib.getError(this.osr);
     if (error) throw new SlideReadError(this.path, `region level ${level} (${x},${y}) ${w}x${h}`, `OpenSlide: ${error}`);
+  }
+
+  overviewStrips(downsample: number, options: StreamOptions = {}): OverviewStrips {
+    return streamOverviewStrips(this, downsample, options);
   }
 
   overview(downsample: number): Promise<Overview> {

@@ -1,7 +1,7 @@
 /**
  * One interface over every slide reader (OpenSlide through koffi, libvips through sharp). Callers never juggle
  * pyramid levels themselves: `readRegion` takes level-0 coordinates as OpenSlide does, and `overview` picks the
- * level and resizes the rest of the way (TIAToolbox's `read_rect` is the model).
+ * level (levels.ts `levelFor`) and resizes the rest of the way (TIAToolbox's `read_rect` is the model).
  */
 
 export type ReaderName = 'openslide' | 'libvips';
@@ -31,6 +31,51 @@ export interface Overview extends RgbImage {
   levelDownsample: number;
 }
 
+/** An overview without its pixels: its size, scale and where it comes from. */
+export type OverviewGeometry = Omit<Overview, 'data'>;
+
+/** Overview rows [y, y + rows) as pieces side by side that cover the overview's width (a level's blocks, no copy). */
+export interface OverviewStrip {
+  y: number;
+  rows: number;
+  /** Columns [x, x + width) of those rows, RGB, `width` wide; left to right. */
+  pieces: OverviewPiece[];
+}
+
+export interface OverviewPiece {
+  x: number;
+  width: number;
+  data: Buffer;
+}
+
+export interface OverviewStrips {
+  geometry: OverviewGeometry;
+  /**
+   * Strips top to bottom, covering every row once; iterate once. A strip's pixels are valid until the next
+   * strip is asked for (their buffers are then reused): copy what must outlive that.
+   */
+  strips: AsyncIterable<OverviewStrip>;
+}
+
+export interface StreamOptions {
+  /** Blocks read at once. */
+  inFlight?: number;
+  /** About how many level pixels one block holds (default BLOCK_PIXELS). */
+  blockPixels?: number;
+  /** Blocks read ahead of the strip being assembled (bounds memory; default 2 x inFlight). */
+  readAhead?: number;
+}
+
+/** RGB pixels in a buffer lent by the reader: call `release` once done with `data` (and never touch it after). */
+export interface PooledPixels {
+  data: Buffer;
+  release(): void;
+}
+
+/**
+ * Every reader answers every call the same way, so callers never branch on the reader (TIAToolbox's lesson): the
+ * level and the pooling are the reader's business.
+ */
 export interface Slide {
   readonly path: string;
   readonly reader: ReaderName;
@@ -45,21 +90,25 @@ export interface Slide {
   /** Names of associated images (label, macro, thumbnail, ...). */
   readonly associatedImages: readonly string[];
   readAssociatedImage(name: string): Promise<RgbImage>;
+  /** The stored tile size of a level, when the reader knows it (reads aligned to it decode each tile once). */
+  tileSize(level: number): { width: number; height: number } | undefined;
   /**
    * RGB pixels of a w x h rectangle of `level`, whose top-left corner is (x, y) in level-0 coordinates (as
-   * openslide_read_region). Areas outside the slide or not scanned are white. Several calls may be in flight.
+   * openslide_read_region), in a buffer of its own. Areas outside the slide or not scanned are white. Several
+   * calls may be in flight.
    */
   readRegion(level: number, x: number, y: number, w: number, h: number): Promise<Buffer>;
   /**
-   * As readRegion, into the caller's `dest` (at least w*h*4 bytes; the reader may decode there first), returning
-   * the RGB as a view of dest's start. Only readers that can decode into a given buffer have it (OpenSlide):
-   * callers then reuse a few buffers over many reads instead of leaving one per read to the GC.
+   * As readRegion, the pixels in a buffer the reader lends and takes back on `release`: a stream of many reads
+   * then reuses as many buffers as it holds at once instead of leaving one per read to the GC.
    */
-  readRegionInto?(level: number, x: number, y: number, w: number, h: number, dest: Buffer): Promise<Buffer>;
+  readRegionPooled(level: number, x: number, y: number, w: number, h: number): Promise<PooledPixels>;
   /**
-   * The whole slide at about 1/downsample: from the level with the largest downsample <= the target (with a
-   * little tolerance), resized the rest of the way by area averaging, streamed so memory stays bounded.
+   * The whole slide at about 1/downsample (levelFor's level, resized the rest of the way), as strips of rows
+   * top to bottom, so a caller that consumes them as they come never holds the overview.
    */
+  overviewStrips(downsample: number, options?: StreamOptions): OverviewStrips;
+  /** The same overview in one image (the strips gathered). */
   overview(downsample: number): Promise<Overview>;
   /** Waits for reads in flight, then frees the reader. */
   close(): Promise<void>;

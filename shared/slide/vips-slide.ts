@@ -4,9 +4,21 @@
  * the whole slide. libvips streams a resize, so an overview of a slide without pyramid never holds it whole.
  */
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import { chooseLevel, LEVEL_TOLERANCE, overviewSize } from './levels.js';
+import { cutOverview } from './cut-overview.js';
+import { overviewGeometry } from './levels.js';
+import { streamOverviewStrips } from './overview.js';
 import { plausibleMpp } from './pixels.js';
-import { SlideOpenError, SlideReadError, type Overview, type RgbImage, type Slide, type SlideLevel } from './types.js';
+import {
+  SlideOpenError,
+  SlideReadError,
+  type Overview,
+  type OverviewStrips,
+  type PooledPixels,
+  type RgbImage,
+  type Slide,
+  type SlideLevel,
+  type StreamOptions,
+} from './types.js';
 
 interface VipsLevel extends SlideLevel {
   page: number;
@@ -99,6 +111,16 @@ export class VipsSlide implements Slide {
     return sharp(this.path, { limitInputPixels: false, page: level.page, ...(level.subifd !== undefined ? { subifd: level.subifd } : {}) });
   }
 
+  /** libvips (through sharp) does not report a TIFF's tile size: blocks are then laid on a 256 px grid. */
+  tileSize(): undefined {
+    return undefined;
+  }
+
+  /** libvips hands over a buffer of its own per read: nothing to give back. */
+  async readRegionPooled(level: number, x: number, y: number, w: number, h: number): Promise<PooledPixels> {
+    return { data: await this.readRegion(level, x, y, w, h), release: () => {} };
+  }
+
   async readRegion(levelIndex: number, x: number, y: number, w: number, h: number): Promise<Buffer> {
     if (this.closed) throw new Error(`slide ${this.path} is closed`);
     const level = this.levels[levelIndex];
@@ -130,29 +152,28 @@ export class VipsSlide implements Slide {
     return out;
   }
 
+  /**
+   * A level used as it is is read region by region, as OpenSlide's is; a resize is libvips' own (streamed by
+   * libvips), cut into strips, since only it gives the pixels `overview` gives (that one path holds the overview).
+   */
+  overviewStrips(downsample: number, options: StreamOptions = {}): OverviewStrips {
+    const { geometry, asIs } = overviewGeometry(this.levels, downsample);
+    if (asIs) return streamOverviewStrips(this, downsample, options);
+    return cutOverview(geometry, this.overview(downsample), this.path);
+  }
+
   async overview(downsample: number): Promise<Overview> {
-    const base = this.levels[0];
-    const index = chooseLevel(this.levels, downsample);
-    const level = this.levels[index];
-    // As the OpenSlide reader: a level within tolerance of the target is used as it is.
-    const asIs = Math.abs(level.downsample / downsample - 1) <= LEVEL_TOLERANCE;
-    const size = asIs ? { width: level.width, height: level.height } : overviewSize(base.width, base.height, downsample);
+    const { geometry, asIs } = overviewGeometry(this.levels, downsample);
     let data: Buffer;
     try {
-      const input = this.input(level);
-      data = await toRgb(asIs ? input : input.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' }));
+      const input = this.input(this.levels[geometry.level]);
+      const { width, height } = geometry;
+      data = await toRgb(asIs ? input : input.resize(width, height, { fit: 'fill', kernel: 'linear' }));
     } catch (err) {
-      throw new SlideReadError(this.path, `overview from level ${index}`, `libvips: ${(err as Error).message}`);
+      const why = `libvips: ${(err as Error).message}`;
+      throw new SlideReadError(this.path, `overview from level ${geometry.level}`, why);
     }
-    return {
-      ...size,
-      data,
-      downsample,
-      scaleX: base.width / size.width,
-      scaleY: base.height / size.height,
-      level: index,
-      levelDownsample: level.downsample,
-    };
+    return { ...geometry, data };
   }
 
   async readAssociatedImage(name: string): Promise<RgbImage> {

@@ -10,7 +10,7 @@ import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js
 import type { OpenedModel } from '../../shared/onnx/model.js';
 import { poolFeatures } from '../../shared/onnx/pooling.js';
 import { fillInput, inputDims } from '../../shared/onnx/tensor.js';
-import { tileBatches } from '../../shared/onnx/tile-batches.js';
+import { tileBatches } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 
 export interface Embeddings {

@@ -3,7 +3,7 @@
  * index r*256 + g*16 + b) normalized to sum 1; per slide the sum over tiles and the tile count.
  */
 import { decodeRgb } from '../../shared/image.js';
-import { decodeTile } from '../../shared/onnx/tile-batches.js';
+import { decodeTile } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { readTileRecords, type TileRecord } from '../../shared/tile-record.js';
 

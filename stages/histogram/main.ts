@@ -8,8 +8,7 @@ import { envInt, parseEnv } from '../../shared/config.js';
 import { createLogger } from '../../shared/log.js';
 import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
-import { TileDecodeError } from '../../shared/onnx/tile-batches.js';
-import { reportTileDecodeError } from '../../shared/onnx/stage.js';
+import { reportTileDecodeError, TileDecodeError } from '../../shared/tiles/index.js';
 import { passOnSlideError } from '../../shared/slide-error.js';
 import { slideHistogram, writeHistogram } from './histogram.js';
 

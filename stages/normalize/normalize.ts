@@ -9,7 +9,7 @@ import { describeShape } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
 import { fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
-import { tileBatches } from '../../shared/onnx/tile-batches.js';
+import { tileBatches } from '../../shared/tiles/index.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
 
 export interface NormalizeOptions {

@@ -1,8 +1,13 @@
 /** Tile detection on an opened slide: overview strips, grid, tissue rule, and the tiles.json it amounts to. */
 import { basename } from 'node:path';
-import { TILES_JSON_VERSION, type TilesJson } from '../../shared/slide/tiles-json.js';
-import { overviewStrips, type OverviewGeometry } from '../../shared/slide/overview-strips.js';
-import type { Overview, RgbImage, Slide } from '../../shared/slide/types.js';
+import {
+  TILES_JSON_VERSION,
+  type Overview,
+  type OverviewGeometry,
+  type RgbImage,
+  type Slide,
+  type TilesJson,
+} from '../../shared/slide/index.js';
 import type { DetectConfig } from './config.js';
 import { ThumbnailBuilder } from './qc.js';
 import { GridMeasurer, gridOf, measureGrid, selectTiles, TileStatus, type GridMeasure, type GridSpec, type Selection } from './tissue.js';
@@ -32,7 +37,7 @@ export async function detectTiles(slide: Slide, slideId: string, config: DetectC
 }
 
 export async function detectTilesStreamed(slide: Slide, slideId: string, config: DetectConfig): Promise<StreamedDetection> {
-  const { geometry, strips } = overviewStrips(slide, config.DOWNSAMPLE);
+  const { geometry, strips } = slide.overviewStrips(config.DOWNSAMPLE);
   const { width, height } = slide.levels[0];
   const grid = gridOf(width, height, config.TILE_SIZE, geometry.scaleX, geometry.scaleY);
   const measurer = new GridMeasurer(grid, geometry.width, geometry.height, config.BACKGROUND_THRESHOLD);

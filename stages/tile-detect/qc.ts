@@ -4,8 +4,7 @@
  * GeoJSON in level-0 pixels (QuPath: File > Import objects).
  */
 import sharp from 'sharp';
-import type { OverviewStrip } from '../../shared/slide/overview.js';
-import type { RgbImage } from '../../shared/slide/types.js';
+import type { OverviewStrip, RgbImage } from '../../shared/slide/index.js';
 import type { Detection } from './detect.js';
 import { TileStatus } from './tissue.js';
 

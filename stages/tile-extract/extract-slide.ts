@@ -6,8 +6,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import { passOnSlideError, writeSlideError } from '../../shared/slide-error.js';
-import { openSlideOrReport } from '../../shared/slide/open-or-report.js';
-import { readTilesJson, TILES_JSON } from '../../shared/slide/tiles-json.js';
+import { openSlideOrReport, readTilesJson, TILES_JSON } from '../../shared/slide/index.js';
 import { TILES_TFRECORD, TileRecordWriter } from '../../shared/tile-record.js';
 import type { ExtractConfig } from './config.js';
 import { extractTiles, TileReadError } from './extract.js';

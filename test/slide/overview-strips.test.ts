@@ -4,12 +4,11 @@ import { after, before, describe, test } from 'node:test';
 import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
 import { openSlide, type Slide } from '../../shared/slide/index.js';
 import { gatherStrips, streamOverviewStrips } from '../../shared/slide/overview.js';
-import { overviewStrips } from '../../shared/slide/overview-strips.js';
 import { fixture, needsFixtures, tempDir } from './helpers.js';
 
 /** The overview's strips: their extents, and the pixels gathered. */
 async function readStrips(slide: Slide, downsample: number, options = {}) {
-  const { geometry, strips } = overviewStrips(slide, downsample, options);
+  const { geometry, strips } = slide.overviewStrips(downsample, options);
   const extents: [number, number][] = [];
   const data = Buffer.alloc(geometry.width * geometry.height * 3);
   for await (const s of strips) {
@@ -90,9 +89,10 @@ describe('overview strips equal the whole overview', () => {
       let reads = 0;
       const failing = {
         levels: slide.levels,
-        readRegion: (level: number, x: number, y: number, w: number, h: number) => {
+        tileSize: (level: number) => slide.tileSize(level),
+        readRegionPooled: (level: number, x: number, y: number, w: number, h: number) => {
           if (++reads === 5) return Promise.reject(new Error('damaged tile'));
-          return slide.readRegion(level, x, y, w, h);
+          return slide.readRegionPooled(level, x, y, w, h);
         },
       };
       const { geometry, strips } = streamOverviewStrips(failing, 16, { blockPixels: 256 * 256 });

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { chooseLevel, openSlide, SlideOpenError, SlideReadError } from '../../shared/slide/index.js';
+import { chooseLevel, levelFor, openSlide, SlideOpenError, SlideReadError } from '../../shared/slide/index.js';
 import { premultipliedArgbToRgb } from '../../shared/slide/pixels.js';
 import { fixture, hasOpenSlideTools, needsFixtures, tempDir } from './helpers.js';
 
@@ -16,6 +16,23 @@ describe('level arithmetic', () => {
     assert.equal(chooseLevel(levels, 1000), 3);
     assert.equal(chooseLevel(levels, 0.5), 0, 'never below level 0');
     assert.equal(chooseLevel([1, 2, 16.5].map((downsample) => ({ downsample })), 16), 1, '3% over is not 16');
+  });
+
+  test('the level policy: the level chooseLevel picks, used as it is within tolerance, else the residual scale', () => {
+    const levels = [1, 4.0001, 16.0012, 64.01].map((downsample) => ({ downsample }));
+    assert.deepEqual(levelFor(levels, 16), { level: 2, levelDownsample: 16.0012, asIs: true, residual: 1 });
+    assert.deepEqual(levelFor(levels, 1), { level: 0, levelDownsample: 1, asIs: true, residual: 1 });
+    assert.deepEqual(levelFor(levels, 32), { level: 2, levelDownsample: 16.0012, asIs: false, residual: 32 / 16.0012 });
+    // 3% over is not that level: the one below, resized by 8.
+    const sparse = [1, 2, 16.5].map((downsample) => ({ downsample }));
+    assert.deepEqual(levelFor(sparse, 16), { level: 1, levelDownsample: 2, asIs: false, residual: 8 });
+    // Finer than level 0 (a physical target beyond the scan's resolution): level 0, enlarged.
+    assert.deepEqual(levelFor(levels, 0.5), { level: 0, levelDownsample: 1, asIs: false, residual: 0.5 });
+    // Within tolerance above the target counts too (16.06 for 16), and every choice agrees with chooseLevel.
+    assert.equal(levelFor([1, 16.06].map((downsample) => ({ downsample })), 16).asIs, true);
+    for (const t of [0.7, 1, 3, 4, 6, 15.9, 16, 17, 63, 64, 100]) {
+      assert.equal(levelFor(levels, t).level, chooseLevel(levels, t));
+    }
   });
 
   test('boxes.tiff: levels and downsamples as OpenSlide reports them, and the level each target picks', needsFixtures, async () => {
@@ -122,6 +139,47 @@ describe('reading regions', needsFixtures, () => {
       const spots = [0, 1, 2, 3, 4, 5].map((i) => [(i % 3) * 600, Math.floor(i / 3) * 900] as const);
       const parallel = await Promise.all(spots.map(([x, y]) => slide.readRegion(0, x, y, 256, 256)));
       for (let i = 0; i < spots.length; i++) assert.ok(parallel[i].equals(await slide.readRegion(0, spots[i][0], spots[i][1], 256, 256)));
+    } finally {
+      await slide.close();
+    }
+  });
+
+  test('both readers answer the same calls: pooled reads equal plain ones, tile sizes, overview strips', async () => {
+    for (const reader of ['openslide', 'libvips'] as const) {
+      const slide = await openSlide(fixture('boxes.tiff'), { reader });
+      try {
+        for (const [level, x, y, w, h] of [[0, 0, 0, 64, 64], [1, 40, 20, 70, 50], [2, 250, 200, 40, 40]]) {
+          const plain = await slide.readRegion(level, x, y, w, h);
+          const pooled = await slide.readRegionPooled(level, x, y, w, h);
+          assert.equal(pooled.data.length, w * h * 3);
+          assert.ok(pooled.data.equals(plain), `${reader}: pooled read, level ${level} (${x},${y}) ${w}x${h}`);
+          pooled.release();
+        }
+        const tile = slide.tileSize(0);
+        if (reader === 'openslide') assert.deepEqual(tile, { width: 64, height: 64 });
+        else assert.equal(tile, undefined, 'sharp does not report the tile size');
+        const { geometry, strips } = slide.overviewStrips(4);
+        let rows = 0;
+        for await (const s of strips) rows += s.rows;
+        assert.deepEqual([geometry.level, geometry.width, geometry.height, rows], [2, 75, 62, 62], reader);
+      } finally {
+        await slide.close();
+      }
+    }
+  });
+
+  test('a pooled buffer goes back to the reader once released, and only once', async () => {
+    const slide = await openSlide(fixture('cmu-1-small-region.svs'));
+    try {
+      const a = await slide.readRegionPooled(0, 0, 0, 256, 256);
+      const copy = Buffer.from(a.data);
+      a.release();
+      assert.throws(() => a.release(), /released twice/);
+      // The next read of that size reuses the buffer a lent.
+      const b = await slide.readRegionPooled(0, 512, 512, 256, 256);
+      assert.equal(b.data.buffer, a.data.buffer);
+      assert.ok(!b.data.equals(copy));
+      b.release();
     } finally {
       await slide.close();
     }

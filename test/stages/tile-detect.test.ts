@@ -9,7 +9,8 @@ import { readTilesJson, type TilesJson } from '../../shared/slide/tiles-json.js'
 import { DetectConfigSchema } from '../../stages/tile-detect/config.js';
 import { detectOnOverview, detectTiles, detectTilesStreamed } from '../../stages/tile-detect/detect.js';
 import { thumbnailOf } from '../../stages/tile-detect/qc.js';
-import { GridMeasurer, isBackground, measureGrid, selectTiles, TileStatus } from '../../stages/tile-detect/tissue.js';
+import { countBackground, countBackgroundWords, isBackground } from '../../stages/tile-detect/background.js';
+import { GridMeasurer, measureGrid, selectTiles, TileStatus } from '../../stages/tile-detect/tissue.js';
 import { fixture, mountSlide, needsFixtures, runStage, tempDir } from '../slide/helpers.js';
 
 /** A w x h grey image with every pixel `value`, as RGB. */
@@ -197,6 +198,73 @@ describe('tile-detect as the engine runs it (main.ts, PFS_ROOT, slides)', () => 
   test('a bad parameter fails the datum (exit 1) naming the variable', () => {
     assert.equal(badEnv.status, 1);
     assert.match(badEnv.stderr, /TILE_SIZE: expected an integer/);
+  });
+});
+
+/** Background pixels among pixels [i0, i1) of RGB `data` by the reference predicate. */
+function referenceCount(data: Buffer, i0: number, i1: number, th: number): number {
+  let n = 0;
+  for (let i = i0; i < i1; i++) if (isBackground(data[i * 3], data[i * 3 + 1], data[i * 3 + 2], th)) n++;
+  return n;
+}
+
+/** Both fast counts against the reference on every range [i0, i1) that starts in the first 8 pixels. */
+function assertFastCountsAgree(data: Buffer, th: number, what: string): number {
+  // An own 4-byte-aligned copy, as pooled reads and resampled rows are (the word path needs that).
+  const aligned = Buffer.from(new ArrayBuffer(data.length + 4), 0, data.length);
+  data.copy(aligned);
+  const words = new Uint32Array(aligned.buffer, 0, aligned.length >> 2);
+  const n = data.length / 3;
+  let checked = 0;
+  for (let i0 = 0; i0 < Math.min(8, n); i0++) {
+    const ends = [i0, i0 + 1, i0 + 2, i0 + 3, i0 + 4, i0 + 5, i0 + 7, i0 + 11, n - 1, n].filter((e) => e >= i0 && e <= n);
+    for (const i1 of new Set(ends)) {
+      const want = referenceCount(data, i0, i1, th);
+      const where = `pixels [${i0}, ${i1}), threshold ${th}`;
+      assert.equal(countBackground(aligned, i0, i1, th), want, `${what}: scalar count, ${where}`);
+      assert.equal(countBackgroundWords(aligned, words, i0, i1, th), want, `${what}: word count, ${where}`);
+      checked += i1 - i0;
+    }
+  }
+  return checked;
+}
+
+describe('the fast background counts equal the reference predicate', () => {
+  test('every channel combination at and around the threshold, in every lane of a word, every threshold edge', () => {
+    for (const th of [0, 1, 100, 189, 190, 191, 253, 254, 255]) {
+      const values = [...new Set([0, th - 1, th, th + 1, 255].filter((v) => v >= 0 && v <= 255))];
+      const combos: number[][] = [];
+      for (const r of values) for (const g of values) for (const b of values) combos.push([r, g, b]);
+      // Each combination at each position mod 4 (a word holds four pixels), and neighbours of every kind.
+      for (let shift = 0; shift < 4; shift++) {
+        const pad = Array.from({ length: shift }, () => [255, 255, 255]);
+        const pixels = [...pad, ...combos, ...combos.slice().reverse()];
+        assertFastCountsAgree(Buffer.from(pixels.flat()), th, `synthetic, shift ${shift}`);
+      }
+    }
+  });
+
+  test('real pixels: overview strips and level-0 regions of fixture slides, thresholds 150-240', needsFixtures, async () => {
+    let checked = 0;
+    for (const file of ['cmu-1-small-region.svs', 'cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff']) {
+      const slide = await openSlide(fixture(file));
+      try {
+        const samples: Buffer[] = [];
+        for await (const strip of slide.overviewStrips(16).strips) {
+          for (const p of strip.pieces) samples.push(Buffer.from(p.data));
+        }
+        const { width, height } = slide.levels[0];
+        for (const [x, y] of [[0, 0], [width / 2, height / 2], [width - 300, height - 200]]) {
+          samples.push(await slide.readRegion(0, Math.round(x), Math.round(y), 300, 200));
+        }
+        for (const data of samples) {
+          for (const th of [150, 190, 200, 220, 240]) checked += assertFastCountsAgree(data, th, file);
+        }
+      } finally {
+        await slide.close();
+      }
+    }
+    assert.ok(checked > 1e6, `checked ${checked} pixels`);
   });
 });
 

@@ -2,30 +2,8 @@
  * Tiles of a tiles.tfrecord, decoded and grouped into batches of one pixel size for a model. Tiles in a batch
  * are decoded concurrently (sharp works on libuv's threads); the consumer decides what to do with the pixels.
  */
-import type { TileRecord } from '../tile-record.js';
-import { readTileRecords } from '../tile-record.js';
-
-/** A tile of the input that cannot be decoded: deterministic, so the slide's error.json rather than a retry. */
-export class TileDecodeError extends Error {
-  constructor(
-    readonly path: string,
-    readonly index: number,
-    readonly record: TileRecord,
-    cause: unknown,
-  ) {
-    super(`${path}: tile ${index} (loc_x ${record.locX}, loc_y ${record.locY}) cannot be decoded: ${(cause as Error).message ?? cause}`);
-    this.name = 'TileDecodeError';
-  }
-}
-
-/** Run `decode` on a record, turning its failure into a TileDecodeError naming the tile. */
-export async function decodeTile<T>(path: string, index: number, record: TileRecord, decode: (r: TileRecord) => Promise<T>): Promise<T> {
-  try {
-    return await decode(record);
-  } catch (err) {
-    throw new TileDecodeError(path, index, record, err);
-  }
-}
+import { readTileRecords, type TileRecord } from '../tile-record.js';
+import { decodeTile } from './decode-error.js';
 
 export interface Batch<T> {
   records: TileRecord[];
