@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { TILES_JSON } from './files.js';
 
-export const TILES_JSON = 'tiles.json';
 export const TILES_JSON_VERSION = 1;
 
 const int = z.number().int();
@@ -72,7 +72,13 @@ export function readTilesJson(path: string): TilesJson {
   const parsed = TilesJsonSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`${path}: not a tiles.json this version reads: ${issue.path.join('.') || '(top)'}: ${issue.message}`);
+    throw new Error(`${path}: not a ${TILES_JSON} this version reads: ${issue.path.join('.') || '(top)'}: ${issue.message}`);
   }
   return parsed.data;
+}
+
+/** The file's text, checked against the schema first: never write a tiles.json the readers would refuse. */
+export function tilesJsonText(tiles: TilesJson): string {
+  TilesJsonSchema.parse(tiles);
+  return JSON.stringify(tiles, null, 1) + '\n';
 }

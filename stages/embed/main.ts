@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../../shared/config.js';
+import { EMBEDDINGS_FILE } from '../../shared/contract/index.js';
 import { createLogger } from '../../shared/log.js';
 import { modelEnvFields, sessionSettings } from '../../shared/onnx/config.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
       const input = tilesRecordIn(tilesDir, 'normalize');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
       const e = await embedTiles(input, model, batchSize, log);
-      writeEmbeddings(join(env.outDir, slide, 'embeddings.safetensors'), e, model, slide);
+      writeEmbeddings(join(env.outDir, slide, EMBEDDINGS_FILE), e, model, slide);
       log.info('embedded', { tiles: e.n, dim: e.dim, batch_size: batchSize, provider: model.worker.provider, resize: e.resize });
     },
   });

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { envInt, parseEnv } from '../../shared/config.js';
+import { HISTOGRAM_FILE } from '../../shared/contract/index.js';
 import { createLogger } from '../../shared/log.js';
 import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     return;
   }
   progress.finish();
-  writeHistogram(join(env.outDir, slide, 'histogram.safetensors'), h, slide);
+  writeHistogram(join(env.outDir, slide, HISTOGRAM_FILE), h, slide);
   log.info('histogram written', { tiles: h.count });
 }
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { inputPath, readStageEnv } from '../../shared/pfs.js';
 import { createLogger } from '../../shared/log.js';
-import { COHORT_FILE } from './assign.js';
+import { COHORT_FILE, MODEL_FILE } from '../../shared/contract/index.js';
 import { runFinal } from './merge.js';
 
 function main(): number {
@@ -17,7 +17,7 @@ function main(): number {
     let cohortFile = inputPath('merge_assign');
     if (!cohortFile.endsWith('.json')) cohortFile = join(cohortFile, COHORT_FILE);
     let normalizeDir: string | undefined = process.env.models;
-    if (normalizeDir && !existsSync(join(normalizeDir, 'model.onnx'))) normalizeDir = undefined;
+    if (normalizeDir && !existsSync(join(normalizeDir, MODEL_FILE))) normalizeDir = undefined;
     runFinal({ cohortFile, shardRepo: inputPath('merge_shard'), normalizeDir, outDir: env.outDir, link: true, log });
     return 0;
   } catch (err) {

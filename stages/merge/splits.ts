@@ -8,6 +8,7 @@
  * gets val and eval patients in proportion. Which patients of a center fill which split is a seeded shuffle.
  */
 import { ManifestError, parseCsv } from './manifest.js';
+import { SPLITS_CSV } from '../../shared/contract/index.js';
 import { fnv1a32, mulberry32 } from '../../shared/random.js';
 
 export const SPLITS = ['train', 'val', 'eval'] as const;
@@ -20,7 +21,7 @@ export interface SplitPatient {
 }
 
 /** Read `/splits.csv` (`patient_id, split`) of pinned assignments. */
-export function parsePins(text: string, file = 'splits.csv'): Map<string, Split> {
+export function parsePins(text: string, file = SPLITS_CSV): Map<string, Split> {
   const { header, records } = parseCsv(text, file);
   const problems: string[] = [];
   const pi = header.indexOf('patient_id');

@@ -10,7 +10,8 @@ import { modelEnvFields, sessionSettings } from '../../shared/onnx/config.js';
 import { runModelStage } from '../../shared/onnx/stage.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
-import { TILES_TFRECORD, tilesRecordIn } from '../../shared/tile-record.js';
+import { TILES_TFRECORD } from '../../shared/contract/index.js';
+import { tilesRecordIn } from '../../shared/tile-record.js';
 import { normalizeTiles } from './normalize.js';
 
 const STAGE = 'normalize';

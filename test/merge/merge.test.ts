@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findPatient, readDatasetJson, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
+import { readDatasetJson } from '../../shared/contract/index.js';
+import { findPatient, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { Logger } from '../../shared/log.js';
 import { ManifestError } from '../../stages/merge/manifest.js';
 import { EmptyDatasetError, runMerge } from '../../stages/merge/merge.js';
@@ -104,7 +105,7 @@ test('a labelled cohort: records, exclusions, splits, dataset.json and report', 
     assert.match(report, /\*\*Left out:\*\* 3 slide\(s\), 1 patient\(s\) with no tiles, 1 slide\(s\) with outputs but no manifest row/);
     assert.match(report, /\| p2 \| no tiles: none of its 1 slide\(s\) has usable outputs \|/);
     assert.match(report, /\| s3 \| p2 \| error \| +\| +\| +\| 0 \| s3: \[tile-extract\] cannot read tiles: Bogus marker length/);
-    assert.match(report, /\| s1 \| p1 \| in \| 8 \| 3 \| background: 5 \| 3 \| +\| first \|/, 'tile-detect counts and the manifest comment');
+    assert.match(report, /\| s1 \| p1 \| in \| 8 \| 3 \| background: 5, max_tiles: 0 \| 3 \| +\| first \|/, 'tile-detect counts and the manifest comment');
     assert.match(report, /\| p1 \| A \| tumor \| \w+ \| 2\/2 \| 5 \|/);
     assert.match(report, /## Patients per center and set/);
   } finally {
@@ -145,7 +146,7 @@ test('a cohort where every slide failed gives an empty dataset that says why, no
     writeFailedSlide(pfs, 'b', 'unsupported TIFF compression 52479');
     // A slide without tissue: empty embeddings, and tile-detect's reason in tiles.json.
     writeSlideOutputs(pfs, 'c', slideData(3, 0, DIM));
-    writeFileSync(join(pfs.tileDetect, 'c', 'tiles.json'), JSON.stringify({ counts: { grid: 4, kept: 0, dropped: { background: 4 } }, tiles: [], reason: 'every tile is background' }));
+    writeTilesJson(pfs, 'c', { grid: 4, kept: 0, dropped: { background: 4, max_tiles: 0 } }, 'every tile is background');
     await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
     const info = readDatasetJson(pfs.out);
     assert.deepEqual(info.sets, {});

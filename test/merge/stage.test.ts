@@ -9,7 +9,8 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, mkdirSync 
 import { runShard, runUnlisted } from '../../stages/merge/shard.js';
 import { runSlide } from '../../stages/merge/slide.js';
 import { join } from 'node:path';
-import { readDatasetJson, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
+import { readDatasetJson } from '../../shared/contract/index.js';
+import { readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { makePfs, projectRoot, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, type PfsFixture } from './cohort-fixture.js';
 
 const DIM = 8;

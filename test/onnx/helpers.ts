@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { TILES_TFRECORD } from '../../shared/contract/index.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
 
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -47,7 +48,7 @@ export interface SyntheticTile {
 
 /** Write `/<root>/<slide>/tiles.tfrecord` as tile-extract does. */
 export async function writeTiles(root: string, slide: string, tiles: SyntheticTile[]): Promise<string> {
-  const w = await TileRecordWriter.open(join(root, slide, 'tiles.tfrecord'));
+  const w = await TileRecordWriter.open(join(root, slide, TILES_TFRECORD));
   for (const t of tiles) await w.write({ slide, image: t.image, locX: t.locX, locY: t.locY });
   await w.close();
   return join(root, slide);
