@@ -107,7 +107,7 @@ test('main.ts: a bad manifest exits 1 with the line and column, and writes nothi
     writeManifest(pfs, 'slide,patient,site,subtype\na,p1,s1,luad\na,p2,s1,lusc\n');
     const r = await runStage(pfs);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /"event":"merge-assign failed".*line 3, column 'slide' \(image_id\): duplicate image id 'a' \(first on line 2\)/);
+    assert.match(r.stderr, /"component":"merge-assign","event":"failed".*"message":"[^"]*line 3, column 'slide' \(image_id\): duplicate image id 'a' \(first on line 2\).*"stack":/);
     assert.deepEqual(readdirSync(pfs.out), []);
     const badParam = await runStage(pfs, { COMPRESSION: 'zstd' });
     assert.equal(badParam.code, 1);
