@@ -31,7 +31,7 @@ export function missingSlide(sharedDir: string): string | undefined {
   return COHORT_SLIDES.find((s) => !existsSync(join(sharedDir, 'fixtures/slides', s)));
 }
 
-/** Runs the cohort in a fresh store under `dir` (which must not hold one) and returns its TESSELLA_HOME. */
+/** Runs the cohort in a fresh store, `<dir>/<name>/home` (the inputs are made under `dir` once); returns that home. */
 export function runCohort(dir: string, sharedDir: string, name = 'store'): string {
   const specs = join(dir, 'pipelines');
   const slides = join(dir, 'slides');

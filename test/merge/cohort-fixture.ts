@@ -2,12 +2,12 @@
  * Synthetic upstream outputs for merge tests: a PFS root with `manifest/`, `tile_detect/`, `embed/`, `histogram/`
  * and `out/`, slide outputs written with the project's own safetensors writer in the layouts DESIGN.md gives.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMBEDDINGS_FILE, embeddingTensors, HISTOGRAM_BINS, HISTOGRAM_FILE, histogramTensors, type TilesJson } from '../../shared/contract/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
+import { projectRoot, tempDir } from '../helpers/dirs.js';
 import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';
 import { readMergeConfig, type MergeConfig } from '../../stages/merge/config.js';
 
@@ -21,11 +21,11 @@ export interface PfsFixture {
   cleanup(): void;
 }
 
-export function makePfs(prefix = 'merge-'): PfsFixture {
-  const root = mkdtempSync(join(tmpdir(), prefix));
+export function makePfs(name = 'merge'): PfsFixture {
+  const { dir: root, cleanup } = tempDir(name);
   const dirs = { manifest: join(root, 'manifest'), tileDetect: join(root, 'tile_detect'), embed: join(root, 'embed'), histogram: join(root, 'histogram'), out: join(root, 'out') };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-  return { root, ...dirs, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  return { root, ...dirs, cleanup };
 }
 
 export interface SlideData {
@@ -90,5 +90,4 @@ export function config(env: Record<string, string> = {}): MergeConfig {
   return readMergeConfig(env);
 }
 
-/** Every project test may look for ../shared beside the checkout. */
-export const projectRoot = new URL('../../', import.meta.url).pathname;
+export { projectRoot };

@@ -14,7 +14,7 @@ import { config, makePfs, slideData, writeManifest, writeSlideOutputs, type PfsF
 const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
 
 async function smallDataset(env: Record<string, string> = {}): Promise<PfsFixture> {
-  const pfs = makePfs('dataset-reader-');
+  const pfs = makePfs('dataset-reader');
   const rows = ['image_id,patient_id,center_id,label'];
   for (let i = 0; i < 12; i++) {
     rows.push(`s${i},p${i},${i % 3},${i % 2 ? 'b' : 'a'}`);

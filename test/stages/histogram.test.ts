@@ -6,7 +6,8 @@ import { HISTOGRAM_BINS } from '../../shared/contract/index.js';
 import { addTileHistogram } from '../../stages/histogram/histogram.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
-import { encodeTile, runStage, tempDir, writeTiles } from '../onnx/helpers.js';
+import { encodeTile, runStage, writeTiles } from '../onnx/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 /** A 448 tile: top half pure red, bottom-left (16,32,48), bottom-right (15,255,128). */
 function knownColours(): Buffer {

@@ -7,7 +7,8 @@ import { readSlideError, writeSlideError } from '../../shared/slide-error.js';
 import { openSlide } from '../../shared/slide/index.js';
 import { readTilesJson } from '../../shared/contract/index.js';
 import { readTileRecords, type TileRecord } from '../../shared/tile-record.js';
-import { fixture, mountSlide, needsFixtures, runStage, tempDir } from '../slide/helpers.js';
+import { fixture, mountSlide, needsFixtures, runStage } from '../slide/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';
 
 async function records(path: string): Promise<TileRecord[]> {
@@ -23,7 +24,7 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
   before(async () => {
     tmp = tempDir('tile-extract');
     // tile-detect first, on the real slide, as the pipeline would.
-    const detectRoot = join(tmp.path, 'detect');
+    const detectRoot = join(tmp.dir, 'detect');
     const cmuSlides = mountSlide(detectRoot, 'cmu1', fixture('cmu-1-small-region.svs'));
     const detected = await runStage('tile-detect', { PFS_ROOT: detectRoot, slides: cmuSlides });
     assert.equal(detected.status, 0, detected.stderr);
@@ -31,14 +32,14 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
 
     // Inputs of the other cases: unreadable.svs with a hand-made tile list, an upstream error, zero tiles.
     const detectDir = (id: string) => {
-      const dir = join(tmp.path, 'made', id);
+      const dir = join(tmp.dir, 'made', id);
       mkdirSync(dir, { recursive: true });
       return dir;
     };
     const badRead = detectDir('bad-read');
     writeHandMadeTilesJson(badRead, handMadeTilesJson('bad-read', { file: 'unreadable.svs', width: 16, height: 16, tileSize: 16, tiles: [{ col: 0, row: 0 }] }));
     const upstream = detectDir('bad-open');
-    writeSlideError(join(tmp.path, 'made'), 'bad-open', { stage: 'tile-detect', what: 'the slide cannot be opened', why: 'unsupported compression' });
+    writeSlideError(join(tmp.dir, 'made'), 'bad-open', { stage: 'tile-detect', what: 'the slide cannot be opened', why: 'unsupported compression' });
     const none = detectDir('none');
     writeHandMadeTilesJson(none, handMadeTilesJson('none', { file: 'small.svs', width: 16, height: 16, tileSize: 448, reason: 'too small' }));
 
@@ -51,7 +52,7 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
     ];
     await Promise.all(
       cases.map(async ([name, file, detectOut, env]) => {
-        const root = join(tmp.path, name);
+        const root = join(tmp.dir, name);
         const id = name === 'jpeg' || name === 'png' ? 'cmu1' : name;
         const r = await runStage('tile-extract', { PFS_ROOT: root, slides: mountSlide(root, id, file), tile_detect: detectOut, ...env });
         assert.equal(r.status, 0, `${name}: ${r.stderr}`);
