@@ -102,7 +102,8 @@ export function compareHeads(a: Heads, b: Heads): string[] {
       continue;
     }
     for (const path of [...new Set([...Object.keys(a[repo]), ...Object.keys(b[repo])])].sort()) {
-      if (a[repo][path] !== b[repo][path]) out.push(`${repo}${path}: ${a[repo][path] ?? '-'} != ${b[repo][path] ?? '-'}`);
+      const [x, y] = [a[repo][path], b[repo][path]];
+      if (x !== y) out.push(`${repo}${path}: ${x ?? '-'} != ${y ?? '-'}`);
     }
   }
   return out;
@@ -124,7 +125,8 @@ function main(): number {
     const [a, b] = positionals.map((p) => JSON.parse(readFileSync(p, 'utf8')) as Heads);
     const diff = compareHeads(a, b);
     const files = Object.values(a).reduce((n, r) => n + Object.keys(r).length, 0);
-    process.stdout.write(diff.length ? diff.join('\n') + '\n' : `identical: ${Object.keys(a).length} repos, ${files} files\n`);
+    const verdict = `identical: ${Object.keys(a).length} repos, ${files} files`;
+    process.stdout.write((diff.length ? diff.join('\n') : verdict) + '\n');
     return diff.length ? 1 : 0;
   }
   if (!values.o || !(values.cohort || values.home)) {

@@ -17,7 +17,9 @@ export function stageMain(stage: string, main: (ctx: StageContext) => Promise<vo
   let log = createLogger(stage);
   const run = async () => {
     const env = readStageEnv();
-    log = createLogger(stage, { ...(env.jobId ? { job: env.jobId } : {}), ...(env.datumId ? { datum: env.datumId } : {}) });
+    const job = env.jobId ? { job: env.jobId } : {};
+    const datum = env.datumId ? { datum: env.datumId } : {};
+    log = createLogger(stage, { ...job, ...datum });
     await main({ env, log });
   };
   run().catch((err: unknown) => {

@@ -4,7 +4,16 @@
  * decoder (tessella's own reader) are all derived from it, and docs/loading-the-dataset.md is checked against it.
  */
 import { z } from 'zod';
-import { bytesFeature, decodeExample, encodeExample, floatFeature, int64Feature, type DecodedFeatures, type Feature, type Features } from '../example.js';
+import {
+  bytesFeature,
+  decodeExample,
+  encodeExample,
+  floatFeature,
+  int64Feature,
+  type DecodedFeatures,
+  type Feature,
+  type Features,
+} from '../example.js';
 import { HISTOGRAM_BINS } from './shapes.js';
 
 export interface PatientRecord {
@@ -74,7 +83,8 @@ export function featureSpec(embeddingDim: number, labeled: boolean): Record<stri
     if (f.layout === 'scalar') return { kind: 'FixedLenFeature', dtype: f.dtype, shape: [] };
     if (f.layout === 'fixed') return { kind: 'FixedLenFeature', dtype: f.dtype, shape: [f.width as number] };
     // [D] per step: TensorFlow parses the flat num_tiles*D floats straight into [num_tiles, D].
-    return { kind: 'FixedLenSequenceFeature', dtype: f.dtype, shape: f.width === 'embedding' ? [embeddingDim] : [], allow_missing: true };
+    const shape = f.width === 'embedding' ? [embeddingDim] : [];
+    return { kind: 'FixedLenSequenceFeature', dtype: f.dtype, shape, allow_missing: true };
   };
   return Object.fromEntries(PATIENT_FEATURES.filter((f) => inSet(f, !!labeled)).map((f) => [f.name, spec(f)]));
 }
@@ -89,7 +99,8 @@ export function encodePatientRecord(r: PatientRecord): Buffer {
       throw new Error(`patient '${r.patientId}': the record has no ${f.name}`);
     }
     const list = f.layout === 'scalar' ? [v] : v;
-    features[f.name] = (f.dtype === 'string' ? { bytes: list } : f.dtype === 'int64' ? { int64: list } : { float: list }) as Feature;
+    const feature = f.dtype === 'string' ? { bytes: list } : f.dtype === 'int64' ? { int64: list } : { float: list };
+    features[f.name] = feature as Feature;
   }
   return encodeExample(features);
 }
@@ -108,19 +119,24 @@ function decodeFeature(fs: DecodedFeatures, f: PatientFeature): unknown {
 /** Decode one record, checking that its lengths agree with each other. */
 export function decodePatientRecord(buf: Uint8Array): PatientRecord {
   const fs = decodeExample(buf);
-  const record = Object.fromEntries(PATIENT_FEATURES.map((f) => [f.field, decodeFeature(fs, f)])) as unknown as PatientRecord;
+  const fields = PATIENT_FEATURES.map((f) => [f.field, decodeFeature(fs, f)]);
+  const record = Object.fromEntries(fields) as unknown as PatientRecord;
   const problems: string[] = [];
   for (const f of PATIENT_FEATURES) {
     const got = (record[f.field] as ArrayLike<unknown> | undefined)?.length;
     if (f.layout === 'per-tile' && f.width === 'embedding') {
-      if (got !== record.numTiles * record.embeddingDim) problems.push(`${f.field} has ${got} floats, expected ${record.numTiles} x ${record.embeddingDim}`);
+      const want = record.numTiles * record.embeddingDim;
+      if (got !== want) problems.push(`${f.field} has ${got} floats, expected ${record.numTiles} x ${record.embeddingDim}`);
     } else if (f.layout === 'per-tile') {
       if (got !== record.numTiles) problems.push(`${f.field} has ${got} values, expected ${record.numTiles}`);
     } else if (f.layout === 'fixed') {
       if (got !== f.width) problems.push(`${f.name} has ${got} values, expected ${f.width}`);
     }
   }
-  if (record.tileSlide.some((i) => i < 0 || i >= record.slideIds.length)) problems.push('tile_slide points outside slide_ids');
-  if (problems.length) throw new Error(`record of patient '${record.patientId}' is inconsistent: ${problems.join('; ')}`);
+  const slides = record.slideIds.length;
+  if (record.tileSlide.some((i) => i < 0 || i >= slides)) problems.push('tile_slide points outside slide_ids');
+  if (problems.length) {
+    throw new Error(`record of patient '${record.patientId}' is inconsistent: ${problems.join('; ')}`);
+  }
   return record;
 }

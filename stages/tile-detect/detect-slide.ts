@@ -4,7 +4,14 @@
  * `/<slide>/error.json` instead (bad input is data: the stage exits 0).
  */
 import { join } from 'node:path';
-import { QC_DIR, QC_THUMBNAIL, QC_TILES_GEOJSON, QC_TILES_OVERLAY, TILES_JSON, tilesJsonText } from '../../shared/contract/index.js';
+import {
+  QC_DIR,
+  QC_THUMBNAIL,
+  QC_TILES_GEOJSON,
+  QC_TILES_OVERLAY,
+  TILES_JSON,
+  tilesJsonText,
+} from '../../shared/contract/index.js';
 import type { Logger } from '../../shared/log.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { writeSlideError } from '../../shared/slide-error.js';

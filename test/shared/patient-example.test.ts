@@ -42,7 +42,9 @@ test('docs/loading-the-dataset.md lists exactly the feature table, in order, wit
 
 test('the feature spec follows the table: every feature, label only in a labelled set', () => {
   assert.deepEqual(Object.keys(featureSpec(8, true)), PATIENT_FEATURES.map((f) => f.name));
-  assert.deepEqual(Object.keys(featureSpec(8, false)), PATIENT_FEATURES.filter((f) => !f.labeledOnly).map((f) => f.name));
+  const unlabeled = PATIENT_FEATURES.filter((f) => !f.labeledOnly).map((f) => f.name);
+  assert.deepEqual(Object.keys(featureSpec(8, false)), unlabeled);
   assert.deepEqual(featureSpec(8, true).color_histogram.shape, [HISTOGRAM_BINS]);
-  assert.deepEqual(featureSpec(8, true).tile_slide, { kind: 'FixedLenSequenceFeature', dtype: 'int64', shape: [], allow_missing: true });
+  const perTile = { kind: 'FixedLenSequenceFeature', dtype: 'int64', shape: [], allow_missing: true };
+  assert.deepEqual(featureSpec(8, true).tile_slide, perTile);
 });

@@ -9,7 +9,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot, tempDir } from '../helpers/dirs.js';
 
-const STAGES = readdirSync(join(projectRoot, 'stages')).filter((s) => existsSync(join(projectRoot, 'stages', s, 'main.ts')));
+const stagesDir = join(projectRoot, 'stages');
+const STAGES = readdirSync(stagesDir).filter((s) => existsSync(join(stagesDir, s, 'main.ts')));
 
 function runMain(stage: string, env: Record<string, string>): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -40,7 +41,8 @@ test('every stage, given no inputs, logs one crash line with the stack and exits
       assert.equal(last.datum, 'd1', `${stage}: the crash line carries the datum`);
       assert.match(last.error, /Error$/, stage);
       assert.ok(last.message.length > 0, stage);
-      assert.ok(last.stack.startsWith(`${last.error}: ${last.message.split('\n')[0]}`), `${stage}: stack ${last.stack}`);
+      const firstLine = `${last.error}: ${last.message.split('\n')[0]}`;
+      assert.ok(last.stack.startsWith(firstLine), `${stage}: stack ${last.stack}`);
       assert.match(last.stack, /\n\s+at /, `${stage}: the stack has frames`);
     }
   } finally {
