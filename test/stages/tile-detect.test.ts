@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
 import { readSlideError } from '../../shared/slide-error.js';
 import { openSlide } from '../../shared/slide/index.js';
-import { readTilesJson, type TilesJson } from '../../shared/slide/tiles-json.js';
+import { readTilesJson, type TilesJson } from '../../shared/contract/index.js';
 import { DetectConfigSchema } from '../../stages/tile-detect/config.js';
 import { detectOnOverview, detectTiles, detectTilesStreamed } from '../../stages/tile-detect/detect.js';
 import { thumbnailOf } from '../../stages/tile-detect/qc.js';
