@@ -35,7 +35,7 @@ function cohort(pfs: PfsFixture, labels = true): void {
   writeSlideOutputs(pfs, 's2', slideData(2, 2, DIM));
   writeFailedSlide(pfs, 's3');
   writeSlideOutputs(pfs, 's4', slideData(4, 4, DIM));
-  writeTilesJson(pfs, 's5', { grid: 6, kept: 2, dropped: { background: 4 } }); // tile-detect done, embed not yet
+  writeTilesJson(pfs, 's5', { grid: 6, kept: 2, dropped: { background: 4, max_tiles: 0 } }); // tile-detect done, embed not yet
   writeSlideOutputs(pfs, 's6', slideData(6, 2, DIM), { histogramCount: 3 });
   writeSlideOutputs(pfs, 's7', slideData(7, 1, DIM));
   for (let i = 8; i <= 15; i++) writeSlideOutputs(pfs, `s${i}`, slideData(i, 1 + (i % 3), DIM));
@@ -181,8 +181,8 @@ test('no manifest slide with outputs, or every slide failing for one model reaso
   try {
     writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,1\nb,p2,2\n');
     // tile-detect ran (the slides are there), embed has nothing (its model was deleted)
-    writeTilesJson(pfs, 'a', { grid: 4, kept: 4, dropped: {} });
-    writeTilesJson(pfs, 'b', { grid: 4, kept: 4, dropped: {} });
+    writeTilesJson(pfs, 'a', { grid: 4, kept: 4, dropped: { background: 0, max_tiles: 0 } });
+    writeTilesJson(pfs, 'b', { grid: 4, kept: 4, dropped: { background: 0, max_tiles: 0 } });
     await assert.rejects(
       runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet }),
       (err: Error) =>

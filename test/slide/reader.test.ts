@@ -269,7 +269,7 @@ describe('reading regions', needsFixtures, () => {
   });
 
   test('a slide folder: a JPEG beside the slide is a companion, not a second slide', async () => {
-    const dir = join(tmp.path, 'folder-jpeg');
+    const dir = join(tmp.dir, 'folder-jpeg');
     mkdirSync(dir);
     const { symlinkSync } = await import('node:fs');
     symlinkSync(fixture('small.svs'), join(dir, 'small.svs'));
