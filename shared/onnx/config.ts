@@ -8,7 +8,7 @@ export const modelEnvFields = {
   EXECUTION_PROVIDERS: envList().default(DEFAULT_PROVIDERS),
   /** Tiles per session.run; 0 picks by provider (CPU: normalize 8, embed 32; GPU: 32, 128). */
   BATCH_SIZE: envInt({ min: 0, max: 4096 }).default(0),
-  /** ONNX Runtime intra-op threads; 0 = on CPU all cores but one (decoding overlaps inference), else ORT's default. */
+  /** ONNX Runtime intra-op threads; 0 = on CPU every core (its threads do not spin), else ORT's default. */
   INTRA_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
   INTER_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
 };

@@ -83,7 +83,8 @@ export async function openSession(modelPath: string, settings: SessionSettings):
 /**
  * CPU inference threads when unset: every core. Tile decoding and encoding (libvips on libuv's threads) take
  * the cores while a batch is being filled or written, and ORT's threads, which do not spin (see `spinning`),
- * leave them free meanwhile; cores - 1 left a core idle for most of every batch (measured: scripts/bench/e2e.ts).
+ * leave them free meanwhile; cores - 1 left a core idle whenever no tile was being decoded or encoded, most of a
+ * batch's time (scripts/bench/e2e.ts compares both: its `main` config runs cores - 1).
  */
 export function defaultCpuThreads(): number {
   return availableParallelism();

@@ -12,7 +12,7 @@ import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js
 import type { OpenedModel } from '../../shared/onnx/model.js';
 import { fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
 import { tileBatches } from '../../shared/tiles/index.js';
-import { TileRecordWriter } from '../../shared/tile-record.js';
+import { countTiles, TileRecordWriter } from '../../shared/tile-record.js';
 
 export interface NormalizeOptions {
   batchSize: number;
@@ -29,7 +29,7 @@ interface DecodedTile {
 export async function normalizeTiles(inputPath: string, outputPath: string, model: OpenedModel, opts: NormalizeOptions, log?: Logger): Promise<{ tiles: number }> {
   const { card, worker } = model;
   const writer = await TileRecordWriter.open(outputPath);
-  const progress = log?.progress('normalize', undefined, 'tiles');
+  const progress = log?.progress('normalize', countTiles(inputPath), 'tiles');
   try {
     const batches = tileBatches<DecodedTile>(
       inputPath,
