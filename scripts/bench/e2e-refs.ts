@@ -1,7 +1,7 @@
 /**
  * The references `tessella run` is held to (DESIGN.md's performance table), measured on real tiles of the bench
  * slide: each model's bare `session.run` on batches decoded and filled beforehand, in this thread, all cores, at
- * the batch sizes the stages use; one tile through both models (the inference-only limit) follows from the two.
+ * the batch sizes the stages use, ORT's own thread settings (spinning); one tile through both models (the inference-only limit) follows from the two.
  */
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
@@ -53,7 +53,7 @@ export async function bareRate(
   const card = readModelCard(join(modelDir, 'model.json'));
   const threads = o.threads ?? availableParallelism();
   const batches = await prepare(tilesPath, card, task, o.count, o.batch);
-  const { session } = await openSession(join(modelDir, 'model.onnx'), { providers: ['cpu'], intraOpThreads: threads, interOpThreads: 0 });
+  const { session } = await openSession(join(modelDir, 'model.onnx'), { providers: ['cpu'], intraOpThreads: threads, interOpThreads: 0, spinning: true });
   try {
     const run = async (b: Prepared[number]) => {
       const r = await session.run({ [card.input.name]: new ort.Tensor('float32', b.data, b.dims) });

@@ -32,13 +32,14 @@ const WIDTH = 17760;
 const HEIGHT = 10700;
 const STAGES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];
 
+const MAIN_THREADS = Math.max(1, availableParallelism() - 1);
 /** Pipeline env per config; every other value is the spec's own. */
 const CONFIGS: Record<string, Record<string, Record<string, string>>> = {
   default: {},
   main: {
     'tile-extract': { JPEG_CHROMA: '4:2:0' },
-    normalize: { INTRA_OP_THREADS: String(Math.max(1, availableParallelism() - 1)), TILE_FORMAT: 'jpeg', JPEG_CHROMA: '4:2:0', BATCH_SIZE: '8' },
-    embed: { INTRA_OP_THREADS: String(Math.max(1, availableParallelism() - 1)), BATCH_SIZE: '32' },
+    normalize: { INTRA_OP_THREADS: String(MAIN_THREADS), THREAD_SPINNING: 'on', TILE_FORMAT: 'jpeg', JPEG_CHROMA: '4:2:0', BATCH_SIZE: '8' },
+    embed: { INTRA_OP_THREADS: String(MAIN_THREADS), THREAD_SPINNING: 'on', BATCH_SIZE: '32' },
   },
 };
 
@@ -235,7 +236,7 @@ async function sweep(models: string, tiles: string): Promise<void> {
   for (const [task, sizes] of [['normalize', [1, 2, 4, 8, 16]], ['embed', [8, 16, 32, 64]]] as const) {
     for (const threads of [...new Set([cores, Math.max(1, cores - 1)])]) {
       const rates = [];
-      for (const batch of sizes) rates.push(`${batch}: ${f1((await bareRate(join(models, task), task, tiles, { batch, threads, count: refTiles, rounds: 2 })).tilesPerS)}`);
+      for (const batch of sizes) rates.push(`${batch}: ${f1((await bareRate(join(models, task), task, tiles, { batch, threads, count: Math.min(refTiles, 32), rounds: 1 })).tilesPerS)}`);
       console.log(`sweep ${task}, ${threads} threads, tiles/s by batch: ${rates.join(', ')}`);
     }
   }

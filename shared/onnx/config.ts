@@ -1,6 +1,6 @@
 /** The parameters every model stage takes from `transform.env`. */
 import { z } from 'zod';
-import { envInt, envList } from '../config.js';
+import { envEnum, envInt, envList } from '../config.js';
 import { DEFAULT_PROVIDERS, type SessionSettings } from './providers.js';
 
 export const modelEnvFields = {
@@ -11,10 +11,17 @@ export const modelEnvFields = {
   /** ONNX Runtime intra-op threads; 0 = on CPU every core (its threads do not spin), else ORT's default. */
   INTRA_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
   INTER_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
+  /** on: ORT's idle threads spin-wait (its own default; lower latency on a core nothing else needs); off: sleep. */
+  THREAD_SPINNING: envEnum(['off', 'on'] as const).default('off'),
 };
 
 export const ModelEnvSchema = z.object(modelEnvFields);
 
 export function sessionSettings(cfg: z.infer<typeof ModelEnvSchema>): SessionSettings {
-  return { providers: cfg.EXECUTION_PROVIDERS.map((p) => p.toLowerCase()), intraOpThreads: cfg.INTRA_OP_THREADS, interOpThreads: cfg.INTER_OP_THREADS };
+  return {
+    providers: cfg.EXECUTION_PROVIDERS.map((p) => p.toLowerCase()),
+    intraOpThreads: cfg.INTRA_OP_THREADS,
+    interOpThreads: cfg.INTER_OP_THREADS,
+    spinning: cfg.THREAD_SPINNING === 'on',
+  };
 }
