@@ -58,6 +58,7 @@ export async function extractSlide({ slideDir, detectDir, outDir, slideId, confi
         tileSize: detected.params.tile_size,
         format: config.TILE_FORMAT,
         quality: config.JPEG_QUALITY,
+        chroma: config.JPEG_CHROMA,
         inFlight: config.READS_IN_FLIGHT,
       });
       for await (const t of tiles) {

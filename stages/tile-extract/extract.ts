@@ -4,12 +4,14 @@
  */
 import type { Tile } from '../../shared/contract/index.js';
 import type { Slide } from '../../shared/slide/index.js';
-import { encodeRgb } from '../../shared/image.js';
+import { encodeRgb, type JpegChroma } from '../../shared/image.js';
 
 export interface ExtractOptions {
   tileSize: number;
   format: 'jpeg' | 'png';
   quality: number;
+  /** JPEG chroma subsampling (default 4:4:4). */
+  chroma?: JpegChroma;
   inFlight: number;
 }
 
@@ -63,7 +65,7 @@ export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: Ext
       });
       const encoded = done.then(async (rgb) => {
         try {
-          const image = await encodeRgb({ data: rgb.data, width: side, height: side }, o.format, o.quality);
+          const image = await encodeRgb({ data: rgb.data, width: side, height: side }, o.format, { quality: o.quality, chroma: o.chroma });
           return { tile, image, locX: tile.x + half, locY: tile.y + half };
         } finally {
           // libvips is done with the pixels once the encode settles.
