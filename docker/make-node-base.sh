@@ -7,6 +7,8 @@
 #   - user and group `node`, 1000:1000, home /home/node; CMD node.
 # Nothing of the build machine (its CA, its npm settings) goes into it.
 #   docker/make-node-base.sh BUILDER WORKDIR [IMAGE]      BUILDER: buildah | docker
+# NODE_BASE_PLAIN=1 makes the same Debian without Node, npm or user (scripts/check-images' stand-in for a base that
+# cannot be pulled, e.g. the CUDA image).
 set -euo pipefail
 builder=${1:?builder (buildah or docker)}
 work=${2:?a scratch folder}
@@ -36,6 +38,10 @@ install_npm="mkdir -p \"\$1/usr/local/lib/node_modules/npm\" \
 add_user='chroot "$1" groupadd --gid 1000 node && chroot "$1" useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
 clean='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*.log "$1"/var/log/apt/*'
 
+hooks=(--customize-hook="$install_node" --customize-hook="$install_npm" --customize-hook="$add_user")
+what="Node $node_version, npm $npm_got, user node 1000:1000"
+if [ "${NODE_BASE_PLAIN:-0}" = 1 ]; then hooks=(); what="no Node, no user"; fi
+
 rm -f rootfs.tar
 mmdebstrap --quiet --variant=minbase \
   --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -45,10 +51,7 @@ mmdebstrap --quiet --variant=minbase \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-include=/usr/share/locale/locale.alias' \
   --aptopt='Acquire::Languages "none"' \
-  --customize-hook="$install_node" \
-  --customize-hook="$install_npm" \
-  --customize-hook="$add_user" \
-  --customize-hook="$clean" \
+  "${hooks[@]}" --customize-hook="$clean" \
   bookworm rootfs.tar \
   "deb $mirror bookworm main" "deb $mirror bookworm-updates main" "deb $security bookworm-security main"
 
@@ -67,4 +70,4 @@ else
     rootfs.tar "$image" >/dev/null
 fi
 rm -f rootfs.tar
-echo "made $image: Debian bookworm minbase, Node $node_version, npm $npm_got, user node 1000:1000"
+echo "made $image: Debian bookworm minbase, $what"
