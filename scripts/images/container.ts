@@ -40,13 +40,14 @@ export function imageRunner(builder: Builder, image: string): ImageRunner {
       close: () => {},
     };
   }
-  const from = spawnSync('buildah', ['from', '--pull-never', image], { encoding: 'utf8' });
+  const from = spawnSync('buildah', ['from', '--pull=never', image], { encoding: 'utf8' });
   if (from.status !== 0) throw new Error(`buildah from ${image}: ${from.stderr.trim()}`);
   const ctr = from.stdout.trim().split('\n').at(-1)!;
   return {
     run: (pfsDir, env, cmd, user) =>
       timed('buildah', [
-        'run', '--isolation', 'chroot', '--network', 'none', '--workingdir', '/app', '-v', `${pfsDir}:/pfs`,
+        // (chroot isolation shares this machine's network: buildah allows no other with it)
+        'run', '--isolation', 'chroot', '--workingdir', '/app', '-v', `${pfsDir}:/pfs`,
         ...(user ? ['--user', user] : []), ...envArgs('--env', env), ctr, '--', ...cmd,
       ]),
     close: () => {
