@@ -120,12 +120,16 @@ function parseArgs(argv: string[], root: string): Options {
 function userProblem(user: string): string | undefined {
   if (!/^\d+$/.test(user)) {
     return (
-      'a numeric uid is needed: Pachyderm builds the pod\'s security context (runAsUser, fsGroup) only from a number; ' +
+      'a numeric uid is needed: Pachyderm builds the pod\'s security context (runAsUser, fsGroup) ' +
+      'only from a number; ' +
       `with a name it only switches the process's user inside the container (e.g. ${IMAGE_UID}, the images' user)`
     );
   }
   if (Number(user) === 0) {
-    return 'Pachyderm sets runAsNonRoot: true with transform.user, so uid 0 stops the pod; for root, use --user none on a cluster whose pachd runs workers as root (WORKER_USES_ROOT)';
+    return (
+      'Pachyderm sets runAsNonRoot: true with transform.user, so uid 0 stops the pod; for root, use --user none ' +
+      'on a cluster whose pachd runs workers as root (WORKER_USES_ROOT)'
+    );
   }
   return undefined;
 }
@@ -193,7 +197,8 @@ function renderSpecs(o: Options, tag: string, renderDir: string): Rendered[] {
     const user = o.user === 'none' ? undefined : (o.user ?? own ?? IMAGE_UID);
     const problem = user === undefined ? undefined : userProblem(user);
     if (problem) {
-      throw new SpecError(`${file} (pipeline ${spec.pipeline.name}): transform.user ${user}: ${problem}`, file, 'transform.user');
+      const where = `${file} (pipeline ${spec.pipeline.name})`;
+      throw new SpecError(`${where}: transform.user ${user}: ${problem}`, file, 'transform.user');
     }
     const { user: _dropped, ...rest } = transform;
     void _dropped;

@@ -40,13 +40,16 @@ const FAIL_FAST_S = 20;
 function makeInputRepos(repos: string): string {
   for (const s of SLIDES) {
     const src = join(fixtures, 'slides', s.file);
-    if (!existsSync(src)) throw new Error(`${src} is missing: the check runs on ../shared/fixtures (see ../shared/FIXTURES.md)`);
+    if (!existsSync(src)) {
+      throw new Error(`${src} is missing: the check runs on ../shared/fixtures (see ../shared/FIXTURES.md)`);
+    }
     mkdirSync(join(repos, 'slides', s.id), { recursive: true });
     copyFileSync(src, join(repos, 'slides', s.id, s.file));
   }
   mkdirSync(join(repos, 'manifest'), { recursive: true });
   const rows = SLIDES.map((s) => `${s.id},${s.patient},${s.center},${s.label}`);
-  writeFileSync(join(repos, 'manifest', 'manifest.csv'), ['image_id,patient_id,center_id,label', ...rows].join('\n') + '\n');
+  const manifest = ['image_id,patient_id,center_id,label', ...rows].join('\n') + '\n';
+  writeFileSync(join(repos, 'manifest', 'manifest.csv'), manifest);
   const effnet = join(fixtures, 'models', 'efficientnet-b0-random.onnx');
   const embed = existsSync(effnet) ? 'EfficientNet-B0 (random weights, ../shared)' : 'the tiny test CNN';
   buildModels({
@@ -77,12 +80,25 @@ function datumEnv(spec: PipelineSpec, datum: Datum, pfsRoot: string): Record<str
   return env;
 }
 
-function runOutside(spec: PipelineSpec, env: Record<string, string>, pfsRoot: string): { status: number | null; output: string; seconds: number } {
+interface Ran {
+  status: number | null;
+  output: string;
+  seconds: number;
+}
+
+function runOutside(spec: PipelineSpec, env: Record<string, string>, pfsRoot: string): Ran {
   const t0 = performance.now();
   const r = spawnSync(spec.transform.cmd[0], spec.transform.cmd.slice(1), {
     cwd: root,
     // the image's ENV (NODE_ENV, TESSELLA_LOG_FORMAT) and nothing else of this shell
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'production', TESSELLA_LOG_FORMAT: 'json', ...env, PFS_ROOT: pfsRoot },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      NODE_ENV: 'production',
+      TESSELLA_LOG_FORMAT: 'json',
+      ...env,
+      PFS_ROOT: pfsRoot,
+    },
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -91,7 +107,9 @@ function runOutside(spec: PipelineSpec, env: Record<string, string>, pfsRoot: st
 
 function uidOf(spec: PipelineSpec): { uid: number; gid: number } {
   const [u, g] = (spec.transform.user ?? '1000').split(':');
-  if (!/^\d+$/.test(u)) throw new Error(`${spec.pipeline.name}: transform.user ${spec.transform.user}: the check needs a numeric uid`);
+  if (!/^\d+$/.test(u)) {
+    throw new Error(`${spec.pipeline.name}: transform.user ${spec.transform.user}: the check needs a numeric uid`);
+  }
   return { uid: Number(u), gid: Number(g ?? u) };
 }
 
@@ -112,13 +130,15 @@ interface Row {
 function checkPipeline(spec: PipelineSpec, repos: string, runs: string, image: ImageRunner): Row {
   const name = spec.pipeline.name;
   const datums = computeDatums(spec.input, (repo) => folderSnapshot(repos, repo));
-  const row: Row = { pipeline: name, datums: datums.length, files: 0, bytes: 0, outside: 0, inside: 0, ok: datums.length > 0 };
+  const row: Row = { pipeline: name, datums: datums.length, files: 0, bytes: 0, outside: 0, inside: 0, ok: true };
+  row.ok = datums.length > 0;
   if (datums.length === 0) console.log(`  ${name}: no datums (its inputs are empty): FAIL`);
   rmSync(join(repos, name), { recursive: true, force: true });
   mkdirSync(join(repos, name), { recursive: true });
   const { uid, gid } = uidOf(spec);
   datums.forEach((datum, i) => {
-    const label = `${name} datum ${i + 1}/${datums.length} (${datum.inputs.map((x) => `${x.name}${x.path}`).join(', ')})`;
+    const mounted = datum.inputs.map((x) => `${x.name}${x.path}`).join(', ');
+    const label = `${name} datum ${i + 1}/${datums.length} (${mounted})`;
     const outPfs = join(runs, name, String(i), 'outside');
     const inPfs = join(runs, name, String(i), 'inside');
     layOutDatum(repos, datum, outPfs);
@@ -164,7 +184,8 @@ function checkRootOwnedOut(spec: PipelineSpec, repos: string, runs: string, imag
   const said = /not writable by uid \d+/.test(r.output) && r.output.includes('transform.user');
   const wrote = readdirSync(join(pfs, 'out'));
   const ok = r.status !== 0 && r.status !== null && said && wrote.length === 0 && r.seconds < FAIL_FAST_S;
-  const what = `exit ${r.status} after ${r.seconds.toFixed(1)} s, ${said ? 'names the fix' : 'no hint of the fix'}, ${wrote.length} entries written`;
+  const hint = said ? 'names the fix' : 'no hint of the fix';
+  const what = `exit ${r.status} after ${r.seconds.toFixed(1)} s, ${hint}, ${wrote.length} entries written`;
   console.log(`  ${spec.pipeline.name}: ${what}: ${ok ? 'ok' : 'FAIL'}`);
   const message = r.output.split('\n').find((l) => l.includes('not writable'));
   if (!ok) console.log(tail(r.output));

@@ -18,7 +18,8 @@ function entries(dir: string, pfsRoot: string): Map<string, Entry> {
     const st = lstatSync(full);
     if (st.isSymbolicLink()) {
       const target = readlinkSync(full);
-      out.set(rel, { kind: 'link', value: target.startsWith(pfsRoot) ? '/pfs' + target.slice(pfsRoot.length) : target });
+      const value = target.startsWith(pfsRoot) ? '/pfs' + target.slice(pfsRoot.length) : target;
+      out.set(rel, { kind: 'link', value });
     } else if (st.isDirectory()) {
       if (rel) out.set(rel, { kind: 'dir' });
       for (const name of readdirSync(full).sort()) visit(rel ? `${rel}/${name}` : name);
@@ -63,7 +64,8 @@ export function compareTrees(a: string, aRoot: string, b: string, bRoot: string)
       files++;
       bytes += xa.length;
       if (!xa.equals(yb)) {
-        differences.push(`${path}: ${xa.length} vs ${yb.length} bytes, first difference at byte ${firstDifference(xa, yb)}`);
+        const at = firstDifference(xa, yb);
+        differences.push(`${path}: ${xa.length} vs ${yb.length} bytes, first difference at byte ${at}`);
       }
     } else if (x.kind === 'link' && x.value !== y.value) {
       differences.push(`${path}: links to ${String(x.value)} outside, ${String(y.value)} in the image`);

@@ -4,7 +4,9 @@
  * PFS root, and a datum's outputs gathered into its pipeline's repo folder.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import {
+  copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync,
+} from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type Datum, type Snapshot } from '../../engine/datums.js';
 
@@ -35,7 +37,7 @@ export function folderSnapshot(reposDir: string, repo: string): Snapshot {
   };
 }
 
-/** Lays a datum's inputs out under `pfsRoot/<input name>/<path in repo>` (hard links to the repo files) and makes out/. */
+/** Lays a datum's inputs out under `pfsRoot/<input name>/<path in repo>` (hard links to the repo files), and out/. */
 export function layOutDatum(reposDir: string, datum: Datum, pfsRoot: string): void {
   mkdirSync(join(pfsRoot, 'out'), { recursive: true });
   for (const input of datum.inputs) {

@@ -11,18 +11,18 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { assertOutputWritable, PfsOutError } from '../../shared/pfs-out-check.js';
-import { tempDir } from '../slide/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
 const scratch = tempDir('pfs-out');
-chmodSync(scratch.path, 0o755); // mkdtemp makes it 0700: the other user must reach the folders inside
+chmodSync(scratch.dir, 0o755); // mkdtemp makes it 0700: the other user must reach the folders inside
 after(() => scratch.cleanup());
 
 /** A folder this process cannot write: root-owned 0755 (checked as nobody) or its own with mode 0555. */
 function unwritableOut(name: string): string {
-  const pfs = join(scratch.path, name);
+  const pfs = join(scratch.dir, name);
   mkdirSync(join(pfs, 'out'), { recursive: true });
   chmodSync(pfs, 0o755);
   chmodSync(join(pfs, 'out'), isRoot ? 0o755 : 0o555);
@@ -42,17 +42,18 @@ function runNode(args: string[], env: Record<string, string>): { status: number 
 }
 
 test('a folder this process owns, and one not made yet under it, pass', () => {
-  const out = join(scratch.path, 'own', 'out');
+  const out = join(scratch.dir, 'own', 'out');
   mkdirSync(out, { recursive: true });
   assertOutputWritable(out);
-  assertOutputWritable(join(scratch.path, 'own', 'not-yet', 'out'));
+  assertOutputWritable(join(scratch.dir, 'own', 'not-yet', 'out'));
 });
 
 test('a file where the output folder should be is named as such', () => {
-  const pfs = join(scratch.path, 'file');
+  const pfs = join(scratch.dir, 'file');
   mkdirSync(pfs, { recursive: true });
   writeFileSync(join(pfs, 'out'), '');
-  assert.throws(() => assertOutputWritable(join(pfs, 'out')), (e: Error) => e instanceof PfsOutError && /is not a folder/.test(e.message));
+  const notAFolder = (e: Error): boolean => e instanceof PfsOutError && /is not a folder/.test(e.message);
+  assert.throws(() => assertOutputWritable(join(pfs, 'out')), notAFolder);
 });
 
 test('a folder owned by another user (or read-only): the error names owner, mode, uid and what to set', () => {
@@ -74,7 +75,8 @@ test('a stage started against an out/ it cannot write fails at once, saying what
   mkdirSync(join(pfs, 'manifest'), { recursive: true });
   chmodSync(join(pfs, 'manifest'), 0o755);
   writeFileSync(join(pfs, 'manifest', 'manifest.csv'), 'image_id,patient_id,center_id,label\ns1,p1,A,CE\n');
-  const r = runNode([join(root, 'stages', 'merge-assign', 'main.ts')], { PFS_ROOT: pfs, manifest: join(pfs, 'manifest') });
+  const main = join(root, 'stages', 'merge-assign', 'main.ts');
+  const r = runNode([main], { PFS_ROOT: pfs, manifest: join(pfs, 'manifest') });
   assert.notEqual(r.status, 0, r.output);
   assert.match(r.output, /not writable by uid \d+/);
   assert.match(r.output, /transform\.user/);
