@@ -7,12 +7,19 @@
  *   4. creates each pipeline in DAG order, or updates it when it exists (so running it again is harmless).
  *
  * Usage: scripts/deploy-cluster.sh --registry REG [--tag TAG] [--dry-run] [--gpu-image-only]
- *                                  [--pipelines DIR] [--render-dir DIR]
+ *                                  [--user UID|none] [--pipelines DIR] [--render-dir DIR]
  *   --tag             defaults to the git commit (`git describe --always --dirty`): a new tag per change, so
  *                     Kubernetes pulls the new image (a reused `latest` tag would keep the old one on the nodes)
  *   --dry-run         prints every command instead of running it (the specs are still rendered, to be read)
  *   --gpu-image-only  builds and pushes only the GPU image and updates only the pipelines that use it
  *                     (normalize, embed); for a deployment whose CPU pipelines already exist
+ *   --user UID|none   the uid every pipeline runs as (transform.user). Default: each spec's own, else 1000, the
+ *                     images' user. Pachyderm makes a pod security context (runAsUser, runAsGroup, fsGroup = UID,
+ *                     runAsNonRoot) only from a numeric transform.user, and its worker, running as that uid, makes
+ *                     /pfs/out its own: so a number, never 0 (runAsNonRoot would stop the pod). `none` drops it, for
+ *                     clusters that assign uids themselves (OpenShift's restricted SCC) or run workers as root
+ *                     (pachd's WORKER_USES_ROOT): the worker then runs as that uid, and /pfs/out is still its own.
+ *                     See the README, "The user container".
  *   --pipelines DIR   the spec folder (default: the project's pipelines/)
  *   --render-dir DIR  where the rendered specs go (default: a new temporary folder)
  */
@@ -29,12 +36,16 @@ const IMAGES = ['cpu', 'gpu'] as const;
 type Flavour = (typeof IMAGES)[number];
 /** The placeholder images the specs name: `tessella-cpu:latest` (or without a tag). */
 const PLACEHOLDER = /^tessella-(cpu|gpu)(?::latest)?$/;
+/** The uid of both images' USER (docker/Dockerfile.*). */
+const IMAGE_UID = '1000';
 
 interface Options {
   registry: string;
   tag?: string;
   dryRun: boolean;
   gpuImageOnly: boolean;
+  /** undefined: keep each spec's transform.user (else IMAGE_UID); 'none': drop it; else this uid */
+  user?: string;
   pipelinesDir: string;
   renderDir?: string;
 }
@@ -50,7 +61,8 @@ function projectRoot(): string {
 }
 
 const USAGE =
-  'usage: scripts/deploy-cluster.sh --registry REG [--tag TAG] [--dry-run] [--gpu-image-only] [--pipelines DIR] [--render-dir DIR]';
+  'usage: scripts/deploy-cluster.sh --registry REG [--tag TAG] [--dry-run] [--gpu-image-only] [--user UID|none]' +
+  ' [--pipelines DIR] [--render-dir DIR]';
 
 function parseArgs(argv: string[], root: string): Options {
   const o: Options = { registry: '', dryRun: false, gpuImageOnly: false, pipelinesDir: join(root, 'pipelines') };
@@ -77,6 +89,9 @@ function parseArgs(argv: string[], root: string): Options {
       case '--gpu-image-only':
         o.gpuImageOnly = true;
         break;
+      case '--user':
+        o.user = value();
+        break;
       case '--pipelines':
         o.pipelinesDir = resolve(value());
         break;
@@ -94,7 +109,29 @@ function parseArgs(argv: string[], root: string): Options {
   if (o.tag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(o.tag)) {
     throw new UsageError(`--tag ${o.tag}: a Docker tag is letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")`);
   }
+  if (o.user !== undefined && o.user !== 'none') {
+    const problem = userProblem(o.user);
+    if (problem) throw new UsageError(`--user ${o.user}: ${problem}`);
+  }
   return o;
+}
+
+/** Why a transform.user would not give the pod the security context the stages need, or undefined. */
+function userProblem(user: string): string | undefined {
+  if (!/^\d+$/.test(user)) {
+    return (
+      'a numeric uid is needed: Pachyderm builds the pod\'s security context (runAsUser, fsGroup) ' +
+      'only from a number; ' +
+      `with a name it only switches the process's user inside the container (e.g. ${IMAGE_UID}, the images' user)`
+    );
+  }
+  if (Number(user) === 0) {
+    return (
+      'Pachyderm sets runAsNonRoot: true with transform.user, so uid 0 stops the pod; for root, use --user none ' +
+      'on a cluster whose pachd runs workers as root (WORKER_USES_ROOT)'
+    );
+  }
+  return undefined;
 }
 
 class UsageError extends Error {}
@@ -115,6 +152,7 @@ interface Rendered {
   file: string; // the source spec file
   flavour?: Flavour;
   image: string;
+  user?: string; // transform.user as rendered
   rendered: string; // the rendered spec path
 }
 
@@ -155,10 +193,19 @@ function renderSpecs(o: Options, tag: string, renderDir: string): Rendered[] {
     const m = PLACEHOLDER.exec(image);
     const flavour = m ? (m[1] as Flavour) : undefined;
     const finalImage = flavour ? `${o.registry}/tessella-${flavour}:${tag}` : image;
-    const out = { ...doc, transform: { ...transform, image: finalImage } };
+    const own = typeof transform.user === 'string' ? transform.user : undefined;
+    const user = o.user === 'none' ? undefined : (o.user ?? own ?? IMAGE_UID);
+    const problem = user === undefined ? undefined : userProblem(user);
+    if (problem) {
+      const where = `${file} (pipeline ${spec.pipeline.name})`;
+      throw new SpecError(`${where}: transform.user ${user}: ${problem}`, file, 'transform.user');
+    }
+    const { user: _dropped, ...rest } = transform;
+    void _dropped;
+    const out = { ...doc, transform: { ...rest, image: finalImage, ...(user === undefined ? {} : { user }) } };
     const rendered = join(renderDir, `${String(i + 1).padStart(2, '0')}-${spec.pipeline.name}.json`);
     writeFileSync(rendered, JSON.stringify(out, null, 2) + '\n');
-    return { name: spec.pipeline.name, file, flavour, image: finalImage, rendered };
+    return { name: spec.pipeline.name, file, flavour, image: finalImage, user, rendered };
   });
 }
 
@@ -185,7 +232,7 @@ function plan(o: Options, tag: string, specs: Rendered[]): Step[] {
     if (o.gpuImageOnly && s.flavour !== 'gpu') continue;
     const f = q(s.rendered);
     steps.push({
-      what: `pipeline ${s.name} (image ${s.image}, from ${basename(s.file)})`,
+      what: `pipeline ${s.name} (image ${s.image}, user ${s.user ?? 'the image\'s'}, from ${basename(s.file)})`,
       command: `if pachctl inspect pipeline ${q(s.name)} >/dev/null 2>&1; then pachctl update pipeline -f ${f}; else pachctl create pipeline -f ${f}; fi`,
     });
   }

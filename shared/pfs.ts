@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { assertOutputWritable } from './pfs-out-check.js';
 
 export interface StageEnv {
   pfsRoot: string;
@@ -15,11 +16,17 @@ export interface StageEnv {
   outputCommit?: string;
 }
 
+/**
+ * The datum's environment, read once at a stage's start. Also checks that the outputs can be written (every stage
+ * starts here): a datum whose /pfs/out its user cannot write fails at once, saying what to set.
+ */
 export function readStageEnv(env: Record<string, string | undefined> = process.env): StageEnv {
   const pfsRoot = env.PFS_ROOT || '/pfs';
+  const outDir = join(pfsRoot, 'out');
+  assertOutputWritable(outDir);
   return {
     pfsRoot,
-    outDir: join(pfsRoot, 'out'),
+    outDir,
     jobId: env.PACH_JOB_ID,
     datumId: env.PACH_DATUM_ID,
     pipeline: env.PPS_PIPELINE_NAME,

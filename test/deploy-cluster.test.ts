@@ -99,7 +99,8 @@ test('deploy --dry-run: images built and pushed, repos created when absent, pipe
       assert.equal(spec.pipeline.name, p.name);
       const want = `registry.example.org/lab/tessella-${GPU.has(p.name) ? 'gpu' : 'cpu'}:v7`;
       assert.equal(spec.transform.image, want, `${p.name}'s rendered image`);
-      assert.match(r.out, new RegExp(`# pipeline ${p.name} \\(image ${want.replace(/[.]/g, '\\.')}, from `));
+      assert.match(r.out, new RegExp(`# pipeline ${p.name} \\(image ${want.replace(/[.]/g, '\\.')}, user 1000, from `));
+      assert.equal(spec.transform.user, '1000', `${p.name}: a spec without transform.user runs as the images' uid`);
     }
     // the rest of the spec is carried as written, in camelCase (env keys untouched)
     const embed = JSON.parse(readFileSync(pipes.find((p) => p.name === 'embed')!.file, 'utf8'));
@@ -107,6 +108,29 @@ test('deploy --dry-run: images built and pushed, repos created when absent, pipe
     assert.deepEqual(embed.resourceLimits, { gpu: { type: 'nvidia.com/gpu', number: 1 } });
     const extract = JSON.parse(readFileSync(pipes.find((p) => p.name === 'tile-extract')!.file, 'utf8'));
     assert.equal(extract.input.join[0].pfs.joinOn, '$1');
+  });
+});
+
+test('deploy --user: a uid for every pipeline, none to drop it; a name or root is refused, saying why', () => {
+  withSpecs((specDir, renderDir) => {
+    const users = (args: string[]): (string | undefined)[] => {
+      const r = deploy(['--registry', 'r', '--tag', 't', '--dry-run', '--pipelines', specDir, '--render-dir', renderDir, ...args]);
+      assert.equal(r.code, 0, r.err);
+      return pipelineCommands(r.out).map((p) => JSON.parse(readFileSync(p.file, 'utf8')).transform.user);
+    };
+    assert.deepEqual(users(['--user', '2000']), ORDER.map(() => '2000'));
+    assert.deepEqual(users(['--user', 'none']), ORDER.map(() => undefined));
+    const byName = deploy(['--registry', 'r', '--dry-run', '--user', 'node', '--pipelines', specDir]);
+    assert.equal(byName.code, 2);
+    assert.match(byName.err, /--user node: a numeric uid is needed: Pachyderm builds the pod's security context/);
+    assert.match(deploy(['--registry', 'r', '--dry-run', '--user', '0', '--pipelines', specDir]).err, /runAsNonRoot/);
+    // a spec's own transform.user is kept, and checked
+    writeFileSync(join(specDir, 'histogram.yaml'), SPECS['histogram.yaml'].replace('cmd:', 'user: "4242", cmd:'));
+    assert.equal(users([])[ORDER.indexOf('histogram')], '4242');
+    writeFileSync(join(specDir, 'histogram.yaml'), SPECS['histogram.yaml'].replace('cmd:', 'user: "0", cmd:'));
+    const root = deploy(['--registry', 'r', '--dry-run', '--pipelines', specDir, '--render-dir', renderDir]);
+    assert.equal(root.code, 1);
+    assert.match(root.err, /histogram\.yaml \(pipeline histogram\): transform\.user 0: .*runAsNonRoot/);
   });
 });
 
@@ -145,8 +169,9 @@ test('deploy --dry-run over the project\'s own pipelines/', { skip: !existsSync(
     const known = ORDER.filter((n) => pipes.some((p) => p.name === n));
     assert.deepEqual(pipes.map((p) => p.name).filter((n) => ORDER.includes(n)), known, 'the stages come in DAG order');
     for (const p of pipes) {
-      const image = JSON.parse(readFileSync(p.file, 'utf8')).transform.image;
+      const { image, user } = JSON.parse(readFileSync(p.file, 'utf8')).transform;
       assert.match(image, /^reg\.example\/tessella-(cpu|gpu):x1$/, `${p.name}: every spec uses a tessella image placeholder`);
+      assert.equal(user, '1000', `${p.name}: runs as the images' uid (transform.user)`);
     }
   } finally {
     rmSync(renderDir, { recursive: true, force: true });
