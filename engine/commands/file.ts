@@ -1,5 +1,6 @@
 /** Verbs on files: put, delete, get, list, glob. */
 import { basename, resolve } from 'node:path';
+import { z } from 'zod';
 import { jsonOption, one, wantsJson } from '../cli/args.js';
 import { humanBytes } from '../cli/format.js';
 import { note, printJsonLines, table } from '../cli/output.js';
@@ -42,6 +43,7 @@ export const fileVerbs: Record<string, Verb> = {
     usage: 'put file REPO@BRANCH[:PATH] -f LOCAL [-f LOCAL...] [-r] [-m MESSAGE]',
     summary: 'put local files or folders (-r) into a branch, as ONE commit',
     options: { file: { type: 'string', short: 'f', multiple: true }, recursive: { type: 'boolean', short: 'r' }, message: { type: 'string', short: 'm' } },
+    schema: { message: z.string() },
     async run(args, v) {
       const target = parseRepoRef(one(args, 'REPO@BRANCH[:PATH]'));
       const locals = (v.file as string[] | undefined) ?? [];
