@@ -4,7 +4,20 @@
  * `tessella` checks them before any verb runs; each reader takes its value from engineEnv().
  */
 import { z } from 'zod';
-import { envBool, envEnum, envInt, envNumber, envString, parseEnv } from '../shared/config.js';
+import { envEnum, envInt, envNumber, envString, parseEnv } from '../shared/config.js';
+
+/** true/false, 1/0, yes/no, on/off; unset when empty. */
+const envBool = () =>
+  z.preprocess(
+    (v) => {
+      if (typeof v !== 'string' || v.trim() === '') return v === '' ? undefined : v;
+      const s = v.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off'].includes(s)) return false;
+      return v;
+    },
+    z.boolean({ error: 'expected true/false (or 1/0, yes/no)' }),
+  );
 
 /** `TESSELLA_GPUS`: a count (`2`) or a list of device ids (`0,2`). */
 const gpuList = z.preprocess(
