@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, cliEnv, cliPath, cliSpawn, exited, projectRoot, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, cliEnv, cliPath, cliSpawn, exited, writeTree } from './_engine-helpers.js';
+import { projectRoot, tempDir } from '../helpers/dirs.js';
 import { heads } from './_faults-helpers.js';
 
 const tsx = import.meta.resolve('tsx');

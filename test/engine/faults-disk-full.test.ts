@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, projectRoot, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, writeTree } from './_engine-helpers.js';
+import { projectRoot, tempDir } from '../helpers/dirs.js';
 import { assertStoreWhole, heads, mountTmpfs } from './_faults-helpers.js';
 
 /** A stage's shape: keeps its event loop busy (as an ONNX session does), writes MiB records, logs its error. */

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 import { blobDigests, heads } from './_faults-helpers.js';
 
 describe('faults: symlinks in what is put', () => {

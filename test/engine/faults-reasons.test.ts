@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 import { heads } from './_faults-helpers.js';
 
 // the line a stage's main writes on a fatal error: createLogger(STAGE).error('failed', { error: err.stack })

@@ -8,7 +8,8 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { processAlive } from '../../engine/store/proc.js';
-import { cli, cliSpawn, exited, sleep, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, cliSpawn, exited, sleep, writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 import { assertStoreWhole, heads } from './_faults-helpers.js';
 
 const spec = (pids: string) => `

@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { isolation } from '../../engine/datum-sandbox.js';
 import { datumFiles, lastJob, listDatums } from '../../engine/jobs.js';
 import { Store } from '../../engine/store/store.js';
-import { cli, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 import { assertStoreWhole, blobDigests, heads } from './_faults-helpers.js';
 
 const pipeline = (name: string, lines: string[]) => `
