@@ -22,6 +22,10 @@ export const TileSchema = z.object({
 });
 export type Tile = z.infer<typeof TileSchema>;
 
+/** Grid tiles per tissue-fraction bin (bin i: i/bins <= fraction < (i+1)/bins, 1 in the last), for QC. */
+export const TissueHistogramSchema = z.object({ bins: int.positive(), counts: z.array(count) });
+export type TissueHistogram = z.infer<typeof TissueHistogramSchema>;
+
 export const TilesJsonSchema = z.object({
   version: z.literal(TILES_JSON_VERSION),
   slide: z.string(),
@@ -58,6 +62,8 @@ export const TilesJsonSchema = z.object({
   }),
   /** Why no tile was kept, when none was. */
   reason: z.string().optional(),
+  /** Tissue fractions of every grid tile, binned (absent in files of older tile-detects). */
+  tissue_histogram: TissueHistogramSchema.optional(),
   tiles: z.array(TileSchema),
 });
 export type TilesJson = z.infer<typeof TilesJsonSchema>;

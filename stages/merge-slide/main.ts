@@ -6,9 +6,10 @@
 import { basename } from 'node:path';
 import { readStageEnv } from '../../shared/pfs.js';
 import { createLogger } from '../../shared/log.js';
+import { writeQcCard } from '../merge/qc-card.js';
 import { runSlide } from '../merge/slide.js';
 
-function main(): number {
+async function main(): Promise<number> {
   const env = readStageEnv();
   const log = createLogger('merge-slide', { job: env.jobId, datum: env.datumId });
   try {
@@ -22,6 +23,8 @@ function main(): number {
     if (!any) throw new Error('none of merge_assign, embed, histogram, tile_detect is mounted; check merge-slide.yaml');
     const slideId = assignFile ? basename(assignFile).replace(/\.json$/, '') : basename(any);
     const { path, file } = runSlide({ slideId, assignFile, embed, histogram, tileDetect, outDir: env.outDir });
+    // The QC page's piece of a manifest slide (its card and scaled-down overlay), made here once per slide.
+    if (file) await writeQcCard(slideId, tileDetect, env.outDir);
     log.info('slide', { slide: slideId, path, status: file?.outcome.status ?? 'unlisted' });
     return 0;
   } catch (err) {
@@ -31,4 +34,4 @@ function main(): number {
   }
 }
 
-process.exitCode = main();
+process.exitCode = await main();

@@ -10,6 +10,7 @@ import {
 } from '../../shared/slide/index.js';
 import type { DetectConfig } from './config.js';
 import { ThumbnailBuilder } from './qc.js';
+import { tissueHistogram } from './tissue-histogram.js';
 import { GridMeasurer, gridOf, measureGrid, selectTiles, TileStatus, type GridMeasure, type GridSpec, type Selection } from './tissue.js';
 
 export interface Detection {
@@ -99,6 +100,7 @@ function detectionOf(slide: Slide, overview: OverviewGeometry, measure: GridMeas
       dropped: { background: selection.droppedBackground, max_tiles: selection.droppedMaxTiles },
     },
     ...(tiles.length === 0 ? { reason: whyNoTiles(width, height, grid, selection, config) } : {}),
+    tissue_histogram: tissueHistogram(selection.tissueFraction),
     tiles,
   };
   return { overview, grid, selection, tilesJson };
