@@ -187,6 +187,7 @@ export async function main(argv: string[]): Promise<number> {
     `\nDone in ${summary.seconds} s.\n` +
       `  dataset (TFRecords, dataset.json, splits.csv): ${datasetDir}\n` +
       `  report:                                       ${join(datasetDir, 'report.md')}\n` +
+      `  cohort QC page (open in a browser):            ${join(datasetDir, 'report.html')}\n` +
       `  QC pictures (thumbnail, tile overlay, GeoJSON): ${qcDir}/<slide>/qc/\n` +
       `  the engine's store (TESSELLA_HOME):           ${home}\n` +
       `  look around: TESSELLA_HOME=${home} npx tessella list job\n` +
