@@ -138,4 +138,13 @@ export function writeSlide(root: string, s: { id: string; index: number; tiles: 
   }, { slide: s.id });
   mkdirSync(join(root, 'tile-detect', s.id), { recursive: true });
   writeFileSync(join(root, 'tile-detect', s.id, 'tiles.json'), JSON.stringify({ slide: s.id, counts: { grid: tiles + 7, kept: tiles, dropped: { background: 7 } }, tiles: [] }) + '\n');
+  // tile-detect's overlay, which merge-slide scales down for the QC page (a tiny one: its links are what is measured).
+  mkdirSync(join(root, 'tile-detect', s.id, 'qc'), { recursive: true });
+  writeFileSync(join(root, 'tile-detect', s.id, 'qc', 'tiles.jpg'), TINY_OVERLAY);
 }
+
+/** A 64 x 48 JPEG. */
+const TINY_OVERLAY = Buffer.from(
+  '/9j/2wBDAA0JCgsKCA0LCgsODg0PEyAVExISEyccHhcgLikxMC4pLSwzOko+MzZGNywtQFdBRkxOUlNSMj5aYVpQYEpRUk//2wBDAQ4ODhMREyYVFSZPNS01T09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT0//wAARCAAwAEADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAb/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFgEBAQEAAAAAAAAAAAAAAAAAAAME/8QAFBEBAAAAAAAAAAAAAAAAAAAAAP/aAAwDAQACEQMRAD8AqQFWoAAAAAAAAAAAAAAAAAAAAAB//9k=',
+  'base64',
+);

@@ -95,10 +95,15 @@ export function readQcCards(qcDir: string | undefined, slideIds: Iterable<string
   const problems: string[] = [];
   if (!qcDir || !existsSync(qcDir)) return { cards, problems };
   for (const id of slideIds) {
-    const file = join(qcDir, `${id}.json`);
-    if (!existsSync(file)) continue;
+    let text: string;
     try {
-      cards.set(id, QcCardSchema.parse(JSON.parse(readFileSync(file, 'utf8'))));
+      text = readFileSync(join(qcDir, `${id}.json`), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // no card yet: merge-slide has not run for it
+      throw err;
+    }
+    try {
+      cards.set(id, QcCardSchema.parse(JSON.parse(text)));
     } catch (err) {
       problems.push(`${QC_DIR}/${id}.json: ${(err as Error).message}`);
     }

@@ -3,8 +3,8 @@
  * the page as `/qc/<slide>.jpg` (a symlink into the lazy input, copied by reference: no picture byte is read here)
  * and write `/report.html`.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { QC_DIR, readQcCards } from './qc-card.js';
 import { buildReportHtml } from './report-html.js';
@@ -22,12 +22,18 @@ export interface QcPageInputs {
   link: boolean;
 }
 
+/** A symlink (or a copy) written under a temp name and renamed into place; `to`'s folder exists. */
 function place(from: string, to: string, link: boolean): void {
-  mkdirSync(dirname(to), { recursive: true });
   const tmp = `${to}.tmp-place`;
-  rmSync(tmp, { force: true });
-  if (link) symlinkSync(from, tmp);
-  else copyFileSync(from, tmp);
+  try {
+    if (link) symlinkSync(from, tmp);
+    else copyFileSync(from, tmp);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    rmSync(tmp, { force: true });
+    if (link) symlinkSync(from, tmp);
+    else copyFileSync(from, tmp);
+  }
   renameSync(tmp, to);
 }
 
@@ -35,16 +41,16 @@ export function writeQcPage(inputs: QcPageInputs): { cards: number; pictures: nu
   const { result, qcDir, outDir } = inputs;
   const { cards, problems } = readQcCards(qcDir, result.manifest.rows.map((r) => r.imageId));
   let pictures = 0;
+  if (cards.size) mkdirSync(join(outDir, QC_DIR), { recursive: true });
   for (const [id, card] of cards) {
     if (!card.picture) continue;
-    const from = join(qcDir!, `${id}.jpg`);
-    if (!existsSync(from)) {
-      problems.push(`${QC_DIR}/${id}.json names a picture, but ${QC_DIR}/${id}.jpg is not there`);
+    try {
+      place(join(qcDir!, `${id}.jpg`), join(outDir, QC_DIR, `${id}.jpg`), inputs.link);
+      pictures++;
+    } catch (err) {
+      problems.push(`${QC_DIR}/${id}.json names a picture, but ${QC_DIR}/${id}.jpg cannot be placed: ${(err as Error).message}`);
       delete card.picture;
-      continue;
     }
-    place(from, join(outDir, QC_DIR, `${id}.jpg`), inputs.link);
-    pictures++;
   }
   const html = buildReportHtml({ result, placed: inputs.placed, cards, problems });
   writeFileAtomic(join(outDir, REPORT_HTML), html);
