@@ -64,7 +64,7 @@ function picture(line: SlideLine, card: QcCard | undefined): string {
     const { width, height } = card.picture;
     return `<img class="pic" src="${esc(pictureHref(line.slideId))}" width="${width}" height="${height}" loading="lazy" alt="${esc(`${line.slideId}: kept tiles outlined green, dropped tissue shaded red`)}">`;
   }
-  const why = card?.pictureProblem ?? (line.status === 'error' ? 'no picture: the slide could not be read' : 'no picture from tile-detect yet');
+  const why = card?.pictureProblem ?? (line.status === 'error' ? 'no picture: the slide could not be read' : 'no picture: tile-detect has no output for it');
   return `<div class="nopic">${esc(why)}</div>`;
 }
 

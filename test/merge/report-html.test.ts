@@ -90,13 +90,13 @@ test('report.html: a card per manifest slide, pictures beside the page, bad slid
     // The bad slide's card says what and why; the unprocessed one why it is not in.
     const card = (id: string) => html.slice(html.indexOf(`<span class="id">${id}</span>`), html.indexOf('</article>', html.indexOf(`<span class="id">${id}</span>`)));
     assert.match(card('s3'), /class="note">s3: \[tile-extract\] cannot read tiles: Bogus marker length/);
-    assert.match(card('s4'), /class="note">no output yet from embed/);
+    assert.match(card('s4'), /class="note">not in the slides repo/);
     // Pictures: linked beside the page (copied here, outside a pipeline) and referenced with the id escaped for a URL.
     assert.deepEqual(readdirSync(join(pfs.out, 'qc')).sort(), ['s1.jpg', 's<5>.jpg']);
     assert.match(card('s1'), /<img class="pic" src="qc\/s1.jpg" width="320" height="240" loading="lazy"/);
     assert.match(card('s&lt;5&gt;'), /src="qc\/s%3C5%3E.jpg"/);
     assert.ok(!html.includes('s<5>'), 'ids are escaped in HTML');
-    assert.match(card('s2'), /no picture from tile-detect yet/);
+    assert.match(card('s2'), /no picture: tile-detect has no output for it/);
     // Counts and histogram.
     assert.match(card('s1'), /<dt>grid<\/dt><dd>5<\/dd><dt>kept<\/dt><dd>3<\/dd><dt>dropped \(background\)<\/dt><dd>2<\/dd>/);
     assert.match(card('s1'), /<svg width="120" height="36"[^>]*><title>[^<]*: 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 2<\/title>/);
