@@ -11,6 +11,7 @@ import {
   centersTable, droppedPatientsTable, excludedSlidesTable, labelsTable, patientsTable, setsTable, slideLines, type Cell,
   type SlideLine, type Table,
 } from './report-tables.js';
+import { centerRenumbering } from './report.js';
 import type { MergeResult } from './summary.js';
 
 export interface HtmlInputs {
@@ -144,6 +145,8 @@ export function buildReportHtml(inputs: HtmlInputs): string {
 
   out.push('<section id="tables"><h2>Sets</h2>', htmlTable(setsTable(result)));
   out.push('<h2>Patients per center and set</h2>', htmlTable(centersTable(result)));
+  const renumbered = centerRenumbering(manifest.centerNames, manifest.centerIds, manifest.centerIdRule);
+  if (renumbered) out.push(`<p>${esc(renumbered.replace(/\*\*/g, ''))}</p>`);
   if (result.kind === 'labeled') out.push('<h2>Patients per label and set</h2>', htmlTable(labelsTable(result)));
   if (cohort.droppedPatients.length) out.push('<h2>Patients dropped</h2>', htmlTable(droppedPatientsTable(result)));
   if (cohort.excludedSlides.length) out.push('<h2>Slides left out</h2>', htmlTable(excludedSlidesTable(result)));

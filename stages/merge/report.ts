@@ -16,7 +16,7 @@ const md = (t: Table) => table(t.head, t.rows);
  * center_id is the manifest's own number only when every center is an integer; otherwise every center is numbered
  * by its sorted place, which silently changes centers written as numbers. Say so, with the mapping.
  */
-function centerRenumbering(names: string[], ids: Record<string, number>, rule: MergeResult['manifest']['centerIdRule']): string | undefined {
+export function centerRenumbering(names: string[], ids: Record<string, number>, rule: MergeResult['manifest']['centerIdRule']): string | undefined {
   if (rule !== 'sorted-index') return undefined;
   const numeric = names.filter((n) => /^-?\d{1,15}$/.test(n));
   if (numeric.length === 0) return undefined;
