@@ -10,6 +10,7 @@ import { writeSlideError } from '../../shared/slide-error.js';
 import { openSlideOrReport, SlideReadError, TILES_JSON } from '../../shared/slide/index.js';
 import { readDetectConfig } from './config.js';
 import { detectTilesStreamed } from './detect.js';
+import { NoResolutionError } from './physical-tile.js';
 import { makeQcPictures } from './qc.js';
 
 const STAGE = 'tile-detect';
@@ -45,6 +46,17 @@ async function main(): Promise<void> {
       ...(reason ? { reason } : {}),
     });
   } catch (err) {
+    if (err instanceof NoResolutionError) {
+      writeSlideError(env.outDir, slideId, {
+        stage: STAGE,
+        what: 'physical tiles need the slide\'s resolution',
+        why: err.why,
+        where: slide.path,
+        hint: 'give the resolution in the slide file (re-export with mpp), or tile this cohort without TILE_UM / TARGET_MPP',
+      });
+      log.warn('no resolution for physical tiles: wrote error.json', { why: err.why });
+      return;
+    }
     if (!(err instanceof SlideReadError)) throw err;
     writeSlideError(env.outDir, slideId, {
       stage: STAGE,

@@ -5,7 +5,7 @@
  * many overview pixels as in the default, TILE_SIZE / DOWNSAMPLE), and the pyramid level tile-extract reads before
  * resizing to TILE_SIZE: the one with the largest downsample that still has at least the output's resolution.
  */
-import { chooseLevel } from '../../shared/slide/levels.js';
+import { levelFor } from '../../shared/slide/levels.js';
 import type { SlideLevel } from '../../shared/slide/types.js';
 
 export interface PhysicalRequest {
@@ -69,8 +69,8 @@ export function planPhysicalTile(
     mppSource = 'slide';
   }
   const level0Px = Math.max(1, Math.round(req.tileUm / mpp));
-  const readLevel = chooseLevel(levels, level0Px / req.outputPx);
-  const readDownsample = levels[readLevel].downsample;
+  // The one level policy (shared/slide/levels.ts): the coarsest level with at least the output's resolution.
+  const { level: readLevel, levelDownsample: readDownsample } = levelFor(levels, level0Px / req.outputPx);
   return {
     mpp,
     mppSource,
