@@ -56,7 +56,7 @@ export interface DatumContext {
 
 /** Runs one datum up to `tries` times; on success its outputs are in the store and recorded. */
 export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]): Promise<{ ok: true } | { ok: false; error: string; log: string }> {
-  const { store, spec, job } = ctx;
+  const { store, job } = ctx;
   const logPath = join(ctx.logDir, `${datum.id}.log`);
   const started = now();
   const t0 = performance.now();
@@ -104,7 +104,6 @@ export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]):
   if (active.interrupted) return { ok: false, error: 'interrupted', log: logPath };
   const tries = attempt - 1;
   recordFailure(store, { pipeline: job.pipeline, id: datum.id, since: job.seq }, { tries, started, finished: now(), seconds: (performance.now() - t0) / 1000, log: logPath, error });
-  void spec;
   return { ok: false, error: `${error} (after ${tries} ${tries === 1 ? 'try' : 'tries'})`, log: logPath };
 }
 

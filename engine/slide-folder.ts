@@ -10,7 +10,7 @@ import { StoreError } from './store/store.js';
 const DOUBLE_EXT = /\.(ome\.tiff?|nii\.gz|tar\.gz)$/i;
 
 /** slide_id of a file: its name without extension (`a.ome.tiff` -> `a`). */
-export function slideIdOf(fileName: string): string {
+export function slideIdOfFile(fileName: string): string {
   const m = DOUBLE_EXT.exec(fileName);
   if (m) return fileName.slice(0, m.index);
   const ext = extname(fileName);
@@ -28,7 +28,7 @@ export function slideItems(dir: string): { files: { local: string; path: string 
   const fileStems = new Map<string, string>();
   for (const e of entries) {
     if (e.isDirectory()) continue;
-    const id = slideIdOf(e.name);
+    const id = slideIdOfFile(e.name);
     const before = fileStems.get(id);
     if (before) throw new StoreError(`${join(dir, before)} and ${join(dir, e.name)} would both be slide ${id}`);
     fileStems.set(id, e.name);
@@ -44,7 +44,7 @@ export function slideItems(dir: string): { files: { local: string; path: string 
         ids.add(e.name);
         items.push({ local, dest: `/${e.name}` });
       }
-    } else items.push({ local, dest: `/${slideIdOf(e.name)}/${e.name}` });
+    } else items.push({ local, dest: `/${slideIdOfFile(e.name)}/${e.name}` });
   }
   // every slide_id must be a valid path segment
   for (const id of ids) normalizePath('/' + id);

@@ -33,19 +33,6 @@ export const envNumber = (opts: { min?: number; max?: number } = {}) =>
       .max(opts.max ?? Infinity, { error: `expected a number <= ${opts.max}` }),
   );
 
-export const envBool = () =>
-  z.preprocess(
-    (v) => {
-      const u = unsetIfEmpty(v);
-      if (typeof u !== 'string') return u;
-      const s = u.toLowerCase();
-      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-      if (['0', 'false', 'no', 'off'].includes(s)) return false;
-      return u;
-    },
-    z.boolean({ error: 'expected true/false (or 1/0, yes/no)' }),
-  );
-
 export const envEnum = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.preprocess(
     (v) => (typeof unsetIfEmpty(v) === 'string' ? String(v).toLowerCase() : unsetIfEmpty(v)),

@@ -3,14 +3,9 @@
  * RGB buffers are row-major HWC, 3 bytes per pixel.
  */
 import sharp from 'sharp';
+import type { RgbImage } from './slide/types.js';
 
 sharp.cache(false); // tile loops: every image is seen once
-
-export interface RgbImage {
-  data: Buffer;
-  width: number;
-  height: number;
-}
 
 export type TileFormat = 'jpeg' | 'png';
 

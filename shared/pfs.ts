@@ -3,7 +3,7 @@
  * write outputs. Inputs live under `$PFS_ROOT/<input name>/<path in repo>`; outputs go to `$PFS_ROOT/out`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface StageEnv {
@@ -51,14 +51,6 @@ export function inputPath(name: string, env: Record<string, string | undefined> 
 /** The slide id of a datum whose matched path is `/<slide_id>` (or a file inside it). */
 export function slideIdOf(matchedPath: string): string {
   return basename(matchedPath.replace(/\/+$/, ''));
-}
-
-/** Files directly in a folder, sorted, skipping dotfiles. */
-export function listFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((n) => !n.startsWith('.'))
-    .filter((n) => statSync(join(dir, n)).isFile())
-    .sort();
 }
 
 function tmpNameFor(path: string): string {

@@ -42,13 +42,13 @@ export class Progress {
     return (performance.now() - this.started) / 1000;
   }
 
-  /** Items per second since the start. */
+  /** `rated` items per second, averaged over the whole run so far (not a moving window). */
   get rate(): number {
     const s = this.seconds;
     return s > 0 ? this.rated / s : 0;
   }
 
-  /** Seconds left at the current rate; undefined without a total or a rate. */
+  /** Seconds left at that average rate; undefined without a total or a rate. */
   get eta(): number | undefined {
     const rate = this.rate;
     return this.total !== undefined && rate > 0 ? (this.total - this.count) / rate : undefined;

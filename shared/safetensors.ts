@@ -2,7 +2,8 @@
  * safetensors: 8-byte LE header length, a JSON header ({name: {dtype, shape, data_offsets}}, "__metadata__":
  * string map), then the raw little-endian tensor bytes. Used for per-slide embeddings and histograms.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { z } from 'zod';
 import { writeFileAtomic } from './pfs.js';
 
 export type DType = 'F32' | 'F64' | 'I32' | 'I64';
@@ -46,19 +47,79 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
   writeFileAtomic(path, out);
 }
 
+/** One tensor's entry in the JSON header. The dtype is any string here; readers say which ones they take. */
+export const HeaderEntrySchema = z.object({
+  dtype: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
+});
+export type HeaderEntry = z.infer<typeof HeaderEntrySchema>;
+
+export interface SafetensorsHeader {
+  tensors: Record<string, HeaderEntry>;
+  metadata: Record<string, string>;
+  /** Length of the JSON header; the tensor bytes start at 8 + headerBytes. */
+  headerBytes: number;
+}
+
+const MetadataSchema = z.record(z.string(), z.string());
+/** A header longer than this is not one we wrote (ours are a few KiB). */
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+/** The header's JSON, checked: every tensor entry and the string metadata. */
+function parseHeader(path: string, json: Buffer): Omit<SafetensorsHeader, 'headerBytes'> {
+  let header: unknown;
+  try {
+    header = JSON.parse(json.toString('utf8'));
+  } catch (err) {
+    throw new Error(`${path}: the safetensors header is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error(`${path}: the safetensors header is not a JSON object`);
+  const tensors: Record<string, HeaderEntry> = {};
+  let metadata: Record<string, string> = {};
+  for (const [name, entry] of Object.entries(header)) {
+    const parsed = (name === '__metadata__' ? MetadataSchema : HeaderEntrySchema).safeParse(entry);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`${path}: safetensors header entry '${name}': ${[...issue.path].join('.') || '(entry)'}: ${issue.message}`);
+    }
+    if (name === '__metadata__') metadata = parsed.data as Record<string, string>;
+    else tensors[name] = parsed.data as HeaderEntry;
+  }
+  return { tensors, metadata };
+}
+
+/** Read only the header (tensor shapes and metadata), never the tensor bytes. */
+export function readSafetensorsHeader(path: string): SafetensorsHeader {
+  const fd = openSync(path, 'r');
+  try {
+    const lenBuf = Buffer.alloc(8);
+    if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${path}: not a safetensors file (shorter than 8 bytes)`);
+    const len = Number(lenBuf.readBigUInt64LE(0));
+    const size = statSync(path).size;
+    if (len > size - 8 || len > MAX_HEADER_BYTES) throw new Error(`${path}: header length ${len} does not fit the file (${size} bytes)`);
+    const json = Buffer.alloc(len);
+    readSync(fd, json, 0, len, 8);
+    return { ...parseHeader(path, json), headerBytes: len };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Read a whole file: every tensor copied out into its typed array. */
 export function readSafetensors(path: string): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
   const buf = readFileSync(path);
   if (buf.length < 8) throw new Error(`${path}: not a safetensors file (${buf.length} bytes)`);
   const headerLen = Number(buf.readBigUInt64LE(0));
   if (8 + headerLen > buf.length) throw new Error(`${path}: header length ${headerLen} exceeds the file size`);
-  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, any>;
+  const header = parseHeader(path, buf.subarray(8, 8 + headerLen));
   const base = 8 + headerLen;
   const tensors: Record<string, Tensor> = {};
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
+  for (const [name, info] of Object.entries(header.tensors)) {
     const dtype = info.dtype as DType;
     if (!(dtype in BYTES)) throw new Error(`${path}: tensor '${name}' has unsupported dtype ${dtype}`);
-    const [begin, end] = info.data_offsets as [number, number];
+    const [begin, end] = info.data_offsets;
+    if (base + end > buf.length || begin > end) throw new Error(`${path}: tensor '${name}' lies outside the file`);
     // Copy into an aligned buffer: the file offset may not be a multiple of the element size.
     const bytes = new Uint8Array(buf.subarray(base + begin, base + end));
     const ab = bytes.buffer;
@@ -66,5 +127,5 @@ export function readSafetensors(path: string): { tensors: Record<string, Tensor>
       dtype === 'F32' ? new Float32Array(ab) : dtype === 'F64' ? new Float64Array(ab) : dtype === 'I32' ? new Int32Array(ab) : new BigInt64Array(ab);
     tensors[name] = { dtype, shape: info.shape, data } as Tensor;
   }
-  return { tensors, metadata: (header.__metadata__ ?? {}) as Record<string, string> };
+  return { tensors, metadata: header.metadata };
 }

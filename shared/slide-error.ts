@@ -4,23 +4,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { ERROR_FILE } from './contract/files.js';
+import { SlideErrorSchema, type SlideError } from './contract/slide-error.js';
 import { writeFileAtomic } from './pfs.js';
-
-export const SlideErrorSchema = z.object({
-  slide: z.string(),
-  stage: z.string(),
-  what: z.string(),
-  why: z.string(),
-  where: z.string().optional(),
-  hint: z.string().optional(),
-  /** Older error.json files carried a time; outputs are a pure function of inputs, so none is written now. */
-  time: z.string().optional(),
-  passedThrough: z.array(z.string()).default([]),
-});
-export type SlideError = z.infer<typeof SlideErrorSchema>;
-
-export const ERROR_FILE = 'error.json';
 
 export function writeSlideError(
   outDir: string,

@@ -159,10 +159,3 @@ async function isGzip(path: string): Promise<boolean> {
   }
   return false;
 }
-
-/** Count records (verifying CRCs): used by readers and the dataset CLI. */
-export async function countTFRecords(path: string, options: ReadOptions = {}): Promise<number> {
-  let n = 0;
-  for await (const _ of readTFRecords(path, options)) n++;
-  return n;
-}

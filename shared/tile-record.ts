@@ -5,11 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { TILES_TFRECORD } from './contract/files.js';
 import { bytesFeature, decodeExample, encodeExample, int64Feature } from './example.js';
 import { readTFRecords, TFRecordWriter } from './tfrecord.js';
-
-/** The file every tile stage writes per slide: `/<slide>/tiles.tfrecord`. */
-export const TILES_TFRECORD = 'tiles.tfrecord';
 
 /**
  * The tiles.tfrecord in an upstream slide folder. Its absence is a bug upstream (a slide without tiles carries

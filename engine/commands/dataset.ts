@@ -4,7 +4,7 @@
  * summarized; `--verify` reads every record of every shard, checking both CRCs and the Example's consistency.
  */
 import { parseArgs } from 'node:util';
-import type { DatasetJson, PatientRecord } from '../../shared/dataset-reader.js';
+import type { DatasetJson, PatientRecord } from '../../shared/contract/index.js';
 import type { Verb } from '../cli/verb.js';
 
 const USAGE = `usage: tessella dataset <dir> [--patient ID] [--verify] [--json]
@@ -32,7 +32,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => voi
   }
   const dir = positionals[0];
   // the reader (protobuf, CRCs) loads only for this verb, not for every start of the CLI
-  const { findPatient, readDatasetJson, verifyDataset } = await import('../../shared/dataset-reader.js');
+  const [{ findPatient, verifyDataset }, { readDatasetJson }] = await Promise.all([
+    import('../../shared/dataset-reader.js'),
+    import('../../shared/contract/dataset-json.js'),
+  ]);
   let info: DatasetJson;
   try {
     info = readDatasetJson(dir);

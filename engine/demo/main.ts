@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MODEL_CARD_FILE, MODEL_FILE, REPORT_HTML, REPORT_MD } from '../../shared/contract/files.js';
 import { appDir } from '../app-dir.js';
 import { makeDemoCohort, makeNewEmbedModel } from './cohort.js';
 
@@ -164,8 +165,8 @@ export async function main(argv: string[]): Promise<number> {
 
     since = jobIds(cli);
     const embedDir = makeNewEmbedModel(join(out, 'cohort', 'models-v2'), 2);
-    cli.run(['put', 'file', 'models@master:/embed/model.onnx', '-f', join(embedDir, 'model.onnx')], true);
-    cli.run(['put', 'file', 'models@master:/embed/model.json', '-f', join(embedDir, 'model.json')]);
+    cli.run(['put', 'file', `models@master:/embed/${MODEL_FILE}`, '-f', join(embedDir, MODEL_FILE)], true);
+    cli.run(['put', 'file', `models@master:/embed/${MODEL_CARD_FILE}`, '-f', join(embedDir, MODEL_CARD_FILE)]);
     cli.run(['run']);
     const newModel = countsSince(cli, since);
     printCounts('Story 2: a new embed model committed: embed re-runs every slide, then merge; nothing upstream', newModel);
@@ -186,8 +187,10 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(
     `\nDone in ${summary.seconds} s.\n` +
       `  dataset (TFRecords, dataset.json, splits.csv): ${datasetDir}\n` +
-      `  report:                                       ${join(datasetDir, 'report.md')}\n` +
-      `  cohort QC page (open in a browser):            ${join(datasetDir, 'report.html')}\n` +
+      `  report:                                       ${join(datasetDir, REPORT_MD)}
+` +
+      `  cohort QC page (open in a browser):            ${join(datasetDir, REPORT_HTML)}
+` +
       `  QC pictures (thumbnail, tile overlay, GeoJSON): ${qcDir}/<slide>/qc/\n` +
       `  the engine's store (TESSELLA_HOME):           ${home}\n` +
       `  look around: TESSELLA_HOME=${home} npx tessella list job\n` +

@@ -5,7 +5,7 @@
  * removed on open.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ownerAlive, ownerPrefix } from './proc.js';
@@ -97,23 +97,6 @@ export class BlobStore {
     return { hash: h, size };
   }
 
-  async putBuffer(data: Buffer | string): Promise<BlobRef> {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    const h = createHash('sha256').update(buf).digest('hex');
-    if (!this.has(h)) {
-      const tmp = this.tmpPath();
-      const fh = await open(tmp, 'wx', 0o444);
-      try {
-        await fh.writeFile(buf);
-        if (this.fsync) await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await this.place(tmp, h);
-    }
-    return { hash: h, size: buf.length };
-  }
-
   /**
    * Takes a finished file the engine owns (a datum's output, on the store's file system) into the store:
    * hashes it, then renames it into place (no copy). Symlinks and other file systems fall back to a copy.
@@ -167,27 +150,6 @@ export class BlobStore {
   async writeTo(hash: string, dest: string): Promise<void> {
     await copyFile(this.pathOf(hash), dest);
     await chmod(dest, 0o644);
-  }
-
-  /** Sizes of all blobs (for gc / stats). */
-  list(): string[] {
-    const out: string[] = [];
-    for (const sub of readdirSync(this.dir)) for (const name of readdirSync(join(this.dir, sub))) out.push(name);
-    return out;
-  }
-
-  remove(hash: string): void {
-    const p = this.pathOf(hash);
-    try {
-      chmodSync(p, 0o644);
-    } catch {
-      /* gone */
-    }
-    rmSync(p, { force: true });
-  }
-
-  size(hash: string): number {
-    return statSync(this.pathOf(hash)).size;
   }
 }
 

@@ -9,7 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EMBEDDINGS_FILE, embeddingTensors, HISTOGRAM_BINS, HISTOGRAM_FILE, histogramTensors } from '../../shared/contract/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
+import { handMadeTilesJson, writeHandMadeTilesJson } from '../../test/helpers/tiles-json.js';
 
 /** The checkout (this file runs from scripts/bench/ through tsx or from dist/scripts/bench/). */
 export const projectRoot = (() => {
@@ -125,19 +127,12 @@ export function writeSlide(root: string, s: { id: string; index: number; tiles: 
     loc[2 * t + 1] = 224 + 448 * Math.floor(t / 100);
   }
   const meta = { slide: s.id, model_sha256: 'ab'.repeat(32), model_card: JSON.stringify({ name: 'synthetic', output: { dim } }) };
-  writeSafetensors(join(root, 'embed', s.id, 'embeddings.safetensors'), {
-    avg: { dtype: 'F32', shape: [tiles, dim], data: avg },
-    max: { dtype: 'F32', shape: [tiles, dim], data: max },
-    loc: { dtype: 'I32', shape: [tiles, 2], data: loc },
-  }, meta);
-  const sum = new Float64Array(4096);
-  sum[s.index % 4096] = tiles;
-  writeSafetensors(join(root, 'histogram', s.id, 'histogram.safetensors'), {
-    sum: { dtype: 'F64', shape: [16, 16, 16], data: sum },
-    count: { dtype: 'I64', shape: [1], data: new BigInt64Array([BigInt(tiles)]) },
-  }, { slide: s.id });
-  mkdirSync(join(root, 'tile-detect', s.id), { recursive: true });
-  writeFileSync(join(root, 'tile-detect', s.id, 'tiles.json'), JSON.stringify({ slide: s.id, counts: { grid: tiles + 7, kept: tiles, dropped: { background: 7 } }, tiles: [] }) + '\n');
+  writeSafetensors(join(root, 'embed', s.id, EMBEDDINGS_FILE), embeddingTensors({ n: tiles, dim, avg, max, loc }), meta);
+  const sum = new Float64Array(HISTOGRAM_BINS);
+  sum[s.index % HISTOGRAM_BINS] = tiles;
+  writeSafetensors(join(root, 'histogram', s.id, HISTOGRAM_FILE), histogramTensors(sum, tiles), { slide: s.id });
+  const counts = { grid: tiles + 7, kept: tiles, dropped: { background: 7, max_tiles: 0 } };
+  writeHandMadeTilesJson(join(root, 'tile-detect', s.id), handMadeTilesJson(s.id, { counts }));
   // tile-detect's overlay, which merge-slide scales down for the QC page (a tiny one: its links are what is measured).
   mkdirSync(join(root, 'tile-detect', s.id, 'qc'), { recursive: true });
   writeFileSync(join(root, 'tile-detect', s.id, 'qc', 'tiles.jpg'), TINY_OVERLAY);

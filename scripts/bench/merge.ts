@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execSync } from 'node:child_process';
 import { Logger } from '../../shared/log.js';
+import { EMBEDDINGS_FILE, embeddingTensors, HISTOGRAM_BINS, HISTOGRAM_FILE, histogramTensors } from '../../shared/contract/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { readMergeConfig } from '../../stages/merge/config.js';
 import { runMerge } from '../../stages/merge/merge.js';
@@ -53,12 +54,12 @@ try {
       max[i] = avg[i] + 1;
     }
     const loc = new Int32Array(T * 2).map((_, i) => 224 + 448 * (i >> 1));
-    const sum = new Float64Array(4096);
+    const sum = new Float64Array(HISTOGRAM_BINS);
     sum[k] = T;
     const emb = join(root, `src-${k}.emb.safetensors`);
     const hist = join(root, `src-${k}.hist.safetensors`);
-    writeSafetensors(emb, { avg: { dtype: 'F32', shape: [T, D], data: avg }, max: { dtype: 'F32', shape: [T, D], data: max }, loc: { dtype: 'I32', shape: [T, 2], data: loc } }, { model_sha256: 'bench' });
-    writeSafetensors(hist, { sum: { dtype: 'F64', shape: [16, 16, 16], data: sum }, count: { dtype: 'I64', shape: [1], data: new BigInt64Array([BigInt(T)]) } });
+    writeSafetensors(emb, embeddingTensors({ n: T, dim: D, avg, max, loc }), { model_sha256: 'bench' });
+    writeSafetensors(hist, histogramTensors(sum, T));
     sources.push({ emb, hist });
   }
   const rows = ['image_id,patient_id,center_id,label'];
@@ -67,8 +68,8 @@ try {
     rows.push(`${slide},patient-${String(p).padStart(4, '0')},center-${p % 5},${p % 3 ? 'tumor' : 'normal'}`);
     mkdirSync(join(dirs.embed, slide));
     mkdirSync(join(dirs.histogram, slide));
-    linkSync(sources[p % K].emb, join(dirs.embed, slide, 'embeddings.safetensors'));
-    linkSync(sources[p % K].hist, join(dirs.histogram, slide, 'histogram.safetensors'));
+    linkSync(sources[p % K].emb, join(dirs.embed, slide, EMBEDDINGS_FILE));
+    linkSync(sources[p % K].hist, join(dirs.histogram, slide, HISTOGRAM_FILE));
   }
   writeFileSync(join(dirs.manifest, 'manifest.csv'), rows.join('\n') + '\n');
   const baseRss = rssMb();
@@ -102,7 +103,7 @@ try {
     }
   };
   // Sizes for the raw writes: the estimate merge plans with is within a fraction of a percent of the records.
-  const recordEstimate = 2 * T * D * 4 + T * 12 + 4096 * 4 + 600;
+  const recordEstimate = 2 * T * D * 4 + T * 12 + HISTOGRAM_BINS * 4 + 600;
   const perShard = config.PATIENTS_PER_SHARD; // shards now hold a configured number of patients
   for (let left = P; left > 0; left -= perShard) shards.push({ records: Math.min(left, perShard), bytes: Math.min(left, perShard) * recordEstimate });
 

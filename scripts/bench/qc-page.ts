@@ -17,12 +17,13 @@ import sharp from 'sharp';
 import { Logger } from '../../shared/log.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
-import { COHORT_FILE, runAssign, SLIDES_DIR } from '../../stages/merge/assign.js';
+import { assignedSlideFile, COHORT_FILE, SHARDS_DIR } from '../../shared/contract/files.js';
+import { runAssign } from '../../stages/merge/assign.js';
 import { readMergeConfig } from '../../stages/merge/config.js';
 import { runFinal } from '../../stages/merge/merge.js';
 import { QC_DIR, writeQcCard } from '../../stages/merge/qc-card.js';
 import { runShard } from '../../stages/merge/shard.js';
-import { runSlide, SHARDS_DIR } from '../../stages/merge/slide.js';
+import { runSlide } from '../../stages/merge/slide.js';
 import { slideFolders } from '../../stages/merge/slide-outputs.js';
 import { tissueHistogram } from '../../stages/tile-detect/tissue-histogram.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
@@ -87,7 +88,7 @@ for (const N of values.sizes!.split(',').map(Number)) {
   let cardMs = 0;
   for (const s of assigned.slides) {
     const td = join(d.tileDetect, s.slide);
-    runSlide({ slideId: s.slide, assignFile: join(assignOut, SLIDES_DIR, `${s.slide}.json`), embed: join(d.embed, s.slide), histogram: join(d.histogram, s.slide), tileDetect: td, outDir: slideOut });
+    runSlide({ slideId: s.slide, assignFile: join(assignOut, assignedSlideFile(s.slide)), embed: join(d.embed, s.slide), histogram: join(d.histogram, s.slide), tileDetect: td, outDir: slideOut });
     const t0 = performance.now();
     await writeQcCard(s.slide, td, slideOut);
     cardMs += performance.now() - t0;

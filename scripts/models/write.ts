@@ -1,15 +1,16 @@
 /** Write a model folder as the models repo holds it: `<dir>/model.onnx` and `<dir>/model.json` (its card). */
 import { copyFileSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { MODEL_CARD_FILE, MODEL_FILE } from '../../shared/contract/files.js';
 import { parseModelCard, type ModelCardInput } from '../../shared/onnx/card.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { efficientNetB0Card } from './tiny-cnn.js';
 
 export function writeModelFolder(dir: string, model: Buffer, card: ModelCardInput): void {
-  parseModelCard(card, join(dir, 'model.json')); // never write a card the stages would reject
+  parseModelCard(card, join(dir, MODEL_CARD_FILE)); // never write a card the stages would reject
   mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, 'model.onnx'), model);
-  writeFileAtomic(join(dir, 'model.json'), JSON.stringify(card, null, 2) + '\n');
+  writeFileAtomic(join(dir, MODEL_FILE), model);
+  writeFileAtomic(join(dir, MODEL_CARD_FILE), JSON.stringify(card, null, 2) + '\n');
 }
 
 /**
@@ -23,10 +24,10 @@ export function writeEfficientNetB0Folder(dir: string, onnxPath: string, name = 
   const tmp = join(dir, `.model.onnx.${process.pid}.tmp`);
   try {
     copyFileSync(onnxPath, tmp);
-    renameSync(tmp, join(dir, 'model.onnx'));
+    renameSync(tmp, join(dir, MODEL_FILE));
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
   }
-  writeFileAtomic(join(dir, 'model.json'), JSON.stringify(card, null, 2) + '\n');
+  writeFileAtomic(join(dir, MODEL_CARD_FILE), JSON.stringify(card, null, 2) + '\n');
 }

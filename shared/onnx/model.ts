@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { MODEL_CARD_FILE, MODEL_FILE } from '../contract/files.js';
 import type { Logger } from '../log.js';
 import { cardMismatches, ModelCardError, readModelCard, type ModelCard } from './card.js';
 import { InferenceWorker } from './inference.js';
@@ -40,11 +41,11 @@ export function sha256File(path: string): Promise<string> {
 }
 
 export async function openModel(dir: string, task: ModelCard['task'], settings: SessionSettings, log?: Logger): Promise<OpenedModel> {
-  const modelPath = join(dir, 'model.onnx');
-  const cardPath = join(dir, 'model.json');
+  const modelPath = join(dir, MODEL_FILE);
+  const cardPath = join(dir, MODEL_CARD_FILE);
   for (const p of [modelPath, cardPath]) {
     if (!existsSync(p)) {
-      throw new ModelMismatchError(`${p} is missing: the models repo needs /${task}/model.onnx and /${task}/model.json`, [`${p} missing`]);
+      throw new ModelMismatchError(`${p} is missing: the models repo needs /${task}/${MODEL_FILE} and /${task}/${MODEL_CARD_FILE}`, [`${p} missing`]);
     }
   }
   let card: ModelCard;

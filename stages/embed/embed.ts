@@ -3,6 +3,7 @@
  * an exact 2x2 mean; see shared/image.ts for other sizes), normalize per the card, run batched in the
  * inference worker, mean- and max-pool each tile's output (map, tokens or pooled), in tile order.
  */
+import { embeddingTensors } from '../../shared/contract/index.js';
 import type { Logger } from '../../shared/log.js';
 import { decodeRgb, resizeForModel } from '../../shared/image.js';
 import { describeShape, featureDim } from '../../shared/onnx/card.js';
@@ -89,11 +90,7 @@ function concat(parts: Float32Array[], length: number): Float32Array {
 export function writeEmbeddings(path: string, e: Embeddings, model: OpenedModel, slide: string): void {
   writeSafetensors(
     path,
-    {
-      avg: { dtype: 'F32', shape: [e.n, e.dim], data: e.avg },
-      max: { dtype: 'F32', shape: [e.n, e.dim], data: e.max },
-      loc: { dtype: 'I32', shape: [e.n, 2], data: e.loc },
-    },
+    embeddingTensors(e),
     {
       slide,
       model_name: model.card.name,

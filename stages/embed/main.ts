@@ -3,26 +3,24 @@
  * extractor; writes `/<slide>/embeddings.safetensors`. Wiring only; the work is in embed.ts.
  */
 import { join } from 'node:path';
-import { z } from 'zod';
-import { parseEnv } from '../../shared/config.js';
-import { createLogger } from '../../shared/log.js';
-import { modelEnvFields, sessionSettings } from '../../shared/onnx/config.js';
+import { EMBEDDINGS_FILE } from '../../shared/contract/index.js';
+import { sessionSettings } from '../../shared/onnx/config.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { runModelStage } from '../../shared/onnx/stage.js';
-import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
+import { inputPath, slideIdOf } from '../../shared/pfs.js';
+import { stageMain } from '../../shared/stage-main.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
+import { readEmbedConfig } from './config.js';
 import { embedTiles, writeEmbeddings } from './embed.js';
 
 const STAGE = 'embed';
-const ConfigSchema = z.object({ ...modelEnvFields });
 
-async function main(): Promise<void> {
-  const env = readStageEnv();
-  const cfg = parseEnv(ConfigSchema);
+stageMain(STAGE, async ({ env, log: stageLog }) => {
+  const cfg = readEmbedConfig();
   const tilesDir = inputPath('normalize');
   const modelDir = inputPath('models');
   const slide = slideIdOf(tilesDir);
-  const log = createLogger(STAGE, { slide });
+  const log = stageLog.child({ slide });
   await runModelStage({
     stage: STAGE,
     task: 'embed',
@@ -36,13 +34,8 @@ async function main(): Promise<void> {
       const input = tilesRecordIn(tilesDir, 'normalize');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
       const e = await embedTiles(input, model, batchSize, log);
-      writeEmbeddings(join(env.outDir, slide, 'embeddings.safetensors'), e, model, slide);
+      writeEmbeddings(join(env.outDir, slide, EMBEDDINGS_FILE), e, model, slide);
       log.info('embedded', { tiles: e.n, dim: e.dim, batch_size: batchSize, provider: model.worker.provider, resize: e.resize });
     },
   });
-}
-
-main().catch((err) => {
-  createLogger(STAGE).error('failed', { error: (err as Error).stack ?? String(err) });
-  process.exit(1);
 });

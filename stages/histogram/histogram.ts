@@ -2,21 +2,19 @@
  * Colour histograms (DESIGN.md step 5): per tile a 16x16x16 RGB histogram (bin = value >> 4,
  * index r*256 + g*16 + b) normalized to sum 1; per slide the sum over tiles and the tile count.
  */
+import { HISTOGRAM_BINS, HISTOGRAM_METADATA, histogramTensors } from '../../shared/contract/index.js';
 import { decodeRgb } from '../../shared/image.js';
 import { decodeTile } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { readTileRecords, type TileRecord } from '../../shared/tile-record.js';
 
-export const BINS = 16;
-export const CELLS = BINS * BINS * BINS;
-
 /** Add one tile's normalized histogram (packed RGB bytes) into `sum`. */
 export function addTileHistogram(rgb: Uint8Array, sum: Float64Array): void {
   const pixels = rgb.length / 3;
   if (!pixels) return;
-  const counts = new Uint32Array(CELLS);
+  const counts = new Uint32Array(HISTOGRAM_BINS);
   for (let p = 0; p < rgb.length; p += 3) counts[((rgb[p] >> 4) << 8) | ((rgb[p + 1] >> 4) << 4) | (rgb[p + 2] >> 4)]++;
-  for (let i = 0; i < CELLS; i++) if (counts[i]) sum[i] += counts[i] / pixels; // a division rounds once
+  for (let i = 0; i < HISTOGRAM_BINS; i++) if (counts[i]) sum[i] += counts[i] / pixels; // a division rounds once
 }
 
 export interface SlideHistogram {
@@ -26,7 +24,7 @@ export interface SlideHistogram {
 
 /** Stream a tiles.tfrecord; `concurrency` tiles are decoded at once. */
 export async function slideHistogram(path: string, concurrency = 8, onTiles?: (n: number) => void): Promise<SlideHistogram> {
-  const sum = new Float64Array(CELLS);
+  const sum = new Float64Array(HISTOGRAM_BINS);
   let count = 0;
   let group: TileRecord[] = [];
   const flush = async () => {
@@ -46,12 +44,5 @@ export async function slideHistogram(path: string, concurrency = 8, onTiles?: (n
 
 /** `/<slide>/histogram.safetensors`: sum [16,16,16] F64 and count [1] I64. */
 export function writeHistogram(path: string, h: SlideHistogram, slide: string): void {
-  writeSafetensors(
-    path,
-    {
-      sum: { dtype: 'F64', shape: [BINS, BINS, BINS], data: h.sum },
-      count: { dtype: 'I64', shape: [1], data: new BigInt64Array([BigInt(h.count)]) },
-    },
-    { slide, bins: String(BINS), index: 'r*256+g*16+b, bin = value >> 4', normalized: 'each tile sums to 1; sum over tiles' },
-  );
+  writeSafetensors(path, histogramTensors(h.sum, h.count), { slide, ...HISTOGRAM_METADATA });
 }

@@ -4,34 +4,22 @@
  * Writes the slide's record fragment (slide.json + links to its tensors) under its patient's shard folder.
  */
 import { basename } from 'node:path';
-import { readStageEnv } from '../../shared/pfs.js';
-import { createLogger } from '../../shared/log.js';
+import { stageMain } from '../../shared/stage-main.js';
 import { writeQcCard } from '../merge/qc-card.js';
 import { runSlide } from '../merge/slide.js';
 
-async function main(): Promise<number> {
-  const env = readStageEnv();
-  const log = createLogger('merge-slide', { job: env.jobId, datum: env.datumId });
-  try {
-    // Only the inputs that hold this slide are in the datum (outer join): their variables are set, the others not.
-    const mounted = (name: string) => process.env[name] || undefined;
-    const assignFile = mounted('merge_assign');
-    const embed = mounted('embed');
-    const histogram = mounted('histogram');
-    const tileDetect = mounted('tile_detect');
-    const any = assignFile ?? embed ?? histogram ?? tileDetect;
-    if (!any) throw new Error('none of merge_assign, embed, histogram, tile_detect is mounted; check merge-slide.yaml');
-    const slideId = assignFile ? basename(assignFile).replace(/\.json$/, '') : basename(any);
-    const { path, file } = runSlide({ slideId, assignFile, embed, histogram, tileDetect, outDir: env.outDir });
-    // The QC page's piece of a manifest slide (its card and scaled-down overlay), made here once per slide.
-    if (file) await writeQcCard(slideId, tileDetect, env.outDir);
-    log.info('slide', { slide: slideId, path, status: file?.outcome.status ?? 'unlisted' });
-    return 0;
-  } catch (err) {
-    const e = err as Error;
-    log.error('merge-slide failed', { error: e.name, message: e.message });
-    return 1;
-  }
-}
-
-process.exitCode = await main();
+stageMain('merge-slide', async ({ env, log }) => {
+  // Only the inputs that hold this slide are in the datum (outer join): their variables are set, the others not.
+  const mounted = (name: string) => process.env[name] || undefined;
+  const assignFile = mounted('merge_assign');
+  const embed = mounted('embed');
+  const histogram = mounted('histogram');
+  const tileDetect = mounted('tile_detect');
+  const any = assignFile ?? embed ?? histogram ?? tileDetect;
+  if (!any) throw new Error('none of merge_assign, embed, histogram, tile_detect is mounted; check merge-slide.yaml');
+  const slideId = assignFile ? basename(assignFile).replace(/\.json$/, '') : basename(any);
+  const { path, file } = runSlide({ slideId, assignFile, embed, histogram, tileDetect, outDir: env.outDir });
+  // The QC page's piece of a manifest slide (its card and scaled-down overlay), made here once per slide.
+  if (file) await writeQcCard(slideId, tileDetect, env.outDir);
+  log.info('slide', { slide: slideId, path, status: file?.outcome.status ?? 'unlisted' });
+});

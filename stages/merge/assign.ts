@@ -10,37 +10,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { assignedSlideFile, COHORT_FILE, shardFileName, type AssignedSlide } from '../../shared/contract/index.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
 import type { MergeConfig } from './config.js';
 import { ManifestError, parseManifest, type Manifest } from './manifest.js';
-import { shardFileName } from './shards.js';
 import { assignSplits, INFERENCE, parsePins, SPLITS, type Split } from './splits.js';
-
-export const SLIDES_DIR = 'slides';
-export const COHORT_FILE = 'cohort.json';
-
-export const AssignedSlideSchema = z.object({
-  slide: z.string(),
-  patient: z.string(),
-  /** manifest line of the slide's row */
-  line: z.number().int(),
-  /** this slide's place among its patient's slides (manifest order) and how many the patient has */
-  slideIndex: z.number().int().nonnegative(),
-  patientSlides: z.number().int().positive(),
-  set: z.string(),
-  shard: z.number().int().nonnegative(),
-  shards: z.number().int().positive(),
-  /** `<set>/<set>-NNNNN-of-MMMMM.tfrecord` */
-  file: z.string(),
-  center: z.string(),
-  centerId: z.number().int(),
-  label: z.number().int().optional(),
-  seed: z.string(),
-  compression: z.enum(['none', 'gzip']),
-});
-export type AssignedSlide = z.infer<typeof AssignedSlideSchema>;
 
 export interface CohortFile {
   kind: 'labeled' | 'inference';
@@ -150,7 +125,7 @@ export function assignCohort(manifest: Manifest, pins: Map<string, Split>, confi
 export function runAssign(manifestDir: string, outDir: string, config: MergeConfig): AssignResult {
   const { manifest, pins } = readManifestInputs(manifestDir, config);
   const result = assignCohort(manifest, pins, config);
-  for (const s of result.slides) writeFileAtomic(join(outDir, SLIDES_DIR, `${s.slide}.json`), JSON.stringify(s, null, 2) + '\n');
+  for (const s of result.slides) writeFileAtomic(join(outDir, assignedSlideFile(s.slide)), JSON.stringify(s, null, 2) + '\n');
   writeFileAtomic(join(outDir, COHORT_FILE), JSON.stringify(result.cohort) + '\n');
   return result;
 }

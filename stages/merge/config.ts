@@ -1,11 +1,12 @@
 /** merge's parameters (transform.env), parsed once into a typed config. */
 import { z } from 'zod';
 import { envEnum, envList, envNumber, envString, parseEnv } from '../../shared/config.js';
+import { MANIFEST_CSV, SPLITS_CSV } from '../../shared/contract/index.js';
 
 export const MergeConfigSchema = z.object({
-  MANIFEST_FILE: envString().default('manifest.csv'),
+  MANIFEST_FILE: envString().default(MANIFEST_CSV),
   /** Pinned splits in the manifest repo (optional file). */
-  PINS_FILE: envString().default('splits.csv'),
+  PINS_FILE: envString().default(SPLITS_CSV),
   IMAGE_COLUMN: envString().default('image_id'),
   PATIENT_COLUMN: envString().default('patient_id'),
   CENTER_COLUMN: envString().default('center_id'),

@@ -1,5 +1,5 @@
 /** `/dataset.json`: everything a training script needs to parse the records, plus counts and provenance. */
-import { DatasetJsonSchema, featureSpec, type DatasetJson } from '../../shared/dataset-reader.js';
+import { DatasetJsonSchema, featureSpec, SPLITS_CSV, type DatasetJson } from '../../shared/contract/index.js';
 import { setInfo, type MergeResult } from './summary.js';
 
 export function buildDatasetJson(result: MergeResult): DatasetJson {
@@ -22,7 +22,7 @@ export function buildDatasetJson(result: MergeResult): DatasetJson {
     sets,
     totals,
     ...(result.kind === 'labeled'
-      ? { splits: { fractions: config.SPLIT_FRACTIONS, seed: config.SPLIT_SEED, pinned: result.pins.size - result.unusedPins.length, file: 'splits.csv' } }
+      ? { splits: { fractions: config.SPLIT_FRACTIONS, seed: config.SPLIT_SEED, pinned: result.pins.size - result.unusedPins.length, file: SPLITS_CSV } }
       : {}),
     excluded: { slides: cohort.excludedSlides, patients: cohort.droppedPatients, unlisted_slides: cohort.unlistedSlides },
     models: Object.fromEntries(Object.entries(cohort.models).filter(([, keys]) => Object.keys(keys).length > 0)),

@@ -5,28 +5,17 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { inputPath, readStageEnv } from '../../shared/pfs.js';
-import { createLogger } from '../../shared/log.js';
-import { COHORT_FILE } from './assign.js';
+import { COHORT_FILE, MODEL_FILE } from '../../shared/contract/index.js';
+import { inputPath } from '../../shared/pfs.js';
+import { stageMain } from '../../shared/stage-main.js';
 import { runFinal } from './merge.js';
 
-function main(): number {
-  const env = readStageEnv();
-  const log = createLogger('merge', { job: env.jobId, datum: env.datumId });
-  try {
-    let cohortFile = inputPath('merge_assign');
-    if (!cohortFile.endsWith('.json')) cohortFile = join(cohortFile, COHORT_FILE);
-    let normalizeDir: string | undefined = process.env.models;
-    if (normalizeDir && !existsSync(join(normalizeDir, 'model.onnx'))) normalizeDir = undefined;
-    // merge-slide's /qc (the QC page's cards and pictures); optional, so older specs still run.
-    const qcDir = process.env.merge_slide || undefined;
-    runFinal({ cohortFile, shardRepo: inputPath('merge_shard'), normalizeDir, outDir: env.outDir, link: true, qcDir, log });
-    return 0;
-  } catch (err) {
-    const e = err as Error;
-    log.error('merge failed', { error: e.name, message: e.message });
-    return 1;
-  }
-}
-
-process.exitCode = main();
+stageMain('merge', ({ env, log }) => {
+  let cohortFile = inputPath('merge_assign');
+  if (!cohortFile.endsWith('.json')) cohortFile = join(cohortFile, COHORT_FILE);
+  let normalizeDir: string | undefined = process.env.models;
+  if (normalizeDir && !existsSync(join(normalizeDir, MODEL_FILE))) normalizeDir = undefined;
+  // merge-slide's /qc (the QC page's cards and pictures); optional, so older specs still run.
+  const qcDir = process.env.merge_slide || undefined;
+  runFinal({ cohortFile, shardRepo: inputPath('merge_shard'), normalizeDir, outDir: env.outDir, link: true, qcDir, log });
+});

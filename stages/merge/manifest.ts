@@ -6,6 +6,7 @@
  */
 import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
+import { MANIFEST_CSV } from '../../shared/contract/index.js';
 
 export class ManifestError extends Error {
   constructor(
@@ -112,7 +113,7 @@ export interface ParseManifestOptions {
 }
 
 export function parseManifest(text: string, options: ParseManifestOptions): Manifest {
-  const file = options.file ?? 'manifest.csv';
+  const file = options.file ?? MANIFEST_CSV;
   const kind = options.kind ?? 'auto';
   const { mapping } = options;
   const { header, records } = parseCsv(text, file);

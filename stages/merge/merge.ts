@@ -8,19 +8,31 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import {
+  assignedSlideFile,
+  COHORT_FILE,
+  DATASET_JSON,
+  MODEL_CARD_FILE,
+  MODEL_FILE,
+  REPORT_MD,
+  SHARDS_DIR,
+  SPLITS_CSV,
+  SUMMARY_DIR,
+  UNLISTED_DIR,
+  UNLISTED_SUMMARY,
+} from '../../shared/contract/index.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
-import { DATASET_JSON } from '../../shared/dataset-reader.js';
 import { createLogger, type Logger } from '../../shared/log.js';
-import { COHORT_FILE, runAssign, SLIDES_DIR, type CohortFile } from './assign.js';
+import { runAssign, type CohortFile } from './assign.js';
 import type { Cohort, CohortPatient, ExcludedSlide, OkSlide } from './cohort.js';
 import type { MergeConfig } from './config.js';
 import { buildDatasetJson } from './dataset-json.js';
 import { QC_DIR, writeQcCard } from './qc-card.js';
 import { writeQcPage } from './qc-page.js';
 import { buildReport } from './report.js';
-import { runShard, runUnlisted, SUMMARY_DIR, UNLISTED_SUMMARY, type ShardSummary } from './shard.js';
+import { runShard, runUnlisted, type ShardSummary } from './shard.js';
 import type { WrittenShard } from './shards.js';
-import { runSlide, SHARDS_DIR, UNLISTED_DIR } from './slide.js';
+import { runSlide } from './slide.js';
 import { slideFolders, type SlideOutcome, type StageDirs } from './slide-outputs.js';
 import { formatSplitsCsv, INFERENCE, SPLITS, type Split } from './splits.js';
 import type { MergeResult } from './summary.js';
@@ -52,10 +64,10 @@ function mergeModels(into: Record<string, Record<string, unknown[]>>, from: Reco
 
 function normalizeModel(dir: string | undefined): Record<string, unknown[]> | undefined {
   if (!dir) return undefined;
-  const onnx = join(dir, 'model.onnx');
+  const onnx = join(dir, MODEL_FILE);
   if (!existsSync(onnx)) return undefined;
   const out: Record<string, unknown[]> = { model_sha256: [createHash('sha256').update(readFileSync(onnx)).digest('hex')] };
-  const card = join(dir, 'model.json');
+  const card = join(dir, MODEL_CARD_FILE);
   if (existsSync(card)) {
     try {
       out.model_card = [JSON.parse(readFileSync(card, 'utf8'))];
@@ -185,9 +197,9 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   const result: MergeResult = { manifest, cohort, config, kind, sets, assignment, pins, unusedPins, shards };
 
   for (const list of Object.values(shards)) for (const w of list) placeShard(join(inputs.shardRepo, w.file), join(inputs.outDir, w.file), inputs.link);
-  writeFileAtomic(join(inputs.outDir, 'splits.csv'), formatSplitsCsv(assignment, pins));
+  writeFileAtomic(join(inputs.outDir, SPLITS_CSV), formatSplitsCsv(assignment, pins));
   writeFileAtomic(join(inputs.outDir, DATASET_JSON), JSON.stringify(buildDatasetJson(result), null, 2) + '\n');
-  writeFileAtomic(join(inputs.outDir, 'report.md'), buildReport(result));
+  writeFileAtomic(join(inputs.outDir, REPORT_MD), buildReport(result));
   const page = writeQcPage({ result, placed: c.assignment, qcDir: inputs.qcDir, outDir: inputs.outDir, link: inputs.link });
   log.info('dataset written', {
     qc_cards: page.cards,
@@ -223,7 +235,7 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
     const ids = new Set([...assigned.slides.map((s) => s.slide), ...slideFolders(dirs.embed), ...slideFolders(dirs.histogram), ...slideFolders(dirs.tileDetect)]);
     const mounted = (root: string | undefined, id: string) => (root && existsSync(join(root, id)) ? join(root, id) : undefined);
     for (const id of [...ids].sort()) {
-      const assignFile = join(assignOut, SLIDES_DIR, `${id}.json`);
+      const assignFile = join(assignOut, assignedSlideFile(id));
       const { file } = runSlide({
         slideId: id,
         assignFile: existsSync(assignFile) ? assignFile : undefined,

@@ -2,8 +2,7 @@
  * One tf.train.Example per patient: the tiles of all the patient's slides (manifest order, then tile order)
  * concatenated, the colour histogram averaged over all those tiles, and the tabular fields.
  */
-import { encodeExample, type Features } from '../../shared/example.js';
-import { HISTOGRAM_BINS } from '../../shared/dataset-reader.js';
+import { encodePatientRecord, HISTOGRAM_BINS, type PatientRecord } from '../../shared/contract/index.js';
 import type { PatientTiles, SlideTensors } from './slide-outputs.js';
 
 export interface PatientFields {
@@ -44,7 +43,8 @@ export function combineSlides(slides: SlideTensors[], dim: number): PatientTiles
   return out;
 }
 
-export function patientFeatures(patient: PatientFields, tiles: PatientTiles, dim: number): Features {
+/** The record of a patient from its tiles (the layout is shared/contract/patient-example.ts). */
+export function patientRecordOf(patient: PatientFields, tiles: PatientTiles, dim: number): PatientRecord {
   const numTiles = tiles.tilesPerSlide.reduce((a, b) => a + b, 0);
   if (numTiles === 0) throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
   if (tiles.avg.length !== numTiles * dim || tiles.max.length !== numTiles * dim || tiles.loc.length !== numTiles * 2) {
@@ -66,24 +66,25 @@ export function patientFeatures(patient: PatientFields, tiles: PatientTiles, dim
   if (tiles.histogramCount > 0) for (let b = 0; b < HISTOGRAM_BINS; b++) histogram[b] = tiles.histogramSum[b] / tiles.histogramCount;
 
   return {
-    patient_id: { bytes: [patient.patientId] },
-    center_id: { int64: [patient.centerId] },
-    ...(patient.label !== undefined ? { label: { int64: [patient.label] } } : {}),
-    num_tiles: { int64: [numTiles] },
-    embedding_dim: { int64: [dim] },
-    embedding_avg: { float: tiles.avg },
-    embedding_max: { float: tiles.max },
-    color_histogram: { float: histogram },
-    slide_ids: { bytes: tiles.slideIds },
-    tile_slide: { int64: tileSlide },
-    tile_loc_x: { int64: locX },
-    tile_loc_y: { int64: locY },
+    patientId: patient.patientId,
+    centerId: patient.centerId,
+    label: patient.label,
+    numTiles,
+    embeddingDim: dim,
+    embeddingAvg: tiles.avg,
+    embeddingMax: tiles.max,
+    colorHistogram: histogram,
+    slideIds: tiles.slideIds,
+    tileSlide,
+    tileLocX: locX,
+    tileLocY: locY,
   };
 }
 
-export function encodePatientRecord(patient: PatientFields, slides: SlideTensors[] | PatientTiles, dim: number): Buffer {
+/** The serialized record of a patient, from its slides loaded one by one or its tiles already concatenated. */
+export function encodePatient(patient: PatientFields, slides: SlideTensors[] | PatientTiles, dim: number): Buffer {
   if (Array.isArray(slides) && slides.length === 0) throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
-  return encodeExample(patientFeatures(patient, Array.isArray(slides) ? combineSlides(slides, dim) : slides, dim));
+  return encodePatientRecord(patientRecordOf(patient, Array.isArray(slides) ? combineSlides(slides, dim) : slides, dim));
 }
 
 /** Size of a record from counts alone, for planning shards before anything is loaded. */

@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../shared/pfs.js';
-import { TissueHistogramSchema } from '../../shared/slide/tiles-json.js';
+import { TissueHistogramSchema } from '../../shared/contract/tiles-json.js';
 
-export const QC_DIR = 'qc';
+import { QC_CARDS_DIR as QC_DIR } from '../../shared/contract/files.js';
+export { QC_DIR };
 /** Longest side of a card's picture: small enough for 1,000 cards, large enough to see the tissue. */
 export const CARD_PICTURE_SIDE = 320;
 const CARD_JPEG_QUALITY = 75;

@@ -10,7 +10,8 @@ import { QC_DIR, readQcCards } from './qc-card.js';
 import { buildReportHtml } from './report-html.js';
 import type { MergeResult } from './summary.js';
 
-export const REPORT_HTML = 'report.html';
+export { REPORT_HTML } from '../../shared/contract/files.js';
+import { REPORT_HTML } from '../../shared/contract/files.js';
 
 export interface QcPageInputs {
   result: MergeResult;

@@ -8,17 +8,15 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { SLIDE_FILE, SUMMARY_DIR, UNLISTED_SUMMARY, shardSummaryFile } from '../../shared/contract/index.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
 import { withoutPfsRoot } from '../../shared/slide-error.js';
 import { collectModelMeta, type ExcludedSlide } from './cohort.js';
-import { encodePatientRecord } from './patient-record.js';
+import { encodePatient } from './patient-record.js';
 import { writeShards, type WrittenShard } from './shards.js';
-import { SLIDE_FILE, type SlideFile } from './slide.js';
+import type { SlideFile } from './slide.js';
 import { loadPatientTiles, TileBuffers, type SlideOutcome } from './slide-outputs.js';
-
-export const SUMMARY_DIR = 'summary';
-export const UNLISTED_SUMMARY = 'unlisted.json';
 
 export interface ShardPatient {
   patientId: string;
@@ -121,7 +119,7 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
       const p = byId.get(patientId)!;
       const f = fields.get(patientId)!;
       const tiles = loadPatientTiles({ embed: f.dir, histogram: f.dir }, p.slides, dim, buffers);
-      return encodePatientRecord({ patientId, centerId: f.centerId, label: f.label }, tiles, dim);
+      return encodePatient({ patientId, centerId: f.centerId, label: f.label }, tiles, dim);
     }, { gzip: first.compression === 'gzip' });
   }
   const summary: ShardSummary = {
@@ -139,7 +137,7 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
     droppedPatients,
     models,
   };
-  writeFileAtomic(join(outDir, SUMMARY_DIR, `${first.set}-${String(first.shard).padStart(5, '0')}.json`), JSON.stringify(summary, null, 2) + '\n');
+  writeFileAtomic(join(outDir, shardSummaryFile(first.set, first.shard)), JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }
 

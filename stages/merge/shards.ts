@@ -5,6 +5,7 @@
  */
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { shardFileName } from '../../shared/contract/index.js';
 import { TFRecordWriter } from '../../shared/tfrecord.js';
 import { seededShuffle } from './splits.js';
 
@@ -13,11 +14,6 @@ export interface ShardPlan {
   /** Relative to the dataset folder. */
   file: string;
   patients: string[];
-}
-
-export function shardFileName(set: string, index: number, count: number): string {
-  const pad = (n: number) => String(n).padStart(5, '0');
-  return `${set}/${set}-${pad(index)}-of-${pad(count)}.tfrecord`;
 }
 
 export function planShards(set: string, patients: { patientId: string; bytes: number }[], targetBytes: number, seed: string): ShardPlan[] {

@@ -3,16 +3,21 @@
  * is surveyed without loading its tensors), an error.json from any stage, or nothing yet; plus tile-detect's counts
  * when its output is mounted. Loading the tensors of one slide happens later, one patient at a time.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { readSafetensors } from '../../shared/safetensors.js';
-import { readSlideError, type SlideError } from '../../shared/slide-error.js';
-
-export const EMBEDDINGS_FILE = 'embeddings.safetensors';
-export const HISTOGRAM_FILE = 'histogram.safetensors';
-export const TILES_FILE = 'tiles.json';
-export const HISTOGRAM_BINS = 4096;
+import {
+  checkEmbeddingsHeader,
+  checkHistogramTensors,
+  EMBEDDINGS_FILE,
+  HISTOGRAM_BINS,
+  HISTOGRAM_FILE,
+  readTilesJson,
+  TILES_JSON,
+  type SlideError,
+  type TilesJson,
+} from '../../shared/contract/index.js';
+import { readSafetensors, readSafetensorsHeader, type HeaderEntry } from '../../shared/safetensors.js';
+import { readSlideError } from '../../shared/slide-error.js';
 
 export interface StageDirs {
   embed: string;
@@ -21,14 +26,8 @@ export interface StageDirs {
   tileDetect?: string;
 }
 
-/** tile-detect's counts for a slide, read leniently: another stage defines tiles.json. */
-export interface DetectCounts {
-  grid?: number;
-  kept?: number;
-  dropped?: Record<string, number>;
-  /** tile-detect's explanation when it kept no tile. */
-  reason?: string;
-}
+/** tile-detect's counts for a slide, and its explanation when it kept no tile. */
+export type DetectCounts = TilesJson['counts'] & { reason?: string };
 
 export type SlideOutcome =
   | { status: 'ok'; slideId: string; tiles: number; dim: number; embedMeta: Record<string, string>; histogramMeta: Record<string, string>; detect?: DetectCounts }
@@ -36,59 +35,16 @@ export type SlideOutcome =
   /** `missing`: no stage has written anything for the slide yet (as opposed to outputs that cannot be used). */
   | { status: 'excluded'; slideId: string; why: string; missing?: true; detect?: DetectCounts };
 
-const HeaderEntry = z.object({ dtype: z.string(), shape: z.array(z.number().int().nonnegative()), data_offsets: z.tuple([z.number(), z.number()]) });
-
-/** Read only a safetensors header (tensor shapes and metadata), never the tensor bytes. */
-export function readSafetensorsHeader(path: string): { tensors: Record<string, z.infer<typeof HeaderEntry>>; metadata: Record<string, string>; headerBytes: number } {
-  const fd = openSync(path, 'r');
-  try {
-    const lenBuf = Buffer.alloc(8);
-    if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${path}: not a safetensors file (shorter than 8 bytes)`);
-    const len = Number(lenBuf.readBigUInt64LE(0));
-    const size = statSync(path).size;
-    if (len > size - 8 || len > 100 * 1024 * 1024) throw new Error(`${path}: header length ${len} does not fit the file (${size} bytes)`);
-    const json = Buffer.alloc(len);
-    readSync(fd, json, 0, len, 8);
-    const header = JSON.parse(json.toString('utf8')) as Record<string, unknown>;
-    const tensors: Record<string, z.infer<typeof HeaderEntry>> = {};
-    for (const [name, entry] of Object.entries(header)) {
-      if (name === '__metadata__') continue;
-      tensors[name] = HeaderEntry.parse(entry);
-    }
-    return { tensors, metadata: (header.__metadata__ ?? {}) as Record<string, string>, headerBytes: len };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const count = z.number().int().nonnegative();
-const TilesJsonCounts = z.looseObject({
-  grid: count.optional(),
-  kept: z.union([count, z.array(z.unknown())]).optional(),
-  dropped: z.union([count, z.record(z.string(), count)]).optional(),
-});
-const TilesJson = z.looseObject({
-  counts: TilesJsonCounts.optional(),
-  tiles: z.array(z.unknown()).optional(),
-  reason: z.string().optional(),
-});
-
-/** tiles.json's counts: `counts.{grid,kept,dropped}` or the same at the top level; undefined when unreadable. */
+/** tiles.json's counts; undefined when the slide has none or it cannot be read (the counts only inform the report). */
 export function readDetectCounts(slideDir: string): DetectCounts | undefined {
-  const file = join(slideDir, TILES_FILE);
+  const file = join(slideDir, TILES_JSON);
   if (!existsSync(file)) return undefined;
-  let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    const { counts, reason } = readTilesJson(file);
+    return { ...counts, reason };
   } catch {
     return undefined;
   }
-  const top = TilesJson.safeParse(json);
-  if (!top.success) return undefined;
-  const c = top.data.counts ?? TilesJsonCounts.safeParse(json).data ?? {};
-  const kept = typeof c.kept === 'number' ? c.kept : Array.isArray(c.kept) ? c.kept.length : top.data.tiles?.length;
-  const dropped = typeof c.dropped === 'number' ? { total: c.dropped } : c.dropped;
-  return { grid: c.grid, kept, dropped, reason: top.data.reason };
 }
 
 function slideError(dirs: StageDirs, slideId: string): SlideError | undefined {
@@ -117,17 +73,9 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
   try {
     const emb = readSafetensorsHeader(embPath);
     const hist = readSafetensors(histPath); // small (16^3 bins): read whole for the tile count
-    const { avg, max, loc } = emb.tensors;
-    if (!avg || !max || !loc) throw new Error(`${EMBEDDINGS_FILE} needs tensors avg, max and loc; it has ${Object.keys(emb.tensors).join(', ')}`);
-    if (avg.dtype !== 'F32' || max.dtype !== 'F32' || avg.shape.length !== 2 || max.shape.join() !== avg.shape.join()) {
-      throw new Error(`${EMBEDDINGS_FILE}: avg and max must be F32 [n, D]; got avg ${avg.dtype} [${avg.shape}], max ${max.dtype} [${max.shape}]`);
-    }
-    const [n, dim] = avg.shape;
-    if (loc.dtype !== 'I32' || loc.shape.join() !== `${n},2`) throw new Error(`${EMBEDDINGS_FILE}: loc must be I32 [${n}, 2]; got ${loc.dtype} [${loc.shape}]`);
-    const { sum, count: histCount } = hist.tensors;
-    if (!sum || !histCount) throw new Error(`${HISTOGRAM_FILE} needs tensors sum and count; it has ${Object.keys(hist.tensors).join(', ')}`);
-    if (sum.shape.reduce((a, b) => a * b, 1) !== HISTOGRAM_BINS) throw new Error(`${HISTOGRAM_FILE}: sum must hold 16x16x16 bins; shape [${sum.shape}]`);
-    const counted = Number(histCount.data[0]);
+    const { n, dim } = checkEmbeddingsHeader(emb.tensors);
+    checkHistogramTensors(hist.tensors);
+    const counted = Number(hist.tensors.count.data[0]);
     if (counted !== n) throw new Error(`${HISTOGRAM_FILE} counts ${counted} tiles but ${EMBEDDINGS_FILE} has ${n}; the two stages saw different tiles, re-run them`);
     if (n === 0) return { status: 'excluded', slideId, why: `no tiles: ${detect?.reason ?? 'no tissue found'}`, detect };
     return { status: 'ok', slideId, tiles: n, dim, embedMeta: emb.metadata, histogramMeta: hist.metadata, detect };
@@ -144,13 +92,6 @@ export interface SlideTensors {
   loc: Int32Array;
   histogramSum: Float64Array;
   histogramCount: number;
-}
-
-/** Load one slide's tensors whole (tests, tools); merge itself uses loadPatientTiles. */
-export function loadSlideTensors(dirs: StageDirs, slideId: string): SlideTensors {
-  const emb = readSafetensors(join(dirs.embed, slideId, EMBEDDINGS_FILE)).tensors;
-  const hist = readHistogram(join(dirs.histogram, slideId, HISTOGRAM_FILE));
-  return { slideId, avg: emb.avg.data as Float32Array, max: emb.max.data as Float32Array, loc: emb.loc.data as Int32Array, ...hist };
 }
 
 function readHistogram(path: string): { histogramSum: Float64Array; histogramCount: number } {
@@ -193,7 +134,7 @@ export class TileBuffers {
 }
 
 /** Read a tensor's bytes from the file straight into `into` (no intermediate buffer). */
-function readTensorInto(fd: number, path: string, base: number, entry: { dtype: string; shape: number[]; data_offsets: [number, number] }, into: Float32Array | Int32Array): void {
+function readTensorInto(fd: number, path: string, base: number, entry: HeaderEntry, into: Float32Array | Int32Array): void {
   const [begin, end] = entry.data_offsets;
   if (end - begin !== into.byteLength) throw new Error(`${path}: tensor holds ${end - begin} bytes, expected ${into.byteLength} (shape [${entry.shape}])`);
   const view = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);

@@ -7,16 +7,22 @@
  * content hash, so this step stores no tensor bytes. Only the safetensors headers are read here.
  * A slide no manifest row names becomes `/unlisted/<slide>.json` and touches no shard.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import {
+  EMBEDDINGS_FILE,
+  HISTOGRAM_FILE,
+  readAssignedSlide,
+  SHARDS_DIR,
+  SLIDE_FILE,
+  unlistedSlideFile,
+  type AssignedSlide,
+  type SlideError,
+} from '../../shared/contract/index.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
-import { withoutPfsRoot, type SlideError } from '../../shared/slide-error.js';
-import { AssignedSlideSchema, patientFolder, shardFolder, type AssignedSlide } from './assign.js';
-import { EMBEDDINGS_FILE, HISTOGRAM_FILE, surveySlide, type SlideOutcome } from './slide-outputs.js';
-
-export const SHARDS_DIR = 'shards';
-export const UNLISTED_DIR = 'unlisted';
-export const SLIDE_FILE = 'slide.json';
+import { withoutPfsRoot } from '../../shared/slide-error.js';
+import { patientFolder, shardFolder } from './assign.js';
+import { surveySlide, type SlideOutcome } from './slide-outputs.js';
 
 export interface SlideFile {
   assigned: AssignedSlide;
@@ -54,17 +60,11 @@ function linkAtomic(target: string, path: string): void {
   renameSync(tmp, path);
 }
 
-export function readAssignedSlide(file: string): AssignedSlide {
-  const parsed = AssignedSlideSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) throw new Error(`${withoutPfsRoot(file)}: not a merge-assign slide file: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return parsed.data;
-}
-
 export function runSlide(inputs: SlideInputs): { path: string; file?: SlideFile } {
   const { slideId, outDir } = inputs;
   if (!inputs.assignFile) {
     const present = (['embed', 'histogram', 'tileDetect'] as const).filter((k) => inputs[k] !== undefined).map((k) => (k === 'tileDetect' ? 'tile-detect' : k));
-    const path = join(UNLISTED_DIR, `${slideId}.json`);
+    const path = unlistedSlideFile(slideId);
     writeFileAtomic(join(outDir, path), JSON.stringify({ slide: slideId, outputs: present }, null, 2) + '\n');
     return { path };
   }

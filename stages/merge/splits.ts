@@ -5,9 +5,11 @@
  * fractions of the center's total (pins included): each split's share is rounded down, and the leftover patients
  * of all centers go, one by one, to the split the whole cohort needs most, among the splits that center was owed a
  * fraction of. So a big center comes out at floor/ceil of its targets, and a cohort of many one-patient centers still
- * gets val and eval patients in proportion. Which patients of a center fill which split is a seeded shuffle.
+ * gets val and eval patients in proportion. Which patients of a center fill which split follows a seeded hash of
+ * each patient's own id (stableOrder), so a new patient moves only a few others.
  */
 import { ManifestError, parseCsv } from './manifest.js';
+import { SPLITS_CSV } from '../../shared/contract/index.js';
 import { fnv1a32, mulberry32 } from '../../shared/random.js';
 
 export const SPLITS = ['train', 'val', 'eval'] as const;
@@ -20,7 +22,7 @@ export interface SplitPatient {
 }
 
 /** Read `/splits.csv` (`patient_id, split`) of pinned assignments. */
-export function parsePins(text: string, file = 'splits.csv'): Map<string, Split> {
+export function parsePins(text: string, file = SPLITS_CSV): Map<string, Split> {
   const { header, records } = parseCsv(text, file);
   const problems: string[] = [];
   const pi = header.indexOf('patient_id');
@@ -54,14 +56,10 @@ export function parsePins(text: string, file = 'splits.csv'): Map<string, Split>
   return pins;
 }
 
-/** A seeded PRNG over a hash of the key. */
-export function seededRandom(key: string): () => number {
-  return mulberry32(fnv1a32(key));
-}
-
+/** A Fisher-Yates shuffle driven by a PRNG seeded with a hash of `key`: the same key, the same order. */
 export function seededShuffle<T>(items: T[], key: string): T[] {
   const out = [...items];
-  const rand = seededRandom(key);
+  const rand = mulberry32(fnv1a32(key));
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [out[i], out[j]] = [out[j], out[i]];

@@ -1,7 +1,7 @@
 /**
  * What a merge run decided, in one value: the input to dataset.json and report.md (both pure functions of it).
  */
-import type { SetInfo } from '../../shared/dataset-reader.js';
+import type { SetInfo } from '../../shared/contract/index.js';
 import type { Cohort } from './cohort.js';
 import type { MergeConfig } from './config.js';
 import type { Manifest } from './manifest.js';

@@ -3,32 +3,24 @@
  * model; writes `/<slide>/tiles.tfrecord` with the same keys. Wiring only; the work is in normalize.ts.
  */
 import { join } from 'node:path';
-import { z } from 'zod';
-import { envEnum, envInt, parseEnv } from '../../shared/config.js';
-import { createLogger } from '../../shared/log.js';
-import { modelEnvFields, sessionSettings } from '../../shared/onnx/config.js';
-import { runModelStage } from '../../shared/onnx/stage.js';
+import { TILES_TFRECORD } from '../../shared/contract/index.js';
+import { sessionSettings } from '../../shared/onnx/config.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
-import { inputPath, readStageEnv, slideIdOf } from '../../shared/pfs.js';
-import { TILES_TFRECORD, tilesRecordIn } from '../../shared/tile-record.js';
+import { runModelStage } from '../../shared/onnx/stage.js';
+import { inputPath, slideIdOf } from '../../shared/pfs.js';
+import { stageMain } from '../../shared/stage-main.js';
+import { tilesRecordIn } from '../../shared/tile-record.js';
+import { readNormalizeConfig } from './config.js';
 import { normalizeTiles } from './normalize.js';
 
 const STAGE = 'normalize';
 
-const ConfigSchema = z.object({
-  ...modelEnvFields,
-  /** same: keep each tile's format; jpeg or png: re-encode all tiles so. */
-  TILE_FORMAT: envEnum(['same', 'jpeg', 'png'] as const).default('same'),
-  JPEG_QUALITY: envInt({ min: 1, max: 100 }).default(95),
-});
-
-async function main(): Promise<void> {
-  const env = readStageEnv();
-  const cfg = parseEnv(ConfigSchema);
+stageMain(STAGE, async ({ env, log: stageLog }) => {
+  const cfg = readNormalizeConfig();
   const tilesDir = inputPath('tile_extract');
   const modelDir = inputPath('models');
   const slide = slideIdOf(tilesDir);
-  const log = createLogger(STAGE, { slide });
+  const log = stageLog.child({ slide });
   await runModelStage({
     stage: STAGE,
     task: 'normalize',
@@ -41,13 +33,9 @@ async function main(): Promise<void> {
     work: async (model) => {
       const input = tilesRecordIn(tilesDir, 'tile-extract');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('normalize', model.worker.provider);
-      const { tiles } = await normalizeTiles(input, join(env.outDir, slide, TILES_TFRECORD), model, { batchSize, format: cfg.TILE_FORMAT, jpegQuality: cfg.JPEG_QUALITY }, log);
+      const options = { batchSize, format: cfg.TILE_FORMAT, jpegQuality: cfg.JPEG_QUALITY };
+      const { tiles } = await normalizeTiles(input, join(env.outDir, slide, TILES_TFRECORD), model, options, log);
       log.info('normalized', { tiles, batch_size: batchSize, provider: model.worker.provider });
     },
   });
-}
-
-main().catch((err) => {
-  createLogger(STAGE).error('failed', { error: (err as Error).stack ?? String(err) });
-  process.exit(1);
 });

@@ -4,7 +4,8 @@
  * pixels per the card (clamp, round), re-encode in the tile's format, write the same keys in the same order.
  */
 import type { Logger } from '../../shared/log.js';
-import { decodeRgb, encodeRgb, imageFormatOf, type RgbImage, type TileFormat } from '../../shared/image.js';
+import { decodeRgb, encodeRgb, imageFormatOf, type TileFormat } from '../../shared/image.js';
+import type { RgbImage } from '../../shared/slide/index.js';
 import { describeShape } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';

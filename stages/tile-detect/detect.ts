@@ -1,13 +1,7 @@
 /** Tile detection on an opened slide: overview strips, grid, tissue rule, and the tiles.json it amounts to. */
 import { basename } from 'node:path';
-import {
-  TILES_JSON_VERSION,
-  type Overview,
-  type OverviewGeometry,
-  type RgbImage,
-  type Slide,
-  type TilesJson,
-} from '../../shared/slide/index.js';
+import { TILES_JSON_VERSION, type TilesJson } from '../../shared/contract/index.js';
+import { type Overview, type OverviewGeometry, type RgbImage, type Slide } from '../../shared/slide/index.js';
 import { physicalTileUm, type DetectConfig } from './config.js';
 import { planPhysicalTile, type PhysicalTile } from './physical-tile.js';
 import { ThumbnailBuilder } from './qc.js';

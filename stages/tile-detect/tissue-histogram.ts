@@ -2,7 +2,7 @@
  * How much tissue the grid's tiles hold, as a histogram of their tissue fractions (every grid tile, kept or not):
  * the QC page draws it beside the kept/dropped overlay, so a reviewer sees where the keep threshold cuts.
  */
-import type { TissueHistogram } from '../../shared/slide/tiles-json.js';
+import type { TissueHistogram } from '../../shared/contract/tiles-json.js';
 
 export const TISSUE_HISTOGRAM_BINS = 20;
 

@@ -6,8 +6,9 @@
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import { passOnSlideError, writeSlideError } from '../../shared/slide-error.js';
-import { openSlideOrReport, readTilesJson, TILES_JSON } from '../../shared/slide/index.js';
-import { TILES_TFRECORD, TileRecordWriter } from '../../shared/tile-record.js';
+import { readTilesJson, TILES_JSON, TILES_TFRECORD } from '../../shared/contract/index.js';
+import { openSlideOrReport } from '../../shared/slide/index.js';
+import { TileRecordWriter } from '../../shared/tile-record.js';
 import type { ExtractConfig } from './config.js';
 import { extractTiles, TileReadError } from './extract.js';
 

@@ -2,7 +2,8 @@
  * Read the kept tiles at level 0, several in flight, encode them, and hand them on in tiles.json order. The first
  * tile that fails stops the run with a TileReadError naming it.
  */
-import type { Slide, Tile } from '../../shared/slide/index.js';
+import type { Tile } from '../../shared/contract/index.js';
+import type { Slide } from '../../shared/slide/index.js';
 import { encodeRgb } from '../../shared/image.js';
 import { encodeResized } from './resize-encode.js';
 

@@ -4,7 +4,8 @@
  * filter; the pixels are not those of a level-0 read resized elsewhere (a tolerance, stated in the tests).
  */
 import sharp from 'sharp';
-import type { RgbImage, TileFormat } from '../../shared/image.js';
+import type { TileFormat } from '../../shared/image.js';
+import type { RgbImage } from '../../shared/slide/index.js';
 
 export function encodeResized(img: RgbImage, side: number, format: TileFormat, quality = 95): Promise<Buffer> {
   const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(side, side, { kernel: 'lanczos3', fit: 'fill' });

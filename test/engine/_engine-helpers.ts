@@ -1,26 +1,14 @@
-/** Helpers for the engine's tests: a temp $TESSELLA_HOME, the CLI as a process, a silent logger. */
+/** Helpers for the engine's tests: the CLI as a process, a silent logger. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Logger } from '../../shared/log.js';
+import { projectRoot } from '../helpers/dirs.js';
 
-export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { projectRoot };
 export const cliPath = join(projectRoot, 'engine', 'cli.ts');
 /** tsx's loader by absolute URL, so the CLI starts from any working directory */
 const tsx = import.meta.resolve('tsx');
-
-export function tempDir(prefix = 'tessella-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  return {
-    dir,
-    cleanup: () => {
-      spawnSync('chmod', ['-R', 'u+w', dir]);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 export const quiet = new Logger('test', {}, { isTTY: false, write: () => undefined });
 

@@ -8,7 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gcSummary } from '../../engine/commands/maintenance.js';
-import { cli, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 const lines = (s: string) =>
   s

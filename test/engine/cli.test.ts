@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 const lines = (s: string) =>
   s

@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import { filesOf, listCommits, resolveCommit } from '../../engine/pfs.js';
 import { listJobs } from '../../engine/jobs.js';
 import { Store } from '../../engine/store/store.js';
-import { cli, cliSpawn, exited, sleep, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, cliSpawn, exited, sleep, writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 const SLOW_SPEC = `
 pipeline: { name: slow }

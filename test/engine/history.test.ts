@@ -23,7 +23,8 @@ import { parseSpecs } from '../../engine/spec.js';
 import { treeFiles } from '../../engine/store/files.js';
 import { Store } from '../../engine/store/store.js';
 import { mulberry32 } from '../../shared/random.js';
-import { cli, cliSpawn, exited, quiet, recordingLogger, sleep, tempDir, writeTree } from './_engine-helpers.js';
+import { cli, cliSpawn, exited, quiet, recordingLogger, sleep, writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 let t: ReturnType<typeof tempDir>;
 let n = 0;

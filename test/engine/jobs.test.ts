@@ -11,7 +11,8 @@ import { runJobs, slotsFor, type JobResult } from '../../engine/runner.js';
 import { createRepo, deleteFiles, filesOf, provenanceOf, putFiles, resolveCommit } from '../../engine/pfs.js';
 import { parseSpecs, type PipelineSpec } from '../../engine/spec.js';
 import { Store } from '../../engine/store/store.js';
-import { projectRoot, quiet, tempDir } from './_engine-helpers.js';
+import { projectRoot, quiet } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 function spec(yaml: string): PipelineSpec[] {
   return parseSpecs(yaml, 'test.yaml');

@@ -20,7 +20,8 @@ import {
 } from '../../engine/pfs.js';
 import { Store, StoreError } from '../../engine/store/store.js';
 import { ownerAlive, ownerPrefix } from '../../engine/store/proc.js';
-import { tempDir, writeTree } from './_engine-helpers.js';
+import { writeTree } from './_engine-helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 describe('store and pfs', () => {
   let t: ReturnType<typeof tempDir>;

@@ -2,11 +2,13 @@
  * Synthetic upstream outputs for merge tests: a PFS root with `manifest/`, `tile_detect/`, `embed/`, `histogram/`
  * and `out/`, slide outputs written with the project's own safetensors writer in the layouts DESIGN.md gives.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EMBEDDINGS_FILE, embeddingTensors, HISTOGRAM_BINS, HISTOGRAM_FILE, histogramTensors, type TilesJson } from '../../shared/contract/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
+import { projectRoot, tempDir } from '../helpers/dirs.js';
+import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';
 import { readMergeConfig, type MergeConfig } from '../../stages/merge/config.js';
 
 export interface PfsFixture {
@@ -19,11 +21,11 @@ export interface PfsFixture {
   cleanup(): void;
 }
 
-export function makePfs(prefix = 'merge-'): PfsFixture {
-  const root = mkdtempSync(join(tmpdir(), prefix));
+export function makePfs(name = 'merge'): PfsFixture {
+  const { dir: root, cleanup } = tempDir(name);
   const dirs = { manifest: join(root, 'manifest'), tileDetect: join(root, 'tile_detect'), embed: join(root, 'embed'), histogram: join(root, 'histogram'), out: join(root, 'out') };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-  return { root, ...dirs, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+  return { root, ...dirs, cleanup };
 }
 
 export interface SlideData {
@@ -50,9 +52,9 @@ export function slideData(slideIndex: number, tiles: number, dim: number): Slide
     loc[2 * t + 1] = 224 + 448 * slideIndex;
   }
   // Each tile's histogram sums to 1; put the mass in two slide-specific bins.
-  const sum = new Float64Array(4096);
-  sum[slideIndex % 4096] += tiles * 0.75;
-  sum[(slideIndex * 7 + 100) % 4096] += tiles * 0.25;
+  const sum = new Float64Array(HISTOGRAM_BINS);
+  sum[slideIndex % HISTOGRAM_BINS] += tiles * 0.75;
+  sum[(slideIndex * 7 + 100) % HISTOGRAM_BINS] += tiles * 0.25;
   return { avg, max, loc, sum, count: tiles };
 }
 
@@ -60,25 +62,17 @@ export function writeSlideOutputs(pfs: PfsFixture, slideId: string, data: SlideD
   const n = data.count;
   const dim = n > 0 ? data.avg.length / n : 0;
   writeSafetensors(
-    join(pfs.embed, slideId, 'embeddings.safetensors'),
-    {
-      avg: { dtype: 'F32', shape: [n, dim], data: data.avg },
-      max: { dtype: 'F32', shape: [n, dim], data: data.max },
-      loc: { dtype: 'I32', shape: [n, 2], data: data.loc },
-    },
+    join(pfs.embed, slideId, EMBEDDINGS_FILE),
+    embeddingTensors({ n, dim, avg: data.avg, max: data.max, loc: data.loc }),
     { slide: slideId, model_sha256: options.modelSha ?? 'ab'.repeat(32), model_card: JSON.stringify({ name: 'test-model', output: { dim } }) },
   );
-  writeSafetensors(
-    join(pfs.histogram, slideId, 'histogram.safetensors'),
-    { sum: { dtype: 'F64', shape: [16, 16, 16], data: data.sum }, count: { dtype: 'I64', shape: [1], data: new BigInt64Array([BigInt(options.histogramCount ?? n)]) } },
-    { slide: slideId },
-  );
-  writeTilesJson(pfs, slideId, { grid: n + 5, kept: n, dropped: { background: 5 } });
+  writeSafetensors(join(pfs.histogram, slideId, HISTOGRAM_FILE), histogramTensors(data.sum, options.histogramCount ?? n), { slide: slideId });
+  writeTilesJson(pfs, slideId, { grid: n + 5, kept: n, dropped: { background: 5, max_tiles: 0 } });
 }
 
-export function writeTilesJson(pfs: PfsFixture, slideId: string, counts: { grid: number; kept: number; dropped: Record<string, number> }): void {
-  mkdirSync(join(pfs.tileDetect, slideId), { recursive: true });
-  writeFileSync(join(pfs.tileDetect, slideId, 'tiles.json'), JSON.stringify({ slide: slideId, counts, tiles: [] }));
+/** tile-detect's output for a slide with these counts (and no tile list: merge reads only the counts). */
+export function writeTilesJson(pfs: PfsFixture, slideId: string, counts: TilesJson['counts'], reason?: string): void {
+  writeHandMadeTilesJson(join(pfs.tileDetect, slideId), handMadeTilesJson(slideId, { counts, reason }));
 }
 
 /** A slide that failed in tile-extract, passed on by the stages after it (error.json in each output). */
@@ -96,5 +90,4 @@ export function config(env: Record<string, string> = {}): MergeConfig {
   return readMergeConfig(env);
 }
 
-/** Every project test may look for ../shared beside the checkout. */
-export const projectRoot = new URL('../../', import.meta.url).pathname;
+export { projectRoot };

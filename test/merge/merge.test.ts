@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findPatient, readDatasetJson, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
+import { readDatasetJson } from '../../shared/contract/index.js';
+import { findPatient, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { Logger } from '../../shared/log.js';
 import { ManifestError } from '../../stages/merge/manifest.js';
 import { EmptyDatasetError, runMerge } from '../../stages/merge/merge.js';
@@ -34,7 +35,7 @@ function cohort(pfs: PfsFixture, labels = true): void {
   writeSlideOutputs(pfs, 's2', slideData(2, 2, DIM));
   writeFailedSlide(pfs, 's3');
   writeSlideOutputs(pfs, 's4', slideData(4, 4, DIM));
-  writeTilesJson(pfs, 's5', { grid: 6, kept: 2, dropped: { background: 4 } }); // tile-detect done, embed not yet
+  writeTilesJson(pfs, 's5', { grid: 6, kept: 2, dropped: { background: 4, max_tiles: 0 } }); // tile-detect done, embed not yet
   writeSlideOutputs(pfs, 's6', slideData(6, 2, DIM), { histogramCount: 3 });
   writeSlideOutputs(pfs, 's7', slideData(7, 1, DIM));
   for (let i = 8; i <= 15; i++) writeSlideOutputs(pfs, `s${i}`, slideData(i, 1 + (i % 3), DIM));
@@ -104,7 +105,7 @@ test('a labelled cohort: records, exclusions, splits, dataset.json and report', 
     assert.match(report, /\*\*Left out:\*\* 3 slide\(s\), 1 patient\(s\) with no tiles, 1 slide\(s\) with outputs but no manifest row/);
     assert.match(report, /\| p2 \| no tiles: none of its 1 slide\(s\) has usable outputs \|/);
     assert.match(report, /\| s3 \| p2 \| error \| +\| +\| +\| 0 \| s3: \[tile-extract\] cannot read tiles: Bogus marker length/);
-    assert.match(report, /\| s1 \| p1 \| in \| 8 \| 3 \| background: 5 \| 3 \| +\| first \|/, 'tile-detect counts and the manifest comment');
+    assert.match(report, /\| s1 \| p1 \| in \| 8 \| 3 \| background: 5, max_tiles: 0 \| 3 \| +\| first \|/, 'tile-detect counts and the manifest comment');
     assert.match(report, /\| p1 \| A \| tumor \| \w+ \| 2\/2 \| 5 \|/);
     assert.match(report, /## Patients per center and set/);
   } finally {
@@ -145,7 +146,7 @@ test('a cohort where every slide failed gives an empty dataset that says why, no
     writeFailedSlide(pfs, 'b', 'unsupported TIFF compression 52479');
     // A slide without tissue: empty embeddings, and tile-detect's reason in tiles.json.
     writeSlideOutputs(pfs, 'c', slideData(3, 0, DIM));
-    writeFileSync(join(pfs.tileDetect, 'c', 'tiles.json'), JSON.stringify({ counts: { grid: 4, kept: 0, dropped: { background: 4 } }, tiles: [], reason: 'every tile is background' }));
+    writeTilesJson(pfs, 'c', { grid: 4, kept: 0, dropped: { background: 4, max_tiles: 0 } }, 'every tile is background');
     await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
     const info = readDatasetJson(pfs.out);
     assert.deepEqual(info.sets, {});
@@ -180,8 +181,8 @@ test('no manifest slide with outputs, or every slide failing for one model reaso
   try {
     writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,1\nb,p2,2\n');
     // tile-detect ran (the slides are there), embed has nothing (its model was deleted)
-    writeTilesJson(pfs, 'a', { grid: 4, kept: 4, dropped: {} });
-    writeTilesJson(pfs, 'b', { grid: 4, kept: 4, dropped: {} });
+    writeTilesJson(pfs, 'a', { grid: 4, kept: 4, dropped: { background: 0, max_tiles: 0 } });
+    writeTilesJson(pfs, 'b', { grid: 4, kept: 4, dropped: { background: 0, max_tiles: 0 } });
     await assert.rejects(
       runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet }),
       (err: Error) =>

@@ -24,7 +24,7 @@ function readerFromDocs(): string {
 
 for (const compression of ['none', 'gzip']) {
   test(`the documented Python reader agrees with the project's reader (${compression})`, { skip }, async () => {
-    const pfs = makePfs('merge-py-');
+    const pfs = makePfs('merge-py');
     try {
       const rows = ['image_id,patient_id,center_id,label'];
       for (let i = 0; i < 8; i++) {

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
-import { decodePatientRecord, featureSpec } from '../../shared/dataset-reader.js';
-import { encodePatientRecord } from '../../stages/merge/patient-record.js';
+import { decodePatientRecord, featureSpec } from '../../shared/contract/index.js';
+import { encodePatient } from '../../stages/merge/patient-record.js';
 import { planShards, writeShards } from '../../stages/merge/shards.js';
 import type { SlideTensors } from '../../stages/merge/slide-outputs.js';
 import { slideData } from './cohort-fixture.js';
@@ -33,7 +33,7 @@ function plain(msg: protobuf.Message, type: protobuf.Type) {
 }
 
 test('every feature round-trips, checked by a decoder built from example.proto', async () => {
-  const buf = encodePatientRecord(patient, slides, DIM);
+  const buf = encodePatient(patient, slides, DIM);
   const Example = await protoExample();
   assert.equal(Example.verify(Example.decode(buf)), null);
   const f = plain(Example.decode(buf), Example).features.feature;
@@ -77,13 +77,13 @@ test('every feature round-trips, checked by a decoder built from example.proto',
 });
 
 test('an inference record has no label; a patient without slides is refused', async () => {
-  const buf = encodePatientRecord({ patientId: 'p', centerId: 0 }, [slides[0]], DIM);
+  const buf = encodePatient({ patientId: 'p', centerId: 0 }, [slides[0]], DIM);
   const Example = await protoExample();
   const f = plain(Example.decode(buf), Example).features.feature;
   assert.deepEqual(Object.keys(f).sort(), Object.keys(featureSpec(DIM, false)).sort());
   assert.equal(decodePatientRecord(buf).label, undefined);
-  assert.throws(() => encodePatientRecord({ patientId: 'p', centerId: 0 }, [], DIM), /patient 'p': no slides with tiles/);
-  assert.throws(() => encodePatientRecord({ patientId: 'p', centerId: 0 }, [slides[0]], DIM + 1), /slide 'slide-a': embeddings do not match dimension 25/);
+  assert.throws(() => encodePatient({ patientId: 'p', centerId: 0 }, [], DIM), /patient 'p': no slides with tiles/);
+  assert.throws(() => encodePatient({ patientId: 'p', centerId: 0 }, [slides[0]], DIM + 1), /slide 'slide-a': embeddings do not match dimension 25/);
 });
 
 
@@ -91,7 +91,7 @@ test('shards: names, sizes near the target, framing and GZIP as TensorFlow reads
   const dir = mkdtempSync(join(tmpdir(), 'merge-shards-'));
   try {
     const ids = Array.from({ length: 10 }, (_, i) => `p${i}`);
-    const records = new Map(ids.map((id, i) => [id, encodePatientRecord({ patientId: id, centerId: i % 3, label: i % 2 }, [tensors(`s${i}`, i, 2 + i)], DIM)]));
+    const records = new Map(ids.map((id, i) => [id, encodePatient({ patientId: id, centerId: i % 3, label: i % 2 }, [tensors(`s${i}`, i, 2 + i)], DIM)]));
     const bytes = [...records.values()].reduce((a, b) => a + b.length, 0);
     const plans = planShards('train', ids.map((id) => ({ patientId: id, bytes: records.get(id)!.length })), bytes / 3, 'seed');
     assert.deepEqual(

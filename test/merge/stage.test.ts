@@ -9,7 +9,8 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, mkdirSync 
 import { runShard, runUnlisted } from '../../stages/merge/shard.js';
 import { runSlide } from '../../stages/merge/slide.js';
 import { join } from 'node:path';
-import { readDatasetJson, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
+import { readDatasetJson } from '../../shared/contract/index.js';
+import { readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { makePfs, projectRoot, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, type PfsFixture } from './cohort-fixture.js';
 
 const DIM = 8;
@@ -106,7 +107,7 @@ test('main.ts: a bad manifest exits 1 with the line and column, and writes nothi
     writeManifest(pfs, 'slide,patient,site,subtype\na,p1,s1,luad\na,p2,s1,lusc\n');
     const r = await runStage(pfs);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /"event":"merge-assign failed".*line 3, column 'slide' \(image_id\): duplicate image id 'a' \(first on line 2\)/);
+    assert.match(r.stderr, /"component":"merge-assign","event":"failed".*"message":"[^"]*line 3, column 'slide' \(image_id\): duplicate image id 'a' \(first on line 2\).*"stack":/);
     assert.deepEqual(readdirSync(pfs.out), []);
     const badParam = await runStage(pfs, { COMPRESSION: 'zstd' });
     assert.equal(badParam.code, 1);

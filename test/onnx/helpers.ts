@@ -1,21 +1,16 @@
-/** Test helpers for the model stages: temp folders, synthetic tiles, tile records, running a stage's main. */
+/** Test helpers for the model stages: synthetic tiles, tile records, running a stage's main. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
+import { TILES_TFRECORD } from '../../shared/contract/index.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
 
-export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const sharedDir = resolve(projectRoot, '../shared');
+import { projectRoot, sharedDir } from '../helpers/dirs.js';
+
+export { projectRoot, sharedDir };
 export const fixtureModel = join(sharedDir, 'fixtures/models/efficientnet-b0-random.onnx');
 export const fixtureModelMissing = existsSync(fixtureModel) ? false : `needs ${fixtureModel} (../shared beside the project)`;
-
-export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), `tessella-${prefix}-`));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
 
 /** Smooth, tissue-coloured RGB pixels (pink/purple gradients with a blob), different per seed. */
 export function tissuePixels(size: number, seed: number): Buffer {
@@ -47,7 +42,7 @@ export interface SyntheticTile {
 
 /** Write `/<root>/<slide>/tiles.tfrecord` as tile-extract does. */
 export async function writeTiles(root: string, slide: string, tiles: SyntheticTile[]): Promise<string> {
-  const w = await TileRecordWriter.open(join(root, slide, 'tiles.tfrecord'));
+  const w = await TileRecordWriter.open(join(root, slide, TILES_TFRECORD));
   for (const t of tiles) await w.write({ slide, image: t.image, locX: t.locX, locY: t.locY });
   await w.close();
   return join(root, slide);

@@ -5,7 +5,7 @@ import { buildModels } from '../../scripts/models/build.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { ModelMismatchError, openModel } from '../../shared/onnx/model.js';
 import { checkProviders, openSession } from '../../shared/onnx/providers.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 describe('sessions: provider fallback and the inference worker', () => {
   const tmp = tempDir('session');

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readDatasetJson, readPatients, verifyDataset, featureSpec } from '../../shared/dataset-reader.js';
+import { featureSpec, readDatasetJson } from '../../shared/contract/index.js';
+import { readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { encodeExample } from '../../shared/example.js';
 import { TFRecordWriter } from '../../shared/tfrecord.js';
 import { Logger } from '../../shared/log.js';
@@ -13,7 +14,7 @@ import { config, makePfs, slideData, writeManifest, writeSlideOutputs, type PfsF
 const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
 
 async function smallDataset(env: Record<string, string> = {}): Promise<PfsFixture> {
-  const pfs = makePfs('dataset-reader-');
+  const pfs = makePfs('dataset-reader');
   const rows = ['image_id,patient_id,center_id,label'];
   for (let i = 0; i < 12; i++) {
     rows.push(`s${i},p${i},${i % 3},${i % 2 ? 'b' : 'a'}`);

@@ -1,23 +1,17 @@
-/** Shared by the slide and tile-stage tests: where fixtures are, temp folders, running a stage as the engine does. */
+/** Shared by the slide and tile-stage tests: where fixtures are, running a stage as the engine does. */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { projectRoot, sharedDir } from '../helpers/dirs.js';
 
-export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const fixturesDir = join(resolve(projectRoot, '../shared'), 'fixtures', 'slides');
+export { projectRoot };
+export const fixturesDir = join(sharedDir, 'fixtures', 'slides');
 export const fixture = (name: string) => join(fixturesDir, name);
 
 /** `{ skip: reason }` when ../shared's slides are absent, for node:test options. */
 export const needsFixtures = existsSync(fixturesDir) ? {} : { skip: `fixture slides not found at ${fixturesDir} (../shared is provided beside the checkout)` };
 
 export const hasOpenSlideTools = spawnSync('openslide-write-png', ['--help'], { stdio: 'ignore' }).error === undefined;
-
-export function tempDir(prefix: string): { path: string; cleanup: () => void } {
-  const path = mkdtempSync(join(tmpdir(), `tessella-${prefix}-`));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
-}
 
 /** A slides repo as the engine mounts it: `<pfsRoot>/slides/<id>/<file>` (the file linked, not copied). */
 export function mountSlide(pfsRoot: string, id: string, file: string): string {

@@ -4,7 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
 import { openSlide, type Slide } from '../../shared/slide/index.js';
 import { gatherStrips, streamOverviewStrips } from '../../shared/slide/overview.js';
-import { fixture, needsFixtures, tempDir } from './helpers.js';
+import { fixture, needsFixtures } from './helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 /** The overview's strips: their extents, and the pixels gathered. */
 async function readStrips(slide: Slide, downsample: number, options = {}) {
@@ -58,8 +59,8 @@ describe('overview strips equal the whole overview', () => {
   before(async () => {
     tmp = tempDir('overview-strips');
     const opts = { width: 5000, height: 3300, seed: 5, tissueFraction: 0.5 };
-    pyr = (await makeSyntheticSlide({ ...opts, path: join(tmp.path, 'pyr.tiff'), pyramid: true })).path;
-    flat = (await makeSyntheticSlide({ ...opts, path: join(tmp.path, 'flat.tiff'), pyramid: false })).path;
+    pyr = (await makeSyntheticSlide({ ...opts, path: join(tmp.dir, 'pyr.tiff'), pyramid: true })).path;
+    flat = (await makeSyntheticSlide({ ...opts, path: join(tmp.dir, 'flat.tiff'), pyramid: false })).path;
   });
   after(() => tmp.cleanup());
 

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
 import { AreaResampler, axisWeights } from '../../shared/slide/area-resampler.js';
 import { openSlide } from '../../shared/slide/index.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 const rgb = (values: number[]) => Buffer.from(values.flatMap((v) => [v, v, v]));
 const red = (b: Buffer) => [...b].filter((_, i) => i % 3 === 0);
@@ -73,8 +73,8 @@ describe('overviews of synthetic slides, with and without pyramid', () => {
 
   test('the same slide gives nearly the same 1/16 view from level 0 (streamed), from the pyramid, and through libvips', async () => {
     const opts = { width: 2400, height: 1600, seed: 7, tissueFraction: 0.5 };
-    const flat = await makeSyntheticSlide({ ...opts, path: join(tmp.path, 'flat.tiff'), pyramid: false });
-    const pyr = await makeSyntheticSlide({ ...opts, path: join(tmp.path, 'pyr.tiff'), pyramid: true });
+    const flat = await makeSyntheticSlide({ ...opts, path: join(tmp.dir, 'flat.tiff'), pyramid: false });
+    const pyr = await makeSyntheticSlide({ ...opts, path: join(tmp.dir, 'pyr.tiff'), pyramid: true });
     assert.equal(flat.levels.length, 1);
     assert.deepEqual(pyr.levels.map((l) => l.downsample), [1, 2, 4, 8, 16]);
 
@@ -95,8 +95,8 @@ describe('overviews of synthetic slides, with and without pyramid', () => {
   });
 
   test('seeded: the same options write the same bytes', async () => {
-    const a = await makeSyntheticSlide({ path: join(tmp.path, 'a.tiff'), width: 1500, height: 900, seed: 3, tissueFraction: 0.3, layout: 'scattered' });
-    const b = await makeSyntheticSlide({ path: join(tmp.path, 'b.tiff'), width: 1500, height: 900, seed: 3, tissueFraction: 0.3, layout: 'scattered' });
+    const a = await makeSyntheticSlide({ path: join(tmp.dir, 'a.tiff'), width: 1500, height: 900, seed: 3, tissueFraction: 0.3, layout: 'scattered' });
+    const b = await makeSyntheticSlide({ path: join(tmp.dir, 'b.tiff'), width: 1500, height: 900, seed: 3, tissueFraction: 0.3, layout: 'scattered' });
     assert.ok(readFileSync(a.path).equals(readFileSync(b.path)));
     assert.ok(Math.abs(a.tissueFraction - 0.3) < 0.03, `tissue ${a.tissueFraction}`);
   });

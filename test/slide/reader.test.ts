@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { chooseLevel, levelFor, openSlide, SlideOpenError, SlideReadError } from '../../shared/slide/index.js';
 import { premultipliedArgbToRgb } from '../../shared/slide/pixels.js';
-import { fixture, hasOpenSlideTools, needsFixtures, tempDir } from './helpers.js';
+import { fixture, hasOpenSlideTools, needsFixtures } from './helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 describe('level arithmetic', () => {
   test('chooses the largest downsample <= target, with a little tolerance', () => {
@@ -92,7 +93,7 @@ describe('reading regions', needsFixtures, () => {
 
   /** openslide-write-png's RGBA composited over white, as the reader promises. */
   async function openslidePng(file: string, x: number, y: number, level: number, w: number, h: number): Promise<Buffer> {
-    const out = join(tmp.path, `ref-${x}-${y}-${level}.png`);
+    const out = join(tmp.dir, `ref-${x}-${y}-${level}.png`);
     const r = spawnSync('openslide-write-png', [file, String(x), String(y), String(level), String(w), String(h), out]);
     assert.equal(r.status, 0, `openslide-write-png failed: ${r.stderr}`);
     return sharp(out).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer();
@@ -234,7 +235,7 @@ describe('reading regions', needsFixtures, () => {
     const slide0 = await openSlide(fixture('cmu-1-small-region.svs'));
     const crop = await slide0.readRegion(0, 0, 0, 1200, 900);
     await slide0.close();
-    const file = join(tmp.path, 'crop.jpg');
+    const file = join(tmp.dir, 'crop.jpg');
     await sharp(crop, { raw: { width: 1200, height: 900, channels: 3 } }).jpeg({ quality: 90 }).toFile(file);
     const pixels = await sharp(file).raw().toBuffer();
     const slide = await openSlide(file);
@@ -252,7 +253,7 @@ describe('reading regions', needsFixtures, () => {
   });
 
   test('a slide folder: the slide file is found beside other files; two slides in one folder is an error', async () => {
-    const dir = join(tmp.path, 'folder');
+    const dir = join(tmp.dir, 'folder');
     mkdirSync(dir);
     writeFileSync(join(dir, 'notes.txt'), 'scanned twice\n');
     const { symlinkSync } = await import('node:fs');
@@ -268,7 +269,7 @@ describe('reading regions', needsFixtures, () => {
   });
 
   test('a slide folder: a JPEG beside the slide is a companion, not a second slide', async () => {
-    const dir = join(tmp.path, 'folder-jpeg');
+    const dir = join(tmp.dir, 'folder-jpeg');
     mkdirSync(dir);
     const { symlinkSync } = await import('node:fs');
     symlinkSync(fixture('small.svs'), join(dir, 'small.svs'));

@@ -11,7 +11,8 @@ import { buildTinyCnn } from '../../scripts/models/tiny-cnn.js';
 import { writeModelFolder } from '../../scripts/models/write.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
-import { fixtureModel, fixtureModelMissing, runStage, syntheticTiles, tempDir, writeTiles } from '../onnx/helpers.js';
+import { fixtureModel, fixtureModelMissing, runStage, syntheticTiles, writeTiles } from '../onnx/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];

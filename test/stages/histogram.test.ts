@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { addTileHistogram, CELLS } from '../../stages/histogram/histogram.js';
+import { HISTOGRAM_BINS } from '../../shared/contract/index.js';
+import { addTileHistogram } from '../../stages/histogram/histogram.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
-import { encodeTile, runStage, tempDir, writeTiles } from '../onnx/helpers.js';
+import { encodeTile, runStage, writeTiles } from '../onnx/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 /** A 448 tile: top half pure red, bottom-left (16,32,48), bottom-right (15,255,128). */
 function knownColours(): Buffer {
@@ -29,7 +31,7 @@ describe('histogram', () => {
   after(() => tmp.cleanup());
 
   it('bins a tile of known colours by value >> 4 at r*256 + g*16 + b, normalized to 1', () => {
-    const sum = new Float64Array(CELLS);
+    const sum = new Float64Array(HISTOGRAM_BINS);
     addTileHistogram(knownColours(), sum);
     assert.equal(sum[RED], 0.5);
     assert.equal(sum[LEFT], 0.25);
@@ -57,7 +59,7 @@ describe('histogram', () => {
     assert.equal(sum[RED], 1);
     assert.equal(sum[LEFT], 0.5);
     assert.equal(sum[RIGHT], 0.5);
-    assert.equal(sum[CELLS - 1], 1, 'the white tile');
+    assert.equal(sum[HISTOGRAM_BINS - 1], 1, 'the white tile');
     assert.ok(Math.abs(sum.reduce((a, b) => a + b, 0) - 3) < 1e-12);
   });
 

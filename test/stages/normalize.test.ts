@@ -8,7 +8,8 @@ import { writeModelFolder } from '../../scripts/models/write.js';
 import { decodeRgb } from '../../shared/image.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import { readTileRecords, type TileRecord } from '../../shared/tile-record.js';
-import { runStage, syntheticTiles, tempDir, writeTiles } from '../onnx/helpers.js';
+import { runStage, syntheticTiles, writeTiles } from '../onnx/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 async function readAll(path: string): Promise<TileRecord[]> {
   const out: TileRecord[] = [];

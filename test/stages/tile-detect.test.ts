@@ -5,13 +5,14 @@ import { after, before, describe, test } from 'node:test';
 import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
 import { readSlideError } from '../../shared/slide-error.js';
 import { openSlide } from '../../shared/slide/index.js';
-import { readTilesJson, type TilesJson } from '../../shared/slide/tiles-json.js';
+import { readTilesJson, type TilesJson } from '../../shared/contract/index.js';
 import { DetectConfigSchema } from '../../stages/tile-detect/config.js';
 import { detectOnOverview, detectTiles, detectTilesStreamed } from '../../stages/tile-detect/detect.js';
 import { thumbnailOf } from '../../stages/tile-detect/qc.js';
 import { countBackground, countBackgroundWords, isBackground } from '../../stages/tile-detect/background.js';
 import { GridMeasurer, measureGrid, selectTiles, TileStatus } from '../../stages/tile-detect/tissue.js';
-import { fixture, mountSlide, needsFixtures, runStage, tempDir } from '../slide/helpers.js';
+import { fixture, mountSlide, needsFixtures, runStage } from '../slide/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 /** A w x h grey image with every pixel `value`, as RGB. */
 function solid(w: number, h: number, rgb: [number, number, number]) {
@@ -131,7 +132,7 @@ describe('tile-detect as the engine runs it (main.ts, PFS_ROOT, slides)', () => 
   // Every run starts at once (each child pays tsx's start-up); the tests then read what they wrote.
   before(async () => {
     tmp = tempDir('tile-detect');
-    const empty = await makeSyntheticSlide({ path: join(tmp.path, 'empty.tiff'), width: 1400, height: 1000, tissueFraction: 0 });
+    const empty = await makeSyntheticSlide({ path: join(tmp.dir, 'empty.tiff'), width: 1400, height: 1000, tissueFraction: 0 });
     const slides: Record<string, string> = { empty: empty.path };
     if (!needsFixtures.skip) {
       Object.assign(slides, {
@@ -142,12 +143,12 @@ describe('tile-detect as the engine runs it (main.ts, PFS_ROOT, slides)', () => 
       });
     }
     const runs = Object.entries(slides).map(async ([id, file]) => {
-      const root = join(tmp.path, id);
+      const root = join(tmp.dir, id);
       const r = await runStage('tile-detect', { PFS_ROOT: root, slides: mountSlide(root, id, file) });
       assert.equal(r.status, 0, `${id}: ${r.stderr}`);
       outs[id] = join(root, 'out', id);
     });
-    const root = join(tmp.path, 'badenv');
+    const root = join(tmp.dir, 'badenv');
     const bad = runStage('tile-detect', { PFS_ROOT: root, slides: join(root, 'slides', 'x'), TILE_SIZE: 'big' }).then((r) => (badEnv = r));
     await Promise.all([...runs, bad]);
   });
@@ -299,8 +300,8 @@ describe('strip by strip equals the whole overview', () => {
   before(async () => {
     tmp = tempDir('tile-detect-strips');
     const opts = { width: 6000, height: 4100, seed: 11, tissueFraction: 0.45, layout: 'scattered' as const };
-    synthetic.pyramid = (await makeSyntheticSlide({ ...opts, path: join(tmp.path, 'pyr.tiff') })).path;
-    synthetic.flat = (await makeSyntheticSlide({ ...opts, path: join(tmp.path, 'flat.tiff'), pyramid: false })).path;
+    synthetic.pyramid = (await makeSyntheticSlide({ ...opts, path: join(tmp.dir, 'pyr.tiff') })).path;
+    synthetic.flat = (await makeSyntheticSlide({ ...opts, path: join(tmp.dir, 'flat.tiff'), pyramid: false })).path;
   });
   after(() => tmp.cleanup());
 

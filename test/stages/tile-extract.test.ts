@@ -1,32 +1,20 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { readSlideError, writeSlideError } from '../../shared/slide-error.js';
 import { openSlide } from '../../shared/slide/index.js';
-import { readTilesJson, TILES_JSON_VERSION, type TilesJson } from '../../shared/slide/tiles-json.js';
+import { readTilesJson } from '../../shared/contract/index.js';
 import { readTileRecords, type TileRecord } from '../../shared/tile-record.js';
-import { fixture, mountSlide, needsFixtures, runStage, tempDir } from '../slide/helpers.js';
+import { fixture, mountSlide, needsFixtures, runStage } from '../slide/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
+import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';
 
 async function records(path: string): Promise<TileRecord[]> {
   const out: TileRecord[] = [];
   for await (const r of readTileRecords(path)) out.push(r);
   return out;
-}
-
-/** A tiles.json as tile-detect writes it, by hand, for slides tile-detect itself cannot tile. */
-function handMadeTilesJson(slide: string, file: string, width: number, height: number, tileSize: number, tiles: { col: number; row: number }[]): TilesJson {
-  return {
-    version: TILES_JSON_VERSION,
-    slide,
-    source: { file, reader: 'openslide', vendor: 'aperio', width, height, levels: [{ width, height, downsample: 1 }], mpp: null, objective_power: null },
-    params: { tile_size: tileSize, downsample: 1, background_threshold: 190, max_background_fraction: 0.1, max_tiles: null },
-    overview: { level: 0, level_downsample: 1, width, height },
-    grid: { cols: Math.floor(width / tileSize), rows: Math.floor(height / tileSize) },
-    counts: { grid: 1, kept: tiles.length, dropped: { background: 0, max_tiles: 0 } },
-    tiles: tiles.map((t) => ({ ...t, x: t.col * tileSize, y: t.row * tileSize, tissue_fraction: 1 })),
-  };
 }
 
 describe('tile-extract as the engine runs it (join of slides and tile_detect)', needsFixtures, () => {
@@ -36,7 +24,7 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
   before(async () => {
     tmp = tempDir('tile-extract');
     // tile-detect first, on the real slide, as the pipeline would.
-    const detectRoot = join(tmp.path, 'detect');
+    const detectRoot = join(tmp.dir, 'detect');
     const cmuSlides = mountSlide(detectRoot, 'cmu1', fixture('cmu-1-small-region.svs'));
     const detected = await runStage('tile-detect', { PFS_ROOT: detectRoot, slides: cmuSlides });
     assert.equal(detected.status, 0, detected.stderr);
@@ -44,16 +32,16 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
 
     // Inputs of the other cases: unreadable.svs with a hand-made tile list, an upstream error, zero tiles.
     const detectDir = (id: string) => {
-      const dir = join(tmp.path, 'made', id);
+      const dir = join(tmp.dir, 'made', id);
       mkdirSync(dir, { recursive: true });
       return dir;
     };
     const badRead = detectDir('bad-read');
-    writeFileSync(join(badRead, 'tiles.json'), JSON.stringify(handMadeTilesJson('bad-read', 'unreadable.svs', 16, 16, 16, [{ col: 0, row: 0 }])));
+    writeHandMadeTilesJson(badRead, handMadeTilesJson('bad-read', { file: 'unreadable.svs', width: 16, height: 16, tileSize: 16, tiles: [{ col: 0, row: 0 }] }));
     const upstream = detectDir('bad-open');
-    writeSlideError(join(tmp.path, 'made'), 'bad-open', { stage: 'tile-detect', what: 'the slide cannot be opened', why: 'unsupported compression' });
+    writeSlideError(join(tmp.dir, 'made'), 'bad-open', { stage: 'tile-detect', what: 'the slide cannot be opened', why: 'unsupported compression' });
     const none = detectDir('none');
-    writeFileSync(join(none, 'tiles.json'), JSON.stringify({ ...handMadeTilesJson('none', 'small.svs', 16, 16, 448, []), reason: 'too small' }));
+    writeHandMadeTilesJson(none, handMadeTilesJson('none', { file: 'small.svs', width: 16, height: 16, tileSize: 448, reason: 'too small' }));
 
     const cases: [string, string, string, Record<string, string>][] = [
       ['jpeg', fixture('cmu-1-small-region.svs'), cmuDetect, {}],
@@ -64,7 +52,7 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
     ];
     await Promise.all(
       cases.map(async ([name, file, detectOut, env]) => {
-        const root = join(tmp.path, name);
+        const root = join(tmp.dir, name);
         const id = name === 'jpeg' || name === 'png' ? 'cmu1' : name;
         const r = await runStage('tile-extract', { PFS_ROOT: root, slides: mountSlide(root, id, file), tile_detect: detectOut, ...env });
         assert.equal(r.status, 0, `${name}: ${r.stderr}`);

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { MergeEngine, MERGE_PIPELINES } from '../../scripts/bench/merge-engine.js';
 import { readMergeConfig } from '../../stages/merge/config.js';
 import { shardCount, shardOf, type CohortFile } from '../../stages/merge/assign.js';
-import { shardFileName } from '../../stages/merge/shards.js';
+import { shardFileName } from '../../shared/contract/index.js';
 
 const ENV = { EXPECTED_PATIENTS: '8', PATIENTS_PER_SHARD: '2', SPLIT_SEED: '3' };
 const config = readMergeConfig(ENV);

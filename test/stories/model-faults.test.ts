@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
-import { projectRoot, sharedDir, tempDir } from '../onnx/helpers.js';
+import { sharedDir, projectRoot, tempDir } from '../helpers/dirs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
 const STAGES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
 import { readSafetensors } from '../../shared/safetensors.js';
-import { projectRoot, sharedDir, tempDir } from '../onnx/helpers.js';
+import { projectRoot, sharedDir } from '../onnx/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
 const STAGES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];

@@ -1,0 +1,60 @@
+/**
+ * Every file name that crosses a stage boundary: what a stage writes under `/pfs/out` and the next one (or a
+ * user) reads. A writer and its readers import the name from here, never spell it.
+ */
+
+// ---- per slide, `/<slide>/...` in the slide stages' repos --------------------------------------------------
+/** tile-detect: the kept tiles and the facts they were chosen from (schema: tiles-json.ts). */
+export const TILES_JSON = 'tiles.json';
+/** tile-detect: the QC pictures, under `/<slide>/qc/`. */
+export const QC_DIR = 'qc';
+export const QC_THUMBNAIL = 'thumbnail.jpg';
+export const QC_TILES_OVERLAY = 'tiles.jpg';
+export const QC_TILES_GEOJSON = 'tiles.geojson';
+/** tile-extract and normalize: one tf.train.Example per tile, slideflow's keys. */
+export const TILES_TFRECORD = 'tiles.tfrecord';
+/** embed: per-tile pooled embeddings (layout: slide-tensors.ts). */
+export const EMBEDDINGS_FILE = 'embeddings.safetensors';
+/** histogram: the slide's colour histogram (layout: slide-tensors.ts). */
+export const HISTOGRAM_FILE = 'histogram.safetensors';
+/** Any slide stage, in place of its outputs: why the slide could not be processed (schema: slide-error.ts). */
+export const ERROR_FILE = 'error.json';
+
+// ---- the models repo, `/<task>/...` ---------------------------------------------------------------------------
+export const MODEL_FILE = 'model.onnx';
+export const MODEL_CARD_FILE = 'model.json';
+
+// ---- the manifest repo (defaults of merge's MANIFEST_FILE and PINS_FILE) --------------------------------------
+export const MANIFEST_CSV = 'manifest.csv';
+
+// ---- between the merge pipelines ------------------------------------------------------------------------------
+/** merge-assign: `/slides/<slide>.json` per manifest slide (schema: merge-files.ts) and `/cohort.json`. */
+export const ASSIGNED_SLIDES_DIR = 'slides';
+export const COHORT_FILE = 'cohort.json';
+export const assignedSlideFile = (slide: string): string => `${ASSIGNED_SLIDES_DIR}/${slide}.json`;
+/** merge-slide: `/shards/<set>/<NNNNN>/<patient>/<slide>/slide.json`, or `/unlisted/<slide>.json`. */
+export const SHARDS_DIR = 'shards';
+export const UNLISTED_DIR = 'unlisted';
+export const SLIDE_FILE = 'slide.json';
+export const unlistedSlideFile = (slide: string): string => `${UNLISTED_DIR}/${slide}.json`;
+/** merge-shard: `/summary/<set>-NNNNN.json` per shard and `/summary/unlisted.json`. */
+export const SUMMARY_DIR = 'summary';
+export const UNLISTED_SUMMARY = 'unlisted.json';
+export const shardSummaryFile = (set: string, shard: number): string => `${SUMMARY_DIR}/${set}-${pad5(shard)}.json`;
+
+// ---- the dataset, merge@master:/ ------------------------------------------------------------------------------
+export const DATASET_JSON = 'dataset.json';
+/** Also the default PINS_FILE: committed back to the manifest repo, it pins the splits. */
+export const SPLITS_CSV = 'splits.csv';
+export const REPORT_MD = 'report.md';
+/** The cohort QC page, self-contained but for the per-slide pictures under `/qc/` beside it. */
+export const REPORT_HTML = 'report.html';
+/** merge-slide's and the dataset's per-slide QC pieces: `/qc/<slide>.jpg` and `/qc/<slide>.json`. */
+export const QC_CARDS_DIR = 'qc';
+/** A shard of a set, relative to the dataset: `<set>/<set>-NNNNN-of-MMMMM.tfrecord`. */
+export const shardFileName = (set: string, index: number, count: number): string =>
+  `${set}/${set}-${pad5(index)}-of-${pad5(count)}.tfrecord`;
+
+function pad5(n: number): string {
+  return String(n).padStart(5, '0');
+}
