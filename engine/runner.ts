@@ -180,7 +180,7 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
     seconds: 0,
     failures: [],
   };
-  const progress = new JobProgress(log, job.pipeline, job.id, result.total);
+  const progress = new JobProgress(log, job.pipeline, job.id, result.total, join(store.logsDir, job.pipeline, job.id)); // follows the datum logs
   progress.processed = result.recovered;
   progress.skipped = result.skipped;
   log.info('job started', { pipeline: job.pipeline, job: job.id, datums: result.total, to_run: plan.queue.length, skipped: result.skipped, resumed: result.recovered, plan: plan.mode });

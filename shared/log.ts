@@ -11,14 +11,42 @@ export type Fields = Record<string, unknown>;
 export interface LogSink {
   isTTY: boolean;
   write(line: string): void;
+  /**
+   * On a terminal, a live block of lines kept below the log (progress): redrawn in place, erased before each
+   * log line and drawn again after it; [] erases it. Sinks without it get progress as one redrawn line.
+   */
+  footer?(lines: string[]): void;
 }
 
-const stderrSink: LogSink = {
-  get isTTY() {
+/** Writes to stderr; on a terminal keeps the live footer below the log lines. */
+class StderrSink implements LogSink {
+  private footerLines: string[] = [];
+
+  get isTTY(): boolean {
     return Boolean(process.stderr.isTTY) && process.env.TESSELLA_LOG_FORMAT !== 'json';
-  },
-  write: (line) => void process.stderr.write(line),
-};
+  }
+
+  write(line: string): void {
+    if (!this.footerLines.length) return void process.stderr.write(line);
+    process.stderr.write(eraseBlock(this.footerLines.length) + line + (line.endsWith('\n') ? this.footerLines.join('\n') : ''));
+    if (!line.endsWith('\n')) this.footerLines = []; // a partial line took the footer's place
+  }
+
+  footer(lines: string[]): void {
+    // Longer lines would wrap, and the block could not be erased by its line count.
+    const width = Math.max(20, (process.stderr.columns || 120) - 1);
+    const fitted = lines.map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l));
+    process.stderr.write((this.footerLines.length ? eraseBlock(this.footerLines.length) : '') + fitted.join('\n'));
+    this.footerLines = fitted;
+  }
+}
+
+/** Erase `n` lines with the cursor at the end of the last one; the cursor ends at the start of the first. */
+function eraseBlock(n: number): string {
+  return clearLine() + '\x1b[1A\x1b[2K'.repeat(n - 1);
+}
+
+const stderrSink: LogSink = new StderrSink();
 
 export class Logger {
   constructor(

@@ -20,7 +20,7 @@ export class Progress {
     readonly unit = 'items',
     intervalMs?: number,
   ) {
-    this.intervalMs = intervalMs ?? (log.sink.isTTY ? 200 : 5000);
+    this.intervalMs = intervalMs ?? (log.sink.isTTY ? 200 : offTerminalIntervalMs());
   }
 
   tick(n = 1): void {
@@ -62,6 +62,11 @@ export class Progress {
     }
   }
 
+  /** The terminal lines, the first after the component tag (a job adds its running datums). */
+  lines(): string[] {
+    return [this.line()];
+  }
+
   /** The terminal line (after the component tag). */
   line(): string {
     const of = this.total !== undefined ? `/${this.total}` : '';
@@ -77,13 +82,21 @@ export class Progress {
   }
 
   draw(): void {
-    if (this.log.sink.isTTY) this.log.sink.write(`${clearLine()}[${this.log.component}] ${this.line()}`);
-    else this.log.info(...this.event());
+    const sink = this.log.sink;
+    if (!sink.isTTY) return this.log.info(...this.event());
+    const [first, ...rest] = this.lines();
+    const tagged = `[${this.log.component}] ${first}`;
+    if (sink.footer) sink.footer([tagged, ...rest]);
+    else sink.write(`${clearLine()}${tagged}`);
   }
 
-  /** Clears the live line; returns the seconds since the start (the caller logs the result itself). */
+  /** Clears the live line(s); returns the seconds since the start (the caller logs the result itself). */
   end(): number {
-    if (this.log.sink.isTTY) this.log.sink.write(clearLine());
+    const sink = this.log.sink;
+    if (sink.isTTY) {
+      if (sink.footer) sink.footer([]);
+      else sink.write(clearLine());
+    }
     return this.seconds;
   }
 
@@ -97,6 +110,15 @@ export class Progress {
     }
     return summary;
   }
+}
+
+/**
+ * Progress events off a terminal: every 5 s, or $TESSELLA_PROGRESS_INTERVAL_MS (the engine asks its datums for
+ * about one a second when it shows them live).
+ */
+function offTerminalIntervalMs(): number {
+  const v = Number(process.env.TESSELLA_PROGRESS_INTERVAL_MS);
+  return Number.isFinite(v) && v > 0 ? v : 5000;
 }
 
 export function clearLine(): string {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TILES_TFRECORD } from './contract/files.js';
 import { bytesFeature, decodeExample, encodeExample, int64Feature } from './example.js';
-import { readTFRecords, TFRecordWriter } from './tfrecord.js';
+import { countRecordsByHeaders, readTFRecords, TFRecordWriter } from './tfrecord.js';
 
 /**
  * The tiles.tfrecord in an upstream slide folder. Its absence is a bug upstream (a slide without tiles carries
@@ -44,6 +44,18 @@ export function decodeTileRecord(buf: Uint8Array): TileRecord {
     locX: Number(int64Feature(f, 'loc_x')[0]),
     locY: Number(int64Feature(f, 'loc_y')[0]),
   };
+}
+
+/**
+ * How many tiles a tiles.tfrecord holds, from its record headers (a progress total); undefined when they do not
+ * read (a damaged file is reported by the stream that reads it, where the stage handles it).
+ */
+export function countTiles(path: string): number | undefined {
+  try {
+    return countRecordsByHeaders(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stream the tiles of a tiles.tfrecord in file order. */

@@ -139,8 +139,8 @@ async function main(): Promise<void> {
     for (const a of norm.worker.attempts) console.log(`provider ${a.provider}: ${a.error ? 'failed: ' + a.error : 'ran'}`);
     const nb = Number(values['normalize-batch']);
     const normRef = await sessionOnly(norm, tiles, nb, settings, async (img) => ({ pixels: img.data, h: img.height, w: img.width }));
-    await normalizeTiles(tiles, join(dir, 'warm.tfrecord'), norm, { batchSize: nb, format: 'same', jpegQuality: 95 });
-    await compare(`normalize (${norm.worker.provider}, batch ${nb})`, rounds, () => timed(n, () => normalizeTiles(tiles, join(dir, 'normalized.tfrecord'), norm, { batchSize: nb, format: 'same', jpegQuality: 95 })), () => normRef.pass());
+    await normalizeTiles(tiles, join(dir, 'warm.tfrecord'), norm, { batchSize: nb, format: 'same' });
+    await compare(`normalize (${norm.worker.provider}, batch ${nb})`, rounds, () => timed(n, () => normalizeTiles(tiles, join(dir, 'normalized.tfrecord'), norm, { batchSize: nb, format: 'same' })), () => normRef.pass());
     await normRef.release();
     await norm.worker.close();
 

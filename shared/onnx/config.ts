@@ -1,6 +1,6 @@
 /** The parameters every model stage takes from `transform.env`. */
 import { z } from 'zod';
-import { envInt, envList } from '../config.js';
+import { envEnum, envInt, envList } from '../config.js';
 import { DEFAULT_PROVIDERS, type SessionSettings } from './providers.js';
 
 export const modelEnvFields = {
@@ -8,13 +8,20 @@ export const modelEnvFields = {
   EXECUTION_PROVIDERS: envList().default(DEFAULT_PROVIDERS),
   /** Tiles per session.run; 0 picks by provider (CPU: normalize 8, embed 32; GPU: 32, 128). */
   BATCH_SIZE: envInt({ min: 0, max: 4096 }).default(0),
-  /** ONNX Runtime intra-op threads; 0 = on CPU all cores but one (decoding overlaps inference), else ORT's default. */
+  /** ONNX Runtime intra-op threads; 0 = on CPU every core (its threads do not spin), else ORT's default. */
   INTRA_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
   INTER_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
+  /** on: ORT's idle threads spin-wait (its own default; lower latency on a core nothing else needs); off: sleep. */
+  THREAD_SPINNING: envEnum(['off', 'on'] as const).default('off'),
 };
 
 export const ModelEnvSchema = z.object(modelEnvFields);
 
 export function sessionSettings(cfg: z.infer<typeof ModelEnvSchema>): SessionSettings {
-  return { providers: cfg.EXECUTION_PROVIDERS.map((p) => p.toLowerCase()), intraOpThreads: cfg.INTRA_OP_THREADS, interOpThreads: cfg.INTER_OP_THREADS };
+  return {
+    providers: cfg.EXECUTION_PROVIDERS.map((p) => p.toLowerCase()),
+    intraOpThreads: cfg.INTRA_OP_THREADS,
+    interOpThreads: cfg.INTER_OP_THREADS,
+    spinning: cfg.THREAD_SPINNING === 'on',
+  };
 }

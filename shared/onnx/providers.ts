@@ -12,9 +12,14 @@ export const DEFAULT_PROVIDERS = ['cuda', 'cpu'];
 export interface SessionSettings {
   /** Providers in order of preference. */
   providers: string[];
-  /** 0: on CPU, all cores but one (the stage decodes and encodes tiles meanwhile); elsewhere ONNX Runtime's default. */
+  /** 0: on CPU, every core (see defaultCpuThreads); elsewhere ONNX Runtime's default. */
   intraOpThreads: number;
   interOpThreads: number;
+  /**
+   * Whether ORT's idle pool threads spin-wait for the next parallel section (its default) instead of sleeping.
+   * Off by default on CPU: spinning threads take the cores from the stage's tile decoding and encoding.
+   */
+  spinning?: boolean;
 }
 
 export interface ProviderAttempt {
@@ -53,6 +58,9 @@ function sessionOptions(provider: string, s: SessionSettings): ort.InferenceSess
   const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? defaultCpuThreads() : 0;
   if (intra > 0) options.intraOpNumThreads = intra;
   if (s.interOpThreads > 0) options.interOpNumThreads = s.interOpThreads;
+  if (provider === 'cpu' && !s.spinning) {
+    options.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+  }
   return options;
 }
 
@@ -72,9 +80,14 @@ export async function openSession(modelPath: string, settings: SessionSettings):
   throw new ProviderError(`${modelPath}: no execution provider could open the model (${why})`, attempts);
 }
 
-/** CPU inference threads when unset: leave one core to decoding/encoding, which overlaps inference. */
+/**
+ * CPU inference threads when unset: every core. Tile decoding and encoding (libvips on libuv's threads) take
+ * the cores while a batch is being filled or written, and ORT's threads, which do not spin (see `spinning`),
+ * leave them free meanwhile; cores - 1 left a core idle whenever no tile was being decoded or encoded, most of a
+ * batch's time (scripts/bench/e2e.ts compares both: its `main` config runs cores - 1).
+ */
 export function defaultCpuThreads(): number {
-  return Math.max(1, availableParallelism() - 1);
+  return availableParallelism();
 }
 
 function firstLine(text: string): string {

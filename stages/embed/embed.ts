@@ -13,6 +13,7 @@ import { poolFeatures } from '../../shared/onnx/pooling.js';
 import { fillInput, inputDims } from '../../shared/onnx/tensor.js';
 import { tileBatches } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
+import { countTiles } from '../../shared/tile-record.js';
 
 export interface Embeddings {
   n: number;
@@ -33,7 +34,7 @@ export async function embedTiles(inputPath: string, model: OpenedModel, batchSiz
   const locs: number[] = [];
   const methods = new Set<string>();
   let dim = featureDim(card, worker.outputs.find((o) => o.name === card.output.name));
-  const progress = log?.progress('embed', undefined, 'tiles');
+  const progress = log?.progress('embed', countTiles(inputPath), 'tiles');
   const batches = tileBatches(inputPath, batchSize, async (record) => {
     const resized = await resizeForModel(await decodeRgb(record.image), size);
     methods.add(resized.method);

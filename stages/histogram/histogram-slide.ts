@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { HISTOGRAM_FILE } from '../../shared/contract/index.js';
 import type { Logger } from '../../shared/log.js';
 import { passOnSlideError } from '../../shared/slide-error.js';
-import { tilesRecordIn } from '../../shared/tile-record.js';
+import { countTiles, tilesRecordIn } from '../../shared/tile-record.js';
 import { reportTileDecodeError, TileDecodeError } from '../../shared/tiles/index.js';
 import type { HistogramConfig } from './config.js';
 import { slideHistogram, writeHistogram } from './histogram.js';
@@ -27,7 +27,7 @@ export async function histogramSlide({ tilesDir, outDir, slideId, config, log }:
     return;
   }
   const input = tilesRecordIn(tilesDir, 'normalize');
-  const progress = log.progress('histogram', undefined, 'tiles');
+  const progress = log.progress('histogram', countTiles(input), 'tiles');
   let h;
   try {
     h = await slideHistogram(input, config.DECODE_CONCURRENCY, (n) => progress.tick(n));

@@ -33,7 +33,8 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
     work: async (model) => {
       const input = tilesRecordIn(tilesDir, 'tile-extract');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('normalize', model.worker.provider);
-      const options = { batchSize, format: cfg.TILE_FORMAT, jpegQuality: cfg.JPEG_QUALITY };
+      const encoding = { quality: cfg.JPEG_QUALITY, chroma: cfg.JPEG_CHROMA, pngLevel: cfg.PNG_COMPRESSION };
+      const options = { batchSize, format: cfg.TILE_FORMAT, encoding };
       const { tiles } = await normalizeTiles(input, join(env.outDir, slide, TILES_TFRECORD), model, options, log);
       log.info('normalized', { tiles, batch_size: batchSize, provider: model.worker.provider });
     },

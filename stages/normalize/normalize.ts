@@ -1,23 +1,24 @@
 /**
  * Stain normalization of one slide's tiles with a StainNet-like image-to-image model (DESIGN.md step 3):
  * decode, (rgb/255 - 0.5)/0.5 per the card, run batched in the inference worker, turn the output back into
- * pixels per the card (clamp, round), re-encode in the tile's format, write the same keys in the same order.
+ * pixels per the card (clamp, round), encode (PNG by default: lossless, so embed and histogram read the model's
+ * pixels and the tiles carry one JPEG generation, tile-extract's), write the same keys in the same order.
  */
 import type { Logger } from '../../shared/log.js';
-import { decodeRgb, encodeRgb, imageFormatOf, type TileFormat } from '../../shared/image.js';
+import { decodeRgb, encodeRgb, imageFormatOf, type TileEncoding, type TileFormat } from '../../shared/image.js';
 import type { RgbImage } from '../../shared/slide/index.js';
 import { describeShape } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
 import { fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
 import { tileBatches } from '../../shared/tiles/index.js';
-import { TileRecordWriter } from '../../shared/tile-record.js';
+import { countTiles, TileRecordWriter } from '../../shared/tile-record.js';
 
 export interface NormalizeOptions {
   batchSize: number;
   /** 'same' keeps each tile's format (JPEG stays JPEG). */
   format: 'same' | TileFormat;
-  jpegQuality: number;
+  encoding?: Partial<TileEncoding>;
 }
 
 interface DecodedTile {
@@ -28,7 +29,7 @@ interface DecodedTile {
 export async function normalizeTiles(inputPath: string, outputPath: string, model: OpenedModel, opts: NormalizeOptions, log?: Logger): Promise<{ tiles: number }> {
   const { card, worker } = model;
   const writer = await TileRecordWriter.open(outputPath);
-  const progress = log?.progress('normalize', undefined, 'tiles');
+  const progress = log?.progress('normalize', countTiles(inputPath), 'tiles');
   try {
     const batches = tileBatches<DecodedTile>(
       inputPath,
@@ -62,7 +63,7 @@ export async function normalizeTiles(inputPath: string, outputPath: string, mode
         const encoded = await Promise.all(
           batch.items.map((t, i) => {
             const rgb = outputToRgb(out.data, i, height, width, card.output);
-            return encodeRgb({ data: rgb, width, height }, opts.format === 'same' ? t.format : opts.format, opts.jpegQuality);
+            return encodeRgb({ data: rgb, width, height }, opts.format === 'same' ? t.format : opts.format, opts.encoding);
           }),
         );
         for (let i = 0; i < n; i++) {

@@ -61,6 +61,7 @@ export async function extractSlide({ slideDir, detectDir, outDir, slideId, confi
           : {}),
         format: config.TILE_FORMAT,
         quality: config.JPEG_QUALITY,
+        chroma: config.JPEG_CHROMA,
         inFlight: config.READS_IN_FLIGHT,
       });
       for await (const t of tiles) {

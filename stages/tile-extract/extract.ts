@@ -4,8 +4,7 @@
  */
 import type { Tile } from '../../shared/contract/index.js';
 import type { Slide } from '../../shared/slide/index.js';
-import { encodeRgb } from '../../shared/image.js';
-import { encodeResized } from './resize-encode.js';
+import { encodeRgb, type JpegChroma } from '../../shared/image.js';
 
 export interface ExtractOptions {
   /** the stored tile's side; without `read`, also its side in level-0 pixels */
@@ -14,6 +13,8 @@ export interface ExtractOptions {
   read?: { level: number; px: number; level0Px: number };
   format: 'jpeg' | 'png';
   quality: number;
+  /** JPEG chroma subsampling (default 4:4:4). */
+  chroma?: JpegChroma;
   inFlight: number;
 }
 
@@ -68,9 +69,8 @@ export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: Ext
       });
       const encoded = done.then(async (rgb) => {
         try {
-          const image = side === o.tileSize
-            ? await encodeRgb({ data: rgb.data, width: side, height: side }, o.format, o.quality)
-            : await encodeResized({ data: rgb.data, width: side, height: side }, o.tileSize, o.format, o.quality);
+          const pixels = { data: rgb.data, width: side, height: side };
+          const image = await encodeRgb(pixels, o.format, { quality: o.quality, chroma: o.chroma }, o.tileSize);
           return { tile, image, locX: tile.x + half, locY: tile.y + half };
         } finally {
           // libvips is done with the pixels once the encode settles.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { buildModels } from '../../scripts/models/build.js';
 import { buildStainNet, stainNetCard } from '../../scripts/models/stainnet.js';
 import { writeModelFolder } from '../../scripts/models/write.js';
@@ -58,8 +59,8 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
     }
   });
 
-  it('identity on JPEG tiles changes pixels only by the JPEG re-encoding', async () => {
-    const { path } = run('jpeg-slide', 'identity', 'pfs-id-jpeg');
+  it('TILE_FORMAT=same: identity on JPEG tiles changes pixels only by the JPEG re-encoding', async () => {
+    const { path } = run('jpeg-slide', 'identity', 'pfs-id-jpeg', { TILE_FORMAT: 'same' });
     const out = await readAll(path);
     assert.equal(out.length, 5);
     for (let i = 0; i < out.length; i++) {
@@ -92,13 +93,24 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
     }
   });
 
-  it('TILE_FORMAT=png re-encodes JPEG input losslessly', async () => {
-    const { path } = run('jpeg-slide', 'identity', 'pfs-png-out', { TILE_FORMAT: 'png' });
+  it('by default writes PNG: identity on JPEG tiles gives the decoded input pixels exactly (no second generation)', async () => {
+    const { path } = run('jpeg-slide', 'identity', 'pfs-png-out');
     const out = await readAll(path);
-    const before = await decodeRgb(jpeg.tiles[0].image);
-    const after = await decodeRgb(out[0].image);
-    assert.equal(out[0].image[0], 0x89);
-    assert.ok(before.data.equals(after.data));
+    assert.equal(out.length, 5);
+    for (let i = 0; i < out.length; i++) {
+      assert.equal(out[i].image[0], 0x89, `tile ${i} is PNG`);
+      const before = await decodeRgb(jpeg.tiles[i].image);
+      const after = await decodeRgb(out[i].image);
+      assert.ok(before.data.equals(after.data), `tile ${i} changed`);
+    }
+  });
+
+  it('TILE_FORMAT=jpeg with JPEG_CHROMA: the chroma asked for', async () => {
+    for (const chroma of ['4:4:4', '4:2:0']) {
+      const { path } = run('png-slide', 'identity', `pfs-jpeg-${chroma.replace(/:/g, '')}`, { TILE_FORMAT: 'jpeg', JPEG_CHROMA: chroma });
+      const out = await readAll(path);
+      assert.equal((await sharp(out[0].image).metadata()).chromaSubsampling, chroma);
+    }
   });
 
   it('passes on an upstream error.json and writes no tiles', async () => {

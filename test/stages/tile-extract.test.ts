@@ -46,6 +46,7 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
     const cases: [string, string, string, Record<string, string>][] = [
       ['jpeg', fixture('cmu-1-small-region.svs'), cmuDetect, {}],
       ['png', fixture('cmu-1-small-region.svs'), cmuDetect, { TILE_FORMAT: 'png', READS_IN_FLIGHT: '2' }],
+      ['jpeg420', fixture('cmu-1-small-region.svs'), cmuDetect, { JPEG_CHROMA: '4:2:0' }],
       ['bad-read', fixture('unreadable.svs'), badRead, {}],
       ['bad-open', fixture('unopenable.tiff'), upstream, {}],
       ['none', fixture('small.svs'), none, {}],
@@ -53,7 +54,7 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
     await Promise.all(
       cases.map(async ([name, file, detectOut, env]) => {
         const root = join(tmp.dir, name);
-        const id = name === 'jpeg' || name === 'png' ? 'cmu1' : name;
+        const id = ['jpeg', 'png', 'jpeg420'].includes(name) ? 'cmu1' : name;
         const r = await runStage('tile-extract', { PFS_ROOT: root, slides: mountSlide(root, id, file), tile_detect: detectOut, ...env });
         assert.equal(r.status, 0, `${name}: ${r.stderr}`);
         outs[name] = join(root, 'out', id);
@@ -78,21 +79,29 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
     assert.deepEqual([meta.width, meta.height, meta.channels], [448, 448, 3]);
   });
 
-  test('PNG tiles are the slide pixels exactly; JPEG q95 tiles are close to them', async () => {
+  test('PNG tiles are the slide pixels exactly; JPEG q95 4:4:4 tiles are close to them, 4:2:0 further', async () => {
     const tiles = readTilesJson(join(outs.detect, 'tiles.json')).tiles;
     const png = await records(join(outs.png, 'tiles.tfrecord'));
     const jpeg = await records(join(outs.jpeg, 'tiles.tfrecord'));
+    const jpeg420 = await records(join(outs.jpeg420, 'tiles.tfrecord'));
+    assert.equal((await sharp(jpeg[0].image).metadata()).chromaSubsampling, '4:4:4', 'default chroma');
+    assert.equal((await sharp(jpeg420[0].image).metadata()).chromaSubsampling, '4:2:0', 'JPEG_CHROMA=4:2:0');
+    const psnrOf = async (image: Buffer, truth: Buffer) => {
+      const decoded = await sharp(image).raw().toBuffer();
+      let se = 0;
+      for (let k = 0; k < truth.length; k++) se += (truth[k] - decoded[k]) ** 2;
+      return 10 * Math.log10((255 * 255) / (se / truth.length));
+    };
     const slide = await openSlide(fixture('cmu-1-small-region.svs'));
     try {
       for (const i of [0, tiles.length - 1]) {
         const truth = await slide.readRegion(0, tiles[i].x, tiles[i].y, 448, 448);
         assert.ok((await sharp(png[i].image).raw().toBuffer()).equals(truth), `PNG tile ${i}`);
-        const decoded = await sharp(jpeg[i].image).raw().toBuffer();
-        let se = 0;
-        for (let k = 0; k < truth.length; k++) se += (truth[k] - decoded[k]) ** 2;
-        const psnr = 10 * Math.log10((255 * 255) / (se / truth.length));
-        // q95 with 4:2:0 chroma (as PIL writes slideflow's tiles) on fine H&E texture: ~35 dB.
-        assert.ok(psnr > 30, `JPEG tile ${i}: PSNR ${psnr.toFixed(1)} dB`);
+        // q95 on fine H&E texture: ~44 dB with 4:4:4, ~36 dB with 4:2:0 (chroma at half resolution).
+        const full = await psnrOf(jpeg[i].image, truth);
+        const sub = await psnrOf(jpeg420[i].image, truth);
+        assert.ok(full > 40, `JPEG 4:4:4 tile ${i}: PSNR ${full.toFixed(1)} dB`);
+        assert.ok(sub > 30 && sub < full - 3, `JPEG 4:2:0 tile ${i}: PSNR ${sub.toFixed(1)} dB (4:4:4: ${full.toFixed(1)})`);
       }
     } finally {
       await slide.close();
