@@ -12,6 +12,7 @@ import { Logger } from '../../shared/log.js';
 import { runMerge } from '../../stages/merge/merge.js';
 import { buildQcCard, CARD_PICTURE_SIDE } from '../../stages/merge/qc-card.js';
 import { tissueHistogram } from '../../stages/tile-detect/tissue-histogram.js';
+import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';
 import { config, makePfs, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, type PfsFixture } from './cohort-fixture.js';
 
 const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
@@ -21,16 +22,9 @@ async function writeDetectOutput(pfs: PfsFixture, slide: string, fractions: numb
   const dir = join(pfs.tileDetect, slide);
   mkdirSync(join(dir, 'qc'), { recursive: true });
   const kept = fractions.filter((f) => f >= 0.9).length;
-  writeFileSync(
-    join(dir, 'tiles.json'),
-    JSON.stringify({
-      slide,
-      params: { max_background_fraction: 0.1 },
-      counts: { grid: fractions.length, kept, dropped: { background: fractions.length - kept, max_tiles: 0 } },
-      tissue_histogram: tissueHistogram(fractions),
-      tiles: [],
-    }),
-  );
+  const counts = { grid: fractions.length, kept, dropped: { background: fractions.length - kept, max_tiles: 0 } };
+  const tilesJson = { ...handMadeTilesJson(slide, { counts }), tissue_histogram: tissueHistogram(fractions) };
+  writeHandMadeTilesJson(dir, tilesJson);
   const overlay = await sharp({ create: { width: 1200, height: 900, channels: 3, background: { r: 230, g: 200, b: 220 } } }).jpeg().toBuffer();
   writeFileSync(join(dir, 'qc', 'tiles.jpg'), overlay);
 }

@@ -14,7 +14,8 @@ import { readSlideError } from '../../shared/slide-error.js';
 import { openSlide } from '../../shared/slide/index.js';
 import { readTilesJson, type TilesJson } from '../../shared/slide/tiles-json.js';
 import { readTileRecords } from '../../shared/tile-record.js';
-import { fixture, mountSlide, needsFixtures, runStage, tempDir } from '../slide/helpers.js';
+import { tempDir } from '../helpers/dirs.js';
+import { fixture, mountSlide, needsFixtures, runStage } from '../slide/helpers.js';
 
 const CMU = 'cmu-1-small-region.svs';
 // Tiles of 111.776 um (224 px at CMU-1's 0.499 um/px, 448 px at 0.2495: both whole, so the two grids coincide pixel for
@@ -24,9 +25,9 @@ const env = { TILE_UM: '111.776', TILE_SIZE: '224', MAX_BACKGROUND_FRACTION: '0.
 
 describe('physical tiles (TILE_UM)', needsFixtures, () => {
   const tmp = tempDir('physical-tiles-');
-  const x40 = join(tmp.path, 'cmu1-40x.tiff');
+  const x40 = join(tmp.dir, 'cmu1-40x.tiff');
   const out: Record<string, TilesJson> = {};
-  const root = (name: string) => join(tmp.path, name);
+  const root = (name: string) => join(tmp.dir, name);
 
   async function detectAndExtract(name: string, file: string, extra: Record<string, string>): Promise<void> {
     const pfs = root(name);
