@@ -52,12 +52,22 @@ export interface TileEncoding {
 export const DEFAULT_TILE_ENCODING: TileEncoding = { quality: 95, chroma: '4:4:4', pngLevel: 6 };
 
 /**
- * Encode packed RGB as JPEG or PNG. Huffman table optimisation is off: it only makes files a few percent smaller
+ * Encode packed RGB as JPEG or PNG, optionally resized to a square side first. Huffman table optimisation is off: it only makes files a few percent smaller
  * and doubles the encode time.
  */
-export function encodeRgb(img: RgbImage, format: TileFormat, encoding: Partial<TileEncoding> = {}): Promise<Buffer> {
+export function encodeRgb(
+  img: RgbImage,
+  format: TileFormat,
+  encoding: Partial<TileEncoding> = {},
+  resizeTo?: number,
+): Promise<Buffer> {
   const e = { ...DEFAULT_TILE_ENCODING, ...encoding };
-  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  let s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  // Physical tiles: a square read from a pyramid level, resized to the stored side in the same libvips pass.
+  // Lanczos3, the area-preserving filter slideflow and TIAToolbox resize tiles with.
+  if (resizeTo !== undefined && (resizeTo !== img.width || resizeTo !== img.height)) {
+    s = s.resize(resizeTo, resizeTo, { kernel: 'lanczos3', fit: 'fill' });
+  }
   return format === 'jpeg'
     ? s.jpeg({ quality: e.quality, chromaSubsampling: e.chroma, optimiseCoding: false }).toBuffer()
     : s.png({ compressionLevel: e.pngLevel }).toBuffer();

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MODEL_CARD_FILE, MODEL_FILE, REPORT_MD } from '../../shared/contract/files.js';
+import { MODEL_CARD_FILE, MODEL_FILE, REPORT_HTML, REPORT_MD } from '../../shared/contract/files.js';
 import { appDir } from '../app-dir.js';
 import { engineEnv } from '../env.js';
 import { makeDemoCohort, makeNewEmbedModel } from './cohort.js';
@@ -189,7 +189,10 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(
     `\nDone in ${summary.seconds} s.\n` +
       `  dataset (TFRecords, dataset.json, splits.csv): ${datasetDir}\n` +
-      `  report:                                       ${join(datasetDir, REPORT_MD)}\n` +
+      `  report:                                       ${join(datasetDir, REPORT_MD)}
+` +
+      `  cohort QC page (open in a browser):            ${join(datasetDir, REPORT_HTML)}
+` +
       `  QC pictures (thumbnail, tile overlay, GeoJSON): ${qcDir}/<slide>/qc/\n` +
       `  the engine's store (TESSELLA_HOME):           ${home}\n` +
       `  look around: TESSELLA_HOME=${home} npx tessella list job\n` +

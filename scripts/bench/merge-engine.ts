@@ -133,4 +133,13 @@ export function writeSlide(root: string, s: { id: string; index: number; tiles: 
   writeSafetensors(join(root, 'histogram', s.id, HISTOGRAM_FILE), histogramTensors(sum, tiles), { slide: s.id });
   const counts = { grid: tiles + 7, kept: tiles, dropped: { background: 7, max_tiles: 0 } };
   writeHandMadeTilesJson(join(root, 'tile-detect', s.id), handMadeTilesJson(s.id, { counts }));
+  // tile-detect's overlay, which merge-slide scales down for the QC page (a tiny one: its links are what is measured).
+  mkdirSync(join(root, 'tile-detect', s.id, 'qc'), { recursive: true });
+  writeFileSync(join(root, 'tile-detect', s.id, 'qc', 'tiles.jpg'), TINY_OVERLAY);
 }
+
+/** A 64 x 48 JPEG. */
+const TINY_OVERLAY = Buffer.from(
+  '/9j/2wBDAA0JCgsKCA0LCgsODg0PEyAVExISEyccHhcgLikxMC4pLSwzOko+MzZGNywtQFdBRkxOUlNSMj5aYVpQYEpRUk//2wBDAQ4ODhMREyYVFSZPNS01T09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT09PT0//wAARCAAwAEADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAb/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFgEBAQEAAAAAAAAAAAAAAAAAAAME/8QAFBEBAAAAAAAAAAAAAAAAAAAAAP/aAAwDAQACEQMRAD8AqQFWoAAAAAAAAAAAAAAAAAAAAAB//9k=',
+  'base64',
+);

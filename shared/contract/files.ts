@@ -47,6 +47,10 @@ export const DATASET_JSON = 'dataset.json';
 /** Also the default PINS_FILE: committed back to the manifest repo, it pins the splits. */
 export const SPLITS_CSV = 'splits.csv';
 export const REPORT_MD = 'report.md';
+/** The cohort QC page, self-contained but for the per-slide pictures under `/qc/` beside it. */
+export const REPORT_HTML = 'report.html';
+/** merge-slide's and the dataset's per-slide QC pieces: `/qc/<slide>.jpg` and `/qc/<slide>.json`. */
+export const QC_CARDS_DIR = 'qc';
 /** A shard of a set, relative to the dataset: `<set>/<set>-NNNNN-of-MMMMM.tfrecord`. */
 export const shardFileName = (set: string, index: number, count: number): string =>
   `${set}/${set}-${pad5(index)}-of-${pad5(count)}.tfrecord`;

@@ -22,6 +22,10 @@ export const TileSchema = z.object({
 });
 export type Tile = z.infer<typeof TileSchema>;
 
+/** Grid tiles per tissue-fraction bin (bin i: i/bins <= fraction < (i+1)/bins, 1 in the last), for QC. */
+export const TissueHistogramSchema = z.object({ bins: int.positive(), counts: z.array(count) });
+export type TissueHistogram = z.infer<typeof TissueHistogramSchema>;
+
 export const TilesJsonSchema = z.object({
   version: z.literal(TILES_JSON_VERSION),
   slide: z.string(),
@@ -58,6 +62,27 @@ export const TilesJsonSchema = z.object({
   }),
   /** Why no tile was kept, when none was. */
   reason: z.string().optional(),
+  /** Tiles of a physical size (TILE_UM / TARGET_MPP); absent in the default, level-0 px tiles. */
+  physical: z
+    .object({
+      /** micrometres per level-0 pixel used, from the slide or an override */
+      mpp: z.number().positive(),
+      mpp_source: z.enum(['slide', 'override']),
+      tile_um: z.number().positive(),
+      /** the tile's side in level-0 pixels (x, y and the grid are level-0 pixels, as without) */
+      tile_px_level0: int.positive(),
+      /** the tile's side as stored (TILE_SIZE) */
+      output_px: int.positive(),
+      /** the tissue rule's view */
+      overview_downsample: z.number().positive(),
+      /** tile-extract reads read_px x read_px of this level and resizes it to output_px */
+      read_level: count,
+      read_downsample: z.number().positive(),
+      read_px: int.positive(),
+    })
+    .optional(),
+  /** Tissue fractions of every grid tile, binned (absent in files of older tile-detects). */
+  tissue_histogram: TissueHistogramSchema.optional(),
   tiles: z.array(TileSchema),
 });
 export type TilesJson = z.infer<typeof TilesJsonSchema>;

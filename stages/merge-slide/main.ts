@@ -5,9 +5,10 @@
  */
 import { basename } from 'node:path';
 import { stageMain } from '../../shared/stage-main.js';
+import { writeQcCard } from '../merge/qc-card.js';
 import { runSlide } from '../merge/slide.js';
 
-stageMain('merge-slide', ({ env, log }) => {
+stageMain('merge-slide', async ({ env, log }) => {
   // Only the inputs that hold this slide are in the datum (outer join): their variables are set, the others not.
   const mounted = (name: string) => process.env[name] || undefined;
   const assignFile = mounted('merge_assign');
@@ -18,5 +19,7 @@ stageMain('merge-slide', ({ env, log }) => {
   if (!any) throw new Error('none of merge_assign, embed, histogram, tile_detect is mounted; check merge-slide.yaml');
   const slideId = assignFile ? basename(assignFile).replace(/\.json$/, '') : basename(any);
   const { path, file } = runSlide({ slideId, assignFile, embed, histogram, tileDetect, outDir: env.outDir });
+  // The QC page's piece of a manifest slide (its card and scaled-down overlay), made here once per slide.
+  if (file) await writeQcCard(slideId, tileDetect, env.outDir);
   log.info('slide', { slide: slideId, path, status: file?.outcome.status ?? 'unlisted' });
 });

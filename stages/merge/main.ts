@@ -15,5 +15,7 @@ stageMain('merge', ({ env, log }) => {
   if (!cohortFile.endsWith('.json')) cohortFile = join(cohortFile, COHORT_FILE);
   let normalizeDir: string | undefined = process.env.models;
   if (normalizeDir && !existsSync(join(normalizeDir, MODEL_FILE))) normalizeDir = undefined;
-  runFinal({ cohortFile, shardRepo: inputPath('merge_shard'), normalizeDir, outDir: env.outDir, link: true, log });
+  // merge-slide's /qc (the QC page's cards and pictures); optional, so older specs still run.
+  const qcDir = process.env.merge_slide || undefined;
+  runFinal({ cohortFile, shardRepo: inputPath('merge_shard'), normalizeDir, outDir: env.outDir, link: true, qcDir, log });
 });

@@ -27,6 +27,8 @@ import { runAssign, type CohortFile } from './assign.js';
 import type { Cohort, CohortPatient, ExcludedSlide, OkSlide } from './cohort.js';
 import type { MergeConfig } from './config.js';
 import { buildDatasetJson } from './dataset-json.js';
+import { QC_DIR, writeQcCard } from './qc-card.js';
+import { writeQcPage } from './qc-page.js';
 import { buildReport } from './report.js';
 import { runShard, runUnlisted, type ShardSummary } from './shard.js';
 import type { WrittenShard } from './shards.js';
@@ -45,6 +47,8 @@ export interface FinalInputs {
   outDir: string;
   /** symlink the shards (a pipeline's output) or copy them (a plain folder) */
   link: boolean;
+  /** merge-slide's `/qc` (the QC page's per-slide cards and pictures), optional */
+  qcDir?: string;
   log?: Logger;
 }
 
@@ -196,7 +200,10 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   writeFileAtomic(join(inputs.outDir, SPLITS_CSV), formatSplitsCsv(assignment, pins));
   writeFileAtomic(join(inputs.outDir, DATASET_JSON), JSON.stringify(buildDatasetJson(result), null, 2) + '\n');
   writeFileAtomic(join(inputs.outDir, REPORT_MD), buildReport(result));
+  const page = writeQcPage({ result, placed: c.assignment, qcDir: inputs.qcDir, outDir: inputs.outDir, link: inputs.link });
   log.info('dataset written', {
+    qc_cards: page.cards,
+    report_html_bytes: page.bytes,
     sets: sets.join(','),
     patients: assignment.size,
     tiles: patients.reduce((a, p) => a + p.tiles, 0),
@@ -229,7 +236,7 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
     const mounted = (root: string | undefined, id: string) => (root && existsSync(join(root, id)) ? join(root, id) : undefined);
     for (const id of [...ids].sort()) {
       const assignFile = join(assignOut, assignedSlideFile(id));
-      runSlide({
+      const { file } = runSlide({
         slideId: id,
         assignFile: existsSync(assignFile) ? assignFile : undefined,
         embed: mounted(dirs.embed, id),
@@ -237,13 +244,14 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
         tileDetect: mounted(dirs.tileDetect, id),
         outDir: slideOut,
       });
+      if (file) await writeQcCard(id, mounted(dirs.tileDetect, id), slideOut);
     }
     const shardOut = join(tmp, 'merge-shard');
     mkdirSync(shardOut, { recursive: true });
     const shardsRoot = join(slideOut, SHARDS_DIR);
     for (const set of slideFolders(shardsRoot)) for (const shard of slideFolders(join(shardsRoot, set))) await runShard(join(shardsRoot, set, shard), shardOut);
     if (existsSync(join(slideOut, UNLISTED_DIR))) runUnlisted(join(slideOut, UNLISTED_DIR), shardOut);
-    return runFinal({ cohortFile: join(assignOut, COHORT_FILE), shardRepo: shardOut, normalizeDir: inputs.normalizeDir, outDir, link: false, log });
+    return runFinal({ cohortFile: join(assignOut, COHORT_FILE), shardRepo: shardOut, normalizeDir: inputs.normalizeDir, outDir, link: false, qcDir: join(slideOut, QC_DIR), log });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -18,6 +18,7 @@ import { writeSlideError } from '../../shared/slide-error.js';
 import { openSlideOrReport, SlideReadError } from '../../shared/slide/index.js';
 import type { DetectConfig } from './config.js';
 import { detectTilesStreamed } from './detect.js';
+import { NoResolutionError } from './physical-tile.js';
 import { makeQcPictures } from './qc.js';
 
 export const STAGE = 'tile-detect';
@@ -55,6 +56,17 @@ export async function detectSlide({ slideDir, outDir, slideId, config, log }: De
       ...(reason ? { reason } : {}),
     });
   } catch (err) {
+    if (err instanceof NoResolutionError) {
+      writeSlideError(outDir, slideId, {
+        stage: STAGE,
+        what: "physical tiles need the slide's resolution",
+        why: err.why,
+        where: slide.path,
+        hint: 'give the resolution in the slide file (re-export with mpp), or tile this cohort without TILE_UM / TARGET_MPP',
+      });
+      log.warn('no resolution for physical tiles: wrote error.json', { why: err.why });
+      return;
+    }
     if (!(err instanceof SlideReadError)) throw err;
     writeSlideError(outDir, slideId, {
       stage: STAGE,

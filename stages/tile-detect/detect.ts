@@ -2,8 +2,10 @@
 import { basename } from 'node:path';
 import { TILES_JSON_VERSION, type TilesJson } from '../../shared/contract/index.js';
 import { type Overview, type OverviewGeometry, type RgbImage, type Slide } from '../../shared/slide/index.js';
-import type { DetectConfig } from './config.js';
+import { physicalTileUm, type DetectConfig } from './config.js';
+import { planPhysicalTile, type PhysicalTile } from './physical-tile.js';
 import { ThumbnailBuilder } from './qc.js';
+import { tissueHistogram } from './tissue-histogram.js';
 import { GridMeasurer, gridOf, measureGrid, selectTiles, TileStatus, type GridMeasure, type GridSpec, type Selection } from './tissue.js';
 
 export interface Detection {
@@ -31,16 +33,21 @@ export async function detectTiles(slide: Slide, slideId: string, config: DetectC
 }
 
 export async function detectTilesStreamed(slide: Slide, slideId: string, config: DetectConfig): Promise<StreamedDetection> {
-  const { geometry, strips } = slide.overviewStrips(config.DOWNSAMPLE);
+  // Physical tiles (TILE_UM / TARGET_MPP): the grid and the tissue rule's view follow the tile's side in level-0 px.
+  const tileUm = physicalTileUm(config);
+  const physical = tileUm === undefined ? undefined : planPhysicalTile({ tileUm, outputPx: config.TILE_SIZE, downsample: config.DOWNSAMPLE }, slide.levels, slide.mpp);
+  const { geometry, strips } = slide.overviewStrips(physical?.overviewDownsample ?? config.DOWNSAMPLE);
   const { width, height } = slide.levels[0];
-  const grid = gridOf(width, height, config.TILE_SIZE, geometry.scaleX, geometry.scaleY);
+  const grid = gridOf(width, height, physical?.level0Px ?? config.TILE_SIZE, geometry.scaleX, geometry.scaleY);
   const measurer = new GridMeasurer(grid, geometry.width, geometry.height, config.BACKGROUND_THRESHOLD);
   const thumbnail = new ThumbnailBuilder(geometry.width, geometry.height, config.QC_MAX_SIDE);
   for await (const strip of strips) {
     for (const p of strip.pieces) measurer.addPiece(strip.y, strip.rows, p.x, p.width, p.data);
     thumbnail.addStrip(strip);
   }
-  return { detection: detectionOf(slide, geometry, measurer.result(), slideId, config), thumbnail: thumbnail.finish() };
+  const detection = detectionOf(slide, geometry, measurer.result(), slideId, config);
+  if (physical) detection.tilesJson = withPhysical(detection.tilesJson, physical);
+  return { detection, thumbnail: thumbnail.finish() };
 }
 
 /** The rule on a whole overview already read (the reference the strip path equals). */
@@ -50,6 +57,25 @@ export function detectOnOverview(slide: Slide, overview: Overview, slideId: stri
   const { data: _pixels, ...geometry } = overview;
   return detectionOf(slide, geometry, measureGrid(overview, grid, config.BACKGROUND_THRESHOLD), slideId, config);
 }
+
+/** tiles.json with the physical tile's facts, placed before the tiles (the file reads top-down). */
+function withPhysical(t: TilesJson, p: PhysicalTile): TilesJson {
+  const { tiles, ...rest } = t;
+  const physical = {
+    mpp: round6(p.mpp),
+    mpp_source: p.mppSource,
+    tile_um: p.tileUm,
+    tile_px_level0: p.level0Px,
+    output_px: p.outputPx,
+    overview_downsample: round6(p.overviewDownsample),
+    read_level: p.readLevel,
+    read_downsample: p.readDownsample,
+    read_px: p.readPx,
+  };
+  return { ...rest, physical, tiles };
+}
+
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
 function detectionOf(slide: Slide, overview: OverviewGeometry, measure: GridMeasure, slideId: string, config: DetectConfig): Detection {
   const { width, height } = slide.levels[0];
@@ -93,6 +119,7 @@ function detectionOf(slide: Slide, overview: OverviewGeometry, measure: GridMeas
       dropped: { background: selection.droppedBackground, max_tiles: selection.droppedMaxTiles },
     },
     ...(tiles.length === 0 ? { reason: whyNoTiles(width, height, grid, selection, config) } : {}),
+    tissue_histogram: tissueHistogram(selection.tissueFraction),
     tiles,
   };
   return { overview, grid, selection, tilesJson };

@@ -56,6 +56,9 @@ export async function extractSlide({ slideDir, detectDir, outDir, slideId, confi
     try {
       const tiles = extractTiles(slide, detected.tiles, {
         tileSize: detected.params.tile_size,
+        ...(detected.physical
+          ? { read: { level: detected.physical.read_level, px: detected.physical.read_px, level0Px: detected.physical.tile_px_level0 } }
+          : {}),
         format: config.TILE_FORMAT,
         quality: config.JPEG_QUALITY,
         chroma: config.JPEG_CHROMA,

@@ -7,7 +7,10 @@ import type { Slide } from '../../shared/slide/index.js';
 import { encodeRgb, type JpegChroma } from '../../shared/image.js';
 
 export interface ExtractOptions {
+  /** the stored tile's side; without `read`, also its side in level-0 pixels */
   tileSize: number;
+  /** physical tiles: read `px` x `px` of `level` (a tile of `level0Px` level-0 pixels) and resize it to tileSize */
+  read?: { level: number; px: number; level0Px: number };
   format: 'jpeg' | 'png';
   quality: number;
   /** JPEG chroma subsampling (default 4:4:4). */
@@ -43,20 +46,21 @@ export class TileReadError extends Error {
  * window holds, not one per tile.
  */
 export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: ExtractOptions): AsyncGenerator<EncodedTile> {
-  const half = Math.floor(o.tileSize / 2);
+  const half = Math.floor((o.read?.level0Px ?? o.tileSize) / 2);
+  const level = o.read?.level ?? 0;
   const maxAhead = 4 * o.inFlight;
   const pending = new Map<number, Promise<EncodedTile>>();
   let next = 0;
   let reading = 0;
   let consumed = 0;
-  const side = o.tileSize;
+  const side = o.read?.px ?? o.tileSize;
 
   const launch = (): void => {
     while (reading < o.inFlight && next < tiles.length && next - consumed < maxAhead) {
       const index = next++;
       const tile = tiles[index];
       reading++;
-      const read = slide.readRegionPooled(0, tile.x, tile.y, side, side).catch((err: unknown) => {
+      const read = slide.readRegionPooled(level, tile.x, tile.y, side, side).catch((err: unknown) => {
         throw new TileReadError(tile, index, (err as { why?: string }).why ?? (err as Error).message);
       });
       const done = read.finally(() => {
@@ -65,7 +69,8 @@ export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: Ext
       });
       const encoded = done.then(async (rgb) => {
         try {
-          const image = await encodeRgb({ data: rgb.data, width: side, height: side }, o.format, { quality: o.quality, chroma: o.chroma });
+          const pixels = { data: rgb.data, width: side, height: side };
+          const image = await encodeRgb(pixels, o.format, { quality: o.quality, chroma: o.chroma }, o.tileSize);
           return { tile, image, locX: tile.x + half, locY: tile.y + half };
         } finally {
           // libvips is done with the pixels once the encode settles.

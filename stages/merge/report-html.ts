@@ -1,0 +1,167 @@
+/**
+ * `/report.html`: the cohort QC page a reviewer opens instead of reading report.md. One static file, no server and
+ * no network (style and script inline): per slide a card with tile-detect's kept/dropped overlay scaled down
+ * (`qc/<slide>.jpg` beside the page, referenced, so the page stays small), the grid/kept/dropped counts, the
+ * tissue-fraction histogram and, for a bad slide, the error and its reason; then report.md's tables per set, center,
+ * label and patient; filters by set, center and status. A pure function of its inputs, like every output.
+ */
+import { QC_DIR, type QcCard } from './qc-card.js';
+import { PAGE_SCRIPT, PAGE_STYLE } from './report-html-page.js';
+import {
+  centersTable, droppedPatientsTable, excludedSlidesTable, labelsTable, patientsTable, setsTable, slideLines, type Cell,
+  type SlideLine, type Table,
+} from './report-tables.js';
+import { centerRenumbering } from './report.js';
+import type { MergeResult } from './summary.js';
+
+export interface HtmlInputs {
+  result: MergeResult;
+  /** every manifest patient -> the set merge-assign placed it in (also the patients with no tiles yet) */
+  placed: Record<string, string>;
+  /** slide -> its QC card (from merge-slide's `/qc`) */
+  cards: Map<string, QcCard>;
+  /** QC cards that could not be read, named */
+  problems?: string[];
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+export const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]);
+const statusClass = (s: string) => s.replace(/ /g, '-');
+
+/** The picture's path from the page: one path segment per slide id, escaped for a URL. */
+export const pictureHref = (slideId: string) => `${QC_DIR}/${encodeURIComponent(slideId)}.jpg`;
+
+const HIST_W = 120;
+const HIST_H = 36;
+
+/** Tissue fractions as bars on a square-root scale (background tiles outnumber the rest by far). */
+function histogramSvg(card: QcCard | undefined): string {
+  const h = card?.histogram;
+  if (!h || h.counts.length === 0) return '';
+  const max = Math.max(1, ...h.counts);
+  const bw = HIST_W / h.counts.length;
+  const keepAt = card.keepAt ?? 1;
+  const bars = { kept: '', dropped: '' };
+  h.counts.forEach((c, i) => {
+    if (c === 0) return;
+    const bh = Math.max(1, Math.round((Math.sqrt(c) / Math.sqrt(max)) * HIST_H));
+    const x = +(i * bw).toFixed(1);
+    // A bin is drawn as kept when its lower edge is at or above the keep threshold.
+    bars[i / h.counts.length >= keepAt - 1e-9 ? 'kept' : 'dropped'] += `M${x} ${HIST_H}v-${bh}h${+bw.toFixed(1)}v${bh}z`;
+  });
+  const at = +(keepAt * HIST_W).toFixed(1);
+  const title = `tiles per tissue fraction (${h.bins} bins${h.keptOnly ? ', kept tiles only: tiles.json predates the grid histogram' : ''}): ${h.counts.join(' ')}`;
+  return (
+    `<div class="hist"><svg width="${HIST_W}" height="${HIST_H}" viewBox="0 0 ${HIST_W} ${HIST_H}" role="img"><title>${esc(title)}</title>` +
+    (bars.dropped ? `<path class="dropped" d="${bars.dropped}"/>` : '') +
+    (bars.kept ? `<path class="kept" d="${bars.kept}"/>` : '') +
+    (card.keepAt !== undefined ? `<line class="at" x1="${at}" x2="${at}" y1="0" y2="${HIST_H}"/>` : '') +
+    `</svg><span>tissue fraction 0&ndash;1${card.keepAt !== undefined ? `, kept &ge; ${card.keepAt}` : ''}${h.keptOnly ? ' (kept tiles only)' : ''}</span></div>`
+  );
+}
+
+function picture(line: SlideLine, card: QcCard | undefined): string {
+  if (card?.picture) {
+    const { width, height } = card.picture;
+    return `<img class="pic" src="${esc(pictureHref(line.slideId))}" width="${width}" height="${height}" loading="lazy" alt="${esc(`${line.slideId}: kept tiles outlined green, dropped tissue shaded red`)}">`;
+  }
+  const why = card?.pictureProblem ?? (line.status === 'error' ? 'no picture: the slide could not be read' : 'no picture: tile-detect has no output for it');
+  return `<div class="nopic">${esc(why)}</div>`;
+}
+
+function counts(line: SlideLine): string {
+  const d = line.outcome.detect;
+  const items: [string, Cell][] = [];
+  if (d?.grid !== undefined) items.push(['grid', d.grid]);
+  if (d?.kept !== undefined) items.push(['kept', d.kept]);
+  for (const [k, v] of Object.entries(d?.dropped ?? {})) items.push([k === 'total' ? 'dropped' : `dropped (${k.replace(/_/g, ' ')})`, v]);
+  items.push(['in record', line.tiles]);
+  return `<dl class="counts">${items.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`;
+}
+
+function slideCard(line: SlideLine, inputs: HtmlInputs, patients: Map<string, { center: string; label?: string }>): string {
+  const p = patients.get(line.patientId);
+  const set = inputs.placed[line.patientId] ?? '';
+  const card = inputs.cards.get(line.slideId);
+  const meta = [`patient ${line.patientId}`, p ? `center ${p.center}` : '', p?.label !== undefined ? `label ${p.label}` : '', set ? `set ${set}` : '']
+    .filter(Boolean)
+    .join(' · ');
+  const cls = statusClass(line.status);
+  return (
+    `<article class="card ${cls}" id="slide-${esc(encodeURIComponent(line.slideId))}" data-set="${esc(set)}" data-center="${esc(p?.center)}" data-status="${esc(line.status)}">` +
+    `<h3><span class="id">${esc(line.slideId)}</span><span class="badge ${cls}">${esc(line.status)}</span></h3>` +
+    `<p class="meta">${esc(meta)}</p>${picture(line, card)}${counts(line)}${histogramSvg(card)}` +
+    (line.note ? `<p class="note">${esc(line.note)}</p>` : '') +
+    `</article>`
+  );
+}
+
+const isNumber = (v: Cell) => typeof v === 'number';
+
+/** A table; `rowAttrs` gives a row's data attributes (filters). */
+function htmlTable(t: Table, rowAttrs?: (row: Cell[], i: number) => Record<string, string>): string {
+  const head = `<tr>${t.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
+  const rows = t.rows.map((r, i) => {
+    const attrs = rowAttrs ? Object.entries(rowAttrs(r, i)).map(([k, v]) => ` data-${k}="${esc(v)}"`).join('') : '';
+    return `<tr${attrs}>${r.map((c) => `<td${isNumber(c) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`;
+  });
+  return `<table><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+function select(name: string, label: string, values: string[]): string {
+  const options = [`<option value="">all</option>`, ...values.map((v) => `<option value="${esc(v)}">${esc(v)}</option>`)];
+  return `<label>${esc(label)}<select data-filter="${esc(name)}">${options.join('')}</select></label>`;
+}
+
+export function buildReportHtml(inputs: HtmlInputs): string {
+  const { result } = inputs;
+  const { manifest, cohort } = result;
+  const lines = slideLines(result);
+  const patients = new Map(manifest.patients.map((p) => [p.patientId, p]));
+  const byStatus = (s: string) => lines.filter((l) => l.status === s).length;
+  const inRecords = result.assignment.size;
+  const setsPlaced = [...new Set(Object.values(inputs.placed))].sort();
+  const summary =
+    `${lines.length} slide(s): ${byStatus('in')} in, ${byStatus('left out')} left out, ${byStatus('error')} with an error; ` +
+    `${inRecords} of ${manifest.patients.length} patient(s) in records; embedding dimension ${cohort.embeddingDim}; ` +
+    `${result.kind === 'labeled' ? `labels ${manifest.labelNames.join(', ')}` : 'an inference set (no labels)'}.`;
+
+  const out: string[] = [];
+  out.push(
+    '<!doctype html>',
+    '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
+    '<title>tessella cohort QC</title>',
+    `<style>${PAGE_STYLE}</style></head><body>`,
+    `<header><h1>tessella cohort QC</h1><p class="summary">${esc(summary)}</p></header>`,
+    `<nav class="filters">${select('set', 'set', setsPlaced)}${select('center', 'center', manifest.centerNames)}` +
+      `${select('status', 'status', ['in', 'left out', 'error'])}<span id="shown">${lines.length} slides</span></nav>`,
+    '<main>',
+    '<section id="slides"><h2>Slides</h2>',
+    '<p class="legend">Pictures: tile-detect\'s overlay, scaled down: <b class="k">kept tiles outlined green</b>, ' +
+      '<b class="d">dropped tiles with tissue shaded red</b>, <b class="m">tiles cut by MAX_TILES outlined orange</b>. ' +
+      'Histogram: grid tiles per tissue fraction (square-root scale), the dashed line is the keep threshold.</p>',
+    `<div class="cards">${lines.map((l) => slideCard(l, inputs, patients)).join('\n')}</div></section>`,
+  );
+
+  out.push('<section id="tables"><h2>Sets</h2>', htmlTable(setsTable(result)));
+  out.push('<h2>Patients per center and set</h2>', htmlTable(centersTable(result)));
+  const renumbered = centerRenumbering(manifest.centerNames, manifest.centerIds, manifest.centerIdRule);
+  if (renumbered) out.push(`<p>${esc(renumbered.replace(/\*\*/g, ''))}</p>`);
+  if (result.kind === 'labeled') out.push('<h2>Patients per label and set</h2>', htmlTable(labelsTable(result)));
+  if (cohort.droppedPatients.length) out.push('<h2>Patients dropped</h2>', htmlTable(droppedPatientsTable(result)));
+  if (cohort.excludedSlides.length) out.push('<h2>Slides left out</h2>', htmlTable(excludedSlidesTable(result)));
+  if (cohort.unlistedSlides.length) {
+    out.push('<h2>Slides with outputs but no manifest row</h2><p>Add them to the manifest to include them.</p>');
+    out.push(`<ul>${cohort.unlistedSlides.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>`);
+  }
+  const pt = patientsTable(result);
+  out.push('<h2>Per patient</h2>', htmlTable(pt, (_r, i) => {
+    const p = manifest.patients[i];
+    return { set: inputs.placed[p.patientId] ?? '', center: p.center };
+  }));
+  if (inputs.problems?.length) {
+    out.push('<h2>QC cards that could not be read</h2>', `<ul>${inputs.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>`);
+  }
+  out.push('</section></main>', `<script>${PAGE_SCRIPT}</script>`, '</body></html>', '');
+  return out.join('\n');
+}
