@@ -16,6 +16,7 @@ interface VerbText {
 export interface ParsedVerb extends VerbText {
   options?: ParseArgsConfig['options'];
   /** returns the exit status (undefined: 0) */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a verb may return nothing, which is exit status 0
   run(args: string[], values: Values): Promise<number | void> | number | void;
 }
 
