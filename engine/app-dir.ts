@@ -1,10 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { engineEnv } from './env.js';
 
 /** The folder holding tessella's package.json (specs' `/app`), or $TESSELLA_APP_DIR. */
 export function appDir(): string {
-  if (process.env.TESSELLA_APP_DIR) return resolve(process.env.TESSELLA_APP_DIR);
+  const given = engineEnv().TESSELLA_APP_DIR;
+  if (given) return resolve(given);
   let d = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pj = join(d, 'package.json');

@@ -1,7 +1,9 @@
 /**
  * One datum as one process, as a Pachyderm worker runs it: a scratch PFS_ROOT with the datum's inputs
- * materialized (hard links to the read-only blobs), an empty out/, the spec's cmd with Pachyderm's variables,
- * tries and timeout, its log kept; on success the files under out/ are ingested into blobs.
+ * materialized (hard links to the read-only blobs, or private copies), an empty out/, the spec's cmd with
+ * Pachyderm's variables, tries and timeout, its log kept; on success the files under out/ are ingested into
+ * blobs. The process cannot write the store and ends with the runner (datum-sandbox.ts); a failure carries the
+ * datum's own last error line (datum-error.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +11,10 @@ import { closeSync, existsSync, openSync, rmSync, statSync, writeFileSync, write
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datumInputEnv, type Datum } from './datums.js';
-import { changedInputs, ingest, inputsWrittenError, materialize } from './datum-mount.js';
+import { changedInputs, ingest, inputsWrittenError, materialize, OutputError } from './datum-mount.js';
+import { failureReason, logSize } from './datum-error.js';
+import { isolation, SETUP_FAILED, wrapCommand, type Isolation } from './datum-sandbox.js';
+import { storeStrays, strayError, type StoreEntries } from './store-strays.js';
 import { recordFailure, recordSuccess } from './store/datums.js';
 import { type PipelineSpec } from './spec.js';
 import { ownerPrefix, processStartTime } from './store/proc.js';
@@ -63,14 +68,30 @@ export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]):
   let error = '';
   let attempt = 0;
   let retry = true;
+  const mode = isolation();
   for (attempt = 1; attempt <= ctx.tries && retry && !active.interrupted; attempt++) {
     const scratch = join(store.scratchDir, `${ownerPrefix}${randomBytes(6).toString('hex')}`);
     try {
-      const mount = materialize(store, datum, scratch);
+      const mount = materialize(store, datum, scratch, mode === 'copy');
       const logFd = openSync(logPath, 'a');
       try {
         writeSync(logFd, `--- datum ${datum.id} attempt ${attempt}/${ctx.tries} ${now()}\n`);
-        error = await execDatum(ctx, datum, scratch, logFd, gpus);
+        const from = logSize(logFd);
+        // without a read-only view of the store, what a datum leaves in the store's folders is looked for after it
+        const before: StoreEntries | undefined = mode === 'copy' ? storeStrays(store) : undefined;
+        error = await execDatum(ctx, datum, scratch, logFd, gpus, mode);
+        if (error) {
+          const reason = failureReason(logPath, from);
+          if (reason) error = `${error}: ${reason}`;
+        }
+        const strays = before ? storeStrays(store, before) : [];
+        if (strays.length) {
+          // Not retried: the datum's cmd writes outside $PFS_ROOT/out, every try would.
+          error = strayError(store, strays);
+          writeSync(logFd, `--- ${error}\n`);
+          retry = false;
+          continue;
+        }
         const damaged = changedInputs(mount.linked);
         if (damaged.length) {
           // Not retried: the stored copy itself changed, so another try would read the damaged file.
@@ -80,7 +101,16 @@ export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]):
           continue;
         }
         if (!error) {
-          const files = await ingest(store, join(scratch, 'out'), mount.known);
+          let files;
+          try {
+            files = await ingest(store, join(scratch, 'out'), mount);
+          } catch (e) {
+            if (!(e instanceof OutputError)) throw e;
+            error = e.message;
+            writeSync(logFd, `--- ${error}\n`);
+            retry = false; // the datum made the same link each time
+            continue;
+          }
           store.tx(() =>
             recordSuccess(
               store,
@@ -137,7 +167,7 @@ function rmScratchSync(dir: string): void {
 }
 
 /** Starts the datum's process; resolves '' on success, else what went wrong. */
-function execDatum(ctx: DatumContext, datum: Datum, scratch: string, logFd: number, gpus: string[]): Promise<string> {
+function execDatum(ctx: DatumContext, datum: Datum, scratch: string, logFd: number, gpus: string[], mode: Isolation): Promise<string> {
   const { spec, job } = ctx;
   const root = scratch;
   const env: Record<string, string> = {};
@@ -168,10 +198,12 @@ function execDatum(ctx: DatumContext, datum: Datum, scratch: string, logFd: numb
       settled = true;
       resolvePromise(msg);
     };
-    const child = spawn(cmd[0], cmd.slice(1), {
+    const run = wrapCommand(mode, ctx.store.home, join(scratch, 'out'), cmd);
+    // fd 3: a pipe whose far end closes when this process dies, however it dies (the wrapper's watchdog)
+    const child = spawn(run.file, run.args, {
       cwd: ctx.workingDir,
       env,
-      stdio: [stdin ? 'pipe' : 'ignore', logFd, logFd],
+      stdio: [stdin ? 'pipe' : 'ignore', logFd, logFd, 'pipe'],
       detached: true,
     });
     const pid = child.pid;
@@ -200,17 +232,21 @@ function execDatum(ctx: DatumContext, datum: Datum, scratch: string, logFd: numb
       if (pid) active.children.delete(pid);
       done(`cannot start ${JSON.stringify(cmd[0])}: ${e.message}`);
     });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (pid) active.children.delete(pid);
-      // leftovers of the process group (background jobs of a shell) do not outlive the datum
+    child.on('exit', () => {
+      // leftovers of the process group (background jobs of a shell, the watchdog) do not outlive the datum
       try {
         process.kill(-pid!, 'SIGKILL');
       } catch {
         /* none */
       }
+      child.stdio[3]?.destroy();
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      if (pid) active.children.delete(pid);
       if (timedOut) done(`timed out after datumTimeout ${spec.datumTimeout}`);
       else if (signal) done(`killed by ${signal}`);
+      else if (code === SETUP_FAILED && mode === 'namespace') done(`exit code ${code} (TESSELLA_ISOLATION=copy runs datums without a mount namespace)`);
       else if (code !== null && accept.has(code)) done('');
       else done(`exit code ${code}`);
     });

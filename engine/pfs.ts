@@ -22,6 +22,7 @@ import {
   type FileRow,
   type TreeRef,
 } from './store/files.js';
+import { followLink, walkLocal, type WalkOptions } from './local-tree.js';
 import { beginStaging } from './store/staging.js';
 import { now, Store, StoreError } from './store/store.js';
 
@@ -404,35 +405,23 @@ export interface PutItem {
   dest: string;
 }
 
-/** Every file under a local folder (recursive, hidden files included, symlinks followed), sorted. */
-export function walkLocal(dir: string): string[] {
-  const out: string[] = [];
-  const visit = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(d, e.name);
-      const st = e.isSymbolicLink() ? statSync(p) : undefined;
-      if (e.isDirectory() || st?.isDirectory()) visit(p);
-      else if (e.isFile() || st?.isFile()) out.push(p);
-    }
-  };
-  visit(dir);
-  return out;
-}
+export { walkLocal } from './local-tree.js';
 
 /** Expands local files and folders (`recursive` needed for folders) into (local file, repo path) pairs. */
-export function expandPutItems(items: PutItem[], recursive: boolean): { local: string; path: string }[] {
+export function expandPutItems(items: PutItem[], recursive: boolean, walk: WalkOptions = {}): { local: string; path: string }[] {
   const out: { local: string; path: string }[] = [];
   for (const it of items) {
     let st;
     try {
       st = statSync(it.local);
     } catch {
+      if (lstatSync(it.local, { throwIfNoEntry: false })?.isSymbolicLink()) followLink(it.local, dirname(it.local), { followLinks: true });
       throw new StoreError(`${it.local}: no such file or folder`);
     }
     const dest = normalizePath(it.dest);
     if (st.isDirectory()) {
       if (!recursive) throw new StoreError(`${it.local} is a folder: use -r to put it with everything under it`);
-      for (const f of walkLocal(it.local)) out.push({ local: f, path: normalizePath(dest + '/' + relative(it.local, f).split('\\').join('/')) });
+      for (const f of walkLocal(it.local, walk)) out.push({ local: f, path: normalizePath(dest + '/' + relative(it.local, f).split('\\').join('/')) });
     } else {
       out.push({ local: it.local, path: dest });
     }

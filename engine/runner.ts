@@ -18,6 +18,7 @@ import { parseDurationSeconds, type PipelineSpec } from './spec.js';
 import { selfStartTime } from './store/proc.js';
 import { now, Store } from './store/store.js';
 import { appDir } from './app-dir.js';
+import { engineEnv } from './env.js';
 import { active, runDatum, scratchRemovals, type DatumContext } from './datum-process.js';
 import { downstreamOf } from './dag.js';
 import { orderedPipelines } from './pipelines.js';
@@ -26,11 +27,8 @@ let gpuCache: string[] | undefined;
 
 /** GPU ids: $TESSELLA_GPUS (a count or a list like "0,2"), else one per line of `nvidia-smi -L`. */
 export function gpuIds(): string[] {
-  const env = process.env.TESSELLA_GPUS;
-  if (env !== undefined && env.trim() !== '') {
-    const t = env.trim();
-    return /^\d+$/.test(t) ? Array.from({ length: Number(t) }, (_, i) => String(i)) : t.split(',').map((s) => s.trim()).filter(Boolean);
-  }
+  const listed = engineEnv().TESSELLA_GPUS;
+  if (listed) return listed;
   if (gpuCache) return gpuCache;
   try {
     const out = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 10000, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -46,7 +44,7 @@ export function gpuIds(): string[] {
 
 /** How many datums of a pipeline run at once, and the GPU ids each slot owns (none for CPU pipelines). */
 export function slotsFor(spec: PipelineSpec): string[][] {
-  const cap = Number(process.env.TESSELLA_MAX_PARALLEL) > 0 ? Number(process.env.TESSELLA_MAX_PARALLEL) : availableParallelism();
+  const cap = engineEnv().TESSELLA_MAX_PARALLEL ?? availableParallelism();
   const want = Math.max(1, spec.parallelismSpec?.constant || 1);
   const gpu = spec.resourceLimits?.gpu as { number?: number } | undefined;
   const perDatum = gpu ? Math.max(0, Number(gpu.number ?? 1)) : 0;

@@ -4,6 +4,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
+import { followLink, type WalkOptions } from './local-tree.js';
 import { expandPutItems, normalizePath } from './pfs.js';
 import { StoreError } from './store/store.js';
 
@@ -22,7 +23,7 @@ export function slideIdOfFile(fileName: string): string {
  * files under /<folder>/); a folder beside a file of the same stem (MIRAX: a.mrxs + a/) goes with that file,
  * as /<id>/<folder>/..., where OpenSlide expects it.
  */
-export function slideItems(dir: string): { files: { local: string; path: string }[]; slides: number } {
+export function slideItems(dir: string, walk: Pick<WalkOptions, 'followLinks'> = {}): { files: { local: string; path: string }[]; slides: number } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new StoreError(`${dir} is not a folder`);
   const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => !e.name.startsWith('.'));
   const fileStems = new Map<string, string>();
@@ -37,7 +38,7 @@ export function slideItems(dir: string): { files: { local: string; path: string 
   const ids = new Set(fileStems.keys());
   for (const e of entries) {
     const local = join(dir, e.name);
-    const isDir = e.isDirectory() || (e.isSymbolicLink() && statSync(local).isDirectory());
+    const isDir = e.isDirectory() || (e.isSymbolicLink() && statSync(followLink(local, dir, walk)).isDirectory());
     if (isDir) {
       if (fileStems.has(e.name)) items.push({ local, dest: `/${e.name}/${e.name}` });
       else {
@@ -48,5 +49,5 @@ export function slideItems(dir: string): { files: { local: string; path: string 
   }
   // every slide_id must be a valid path segment
   for (const id of ids) normalizePath('/' + id);
-  return { files: expandPutItems(items, true), slides: ids.size };
+  return { files: expandPutItems(items, true, { ...walk, root: dir }), slides: ids.size };
 }

@@ -36,18 +36,35 @@ export class TFRecordWriter {
   private count = 0;
   private bytes = 0;
   private closed = false;
+  /** The first error of the file (ENOSPC, EIO, ...), named with the file: every later call fails with it. */
+  private failure: Error | undefined;
+  /** Settles when the file stream is closed, whether by close(), abort() or its own error (autoDestroy). */
+  private readonly streamClosed: Promise<void>;
 
   private constructor(
     readonly path: string,
     private readonly file: AtomicFile,
     private readonly sink: Writable,
     private readonly fileStream: WriteStream,
-  ) {}
+  ) {
+    this.streamClosed = new Promise((resolve) => fileStream.once('close', () => resolve()));
+    // A write error is remembered, not thrown from an event: the next write() or close() rejects with it. A
+    // listener also keeps it from being an uncaught 'error' event.
+    const onError = (e: Error) => {
+      this.failure ??= writeError(path, e);
+    };
+    fileStream.on('error', onError);
+    if (sink !== fileStream) sink.on('error', onError);
+  }
 
   static async open(path: string, options: TFRecordWriterOptions = {}): Promise<TFRecordWriter> {
     const file = atomicFile(path);
     const fileStream = createWriteStream(file.tmpPath);
-    await once(fileStream, 'open');
+    try {
+      await once(fileStream, 'open');
+    } catch (e) {
+      throw writeError(path, e as Error);
+    }
     let sink: Writable = fileStream;
     if (options.gzip) {
       const gz = createGzip({ level: 6 });
@@ -68,6 +85,7 @@ export class TFRecordWriter {
   }
 
   async write(data: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
     if (this.closed) throw new Error(`TFRecordWriter for ${this.path} is closed`);
     const [header, footer] = frameRecord(data);
     this.sink.write(header);
@@ -75,30 +93,53 @@ export class TFRecordWriter {
     const ok = this.sink.write(footer);
     this.count++;
     this.bytes += 16 + data.byteLength;
-    if (!ok) await once(this.sink, 'drain');
+    if (!ok) await this.drained();
   }
 
   /** Flush, fsync-free close, and rename into place. */
   async close(): Promise<void> {
+    if (this.failure) throw this.failure;
     if (this.closed) return;
     this.closed = true;
-    const finished = once(this.fileStream, 'close');
     this.sink.end();
-    await finished;
+    await this.streamClosed;
+    if (this.failure) throw this.failure;
     this.file.commit();
   }
 
-  /** Drop the partial file. */
+  /** Drop the partial file (also after a failed write: the stream may have closed itself already). */
   async abort(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      const finished = once(this.fileStream, 'close');
       this.sink.destroy();
       this.fileStream.destroy();
-      await finished.catch(() => undefined);
+      await this.streamClosed;
     }
     this.file.abort();
   }
+
+  /** Waits for 'drain', or rejects with the stream's error (after which no 'drain' comes). */
+  private drained(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        this.sink.off('drain', done);
+        this.fileStream.off('close', done);
+        if (this.failure) reject(this.failure);
+        else resolve();
+      };
+      this.sink.once('drain', done);
+      this.fileStream.once('close', done);
+    });
+  }
+}
+
+/** A file system error with the file it happened to (Node's write errors do not name it). */
+function writeError(path: string, e: Error): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  const hint = code === 'ENOSPC' ? ': the disk is full; free space and run again' : '';
+  const err = new Error(`cannot write ${path}: ${e.message}${hint}`, { cause: e });
+  if (code) (err as NodeJS.ErrnoException).code = code;
+  return err;
 }
 
 export class TFRecordCorruptError extends Error {

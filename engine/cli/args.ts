@@ -4,11 +4,9 @@ import { UsageError, type Values } from './verb.js';
 /** The `-o json` flag of the list and inspect verbs. */
 export const jsonOption = { output: { type: 'string', short: 'o' } } as const;
 
+/** Whether `-o json` was given (its value is checked by the verb's option schema: options.ts). */
 export function wantsJson(values: Values): boolean {
-  const o = values.output;
-  if (o === undefined) return false;
-  if (o === 'json') return true;
-  throw new UsageError(`-o ${String(o)}: the only output format is json`);
+  return values.output === 'json';
 }
 
 export function one(args: string[], what: string): string {
@@ -16,13 +14,10 @@ export function one(args: string[], what: string): string {
   return args[0];
 }
 
-/** A count flag's value (`-n N`, `--limit N`): a whole number, 0 or more; undefined when the flag is absent. */
-export function countOf(values: Values, flag: string, spelled = `--${flag}`): number | undefined {
+/** A count flag's value (`-n N`, `--limit N`), checked by the verb's schema (countValue); undefined when absent. */
+export function countOf(values: Values, flag: string): number | undefined {
   const v = values[flag];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new UsageError(`${spelled} ${String(v)}: expected a whole number`);
-  return n;
+  return typeof v === 'number' ? v : undefined;
 }
 
 /** A string flag's value, undefined when absent. */

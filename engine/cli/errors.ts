@@ -5,7 +5,7 @@
  */
 import { GlobError } from '../glob.js';
 import { SpecError } from '../spec.js';
-import { StoreError } from '../store/store.js';
+import { defaultHome, StoreError } from '../store/store.js';
 import { UsageError } from './verb.js';
 
 export function reportError(name: string, usage: string, e: unknown): number {
@@ -20,6 +20,13 @@ export function reportError(name: string, usage: string, e: unknown): number {
   }
   if (e instanceof SpecError || e instanceof GlobError) {
     process.stderr.write(`tessella ${name}: ${err.message}\n`);
+    return 1;
+  }
+  const code = (e as { code?: unknown }).code;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') {
+    // a full disk: the store is consistent (every change is one transaction); say where and what to do
+    const where = err.message.includes(defaultHome()) ? '' : ` (the store: ${defaultHome()})`;
+    process.stderr.write(`tessella ${name}: no space left on the device: ${err.message}${where}; free space and run the command again\n`);
     return 1;
   }
   process.stderr.write(`tessella ${name}: ${process.env.TESSELLA_DEBUG ? err.stack : err.message}\n`);

@@ -4,7 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 import { verbs } from '../commands/index.js';
+import { jsonOption } from './args.js';
 import { reportError } from './errors.js';
+import { checkOptions, jsonValue } from './options.js';
+import { checkEnvironment, quietOnClosedPipes, unknownVariables } from './process-io.js';
 import { closeStore } from './session.js';
 import { isRawVerb, type Values, type Verb } from './verb.js';
 
@@ -25,6 +28,14 @@ function find(argv: string[]): { name: string; verb: Verb; rest: string[] } | un
 
 /** Runs `tessella ARGV`; returns the exit status. `extra`: more lines for the help text. */
 export async function runCli(argv: string[], extra: string[] = []): Promise<number> {
+  quietOnClosedPipes();
+  const envProblem = checkEnvironment();
+  if (envProblem) {
+    process.stderr.write(`tessella: ${envProblem}\n`);
+    return 2;
+  }
+  const unknown = unknownVariables();
+  if (unknown) process.stderr.write(`tessella: ${unknown}\n`);
   if (!argv.length || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(help(extra));
     return argv.length ? 0 : 2;
@@ -42,12 +53,18 @@ export async function runCli(argv: string[], extra: string[] = []): Promise<numb
       process.stdout.write(`Usage: tessella ${verb.usage}\n  ${verb.summary}\n`);
       return 0;
     }
-    const { values, positionals } = parseArgs({ args: rest, options: verb.options ?? {}, allowPositionals: true, strict: true });
-    const code = await verb.run(positionals, values as Values);
+    const { values, positionals, tokens } = parseArgs({ args: rest, options: verb.options ?? {}, allowPositionals: true, strict: true, tokens: true });
+    const checked = checkOptions(verb.options, { ...jsonRule(verb), ...verb.schema }, values as Values, tokens);
+    const code = await verb.run(positionals, checked);
     return typeof code === 'number' ? code : 0;
   } catch (e) {
     return reportError(name, verb.usage, e);
   } finally {
     closeStore();
   }
+}
+
+/** `-o` of a verb that spreads jsonOption means `-o json` (get file's `-o` is a path). */
+function jsonRule(verb: { options?: Record<string, unknown> }): Record<string, typeof jsonValue> {
+  return verb.options?.output === jsonOption.output ? { output: jsonValue } : {};
 }

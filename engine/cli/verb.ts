@@ -4,8 +4,9 @@
  * parser and help, such as `demo` and `dataset`).
  */
 import type { ParseArgsConfig } from 'node:util';
+import type { ZodType } from 'zod';
 
-export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+export type Values = Record<string, string | number | boolean | string[] | boolean[] | undefined>;
 
 interface VerbText {
   usage: string;
@@ -15,6 +16,8 @@ interface VerbText {
 /** A verb whose flags runCli parses (strictly) and whose `--help` runCli answers from `usage` and `summary`. */
 export interface ParsedVerb extends VerbText {
   options?: ParseArgsConfig['options'];
+  /** rules for option values beyond their type (zod, by option name): checked before `run`, which gets the result */
+  schema?: Record<string, ZodType>;
   /** returns the exit status (undefined: 0) */
   // biome-ignore lint/suspicious/noConfusingVoidType: a verb may return nothing, which is exit status 0
   run(args: string[], values: Values): Promise<number | void> | number | void;

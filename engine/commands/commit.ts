@@ -1,6 +1,7 @@
 /** Verbs on commits: list (paged), inspect, wait, and pachctl's squash and delete. */
 import { countOf, jsonOption, one, stringOf, wantsJson } from '../cli/args.js';
 import { ago, humanBytes } from '../cli/format.js';
+import { countValue, secondsValue } from '../cli/options.js';
 import { nextPageHint, out, printJson, printJsonLines, table } from '../cli/output.js';
 import { openStore } from '../cli/session.js';
 import { UsageError, type Values, type Verb } from '../cli/verb.js';
@@ -76,10 +77,11 @@ export const commitVerbs: Record<string, Verb> = {
     usage: 'list commit REPO[@BRANCH] [-n|--number N] [--after COMMIT] [-o json]',
     summary: 'list commits, newest first (--after: only those older than COMMIT)',
     options: { ...jsonOption, number: { type: 'string', short: 'n' }, after: { type: 'string' } },
+    schema: { number: countValue },
     run(args, v) {
       const a = one(args, 'REPO[@BRANCH]');
       const t = parseRepoRef(a);
-      const n = countOf(v, 'number', '-n');
+      const n = countOf(v, 'number');
       const after = stringOf(v, 'after');
       const s = openStore();
       const commits = listCommits(s, t.repo, a.includes('@') ? t.ref : undefined, n ?? -1, after === undefined ? undefined : { after });
@@ -113,10 +115,11 @@ export const commitVerbs: Record<string, Verb> = {
     usage: 'wait commit REPO@REF [--timeout SECONDS] [-o json]',
     summary: "wait until a pipeline's output is up to date with its inputs, then show its commit",
     options: { ...jsonOption, timeout: { type: 'string' } },
+    schema: { timeout: secondsValue },
     async run(args, v) {
       const t = parseRepoRef(one(args, 'REPO@REF'));
       const s = openStore();
-      const deadline = v.timeout === undefined ? Infinity : Date.now() + Number(v.timeout) * 1000;
+      const deadline = typeof v.timeout === 'number' ? Date.now() + v.timeout * 1000 : Infinity;
       await waitForPipeline(s, t.repo, t.ref, deadline);
       const c = resolveCommit(s, t.repo, t.ref);
       if (wantsJson(v)) return printJson(commitJson(s, c));

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { countOf, jsonOption, one, stringOf, wantsJson } from '../cli/args.js';
 import { humanBytes } from '../cli/format.js';
+import { countValue } from '../cli/options.js';
 import { nextPageHint, out, printJson, printJsonLines, table } from '../cli/output.js';
 import { openStore } from '../cli/session.js';
 import { UsageError, type Verb } from '../cli/verb.js';
@@ -31,6 +32,7 @@ export const datumVerbs: Record<string, Verb> = {
     usage: 'list datum PIPELINE@JOB [--limit N] [--after DATUM] [-o json]',
     summary: "list a job's datums by id (--after: only ids after DATUM)",
     options: { ...jsonOption, limit: { type: 'string' }, after: { type: 'string' } },
+    schema: { limit: countValue },
     run(args, v) {
       const ref = one(args, 'PIPELINE@JOB');
       const limit = countOf(v, 'limit');

@@ -1,5 +1,6 @@
 /** Verbs on files: put, delete, get, list, glob. */
 import { basename, resolve } from 'node:path';
+import { z } from 'zod';
 import { jsonOption, one, wantsJson } from '../cli/args.js';
 import { humanBytes } from '../cli/format.js';
 import { note, printJsonLines, table } from '../cli/output.js';
@@ -42,16 +43,17 @@ function putDestinations(locals: string[], path: string | undefined): { local: s
 
 export const fileVerbs: Record<string, Verb> = {
   'put file': {
-    usage: 'put file REPO@BRANCH[:PATH] -f LOCAL [-f LOCAL...] [-r] [-m MESSAGE]',
-    summary: 'put local files or folders (-r) into a branch, as ONE commit',
-    options: { file: { type: 'string', short: 'f', multiple: true }, recursive: { type: 'boolean', short: 'r' }, message: { type: 'string', short: 'm' } },
+    usage: 'put file REPO@BRANCH[:PATH] -f LOCAL [-f LOCAL...] [-r [-L]] [-m MESSAGE]',
+    summary: 'put local files or folders (-r) into a branch, as ONE commit (-L: follow links leaving the folder)',
+    options: { file: { type: 'string', short: 'f', multiple: true }, recursive: { type: 'boolean', short: 'r' }, message: { type: 'string', short: 'm' }, 'follow-links': { type: 'boolean', short: 'L' } },
+    schema: { message: z.string() },
     async run(args, v) {
       const target = parseRepoRef(one(args, 'REPO@BRANCH[:PATH]'));
       const locals = (v.file as string[] | undefined) ?? [];
       if (!locals.length) throw new UsageError('put file needs -f LOCAL (a file, or a folder with -r)');
       const s = openStore();
       const path = target.path === undefined || target.path === '' ? undefined : target.path;
-      const files = expandPutItems(putDestinations(locals, path), Boolean(v.recursive));
+      const files = expandPutItems(putDestinations(locals, path), Boolean(v.recursive), { followLinks: Boolean(v['follow-links']) });
       if (!files.length) throw new StoreError('nothing to put: the folders are empty');
       const c = await putFiles(s, target.repo, target.ref, files, { description: v.message as string | undefined });
       note(`${files.length} file(s) -> ${c.repo}@${c.branch} commit ${c.id}`);

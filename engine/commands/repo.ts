@@ -1,4 +1,5 @@
 /** Verbs on repos: create, delete, list, inspect. */
+import { z } from 'zod';
 import { jsonOption, one, wantsJson } from '../cli/args.js';
 import { ago, humanBytes } from '../cli/format.js';
 import { out, printJson, printJsonLines, table } from '../cli/output.js';
@@ -15,6 +16,7 @@ export const repoVerbs: Record<string, Verb> = {
     usage: 'create repo NAME [-d DESCRIPTION]',
     summary: 'create a repo (with an empty master branch)',
     options: { description: { type: 'string', short: 'd' } },
+    schema: { description: z.string() },
     run(args, v) {
       createRepo(openStore(), one(args, 'a repo name'), { description: v.description as string | undefined });
     },

@@ -10,6 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MODEL_CARD_FILE, MODEL_FILE, REPORT_MD } from '../../shared/contract/files.js';
 import { appDir } from '../app-dir.js';
+import { engineEnv } from '../env.js';
 import { makeDemoCohort, makeNewEmbedModel } from './cohort.js';
 
 interface JobCounts {
@@ -118,7 +119,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const out = resolve(values.out!);
-  const home = process.env.TESSELLA_HOME ? resolve(process.env.TESSELLA_HOME) : join(out, '.tessella');
+  const givenHome = engineEnv().TESSELLA_HOME;
+  const home = givenHome ? resolve(givenHome) : join(out, '.tessella');
   const cli = new Cli({ ...process.env, TESSELLA_HOME: home }, appDir());
   const started = performance.now();
 

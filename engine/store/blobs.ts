@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { engineEnv } from '../env.js';
 import { ownerAlive, ownerPrefix } from './proc.js';
 
 const CHUNK = 4 * 1024 * 1024;
@@ -32,7 +33,7 @@ export class BlobStore {
   readonly fsync: boolean;
   private readonly madeDirs = new Set<string>();
 
-  constructor(home: string, fsync = process.env.TESSELLA_FSYNC !== '0') {
+  constructor(home: string, fsync = engineEnv().TESSELLA_FSYNC) {
     this.dir = join(home, 'blobs');
     this.tmp = join(home, 'tmp');
     this.fsync = fsync;
@@ -88,7 +89,7 @@ export class BlobStore {
       }
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      throw e;
+      throw storeWriteError(e, `cannot store ${src}`, this.dir);
     } finally {
       await input.close();
     }
@@ -104,6 +105,9 @@ export class BlobStore {
   async adoptFile(src: string): Promise<BlobRef> {
     const st = await lstat(src);
     if (st.isSymbolicLink()) return this.putFile(await realpath(src));
+    // another name of the same file (a hard link the datum made to a file elsewhere): renaming and chmod-ing it
+    // would take that file over; copy it instead
+    if (st.nlink > 1) return this.putFile(src);
     const hash = createHash('sha256');
     const fh = await open(src, 'r');
     let size = 0;
@@ -153,3 +157,12 @@ export class BlobStore {
   }
 }
 
+
+/** A write error of the store naming what was being stored and, for a full disk, what to do. */
+function storeWriteError(e: unknown, what: string, dir: string): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code !== 'ENOSPC' && err.code !== 'EDQUOT') return err;
+  const out = new Error(`${what}: no space left on the device holding ${dir} (${err.code}): free space and try again`, { cause: e });
+  (out as NodeJS.ErrnoException).code = err.code;
+  return out;
+}

@@ -11,6 +11,7 @@ import Database, { type Statement } from 'better-sqlite3';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { engineEnv } from '../env.js';
 import { BlobStore } from './blobs.js';
 import { SCHEMA, SCHEMA_VERSION, schemaVersion, upgradeFromV1, VIEWS } from './schema.js';
 import { ownerAlive, processAlive, processStartTime, selfStartTime } from './proc.js';
@@ -27,7 +28,7 @@ export class StoreError extends Error {
 }
 
 export function defaultHome(): string {
-  return resolve(process.env.TESSELLA_HOME || join(process.cwd(), '.tessella'));
+  return resolve(engineEnv().TESSELLA_HOME ?? join(process.cwd(), '.tessella'));
 }
 
 export interface OpenOptions {
@@ -53,7 +54,7 @@ export class Store {
     mkdirSync(this.scratchDir, { recursive: true });
     mkdirSync(this.logsDir, { recursive: true });
     try {
-      this.db = new Database(join(home, 'meta.sqlite'), { timeout: opts.busyMs ?? Number(process.env.TESSELLA_BUSY_MS ?? 15000) });
+      this.db = new Database(join(home, 'meta.sqlite'), { timeout: opts.busyMs ?? engineEnv().TESSELLA_BUSY_MS });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = OFF');
@@ -135,7 +136,7 @@ export class Store {
    * Takes the right to run jobs (one process at a time). Waits up to `waitMs` (default TESSELLA_LOCK_TIMEOUT
    * seconds, else 10 s) for a live holder, then fails naming it. A dead holder's claim is taken over.
    */
-  async acquireRunner(command: string, waitMs = Number(process.env.TESSELLA_LOCK_TIMEOUT ?? 10) * 1000, onWait?: (msg: string) => void): Promise<void> {
+  async acquireRunner(command: string, waitMs = engineEnv().TESSELLA_LOCK_TIMEOUT * 1000, onWait?: (msg: string) => void): Promise<void> {
     if (this.holdsRunner) return;
     const deadline = Date.now() + waitMs;
     let told = false;

@@ -1,0 +1,77 @@
+/**
+ * Why a datum's process failed, in its own words: the last error event of its log (a stage's JSON line
+ * `{"level":"error",...,"error":"..."}`, its message without the stack), else the last lines it wrote. The
+ * terminal, `inspect job` and `inspect datum` show it after the exit code, so nobody has to open the log.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+/** How much of the end of an attempt's log is read, and how long a reason may be. */
+const TAIL_BYTES = 64 * 1024;
+const MAX_REASON = 600;
+const LAST_LINES = 3;
+
+/** The reason in the log from byte `from` (the attempt's start) to its end, or undefined when it wrote nothing. */
+export function failureReason(logPath: string, from: number): string | undefined {
+  const text = tail(logPath, from);
+  if (!text) return undefined;
+  const lines = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('--- '));
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const reason = errorEvent(lines[i]);
+    if (reason) return clip(reason);
+  }
+  const plain = lines.filter((l) => !isJsonEvent(l));
+  if (!plain.length) return undefined;
+  return clip(plain.slice(-LAST_LINES).map((l) => l.trim()).join(' | '));
+}
+
+/** The size of a log now: where the next attempt's lines start. */
+export function logSize(fd: number): number {
+  return fstatSync(fd).size;
+}
+
+function tail(path: string, from: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(from, size - TAIL_BYTES);
+    const buf = Buffer.alloc(Math.max(0, size - start));
+    readSync(fd, buf, 0, buf.length, start);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isJsonEvent(line: string): boolean {
+  return line.startsWith('{') && line.endsWith('}');
+}
+
+/** An error event's message: its `error` (or `message`, `reason`) field, stack frames dropped. */
+function errorEvent(line: string): string | undefined {
+  if (!isJsonEvent(line)) return undefined;
+  let ev: Record<string, unknown>;
+  try {
+    ev = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (ev.level !== 'error') return undefined;
+  const raw = [ev.error, ev.message, ev.reason].find((v) => typeof v === 'string' && v.trim() !== '') as string | undefined;
+  if (!raw) return typeof ev.event === 'string' ? ev.event : undefined;
+  const message = raw
+    .split('\n')
+    .filter((l) => !/^\s+at /.test(l))
+    .join(' ')
+    .replace(/^(Error|TypeError|RangeError): /, '')
+    .trim();
+  return message || undefined;
+}
+
+function clip(s: string): string {
+  return s.length > MAX_REASON ? s.slice(0, MAX_REASON - 3) + '...' : s;
+}

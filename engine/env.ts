@@ -1,0 +1,66 @@
+/**
+ * Every TESSELLA_* variable the engine and its stages read, in one zod schema: a bad value fails at once naming
+ * the variable and what is allowed, instead of becoming NaN (a lock wait "up to NaN s" that never ends).
+ * `tessella` checks them before any verb runs; each reader takes its value from engineEnv().
+ */
+import { z } from 'zod';
+import { envEnum, envInt, envNumber, envString, parseEnv } from '../shared/config.js';
+
+/** true/false, 1/0, yes/no, on/off; unset when empty. */
+const envBool = () =>
+  z.preprocess(
+    (v) => {
+      if (typeof v !== 'string' || v.trim() === '') return v === '' ? undefined : v;
+      const s = v.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+      if (['0', 'false', 'no', 'off'].includes(s)) return false;
+      return v;
+    },
+    z.boolean({ error: 'expected true/false (or 1/0, yes/no)' }),
+  );
+
+/** `TESSELLA_GPUS`: a count (`2`) or a list of device ids (`0,2`). */
+const gpuList = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+  z
+    .string()
+    .regex(/^\s*(\d+|\d+(\s*,\s*\d+)*)\s*$/, { error: 'expected a count (2) or a list of GPU ids (0,2)' })
+    .transform((t) => {
+      const s = t.trim();
+      return /^\d+$/.test(s) ? Array.from({ length: Number(s) }, (_, i) => String(i)) : s.split(',').map((x) => x.trim());
+    })
+    .optional(),
+);
+
+export const EngineEnvSchema = z.object({
+  /** the store (default ./.tessella) */
+  TESSELLA_HOME: envString().optional(),
+  /** where the stages' code is (a spec's workingDir /app), default the checkout */
+  TESSELLA_APP_DIR: envString().optional(),
+  /** seconds `run` waits for another runner (default 10) */
+  TESSELLA_LOCK_TIMEOUT: envNumber({ min: 0 }).default(10),
+  /** milliseconds a writer waits for SQLite's lock (default 15000) */
+  TESSELLA_BUSY_MS: envInt({ min: 0 }).default(15000),
+  /** 0: no fsync of blobs (survives SIGKILL, not power loss) */
+  TESSELLA_FSYNC: envBool().default(true),
+  /** datums in flight per CPU pipeline (default: the cores) */
+  TESSELLA_MAX_PARALLEL: envInt({ min: 1 }).optional(),
+  TESSELLA_GPUS: gpuList,
+  /** how a datum is kept from writing the store: see datum-sandbox.ts */
+  TESSELLA_ISOLATION: envEnum(['auto', 'namespace', 'copy'] as const).default('auto'),
+  /** json: log lines as JSON even on a terminal */
+  TESSELLA_LOG_FORMAT: envEnum(['json', 'text'] as const).optional(),
+  /** stacks with errors */
+  TESSELLA_DEBUG: envString().optional(),
+  /** OpenSlide's library file, when not found by its usual names */
+  TESSELLA_OPENSLIDE_LIB: envString().optional(),
+  /** read by scripts/setup only */
+  TESSELLA_GPU: envBool().optional(),
+});
+
+export type EngineEnv = z.infer<typeof EngineEnvSchema>;
+
+/** The engine's variables from `env` (default process.env), validated; throws ConfigError naming the bad ones. */
+export function engineEnv(env: Record<string, string | undefined> = process.env): EngineEnv {
+  return parseEnv(EngineEnvSchema, env, 'the environment');
+}
