@@ -19,6 +19,7 @@ export interface ParsedVerb extends VerbText {
   /** rules for option values beyond their type (zod, by option name): checked before `run`, which gets the result */
   schema?: Record<string, ZodType>;
   /** returns the exit status (undefined: 0) */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a verb may return nothing, which is exit status 0
   run(args: string[], values: Values): Promise<number | void> | number | void;
 }
 

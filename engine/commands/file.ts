@@ -14,7 +14,10 @@ function fileJson(e: ListEntry, c: CommitRow) {
 }
 
 function printFiles(entries: ListEntry[], c: CommitRow, asJson: boolean): void {
-  if (asJson) return printJsonLines(entries.map((e) => fileJson(e, c)));
+  if (asJson) {
+    printJsonLines(entries.map((e) => fileJson(e, c)));
+    return;
+  }
   table(
     ['NAME', 'TYPE', 'SIZE'],
     entries.map((e) => [e.type === 'dir' ? e.path + '/' : e.path, e.type, humanBytes(e.size)]),

@@ -103,6 +103,7 @@ test('capture groups: $1, $2 from (...) in the glob', () => {
   const [match] = globPaths(['/patient7/slide-3.svs'], '/(*)/slide-(*).svs');
   assert.deepEqual(match.captures.slice(1), ['patient7', '3']);
   assert.equal(expandCaptures('$2-of-$1', match.captures), '3-of-patient7');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Pachyderm's capture syntax, not a template
   assert.equal(expandCaptures('${1}x', match.captures), 'patient7x');
   assert.throws(() => expandCaptures('$3', match.captures), /capture group \$3/);
 });

@@ -199,7 +199,7 @@ test('no manifest slide with outputs, or every slide failing for one model reaso
     }
     await assert.rejects(
       runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet }),
-      /every slide failed for one model reason[^]*2 slide\(s\): embed: the embed model cannot run/,
+      /every slide failed for one model reason[\s\S]*2 slide\(s\): embed: the embed model cannot run/,
     );
     assert.deepEqual(readdirSync(pfs.out), []);
   } finally {

@@ -49,7 +49,7 @@ print(json.dumps(out))
 `;
       const r = spawnSync('python3', ['-c', driver, pfs.out], { cwd: pfs.root, encoding: 'utf8', maxBuffer: 1 << 26 });
       assert.equal(r.status, 0, r.stderr);
-      const fromPython = JSON.parse(r.stdout) as Record<string, any>[];
+      const fromPython = JSON.parse(r.stdout) as Record<string, unknown>[];
       const ours = [];
       for await (const p of readPatients(pfs.out)) ours.push(p);
       assert.equal(fromPython.length, ours.length);

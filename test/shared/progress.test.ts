@@ -37,6 +37,7 @@ test('on a terminal: one redrawn line with count, percentage and rate; cleared a
   const { log, written } = sink(true);
   const p = new Progress(log, 'embed', 10, 'tiles', 0);
   p.tick(5);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's own escape sequence is what is tested
   assert.match(written[0], /^\r\x1b\[2K\[t\] embed 5\/10 50% [\d.]+ tiles\/s/);
   p.end();
   assert.equal(written[1], '\r\x1b[2K');

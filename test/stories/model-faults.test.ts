@@ -80,6 +80,7 @@ describe('story: a model fault fails the job and leaves the dataset as it was', 
     ok('put', 'file', 'models@master:/embed/model.json', '-f', bad);
     const r = tessella('run');
     assert.notEqual(r.status, 0, 'run exits non-zero');
+    assert.match(r.stdout + r.stderr, /does not match its card/, 'the terminal says why, not only the logs');
     const out = r.stdout + r.stderr + ok('logs', '-p', 'embed');
     assert.match(out, /ModelFault: the embed model does not match its card/);
     assert.match(out, /size 300/);
@@ -99,6 +100,7 @@ describe('story: a model fault fails the job and leaves the dataset as it was', 
     ok('delete', 'file', 'models@master:/embed');
     const r = tessella('run');
     assert.notEqual(r.status, 0, 'run exits non-zero');
+    assert.match(r.stdout + r.stderr, /no dataset is published/, 'the terminal says why, not only the logs');
     const out = r.stdout + r.stderr + ok('logs', '-p', 'merge');
     assert.match(out, /no slide of the manifest has outputs from embed and histogram, so no dataset is published/);
     assert.match(out, /2 slide\(s\): no output yet from embed/);
