@@ -65,7 +65,10 @@ export function pipelineOrder(
   while (remaining.length > 0) {
     const ready = remaining.find((s) => deps.get(s.pipeline.name)!.every((d) => done.has(d)));
     if (!ready) {
-      const cycle = findCycle(remaining.map((s) => s.pipeline.name), deps);
+      const cycle = findCycle(
+        remaining.map((s) => s.pipeline.name),
+        deps,
+      );
       const first = byName.get(cycle[0])!;
       throw new SpecError(
         `${label(first)}: the pipelines form a cycle: ${cycle.join(' -> ')}; a pipeline cannot read its own output, directly or through others`,

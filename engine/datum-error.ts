@@ -21,7 +21,12 @@ export function failureReason(logPath: string, from: number): string | undefined
   }
   const plain = lines.filter((l) => !isJsonEvent(l));
   if (!plain.length) return undefined;
-  return clip(plain.slice(-LAST_LINES).map((l) => l.trim()).join(' | '));
+  return clip(
+    plain
+      .slice(-LAST_LINES)
+      .map((l) => l.trim())
+      .join(' | '),
+  );
 }
 
 /** The size of a log now: where the next attempt's lines start. */
@@ -61,7 +66,9 @@ function errorEvent(line: string): string | undefined {
     return undefined;
   }
   if (ev.level !== 'error') return undefined;
-  const raw = [ev.error, ev.message, ev.reason].find((v) => typeof v === 'string' && v.trim() !== '') as string | undefined;
+  const raw = [ev.error, ev.message, ev.reason].find((v) => typeof v === 'string' && v.trim() !== '') as
+    | string
+    | undefined;
   if (!raw) return typeof ev.event === 'string' ? ev.event : undefined;
   const message = raw
     .split('\n')

@@ -16,11 +16,23 @@
  * lazy and emptyFiles inputs), and so does the engine, for every input. Any other symlink (to /etc/passwd, to
  * another output, dangling) fails the datum naming it: an output is what the datum wrote or one of its inputs.
  */
-import { constants, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  constants,
+  copyFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { type Datum } from './datums.js';
-import { type FileRow } from './pfs.js';
-import { Store } from './store/store.js';
+import type { Datum } from './datums.js';
+import type { FileRow } from './pfs.js';
+import type { Store } from './store/store.js';
 
 /** A stored file hard-linked into a datum's inputs, as it was before the datum ran. */
 export interface LinkedInput {
@@ -44,7 +56,10 @@ export function changedInputs(linked: LinkedInput[]): LinkedInput[] {
 }
 
 export function inputsWrittenError(damaged: LinkedInput[]): string {
-  const names = damaged.slice(0, 5).map((d) => d.mounted).join(', ');
+  const names = damaged
+    .slice(0, 5)
+    .map((d) => d.mounted)
+    .join(', ');
   const more = damaged.length > 5 ? ` and ${damaged.length - 5} more` : '';
   return (
     `the datum wrote into its input ${names}${more}: inputs are read-only (write outputs under $PFS_ROOT/out). ` +
@@ -118,7 +133,13 @@ export function materialize(store: Store, datum: Datum, scratch: string, private
           linkSync(src, dest);
           const st = statSync(src);
           linked.push({ mounted: `${input.name}${f.path}`, blob: src, mtimeMs: st.mtimeMs, size: st.size });
-          known.set(join(scratchReal, input.name, f.path), { hash: f.hash, size: st.size, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs });
+          known.set(join(scratchReal, input.name, f.path), {
+            hash: f.hash,
+            size: st.size,
+            dev: st.dev,
+            ino: st.ino,
+            mtimeMs: st.mtimeMs,
+          });
           continue;
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
@@ -128,7 +149,13 @@ export function materialize(store: Store, datum: Datum, scratch: string, private
       }
       copyFileSync(src, dest, constants.COPYFILE_FICLONE);
       const st = statSync(dest);
-      known.set(join(scratchReal, input.name, f.path), { hash: f.hash, size: st.size, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs });
+      known.set(join(scratchReal, input.name, f.path), {
+        hash: f.hash,
+        size: st.size,
+        dev: st.dev,
+        ino: st.ino,
+        mtimeMs: st.mtimeMs,
+      });
     }
   }
   return { linked, known, roots, lazy };
@@ -163,7 +190,8 @@ function insideInputs(real: string, mount: Mount): boolean {
  */
 export async function ingest(store: Store, out: string, mount: Mount): Promise<FileRow[]> {
   const files: FileRow[] = [];
-  const add = (path: string, ref: { hash: string; size: number }) => files.push({ path: '/' + relative(out, path).split(sep).join('/'), ...ref });
+  const add = (path: string, ref: { hash: string; size: number }) =>
+    files.push({ path: '/' + relative(out, path).split(sep).join('/'), ...ref });
   const linkError = (p: string, why: string) => {
     let target = '?';
     try {
@@ -189,7 +217,9 @@ export async function ingest(store: Store, out: string, mount: Mount): Promise<F
         }
         if (!insideInputs(real, mount)) {
           if (e.isSymbolicLink() || !throughLink) throw linkError(p, `which is outside the datum's inputs (${real})`);
-          throw new OutputError(`output ${'/' + relative(out, p).split(sep).join('/')} leads outside the datum's inputs (${real})`);
+          throw new OutputError(
+            `output ${'/' + relative(out, p).split(sep).join('/')} leads outside the datum's inputs (${real})`,
+          );
         }
         const st = statSync(real);
         if (st.isDirectory()) await visit(p, true);

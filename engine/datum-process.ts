@@ -16,10 +16,10 @@ import { failureReason, logSize } from './datum-error.js';
 import { isolation, SETUP_FAILED, wrapCommand, type Isolation } from './datum-sandbox.js';
 import { storeStrays, strayError, type StoreEntries } from './store-strays.js';
 import { recordFailure, recordSuccess } from './store/datums.js';
-import { type PipelineSpec } from './spec.js';
+import type { PipelineSpec } from './spec.js';
 import { ownerPrefix, processStartTime } from './store/proc.js';
 import { now, type Store } from './store/store.js';
-import { type JobRow } from './jobs.js';
+import type { JobRow } from './jobs.js';
 
 interface Running {
   children: Set<number>;
@@ -46,7 +46,16 @@ export function rewritePfs(text: string, root: string): string {
 
 /** What `list datum` shows of a datum's inputs. */
 export function datumInputsJson(d: Datum): string {
-  return JSON.stringify(d.inputs.map((i) => ({ name: i.name, repo: i.repo, branch: i.branch, commit: i.commit, path: i.path, files: i.files.length })));
+  return JSON.stringify(
+    d.inputs.map((i) => ({
+      name: i.name,
+      repo: i.repo,
+      branch: i.branch,
+      commit: i.commit,
+      path: i.path,
+      files: i.files.length,
+    })),
+  );
 }
 
 export interface DatumContext {
@@ -60,7 +69,11 @@ export interface DatumContext {
 }
 
 /** Runs one datum up to `tries` times; on success its outputs are in the store and recorded. */
-export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]): Promise<{ ok: true } | { ok: false; error: string; log: string }> {
+export async function runDatum(
+  ctx: DatumContext,
+  datum: Datum,
+  gpus: string[],
+): Promise<{ ok: true } | { ok: false; error: string; log: string }> {
   const { store, job } = ctx;
   const logPath = join(ctx.logDir, `${datum.id}.log`);
   const started = now();
@@ -115,7 +128,14 @@ export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]):
             recordSuccess(
               store,
               { pipeline: job.pipeline, id: datum.id, since: job.seq, job: job.id },
-              { tries: attempt, started, finished: now(), seconds: (performance.now() - t0) / 1000, log: logPath, inputs: datumInputsJson(datum) },
+              {
+                tries: attempt,
+                started,
+                finished: now(),
+                seconds: (performance.now() - t0) / 1000,
+                log: logPath,
+                inputs: datumInputsJson(datum),
+              },
               files,
             ),
           );
@@ -133,7 +153,11 @@ export async function runDatum(ctx: DatumContext, datum: Datum, gpus: string[]):
   }
   if (active.interrupted) return { ok: false, error: 'interrupted', log: logPath };
   const tries = attempt - 1;
-  recordFailure(store, { pipeline: job.pipeline, id: datum.id, since: job.seq }, { tries, started, finished: now(), seconds: (performance.now() - t0) / 1000, log: logPath, error });
+  recordFailure(
+    store,
+    { pipeline: job.pipeline, id: datum.id, since: job.seq },
+    { tries, started, finished: now(), seconds: (performance.now() - t0) / 1000, log: logPath, error },
+  );
   return { ok: false, error: `${error} (after ${tries} ${tries === 1 ? 'try' : 'tries'})`, log: logPath };
 }
 
@@ -167,12 +191,20 @@ function rmScratchSync(dir: string): void {
 }
 
 /** Starts the datum's process; resolves '' on success, else what went wrong. */
-function execDatum(ctx: DatumContext, datum: Datum, scratch: string, logFd: number, gpus: string[], mode: Isolation): Promise<string> {
+function execDatum(
+  ctx: DatumContext,
+  datum: Datum,
+  scratch: string,
+  logFd: number,
+  gpus: string[],
+  mode: Isolation,
+): Promise<string> {
   const { spec, job } = ctx;
   const root = scratch;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  for (const [k, v] of Object.entries((spec.transform.env ?? {}) as Record<string, string>)) env[k] = rewritePfs(String(v), root);
+  for (const [k, v] of Object.entries((spec.transform.env ?? {}) as Record<string, string>))
+    env[k] = rewritePfs(String(v), root);
   Object.assign(env, datumInputEnv(datum, root));
   for (const i of datum.inputs) {
     if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
@@ -246,7 +278,8 @@ function execDatum(ctx: DatumContext, datum: Datum, scratch: string, logFd: numb
       if (pid) active.children.delete(pid);
       if (timedOut) done(`timed out after datumTimeout ${spec.datumTimeout}`);
       else if (signal) done(`killed by ${signal}`);
-      else if (code === SETUP_FAILED && mode === 'namespace') done(`exit code ${code} (TESSELLA_ISOLATION=copy runs datums without a mount namespace)`);
+      else if (code === SETUP_FAILED && mode === 'namespace')
+        done(`exit code ${code} (TESSELLA_ISOLATION=copy runs datums without a mount namespace)`);
       else if (code !== null && accept.has(code)) done('');
       else done(`exit code ${code}`);
     });

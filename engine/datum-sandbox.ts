@@ -57,7 +57,10 @@ function namespaceWorks(): boolean {
   const dir = mkdtempSync(join(process.env.TMPDIR || '/tmp', 'tessella-probe-'));
   try {
     const script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && ! touch "$1/x" 2>/dev/null';
-    const r = spawnSync('unshare', [...unshareArgs(), 'sh', '-c', script, 'sh', dir], { stdio: 'ignore', timeout: 10_000 });
+    const r = spawnSync('unshare', [...unshareArgs(), 'sh', '-c', script, 'sh', dir], {
+      stdio: 'ignore',
+      timeout: 10_000,
+    });
     return r.status === 0;
   } catch {
     return false;
@@ -75,7 +78,12 @@ export function isolation(): Isolation {
 }
 
 /** The program and arguments that run `cmd` for a datum, wrapped as above. */
-export function wrapCommand(mode: Isolation, home: string, out: string, cmd: string[]): { file: string; args: string[] } {
+export function wrapCommand(
+  mode: Isolation,
+  home: string,
+  out: string,
+  cmd: string[],
+): { file: string; args: string[] } {
   const wrapped = ['sh', '-c', WRAPPER, 'tessella-datum', mode === 'namespace' ? 'ns' : 'copy', home, out, ...cmd];
   if (mode === 'namespace') return { file: 'unshare', args: [...unshareArgs(), ...wrapped] };
   return { file: wrapped[0], args: wrapped.slice(1) };

@@ -196,13 +196,21 @@ function joinDatums(children: PfsInput[], snap: SnapshotOf): DatumInput[][] {
   );
   const out: DatumInput[][] = [];
   for (const key of sortedKeys(maps)) {
-    out.push(...joinKey(children, maps.map((m) => m.get(key))));
+    out.push(
+      ...joinKey(
+        children,
+        maps.map((m) => m.get(key)),
+      ),
+    );
   }
   return out;
 }
 
 /** The datums of one join key, from each child's matched inputs with that key (undefined: none). */
-export function joinKey(children: readonly Pick<PfsInput, 'outerJoin'>[], present: (DatumInput[] | undefined)[]): DatumInput[][] {
+export function joinKey(
+  children: readonly Pick<PfsInput, 'outerJoin'>[],
+  present: (DatumInput[] | undefined)[],
+): DatumInput[][] {
   const complete = present.every((p) => p !== undefined);
   const sides = complete
     ? (present as DatumInput[][])

@@ -27,7 +27,9 @@ const gpuList = z.preprocess(
     .regex(/^\s*(\d+|\d+(\s*,\s*\d+)*)\s*$/, { error: 'expected a count (2) or a list of GPU ids (0,2)' })
     .transform((t) => {
       const s = t.trim();
-      return /^\d+$/.test(s) ? Array.from({ length: Number(s) }, (_, i) => String(i)) : s.split(',').map((x) => x.trim());
+      return /^\d+$/.test(s)
+        ? Array.from({ length: Number(s) }, (_, i) => String(i))
+        : s.split(',').map((x) => x.trim());
     })
     .optional(),
 );

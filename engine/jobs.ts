@@ -9,7 +9,7 @@ import { headOf, type FileRow } from './pfs.js';
 import { outputsOf, versionInJob, versionsOfJob, type DatumVersion } from './store/datums.js';
 import { inputsOf, type PipelineSpec } from './spec.js';
 import { processAlive } from './store/proc.js';
-import { Store, StoreError } from './store/store.js';
+import { type Store, StoreError } from './store/store.js';
 import { orderedPipelines, type PipelineRow } from './pipelines.js';
 export type JobState = 'running' | 'success' | 'failure' | 'killed';
 
@@ -140,9 +140,35 @@ function isLatest(store: Store, j: JobRow): boolean {
 
 function datumRowOf(j: JobRow, v: DatumVersion): DatumRow {
   if (v.job !== j.id) {
-    return { job: j.id, id: v.id, hash: v.hash, state: 'skipped', tries: 0, reused_from: v.job, started: null, finished: null, seconds: 0, log: null, error: null, inputs: v.inputs };
+    return {
+      job: j.id,
+      id: v.id,
+      hash: v.hash,
+      state: 'skipped',
+      tries: 0,
+      reused_from: v.job,
+      started: null,
+      finished: null,
+      seconds: 0,
+      log: null,
+      error: null,
+      inputs: v.inputs,
+    };
   }
-  return { job: j.id, id: v.id, hash: v.hash, state: v.state, tries: v.tries, reused_from: null, started: v.started, finished: v.finished, seconds: v.seconds, log: v.log, error: v.error, inputs: v.inputs };
+  return {
+    job: j.id,
+    id: v.id,
+    hash: v.hash,
+    state: v.state,
+    tries: v.tries,
+    reused_from: null,
+    started: v.started,
+    finished: v.finished,
+    seconds: v.seconds,
+    log: v.log,
+    error: v.error,
+    inputs: v.inputs,
+  };
 }
 
 /** The current heads of a pipeline's input branches, sorted. */
@@ -171,7 +197,14 @@ export function dueOf(store: Store, row: PipelineRow, spec: PipelineSpec, retryF
   if (heads.every((h) => h.commit === '')) return undefined;
   if (!last) return { kind: 'new', row, spec, inputs: heads };
   const same = last.inputs === JSON.stringify(heads) && last.version === row.version;
-  if (!same) return { kind: 'new', row, spec, inputs: heads, inherit: last.state === 'failure' || last.state === 'running' || last.state === 'killed' ? last : undefined };
+  if (!same)
+    return {
+      kind: 'new',
+      row,
+      spec,
+      inputs: heads,
+      inherit: last.state === 'failure' || last.state === 'running' || last.state === 'killed' ? last : undefined,
+    };
   if ((last.state === 'failure' || last.state === 'killed' || last.state === 'running') && retryFailed) {
     return { kind: 'new', row, spec, inputs: heads, inherit: last };
   }

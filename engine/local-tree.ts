@@ -36,7 +36,10 @@ export function followLink(p: string, root: string, opts: WalkOptions = {}): str
     real = realpathSync(p);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new StoreError(`${p} is a symlink in a loop of symlinks (to ${targetOf(p)}): remove it or point it at a file`);
+    if (code === 'ELOOP')
+      throw new StoreError(
+        `${p} is a symlink in a loop of symlinks (to ${targetOf(p)}): remove it or point it at a file`,
+      );
     throw new StoreError(`${p} is a symlink to ${targetOf(p)}, which does not exist: remove it or fix its target`);
   }
   if (!opts.followLinks && !within(real, root)) {
@@ -62,7 +65,8 @@ export function walkLocal(dir: string, opts: WalkOptions = {}): string[] {
         const to = followLink(p, root, opts);
         const st = statSync(to);
         if (st.isDirectory()) {
-          if (open.has(to)) throw new StoreError(`${p} is a symlink to ${targetOf(p)}, a folder above it: a loop; remove the link`);
+          if (open.has(to))
+            throw new StoreError(`${p} is a symlink to ${targetOf(p)}, a folder above it: a loop; remove the link`);
           visit(p, to);
         } else if (st.isFile()) out.push(p);
       } else if (e.isDirectory()) visit(p, join(real, e.name));

@@ -29,19 +29,34 @@ export interface RemovedCommit {
 }
 
 /** Removes what nothing references. Holds the store's runner claim, so no job adds blobs meanwhile. */
-export async function gc(store: Store, opts: { dryRun?: boolean; waitMs?: number; log?: Logger } = {}): Promise<GcResult> {
+export async function gc(
+  store: Store,
+  opts: { dryRun?: boolean; waitMs?: number; log?: Logger } = {},
+): Promise<GcResult> {
   const log = opts.log ?? createLogger('tessella');
   await store.acquireRunner('tessella gc', opts.waitMs, (m) => log.info(m));
   try {
     const stagers = liveStagers(store);
     if (stagers.length) {
-      throw new StoreError(`a put is in progress (pid ${stagers.map((s) => s.pid).join(', ')}): its files are in the store but not yet committed; run gc when it is done`, 75);
+      throw new StoreError(
+        `a put is in progress (pid ${stagers.map((s) => s.pid).join(', ')}): its files are in the store but not yet committed; run gc when it is done`,
+        75,
+      );
     }
-    const result: GcResult = { blobs_removed: 0, bytes_freed: 0, scratch_removed: 0, temp_removed: 0, datum_outputs_pruned: 0 };
+    const result: GcResult = {
+      blobs_removed: 0,
+      bytes_freed: 0,
+      scratch_removed: 0,
+      temp_removed: 0,
+      datum_outputs_pruned: 0,
+    };
     const referenced = new Set<string>();
     store.tx(() => {
       result.datum_outputs_pruned = pruneDatumHistory(store, opts.dryRun === true);
-      for (const r of store.stmt(`SELECT DISTINCT hash FROM files UNION SELECT DISTINCT hash FROM datum_files`).raw().iterate() as Iterable<[string]>) {
+      for (const r of store
+        .stmt(`SELECT DISTINCT hash FROM files UNION SELECT DISTINCT hash FROM datum_files`)
+        .raw()
+        .iterate() as Iterable<[string]>) {
         referenced.add(r[0]);
       }
     });
@@ -111,7 +126,10 @@ function childOf(store: Store, c: CommitRow): CommitRow | undefined {
 function refuseWhileRunning(store: Store, what: string): void {
   const holder = store.runnerHolder();
   if (holder && !store.runnerHeld) {
-    throw new StoreError(`cannot ${what} while tessella pid ${holder.pid} (\`${holder.command}\`) runs jobs; try again when it finishes`, 75);
+    throw new StoreError(
+      `cannot ${what} while tessella pid ${holder.pid} (\`${holder.command}\`) runs jobs; try again when it finishes`,
+      75,
+    );
   }
 }
 
@@ -140,7 +158,9 @@ export function squashCommit(store: Store, repo: string, ref: string): RemovedCo
     for (const x of all) {
       const ch = children.get(x.id)!;
       // versions that lived in this commit alone go; the others already reach the child
-      store.stmt(`DELETE FROM files WHERE repo = ? AND branch = ? AND added = ? AND removed = ?`).run(x.repo, x.branch, x.seq, ch.seq);
+      store
+        .stmt(`DELETE FROM files WHERE repo = ? AND branch = ? AND added = ? AND removed = ?`)
+        .run(x.repo, x.branch, x.seq, ch.seq);
       store.stmt(`UPDATE commits SET parent = ? WHERE id = ?`).run(x.parent, ch.id);
       dropCommitRow(store, x);
       if (x.origin === 'job') store.stmt(`DELETE FROM jobs WHERE id = ?`).run(x.id);
@@ -164,7 +184,9 @@ export function deleteCommit(store: Store, repo: string, ref: string): RemovedCo
     }
     for (const x of all) {
       store.stmt(`DELETE FROM files WHERE repo = ? AND branch = ? AND added = ?`).run(x.repo, x.branch, x.seq);
-      store.stmt(`UPDATE files SET removed = NULL WHERE repo = ? AND branch = ? AND removed = ?`).run(x.repo, x.branch, x.seq);
+      store
+        .stmt(`UPDATE files SET removed = NULL WHERE repo = ? AND branch = ? AND removed = ?`)
+        .run(x.repo, x.branch, x.seq);
       store.stmt(`UPDATE branches SET head = ? WHERE repo = ? AND name = ?`).run(x.parent, x.repo, x.branch);
       dropCommitRow(store, x);
       if (x.origin === 'job') undoJobsFrom(store, x.id);
@@ -177,7 +199,9 @@ export function deleteCommit(store: Store, repo: string, ref: string): RemovedCo
 function undoJobsFrom(store: Store, jobId: string): void {
   const job = store.stmt<{ seq: number; pipeline: string }>(`SELECT seq, pipeline FROM jobs WHERE id = ?`).get(jobId);
   if (!job) return;
-  const jobs = store.stmt<{ seq: number; id: string }>(`SELECT seq, id FROM jobs WHERE pipeline = ? AND seq >= ? ORDER BY seq DESC`).all(job.pipeline, job.seq);
+  const jobs = store
+    .stmt<{ seq: number; id: string }>(`SELECT seq, id FROM jobs WHERE pipeline = ? AND seq >= ? ORDER BY seq DESC`)
+    .all(job.pipeline, job.seq);
   for (const j of jobs) {
     store.stmt(`DELETE FROM datums WHERE pipeline = ? AND since = ?`).run(job.pipeline, j.seq);
     store.stmt(`UPDATE datums SET until = NULL WHERE pipeline = ? AND until = ?`).run(job.pipeline, j.seq);

@@ -24,7 +24,7 @@ import {
 } from './store/files.js';
 import { followLink, walkLocal, type WalkOptions } from './local-tree.js';
 import { beginStaging } from './store/staging.js';
-import { now, Store, StoreError } from './store/store.js';
+import { now, type Store, StoreError } from './store/store.js';
 
 export type { FileRow, TreeRef };
 
@@ -67,7 +67,9 @@ export function normalizePath(p: string): string {
   const segs = p.split('/').filter((s) => s !== '');
   for (const s of segs) {
     if (s === '..' || s === '.') {
-      throw new StoreError(`path ${JSON.stringify(p)} has a ${JSON.stringify(s)} segment: paths must stay inside the repo`);
+      throw new StoreError(
+        `path ${JSON.stringify(p)} has a ${JSON.stringify(s)} segment: paths must stay inside the repo`,
+      );
     }
   }
   return '/' + segs.join('/');
@@ -76,17 +78,24 @@ export function normalizePath(p: string): string {
 // ---------- repos and branches ----------
 
 export function getRepo(store: Store, name: string): RepoRow | undefined {
-  return store.stmt(`SELECT name, created, description, pipeline FROM repos WHERE name = ?`).get(name) as RepoRow | undefined;
+  return store.stmt(`SELECT name, created, description, pipeline FROM repos WHERE name = ?`).get(name) as
+    | RepoRow
+    | undefined;
 }
 
 export function mustRepo(store: Store, name: string): RepoRow {
   const r = getRepo(store, name);
-  if (!r) throw new StoreError(`repo ${JSON.stringify(name)} not found (create it with \`tessella create repo ${name}\`)`);
+  if (!r)
+    throw new StoreError(`repo ${JSON.stringify(name)} not found (create it with \`tessella create repo ${name}\`)`);
   return r;
 }
 
 /** Creates a repo with an empty `master` branch. Inside a transaction of the caller or its own. */
-export function createRepo(store: Store, name: string, opts: { description?: string; pipeline?: string; ifMissing?: boolean } = {}): boolean {
+export function createRepo(
+  store: Store,
+  name: string,
+  opts: { description?: string; pipeline?: string; ifMissing?: boolean } = {},
+): boolean {
   checkRepoName(name);
   return store.tx(() => {
     const existing = getRepo(store, name);
@@ -94,7 +103,9 @@ export function createRepo(store: Store, name: string, opts: { description?: str
       if (opts.ifMissing) return false;
       throw new StoreError(`repo ${JSON.stringify(name)} already exists`);
     }
-    store.stmt(`INSERT INTO repos (name, created, description, pipeline) VALUES (?, ?, ?, ?)`).run(name, now(), opts.description ?? '', opts.pipeline ?? null);
+    store
+      .stmt(`INSERT INTO repos (name, created, description, pipeline) VALUES (?, ?, ?, ?)`)
+      .run(name, now(), opts.description ?? '', opts.pipeline ?? null);
     store.stmt(`INSERT INTO branches (repo, name, head) VALUES (?, 'master', NULL)`).run(name);
     return true;
   });
@@ -125,18 +136,23 @@ function collectRepos(input: unknown, into: Set<string>): void {
   if (!input || typeof input !== 'object') return;
   const i = input as Record<string, unknown>;
   if (i.pfs && typeof i.pfs === 'object') into.add(String((i.pfs as Record<string, unknown>).repo));
-  for (const k of ['cross', 'union', 'join', 'group']) if (Array.isArray(i[k])) for (const c of i[k] as unknown[]) collectRepos(c, into);
+  for (const k of ['cross', 'union', 'join', 'group'])
+    if (Array.isArray(i[k])) for (const c of i[k] as unknown[]) collectRepos(c, into);
 }
 
 export function deleteRepo(store: Store, name: string): void {
   store.tx(() => {
     const repo = mustRepo(store, name);
     if (repo.pipeline) {
-      throw new StoreError(`repo ${JSON.stringify(name)} is the output of pipeline ${repo.pipeline}: use \`tessella delete pipeline ${repo.pipeline}\``);
+      throw new StoreError(
+        `repo ${JSON.stringify(name)} is the output of pipeline ${repo.pipeline}: use \`tessella delete pipeline ${repo.pipeline}\``,
+      );
     }
     const readers = readersOf(store, name);
     if (readers.length) {
-      throw new StoreError(`repo ${JSON.stringify(name)} is an input of pipeline(s) ${readers.join(', ')}: delete those first`);
+      throw new StoreError(
+        `repo ${JSON.stringify(name)} is an input of pipeline(s) ${readers.join(', ')}: delete those first`,
+      );
     }
     dropRepo(store, name);
   });
@@ -149,20 +165,27 @@ export interface RepoInfo extends RepoRow {
 }
 
 export function listRepos(store: Store): RepoInfo[] {
-  const repos = store.stmt(`SELECT name, created, description, pipeline FROM repos ORDER BY created DESC, name`).all() as RepoRow[];
+  const repos = store
+    .stmt(`SELECT name, created, description, pipeline FROM repos ORDER BY created DESC, name`)
+    .all() as RepoRow[];
   return repos.map((r) => inspectRepo(store, r));
 }
 
 export function inspectRepo(store: Store, r: RepoRow | string): RepoInfo {
   const repo = typeof r === 'string' ? mustRepo(store, r) : r;
-  const branches = store.stmt(`SELECT name, head FROM branches WHERE repo = ? ORDER BY name`).all(repo.name) as { name: string; head: string | null }[];
+  const branches = store.stmt(`SELECT name, head FROM branches WHERE repo = ? ORDER BY name`).all(repo.name) as {
+    name: string;
+    head: string | null;
+  }[];
   const master = branches.find((b) => b.name === 'master') ?? branches[0];
   const head = master?.head ? commitById(store, master.head) : undefined;
   return { ...repo, branches: branches.map((b) => b.name), size_bytes: head?.size_bytes ?? 0, head: head?.id ?? null };
 }
 
 export function headOf(store: Store, repo: string, branch: string): CommitRow | undefined {
-  const b = store.stmt<{ head: string | null }>(`SELECT head FROM branches WHERE repo = ? AND name = ?`).get(repo, branch);
+  const b = store
+    .stmt<{ head: string | null }>(`SELECT head FROM branches WHERE repo = ? AND name = ?`)
+    .get(repo, branch);
   return b?.head ? commitById(store, b.head) : undefined;
 }
 
@@ -184,7 +207,9 @@ export function commitBySeq(store: Store, seq: number): CommitRow | undefined {
 
 /** Where a commit's files are read: the live rows when it is its branch's head, else its range of versions. */
 export function treeOf(store: Store, c: CommitRow): TreeRef {
-  const b = store.stmt<{ head: string | null }>(`SELECT head FROM branches WHERE repo = ? AND name = ?`).get(c.repo, c.branch);
+  const b = store
+    .stmt<{ head: string | null }>(`SELECT head FROM branches WHERE repo = ? AND name = ?`)
+    .get(c.repo, c.branch);
   return { repo: c.repo, branch: c.branch, seq: c.seq, head: b?.head === c.id };
 }
 
@@ -219,7 +244,9 @@ export function resolveCommit(store: Store, repo: string, ref: string): CommitRo
   } else {
     c = commitById(store, base);
     if (!c && /^[0-9a-f]{6,}$/.test(base)) {
-      const rows = store.stmt(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND id >= ? AND id < ? LIMIT 2`).all(repo, base, base + 'g') as CommitRow[];
+      const rows = store
+        .stmt(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND id >= ? AND id < ? LIMIT 2`)
+        .all(repo, base, base + 'g') as CommitRow[];
       if (rows.length > 1) throw new StoreError(`commit prefix ${base} is ambiguous in repo ${repo}`);
       c = rows[0];
     }
@@ -236,7 +263,13 @@ export function resolveCommit(store: Store, repo: string, ref: string): CommitRo
  * Commits of a repo, newest first: of one branch, or the ancestry of a commit ref. `page.after` (a commit id)
  * starts just below that commit, so a long history is read a page at a time.
  */
-export function listCommits(store: Store, repo: string, branch?: string, limit = -1, page: { after?: string } = {}): CommitRow[] {
+export function listCommits(
+  store: Store,
+  repo: string,
+  branch?: string,
+  limit = -1,
+  page: { after?: string } = {},
+): CommitRow[] {
   mustRepo(store, repo);
   let below = Number.MAX_SAFE_INTEGER;
   if (page.after) {
@@ -256,12 +289,20 @@ export function listCommits(store: Store, repo: string, branch?: string, limit =
     return out;
   }
   return branch
-    ? store.stmt<CommitRow>(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND branch = ? AND seq < ? ORDER BY seq DESC LIMIT ?`).all(repo, branch, below, limit)
-    : store.stmt<CommitRow>(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND seq < ? ORDER BY seq DESC LIMIT ?`).all(repo, below, limit);
+    ? store
+        .stmt<CommitRow>(
+          `SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND branch = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
+        )
+        .all(repo, branch, below, limit)
+    : store
+        .stmt<CommitRow>(`SELECT ${COMMIT_COLS} FROM commits WHERE repo = ? AND seq < ? ORDER BY seq DESC LIMIT ?`)
+        .all(repo, below, limit);
 }
 
 export function provenanceOf(store: Store, commitId: string): { repo: string; branch: string; commit: string }[] {
-  return store.stmt(`SELECT repo, branch, source AS "commit" FROM provenance WHERE commit_id = ? ORDER BY repo, branch`).all(commitId) as {
+  return store
+    .stmt(`SELECT repo, branch, source AS "commit" FROM provenance WHERE commit_id = ? ORDER BY repo, branch`)
+    .all(commitId) as {
     repo: string;
     branch: string;
     commit: string;
@@ -315,10 +356,12 @@ export function commitChanges(
       if (!hit) throw new StoreError(`${repo}@${branch}:${p}: no such file or folder`);
     }
     for (const f of puts) {
-      if (headHasBelow(store, repo, branch, f.path)) throw new StoreError(`${repo}@${branch}:${f.path} is a folder; cannot put a file there`);
+      if (headHasBelow(store, repo, branch, f.path))
+        throw new StoreError(`${repo}@${branch}:${f.path} is a folder; cannot put a file there`);
       for (let i = f.path.lastIndexOf('/'); i > 0; i = f.path.lastIndexOf('/', i - 1)) {
         const anc = f.path.slice(0, i);
-        if (seen.has(anc) || treeFile(store, w.tree, anc)) throw new StoreError(`${repo}@${branch}:${anc} is a file; cannot put ${f.path} under it`);
+        if (seen.has(anc) || treeFile(store, w.tree, anc))
+          throw new StoreError(`${repo}@${branch}:${anc} is a file; cannot put ${f.path} under it`);
       }
       w.put(f);
     }
@@ -327,7 +370,8 @@ export function commitChanges(
 }
 
 function ensureBranch(store: Store, repo: string, branch: string): void {
-  if (!branchExists(store, repo, branch)) store.stmt(`INSERT INTO branches (repo, name, head) VALUES (?, ?, NULL)`).run(repo, branch);
+  if (!branchExists(store, repo, branch))
+    store.stmt(`INSERT INTO branches (repo, name, head) VALUES (?, ?, NULL)`).run(repo, branch);
 }
 
 /** A commit being written: its row exists (for its seq), file versions change as it goes, counts are kept. */
@@ -342,10 +386,18 @@ interface CommitWriter {
   finish(): CommitRow;
 }
 
-function beginCommit(store: Store, repo: string, branch: string, parent: CommitRow | undefined, opts: CommitOptions): CommitWriter {
+function beginCommit(
+  store: Store,
+  repo: string,
+  branch: string,
+  parent: CommitRow | undefined,
+  opts: CommitOptions,
+): CommitWriter {
   const id = opts.id ?? newId();
   const info = store
-    .stmt(`INSERT INTO commits (id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`)
+    .stmt(
+      `INSERT INTO commits (id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
+    )
     .run(id, repo, branch, parent?.id ?? null, now(), opts.origin ?? 'user', opts.job ?? null, opts.description ?? '');
   const seq = Number(info.lastInsertRowid);
   let nFiles = parent?.n_files ?? 0;
@@ -408,20 +460,26 @@ export interface PutItem {
 export { walkLocal } from './local-tree.js';
 
 /** Expands local files and folders (`recursive` needed for folders) into (local file, repo path) pairs. */
-export function expandPutItems(items: PutItem[], recursive: boolean, walk: WalkOptions = {}): { local: string; path: string }[] {
+export function expandPutItems(
+  items: PutItem[],
+  recursive: boolean,
+  walk: WalkOptions = {},
+): { local: string; path: string }[] {
   const out: { local: string; path: string }[] = [];
   for (const it of items) {
     let st;
     try {
       st = statSync(it.local);
     } catch {
-      if (lstatSync(it.local, { throwIfNoEntry: false })?.isSymbolicLink()) followLink(it.local, dirname(it.local), { followLinks: true });
+      if (lstatSync(it.local, { throwIfNoEntry: false })?.isSymbolicLink())
+        followLink(it.local, dirname(it.local), { followLinks: true });
       throw new StoreError(`${it.local}: no such file or folder`);
     }
     const dest = normalizePath(it.dest);
     if (st.isDirectory()) {
       if (!recursive) throw new StoreError(`${it.local} is a folder: use -r to put it with everything under it`);
-      for (const f of walkLocal(it.local, walk)) out.push({ local: f, path: normalizePath(dest + '/' + relative(it.local, f).split('\\').join('/')) });
+      for (const f of walkLocal(it.local, walk))
+        out.push({ local: f, path: normalizePath(dest + '/' + relative(it.local, f).split('\\').join('/')) });
     } else {
       out.push({ local: it.local, path: dest });
     }
@@ -441,7 +499,8 @@ export async function putFiles(
   opts: { description?: string; deletes?: string[] } = {},
 ): Promise<CommitRow> {
   const r = mustRepo(store, repo);
-  if (r.pipeline) throw new StoreError(`repo ${repo} is the output of pipeline ${r.pipeline}; only its jobs write to it`);
+  if (r.pipeline)
+    throw new StoreError(`repo ${repo} is the output of pipeline ${r.pipeline}; only its jobs write to it`);
   checkRepoName(branch, 'branch');
   const seen = new Set<string>();
   for (const f of files) {
@@ -470,8 +529,10 @@ export async function putFiles(
 
 export function deleteFiles(store: Store, repo: string, branch: string, paths: string[]): CommitRow {
   const r = mustRepo(store, repo);
-  if (r.pipeline) throw new StoreError(`repo ${repo} is the output of pipeline ${r.pipeline}; only its jobs write to it`);
-  if (!branchExists(store, repo, branch) || !headOf(store, repo, branch)) throw new StoreError(`branch ${branch} of repo ${repo} has no commits`);
+  if (r.pipeline)
+    throw new StoreError(`repo ${repo} is the output of pipeline ${r.pipeline}; only its jobs write to it`);
+  if (!branchExists(store, repo, branch) || !headOf(store, repo, branch))
+    throw new StoreError(`branch ${branch} of repo ${repo} has no commits`);
   return commitChanges(store, repo, branch, { deletes: paths });
 }
 
@@ -486,7 +547,8 @@ export interface ListEntry {
 export function listFile(store: Store, commit: CommitRow, path = '/'): ListEntry[] {
   const p = normalizePath(path);
   const files = treeFilesAt(store, treeOf(store, commit), p);
-  if (files.length === 1 && files[0].path === p) return [{ path: p, type: 'file', size: files[0].size, hash: files[0].hash }];
+  if (files.length === 1 && files[0].path === p)
+    return [{ path: p, type: 'file', size: files[0].size, hash: files[0].hash }];
   if (!files.length && p !== '/') throw new StoreError(`${commit.repo}@${commit.id}:${p}: no such file or folder`);
   const prefix = p === '/' ? '/' : p + '/';
   const entries = new Map<string, ListEntry>();
@@ -527,7 +589,13 @@ export function globFile(store: Store, commit: CommitRow, pattern: string): List
  * Writes a file to `out` (a local path) or to stdout; a folder (with `recursive`) to the folder `out`.
  * Returns how many files were written.
  */
-export async function getFile(store: Store, commit: CommitRow, path: string, out: string | undefined, recursive: boolean): Promise<number> {
+export async function getFile(
+  store: Store,
+  commit: CommitRow,
+  path: string,
+  out: string | undefined,
+  recursive: boolean,
+): Promise<number> {
   const p = normalizePath(path);
   const files = treeFilesAt(store, treeOf(store, commit), p);
   if (!files.length) throw new StoreError(`${commit.repo}@${commit.id}:${p}: no such file or folder`);
@@ -559,13 +627,18 @@ export function isLocalDir(p: string): boolean {
   }
 }
 
-
 /**
  * Makes one commit on `repo@branch` holding exactly `files`, inside the caller's transaction or its own: the
  * head's files are diffed against them, so only what differs gets new versions. Reads the whole head: for a job
  * output that has to be rebuilt whole; `commitDiff` is the incremental path.
  */
-export function commitFiles(store: Store, repo: string, branch: string, files: FileRow[], opts: CommitOptions = {}): CommitRow {
+export function commitFiles(
+  store: Store,
+  repo: string,
+  branch: string,
+  files: FileRow[],
+  opts: CommitOptions = {},
+): CommitRow {
   return store.tx(() => {
     mustRepo(store, repo);
     ensureBranch(store, repo, branch);
@@ -596,7 +669,14 @@ export class PathConflict extends Error {
  * A put may not land on a file still there, nor under a file, nor where files are below (a job's datums own
  * disjoint paths): that throws PathConflict and the caller's transaction rolls back. Costs what it changes.
  */
-export function commitDiff(store: Store, repo: string, branch: string, removes: Iterable<string>, puts: FileRow[], opts: CommitOptions = {}): CommitRow {
+export function commitDiff(
+  store: Store,
+  repo: string,
+  branch: string,
+  removes: Iterable<string>,
+  puts: FileRow[],
+  opts: CommitOptions = {},
+): CommitRow {
   mustRepo(store, repo);
   ensureBranch(store, repo, branch);
   const parent = headOf(store, repo, branch);
@@ -628,4 +708,10 @@ export function commitDiff(store: Store, repo: string, branch: string, removes: 
   return w.finish();
 }
 
-type CommitOptions = { origin?: 'user' | 'job'; job?: string; id?: string; description?: string; provenance?: { repo: string; branch: string; commit: string }[] };
+type CommitOptions = {
+  origin?: 'user' | 'job';
+  job?: string;
+  id?: string;
+  description?: string;
+  provenance?: { repo: string; branch: string; commit: string }[];
+};

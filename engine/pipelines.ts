@@ -9,7 +9,7 @@ import { pipelineOrder } from './dag.js';
 import { compileGlob } from './glob.js';
 import { createRepo, dropRepo, getRepo, newId, readersOf } from './pfs.js';
 import { inputLeaves, SpecError, type PipelineSpec } from './spec.js';
-import { now, Store, StoreError } from './store/store.js';
+import { now, type Store, StoreError } from './store/store.js';
 export interface PipelineRow {
   name: string;
   spec: string;
@@ -40,7 +40,9 @@ export function allPipelines(store: Store): PipelineRow[] {
 
 /** Repos that are not pipeline outputs. */
 export function userRepos(store: Store): Set<string> {
-  return new Set((store.stmt(`SELECT name FROM repos WHERE pipeline IS NULL`).all() as { name: string }[]).map((r) => r.name));
+  return new Set(
+    (store.stmt(`SELECT name FROM repos WHERE pipeline IS NULL`).all() as { name: string }[]).map((r) => r.name),
+  );
 }
 
 /** Pipelines in DAG order. */
@@ -48,7 +50,9 @@ export function orderedPipelines(store: Store): { row: PipelineRow; spec: Pipeli
   const rows = allPipelines(store);
   const byName = new Map(rows.map((r) => [r.name, r]));
   const specs = rows.map(specOf);
-  return pipelineOrder(specs, userRepos(store), { files: new Map(rows.filter((r) => r.file).map((r) => [r.name, r.file!])) }).map((s) => ({
+  return pipelineOrder(specs, userRepos(store), {
+    files: new Map(rows.filter((r) => r.file).map((r) => [r.name, r.file!])),
+  }).map((s) => ({
     row: byName.get(s.pipeline.name)!,
     spec: s,
   }));
@@ -76,7 +80,11 @@ export function putPipelines(
       try {
         compileGlob(pfs.glob);
       } catch (e) {
-        throw new SpecError(`${opts.files?.get(s.pipeline.name) ?? opts.file ?? `pipeline ${s.pipeline.name}`}: ${field}.glob: ${(e as Error).message}`, opts.file, `${field}.glob`);
+        throw new SpecError(
+          `${opts.files?.get(s.pipeline.name) ?? opts.file ?? `pipeline ${s.pipeline.name}`}: ${field}.glob: ${(e as Error).message}`,
+          opts.file,
+          `${field}.glob`,
+        );
       }
     }
   }
@@ -88,11 +96,15 @@ export function putPipelines(
       const name = s.pipeline.name;
       const before = getPipeline(store, name);
       if (before && !opts.update) {
-        throw new StoreError(`pipeline ${name} already exists: use \`tessella update pipeline -f ${opts.file ?? '<spec>'}\``);
+        throw new StoreError(
+          `pipeline ${name} already exists: use \`tessella update pipeline -f ${opts.file ?? '<spec>'}\``,
+        );
       }
       const repo = getRepo(store, name);
       if (repo && repo.pipeline !== name) {
-        throw new StoreError(`pipeline ${name} needs an output repo named ${name}, but a repo of that name already exists`);
+        throw new StoreError(
+          `pipeline ${name} needs an output repo named ${name}, but a repo of that name already exists`,
+        );
       }
       merged.set(name, s);
       const f = opts.files?.get(name) ?? opts.file;
@@ -106,7 +118,9 @@ export function putPipelines(
       const before = getPipeline(store, name);
       if (!before) {
         store.db
-          .prepare(`INSERT INTO pipelines (name, spec, file, salt, version, created, updated) VALUES (?, ?, ?, ?, 1, ?, ?)`)
+          .prepare(
+            `INSERT INTO pipelines (name, spec, file, salt, version, created, updated) VALUES (?, ?, ?, ?, 1, ?, ?)`,
+          )
           .run(name, text, file, s.salt ?? newId(), now(), now());
         createRepo(store, name, { pipeline: name, ifMissing: true, description: `output of pipeline ${name}` });
         result.created.push(name);
@@ -132,7 +146,8 @@ export function deletePipeline(store: Store, name: string, opts: { keepRepo?: bo
   store.tx(() => {
     mustPipeline(store, name);
     const readers = readersOf(store, name).filter((r) => r !== name);
-    if (readers.length) throw new StoreError(`pipeline ${name} is an input of pipeline(s) ${readers.join(', ')}: delete those first`);
+    if (readers.length)
+      throw new StoreError(`pipeline ${name} is an input of pipeline(s) ${readers.join(', ')}: delete those first`);
     dropPipelineDatums(store, name);
     store.stmt(`DELETE FROM jobs WHERE pipeline = ?`).run(name);
     store.stmt(`DELETE FROM pipelines WHERE name = ?`).run(name);

@@ -11,7 +11,16 @@
  */
 import { createHash } from 'node:crypto';
 import { compileGlob, expandCaptures, globPaths } from './glob.js';
-import { computeDatums, datumHash, datumId, datumsOf, joinKey, type Datum, type DatumInput, type Snapshot } from './datums.js';
+import {
+  computeDatums,
+  datumHash,
+  datumId,
+  datumsOf,
+  joinKey,
+  type Datum,
+  type DatumInput,
+  type Snapshot,
+} from './datums.js';
 import { datumInputsJson } from './datum-process.js';
 import type { JobInput, JobRow } from './jobs.js';
 import { commitById, treeOf, type CommitRow } from './pfs.js';
@@ -101,7 +110,14 @@ function datumFromDef(def: string, trees: Trees): Datum {
 }
 
 /** Plans a new job (inside the caller's transaction). `prev` is the pipeline's previous job, `lastOk` its last successful one. */
-export function planJob(store: Store, job: JobRow, spec: PipelineSpec, inputs: JobInput[], prev: JobRow | undefined, lastOk: JobRow | undefined): Plan {
+export function planJob(
+  store: Store,
+  job: JobRow,
+  spec: PipelineSpec,
+  inputs: JobInput[],
+  prev: JobRow | undefined,
+  lastOk: JobRow | undefined,
+): Plan {
   const trees = new Trees(store, inputs);
   const everyJob = spec.reprocessSpec === 'every_job';
   const ctx: Ctx = { store, job, trees, everyJob, lastOk, queue: [], skipped: 0, added: 0, dropped: 0 };
@@ -159,7 +175,8 @@ function change(ctx: Ctx, d: Datum, hash: string, current: { hash: string; state
   const { store, job } = ctx;
   if (current) closeVersion(store, job.pipeline, d.id, job.seq);
   else ctx.added++;
-  const from = !ctx.everyJob && ctx.lastOk ? reusableVersion(store, job.pipeline, d.id, hash, ctx.lastOk.seq) : undefined;
+  const from =
+    !ctx.everyJob && ctx.lastOk ? reusableVersion(store, job.pipeline, d.id, hash, ctx.lastOk.seq) : undefined;
   if (from) {
     // taken back from the last successful job: its outputs stay under the job that ran it
     openVersion(store, { ...from, since: job.seq, inputs: datumInputsJson(d), def: null });
@@ -232,7 +249,10 @@ function incremental(ctx: Ctx, input: Input, inputs: JobInput[], prev: JobRow): 
     const c1 = inp.commit ? commitById(store, inp.commit) : undefined;
     if ((old.commit && !c0) || !c1 || (c0 && c0.seq > c1.seq)) throw new Fallback();
     const paths = [...changedPaths(store, inp.repo, inp.branch, c0?.seq ?? 0, c1.seq)];
-    changes.set(`${inp.repo}@${inp.branch}`, { paths, oldTree: c0 ? { repo: c0.repo, branch: c0.branch, seq: c0.seq, head: false } : undefined });
+    changes.set(`${inp.repo}@${inp.branch}`, {
+      paths,
+      oldTree: c0 ? { repo: c0.repo, branch: c0.branch, seq: c0.seq, head: false } : undefined,
+    });
   }
   const delta = deltaOf(ctx, input, changes);
 
@@ -277,7 +297,9 @@ function deltaOf(ctx: Ctx, input: Input, changes: Map<string, RepoChange>): Delt
       if (changed.length === 0) return { now: [], old: [] };
       if (changed.length > 1) throw new Fallback();
       const i = changed[0];
-      const all = children.map((c, j) => (j === i ? [] : datumsOf(c, (repo, branch) => ctx.trees.snapshot(repo, branch))));
+      const all = children.map((c, j) =>
+        j === i ? [] : datumsOf(c, (repo, branch) => ctx.trees.snapshot(repo, branch)),
+      );
       const product = (side: Tuple[]) => {
         let acc: Tuple[] = [[]];
         for (let j = 0; j < children.length; j++) {
@@ -302,7 +324,13 @@ function pfsOf(input: Input): PfsInput {
 }
 
 /** The matched paths of a pfs input that hold a changed file, as they are now and as they were. */
-function leafDelta(ctx: Ctx, pfs: PfsInput, changes: Map<string, RepoChange>, template?: string, keyField?: 'joinOn' | 'groupBy'): Delta {
+function leafDelta(
+  ctx: Ctx,
+  pfs: PfsInput,
+  changes: Map<string, RepoChange>,
+  template?: string,
+  keyField?: 'joinOn' | 'groupBy',
+): Delta {
   const ch = changes.get(`${pfs.repo}@${pfs.branch}`);
   if (!ch || !ch.paths.length) return { now: [], old: [] };
   const out: Delta = { now: [], old: [] };
@@ -317,13 +345,29 @@ function leafDelta(ctx: Ctx, pfs: PfsInput, changes: Map<string, RepoChange>, te
 }
 
 /** A pfs input's datum input at a matched path, in the new state (with files) or the old one; undefined when empty there. */
-function leafInput(ctx: Ctx, pfs: PfsInput, path: string, state: 'now' | 'old', key?: string, keyField?: 'joinOn' | 'groupBy', oldTree?: TreeRef): DatumInput | undefined {
+function leafInput(
+  ctx: Ctx,
+  pfs: PfsInput,
+  path: string,
+  state: 'now' | 'old',
+  key?: string,
+  keyField?: 'joinOn' | 'groupBy',
+  oldTree?: TreeRef,
+): DatumInput | undefined {
   let files;
   if (state === 'now') files = ctx.trees.filesAt(pfs.repo, pfs.branch, path);
   else files = oldTree ? treeFilesAt(ctx.store, oldTree, path) : [];
   if (!files.length) return undefined;
   const t = ctx.trees.of(pfs.repo, pfs.branch);
-  const input: DatumInput = { name: pfs.name, repo: pfs.repo, branch: pfs.branch, commit: t.commit?.id ?? '', glob: pfs.glob, path, files: state === 'now' ? files : [] };
+  const input: DatumInput = {
+    name: pfs.name,
+    repo: pfs.repo,
+    branch: pfs.branch,
+    commit: t.commit?.id ?? '',
+    glob: pfs.glob,
+    path,
+    files: state === 'now' ? files : [],
+  };
   if (pfs.lazy !== undefined) input.lazy = pfs.lazy;
   if (pfs.emptyFiles !== undefined) input.emptyFiles = pfs.emptyFiles;
   if (keyField && key !== undefined) input[keyField] = key;
@@ -349,7 +393,15 @@ function keyFolder(glob: string, template: string): ((key: string) => string) | 
 }
 
 /** Every input of a join or group child with `key`, in the new state (with files) or the old one. */
-function inputsWithKey(ctx: Ctx, pfs: PfsInput, template: string, keyField: 'joinOn' | 'groupBy', key: string, state: 'now' | 'old', oldTree?: TreeRef): DatumInput[] | undefined {
+function inputsWithKey(
+  ctx: Ctx,
+  pfs: PfsInput,
+  template: string,
+  keyField: 'joinOn' | 'groupBy',
+  key: string,
+  state: 'now' | 'old',
+  oldTree?: TreeRef,
+): DatumInput[] | undefined {
   const folder = keyFolder(pfs.glob, template);
   if (!folder) throw new Fallback();
   const dir = folder(key);

@@ -12,11 +12,18 @@ import { join, resolve } from 'node:path';
 import { createLogger, type Logger } from '../shared/log.js';
 import { commitDiff, commitFiles, headOf, newId, PathConflict, type FileRow } from './pfs.js';
 import { inputKey, planJob, resumePlan, type Plan, type QueuedDatum } from './plan.js';
-import { currentSuccessful, currentWritersOf, enteredSince, leftSince, outputsOf, pruneOutputs } from './store/datums.js';
+import {
+  currentSuccessful,
+  currentWritersOf,
+  enteredSince,
+  leftSince,
+  outputsOf,
+  pruneOutputs,
+} from './store/datums.js';
 import { JobProgress } from './progress.js';
 import { parseDurationSeconds, type PipelineSpec } from './spec.js';
 import { selfStartTime } from './store/proc.js';
-import { now, Store } from './store/store.js';
+import { now, type Store } from './store/store.js';
 import { appDir } from './app-dir.js';
 import { engineEnv } from './env.js';
 import { active, runDatum, scratchRemovals, type DatumContext } from './datum-process.js';
@@ -31,7 +38,11 @@ export function gpuIds(): string[] {
   if (listed) return listed;
   if (gpuCache) return gpuCache;
   try {
-    const out = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 10000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('nvidia-smi', ['-L'], {
+      encoding: 'utf8',
+      timeout: 10000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     gpuCache = out
       .split('\n')
       .filter((l) => /^GPU \d+/.test(l))
@@ -115,11 +126,17 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
         // Downstream jobs would mix this pipeline's old output with their other inputs' new ones: hold them back
         // until it succeeds (Pachyderm does not run them either).
         const ordered = orderedPipelines(store);
-        const below = new Set(downstreamOf(r.pipeline, ordered.map((p) => p.spec)).map((s) => s.pipeline.name));
+        const below = new Set(
+          downstreamOf(
+            r.pipeline,
+            ordered.map((p) => p.spec),
+          ).map((s) => s.pipeline.name),
+        );
         for (const { row, spec } of ordered) {
           if (!below.has(row.name) || failed.has(row.name)) continue;
           failed.add(row.name);
-          if (dueOf(store, row, spec)) log.warn('job held back', { pipeline: row.name, because: `upstream pipeline ${r.pipeline} failed` });
+          if (dueOf(store, row, spec))
+            log.warn('job held back', { pipeline: row.name, because: `upstream pipeline ${r.pipeline} failed` });
         }
       }
       if (active.interrupted) break;
@@ -140,7 +157,9 @@ function startJob(store: Store, due: Due): { job: JobRow; plan: Plan } {
   return store.tx(() => {
     // an interrupted job that will not be resumed (its spec changed) ends as killed
     store
-      .stmt(`UPDATE jobs SET state = 'killed', finished = ?, reason = 'interrupted; superseded by a newer job' WHERE pipeline = ? AND state = 'running'`)
+      .stmt(
+        `UPDATE jobs SET state = 'killed', finished = ?, reason = 'interrupted; superseded by a newer job' WHERE pipeline = ? AND state = 'running'`,
+      )
       .run(now(), due.row.name);
     const prev = lastJob(store, due.row.name);
     const lastOk = lastJob(store, due.row.name, 'success');
@@ -161,7 +180,18 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
     if (String((e as { code?: unknown }).code ?? '').startsWith('SQLITE_')) throw e;
     // a job whose datums cannot even be computed (a bad glob) is recorded as failed, with nothing planned
     const job = due.kind === 'resume' ? due.job : insertJob(store, due, '');
-    const result: JobResult = { pipeline: job.pipeline, job: job.id, state: 'running', total: 0, processed: 0, skipped: 0, failed: 0, recovered: 0, seconds: 0, failures: [] };
+    const result: JobResult = {
+      pipeline: job.pipeline,
+      job: job.id,
+      state: 'running',
+      total: 0,
+      processed: 0,
+      skipped: 0,
+      failed: 0,
+      recovered: 0,
+      seconds: 0,
+      failures: [],
+    };
     return finishFailed(store, job, result, `cannot compute datums: ${(e as Error).message}`, log);
   }
   const { job, plan } = started;
@@ -181,7 +211,15 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
   const progress = new JobProgress(log, job.pipeline, job.id, result.total, join(store.logsDir, job.pipeline, job.id)); // follows the datum logs
   progress.processed = result.recovered;
   progress.skipped = result.skipped;
-  log.info('job started', { pipeline: job.pipeline, job: job.id, datums: result.total, to_run: plan.queue.length, skipped: result.skipped, resumed: result.recovered, plan: plan.mode });
+  log.info('job started', {
+    pipeline: job.pipeline,
+    job: job.id,
+    datums: result.total,
+    to_run: plan.queue.length,
+    skipped: result.skipped,
+    resumed: result.recovered,
+    plan: plan.mode,
+  });
   if (plan.queue.length) progress.draw();
 
   await executeDatums(store, spec, job, plan.queue, result, progress, log);
@@ -191,16 +229,18 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
     result.reason = 'interrupted';
     return result;
   }
-  store.stmt(`UPDATE jobs SET n_processed = ?, n_skipped = ?, n_failed = ?, n_recovered = ? WHERE id = ?`).run(
-    result.processed + result.recovered,
-    result.skipped,
-    result.failed,
-    result.recovered,
-    job.id,
-  );
+  store
+    .stmt(`UPDATE jobs SET n_processed = ?, n_skipped = ?, n_failed = ?, n_recovered = ? WHERE id = ?`)
+    .run(result.processed + result.recovered, result.skipped, result.failed, result.recovered, job.id);
   if (result.failed) {
     const f = result.failures[0];
-    return finishFailed(store, job, result, `${result.failed} datum(s) failed; first: ${f.datum}: ${f.error} (log: ${f.log})`, log);
+    return finishFailed(
+      store,
+      job,
+      result,
+      `${result.failed} datum(s) failed; first: ${f.datum}: ${f.error} (log: ${f.log})`,
+      log,
+    );
   }
   return finishJob(store, job, inputs, result, log);
 }
@@ -209,13 +249,34 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
 function insertJob(store: Store, due: Extract<Due, { kind: 'new' }>, inputKey: string): JobRow {
   const id = newId();
   store
-    .stmt(`INSERT INTO jobs (id, pipeline, version, salt, state, inputs, created, started, pid, pid_start, input_key) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`)
-    .run(id, due.row.name, due.row.version, due.row.salt, JSON.stringify(due.inputs), now(), now(), process.pid, selfStartTime, inputKey);
+    .stmt(
+      `INSERT INTO jobs (id, pipeline, version, salt, state, inputs, created, started, pid, pid_start, input_key) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(
+      id,
+      due.row.name,
+      due.row.version,
+      due.row.salt,
+      JSON.stringify(due.inputs),
+      now(),
+      now(),
+      process.pid,
+      selfStartTime,
+      inputKey,
+    );
   return getJob(store, id)!;
 }
 
 /** Runs the queued datums, as many at once as the pipeline's slots. */
-async function executeDatums(store: Store, spec: PipelineSpec, job: JobRow, queue: QueuedDatum[], result: JobResult, progress: JobProgress, log: Logger): Promise<void> {
+async function executeDatums(
+  store: Store,
+  spec: PipelineSpec,
+  job: JobRow,
+  queue: QueuedDatum[],
+  result: JobResult,
+  progress: JobProgress,
+  log: Logger,
+): Promise<void> {
   const slots = slotsFor(spec);
   const ctx: DatumContext = {
     store,
@@ -239,7 +300,13 @@ async function executeDatums(store: Store, spec: PipelineSpec, job: JobRow, queu
         result.failed++;
         result.failures.push({ datum: item.datum.id, log: r.log, error: r.error });
         progress.update('failed');
-        log.error('datum failed', { pipeline: job.pipeline, job: job.id, datum: item.datum.id, error: r.error, log: r.log });
+        log.error('datum failed', {
+          pipeline: job.pipeline,
+          job: job.id,
+          datum: item.datum.id,
+          error: r.error,
+          log: r.log,
+        });
       }
     }
   };
@@ -248,10 +315,19 @@ async function executeDatums(store: Store, spec: PipelineSpec, job: JobRow, queu
 }
 
 function finishFailed(store: Store, job: JobRow, result: JobResult, reason: string, log: Logger): JobResult {
-  store.stmt(`UPDATE jobs SET state = 'failure', finished = ?, reason = ?, pid = NULL WHERE id = ?`).run(now(), reason, job.id);
+  store
+    .stmt(`UPDATE jobs SET state = 'failure', finished = ?, reason = ?, pid = NULL WHERE id = ?`)
+    .run(now(), reason, job.id);
   result.state = 'failure';
   result.reason = reason;
-  log.error('job failed', { pipeline: job.pipeline, job: job.id, reason, processed: result.processed, skipped: result.skipped, failed: result.failed });
+  log.error('job failed', {
+    pipeline: job.pipeline,
+    job: job.id,
+    reason,
+    processed: result.processed,
+    skipped: result.skipped,
+    failed: result.failed,
+  });
   return result;
 }
 
@@ -270,7 +346,8 @@ function finishJob(store: Store, job: JobRow, inputs: JobInput[], result: JobRes
     if (lastOk && head && head.id === lastOk.id) {
       const left = leftSince(store, job.pipeline, lastOk.seq);
       const removed = new Map<string, string>(); // path -> hash
-      for (const v of left) if (v.state === 'success') for (const f of outputsOf(store, v.job, v.id)) removed.set(f.path, f.hash);
+      for (const v of left)
+        if (v.state === 'success') for (const f of outputsOf(store, v.job, v.id)) removed.set(f.path, f.hash);
       const puts: FileRow[] = [];
       for (const v of enteredSince(store, job.pipeline, lastOk.seq)) puts.push(...outputsOf(store, v.job, v.id));
       const seen = new Set<string>();
@@ -288,7 +365,12 @@ function finishJob(store: Store, job: JobRow, inputs: JobInput[], result: JobRes
         else changed.push(f);
       }
       try {
-        commitDiff(store, job.pipeline, 'master', removed.keys(), changed, { origin: 'job', job: job.id, id: job.id, provenance });
+        commitDiff(store, job.pipeline, 'master', removed.keys(), changed, {
+          origin: 'job',
+          job: job.id,
+          id: job.id,
+          provenance,
+        });
       } catch (e) {
         if (!(e instanceof PathConflict)) throw e;
         conflict = conflictReason(store, job.pipeline, e);
@@ -298,10 +380,17 @@ function finishJob(store: Store, job: JobRow, inputs: JobInput[], result: JobRes
       for (const v of left) pruneOutputs(store, v);
     } else {
       const rows: (FileRow & { datum: string })[] = [];
-      for (const v of currentSuccessful(store, job.pipeline)) for (const f of outputsOf(store, v.job, v.id)) rows.push({ ...f, datum: v.id });
+      for (const v of currentSuccessful(store, job.pipeline))
+        for (const f of outputsOf(store, v.job, v.id)) rows.push({ ...f, datum: v.id });
       conflict = treeConflict(rows);
       if (conflict) return;
-      commitFiles(store, job.pipeline, 'master', rows.map(({ path, hash, size }) => ({ path, hash, size })), { origin: 'job', job: job.id, id: job.id, provenance });
+      commitFiles(
+        store,
+        job.pipeline,
+        'master',
+        rows.map(({ path, hash, size }) => ({ path, hash, size })),
+        { origin: 'job', job: job.id, id: job.id, provenance },
+      );
     }
     files = headOf(store, job.pipeline, 'master')!.n_files;
     store.stmt(`UPDATE jobs SET state = 'success', finished = ?, pid = NULL WHERE id = ?`).run(now(), job.id);
@@ -325,13 +414,15 @@ function finishJob(store: Store, job: JobRow, inputs: JobInput[], result: JobRes
 function treeConflict(rows: (FileRow & { datum: string })[]): string | undefined {
   rows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (let i = 1; i < rows.length; i++) {
-    if (rows[i - 1].path === rows[i].path) return `datums ${rows[i - 1].datum} and ${rows[i].datum} both write ${rows[i].path}`;
+    if (rows[i - 1].path === rows[i].path)
+      return `datums ${rows[i - 1].datum} and ${rows[i].datum} both write ${rows[i].path}`;
   }
   const byPath = new Map(rows.map((r) => [r.path, r]));
   for (const r of rows) {
     for (let i = r.path.lastIndexOf('/'); i > 0; i = r.path.lastIndexOf('/', i - 1)) {
       const other = byPath.get(r.path.slice(0, i));
-      if (other) return `datum ${other.datum} writes the file ${other.path} and datum ${r.datum} writes ${r.path} under it`;
+      if (other)
+        return `datum ${other.datum} writes the file ${other.path} and datum ${r.datum} writes ${r.path} under it`;
     }
   }
   return undefined;

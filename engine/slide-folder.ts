@@ -23,7 +23,10 @@ export function slideIdOfFile(fileName: string): string {
  * files under /<folder>/); a folder beside a file of the same stem (MIRAX: a.mrxs + a/) goes with that file,
  * as /<id>/<folder>/..., where OpenSlide expects it.
  */
-export function slideItems(dir: string, walk: Pick<WalkOptions, 'followLinks'> = {}): { files: { local: string; path: string }[]; slides: number } {
+export function slideItems(
+  dir: string,
+  walk: Pick<WalkOptions, 'followLinks'> = {},
+): { files: { local: string; path: string }[]; slides: number } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new StoreError(`${dir} is not a folder`);
   const entries = readdirSync(dir, { withFileTypes: true }).filter((e) => !e.name.startsWith('.'));
   const fileStems = new Map<string, string>();

@@ -46,10 +46,13 @@ export function camelizeKeys(value: unknown, where = ''): unknown {
     if (v === null) continue; // protobuf JSON: null is the field left out (`description:` with nothing after it)
     const ck = snakeToCamel(k);
     const field = where ? `${where}.${ck}` : ck;
-    if (Object.prototype.hasOwnProperty.call(out, ck)) {
+    if (Object.hasOwn(out, ck)) {
       throw new SpecError(`${field}: given twice (as snake_case and camelCase); keep one`, undefined, field);
     }
-    out[ck] = VERBATIM_KEYS.has(ck) && v !== null && typeof v === 'object' && !Array.isArray(v) ? { ...v } : camelizeKeys(v, field);
+    out[ck] =
+      VERBATIM_KEYS.has(ck) && v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? { ...v }
+        : camelizeKeys(v, field);
   }
   return out;
 }
@@ -234,7 +237,8 @@ function checkInputs(spec: PipelineSpec): { field: string; message: string }[] {
   const problems: { field: string; message: string }[] = [];
   const seen = new Map<string, string>();
   for (const { pfs, field } of inputLeaves(spec.input)) {
-    if (pfs.name === 'out') problems.push({ field: `${field}.name`, message: '"out" is reserved for the output (/pfs/out)' });
+    if (pfs.name === 'out')
+      problems.push({ field: `${field}.name`, message: '"out" is reserved for the output (/pfs/out)' });
     const before = seen.get(pfs.name);
     if (before) {
       problems.push({
@@ -275,10 +279,16 @@ function checkInputs(spec: PipelineSpec): { field: string; message: string }[] {
         problems.push({ field: f, message: `the engine supports only pfs inputs directly inside a ${kind}` });
       }
       if (kind === 'join' && 'pfs' in c && !c.pfs.joinOn) {
-        problems.push({ field: `${f}.pfs.joinOn`, message: 'a join input needs joinOn (e.g. glob "/(*)" with joinOn "$1")' });
+        problems.push({
+          field: `${f}.pfs.joinOn`,
+          message: 'a join input needs joinOn (e.g. glob "/(*)" with joinOn "$1")',
+        });
       }
       if (kind === 'group' && 'pfs' in c && !c.pfs.groupBy) {
-        problems.push({ field: `${f}.pfs.groupBy`, message: 'a group input needs groupBy (e.g. glob "/(*)-*" with groupBy "$1")' });
+        problems.push({
+          field: `${f}.pfs.groupBy`,
+          message: 'a group input needs groupBy (e.g. glob "/(*)-*" with groupBy "$1")',
+        });
       }
       walk(c, f);
     });
@@ -402,7 +412,8 @@ function describeIssue(iss: z.core.$ZodIssue): string {
   if (iss.code === 'invalid_type') {
     const hint = FIELD_HINTS[fieldPath(iss.path)];
     if (hint && /received undefined/.test(msg)) return `required: ${hint}`;
-    const expected = iss.expected === 'array' ? 'a list' : iss.expected === 'object' ? 'an object (a mapping)' : `a ${iss.expected}`;
+    const expected =
+      iss.expected === 'array' ? 'a list' : iss.expected === 'object' ? 'an object (a mapping)' : `a ${iss.expected}`;
     if (/received undefined/.test(msg)) return `required: ${expected}`;
     if (msg.startsWith('Invalid input')) return `must be ${expected} (${msg.replace(/^Invalid input: /, '')})`;
     return msg;

@@ -11,7 +11,16 @@ import type { Store } from './store/store.js';
 /** The entries of the store's folders, as paths relative to its home. */
 export type StoreEntries = Set<string>;
 
-const TOP = new Set(['blobs', 'tmp', 'scratch', 'logs', 'meta.sqlite', 'meta.sqlite-wal', 'meta.sqlite-shm', 'meta.sqlite-journal']);
+const TOP = new Set([
+  'blobs',
+  'tmp',
+  'scratch',
+  'logs',
+  'meta.sqlite',
+  'meta.sqlite-wal',
+  'meta.sqlite-shm',
+  'meta.sqlite-journal',
+]);
 const OWNED = /^\d+-\d+-[0-9a-f]+$/;
 
 function entries(dir: string): string[] {
@@ -28,7 +37,8 @@ export function storeStrays(store: Store, before: StoreEntries): string[];
 export function storeStrays(store: Store, before?: StoreEntries): StoreEntries | string[] {
   const now = new Set<string>();
   for (const name of entries(store.home)) now.add(name);
-  for (const sub of ['scratch', 'tmp', 'blobs', 'logs']) for (const name of entries(join(store.home, sub))) now.add(`${sub}/${name}`);
+  for (const sub of ['scratch', 'tmp', 'blobs', 'logs'])
+    for (const name of entries(join(store.home, sub))) now.add(`${sub}/${name}`);
   if (!before) return now;
   return [...now].filter((p) => !before.has(p) && !expected(p)).sort();
 }

@@ -105,9 +105,14 @@ function parseArgs(argv: string[], root: string): Options {
         throw new UsageError(`unknown argument ${a}`);
     }
   }
-  if (!o.registry) throw new UsageError('--registry is required (e.g. --registry ghcr.io/my-lab or --registry 123.dkr.ecr.eu-west-1.amazonaws.com)');
+  if (!o.registry)
+    throw new UsageError(
+      '--registry is required (e.g. --registry ghcr.io/my-lab or --registry 123.dkr.ecr.eu-west-1.amazonaws.com)',
+    );
   if (o.tag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(o.tag)) {
-    throw new UsageError(`--tag ${o.tag}: a Docker tag is letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")`);
+    throw new UsageError(
+      `--tag ${o.tag}: a Docker tag is letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-")`,
+    );
   }
   if (o.user !== undefined && o.user !== 'none') {
     const problem = userProblem(o.user);
@@ -120,7 +125,7 @@ function parseArgs(argv: string[], root: string): Options {
 function userProblem(user: string): string | undefined {
   if (!/^\d+$/.test(user)) {
     return (
-      'a numeric uid is needed: Pachyderm builds the pod\'s security context (runAsUser, fsGroup) ' +
+      "a numeric uid is needed: Pachyderm builds the pod's security context (runAsUser, fsGroup) " +
       'only from a number; ' +
       `with a name it only switches the process's user inside the container (e.g. ${IMAGE_UID}, the images' user)`
     );
@@ -139,7 +144,9 @@ class UsageError extends Error {}
 function defaultTag(root: string): string {
   const r = spawnSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], { cwd: root, encoding: 'utf8' });
   const t = r.status === 0 ? r.stdout.trim() : '';
-  return t && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(t) ? t : `build-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+  return t && /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(t)
+    ? t
+    : `build-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
 }
 
 /** Shell-quotes one word (for printing and for `bash -c`). */
@@ -219,7 +226,10 @@ function plan(o: Options, tag: string, specs: Rendered[]): Step[] {
   const flavours: Flavour[] = o.gpuImageOnly ? ['gpu'] : [...IMAGES];
   for (const f of flavours) {
     const image = `${o.registry}/tessella-${f}:${tag}`;
-    steps.push({ what: `build the ${f.toUpperCase()} image`, command: `docker build -f docker/Dockerfile.${f} -t ${q(image)} .` });
+    steps.push({
+      what: `build the ${f.toUpperCase()} image`,
+      command: `docker build -f docker/Dockerfile.${f} -t ${q(image)} .`,
+    });
     steps.push({ what: `push the ${f.toUpperCase()} image`, command: `docker push ${q(image)}` });
   }
   for (const repo of INPUT_REPOS) {
@@ -232,7 +242,7 @@ function plan(o: Options, tag: string, specs: Rendered[]): Step[] {
     if (o.gpuImageOnly && s.flavour !== 'gpu') continue;
     const f = q(s.rendered);
     steps.push({
-      what: `pipeline ${s.name} (image ${s.image}, user ${s.user ?? 'the image\'s'}, from ${basename(s.file)})`,
+      what: `pipeline ${s.name} (image ${s.image}, user ${s.user ?? "the image's"}, from ${basename(s.file)})`,
       command: `if pachctl inspect pipeline ${q(s.name)} >/dev/null 2>&1; then pachctl update pipeline -f ${f}; else pachctl create pipeline -f ${f}; fi`,
     });
   }

@@ -61,7 +61,16 @@ export async function makeSyntheticSlide(options: SyntheticSlideOptions): Promis
   const tileSize = options.tileSize ?? 256;
   const quality = options.quality ?? 80;
   const mpp = options.mpp ?? 0.5;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0 && width <= 200_000 && height <= 200_000)) {
+  if (
+    !(
+      Number.isInteger(width) &&
+      Number.isInteger(height) &&
+      width > 0 &&
+      height > 0 &&
+      width <= 200_000 &&
+      height <= 200_000
+    )
+  ) {
     throw new RangeError(`slide size ${width}x${height}: expected integers in 1..200000`);
   }
   if (!(tissue >= 0 && tissue <= 1)) throw new RangeError(`tissueFraction ${tissue}: expected 0..1`);
@@ -69,9 +78,16 @@ export async function makeSyntheticSlide(options: SyntheticSlideOptions): Promis
 
   const field = makeTissueField(width, height, tissue, layout, seed);
   const levels: SyntheticSlide['levels'] = [{ width, height, downsample: 1 }];
-  while (options.pyramid !== false && Math.max(levels[levels.length - 1].width, levels[levels.length - 1].height) > tileSize) {
+  while (
+    options.pyramid !== false &&
+    Math.max(levels[levels.length - 1].width, levels[levels.length - 1].height) > tileSize
+  ) {
     const d = 2 ** levels.length;
-    levels.push({ width: Math.max(1, Math.floor(width / d)), height: Math.max(1, Math.floor(height / d)), downsample: d });
+    levels.push({
+      width: Math.max(1, Math.floor(width / d)),
+      height: Math.max(1, Math.floor(height / d)),
+      downsample: d,
+    });
   }
 
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
@@ -82,7 +98,9 @@ export async function makeSyntheticSlide(options: SyntheticSlideOptions): Promis
   });
   sharp.cache(false);
   const encode = (raw: Buffer) =>
-    sharp(raw, { raw: { width: tileSize, height: tileSize, channels: 3 } }).jpeg({ quality, chromaSubsampling: '4:2:0' }).toBuffer();
+    sharp(raw, { raw: { width: tileSize, height: tileSize, channels: 3 } })
+      .jpeg({ quality, chromaSubsampling: '4:2:0' })
+      .toBuffer();
 
   let tiles = 0;
   try {
@@ -108,7 +126,13 @@ export async function makeSyntheticSlide(options: SyntheticSlideOptions): Promis
           tiles++;
           const x0 = tx * tileSize * step;
           const y0 = ty * tileSize * step;
-          const range = fieldRange(field, x0, y0, Math.min(width, x0 + tileSize * step), Math.min(height, y0 + tileSize * step));
+          const range = fieldRange(
+            field,
+            x0,
+            y0,
+            Math.min(width, x0 + tileSize * step),
+            Math.min(height, y0 + tileSize * step),
+          );
           const kind: TileKind = range.min > 0 ? 'tissue' : range.max <= 0 ? 'background' : 'mixed';
           if (kind === 'mixed') {
             const raw = Buffer.allocUnsafe(tileSize * tileSize * 3);

@@ -91,7 +91,13 @@ function plan(key: string, feature: Feature): Planned {
   let items: Planned['items'];
   if ('bytes' in feature) {
     kind = 1;
-    const bufs = feature.bytes.map((b) => (typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)));
+    const bufs = feature.bytes.map((b) =>
+      typeof b === 'string'
+        ? Buffer.from(b, 'utf8')
+        : Buffer.isBuffer(b)
+          ? b
+          : Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    );
     for (const b of bufs) listSize += 1 + varintSize(b.length) + b.length;
     items = bufs;
   } else if ('float' in feature) {
@@ -191,7 +197,16 @@ export interface DecodedFeatures {
 /** Parse a serialized tf.train.Example. int64 values come back as bigint. */
 export function decodeExample(buf: Uint8Array): DecodedFeatures {
   const msg = ExampleType.decode(buf) as unknown as {
-    features?: { feature?: Record<string, { bytesList?: { value: Uint8Array[] }; floatList?: { value: number[] }; int64List?: { value: (number | protobuf.Long)[] } }> };
+    features?: {
+      feature?: Record<
+        string,
+        {
+          bytesList?: { value: Uint8Array[] };
+          floatList?: { value: number[] };
+          int64List?: { value: (number | protobuf.Long)[] };
+        }
+      >;
+    };
   };
   const out: DecodedFeatures = {};
   for (const [key, f] of Object.entries(msg.features?.feature ?? {})) {

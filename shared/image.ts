@@ -19,7 +19,9 @@ export function imageFormatOf(buf: Uint8Array): TileFormat | undefined {
 /** Decode any image sharp reads to 8-bit sRGB without alpha. */
 export async function decodeRgb(image: Uint8Array): Promise<RgbImage> {
   // Fast path: tiles are 8-bit RGB JPEG/PNG, which decode to RGB as they are (half the time of the full chain).
-  const plain = await sharp(image, { limitInputPixels: false }).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const plain = await sharp(image, { limitInputPixels: false })
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
   if (plain.info.channels === 3 && plain.data.length === plain.info.width * plain.info.height * 3) {
     return { data: plain.data, width: plain.info.width, height: plain.info.height };
   }
@@ -79,7 +81,8 @@ export function encodeRgb(
  */
 export function downscaleMean(img: RgbImage, k: number): { data: Float32Array; width: number; height: number } {
   if (!Number.isInteger(k) || k < 1) throw new Error(`downscale factor must be a positive integer, got ${k}`);
-  if (img.width % k || img.height % k) throw new Error(`a ${img.width}x${img.height} image cannot be downscaled by ${k} exactly`);
+  if (img.width % k || img.height % k)
+    throw new Error(`a ${img.width}x${img.height} image cannot be downscaled by ${k} exactly`);
   const w = img.width / k;
   const h = img.height / k;
   const out = new Float32Array(w * h * 3);
@@ -112,7 +115,10 @@ export function downscaleMean(img: RgbImage, k: number): { data: Float32Array; w
  * Bring a tile to size x size for a model. Exact integer ratios (448 -> 224, 224 -> 224) use the k x k mean;
  * anything else uses sharp's resize with a linear kernel on 8-bit pixels (not exact; documented in the README).
  */
-export async function resizeForModel(img: RgbImage, size: number): Promise<{ data: Float32Array | Uint8Array; method: string }> {
+export async function resizeForModel(
+  img: RgbImage,
+  size: number,
+): Promise<{ data: Float32Array | Uint8Array; method: string }> {
   if (img.width === img.height && img.width % size === 0) {
     const k = img.width / size;
     return { data: k === 1 ? img.data : downscaleMean(img, k).data, method: k === 1 ? 'none' : `${k}x${k}-mean` };

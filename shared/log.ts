@@ -28,7 +28,9 @@ class StderrSink implements LogSink {
 
   write(line: string): void {
     if (!this.footerLines.length) return void process.stderr.write(line);
-    process.stderr.write(eraseBlock(this.footerLines.length) + line + (line.endsWith('\n') ? this.footerLines.join('\n') : ''));
+    process.stderr.write(
+      eraseBlock(this.footerLines.length) + line + (line.endsWith('\n') ? this.footerLines.join('\n') : ''),
+    );
     if (!line.endsWith('\n')) this.footerLines = []; // a partial line took the footer's place
   }
 

@@ -35,8 +35,10 @@ function nearestExisting(path: string): { path: string; stat: Stats } {
       st = statSync(p, { throwIfNoEntry: false });
     } catch (e) {
       const { uid } = whoAmI();
-      throw new PfsOutError(`${p} cannot be reached by ${uid === undefined ? 'this user' : `uid ${uid}`} ` +
-        `(${(e as NodeJS.ErrnoException).code}: a folder above it is not searchable). ${advice(uid)}`);
+      throw new PfsOutError(
+        `${p} cannot be reached by ${uid === undefined ? 'this user' : `uid ${uid}`} ` +
+          `(${(e as NodeJS.ErrnoException).code}: a folder above it is not searchable). ${advice(uid)}`,
+      );
     }
     if (st) return { path: p, stat: st };
     const up = dirname(p);

@@ -78,12 +78,23 @@ export class Progress {
   /** The JSON event off a terminal: its name and fields. */
   protected event(): [string, Fields] {
     const eta = this.eta;
-    return [`${this.label} progress`, { done: this.count, total: this.total, [`${this.unit}_per_s`]: round(this.rate, 2), eta_s: eta !== undefined ? round(eta, 1) : undefined }];
+    return [
+      `${this.label} progress`,
+      {
+        done: this.count,
+        total: this.total,
+        [`${this.unit}_per_s`]: round(this.rate, 2),
+        eta_s: eta !== undefined ? round(eta, 1) : undefined,
+      },
+    ];
   }
 
   draw(): void {
     const sink = this.log.sink;
-    if (!sink.isTTY) return this.log.info(...this.event());
+    if (!sink.isTTY) {
+      this.log.info(...this.event());
+      return;
+    }
     const [first, ...rest] = this.lines();
     const tagged = `[${this.log.component}] ${first}`;
     if (sink.footer) sink.footer([tagged, ...rest]);
@@ -106,7 +117,12 @@ export class Progress {
     if (!this.finished) {
       this.finished = true;
       this.end();
-      this.log.info(`${this.label} done`, { [this.unit]: this.count, seconds: summary.seconds, [`${this.unit}_per_s`]: summary.rate, ...fields });
+      this.log.info(`${this.label} done`, {
+        [this.unit]: this.count,
+        seconds: summary.seconds,
+        [`${this.unit}_per_s`]: summary.rate,
+        ...fields,
+      });
     }
     return summary;
   }

@@ -7,7 +7,13 @@ import { z } from 'zod';
 import { writeFileAtomic } from './pfs.js';
 
 export type DType = 'F32' | 'F64' | 'I32' | 'I64';
-type Typed<D extends DType> = D extends 'F32' ? Float32Array : D extends 'F64' ? Float64Array : D extends 'I32' ? Int32Array : BigInt64Array;
+type Typed<D extends DType> = D extends 'F32'
+  ? Float32Array
+  : D extends 'F64'
+    ? Float64Array
+    : D extends 'I32'
+      ? Int32Array
+      : BigInt64Array;
 export type AnyTensorData = Float32Array | Float64Array | Int32Array | BigInt64Array;
 
 export interface Tensor<D extends DType = DType> {
@@ -18,7 +24,11 @@ export interface Tensor<D extends DType = DType> {
 
 const BYTES: Record<DType, number> = { F32: 4, F64: 8, I32: 4, I64: 8 };
 
-export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Record<string, Tensor>,
+  metadata: Record<string, string> = {},
+): void {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
@@ -74,14 +84,17 @@ function parseHeader(path: string, json: Buffer): Omit<SafetensorsHeader, 'heade
   } catch (err) {
     throw new Error(`${path}: the safetensors header is not JSON: ${(err as Error).message}`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new Error(`${path}: the safetensors header is not a JSON object`);
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new Error(`${path}: the safetensors header is not a JSON object`);
   const tensors: Record<string, HeaderEntry> = {};
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     const parsed = (name === '__metadata__' ? MetadataSchema : HeaderEntrySchema).safeParse(entry);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new Error(`${path}: safetensors header entry '${name}': ${[...issue.path].join('.') || '(entry)'}: ${issue.message}`);
+      throw new Error(
+        `${path}: safetensors header entry '${name}': ${[...issue.path].join('.') || '(entry)'}: ${issue.message}`,
+      );
     }
     if (name === '__metadata__') metadata = parsed.data as Record<string, string>;
     else tensors[name] = parsed.data as HeaderEntry;
@@ -97,7 +110,8 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
     if (readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new Error(`${path}: not a safetensors file (shorter than 8 bytes)`);
     const len = Number(lenBuf.readBigUInt64LE(0));
     const size = statSync(path).size;
-    if (len > size - 8 || len > MAX_HEADER_BYTES) throw new Error(`${path}: header length ${len} does not fit the file (${size} bytes)`);
+    if (len > size - 8 || len > MAX_HEADER_BYTES)
+      throw new Error(`${path}: header length ${len} does not fit the file (${size} bytes)`);
     const json = Buffer.alloc(len);
     readSync(fd, json, 0, len, 8);
     return { ...parseHeader(path, json), headerBytes: len };
@@ -124,7 +138,13 @@ export function readSafetensors(path: string): { tensors: Record<string, Tensor>
     const bytes = new Uint8Array(buf.subarray(base + begin, base + end));
     const ab = bytes.buffer;
     const data =
-      dtype === 'F32' ? new Float32Array(ab) : dtype === 'F64' ? new Float64Array(ab) : dtype === 'I32' ? new Int32Array(ab) : new BigInt64Array(ab);
+      dtype === 'F32'
+        ? new Float32Array(ab)
+        : dtype === 'F64'
+          ? new Float64Array(ab)
+          : dtype === 'I32'
+            ? new Int32Array(ab)
+            : new BigInt64Array(ab);
     tensors[name] = { dtype, shape: info.shape, data } as Tensor;
   }
   return { tensors, metadata: header.metadata };

@@ -215,7 +215,8 @@ export function countRecordsByHeaders(path: string): number {
       const got = readSync(fd, header, 0, 12, pos);
       if (got === 0) return n;
       if (got < 12) throw new TFRecordCorruptError(path, n, pos, `truncated: ${got} trailing bytes`);
-      if (header.readUInt32LE(8) !== maskedCrc32c(header.subarray(0, 8))) throw new TFRecordCorruptError(path, n, pos, 'length CRC mismatch');
+      if (header.readUInt32LE(8) !== maskedCrc32c(header.subarray(0, 8)))
+        throw new TFRecordCorruptError(path, n, pos, 'length CRC mismatch');
       pos += 16 + Number(header.readBigUInt64LE(0));
       n++;
     }

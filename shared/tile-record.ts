@@ -15,7 +15,8 @@ import { countRecordsByHeaders, readTFRecords, TFRecordWriter } from './tfrecord
  */
 export function tilesRecordIn(slideDir: string, upstream: string): string {
   const path = join(slideDir, TILES_TFRECORD);
-  if (!existsSync(path)) throw new Error(`${path} is missing and the slide carries no error.json: ${upstream}'s output is incomplete`);
+  if (!existsSync(path))
+    throw new Error(`${path} is missing and the slide carries no error.json: ${upstream}'s output is incomplete`);
   return path;
 }
 

@@ -22,16 +22,26 @@ const out = mkdtempSync(join(tmpdir(), 'tessella-demo-'));
 let demoDone = false;
 after(() => rmSync(out, { recursive: true, force: true }));
 
-test('demo: whole cohort, then one new slide, then a new embed model', { skip: built ? false : 'needs the build: run ./scripts/setup (or npm run build) first', timeout: 600_000 }, () => {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'tessella.js'), 'demo', '--out', out, '--patients', '3', '--slide-size', '2400'], {
-    cwd: root,
-    env: { ...process.env, TESSELLA_HOME: join(out, '.tessella'), TESSELLA_LOG_FORMAT: 'json' },
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
+test('demo: whole cohort, then one new slide, then a new embed model', {
+  skip: built ? false : 'needs the build: run ./scripts/setup (or npm run build) first',
+  timeout: 600_000,
+}, () => {
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'bin', 'tessella.js'), 'demo', '--out', out, '--patients', '3', '--slide-size', '2400'],
+    {
+      cwd: root,
+      env: { ...process.env, TESSELLA_HOME: join(out, '.tessella'), TESSELLA_LOG_FORMAT: 'json' },
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    },
+  );
   assert.equal(r.status, 0, `demo failed:\n${r.stdout}\n${r.stderr.slice(-4000)}`);
   const summary = JSON.parse(readFileSync(join(out, 'demo-summary.json'), 'utf8')) as {
-    first: Counts; newSlide: Counts; newModel: Counts; slides: number;
+    first: Counts;
+    newSlide: Counts;
+    newModel: Counts;
+    slides: number;
   };
   const perSlide = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram'];
   const initial = summary.slides - 1; // one slide is held back for story 1
@@ -58,10 +68,16 @@ test('demo: whole cohort, then one new slide, then a new embed model', { skip: b
 });
 
 const chromium = findChromium();
-test('demo: the cohort QC page in headless Chromium', { skip: !built ? 'needs the build' : chromium ? false : NO_CHROMIUM, timeout: 120_000 }, async () => {
+test('demo: the cohort QC page in headless Chromium', {
+  skip: !built ? 'needs the build' : chromium ? false : NO_CHROMIUM,
+  timeout: 120_000,
+}, async () => {
   assert.ok(demoDone, 'the demo test above ran');
   const dataset = join(out, 'dataset');
-  const manifest = readFileSync(join(out, 'cohort', 'manifest.csv'), 'utf8').trim().split('\n').slice(1);
+  const manifest = readFileSync(join(out, 'cohort', 'manifest.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1);
   // The corrupt fixture is the demo's bad slide when ../shared is there; without it every slide is good.
   const bad = manifest.some((l) => l.startsWith('corrupt,')) ? 'corrupt' : undefined;
   const screenshot = join(out, 'report-html.png');

@@ -71,14 +71,26 @@ function withSpecs(fn: (specDir: string, renderDir: string) => void) {
 
 /** The pipelines the dry run creates or updates, in order, with the file each comes from. */
 function pipelineCommands(out: string): { name: string; file: string }[] {
-  return [...out.matchAll(/^if pachctl inspect pipeline (\S+) .*; then pachctl update pipeline -f (\S+); else pachctl create pipeline -f \2; fi$/gm)].map(
-    (m) => ({ name: m[1], file: m[2] }),
-  );
+  return [
+    ...out.matchAll(
+      /^if pachctl inspect pipeline (\S+) .*; then pachctl update pipeline -f (\S+); else pachctl create pipeline -f \2; fi$/gm,
+    ),
+  ].map((m) => ({ name: m[1], file: m[2] }));
 }
 
 test('deploy --dry-run: images built and pushed, repos created when absent, pipelines in DAG order with the pushed images', () => {
   withSpecs((specDir, renderDir) => {
-    const r = deploy(['--registry', 'registry.example.org/lab/', '--tag', 'v7', '--dry-run', '--pipelines', specDir, '--render-dir', renderDir]);
+    const r = deploy([
+      '--registry',
+      'registry.example.org/lab/',
+      '--tag',
+      'v7',
+      '--dry-run',
+      '--pipelines',
+      specDir,
+      '--render-dir',
+      renderDir,
+    ]);
     assert.equal(r.code, 0, r.err);
     const lines = r.out.split('\n').filter((l) => l && !l.startsWith('#'));
     assert.deepEqual(lines.slice(0, 8), [
@@ -92,7 +104,10 @@ test('deploy --dry-run: images built and pushed, repos created when absent, pipe
       'pachctl inspect repo models >/dev/null 2>&1 || pachctl create repo models',
     ]);
     const pipes = pipelineCommands(r.out);
-    assert.deepEqual(pipes.map((p) => p.name), ORDER);
+    assert.deepEqual(
+      pipes.map((p) => p.name),
+      ORDER,
+    );
     assert.equal(lines.length, 8 + ORDER.length, 'nothing else is run');
     for (const p of pipes) {
       const spec = JSON.parse(readFileSync(p.file, 'utf8'));
@@ -114,12 +129,29 @@ test('deploy --dry-run: images built and pushed, repos created when absent, pipe
 test('deploy --user: a uid for every pipeline, none to drop it; a name or root is refused, saying why', () => {
   withSpecs((specDir, renderDir) => {
     const users = (args: string[]): (string | undefined)[] => {
-      const r = deploy(['--registry', 'r', '--tag', 't', '--dry-run', '--pipelines', specDir, '--render-dir', renderDir, ...args]);
+      const r = deploy([
+        '--registry',
+        'r',
+        '--tag',
+        't',
+        '--dry-run',
+        '--pipelines',
+        specDir,
+        '--render-dir',
+        renderDir,
+        ...args,
+      ]);
       assert.equal(r.code, 0, r.err);
       return pipelineCommands(r.out).map((p) => JSON.parse(readFileSync(p.file, 'utf8')).transform.user);
     };
-    assert.deepEqual(users(['--user', '2000']), ORDER.map(() => '2000'));
-    assert.deepEqual(users(['--user', 'none']), ORDER.map(() => undefined));
+    assert.deepEqual(
+      users(['--user', '2000']),
+      ORDER.map(() => '2000'),
+    );
+    assert.deepEqual(
+      users(['--user', 'none']),
+      ORDER.map(() => undefined),
+    );
     const byName = deploy(['--registry', 'r', '--dry-run', '--user', 'node', '--pipelines', specDir]);
     assert.equal(byName.code, 2);
     assert.match(byName.err, /--user node: a numeric uid is needed: Pachyderm builds the pod's security context/);
@@ -136,11 +168,25 @@ test('deploy --user: a uid for every pipeline, none to drop it; a name or root i
 
 test('deploy --gpu-image-only builds only the GPU image and updates only the GPU pipelines', () => {
   withSpecs((specDir, renderDir) => {
-    const r = deploy(['--registry', 'reg', '--tag', 't', '--dry-run', '--gpu-image-only', '--pipelines', specDir, '--render-dir', renderDir]);
+    const r = deploy([
+      '--registry',
+      'reg',
+      '--tag',
+      't',
+      '--dry-run',
+      '--gpu-image-only',
+      '--pipelines',
+      specDir,
+      '--render-dir',
+      renderDir,
+    ]);
     assert.equal(r.code, 0, r.err);
     assert.doesNotMatch(r.out, /tessella-cpu/);
     assert.match(r.out, /^docker build -f docker\/Dockerfile\.gpu -t reg\/tessella-gpu:t \.$/m);
-    assert.deepEqual(pipelineCommands(r.out).map((p) => p.name), ['normalize', 'embed']);
+    assert.deepEqual(
+      pipelineCommands(r.out).map((p) => p.name),
+      ['normalize', 'embed'],
+    );
   });
 });
 
@@ -151,7 +197,10 @@ test('deploy: usage errors and spec errors are clear, and nothing runs', () => {
   assert.match(deploy(['--registry', 'r', '--bogus']).err, /unknown argument --bogus/);
   assert.match(deploy(['--registry', 'r', '--tag', 'bad tag']).err, /a Docker tag is/);
   withSpecs((specDir, renderDir) => {
-    writeFileSync(join(specDir, 'extra.yaml'), 'pipeline: {name: extra}\ninput: {pfs: {repo: nowhere, glob: "/*"}}\ntransform: {image: x, cmd: [sh]}\n');
+    writeFileSync(
+      join(specDir, 'extra.yaml'),
+      'pipeline: {name: extra}\ninput: {pfs: {repo: nowhere, glob: "/*"}}\ntransform: {image: x, cmd: [sh]}\n',
+    );
     const r = deploy(['--registry', 'r', '--dry-run', '--pipelines', specDir, '--render-dir', renderDir]);
     assert.equal(r.code, 1);
     assert.match(r.err, /extra\.yaml \(pipeline extra\): input\.pfs\.repo: input repo "nowhere" is neither a repo/);
@@ -159,7 +208,13 @@ test('deploy: usage errors and spec errors are clear, and nothing runs', () => {
   });
 });
 
-test('deploy --dry-run over the project\'s own pipelines/', { skip: !existsSync(join(projectRoot, 'pipelines')) || readdirSync(join(projectRoot, 'pipelines')).filter((f) => /\.(ya?ml|json)$/.test(f)).length === 0 ? 'pipelines/ has no specs yet' : false }, () => {
+test("deploy --dry-run over the project's own pipelines/", {
+  skip:
+    !existsSync(join(projectRoot, 'pipelines')) ||
+    readdirSync(join(projectRoot, 'pipelines')).filter((f) => /\.(ya?ml|json)$/.test(f)).length === 0
+      ? 'pipelines/ has no specs yet'
+      : false,
+}, () => {
   const renderDir = mkdtempSync(join(tmpdir(), 'tessella-deploy-own-'));
   try {
     const r = deploy(['--registry', 'reg.example', '--tag', 'x1', '--dry-run', '--render-dir', renderDir]);
@@ -167,10 +222,18 @@ test('deploy --dry-run over the project\'s own pipelines/', { skip: !existsSync(
     const pipes = pipelineCommands(r.out);
     assert.ok(pipes.length > 0);
     const known = ORDER.filter((n) => pipes.some((p) => p.name === n));
-    assert.deepEqual(pipes.map((p) => p.name).filter((n) => ORDER.includes(n)), known, 'the stages come in DAG order');
+    assert.deepEqual(
+      pipes.map((p) => p.name).filter((n) => ORDER.includes(n)),
+      known,
+      'the stages come in DAG order',
+    );
     for (const p of pipes) {
       const { image, user } = JSON.parse(readFileSync(p.file, 'utf8')).transform;
-      assert.match(image, /^reg\.example\/tessella-(cpu|gpu):x1$/, `${p.name}: every spec uses a tessella image placeholder`);
+      assert.match(
+        image,
+        /^reg\.example\/tessella-(cpu|gpu):x1$/,
+        `${p.name}: every spec uses a tessella image placeholder`,
+      );
       assert.equal(user, '1000', `${p.name}: runs as the images' uid (transform.user)`);
     }
   } finally {

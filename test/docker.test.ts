@@ -50,25 +50,40 @@ for (const file of dockerfiles) {
       for (const src of parts.slice(0, -1)) {
         assert.ok(existsSync(join(root, src)), `${file}: COPY ${src}: no such path in the repository`);
         const top = src.split('/')[0];
-        assert.ok(!ignored.includes(top) && !ignored.includes(src), `${file}: COPY ${src} is excluded by .dockerignore`);
+        assert.ok(
+          !ignored.includes(top) && !ignored.includes(src),
+          `${file}: COPY ${src} is excluded by .dockerignore`,
+        );
       }
     }
   });
 
   test(`${file}: installs and builds as scripts/setup does, and runs as a non-root user`, () => {
-    const runs = steps.filter((s) => s.op === 'RUN').map((s) => s.args).join('\n');
+    const runs = steps
+      .filter((s) => s.op === 'RUN')
+      .map((s) => s.args)
+      .join('\n');
     const setup = readFileSync(join(root, 'scripts', 'setup'), 'utf8');
     assert.match(runs, /npm ci\b/);
     assert.match(setup, /npm ci\b/);
     assert.match(runs, /npm run build/);
     assert.match(setup, /npm run build/);
     assert.match(runs, /libopenslide0/, 'the runtime needs OpenSlide');
-    const env = steps.filter((s) => s.op === 'ENV').map((s) => s.args).join(' ');
-    const args = steps.filter((s) => s.op === 'ARG').map((s) => s.args).join(' ');
+    const env = steps
+      .filter((s) => s.op === 'ENV')
+      .map((s) => s.args)
+      .join(' ');
+    const args = steps
+      .filter((s) => s.op === 'ARG')
+      .map((s) => s.args)
+      .join(' ');
     if (file.endsWith('gpu')) assert.match(args, /ONNXRUNTIME_NODE_INSTALL=cuda12/);
     else assert.match(env, /ONNXRUNTIME_NODE_INSTALL=skip/);
     const users = steps.filter((s) => s.op === 'USER');
-    assert.ok(users.length > 0 && !/^(root|0)(:|$)/.test(users.at(-1)!.args), `${file}: the final image must not run as root`);
+    assert.ok(
+      users.length > 0 && !/^(root|0)(:|$)/.test(users.at(-1)!.args),
+      `${file}: the final image must not run as root`,
+    );
     const workdirs = steps.filter((s) => s.op === 'WORKDIR').map((s) => s.args);
     assert.equal(workdirs.at(-1), '/app', 'specs say workingDir: /app');
   });
@@ -82,7 +97,10 @@ test('each spec names an image built here, and GPU stages use the GPU image', ()
     const gpu = Boolean(spec.resourceLimits?.gpu);
     assert.equal(image, gpu ? 'tessella-gpu:latest' : 'tessella-cpu:latest', `${f}: image ${image}`);
     const entry = spec.transform.cmd.at(-1) as string;
-    assert.ok(existsSync(join(root, entry.replace(/^dist\//, '').replace(/\.js$/, '.ts'))), `${f}: ${entry} is not built from a source file`);
+    assert.ok(
+      existsSync(join(root, entry.replace(/^dist\//, '').replace(/\.js$/, '.ts'))),
+      `${f}: ${entry} is not built from a source file`,
+    );
   }
 });
 
@@ -112,15 +130,24 @@ for (const file of dockerfiles) {
   test(`${file}: the final stage has no build tools, no build-time settings, and runs as the specs' transform.user`, () => {
     const all = stages(file);
     const final = all.at(-1)!;
-    const text = lineage(all, final).map((s) => `${s.op} ${s.args}`).join('\n');
+    const text = lineage(all, final)
+      .map((s) => `${s.op} ${s.args}`)
+      .join('\n');
     for (const tool of ['curl', 'gnupg', 'ca-certificates', 'python3', 'g++', 'make', 'wget']) {
-      assert.doesNotMatch(text, new RegExp(`install[^\\n]*\\s${tool.replace('+', '\\+')}(\\s|$)`), `${file}: ${tool} in the final stage`);
+      assert.doesNotMatch(
+        text,
+        new RegExp(`install[^\\n]*\\s${tool.replace('+', '\\+')}(\\s|$)`),
+        `${file}: ${tool} in the final stage`,
+      );
     }
     for (const setting of ['NODE_EXTRA_CA_CERTS', 'npm_config_nodedir']) {
       assert.doesNotMatch(text, new RegExp(setting), `${file}: ${setting} belongs to the build stage only`);
     }
     // No third-party apt repository, no download at build time but npm's (Node comes from the node image).
-    const everything = all.flatMap((s) => s.steps).map((s) => s.args).join('\n');
+    const everything = all
+      .flatMap((s) => s.steps)
+      .map((s) => s.args)
+      .join('\n');
     assert.doesNotMatch(everything, /nodesource|curl |wget |sources\.list/, `${file}: no third-party apt repository`);
     // The registry CA comes as a build secret, never copied into a layer.
     assert.match(everything, /--mount=type=secret,id=npm_ca/);
@@ -140,7 +167,10 @@ for (const file of dockerfiles) {
 test('Dockerfile.gpu: Node copied from the node image; the build checks CUDA 12 and cuDNN 9 are in its base', () => {
   const all = stages('Dockerfile.gpu');
   assert.match(all[0].from, /^node:20-bookworm-slim AS node$/);
-  const text = all.flatMap((s) => s.steps).map((s) => `${s.op} ${s.args}`).join('\n');
+  const text = all
+    .flatMap((s) => s.steps)
+    .map((s) => `${s.op} ${s.args}`)
+    .join('\n');
   assert.match(text, /COPY --from=node \/usr\/local\/bin\/node \/usr\/local\/bin\/node/);
   for (const lib of ['libcudart.so.12', 'libcublasLt.so.12', 'libcudnn.so.9']) assert.ok(text.includes(lib), lib);
   const cudaImage = readFileSync(join(root, 'docker', 'Dockerfile.gpu'), 'utf8').match(/^ARG CUDA_IMAGE=(\S+)$/m)?.[1];
@@ -150,7 +180,9 @@ test('Dockerfile.gpu: Node copied from the node image; the build checks CUDA 12 
 const nm = join(root, 'node_modules');
 const pruned = ['better-sqlite3', 'bindings', 'file-uri-to-path', 'koffi', '@types', '@img'];
 test('prune-native.sh on copies of the real packages: leftovers gone, better-sqlite3 and koffi still load', {
-  skip: pruned.every((p) => existsSync(join(nm, p))) ? false : `node_modules lacks one of ${pruned.join(', ')}: run ./scripts/setup`,
+  skip: pruned.every((p) => existsSync(join(nm, p)))
+    ? false
+    : `node_modules lacks one of ${pruned.join(', ')}: run ./scripts/setup`,
 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessella-prune-'));
   try {
@@ -168,11 +200,18 @@ test('prune-native.sh on copies of the real packages: leftovers gone, better-sql
     assert.ok(!existsSync(join(copy, '@img', 'sharp-wasm32')));
     assert.deepEqual(readdirSync(join(copy, 'koffi', 'build', 'koffi')), [`linux_${process.arch}`]);
     assert.match(r.stdout, /prune-native: node_modules \d+ MiB -> \d+ MiB/);
-    const load = spawnSync(process.execPath, ['-e', `
+    const load = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `
       const Database = require('./node_modules/better-sqlite3');
       const v = new Database(':memory:').prepare('select sqlite_version() v').get().v;
       const koffi = require('./node_modules/koffi');
-      console.log(v, typeof koffi.load(null).func);`], { cwd: dir, encoding: 'utf8' });
+      console.log(v, typeof koffi.load(null).func);`,
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
     assert.equal(load.status, 0, load.stderr);
     assert.match(load.stdout, /^3\.\d+\.\d+ function$/m);
   } finally {

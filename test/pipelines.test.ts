@@ -40,21 +40,25 @@ function fixRefSiblings(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(fixRefSiblings);
   if (node === null || typeof node !== 'object') return node;
   const o = node as Record<string, unknown>;
-  const siblings = Object.keys(o).filter((k) => !['$ref', '$schema', 'definitions', 'description', 'title'].includes(k));
+  const siblings = Object.keys(o).filter(
+    (k) => !['$ref', '$schema', 'definitions', 'description', 'title'].includes(k),
+  );
   if (typeof o.$ref === 'string' && siblings.length > 0) {
-    const nullable =
-      Array.isArray(o.oneOf) && o.oneOf.some((s) => (s as { type?: unknown } | null)?.type === 'null');
+    const nullable = Array.isArray(o.oneOf) && o.oneOf.some((s) => (s as { type?: unknown } | null)?.type === 'null');
     return nullable ? { oneOf: [{ type: 'null' }, { $ref: o.$ref }] } : { $ref: o.$ref };
   }
   return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fixRefSiblings(v)]));
 }
 
-type Validate = ((doc: unknown) => boolean) & { errors?: { instancePath: string; message?: string; params?: unknown }[] | null };
+type Validate = ((doc: unknown) => boolean) & {
+  errors?: { instancePath: string; message?: string; params?: unknown }[] | null;
+};
 
 function pachydermValidator(schema: unknown): Validate {
   // CommonJS modules: under tsx the default import is the export itself, under NodeNext typings it has .default
   const AjvClass = ((Ajv04 as unknown as { default?: unknown }).default ?? Ajv04) as typeof Ajv04.default;
-  const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as typeof addFormatsModule.default;
+  const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??
+    addFormatsModule) as typeof addFormatsModule.default;
   const ajv = new AjvClass({ allErrors: true, strict: false });
   addFormats(ajv, ['regex', 'date-time']);
   return ajv.compile(fixRefSiblings(schema) as object) as Validate;
@@ -78,9 +82,13 @@ function pachydermProblems(validate: Validate, doc: unknown): string[] {
   return problems;
 }
 
-const schemaMissing = existsSync(schemaPath) ? false : `Pachyderm's schema is absent (${schemaPath}); ../shared is provided for development and CI`;
+const schemaMissing = existsSync(schemaPath)
+  ? false
+  : `Pachyderm's schema is absent (${schemaPath}); ../shared is provided for development and CI`;
 
-test('the schema validator is not vacuous: it accepts a good spec and rejects bad ones', { skip: schemaMissing }, () => {
+test('the schema validator is not vacuous: it accepts a good spec and rejects bad ones', {
+  skip: schemaMissing,
+}, () => {
   const validate = pachydermValidator(JSON.parse(readFileSync(schemaPath, 'utf8')));
   const good = readSpecDocuments(
     `pipeline: {name: embed}
@@ -111,20 +119,24 @@ reprocess_spec: until_success
   assert.match(bad({ unknownField: 1 }).join('\n'), /must NOT have additional properties/);
   assert.match(bad({ transform: { cmd: ['sh'], env: { N: 3 } } }).join('\n'), /\/transform\/env\/N: must be string/);
   assert.match(bad({ reprocessSpec: 'always' }).join('\n'), /reprocessSpec: must be "until_success" or "every_job"/);
-  assert.match(bad({ input: { pfs: { repo: 'x', glob: '/', join_on: '$1' } } }).join('\n'), /\/input\/pfs: must NOT have additional properties/);
+  assert.match(
+    bad({ input: { pfs: { repo: 'x', glob: '/', join_on: '$1' } } }).join('\n'),
+    /\/input\/pfs: must NOT have additional properties/,
+  );
 });
 
 test('pipelines/ holds at least one spec once it has files', { skip: noSpecs }, () => {
   assert.ok(specFiles.length > 0, `pipelines/ has files but no *.yaml, *.yml or *.json spec`);
 });
 
-test('every pipeline spec validates against Pachyderm\'s own JSON schema', { skip: schemaMissing || noSpecs }, () => {
+test("every pipeline spec validates against Pachyderm's own JSON schema", { skip: schemaMissing || noSpecs }, () => {
   const validate = pachydermValidator(JSON.parse(readFileSync(schemaPath, 'utf8')));
   const failures: string[] = [];
   for (const file of specFiles) {
     const docs = readSpecDocuments(read(file), file);
     docs.forEach((doc, i) => {
-      for (const p of pachydermProblems(validate, doc)) failures.push(`${file}${docs.length > 1 ? ` (document ${i + 1})` : ''}: ${p}`);
+      for (const p of pachydermProblems(validate, doc))
+        failures.push(`${file}${docs.length > 1 ? ` (document ${i + 1})` : ''}: ${p}`);
     });
   }
   assert.deepEqual(failures, []);
@@ -146,7 +158,10 @@ test('every cmd runs an entry point the build produces (dist/<x>.js from <x>.ts)
     assert.ok(entries.length > 0, `pipeline ${spec.pipeline.name}: cmd names no dist/<...>.js entry point: ${words}`);
     for (const entry of entries) {
       const source = join(projectRoot, `${entry}.ts`);
-      assert.ok(existsSync(source), `pipeline ${spec.pipeline.name}: cmd runs dist/${entry}.js but ${entry}.ts does not exist`);
+      assert.ok(
+        existsSync(source),
+        `pipeline ${spec.pipeline.name}: cmd runs dist/${entry}.js but ${entry}.ts does not exist`,
+      );
     }
   }
 });
@@ -165,14 +180,24 @@ test('every input repo is slides, manifest, models or another pipeline, without 
   }
 });
 
-test('specs follow the stage contract: inputs named as shell variables, workingDir /app, images the deploy script substitutes', { skip: noSpecs }, () => {
+test('specs follow the stage contract: inputs named as shell variables, workingDir /app, images the deploy script substitutes', {
+  skip: noSpecs,
+}, () => {
   for (const spec of allSpecs()) {
     const name = spec.pipeline.name;
     for (const pfs of inputsOf(spec.input)) {
-      assert.match(pfs.name, /^[A-Za-z_][A-Za-z0-9_]*$/, `${name}: input "${pfs.name}" cannot be read as a shell variable: set name with "_" (e.g. tile_detect)`);
+      assert.match(
+        pfs.name,
+        /^[A-Za-z_][A-Za-z0-9_]*$/,
+        `${name}: input "${pfs.name}" cannot be read as a shell variable: set name with "_" (e.g. tile_detect)`,
+      );
     }
     assert.equal(spec.transform.workingDir, '/app', `${name}: transform.workingDir`);
-    assert.match(spec.transform.image ?? '', /^tessella-(cpu|gpu):latest$/, `${name}: transform.image is a placeholder scripts/deploy-cluster.sh replaces`);
+    assert.match(
+      spec.transform.image ?? '',
+      /^tessella-(cpu|gpu):latest$/,
+      `${name}: transform.image is a placeholder scripts/deploy-cluster.sh replaces`,
+    );
     const gpuImage = spec.transform.image === 'tessella-gpu:latest';
     const gpuRequest = (spec.resourceLimits?.gpu?.number ?? 0) > 0;
     assert.equal(gpuRequest, gpuImage, `${name}: a GPU image goes with resourceLimits.gpu, and a CPU image without it`);

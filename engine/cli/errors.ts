@@ -26,7 +26,9 @@ export function reportError(name: string, usage: string, e: unknown): number {
   if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') {
     // a full disk: the store is consistent (every change is one transaction); say where and what to do
     const where = err.message.includes(defaultHome()) ? '' : ` (the store: ${defaultHome()})`;
-    process.stderr.write(`tessella ${name}: no space left on the device: ${err.message}${where}; free space and run the command again\n`);
+    process.stderr.write(
+      `tessella ${name}: no space left on the device: ${err.message}${where}; free space and run the command again\n`,
+    );
     return 1;
   }
   process.stderr.write(`tessella ${name}: ${process.env.TESSELLA_DEBUG ? err.stack : err.message}\n`);

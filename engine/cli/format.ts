@@ -27,7 +27,9 @@ export function ago(iso: string | null | undefined): string {
 export function duration(a: string | null, b: string | null): string {
   if (!a) return '-';
   const s = ((b ? Date.parse(b) : Date.now()) - Date.parse(a)) / 1000;
-  return s < 60 ? `${s.toFixed(s < 10 ? 2 : 1)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return s < 60
+    ? `${s.toFixed(s < 10 ? 2 : 1)}s`
+    : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
 }
 
 /** `1 blob`, `12 blobs` */

@@ -26,7 +26,8 @@ export function checkEnvironment(env: NodeJS.ProcessEnv = process.env): string |
   try {
     engineEnv(env);
   } catch (e) {
-    if (e instanceof ConfigError) return e.message.replace('invalid parameters in the environment', 'invalid environment');
+    if (e instanceof ConfigError)
+      return e.message.replace('invalid parameters in the environment', 'invalid environment');
     throw e;
   }
   return undefined;

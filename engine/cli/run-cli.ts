@@ -13,7 +13,12 @@ import { isRawVerb, type Values, type Verb } from './verb.js';
 
 /** The whole help: every verb of the table, then `extra` lines. */
 export function help(extra: string[] = []): string {
-  const lines = ['tessella: Pachyderm-style pipelines on one machine (store: $TESSELLA_HOME, default ./.tessella)', '', 'Usage: tessella VERB ...', ''];
+  const lines = [
+    'tessella: Pachyderm-style pipelines on one machine (store: $TESSELLA_HOME, default ./.tessella)',
+    '',
+    'Usage: tessella VERB ...',
+    '',
+  ];
   for (const v of Object.values(verbs)) lines.push(`  ${v.usage.padEnd(62)} ${v.summary}`);
   for (const e of extra) lines.push(`  ${e}`);
   return lines.join('\n') + '\n';
@@ -53,7 +58,13 @@ export async function runCli(argv: string[], extra: string[] = []): Promise<numb
       process.stdout.write(`Usage: tessella ${verb.usage}\n  ${verb.summary}\n`);
       return 0;
     }
-    const { values, positionals, tokens } = parseArgs({ args: rest, options: verb.options ?? {}, allowPositionals: true, strict: true, tokens: true });
+    const { values, positionals, tokens } = parseArgs({
+      args: rest,
+      options: verb.options ?? {},
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
     const checked = checkOptions(verb.options, { ...jsonRule(verb), ...verb.schema }, values as Values, tokens);
     const code = await verb.run(positionals, checked);
     return typeof code === 'number' ? code : 0;

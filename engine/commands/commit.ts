@@ -9,7 +9,7 @@ import { dueOf, lastJob } from '../jobs.js';
 import { deleteCommit, squashCommit, type RemovedCommit } from '../maintenance.js';
 import { getRepo, listCommits, parseRepoRef, provenanceOf, resolveCommit, type CommitRow } from '../pfs.js';
 import { getPipeline, orderedPipelines } from '../pipelines.js';
-import { Store, StoreError } from '../store/store.js';
+import { type Store, StoreError } from '../store/store.js';
 
 function commitJson(s: Store, c: CommitRow) {
   return {
@@ -36,7 +36,9 @@ async function waitForPipeline(s: Store, repo: string, ref: string, deadline: nu
     const last = p ? lastJob(s, p.name) : undefined;
     if (!upstreamDue.length && last?.state !== 'running') break;
     if (!s.runnerHolder()) {
-      throw new StoreError(`pipeline(s) ${upstreamDue.map((d) => d.row.name).join(', ')} have work to do and no \`tessella run\` is running: start one`);
+      throw new StoreError(
+        `pipeline(s) ${upstreamDue.map((d) => d.row.name).join(', ')} have work to do and no \`tessella run\` is running: start one`,
+      );
     }
     if (Date.now() > deadline) throw new StoreError(`timed out waiting for ${repo}@${ref}`, 124);
     await new Promise((res) => setTimeout(res, 250));
@@ -55,7 +57,11 @@ function commitArg(args: string[]): { repo: string; ref: string } {
 }
 
 /** squash and delete commit: the runner lock is held while history changes, as for delete pipeline. */
-function removeCommitVerb(name: 'squash commit' | 'delete commit', summary: string, remove: (s: Store, repo: string, ref: string) => RemovedCommit[]): Verb {
+function removeCommitVerb(
+  name: 'squash commit' | 'delete commit',
+  summary: string,
+  remove: (s: Store, repo: string, ref: string) => RemovedCommit[],
+): Verb {
   return {
     usage: `${name} REPO@COMMIT [-o json]`,
     summary,
@@ -84,15 +90,33 @@ export const commitVerbs: Record<string, Verb> = {
       const n = countOf(v, 'number');
       const after = stringOf(v, 'after');
       const s = openStore();
-      const commits = listCommits(s, t.repo, a.includes('@') ? t.ref : undefined, n ?? -1, after === undefined ? undefined : { after });
+      const commits = listCommits(
+        s,
+        t.repo,
+        a.includes('@') ? t.ref : undefined,
+        n ?? -1,
+        after === undefined ? undefined : { after },
+      );
       if (wantsJson(v)) printJsonLines(commits.map((c) => commitJson(s, c)));
       else {
         table(
           ['REPO', 'BRANCH', 'COMMIT', 'FINISHED', 'SIZE', 'ORIGIN', 'DESCRIPTION'],
-          commits.map((c) => [c.repo, c.branch, c.id, ago(c.created), humanBytes(c.size_bytes), c.origin.toUpperCase(), c.description]),
+          commits.map((c) => [
+            c.repo,
+            c.branch,
+            c.id,
+            ago(c.created),
+            humanBytes(c.size_bytes),
+            c.origin.toUpperCase(),
+            c.description,
+          ]),
         );
       }
-      nextPageHint(commits.length, n, () => `tessella list commit ${a} -n ${n} --after ${commits[commits.length - 1].id}`);
+      nextPageHint(
+        commits.length,
+        n,
+        () => `tessella list commit ${a} -n ${n} --after ${commits[commits.length - 1].id}`,
+      );
     },
   },
   'inspect commit': {
@@ -104,7 +128,9 @@ export const commitVerbs: Record<string, Verb> = {
       const s = openStore();
       const c = resolveCommit(s, t.repo, t.ref);
       if (wantsJson(v)) return printJson(commitJson(s, c));
-      out(`Commit: ${c.repo}@${c.id}\nBranch: ${c.branch}\nParent: ${c.parent ?? '-'}\nOrigin: ${c.origin.toUpperCase()}${c.job ? ` (job ${c.job})` : ''}`);
+      out(
+        `Commit: ${c.repo}@${c.id}\nBranch: ${c.branch}\nParent: ${c.parent ?? '-'}\nOrigin: ${c.origin.toUpperCase()}${c.job ? ` (job ${c.job})` : ''}`,
+      );
       out(`Created: ${c.created} (${ago(c.created)})\nFiles: ${c.n_files}\nSize: ${humanBytes(c.size_bytes)}`);
       if (c.description) out(`Description: ${c.description}`);
       const prov = provenanceOf(s, c.id);
@@ -126,6 +152,14 @@ export const commitVerbs: Record<string, Verb> = {
       out(`${c.repo}@${c.id}`);
     },
   },
-  'squash commit': removeCommitVerb('squash commit', 'remove a commit from history, keeping its changes in the commit after it; prints the commits removed', squashCommit),
-  'delete commit': removeCommitVerb('delete commit', 'remove a commit and its changes; prints the commits removed', deleteCommit),
+  'squash commit': removeCommitVerb(
+    'squash commit',
+    'remove a commit from history, keeping its changes in the commit after it; prints the commits removed',
+    squashCommit,
+  ),
+  'delete commit': removeCommitVerb(
+    'delete commit',
+    'remove a commit and its changes; prints the commits removed',
+    deleteCommit,
+  ),
 };

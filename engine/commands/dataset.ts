@@ -13,7 +13,10 @@ const USAGE = `usage: tessella dataset <dir> [--patient ID] [--verify] [--json]
   --verify       read every record: CRCs, decoding, counts against dataset.json (exit 1 on any problem)
   --json         machine-readable output`;
 
-export async function main(argv: string[], out: (s: string) => void = (s) => void process.stdout.write(s + '\n')): Promise<number> {
+export async function main(
+  argv: string[],
+  out: (s: string) => void = (s) => void process.stdout.write(s + '\n'),
+): Promise<number> {
   let args: ReturnType<typeof parse>;
   try {
     args = parse(argv);
@@ -52,7 +55,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => voi
   if (values.patient !== undefined) {
     const record = await findPatient(dir, values.patient, info);
     if (!record) {
-      process.stderr.write(`patient '${values.patient}' is not in ${dir}${info.excluded.patients.some((p) => p.patient === values.patient) ? ' (dropped: see report.md)' : ''}\n`);
+      process.stderr.write(
+        `patient '${values.patient}' is not in ${dir}${info.excluded.patients.some((p) => p.patient === values.patient) ? ' (dropped: see report.md)' : ''}\n`,
+      );
       code = 1;
     } else if (values.json) json.patient = patientJson(record, info);
     else out('\n' + patientText(record, info));
@@ -63,9 +68,16 @@ export async function main(argv: string[], out: (s: string) => void = (s) => voi
     if (values.json) json.verify = check;
     else {
       out('');
-      for (const s of check.shards) out(`${s.problem ? 'FAIL' : 'ok  '} ${s.file}: ${s.records} records, ${s.tiles} tiles${s.problem ? `: ${s.problem}` : ''}`);
+      for (const s of check.shards)
+        out(
+          `${s.problem ? 'FAIL' : 'ok  '} ${s.file}: ${s.records} records, ${s.tiles} tiles${s.problem ? `: ${s.problem}` : ''}`,
+        );
       for (const p of check.problems.filter((p) => p.startsWith('set '))) out(`FAIL ${p}`);
-      out(check.ok ? `verified: ${check.shards.length} shards, every record's CRCs and contents check out` : `${check.problems.length} problem(s)`);
+      out(
+        check.ok
+          ? `verified: ${check.shards.length} shards, every record's CRCs and contents check out`
+          : `${check.problems.length} problem(s)`,
+      );
     }
     if (!check.ok) code = 1;
   }
@@ -85,7 +97,12 @@ function parse(argv: string[]) {
   return parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { patient: { type: 'string' }, verify: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      patient: { type: 'string' },
+      verify: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
 }
 
@@ -99,9 +116,24 @@ function summaryJson(info: DatasetJson) {
     compression: info.compression || 'none',
     embedding_dim: info.embedding_dim,
     label_names: info.label_names,
-    sets: Object.fromEntries(Object.entries(info.sets).map(([k, s]) => [k, { patients: s.patients, slides: s.slides, tiles: s.tiles, shards: s.shards.length, bytes: s.shards.reduce((a, x) => a + x.bytes, 0) }])),
+    sets: Object.fromEntries(
+      Object.entries(info.sets).map(([k, s]) => [
+        k,
+        {
+          patients: s.patients,
+          slides: s.slides,
+          tiles: s.tiles,
+          shards: s.shards.length,
+          bytes: s.shards.reduce((a, x) => a + x.bytes, 0),
+        },
+      ]),
+    ),
     totals: info.totals,
-    excluded: { slides: info.excluded.slides.length, patients: info.excluded.patients.length, unlisted_slides: info.excluded.unlisted_slides.length },
+    excluded: {
+      slides: info.excluded.slides.length,
+      patients: info.excluded.patients.length,
+      unlisted_slides: info.excluded.unlisted_slides.length,
+    },
   };
 }
 
@@ -110,21 +142,37 @@ function summaryText(dir: string, info: DatasetJson): string {
     `${dir}: ${info.kind === 'labeled' ? 'labelled' : 'inference'} dataset, embedding dim ${info.embedding_dim}, ${info.compression ? 'GZIP' : 'uncompressed'}`,
   ];
   if (info.label_names.length) lines.push(`labels: ${info.label_names.map((l, i) => `${i}=${l}`).join(', ')}`);
-  lines.push('', `${pad('set', 10)}${padL('patients', 9)}${padL('slides', 8)}${padL('tiles', 10)}${padL('shards', 8)}${padL('size', 12)}`);
+  lines.push(
+    '',
+    `${pad('set', 10)}${padL('patients', 9)}${padL('slides', 8)}${padL('tiles', 10)}${padL('shards', 8)}${padL('size', 12)}`,
+  );
   for (const [name, s] of Object.entries(info.sets)) {
-    lines.push(`${pad(name, 10)}${padL(s.patients, 9)}${padL(s.slides, 8)}${padL(s.tiles, 10)}${padL(s.shards.length, 8)}${padL(mb(s.shards.reduce((a, x) => a + x.bytes, 0)), 12)}`);
+    lines.push(
+      `${pad(name, 10)}${padL(s.patients, 9)}${padL(s.slides, 8)}${padL(s.tiles, 10)}${padL(s.shards.length, 8)}${padL(mb(s.shards.reduce((a, x) => a + x.bytes, 0)), 12)}`,
+    );
   }
-  lines.push(`${pad('total', 10)}${padL(info.totals.patients, 9)}${padL(info.totals.slides, 8)}${padL(info.totals.tiles, 10)}`);
+  lines.push(
+    `${pad('total', 10)}${padL(info.totals.patients, 9)}${padL(info.totals.slides, 8)}${padL(info.totals.tiles, 10)}`,
+  );
   const sets = Object.keys(info.sets);
   lines.push('', `patients per center: ${sets.join(' / ')}`);
-  for (const c of info.centers) lines.push(`  ${pad(`${c.name} (${c.id})`, 24)} ${sets.map((s) => info.sets[s].centers[c.name]?.patients ?? 0).join(' / ')}`);
+  for (const c of info.centers)
+    lines.push(
+      `  ${pad(`${c.name} (${c.id})`, 24)} ${sets.map((s) => info.sets[s].centers[c.name]?.patients ?? 0).join(' / ')}`,
+    );
   const ex = info.excluded;
   if (ex.slides.length || ex.patients.length || ex.unlisted_slides.length) {
-    lines.push('', `left out: ${ex.slides.length} slide(s), ${ex.patients.length} patient(s) without tiles, ${ex.unlisted_slides.length} slide(s) not in the manifest (see report.md)`);
+    lines.push(
+      '',
+      `left out: ${ex.slides.length} slide(s), ${ex.patients.length} patient(s) without tiles, ${ex.unlisted_slides.length} slide(s) not in the manifest (see report.md)`,
+    );
   }
   for (const [stage, keys] of Object.entries(info.models)) {
     const sha = Object.entries(keys).find(([k]) => /sha256/i.test(k));
-    if (sha) lines.push(`${stage} model sha256: ${sha[1].map(String).join(', ')}${sha[1].length > 1 ? '  (MORE THAN ONE MODEL)' : ''}`);
+    if (sha)
+      lines.push(
+        `${stage} model sha256: ${sha[1].map(String).join(', ')}${sha[1].length > 1 ? '  (MORE THAN ONE MODEL)' : ''}`,
+      );
   }
   return lines.join('\n');
 }
@@ -148,11 +196,16 @@ function stats(values: Float32Array) {
 }
 
 /** Min and max without spreading (tile lists can be longer than the argument limit). */
-const range = (v: number[]) => v.reduce((a, x) => ({ min: Math.min(a.min, x), max: Math.max(a.max, x) }), { min: Infinity, max: -Infinity });
+const range = (v: number[]) =>
+  v.reduce((a, x) => ({ min: Math.min(a.min, x), max: Math.max(a.max, x) }), { min: Infinity, max: -Infinity });
 
 function patientJson(r: PatientRecord & { set: string; file: string }, info: DatasetJson) {
   const perSlide = r.slideIds.map((id, i) => ({ slide: id, tiles: r.tileSlide.filter((s) => s === i).length }));
-  const topBins = [...r.colorHistogram.entries()].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([bin, v]) => ({ bin, r: (bin >> 8) << 4, g: ((bin >> 4) & 15) << 4, b: (bin & 15) << 4, fraction: v }));
+  const topBins = [...r.colorHistogram.entries()]
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([bin, v]) => ({ bin, r: (bin >> 8) << 4, g: ((bin >> 4) & 15) << 4, b: (bin & 15) << 4, fraction: v }));
   return {
     patient_id: r.patientId,
     set: r.set,
@@ -176,7 +229,8 @@ function patientJson(r: PatientRecord & { set: string; file: string }, info: Dat
 function patientText(r: PatientRecord & { set: string; file: string }, info: DatasetJson): string {
   const j = patientJson(r, info);
   const f = (x: number) => x.toPrecision(4);
-  const s = (x: ReturnType<typeof stats>) => `mean ${f(x.mean)}, min ${f(x.min)}, max ${f(x.max)}${x.non_finite ? `, ${x.non_finite} NOT FINITE` : ''}`;
+  const s = (x: ReturnType<typeof stats>) =>
+    `mean ${f(x.mean)}, min ${f(x.min)}, max ${f(x.max)}${x.non_finite ? `, ${x.non_finite} NOT FINITE` : ''}`;
   return [
     `patient ${j.patient_id}: set ${j.set} (${j.file})`,
     `  center_id ${j.center_id}${j.center !== undefined ? ` (${j.center})` : ''}${j.label !== undefined ? `, label ${j.label} (${j.label_name})` : ''}`,

@@ -52,7 +52,11 @@ export const datumVerbs: Record<string, Verb> = {
           ]),
         );
       }
-      nextPageHint(ds.length, limit, () => `tessella list datum ${ref} --limit ${limit} --after ${ds[ds.length - 1].id}`);
+      nextPageHint(
+        ds.length,
+        limit,
+        () => `tessella list datum ${ref} --limit ${limit} --after ${ds[ds.length - 1].id}`,
+      );
     },
   },
   'inspect datum': {
@@ -69,7 +73,8 @@ export const datumVerbs: Record<string, Verb> = {
       out(`ID: ${d.id}\nJob: ${j.pipeline}@${j.id}\nState: ${d.state.toUpperCase()}\nTries: ${d.tries}`);
       if (d.reused_from) out(`Reused from job: ${d.reused_from}`);
       out(`Inputs:`);
-      for (const i of info.inputs as { name: string; repo: string; commit: string; path: string }[]) out(`  ${i.name}: ${i.repo}@${i.commit}:${i.path}`);
+      for (const i of info.inputs as { name: string; repo: string; commit: string; path: string }[])
+        out(`  ${i.name}: ${i.repo}@${i.commit}:${i.path}`);
       out(`Outputs:`);
       for (const f of info.output_files ?? []) out(`  ${f.path} (${humanBytes(f.size)})`);
       if (d.error) out(`Error: ${d.error}`);
@@ -79,16 +84,23 @@ export const datumVerbs: Record<string, Verb> = {
   logs: {
     usage: 'logs -p PIPELINE [--job [PIPELINE@]JOB] [--datum DATUM]',
     summary: "print datums' stdout/stderr (default: the pipeline's last job)",
-    options: { pipeline: { type: 'string', short: 'p' }, job: { type: 'string', short: 'j' }, datum: { type: 'string' } },
+    options: {
+      pipeline: { type: 'string', short: 'p' },
+      job: { type: 'string', short: 'j' },
+      datum: { type: 'string' },
+    },
     run(args, v) {
       if (args.length) throw new UsageError('logs takes options only: -p PIPELINE [--job JOB] [--datum DATUM]');
       const s = openStore();
       let job: JobRow | undefined;
-      if (v.job) job = resolveJob(s, v.pipeline && !String(v.job).includes('@') ? `${v.pipeline}@${v.job}` : String(v.job));
+      if (v.job)
+        job = resolveJob(s, v.pipeline && !String(v.job).includes('@') ? `${v.pipeline}@${v.job}` : String(v.job));
       else if (v.pipeline) job = lastJob(s, mustPipeline(s, String(v.pipeline)).name);
       else throw new UsageError('logs needs -p PIPELINE or --job PIPELINE@JOB');
       if (!job) throw new StoreError(`pipeline ${v.pipeline} has no jobs yet`);
-      const ds = v.datum ? [getDatum(s, job.id, String(v.datum))] : listDatums(s, job.id).filter((d) => d.state !== 'skipped');
+      const ds = v.datum
+        ? [getDatum(s, job.id, String(v.datum))]
+        : listDatums(s, job.id).filter((d) => d.state !== 'skipped');
       for (const d of ds) {
         // a reused datum's log is the one of the job that ran it
         let logFile = d.log;

@@ -6,7 +6,20 @@ import { humanBytes } from '../cli/format.js';
 import { note, printJsonLines, table } from '../cli/output.js';
 import { openStore } from '../cli/session.js';
 import { UsageError, type Verb } from '../cli/verb.js';
-import { deleteFiles, expandPutItems, getFile, globFile, isLocalDir, listFile, normalizePath, parseRepoRef, putFiles, resolveCommit, type CommitRow, type ListEntry } from '../pfs.js';
+import {
+  deleteFiles,
+  expandPutItems,
+  getFile,
+  globFile,
+  isLocalDir,
+  listFile,
+  normalizePath,
+  parseRepoRef,
+  putFiles,
+  resolveCommit,
+  type CommitRow,
+  type ListEntry,
+} from '../pfs.js';
 import { StoreError } from '../store/store.js';
 
 function fileJson(e: ListEntry, c: CommitRow) {
@@ -45,7 +58,12 @@ export const fileVerbs: Record<string, Verb> = {
   'put file': {
     usage: 'put file REPO@BRANCH[:PATH] -f LOCAL [-f LOCAL...] [-r [-L]] [-m MESSAGE]',
     summary: 'put local files or folders (-r) into a branch, as ONE commit (-L: follow links leaving the folder)',
-    options: { file: { type: 'string', short: 'f', multiple: true }, recursive: { type: 'boolean', short: 'r' }, message: { type: 'string', short: 'm' }, 'follow-links': { type: 'boolean', short: 'L' } },
+    options: {
+      file: { type: 'string', short: 'f', multiple: true },
+      recursive: { type: 'boolean', short: 'r' },
+      message: { type: 'string', short: 'm' },
+      'follow-links': { type: 'boolean', short: 'L' },
+    },
     schema: { message: z.string() },
     async run(args, v) {
       const target = parseRepoRef(one(args, 'REPO@BRANCH[:PATH]'));
@@ -53,7 +71,9 @@ export const fileVerbs: Record<string, Verb> = {
       if (!locals.length) throw new UsageError('put file needs -f LOCAL (a file, or a folder with -r)');
       const s = openStore();
       const path = target.path === undefined || target.path === '' ? undefined : target.path;
-      const files = expandPutItems(putDestinations(locals, path), Boolean(v.recursive), { followLinks: Boolean(v['follow-links']) });
+      const files = expandPutItems(putDestinations(locals, path), Boolean(v.recursive), {
+        followLinks: Boolean(v['follow-links']),
+      });
       if (!files.length) throw new StoreError('nothing to put: the folders are empty');
       const c = await putFiles(s, target.repo, target.ref, files, { description: v.message as string | undefined });
       note(`${files.length} file(s) -> ${c.repo}@${c.branch} commit ${c.id}`);

@@ -57,9 +57,15 @@ export const jobVerbs: Record<string, Verb> = {
       const s = openStore();
       const j = resolveJob(s, one(args, 'PIPELINE@JOB'));
       if (wantsJson(v)) return printJson(jobJson(j));
-      out(`ID: ${j.id}\nPipeline: ${j.pipeline} (version ${j.version})\nState: ${j.state.toUpperCase()}\nStarted: ${j.started ?? '-'}\nDuration: ${duration(j.started, j.finished)}`);
-      out(`Datums: ${j.n_total} total, ${j.n_processed} processed, ${j.n_skipped} skipped, ${j.n_failed} failed, ${j.n_recovered} resumed`);
-      out(`Inputs: ${(JSON.parse(j.inputs) as { repo: string; branch: string; commit: string }[]).map((i) => `${i.repo}@${i.branch}=${i.commit || '(none)'}`).join(', ')}`);
+      out(
+        `ID: ${j.id}\nPipeline: ${j.pipeline} (version ${j.version})\nState: ${j.state.toUpperCase()}\nStarted: ${j.started ?? '-'}\nDuration: ${duration(j.started, j.finished)}`,
+      );
+      out(
+        `Datums: ${j.n_total} total, ${j.n_processed} processed, ${j.n_skipped} skipped, ${j.n_failed} failed, ${j.n_recovered} resumed`,
+      );
+      out(
+        `Inputs: ${(JSON.parse(j.inputs) as { repo: string; branch: string; commit: string }[]).map((i) => `${i.repo}@${i.branch}=${i.commit || '(none)'}`).join(', ')}`,
+      );
       if (j.state === 'success') out(`Output commit: ${j.pipeline}@${j.id}`);
       if (j.reason) out(`Reason: ${j.reason}`);
     },

@@ -17,7 +17,8 @@ export function gcSummary(r: GcResult, dryRun: boolean): string {
 export const maintenanceVerbs: Record<string, Verb> = {
   gc: {
     usage: 'gc [--dry-run] [-o json]',
-    summary: 'remove what the store no longer needs: unreferenced blobs, stale scratch and temp files, old datum outputs',
+    summary:
+      'remove what the store no longer needs: unreferenced blobs, stale scratch and temp files, old datum outputs',
     options: { ...jsonOption, 'dry-run': { type: 'boolean' } },
     async run(args, v) {
       if (args.length) throw new UsageError('gc takes no arguments');

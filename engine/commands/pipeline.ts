@@ -5,7 +5,14 @@ import { note, out, printJson, printJsonLines, table } from '../cli/output.js';
 import { openStore } from '../cli/session.js';
 import { UsageError, type Values, type Verb } from '../cli/verb.js';
 import { lastJob } from '../jobs.js';
-import { deletePipeline, mustPipeline, orderedPipelines, putPipelines, specOf, type PipelineRow } from '../pipelines.js';
+import {
+  deletePipeline,
+  mustPipeline,
+  orderedPipelines,
+  putPipelines,
+  specOf,
+  type PipelineRow,
+} from '../pipelines.js';
 import { inputsOf, loadSpecFiles, type PipelineSpec } from '../spec.js';
 import type { Store } from '../store/store.js';
 
@@ -19,7 +26,12 @@ function pipelineJson(s: Store, p: PipelineRow) {
     salt: p.salt,
     created: p.created,
     updated: p.updated,
-    inputs: inputsOf(spec.input).map((i) => ({ name: i.name, repo: i.repo, branch: i.branch ?? 'master', glob: i.glob })),
+    inputs: inputsOf(spec.input).map((i) => ({
+      name: i.name,
+      repo: i.repo,
+      branch: i.branch ?? 'master',
+      glob: i.glob,
+    })),
     last_job: last ? { id: last.id, state: last.state } : null,
     details: spec,
   };
@@ -32,7 +44,8 @@ function inputSummary(spec: PipelineSpec): string {
       const p = x.pfs as { repo: string; glob: string; branch?: string };
       return `${p.repo}:${p.glob}`;
     }
-    for (const k of ['cross', 'union', 'join', 'group']) if (Array.isArray(x[k])) return `${k}(${(x[k] as Record<string, unknown>[]).map(leaf).join(', ')})`;
+    for (const k of ['cross', 'union', 'join', 'group'])
+      if (Array.isArray(x[k])) return `${k}(${(x[k] as Record<string, unknown>[]).map(leaf).join(', ')})`;
     return '?';
   };
   return leaf(spec.input as Record<string, unknown>);
@@ -102,7 +115,9 @@ export const pipelineVerbs: Record<string, Verb> = {
       const p = mustPipeline(s, one(args, 'a pipeline name'));
       const j = pipelineJson(s, p);
       if (wantsJson(v)) return printJson(j);
-      out(`Name: ${p.name}\nVersion: ${p.version}\nSpec file: ${p.file ?? '-'}\nInput: ${inputSummary(specOf(p))}\nLast job: ${j.last_job ? `${j.last_job.id} ${j.last_job.state}` : '-'}`);
+      out(
+        `Name: ${p.name}\nVersion: ${p.version}\nSpec file: ${p.file ?? '-'}\nInput: ${inputSummary(specOf(p))}\nLast job: ${j.last_job ? `${j.last_job.id} ${j.last_job.state}` : '-'}`,
+      );
       out(JSON.stringify(j.details, null, 2));
     },
   },

@@ -8,7 +8,15 @@ import { UsageError, type Verb } from '../cli/verb.js';
 import { createRepo, deleteRepo, inspectRepo, listRepos, type RepoInfo } from '../pfs.js';
 
 function repoJson(r: RepoInfo) {
-  return { repo: { name: r.name }, created: r.created, description: r.description, pipeline: r.pipeline, branches: r.branches, head: r.head, size_bytes: r.size_bytes };
+  return {
+    repo: { name: r.name },
+    created: r.created,
+    description: r.description,
+    pipeline: r.pipeline,
+    branches: r.branches,
+    head: r.head,
+    size_bytes: r.size_bytes,
+  };
 }
 
 export const repoVerbs: Record<string, Verb> = {
@@ -49,7 +57,9 @@ export const repoVerbs: Record<string, Verb> = {
     run(args, v) {
       const r = inspectRepo(openStore(), one(args, 'a repo name'));
       if (wantsJson(v)) return printJson(repoJson(r));
-      out(`Name: ${r.name}\nDescription: ${r.description}\nCreated: ${ago(r.created)}\nSize of HEAD on master: ${humanBytes(r.size_bytes)}\nBranches: ${r.branches.join(', ')}`);
+      out(
+        `Name: ${r.name}\nDescription: ${r.description}\nCreated: ${ago(r.created)}\nSize of HEAD on master: ${humanBytes(r.size_bytes)}\nBranches: ${r.branches.join(', ')}`,
+      );
       if (r.pipeline) out(`Output of pipeline: ${r.pipeline}`);
     },
   },

@@ -14,8 +14,10 @@ function report(results: JobResult[], log: Logger): number {
   const failed = results.filter((r) => r.state !== 'success');
   for (const r of failed) {
     process.stderr.write(`tessella: pipeline ${r.pipeline} job ${r.job} failed: ${r.reason ?? r.state}\n`);
-    for (const f of r.failures.slice(0, 10)) process.stderr.write(`  datum ${f.datum}: ${f.error}\n    log: ${f.log}\n`);
-    if (r.failures.length > 10) process.stderr.write(`  ... and ${r.failures.length - 10} more (tessella list datum ${r.pipeline}@${r.job})\n`);
+    for (const f of r.failures.slice(0, 10))
+      process.stderr.write(`  datum ${f.datum}: ${f.error}\n    log: ${f.log}\n`);
+    if (r.failures.length > 10)
+      process.stderr.write(`  ... and ${r.failures.length - 10} more (tessella list datum ${r.pipeline}@${r.job})\n`);
   }
   return failed.length ? 1 : 0;
 }

@@ -17,7 +17,9 @@ export const slideVerbs: Record<string, Verb> = {
       const repo = (v.repo as string | undefined) ?? 'slides';
       if (!getRepo(s, repo)) createRepo(s, repo, { ifMissing: true });
       const { files, slides } = slideItems(dir, { followLinks: Boolean(v['follow-links']) });
-      const c = await putFiles(s, repo, (v.branch as string | undefined) ?? 'master', files, { description: `tessella add slides ${dir}` });
+      const c = await putFiles(s, repo, (v.branch as string | undefined) ?? 'master', files, {
+        description: `tessella add slides ${dir}`,
+      });
       note(`${slides} slide(s), ${files.length} file(s) -> ${repo}@${c.branch} commit ${c.id}`);
     },
   },

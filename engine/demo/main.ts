@@ -20,7 +20,17 @@ interface JobCounts {
 }
 type StoryCounts = Record<string, JobCounts>;
 
-const PIPELINES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];
+const PIPELINES = [
+  'tile-detect',
+  'tile-extract',
+  'normalize',
+  'embed',
+  'histogram',
+  'merge-assign',
+  'merge-slide',
+  'merge-shard',
+  'merge',
+];
 
 class Cli {
   constructor(
@@ -115,7 +125,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const own = [values.slides, values.manifest, values.models];
   if (own.some(Boolean) && !own.every(Boolean)) {
-    process.stderr.write('tessella demo: --slides, --manifest and --models go together (a folder, a CSV, a folder with normalize/ and embed/)\n');
+    process.stderr.write(
+      'tessella demo: --slides, --manifest and --models go together (a folder, a CSV, a folder with normalize/ and embed/)\n',
+    );
     return 2;
   }
   const out = resolve(values.out!);
@@ -130,19 +142,33 @@ export async function main(argv: string[]): Promise<number> {
     slidesDir = resolve(values.slides);
     manifest = resolve(values.manifest!);
     modelsDir = resolve(values.models!);
-    for (const [what, p] of [['--slides', slidesDir], ['--manifest', manifest], ['--models', modelsDir]] as const) {
+    for (const [what, p] of [
+      ['--slides', slidesDir],
+      ['--manifest', manifest],
+      ['--models', modelsDir],
+    ] as const) {
       if (!existsSync(p)) throw new Error(`${what} ${p} does not exist`);
     }
     mkdirSync(out, { recursive: true });
   } else {
     const patients = Number(values.patients);
     const size = Number(values['slide-size']);
-    if (!Number.isInteger(patients) || patients < 1) throw new Error(`--patients: expected a positive integer, got '${values.patients}'`);
-    if (!Number.isInteger(size) || size < 448) throw new Error(`--slide-size: expected an integer >= 448, got '${values['slide-size']}'`);
+    if (!Number.isInteger(patients) || patients < 1)
+      throw new Error(`--patients: expected a positive integer, got '${values.patients}'`);
+    if (!Number.isInteger(size) || size < 448)
+      throw new Error(`--slide-size: expected an integer >= 448, got '${values['slide-size']}'`);
     rmSync(home, { recursive: true, force: true });
-    process.stderr.write(`making the demo cohort in ${join(out, 'cohort')} (${patients} patients, ${size} px slides)\n`);
+    process.stderr.write(
+      `making the demo cohort in ${join(out, 'cohort')} (${patients} patients, ${size} px slides)\n`,
+    );
     cohort = await makeDemoCohort(
-      { dir: join(out, 'cohort'), patients, slideSize: size, sharedDir: values['no-fixtures'] ? undefined : resolve(appDir(), '..', 'shared'), seed: 7 },
+      {
+        dir: join(out, 'cohort'),
+        patients,
+        slideSize: size,
+        sharedDir: values['no-fixtures'] ? undefined : resolve(appDir(), '..', 'shared'),
+        seed: 7,
+      },
       (id) => process.stderr.write(`  slide ${id}\n`),
     );
     ({ slidesDir, manifest, modelsDir } = cohort);
@@ -171,7 +197,10 @@ export async function main(argv: string[]): Promise<number> {
     cli.run(['put', 'file', `models@master:/embed/${MODEL_CARD_FILE}`, '-f', join(embedDir, MODEL_CARD_FILE)]);
     cli.run(['run']);
     const newModel = countsSince(cli, since);
-    printCounts('Story 2: a new embed model committed: embed re-runs every slide, then merge; nothing upstream', newModel);
+    printCounts(
+      'Story 2: a new embed model committed: embed re-runs every slide, then merge; nothing upstream',
+      newModel,
+    );
     Object.assign(summary, { newSlide, newModel, heldBack: id, slides: cohort.slides, patients: cohort.patients });
   }
 

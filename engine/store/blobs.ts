@@ -157,12 +157,13 @@ export class BlobStore {
   }
 }
 
-
 /** A write error of the store naming what was being stored and, for a full disk, what to do. */
 function storeWriteError(e: unknown, what: string, dir: string): Error {
   const err = e as NodeJS.ErrnoException;
   if (err.code !== 'ENOSPC' && err.code !== 'EDQUOT') return err;
-  const out = new Error(`${what}: no space left on the device holding ${dir} (${err.code}): free space and try again`, { cause: e });
+  const out = new Error(`${what}: no space left on the device holding ${dir} (${err.code}): free space and try again`, {
+    cause: e,
+  });
   (out as NodeJS.ErrnoException).code = err.code;
   return out;
 }

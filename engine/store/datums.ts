@@ -34,13 +34,21 @@ export interface DatumVersion {
 const COLS = `pipeline, id, since, until, job, hash, state, tries, started, finished, seconds, log, error, inputs, def`;
 
 export function currentVersion(store: Store, pipeline: string, id: string): DatumVersion | undefined {
-  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND id = ? AND until IS NULL`).get(pipeline, id);
+  return store
+    .stmt<DatumVersion>(
+      `SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND id = ? AND until IS NULL`,
+    )
+    .get(pipeline, id);
 }
 
 /** The current set, id -> (hash, state): the full planning pass only. */
 export function currentHashes(store: Store, pipeline: string): Map<string, { hash: string; state: DatumState }> {
   const out = new Map<string, { hash: string; state: DatumState }>();
-  for (const r of store.stmt<{ id: string; hash: string; state: DatumState }>(`SELECT id, hash, state FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL`).iterate(pipeline)) {
+  for (const r of store
+    .stmt<{ id: string; hash: string; state: DatumState }>(
+      `SELECT id, hash, state FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL`,
+    )
+    .iterate(pipeline)) {
     out.set(r.id, { hash: r.hash, state: r.state });
   }
   return out;
@@ -48,18 +56,33 @@ export function currentHashes(store: Store, pipeline: string): Map<string, { has
 
 /** Current versions that did not succeed (failed, or never run): each job runs them again. */
 export function currentUnfinished(store: Store, pipeline: string): DatumVersion[] {
-  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_todo WHERE pipeline = ? AND until IS NULL AND state <> 'success'`).all(pipeline);
+  return store
+    .stmt<DatumVersion>(
+      `SELECT ${COLS} FROM datums INDEXED BY datums_todo WHERE pipeline = ? AND until IS NULL AND state <> 'success'`,
+    )
+    .all(pipeline);
 }
 
 /** A successful version of datum `id` with `hash` in the set of the job at `seq`: its output can be reused. */
-export function reusableVersion(store: Store, pipeline: string, id: string, hash: string, seq: number): DatumVersion | undefined {
+export function reusableVersion(
+  store: Store,
+  pipeline: string,
+  id: string,
+  hash: string,
+  seq: number,
+): DatumVersion | undefined {
   return store
-    .stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND id = ? AND since <= ? AND (until IS NULL OR until > ?) AND hash = ? AND state = 'success'`)
+    .stmt<DatumVersion>(
+      `SELECT ${COLS} FROM datums WHERE pipeline = ? AND id = ? AND since <= ? AND (until IS NULL OR until > ?) AND hash = ? AND state = 'success'`,
+    )
     .get(pipeline, id, seq, seq, hash);
 }
 
 export function closeVersion(store: Store, pipeline: string, id: string, seq: number): boolean {
-  return store.stmt(`UPDATE datums SET until = ? WHERE pipeline = ? AND id = ? AND until IS NULL`).run(seq, pipeline, id).changes > 0;
+  return (
+    store.stmt(`UPDATE datums SET until = ? WHERE pipeline = ? AND id = ? AND until IS NULL`).run(seq, pipeline, id)
+      .changes > 0
+  );
 }
 
 export function openVersion(store: Store, v: Omit<DatumVersion, 'until'>): void {
@@ -68,7 +91,22 @@ export function openVersion(store: Store, v: Omit<DatumVersion, 'until'>): void 
       `INSERT INTO datums (pipeline, id, since, until, job, hash, state, tries, started, finished, seconds, log, error, inputs, def)
        VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
-    .run(v.pipeline, v.id, v.since, v.job, v.hash, v.state, v.tries, v.started, v.finished, v.seconds, v.log, v.error, v.inputs, v.def);
+    .run(
+      v.pipeline,
+      v.id,
+      v.since,
+      v.job,
+      v.hash,
+      v.state,
+      v.tries,
+      v.started,
+      v.finished,
+      v.seconds,
+      v.log,
+      v.error,
+      v.inputs,
+      v.def,
+    );
 }
 
 /** The versions a job ran itself (outputs under its id), in id order. */
@@ -80,37 +118,61 @@ export function versionsRunBy(store: Store, job: string): DatumVersion[] {
  * The datum set of the job at `seq` of `pipeline`, in id order, a page at a time (`after`: ids greater than it).
  * The latest job's set is read from the index of current versions.
  */
-export function versionsOfJob(store: Store, pipeline: string, seq: number, latest: boolean, page: { limit?: number; after?: string } = {}): DatumVersion[] {
+export function versionsOfJob(
+  store: Store,
+  pipeline: string,
+  seq: number,
+  latest: boolean,
+  page: { limit?: number; after?: string } = {},
+): DatumVersion[] {
   const limit = page.limit ?? -1;
   const after = page.after ?? '';
   if (latest) {
-    return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL AND id > ? ORDER BY id LIMIT ?`).all(pipeline, after, limit);
+    return store
+      .stmt<DatumVersion>(
+        `SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL AND id > ? ORDER BY id LIMIT ?`,
+      )
+      .all(pipeline, after, limit);
   }
   return store
-    .stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND id > ? AND since <= ? AND (until IS NULL OR until > ?) ORDER BY id LIMIT ?`)
+    .stmt<DatumVersion>(
+      `SELECT ${COLS} FROM datums WHERE pipeline = ? AND id > ? AND since <= ? AND (until IS NULL OR until > ?) ORDER BY id LIMIT ?`,
+    )
     .all(pipeline, after, seq, seq, limit);
 }
 
 export function versionInJob(store: Store, pipeline: string, id: string, seq: number): DatumVersion | undefined {
   return store
-    .stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND id = ? AND since <= ? AND (until IS NULL OR until > ?)`)
+    .stmt<DatumVersion>(
+      `SELECT ${COLS} FROM datums WHERE pipeline = ? AND id = ? AND since <= ? AND (until IS NULL OR until > ?)`,
+    )
     .get(pipeline, id, seq, seq);
 }
 
 /** Current successful versions that entered the set after the job at `seq`. */
 export function enteredSince(store: Store, pipeline: string, seq: number): DatumVersion[] {
-  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND since > ? AND until IS NULL AND state = 'success'`).all(pipeline, seq);
+  return store
+    .stmt<DatumVersion>(
+      `SELECT ${COLS} FROM datums WHERE pipeline = ? AND since > ? AND until IS NULL AND state = 'success'`,
+    )
+    .all(pipeline, seq);
 }
 
 /** Versions in the set of the job at `seq` that are no longer current. */
 export function leftSince(store: Store, pipeline: string, seq: number): DatumVersion[] {
   return store
-    .stmt<DatumVersion>(`SELECT ${COLS} FROM datums WHERE pipeline = ? AND until > ? AND until IS NOT NULL AND since <= ?`)
+    .stmt<DatumVersion>(
+      `SELECT ${COLS} FROM datums WHERE pipeline = ? AND until > ? AND until IS NOT NULL AND since <= ?`,
+    )
     .all(pipeline, seq, seq);
 }
 
 export function currentSuccessful(store: Store, pipeline: string): DatumVersion[] {
-  return store.stmt<DatumVersion>(`SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL AND state = 'success'`).all(pipeline);
+  return store
+    .stmt<DatumVersion>(
+      `SELECT ${COLS} FROM datums INDEXED BY datums_current WHERE pipeline = ? AND until IS NULL AND state = 'success'`,
+    )
+    .all(pipeline);
 }
 
 export function recordSuccess(
@@ -134,12 +196,16 @@ export function recordFailure(
   r: { tries: number; started: string; finished: string; seconds: number; log: string; error: string },
 ): void {
   store
-    .stmt(`UPDATE datums SET state = 'failed', tries = ?, started = ?, finished = ?, seconds = ?, log = ?, error = ? WHERE pipeline = ? AND id = ? AND since = ?`)
+    .stmt(
+      `UPDATE datums SET state = 'failed', tries = ?, started = ?, finished = ?, seconds = ?, log = ?, error = ? WHERE pipeline = ? AND id = ? AND since = ?`,
+    )
     .run(r.tries, r.started, r.finished, r.seconds, r.log, r.error, key.pipeline, key.id, key.since);
 }
 
 export function outputsOf(store: Store, job: string, datum: string): FileRow[] {
-  return store.stmt<FileRow>(`SELECT path, hash, size FROM datum_files WHERE job = ? AND datum = ? ORDER BY path`).all(job, datum);
+  return store
+    .stmt<FileRow>(`SELECT path, hash, size FROM datum_files WHERE job = ? AND datum = ? ORDER BY path`)
+    .all(job, datum);
 }
 
 export function setOutputs(store: Store, job: string, datum: string, files: FileRow[]): void {
@@ -164,7 +230,9 @@ export function currentWritersOf(store: Store, pipeline: string, path: string): 
  * from an older job). Its row stays, so the job that ran it still lists it; the output commits keep the files.
  */
 export function pruneOutputs(store: Store, v: Pick<DatumVersion, 'pipeline' | 'id' | 'job'>): void {
-  const shared = store.stmt(`SELECT 1 FROM datums WHERE pipeline = ? AND id = ? AND job = ? AND until IS NULL`).get(v.pipeline, v.id, v.job);
+  const shared = store
+    .stmt(`SELECT 1 FROM datums WHERE pipeline = ? AND id = ? AND job = ? AND until IS NULL`)
+    .get(v.pipeline, v.id, v.job);
   if (!shared) store.stmt(`DELETE FROM datum_files WHERE job = ? AND datum = ?`).run(v.job, v.id);
 }
 

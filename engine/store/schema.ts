@@ -175,15 +175,21 @@ export function upgradeFromV1(db: Database.Database): { commits: number; datums:
   db.exec(SCHEMA);
 
   // files: replay each branch's commits in seq order, diffing each file list against its parent's
-  const insFile = db.prepare(`INSERT INTO files (repo, branch, path, added, removed, hash, size) VALUES (?, ?, ?, ?, NULL, ?, ?)`);
-  const closeFile = db.prepare(`UPDATE files SET removed = ? WHERE repo = ? AND branch = ? AND path = ? AND removed IS NULL`);
+  const insFile = db.prepare(
+    `INSERT INTO files (repo, branch, path, added, removed, hash, size) VALUES (?, ?, ?, ?, NULL, ?, ?)`,
+  );
+  const closeFile = db.prepare(
+    `UPDATE files SET removed = ? WHERE repo = ? AND branch = ? AND path = ? AND removed IS NULL`,
+  );
   const filesOfCommit = db.prepare(`SELECT path, hash, size FROM commit_files_v1 WHERE commit_seq = ?`);
   const branches = db.prepare(`SELECT DISTINCT repo, branch FROM commits`).all() as { repo: string; branch: string }[];
   let commits = 0;
   for (const b of branches) {
     let tree = new Map<string, string>();
     // (better-sqlite3 allows no writes while a read cursor is open: one commit's list at a time)
-    for (const c of db.prepare(`SELECT seq FROM commits WHERE repo = ? AND branch = ? ORDER BY seq`).all(b.repo, b.branch) as { seq: number }[]) {
+    for (const c of db
+      .prepare(`SELECT seq FROM commits WHERE repo = ? AND branch = ? ORDER BY seq`)
+      .all(b.repo, b.branch) as { seq: number }[]) {
       commits++;
       const next = new Map<string, string>();
       for (const f of filesOfCommit.all(c.seq) as { path: string; hash: string; size: number }[]) {
@@ -206,15 +212,36 @@ export function upgradeFromV1(db: Database.Database): { commits: number; datums:
      VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
   );
   const closeDatum = db.prepare(`UPDATE datums SET until = ? WHERE pipeline = ? AND id = ? AND until IS NULL`);
-  const insFiles = db.prepare(`INSERT OR IGNORE INTO datum_files (job, datum, path, hash, size) SELECT job, datum, path, hash, size FROM datum_files_v1 WHERE job = ? AND datum = ?`);
-  type OldDatum = { id: string; hash: string; state: string; tries: number; started: string | null; finished: string | null; seconds: number | null; log: string | null; error: string | null; inputs: string };
-  const rowsOf = db.prepare(`SELECT id, hash, state, tries, started, finished, seconds, log, error, inputs FROM datums_v1 WHERE job = ?`);
+  const insFiles = db.prepare(
+    `INSERT OR IGNORE INTO datum_files (job, datum, path, hash, size) SELECT job, datum, path, hash, size FROM datum_files_v1 WHERE job = ? AND datum = ?`,
+  );
+  type OldDatum = {
+    id: string;
+    hash: string;
+    state: string;
+    tries: number;
+    started: string | null;
+    finished: string | null;
+    seconds: number | null;
+    log: string | null;
+    error: string | null;
+    inputs: string;
+  };
+  const rowsOf = db.prepare(
+    `SELECT id, hash, state, tries, started, finished, seconds, log, error, inputs FROM datums_v1 WHERE job = ?`,
+  );
   // a v1 job interrupted mid-run cannot be resumed here (its queue was never stored): the next run starts anew
-  db.prepare(`UPDATE jobs SET state = 'killed', reason = 'interrupted before the store was upgraded', pid = NULL WHERE state = 'running'`).run();
+  db.prepare(
+    `UPDATE jobs SET state = 'killed', reason = 'interrupted before the store was upgraded', pid = NULL WHERE state = 'running'`,
+  ).run();
   let datums = 0;
   for (const { name } of db.prepare(`SELECT name FROM pipelines`).all() as { name: string }[]) {
-    const ok = db.prepare(`SELECT seq, id FROM jobs WHERE pipeline = ? AND state = 'success' ORDER BY seq DESC LIMIT 1`).get(name) as { seq: number; id: string } | undefined;
-    const later = db.prepare(`SELECT seq, id, state FROM jobs WHERE pipeline = ? AND seq > ? ORDER BY seq`).all(name, ok?.seq ?? 0) as { seq: number; id: string; state: string }[];
+    const ok = db
+      .prepare(`SELECT seq, id FROM jobs WHERE pipeline = ? AND state = 'success' ORDER BY seq DESC LIMIT 1`)
+      .get(name) as { seq: number; id: string } | undefined;
+    const later = db
+      .prepare(`SELECT seq, id, state FROM jobs WHERE pipeline = ? AND seq > ? ORDER BY seq`)
+      .all(name, ok?.seq ?? 0) as { seq: number; id: string; state: string }[];
     const live = new Map<string, string>(); // id -> hash of the current version
     for (const job of [...(ok ? [ok] : []), ...later]) {
       const rows = rowsOf.all(job.id) as OldDatum[];
@@ -224,7 +251,21 @@ export function upgradeFromV1(db: Database.Database): { commits: number; datums:
         if (d.state === 'skipped' && live.get(d.id) === d.hash) continue;
         if (live.has(d.id)) closeDatum.run(job.seq, name, d.id);
         const state = d.state === 'skipped' ? 'success' : d.state;
-        insDatum.run(name, d.id, job.seq, job.id, d.hash, state, d.tries, d.started, d.finished, d.seconds, d.log, d.error, d.inputs);
+        insDatum.run(
+          name,
+          d.id,
+          job.seq,
+          job.id,
+          d.hash,
+          state,
+          d.tries,
+          d.started,
+          d.finished,
+          d.seconds,
+          d.log,
+          d.error,
+          d.inputs,
+        );
         insFiles.run(job.id, d.id);
         live.set(d.id, d.hash);
         datums++;

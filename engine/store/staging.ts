@@ -15,7 +15,9 @@ export interface Stager {
 
 /** Marks this process as staging blobs until `done()`; a crash leaves a dead row, ignored and cleared by gc. */
 export function beginStaging(store: Store): { done(): void } {
-  store.stmt(`INSERT OR REPLACE INTO staging (pid, pid_start, host, since) VALUES (?, ?, ?, ?)`).run(process.pid, selfStartTime, hostname(), now());
+  store
+    .stmt(`INSERT OR REPLACE INTO staging (pid, pid_start, host, since) VALUES (?, ?, ?, ?)`)
+    .run(process.pid, selfStartTime, hostname(), now());
   return {
     done() {
       store.stmt(`DELETE FROM staging WHERE pid = ? AND host = ?`).run(process.pid, hostname());

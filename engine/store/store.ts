@@ -74,7 +74,9 @@ export class Store {
   private migrate(): void {
     const v = schemaVersion(this.db);
     if (v > SCHEMA_VERSION) {
-      throw new StoreError(`the store at ${this.home} has schema ${v}, newer than this tessella (${SCHEMA_VERSION}): use a newer tessella`);
+      throw new StoreError(
+        `the store at ${this.home} has schema ${v}, newer than this tessella (${SCHEMA_VERSION}): use a newer tessella`,
+      );
     }
     if (v === SCHEMA_VERSION) {
       this.db.exec(SCHEMA); // indexes added within this version (every statement is IF NOT EXISTS)
@@ -136,7 +138,11 @@ export class Store {
    * Takes the right to run jobs (one process at a time). Waits up to `waitMs` (default TESSELLA_LOCK_TIMEOUT
    * seconds, else 10 s) for a live holder, then fails naming it. A dead holder's claim is taken over.
    */
-  async acquireRunner(command: string, waitMs = engineEnv().TESSELLA_LOCK_TIMEOUT * 1000, onWait?: (msg: string) => void): Promise<void> {
+  async acquireRunner(
+    command: string,
+    waitMs = engineEnv().TESSELLA_LOCK_TIMEOUT * 1000,
+    onWait?: (msg: string) => void,
+  ): Promise<void> {
     if (this.holdsRunner) return;
     const deadline = Date.now() + waitMs;
     let told = false;

@@ -44,5 +44,11 @@ export async function lossVsSlide(slidePath: string, tilesPath: string, count: n
     await slide.close();
   }
   const mse = sumSq / values;
-  return { tiles: n, meanAbs: sumAbs / values, maxAbs, psnr: mse > 0 ? 10 * Math.log10((255 * 255) / mse) : Infinity, bytes: bytes / n };
+  return {
+    tiles: n,
+    meanAbs: sumAbs / values,
+    maxAbs,
+    psnr: mse > 0 ? 10 * Math.log10((255 * 255) / mse) : Infinity,
+    bytes: bytes / n,
+  };
 }

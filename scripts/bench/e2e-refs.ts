@@ -21,7 +21,13 @@ export interface BareRate {
 type Prepared = { data: Float32Array; dims: number[]; n: number }[];
 
 /** The first `count` tiles of `tilesPath` as the model's input batches (decoded, resized, filled). */
-async function prepare(tilesPath: string, card: ModelCard, task: 'normalize' | 'embed', count: number, batch: number): Promise<Prepared> {
+async function prepare(
+  tilesPath: string,
+  card: ModelCard,
+  task: 'normalize' | 'embed',
+  count: number,
+  batch: number,
+): Promise<Prepared> {
   const pixels: (Uint8Array | Float32Array)[] = [];
   let side = 0;
   for await (const t of readTileRecords(tilesPath)) {
@@ -53,7 +59,12 @@ export async function bareRate(
   const card = readModelCard(join(modelDir, 'model.json'));
   const threads = o.threads ?? availableParallelism();
   const batches = await prepare(tilesPath, card, task, o.count, o.batch);
-  const { session } = await openSession(join(modelDir, 'model.onnx'), { providers: ['cpu'], intraOpThreads: threads, interOpThreads: 0, spinning: true });
+  const { session } = await openSession(join(modelDir, 'model.onnx'), {
+    providers: ['cpu'],
+    intraOpThreads: threads,
+    interOpThreads: 0,
+    spinning: true,
+  });
   try {
     const run = async (b: Prepared[number]) => {
       const r = await session.run({ [card.input.name]: new ort.Tensor('float32', b.data, b.dims) });

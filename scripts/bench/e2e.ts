@@ -30,7 +30,17 @@ import { lossVsSlide, type Loss } from './e2e-quality.js';
 const root = appDir();
 const WIDTH = 17760;
 const HEIGHT = 10700;
-const STAGES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];
+const STAGES = [
+  'tile-detect',
+  'tile-extract',
+  'normalize',
+  'embed',
+  'histogram',
+  'merge-assign',
+  'merge-slide',
+  'merge-shard',
+  'merge',
+];
 
 const MAIN_THREADS = Math.max(1, availableParallelism() - 1);
 /** Pipeline env per config; every other value is the spec's own. */
@@ -38,7 +48,13 @@ const CONFIGS: Record<string, Record<string, Record<string, string>>> = {
   default: {},
   main: {
     'tile-extract': { JPEG_CHROMA: '4:2:0' },
-    normalize: { INTRA_OP_THREADS: String(MAIN_THREADS), THREAD_SPINNING: 'on', TILE_FORMAT: 'jpeg', JPEG_CHROMA: '4:2:0', BATCH_SIZE: '8' },
+    normalize: {
+      INTRA_OP_THREADS: String(MAIN_THREADS),
+      THREAD_SPINNING: 'on',
+      TILE_FORMAT: 'jpeg',
+      JPEG_CHROMA: '4:2:0',
+      BATCH_SIZE: '8',
+    },
     embed: { INTRA_OP_THREADS: String(MAIN_THREADS), THREAD_SPINNING: 'on', BATCH_SIZE: '32' },
   },
 };
@@ -75,7 +91,10 @@ async function benchSlide(): Promise<{ path: string; kind: string }> {
   const cmu = resolve(root, '../shared/fixtures/slides/cmu-1-small-region.svs');
   const out = join(base, 'slide.tiff');
   const hasVips = spawnSync('vips', ['--version'], { encoding: 'utf8' }).status === 0;
-  const kind = hasVips && existsSync(cmu) ? `CMU-1 small region replicated to ${WIDTH}x${HEIGHT} (vips)` : `synthetic H&E ${WIDTH}x${HEIGHT}`;
+  const kind =
+    hasVips && existsSync(cmu)
+      ? `CMU-1 small region replicated to ${WIDTH}x${HEIGHT} (vips)`
+      : `synthetic H&E ${WIDTH}x${HEIGHT}`;
   if (existsSync(out)) return { path: out, kind };
   if (kind.startsWith('CMU')) {
     const v = (args: string[]) => {
@@ -88,7 +107,21 @@ async function benchSlide(): Promise<{ path: string; kind: string }> {
     v(['replicate', cmu, rep, '8', '4']); // 2220 x 2967 -> 17760 x 11868
     v(['flatten', rep, flat]);
     v(['crop', flat, crop, '0', '0', String(WIDTH), String(HEIGHT)]);
-    v(['tiffsave', crop, out, '--tile', '--pyramid', '--compression', 'jpeg', '--Q', '90', '--tile-width', '256', '--tile-height', '256']);
+    v([
+      'tiffsave',
+      crop,
+      out,
+      '--tile',
+      '--pyramid',
+      '--compression',
+      'jpeg',
+      '--Q',
+      '90',
+      '--tile-width',
+      '256',
+      '--tile-height',
+      '256',
+    ]);
     for (const f of [rep, flat, crop]) rmSync(f, { force: true });
   } else {
     await makeSyntheticSlide({ path: out, width: WIDTH, height: HEIGHT, seed: 7, tissueFraction: 0.5, pyramid: true });
@@ -97,7 +130,13 @@ async function benchSlide(): Promise<{ path: string; kind: string }> {
 }
 
 /** A fresh store with the pipelines (env set per config), `n` copies of the slide, a manifest and the models. */
-function setUp(home: string, slide: string, n: number, models: string, env: Record<string, Record<string, string>>): string[] {
+function setUp(
+  home: string,
+  slide: string,
+  n: number,
+  models: string,
+  env: Record<string, Record<string, string>>,
+): string[] {
   rmSync(home, { recursive: true, force: true });
   tessella(home, ['init']);
   const specDir = join(home, '..', `specs-${n}`);
@@ -137,7 +176,8 @@ function stageSeconds(home: string): Record<string, number> {
   for (const line of tessella(home, ['list', 'job', '-o', 'json']).split('\n')) {
     if (!line.trim()) continue;
     const j = JSON.parse(line) as JobRow;
-    if (j.started && j.finished) out[j.job.pipeline] = (out[j.job.pipeline] ?? 0) + (Date.parse(j.finished) - Date.parse(j.started)) / 1000;
+    if (j.started && j.finished)
+      out[j.job.pipeline] = (out[j.job.pipeline] ?? 0) + (Date.parse(j.finished) - Date.parse(j.started)) / 1000;
   }
   return out;
 }
@@ -155,14 +195,24 @@ function batchSizes(env: Record<string, Record<string, string>>): { normalize: n
 
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => x.toFixed(2);
-const lossText = (l: Loss) => `mean ${f2(l.meanAbs)}, max ${l.maxAbs}, PSNR ${f1(l.psnr)} dB, ${(l.bytes / 1024).toFixed(0)} KiB/tile`;
+const lossText = (l: Loss) =>
+  `mean ${f2(l.meanAbs)}, max ${l.maxAbs}, PSNR ${f1(l.psnr)} dB, ${(l.bytes / 1024).toFixed(0)} KiB/tile`;
 
 async function references(work: string, home: string, models: string, batches: { normalize: number; embed: number }) {
   const tiles = join(work, 'ref-tiles');
   rmSync(tiles, { recursive: true, force: true });
-  const first = tessella(home, ['list', 'file', 'tile-extract@master:/']).split('\n').map((l) => l.trim().split(/\s+/)[0]).find((p) => p && p.startsWith('/S'));
+  const first = tessella(home, ['list', 'file', 'tile-extract@master:/'])
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[0])
+    .find((p) => p && p.startsWith('/S'));
   const slideDir = (first ?? '/S00').replace(/\/$/, '');
-  tessella(home, ['get', 'file', `tile-extract@master:${slideDir}/tiles.tfrecord`, '-o', join(tiles, 'tiles.tfrecord')]);
+  tessella(home, [
+    'get',
+    'file',
+    `tile-extract@master:${slideDir}/tiles.tfrecord`,
+    '-o',
+    join(tiles, 'tiles.tfrecord'),
+  ]);
   const path = join(tiles, 'tiles.tfrecord');
   const o = { count: refTiles, rounds: 2 };
   const normalize = await bareRate(join(models, 'normalize'), 'normalize', path, { ...o, batch: batches.normalize });
@@ -171,14 +221,26 @@ async function references(work: string, home: string, models: string, batches: {
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(join(root, 'dist', 'stages'))) throw new Error('run `npm run build` first: the stages run from dist/');
+  if (!existsSync(join(root, 'dist', 'stages')))
+    throw new Error('run `npm run build` first: the stages run from dist/');
   const slide = await benchSlide();
   const models = join(base, 'models');
   const b0 = resolve(root, '../shared/fixtures/models/efficientnet-b0-random.onnx');
-  buildModels({ out: models, normalize: 'identity', shift: [0, 0, 0], embed: 'tiny', embedOnnx: existsSync(b0) ? b0 : undefined, seed: 0 });
+  buildModels({
+    out: models,
+    normalize: 'identity',
+    shift: [0, 0, 0],
+    embed: 'tiny',
+    embedOnnx: existsSync(b0) ? b0 : undefined,
+    seed: 0,
+  });
   const cores = availableParallelism();
-  console.log(`slide: ${slide.kind}; models: StainNet-shaped identity, ${existsSync(b0) ? 'EfficientNet-B0 (random weights)' : 'tiny CNN (no B0 fixture)'}; ${cores} cores`);
-  console.log(`load average at start: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (other work on the machine slows both sides)`);
+  console.log(
+    `slide: ${slide.kind}; models: StainNet-shaped identity, ${existsSync(b0) ? 'EfficientNet-B0 (random weights)' : 'tiny CNN (no B0 fixture)'}; ${cores} cores`,
+  );
+  console.log(
+    `load average at start: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (other work on the machine slows both sides)`,
+  );
 
   const cohort = Number(values.cohort);
   const configs = values.configs!.split(',').filter(Boolean);
@@ -197,27 +259,40 @@ async function main(): Promise<void> {
       const refs = await references(work, home, models, batches);
       if (values.sweep && n === 1 && name === configs[0]) await sweep(models, refs.path);
       const secs = stageSeconds(home);
-      const tilesPerSlide = JSON.parse(tessella(home, ['get', 'file', `tile-detect@master:/${ids[0]}/tiles.json`])).tiles.length as number;
+      const tilesPerSlide = JSON.parse(tessella(home, ['get', 'file', `tile-detect@master:/${ids[0]}/tiles.json`]))
+        .tiles.length as number;
       const tiles = tilesPerSlide * n;
       const limit = bothModels(refs.normalize, refs.embed);
-      console.log(`\n## ${name}: ${n} slide(s), ${tiles} tiles, batch normalize ${batches.normalize} / embed ${batches.embed}`);
+      console.log(
+        `\n## ${name}: ${n} slide(s), ${tiles} tiles, batch normalize ${batches.normalize} / embed ${batches.embed}`,
+      );
       console.log('| | seconds | tiles/s | vs reference |\n|---|---|---|---|');
       for (const s of STAGES) {
         const sec = secs[s] ?? 0;
         const perTile = ['tile-extract', 'normalize', 'embed', 'histogram'].includes(s);
         const ref = s === 'normalize' ? refs.normalize : s === 'embed' ? refs.embed : undefined;
         const rate = tiles / sec;
-        console.log(`| ${s} | ${f1(sec)} | ${perTile ? f1(rate) : ''} | ${ref ? `${f2(rate / ref)}x bare (${f1(ref)})` : ''} |`);
+        console.log(
+          `| ${s} | ${f1(sec)} | ${perTile ? f1(rate) : ''} | ${ref ? `${f2(rate / ref)}x bare (${f1(ref)})` : ''} |`,
+        );
       }
-      console.log(`| whole \`tessella run\` | ${f1(wall)} | ${f1(tiles / wall)} | ${f2(tiles / wall / limit)}x the limit |`);
-      console.log(`| bare session.run, ${cores} threads: StainNet 448 (batch ${batches.normalize}) / B0 224 (batch ${batches.embed}) | | ${f1(refs.normalize)} / ${f1(refs.embed)} | |`);
+      console.log(
+        `| whole \`tessella run\` | ${f1(wall)} | ${f1(tiles / wall)} | ${f2(tiles / wall / limit)}x the limit |`,
+      );
+      console.log(
+        `| bare session.run, ${cores} threads: StainNet 448 (batch ${batches.normalize}) / B0 224 (batch ${batches.embed}) | | ${f1(refs.normalize)} / ${f1(refs.embed)} | |`,
+      );
       console.log(`| one tile through both models, bare (the inference-only limit) | | ${f1(limit)} | |`);
       if (n === 1) {
         const lossTiles = Number(values['loss-tiles']);
         const extract = await getTiles(home, 'tile-extract', ids[0], work);
         const normalized = await getTiles(home, 'normalize', ids[0], work);
-        console.log(`loss vs the slide, first ${lossTiles} tiles: tile-extract ${lossText(await lossVsSlide(slide.path, extract, lossTiles))}`);
-        console.log(`  normalize (what embed and histogram read): ${lossText(await lossVsSlide(slide.path, normalized, lossTiles))}`);
+        console.log(
+          `loss vs the slide, first ${lossTiles} tiles: tile-extract ${lossText(await lossVsSlide(slide.path, extract, lossTiles))}`,
+        );
+        console.log(
+          `  normalize (what embed and histogram read): ${lossText(await lossVsSlide(slide.path, normalized, lossTiles))}`,
+        );
       }
     }
   }
@@ -233,10 +308,16 @@ async function getTiles(home: string, repo: string, id: string, work: string): P
 /** Bare session.run per batch size, all cores and one fewer: how the stages' batch sizes were chosen. */
 async function sweep(models: string, tiles: string): Promise<void> {
   const cores = availableParallelism();
-  for (const [task, sizes] of [['normalize', [1, 2, 4, 8, 16]], ['embed', [8, 16, 32, 64]]] as const) {
+  for (const [task, sizes] of [
+    ['normalize', [1, 2, 4, 8, 16]],
+    ['embed', [8, 16, 32, 64]],
+  ] as const) {
     for (const threads of [...new Set([cores, Math.max(1, cores - 1)])]) {
       const rates = [];
-      for (const batch of sizes) rates.push(`${batch}: ${f1((await bareRate(join(models, task), task, tiles, { batch, threads, count: Math.min(refTiles, 32), rounds: 1 })).tilesPerS)}`);
+      for (const batch of sizes)
+        rates.push(
+          `${batch}: ${f1((await bareRate(join(models, task), task, tiles, { batch, threads, count: Math.min(refTiles, 32), rounds: 1 })).tilesPerS)}`,
+        );
       console.log(`sweep ${task}, ${threads} threads, tiles/s by batch: ${rates.join(', ')}`);
     }
   }

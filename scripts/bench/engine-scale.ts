@@ -65,10 +65,23 @@ async function oneFilePerCommit() {
   mkdirSync(local, { recursive: true });
   const store = Store.open(home);
   createRepo(store, 'in');
-  putPipelines(store, parseSpecs(`pipeline: {name: copy}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: [sh], stdin: ["cp -r $in /pfs/out/"]}\n`, 'bench.yaml'));
+  putPipelines(
+    store,
+    parseSpecs(
+      `pipeline: {name: copy}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: [sh], stdin: ["cp -r $in /pfs/out/"]}\n`,
+      'bench.yaml',
+    ),
+  );
   const checkpoints = [10, 1000, 5000, 20000].filter((c) => c <= N);
   if (!checkpoints.includes(N)) checkpoints.push(N);
-  const rows: { n: number; metadata_bytes: number; bytes_per_commit: number; put_ms: number; run_ms: number; plan: string }[] = [];
+  const rows: {
+    n: number;
+    metadata_bytes: number;
+    bytes_per_commit: number;
+    put_ms: number;
+    run_ms: number;
+    plan: string;
+  }[] = [];
   let i = 0;
   const putOne = async () => {
     const p = join(local, `f${i}`);
@@ -103,10 +116,18 @@ async function oneFilePerCommit() {
       runs.push(performance.now() - t0);
       processed += r!.processed;
     }
-    if (processed !== runs.length) throw new Error(`expected one new datum per run, got ${processed} over ${runs.length}`);
+    if (processed !== runs.length)
+      throw new Error(`expected one new datum per run, got ${processed} over ${runs.length}`);
     const meta = metadataBytes(store);
     const commits = (store.db.prepare(`SELECT count(*) AS n FROM commits`).get() as { n: number }).n;
-    rows.push({ n: cp, metadata_bytes: meta, bytes_per_commit: Math.round(meta / commits), put_ms: round(median(puts)), run_ms: round(median(runs)), plan: 'incremental' });
+    rows.push({
+      n: cp,
+      metadata_bytes: meta,
+      bytes_per_commit: Math.round(meta / commits),
+      put_ms: round(median(puts)),
+      run_ms: round(median(runs)),
+      plan: 'incremental',
+    });
     process.stderr.write(`  checkpoint ${cp}: ${JSON.stringify(rows.at(-1))}\n`);
   }
   store.close();
@@ -139,7 +160,11 @@ async function bulkCommit() {
   createRepo(store, 'in');
   let t0 = performance.now();
   const items = [];
-  for (let k = 0; k < BULK; k++) items.push({ local: join(local, `d${String(k).padStart(6, '0')}`, 'f'), path: `/d${String(k).padStart(6, '0')}/f` });
+  for (let k = 0; k < BULK; k++)
+    items.push({
+      local: join(local, `d${String(k).padStart(6, '0')}`, 'f'),
+      path: `/d${String(k).padStart(6, '0')}/f`,
+    });
   await putFiles(store, 'in', 'master', items);
   const putS = (performance.now() - t0) / 1000;
   const head = resolveCommit(store, 'in', 'master');
@@ -149,9 +174,16 @@ async function bulkCommit() {
   t0 = performance.now();
   const globbed = globFile(store, head, '/*');
   const globMs = performance.now() - t0;
-  if (listed.length !== BULK || globbed.length !== BULK) throw new Error(`list ${listed.length}, glob ${globbed.length}`);
+  if (listed.length !== BULK || globbed.length !== BULK)
+    throw new Error(`list ${listed.length}, glob ${globbed.length}`);
 
-  putPipelines(store, parseSpecs(`pipeline: {name: trivial}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: ["true"]}\n`, 'bench.yaml'));
+  putPipelines(
+    store,
+    parseSpecs(
+      `pipeline: {name: trivial}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: ["true"]}\n`,
+      'bench.yaml',
+    ),
+  );
   const c0 = process.cpuUsage();
   t0 = performance.now();
   const [job] = await runJobs(store, { log: quiet });
@@ -188,17 +220,25 @@ async function bulkCommit() {
 
 const perCommit = await oneFilePerCommit();
 process.stdout.write(`\none file per commit (cp pipeline, in-process):\n`);
-process.stdout.write(`${'N'.padStart(7)} ${'metadata'.padStart(12)} ${'B/commit'.padStart(9)} ${'put ms'.padStart(8)} ${'run ms'.padStart(8)}\n`);
+process.stdout.write(
+  `${'N'.padStart(7)} ${'metadata'.padStart(12)} ${'B/commit'.padStart(9)} ${'put ms'.padStart(8)} ${'run ms'.padStart(8)}\n`,
+);
 for (const r of perCommit) {
-  process.stdout.write(`${String(r.n).padStart(7)} ${String(r.metadata_bytes).padStart(12)} ${String(r.bytes_per_commit).padStart(9)} ${String(r.put_ms).padStart(8)} ${String(r.run_ms).padStart(8)}\n`);
+  process.stdout.write(
+    `${String(r.n).padStart(7)} ${String(r.metadata_bytes).padStart(12)} ${String(r.bytes_per_commit).padStart(9)} ${String(r.put_ms).padStart(8)} ${String(r.run_ms).padStart(8)}\n`,
+  );
 }
 const first = perCommit[0];
 const last = perCommit.at(-1)!;
-process.stdout.write(`run at N=${last.n} / N=${first.n}: ${round(last.run_ms / first.run_ms)}x; put: ${round(last.put_ms / first.put_ms)}x\n`);
+process.stdout.write(
+  `run at N=${last.n} / N=${first.n}: ${round(last.run_ms / first.run_ms)}x; put: ${round(last.put_ms / first.put_ms)}x\n`,
+);
 const bulk = BULK > 0 ? await bulkCommit() : undefined;
 if (bulk) {
   process.stdout.write(`\n${BULK} files in one commit:\n`);
   for (const [k, v] of Object.entries(bulk)) process.stdout.write(`  ${k.padEnd(40)} ${v}\n`);
 }
-process.stdout.write('\n' + JSON.stringify({ fsync: process.env.TESSELLA_FSYNC !== '0', one_file_per_commit: perCommit, bulk }) + '\n');
+process.stdout.write(
+  '\n' + JSON.stringify({ fsync: process.env.TESSELLA_FSYNC !== '0', one_file_per_commit: perCommit, bulk }) + '\n',
+);
 if (!values.dir) rmSync(base, { recursive: true, force: true });

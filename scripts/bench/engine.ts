@@ -21,7 +21,11 @@ import { parseSpecs } from '../../engine/spec.js';
 import { Store } from '../../engine/store/store.js';
 
 const { values } = parseArgs({
-  options: { 'size-mb': { type: 'string', default: '1024' }, datums: { type: 'string', default: '1000' }, dir: { type: 'string' } },
+  options: {
+    'size-mb': { type: 'string', default: '1024' },
+    datums: { type: 'string', default: '1000' },
+    dir: { type: 'string' },
+  },
 });
 const sizeMb = Number(values['size-mb']);
 const nDatums = Number(values.datums);
@@ -64,7 +68,13 @@ async function benchPut() {
   rmSync(src);
   const cp = Math.min(...cpTimes);
   const put = Math.min(...putTimes);
-  return { size_mb: sizeMb, cp_s: round(cp), put_file_s: round(put), ratio_put_over_cp: round(put / cp), put_mb_per_s: round(sizeMb / put) };
+  return {
+    size_mb: sizeMb,
+    cp_s: round(cp),
+    put_file_s: round(put),
+    ratio_put_over_cp: round(put / cp),
+    put_mb_per_s: round(sizeMb / put),
+  };
 }
 
 async function spawnBaseline(n: number): Promise<number> {
@@ -94,7 +104,10 @@ async function benchDatums() {
   await putFiles(store, 'in', 'master', items);
   putPipelines(
     store,
-    parseSpecs(`pipeline: {name: trivial}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: ["true"]}\n`, 'bench.yaml'),
+    parseSpecs(
+      `pipeline: {name: trivial}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: ["true"]}\n`,
+      'bench.yaml',
+    ),
   );
   let t0 = performance.now();
   const [first] = await runJobs(store, { log: quiet });

@@ -19,7 +19,11 @@ import { buildModels } from '../models/build.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
 
 const { values } = parseArgs({
-  options: { cohorts: { type: 'string', default: '4,16' }, size: { type: 'string', default: '2400' }, dir: { type: 'string' } },
+  options: {
+    cohorts: { type: 'string', default: '4,16' },
+    size: { type: 'string', default: '2400' },
+    dir: { type: 'string' },
+  },
 });
 const cohorts = values.cohorts!.split(',').map(Number);
 const size = Number(values.size);
@@ -94,7 +98,13 @@ function embedAlone(home: string, work: string, slideIds: string[]): number {
     total += timed(() => {
       const r = spawnSync(process.execPath, [join(root, 'dist', 'stages', 'embed', 'main.js')], {
         cwd: root,
-        env: { ...process.env, PFS_ROOT: pfs, normalize: join(pfs, 'normalize', id), models: join(pfs, 'models', 'embed'), TESSELLA_LOG_FORMAT: 'json' },
+        env: {
+          ...process.env,
+          PFS_ROOT: pfs,
+          normalize: join(pfs, 'normalize', id),
+          models: join(pfs, 'models', 'embed'),
+          TESSELLA_LOG_FORMAT: 'json',
+        },
         encoding: 'utf8',
       });
       if (r.status !== 0) throw new Error(`embed on ${id}: ${r.stderr.slice(-2000)}`);
@@ -113,7 +123,14 @@ for (const n of cohorts) {
   const rows = ['image_id,patient_id,center_id,label'];
   for (let i = 0; i <= n; i++) {
     const id = `S${String(i).padStart(4, '0')}`;
-    await makeSyntheticSlide({ path: join(i === n ? laterDir : slidesDir, `${id}.tiff`), width: size, height: size, seed: 100 + i, tissueFraction: 0.4, pyramid: true });
+    await makeSyntheticSlide({
+      path: join(i === n ? laterDir : slidesDir, `${id}.tiff`),
+      width: size,
+      height: size,
+      seed: 100 + i,
+      tissueFraction: 0.4,
+      pyramid: true,
+    });
     const p = Math.floor(i / 2);
     rows.push(`${id},P${p},${p % 3},${p % 2 ? 'LAA' : 'CE'}`);
   }
@@ -153,7 +170,10 @@ for (const n of cohorts) {
   const ids = Array.from({ length: n + 1 }, (_, i) => `S${String(i).padStart(4, '0')}`);
   const tEmbedAlone = embedAlone(homeA, dir, ids);
   const mergeSwap = swapJobs.merge?.seconds ?? 0;
-  const upstream = ['tile-detect', 'tile-extract', 'normalize', 'histogram'].reduce((s, p) => s + (swapJobs[p]?.processed ?? 0), 0);
+  const upstream = ['tile-detect', 'tile-extract', 'normalize', 'histogram'].reduce(
+    (s, p) => s + (swapJobs[p]?.processed ?? 0),
+    0,
+  );
 
   const r = {
     cohort: n,

@@ -16,7 +16,9 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
 
-const { values } = parseArgs({ options: { slide: { type: 'string' }, home: { type: 'string' }, repeat: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { slide: { type: 'string' }, home: { type: 'string' }, repeat: { type: 'string', default: '2' } },
+});
 if (!values.slide) {
   process.stderr.write('usage: isolation.ts --slide FILE [--home DIR] [--repeat N]\n');
   process.exit(2);
@@ -59,7 +61,10 @@ tessella(['put', 'file', `slides@master:/${id}/${basename(slide)}`, '-f', slide]
 for (const [name, text] of Object.entries(PIPELINES)) {
   writeFileSync(join(work, `${name}.yaml`), text);
 }
-const specs = { ...Object.fromEntries(Object.keys(PIPELINES).map((n) => [n, join(work, `${n}.yaml`)])), 'tile-detect': join(app, 'pipelines', 'tile-detect.yaml') };
+const specs = {
+  ...Object.fromEntries(Object.keys(PIPELINES).map((n) => [n, join(work, `${n}.yaml`)])),
+  'tile-detect': join(app, 'pipelines', 'tile-detect.yaml'),
+};
 const results: { pipeline: string; mode: string; seconds: number }[] = [];
 let created = false;
 for (let i = 0; i < repeat; i++) {
@@ -70,8 +75,14 @@ for (let i = 0; i < repeat; i++) {
     created = true;
     tessella(['run'], { TESSELLA_ISOLATION: mode });
     for (const name of Object.keys(specs)) {
-      const [job] = tessella(['list', 'job', '-p', name, '-o', 'json']).trim().split('\n').map((l) => JSON.parse(l));
-      const [datum] = tessella(['list', 'datum', `${name}@${job.job.id}`, '-o', 'json']).trim().split('\n').map((l) => JSON.parse(l));
+      const [job] = tessella(['list', 'job', '-p', name, '-o', 'json'])
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      const [datum] = tessella(['list', 'datum', `${name}@${job.job.id}`, '-o', 'json'])
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       const row = { pipeline: name, mode, try: i + 1, state: datum.state, seconds: datum.seconds };
       process.stdout.write(JSON.stringify(row) + '\n');
       results.push({ pipeline: name, mode, seconds: datum.seconds });
@@ -82,7 +93,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const summary: Record<string, Record<string, number>> = {};
 for (const r of results) {
   summary[r.pipeline] ??= {};
-  summary[r.pipeline][r.mode] = median(results.filter((x) => x.pipeline === r.pipeline && x.mode === r.mode).map((x) => x.seconds));
+  summary[r.pipeline][r.mode] = median(
+    results.filter((x) => x.pipeline === r.pipeline && x.mode === r.mode).map((x) => x.seconds),
+  );
 }
 for (const s of Object.values(summary)) s.copy_minus_namespace_s = Math.round((s.copy - s.namespace) * 1000) / 1000;
 process.stdout.write(JSON.stringify({ slide_bytes: statSync(slide).size, median_seconds: summary }) + '\n');

@@ -9,7 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EMBEDDINGS_FILE, embeddingTensors, HISTOGRAM_BINS, HISTOGRAM_FILE, histogramTensors } from '../../shared/contract/index.js';
+import {
+  EMBEDDINGS_FILE,
+  embeddingTensors,
+  HISTOGRAM_BINS,
+  HISTOGRAM_FILE,
+  histogramTensors,
+} from '../../shared/contract/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { handMadeTilesJson, writeHandMadeTilesJson } from '../../test/helpers/tiles-json.js';
 
@@ -36,7 +42,9 @@ export class MergeEngine {
   }
 
   tessella(...args: string[]): string {
-    const entry = this.o.dist ? [join(projectRoot, 'dist', 'engine', 'cli.js')] : ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts')];
+    const entry = this.o.dist
+      ? [join(projectRoot, 'dist', 'engine', 'cli.js')]
+      : ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts')];
     const r = spawnSync(process.execPath, [...entry, ...args], {
       cwd: projectRoot,
       env: { ...process.env, TESSELLA_HOME: this.o.home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' },
@@ -44,18 +52,25 @@ export class MergeEngine {
       maxBuffer: 1 << 28,
       timeout: 1_800_000,
     });
-    if (r.status !== 0) throw new Error(`tessella ${args.join(' ')} exited ${r.status}:\n${(r.stderr ?? '').slice(-4000)}`);
+    if (r.status !== 0)
+      throw new Error(`tessella ${args.join(' ')} exited ${r.status}:\n${(r.stderr ?? '').slice(-4000)}`);
     return r.stdout;
   }
 
   setup(): void {
-    for (const repo of ['manifest', 'models', 'tile-detect', 'embed', 'histogram']) this.tessella('create', 'repo', repo);
+    for (const repo of ['manifest', 'models', 'tile-detect', 'embed', 'histogram'])
+      this.tessella('create', 'repo', repo);
     const specs = join(this.o.work, 'pipelines');
     mkdirSync(specs, { recursive: true });
     for (const p of MERGE_PIPELINES) {
       let text = readFileSync(join(projectRoot, 'pipelines', `${p}.yaml`), 'utf8');
-      if (!this.o.dist) text = text.replace(/\["node", "dist\/stages\/([\w-]+)\/main\.js"\]/, (_m, s: string) => `["node", "--import", "tsx", "stages/${s}/main.ts"]`);
-      for (const [k, v] of Object.entries(this.o.env ?? {})) text = text.replace(new RegExp(`^(\\s+${k}:) "[^"]*"`, 'm'), `$1 "${v}"`);
+      if (!this.o.dist)
+        text = text.replace(
+          /\["node", "dist\/stages\/([\w-]+)\/main\.js"\]/,
+          (_m, s: string) => `["node", "--import", "tsx", "stages/${s}/main.ts"]`,
+        );
+      for (const [k, v] of Object.entries(this.o.env ?? {}))
+        text = text.replace(new RegExp(`^(\\s+${k}:) "[^"]*"`, 'm'), `$1 "${v}"`);
       writeFileSync(join(specs, `${p}.yaml`), text);
       this.tessella('create', 'pipeline', '-f', join(specs, `${p}.yaml`));
     }
@@ -71,7 +86,8 @@ export class MergeEngine {
     const stage = join(this.o.work, 'staging');
     rmSync(stage, { recursive: true, force: true });
     for (const s of slides) writeSlide(stage, s);
-    for (const repo of ['tile-detect', 'embed', 'histogram']) this.tessella('put', 'file', `${repo}@master:/`, '-r', '-f', join(stage, repo));
+    for (const repo of ['tile-detect', 'embed', 'histogram'])
+      this.tessella('put', 'file', `${repo}@master:/`, '-r', '-f', join(stage, repo));
     rmSync(stage, { recursive: true, force: true });
   }
 
@@ -98,9 +114,17 @@ export class MergeEngine {
 
   /** Datums processed and skipped per pipeline by the jobs since the last call. */
   jobsSince(): Record<string, { processed: number; skipped: number }> {
-    const per: Record<string, { processed: number; skipped: number }> = Object.fromEntries(MERGE_PIPELINES.map((p) => [p, { processed: 0, skipped: 0 }]));
+    const per: Record<string, { processed: number; skipped: number }> = Object.fromEntries(
+      MERGE_PIPELINES.map((p) => [p, { processed: 0, skipped: 0 }]),
+    );
     for (const line of this.tessella('list', 'job', '-o', 'json').split('\n').filter(Boolean)) {
-      const j = JSON.parse(line) as { job: { id: string; pipeline: string }; state: string; reason?: string; data_processed: number; data_skipped: number };
+      const j = JSON.parse(line) as {
+        job: { id: string; pipeline: string };
+        state: string;
+        reason?: string;
+        data_processed: number;
+        data_skipped: number;
+      };
       const key = j.job.pipeline + '@' + j.job.id;
       if (this.seen.has(key)) continue;
       this.seen.add(key);
@@ -126,8 +150,16 @@ export function writeSlide(root: string, s: { id: string; index: number; tiles: 
     loc[2 * t] = 224 + 448 * (t % 100);
     loc[2 * t + 1] = 224 + 448 * Math.floor(t / 100);
   }
-  const meta = { slide: s.id, model_sha256: 'ab'.repeat(32), model_card: JSON.stringify({ name: 'synthetic', output: { dim } }) };
-  writeSafetensors(join(root, 'embed', s.id, EMBEDDINGS_FILE), embeddingTensors({ n: tiles, dim, avg, max, loc }), meta);
+  const meta = {
+    slide: s.id,
+    model_sha256: 'ab'.repeat(32),
+    model_card: JSON.stringify({ name: 'synthetic', output: { dim } }),
+  };
+  writeSafetensors(
+    join(root, 'embed', s.id, EMBEDDINGS_FILE),
+    embeddingTensors({ n: tiles, dim, avg, max, loc }),
+    meta,
+  );
   const sum = new Float64Array(HISTOGRAM_BINS);
   sum[s.index % HISTOGRAM_BINS] = tiles;
   writeSafetensors(join(root, 'histogram', s.id, HISTOGRAM_FILE), histogramTensors(sum, tiles), { slide: s.id });

@@ -16,7 +16,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MergeEngine } from './merge-engine.js';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,100,300' }, tiles: { type: 'string', default: '2000' }, dim: { type: 'string', default: '1280' }, dir: { type: 'string', default: '/work/tmp/merge-scale' } } });
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '10,100,300' },
+    tiles: { type: 'string', default: '2000' },
+    dim: { type: 'string', default: '1280' },
+    dir: { type: 'string', default: '/work/tmp/merge-scale' },
+  },
+});
 const TILES = Number(values.tiles);
 const DIM = Number(values.dim);
 
@@ -29,7 +36,8 @@ function io(): { r: number; w: number } {
 function storeBytes(home: string): number {
   const dir = join(home, 'blobs');
   let n = 0;
-  for (const sub of readdirSync(dir)) for (const f of readdirSync(join(dir, sub))) n += statSync(join(dir, sub, f)).size;
+  for (const sub of readdirSync(dir))
+    for (const f of readdirSync(join(dir, sub))) n += statSync(join(dir, sub, f)).size;
   return n;
 }
 
@@ -53,10 +61,20 @@ for (const N of values.sizes!.split(',').map(Number)) {
   rmSync(root, { recursive: true, force: true });
   const home = join(root, 'home');
   const patients = Math.max(1, Math.floor(N / 2));
-  const e = new MergeEngine({ home, work: join(root, 'work'), dist: true, env: { EXPECTED_PATIENTS: String(patients), PATIENTS_PER_SHARD: '2', SPLIT_SEED: '1' } });
+  const e = new MergeEngine({
+    home,
+    work: join(root, 'work'),
+    dist: true,
+    env: { EXPECTED_PATIENTS: String(patients), PATIENTS_PER_SHARD: '2', SPLIT_SEED: '1' },
+  });
   e.setup();
   const manifest = ['image_id,patient_id,center_id,label'];
-  const slides = Array.from({ length: N }, (_, i) => ({ id: `s${String(i).padStart(5, '0')}`, index: i, tiles: TILES, dim: DIM }));
+  const slides = Array.from({ length: N }, (_, i) => ({
+    id: `s${String(i).padStart(5, '0')}`,
+    index: i,
+    tiles: TILES,
+    dim: DIM,
+  }));
   slides.forEach((s, i) => {
     const p = i % patients;
     manifest.push(`${s.id},P${String(p).padStart(5, '0')},C${p % 3},${p % 2 ? 'tumor' : 'normal'}`);
@@ -82,8 +100,12 @@ for (const N of values.sizes!.split(',').map(Number)) {
   e.putManifest(manifest.join('\n') + '\n');
   const rb = measure(e, home);
   const jb = e.jobsSince();
-  const fmt = (m: typeof ra) => `${m.s.toFixed(2)} s, read ${mb(m.read)}, written ${mb(m.written)}, new stored ${mb(m.stored)}`;
-  const datums = (j: typeof ja) => Object.entries(j).map(([p, c]) => `${p} ${c.processed}/${c.processed + c.skipped}`).join(', ');
+  const fmt = (m: typeof ra) =>
+    `${m.s.toFixed(2)} s, read ${mb(m.read)}, written ${mb(m.written)}, new stored ${mb(m.stored)}`;
+  const datums = (j: typeof ja) =>
+    Object.entries(j)
+      .map(([p, c]) => `${p} ${c.processed}/${c.processed + c.skipped}`)
+      .join(', ');
   const line = [
     `N=${N} slides (${patients} patients), store ${gb(dataset)}; first run ${first.s.toFixed(1)} s`,
     `  (a) new slide of an existing patient: ${fmt(ra)}  [datums run/total: ${datums(ja)}]`,

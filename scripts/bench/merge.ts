@@ -15,7 +15,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { execSync } from 'node:child_process';
 import { Logger } from '../../shared/log.js';
-import { EMBEDDINGS_FILE, embeddingTensors, HISTOGRAM_BINS, HISTOGRAM_FILE, histogramTensors } from '../../shared/contract/index.js';
+import {
+  EMBEDDINGS_FILE,
+  embeddingTensors,
+  HISTOGRAM_BINS,
+  HISTOGRAM_FILE,
+  histogramTensors,
+} from '../../shared/contract/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { readMergeConfig } from '../../stages/merge/config.js';
 import { runMerge } from '../../stages/merge/merge.js';
@@ -43,7 +49,13 @@ const sampler = setInterval(() => (peakSampled = Math.max(peakSampled, rssMb()))
 
 try {
   // ---- inputs -------------------------------------------------------------------------------------------
-  const dirs = { manifest: join(root, 'manifest'), embed: join(root, 'embed'), histogram: join(root, 'histogram'), out: join(root, 'out'), raw: join(root, 'raw') };
+  const dirs = {
+    manifest: join(root, 'manifest'),
+    embed: join(root, 'embed'),
+    histogram: join(root, 'histogram'),
+    out: join(root, 'out'),
+    raw: join(root, 'raw'),
+  };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
   const sources: { emb: string; hist: string }[] = [];
   for (let k = 0; k < K; k++) {
@@ -74,13 +86,22 @@ try {
   writeFileSync(join(dirs.manifest, 'manifest.csv'), rows.join('\n') + '\n');
   const baseRss = rssMb();
   peakSampled = baseRss;
-  console.log(`cohort: ${P} patients x ${T} tiles x ${D} floats (avg + max), ${K} distinct input files, ${values.gzip ? 'GZIP' : 'uncompressed'}; RSS before merge ${baseRss} MB`);
+  console.log(
+    `cohort: ${P} patients x ${T} tiles x ${D} floats (avg + max), ${K} distinct input files, ${values.gzip ? 'GZIP' : 'uncompressed'}; RSS before merge ${baseRss} MB`,
+  );
 
   // Output sizes come from a plan-only pass: the raw writes need them before merge runs (raw goes first and last,
   // so neither side alone meets a cold or a full page cache).
   const silent = new Logger('merge', {}, { isTTY: false, write: () => {} });
   const config = readMergeConfig({ COMPRESSION: values.gzip ? 'gzip' : 'none' });
-  const run = () => runMerge({ manifestDir: dirs.manifest, dirs: { embed: dirs.embed, histogram: dirs.histogram }, outDir: dirs.out, config, log: silent });
+  const run = () =>
+    runMerge({
+      manifestDir: dirs.manifest,
+      dirs: { embed: dirs.embed, histogram: dirs.histogram },
+      outDir: dirs.out,
+      config,
+      log: silent,
+    });
 
   const timed = async (fn: () => unknown) => {
     execSync('sync'); // flush the previous phase's dirty pages so each phase starts from the same writeback state
@@ -105,7 +126,8 @@ try {
   // Sizes for the raw writes: the estimate merge plans with is within a fraction of a percent of the records.
   const recordEstimate = 2 * T * D * 4 + T * 12 + HISTOGRAM_BINS * 4 + 600;
   const perShard = config.PATIENTS_PER_SHARD; // shards now hold a configured number of patients
-  for (let left = P; left > 0; left -= perShard) shards.push({ records: Math.min(left, perShard), bytes: Math.min(left, perShard) * recordEstimate });
+  for (let left = P; left > 0; left -= perShard)
+    shards.push({ records: Math.min(left, perShard), bytes: Math.min(left, perShard) * recordEstimate });
 
   // raw, merge, raw, merge: the first pair meets whatever page cache the machine had; the second pair both start
   // right after 5+ GiB were deleted. Ratios are taken within a pair.
@@ -131,14 +153,18 @@ try {
 
   const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   const mibs = (s: number) => `${(bytes / 2 ** 20 / s).toFixed(0)} MiB/s`;
-  console.log(`dataset: ${records} records in ${shards.length} shards, ${gib(bytes)} GiB (one record ${(bytes / records / 2 ** 20).toFixed(1)} MB)`);
+  console.log(
+    `dataset: ${records} records in ${shards.length} shards, ${gib(bytes)} GiB (one record ${(bytes / records / 2 ** 20).toFixed(1)} MB)`,
+  );
   for (const [i, { raw, merge }] of pairs.entries()) {
     console.log(
       `round ${i + 1}: merge ${merge.wall.toFixed(2)} s = ${mibs(merge.wall)} (${(records / merge.wall).toFixed(1)} patients/s, ${((P * T) / merge.wall).toFixed(0)} tiles/s), CPU ${merge.cpu.toFixed(2)} s; ` +
         `raw ${raw.wall.toFixed(2)} s = ${mibs(raw.wall)}, CPU ${raw.cpu.toFixed(2)} s; merge/raw throughput ${(raw.wall / merge.wall).toFixed(2)}, CPU ${(merge.cpu / raw.cpu).toFixed(2)}x raw`,
     );
   }
-  console.log(`peak RSS during merge: ${peakMerge} MB sampled (${baseRss} MB before; process max RSS ${maxRssMb} MB incl. making inputs); the dataset is ${gib(bytes)} GiB`);
+  console.log(
+    `peak RSS during merge: ${peakMerge} MB sampled (${baseRss} MB before; process max RSS ${maxRssMb} MB incl. making inputs); the dataset is ${gib(bytes)} GiB`,
+  );
 } finally {
   clearInterval(sampler);
   rmSync(root, { recursive: true, force: true });

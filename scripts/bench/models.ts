@@ -40,8 +40,15 @@ function tissue(size: number, seed: number): Buffer {
 
 async function writeTileFile(path: string, n: number): Promise<void> {
   const w = await TileRecordWriter.open(path);
-  const distinct = await Promise.all(Array.from({ length: 8 }, (_, i) => sharp(tissue(448, i), { raw: { width: 448, height: 448, channels: 3 } }).jpeg({ quality: 95 }).toBuffer()));
-  for (let i = 0; i < n; i++) await w.write({ slide: 'bench', image: distinct[i % distinct.length], locX: 224 + 448 * i, locY: 224 });
+  const distinct = await Promise.all(
+    Array.from({ length: 8 }, (_, i) =>
+      sharp(tissue(448, i), { raw: { width: 448, height: 448, channels: 3 } })
+        .jpeg({ quality: 95 })
+        .toBuffer(),
+    ),
+  );
+  for (let i = 0; i < n; i++)
+    await w.write({ slide: 'bench', image: distinct[i % distinct.length], locX: 224 + 448 * i, locY: 224 });
   await w.close();
 }
 
@@ -51,7 +58,13 @@ type Prepared = { pixels: Uint8Array | Float32Array; h: number; w: number };
  * session.run alone on batches decoded and filled beforehand (the ceiling for the stage), in this thread with
  * a session opened with the same provider and threads. Returns a function that times one pass.
  */
-async function sessionOnly(model: OpenedModel, tilesPath: string, batch: number, settings: SessionSettings, prepare: (img: Awaited<ReturnType<typeof decodeRgb>>) => Promise<Prepared>) {
+async function sessionOnly(
+  model: OpenedModel,
+  tilesPath: string,
+  batch: number,
+  settings: SessionSettings,
+  prepare: (img: Awaited<ReturnType<typeof decodeRgb>>) => Promise<Prepared>,
+) {
   const { card } = model;
   const items: Prepared[] = [];
   for await (const t of readTileRecords(tilesPath)) items.push(await prepare(await decodeRgb(t.image)));
@@ -63,7 +76,10 @@ async function sessionOnly(model: OpenedModel, tilesPath: string, batch: number,
     part.forEach((p, i) => fillInput(data, i, p.pixels, h, w, card.input));
     batches.push({ data, dims: inputDims(card.input.layout, part.length, h, w) });
   }
-  const { session } = await openSession(join(model.dir, 'model.onnx'), { ...settings, providers: [model.worker.provider] });
+  const { session } = await openSession(join(model.dir, 'model.onnx'), {
+    ...settings,
+    providers: [model.worker.provider],
+  });
   await session.run({ [card.input.name]: new ort.Tensor('float32', batches[0].data, batches[0].dims) }); // warm-up
   return {
     pass: () =>
@@ -94,10 +110,18 @@ async function timed(n: number, f: () => Promise<unknown>): Promise<Pass> {
 }
 
 /** Alternate stage and reference passes (other work on the machine hits both alike); best of each. */
-async function compare(label: string, rounds: number, stagePass: () => Promise<Pass>, refPass: () => Promise<Pass>): Promise<void> {
+async function compare(
+  label: string,
+  rounds: number,
+  stagePass: () => Promise<Pass>,
+  refPass: () => Promise<Pass>,
+): Promise<void> {
   let stage: Pass = { tilesPerS: 0, cpuMsPerTile: Infinity };
   let ref: Pass = { tilesPerS: 0, cpuMsPerTile: Infinity };
-  const best = (a: Pass, b: Pass): Pass => ({ tilesPerS: Math.max(a.tilesPerS, b.tilesPerS), cpuMsPerTile: Math.min(a.cpuMsPerTile, b.cpuMsPerTile) });
+  const best = (a: Pass, b: Pass): Pass => ({
+    tilesPerS: Math.max(a.tilesPerS, b.tilesPerS),
+    cpuMsPerTile: Math.min(a.cpuMsPerTile, b.cpuMsPerTile),
+  });
   for (let r = 0; r < rounds; r++) {
     stage = best(stage, await stagePass());
     ref = best(ref, await refPass());
@@ -121,26 +145,52 @@ async function main(): Promise<void> {
     },
   });
   const n = Number(values.tiles);
-  const settings: SessionSettings = { providers: values.providers!.split(','), intraOpThreads: Number(values.threads), interOpThreads: 0 };
+  const settings: SessionSettings = {
+    providers: values.providers!.split(','),
+    intraOpThreads: Number(values.threads),
+    interOpThreads: 0,
+  };
   const fixture = resolve(root, '../shared/fixtures/models/efficientnet-b0-random.onnx');
   const embedOnnx = values['embed-onnx'] ?? (existsSync(fixture) ? fixture : undefined);
   const dir = mkdtempSync(join(tmpdir(), 'tessella-bench-models-'));
   sharp.concurrency(0);
   try {
-    buildModels({ out: join(dir, 'models'), normalize: 'identity', shift: [0, 0, 0], embed: 'tiny', embedOnnx, seed: 0 });
+    buildModels({
+      out: join(dir, 'models'),
+      normalize: 'identity',
+      shift: [0, 0, 0],
+      embed: 'tiny',
+      embedOnnx,
+      seed: 0,
+    });
     const tiles = join(dir, 'tiles.tfrecord');
     await writeTileFile(tiles, n);
-    console.log(`tiles: ${n} JPEG 448x448; embed model: ${embedOnnx ?? 'tiny CNN (no fixture)'}; intra-op threads: ${settings.intraOpThreads || `default (${defaultCpuThreads()} on CPU)`}`);
+    console.log(
+      `tiles: ${n} JPEG 448x448; embed model: ${embedOnnx ?? 'tiny CNN (no fixture)'}; intra-op threads: ${settings.intraOpThreads || `default (${defaultCpuThreads()} on CPU)`}`,
+    );
 
     const rounds = Number(values.rounds);
 
     // normalize
     const norm = await openModel(join(dir, 'models', 'normalize'), 'normalize', settings);
-    for (const a of norm.worker.attempts) console.log(`provider ${a.provider}: ${a.error ? 'failed: ' + a.error : 'ran'}`);
+    for (const a of norm.worker.attempts)
+      console.log(`provider ${a.provider}: ${a.error ? 'failed: ' + a.error : 'ran'}`);
     const nb = Number(values['normalize-batch']);
-    const normRef = await sessionOnly(norm, tiles, nb, settings, async (img) => ({ pixels: img.data, h: img.height, w: img.width }));
+    const normRef = await sessionOnly(norm, tiles, nb, settings, async (img) => ({
+      pixels: img.data,
+      h: img.height,
+      w: img.width,
+    }));
     await normalizeTiles(tiles, join(dir, 'warm.tfrecord'), norm, { batchSize: nb, format: 'same' });
-    await compare(`normalize (${norm.worker.provider}, batch ${nb})`, rounds, () => timed(n, () => normalizeTiles(tiles, join(dir, 'normalized.tfrecord'), norm, { batchSize: nb, format: 'same' })), () => normRef.pass());
+    await compare(
+      `normalize (${norm.worker.provider}, batch ${nb})`,
+      rounds,
+      () =>
+        timed(n, () =>
+          normalizeTiles(tiles, join(dir, 'normalized.tfrecord'), norm, { batchSize: nb, format: 'same' }),
+        ),
+      () => normRef.pass(),
+    );
     await normRef.release();
     await norm.worker.close();
 
@@ -148,9 +198,18 @@ async function main(): Promise<void> {
     const emb = await openModel(join(dir, 'models', 'embed'), 'embed', settings);
     const eb = Number(values['embed-batch']);
     const size = emb.card.input.size;
-    const embRef = await sessionOnly(emb, tiles, eb, settings, async (img) => ({ pixels: (await resizeForModel(img, size)).data, h: size, w: size }));
+    const embRef = await sessionOnly(emb, tiles, eb, settings, async (img) => ({
+      pixels: (await resizeForModel(img, size)).data,
+      h: size,
+      w: size,
+    }));
     await embedTiles(tiles, emb, eb);
-    await compare(`embed (${emb.worker.provider}, batch ${eb})`, rounds, () => timed(n, () => embedTiles(tiles, emb, eb)), () => embRef.pass());
+    await compare(
+      `embed (${emb.worker.provider}, batch ${eb})`,
+      rounds,
+      () => timed(n, () => embedTiles(tiles, emb, eb)),
+      () => embRef.pass(),
+    );
     await embRef.release();
     await emb.worker.close();
   } finally {

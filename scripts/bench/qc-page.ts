@@ -28,7 +28,9 @@ import { slideFolders } from '../../stages/merge/slide-outputs.js';
 import { tissueHistogram } from '../../stages/tile-detect/tissue-histogram.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '100,1000' }, overlays: { type: 'string' }, dir: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { sizes: { type: 'string', default: '100,1000' }, overlays: { type: 'string' }, dir: { type: 'string' } },
+});
 const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
 const root = mkdtempSync(join(values.dir ?? tmpdir(), 'bench-qc-page-'));
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
@@ -36,14 +38,24 @@ const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
 async function overlaySources(): Promise<string[]> {
   if (values.overlays) {
-    const found = readdirSync(values.overlays).map((s) => join(values.overlays!, s, 'qc', 'tiles.jpg')).filter((f) => existsSync(f));
+    const found = readdirSync(values.overlays)
+      .map((s) => join(values.overlays!, s, 'qc', 'tiles.jpg'))
+      .filter((f) => existsSync(f));
     if (!found.length) throw new Error(`--overlays ${values.overlays}: no <slide>/qc/tiles.jpg in it`);
     return found;
   }
   const out: string[] = [];
   for (let k = 0; k < 4; k++) {
     const tiff = join(root, `synthetic-${k}.tiff`);
-    await makeSyntheticSlide({ path: tiff, width: 2048, height: 1536, seed: 100 + k, tissueFraction: 0.3 + 0.1 * k, layout: (['blobs', 'band', 'scattered'] as const)[k % 3], pyramid: false });
+    await makeSyntheticSlide({
+      path: tiff,
+      width: 2048,
+      height: 1536,
+      seed: 100 + k,
+      tissueFraction: 0.3 + 0.1 * k,
+      layout: (['blobs', 'band', 'scattered'] as const)[k % 3],
+      pyramid: false,
+    });
     const jpg = join(root, `synthetic-${k}.jpg`);
     await sharp(tiff).jpeg({ quality: 90 }).toFile(jpg);
     out.push(jpg);
@@ -55,7 +67,12 @@ const sources = await overlaySources();
 const rows: string[] = [];
 for (const N of values.sizes!.split(',').map(Number)) {
   const dir = join(root, `n${N}`);
-  const d = { manifest: join(dir, 'manifest'), tileDetect: join(dir, 'tile_detect'), embed: join(dir, 'embed'), histogram: join(dir, 'histogram') };
+  const d = {
+    manifest: join(dir, 'manifest'),
+    tileDetect: join(dir, 'tile_detect'),
+    embed: join(dir, 'embed'),
+    histogram: join(dir, 'histogram'),
+  };
   for (const p of Object.values(d)) mkdirSync(p, { recursive: true });
   const lines = ['image_id,patient_id,center_id,label'];
   for (let i = 0; i < N; i++) {
@@ -64,18 +81,49 @@ for (const N of values.sizes!.split(',').map(Number)) {
     lines.push(`${id},P${String(p).padStart(5, '0')},C${p % 3},${p % 2 ? 'tumor' : 'normal'}`);
     const td = join(d.tileDetect, id);
     if (i % 20 === 7) {
-      const e = { stage: 'tile-detect', what: 'the slide cannot be opened', why: 'Not a TIFF file, bad magic number 19789 (0x4d4d)', hint: 're-export the slide' };
+      const e = {
+        stage: 'tile-detect',
+        what: 'the slide cannot be opened',
+        why: 'Not a TIFF file, bad magic number 19789 (0x4d4d)',
+        hint: 're-export the slide',
+      };
       for (const out of [d.tileDetect, d.embed, d.histogram]) writeSlideError(out, id, e);
       continue;
     }
     mkdirSync(join(td, 'qc'), { recursive: true });
     linkSync(sources[i % sources.length], join(td, 'qc', 'tiles.jpg'));
-    const fractions = Array.from({ length: 600 }, (_, t) => ((t * 7919 + i * 31) % 1000) / 1000 > 0.6 ? ((t * 104729) % 1000) / 1000 : 0);
+    const fractions = Array.from({ length: 600 }, (_, t) =>
+      ((t * 7919 + i * 31) % 1000) / 1000 > 0.6 ? ((t * 104729) % 1000) / 1000 : 0,
+    );
     const kept = fractions.filter((f) => f >= 0.9).length;
-    writeFileSync(join(td, 'tiles.json'), JSON.stringify({ slide: id, params: { max_background_fraction: 0.1 }, counts: { grid: 600, kept, dropped: { background: 600 - kept, max_tiles: 0 } }, tissue_histogram: tissueHistogram(fractions), tiles: [] }));
+    writeFileSync(
+      join(td, 'tiles.json'),
+      JSON.stringify({
+        slide: id,
+        params: { max_background_fraction: 0.1 },
+        counts: { grid: 600, kept, dropped: { background: 600 - kept, max_tiles: 0 } },
+        tissue_histogram: tissueHistogram(fractions),
+        tiles: [],
+      }),
+    );
     const n = 2;
-    writeSafetensors(join(d.embed, id, 'embeddings.safetensors'), { avg: { dtype: 'F32', shape: [n, 8], data: new Float32Array(16) }, max: { dtype: 'F32', shape: [n, 8], data: new Float32Array(16) }, loc: { dtype: 'I32', shape: [n, 2], data: new Int32Array(4) } }, { model_sha256: 'ab'.repeat(32) });
-    writeSafetensors(join(d.histogram, id, 'histogram.safetensors'), { sum: { dtype: 'F64', shape: [16, 16, 16], data: new Float64Array(4096) }, count: { dtype: 'I64', shape: [1], data: new BigInt64Array([BigInt(n)]) } }, {});
+    writeSafetensors(
+      join(d.embed, id, 'embeddings.safetensors'),
+      {
+        avg: { dtype: 'F32', shape: [n, 8], data: new Float32Array(16) },
+        max: { dtype: 'F32', shape: [n, 8], data: new Float32Array(16) },
+        loc: { dtype: 'I32', shape: [n, 2], data: new Int32Array(4) },
+      },
+      { model_sha256: 'ab'.repeat(32) },
+    );
+    writeSafetensors(
+      join(d.histogram, id, 'histogram.safetensors'),
+      {
+        sum: { dtype: 'F64', shape: [16, 16, 16], data: new Float64Array(4096) },
+        count: { dtype: 'I64', shape: [1], data: new BigInt64Array([BigInt(n)]) },
+      },
+      {},
+    );
   }
   writeFileSync(join(d.manifest, 'manifest.csv'), lines.join('\n') + '\n');
 
@@ -88,17 +136,32 @@ for (const N of values.sizes!.split(',').map(Number)) {
   let cardMs = 0;
   for (const s of assigned.slides) {
     const td = join(d.tileDetect, s.slide);
-    runSlide({ slideId: s.slide, assignFile: join(assignOut, assignedSlideFile(s.slide)), embed: join(d.embed, s.slide), histogram: join(d.histogram, s.slide), tileDetect: td, outDir: slideOut });
+    runSlide({
+      slideId: s.slide,
+      assignFile: join(assignOut, assignedSlideFile(s.slide)),
+      embed: join(d.embed, s.slide),
+      histogram: join(d.histogram, s.slide),
+      tileDetect: td,
+      outDir: slideOut,
+    });
     const t0 = performance.now();
     await writeQcCard(s.slide, td, slideOut);
     cardMs += performance.now() - t0;
   }
   mkdirSync(shardOut, { recursive: true });
   const shardsRoot = join(slideOut, SHARDS_DIR);
-  for (const set of slideFolders(shardsRoot)) for (const shard of slideFolders(join(shardsRoot, set))) await runShard(join(shardsRoot, set, shard), shardOut);
+  for (const set of slideFolders(shardsRoot))
+    for (const shard of slideFolders(join(shardsRoot, set))) await runShard(join(shardsRoot, set, shard), shardOut);
   const final = (qcDir: string | undefined, to: string) => {
     const t0 = performance.now();
-    runFinal({ cohortFile: join(assignOut, COHORT_FILE), shardRepo: shardOut, outDir: to, link: true, qcDir, log: quiet });
+    runFinal({
+      cohortFile: join(assignOut, COHORT_FILE),
+      shardRepo: shardOut,
+      outDir: to,
+      link: true,
+      qcDir,
+      log: quiet,
+    });
     return performance.now() - t0;
   };
   // The last step with and without the page's pictures and cards, twice each (the first warms the page cache).
@@ -107,7 +170,9 @@ for (const N of values.sizes!.split(',').map(Number)) {
   final(undefined, join(dir, 'warm2'));
   const withoutCards = final(undefined, join(dir, 'bare'));
   const html = statSync(join(out, 'report.html')).size;
-  const pics = readdirSync(join(slideOut, QC_DIR)).filter((f) => f.endsWith('.jpg')).map((f) => statSync(join(slideOut, QC_DIR, f)).size);
+  const pics = readdirSync(join(slideOut, QC_DIR))
+    .filter((f) => f.endsWith('.jpg'))
+    .map((f) => statSync(join(slideOut, QC_DIR, f)).size);
   const picTotal = pics.reduce((a, b) => a + b, 0);
   const line =
     `N=${N} slides: report.html ${mb(html)} (${kb(html / N)} per slide); ${pics.length} card pictures ${mb(picTotal)} ` +

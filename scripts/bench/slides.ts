@@ -117,7 +117,11 @@ async function rawReads(path: string, tiles: { x: number; y: number }[]): Promis
 }
 
 /** tile-extract's work in process: read, encode JPEG q95, write the TFRecord. */
-async function extractInProcess(path: string, tiles: ReturnType<typeof readTilesJson>['tiles'], out: string): Promise<number> {
+async function extractInProcess(
+  path: string,
+  tiles: ReturnType<typeof readTilesJson>['tiles'],
+  out: string,
+): Promise<number> {
   const slide = await openSlide(path);
   const writer = await TileRecordWriter.open(out);
   const t = now();
@@ -179,7 +183,9 @@ async function benchSize(size: number): Promise<void> {
   symlinkSync(path, join(slideDir, `s${size}.tiff`));
   const det = await runStageMeasured('tile-detect', { PFS_ROOT: pfs, slides: slideDir });
   const tilesJson = readTilesJson(join(pfs, 'out', `s${size}`, 'tiles.json'));
-  say(`tile-detect main.ts: ${det.seconds.toFixed(2)} s wall (with node/tsx start-up), peak RSS ${det.rssMb.toFixed(0)} MB, ${tilesJson.counts.kept} of ${tilesJson.counts.grid} tiles kept`);
+  say(
+    `tile-detect main.ts: ${det.seconds.toFixed(2)} s wall (with node/tsx start-up), peak RSS ${det.rssMb.toFixed(0)} MB, ${tilesJson.counts.kept} of ${tilesJson.counts.grid} tiles kept`,
+  );
   if (values['detect-only']) {
     rmSync(pfs, { recursive: true, force: true });
     return;
@@ -196,11 +202,19 @@ async function benchSize(size: number): Promise<void> {
   }
   rmSync(join(work, `bench-${size}.tfrecord`), { force: true });
   const [raw, stage] = [Math.max(...raws), Math.max(...stages)];
-  say(`tile-extract in process: ${stage.toFixed(1)} tiles/s; raw read_region, 4 in flight, no encode: ${raw.toFixed(1)} tiles/s; ratio ${(stage / raw).toFixed(2)} (target >= 0.7) over ${sample.length} tiles`);
+  say(
+    `tile-extract in process: ${stage.toFixed(1)} tiles/s; raw read_region, 4 in flight, no encode: ${raw.toFixed(1)} tiles/s; ratio ${(stage / raw).toFixed(2)} (target >= 0.7) over ${sample.length} tiles`,
+  );
 
   const xroot = join(pfs, 'x');
-  const ext = await runStageMeasured('tile-extract', { PFS_ROOT: xroot, slides: slideDir, tile_detect: join(pfs, 'out', `s${size}`) });
-  say(`tile-extract main.ts: ${tilesJson.tiles.length} tiles in ${ext.seconds.toFixed(1)} s wall (${(tilesJson.tiles.length / ext.seconds).toFixed(1)} tiles/s), peak RSS ${ext.rssMb.toFixed(0)} MB`);
+  const ext = await runStageMeasured('tile-extract', {
+    PFS_ROOT: xroot,
+    slides: slideDir,
+    tile_detect: join(pfs, 'out', `s${size}`),
+  });
+  say(
+    `tile-extract main.ts: ${tilesJson.tiles.length} tiles in ${ext.seconds.toFixed(1)} s wall (${(tilesJson.tiles.length / ext.seconds).toFixed(1)} tiles/s), peak RSS ${ext.rssMb.toFixed(0)} MB`,
+  );
   rmSync(pfs, { recursive: true, force: true });
 }
 
@@ -217,7 +231,13 @@ async function benchEngine(size: number): Promise<void> {
   for (const f of ['tile-detect.yaml', 'tile-extract.yaml']) copyFileSync(join(root, 'pipelines', f), join(specs, f));
   symlinkSync(path, join(slides, `synthetic${size}.tiff`));
   const env = { ...process.env, TESSELLA_HOME: home };
-  const tessella = (...args: string[]) => execFileSync(process.execPath, [join(root, 'bin', 'tessella.js'), ...args], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const tessella = (...args: string[]) =>
+    execFileSync(process.execPath, [join(root, 'bin', 'tessella.js'), ...args], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
   say('building dist/ (the engine runs node dist/stages/<name>/main.js)');
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
   tessella('init', '--pipelines', specs);

@@ -114,7 +114,12 @@ function uidOf(spec: PipelineSpec): { uid: number; gid: number } {
 }
 
 function tail(text: string, lines = 6): string {
-  return text.trim().split('\n').slice(-lines).map((l) => `      | ${l.slice(0, 400)}`).join('\n');
+  return text
+    .trim()
+    .split('\n')
+    .slice(-lines)
+    .map((l) => `      | ${l.slice(0, 400)}`)
+    .join('\n');
 }
 
 interface Row {
@@ -167,7 +172,12 @@ function checkPipeline(spec: PipelineSpec, repos: string, runs: string, image: I
     }
     if (c.differences.length) {
       row.ok = false;
-      console.log(`  ${label}: outputs differ: FAIL\n${c.differences.slice(0, 10).map((d) => `    ${d}`).join('\n')}`);
+      console.log(
+        `  ${label}: outputs differ: FAIL\n${c.differences
+          .slice(0, 10)
+          .map((d) => `    ${d}`)
+          .join('\n')}`,
+      );
     }
   });
   return row;
@@ -204,7 +214,7 @@ function main(argv: string[]): number {
     return 2;
   }
   if (process.getuid?.() !== 0) {
-    console.error('check-stages: run as root: it gives each datum\'s /pfs/out to the image\'s user (chown)');
+    console.error("check-stages: run as root: it gives each datum's /pfs/out to the image's user (chown)");
     return 2;
   }
   const work = resolve(values.work);
@@ -214,7 +224,10 @@ function main(argv: string[]): number {
   rmSync(runs, { recursive: true, force: true });
   const embed = makeInputRepos(repos);
   const pipelinesDir = join(root, 'pipelines');
-  const files = readdirSync(pipelinesDir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(pipelinesDir, f));
+  const files = readdirSync(pipelinesDir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => join(pipelinesDir, f));
   const { specs, fileOf } = loadSpecFiles(files);
   const ordered = pipelineOrder(specs, new Set(INPUT_REPOS), { files: fileOf });
   console.log(`check-stages: ${SLIDES.map((s) => s.file).join(', ')}; embed model: ${embed}; image ${values.image}`);

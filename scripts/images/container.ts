@@ -34,8 +34,18 @@ export function imageRunner(builder: Builder, image: string): ImageRunner {
     return {
       run: (pfsDir, env, cmd, user) =>
         timed('docker', [
-          'run', '--rm', '--network', 'none', '-w', '/app', '-v', `${pfsDir}:/pfs`,
-          ...(user ? ['--user', user] : []), ...envArgs('-e', env), image, ...cmd,
+          'run',
+          '--rm',
+          '--network',
+          'none',
+          '-w',
+          '/app',
+          '-v',
+          `${pfsDir}:/pfs`,
+          ...(user ? ['--user', user] : []),
+          ...envArgs('-e', env),
+          image,
+          ...cmd,
         ]),
       close: () => {},
     };
@@ -47,8 +57,18 @@ export function imageRunner(builder: Builder, image: string): ImageRunner {
     run: (pfsDir, env, cmd, user) =>
       timed('buildah', [
         // (chroot isolation shares this machine's network: buildah allows no other with it)
-        'run', '--isolation', 'chroot', '--workingdir', '/app', '-v', `${pfsDir}:/pfs`,
-        ...(user ? ['--user', user] : []), ...envArgs('--env', env), ctr, '--', ...cmd,
+        'run',
+        '--isolation',
+        'chroot',
+        '--workingdir',
+        '/app',
+        '-v',
+        `${pfsDir}:/pfs`,
+        ...(user ? ['--user', user] : []),
+        ...envArgs('--env', env),
+        ctr,
+        '--',
+        ...cmd,
       ]),
     close: () => {
       spawnSync('buildah', ['rm', ctr], { stdio: 'ignore' });

@@ -5,10 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync,
+  copyFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { type Datum, type Snapshot } from '../../engine/datums.js';
+import type { Datum, Snapshot } from '../../engine/datums.js';
 
 /** Every file under `dir`, as `/a/b` paths, sorted (symlinks followed, as an upload would). */
 export function walkFiles(dir: string, prefix = ''): string[] {

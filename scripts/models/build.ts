@@ -31,7 +31,16 @@ export function buildModels(o: BuildOptions): string[] {
     const dir = join(o.out, 'normalize');
     const shift: [number, number, number] = o.normalize === 'identity' ? [0, 0, 0] : o.shift;
     const name = o.normalize === 'identity' ? 'stainnet-identity' : `stainnet-shift-${shift.join('_')}`;
-    writeModelFolder(dir, buildStainNet({ shift }), stainNetCard(name, o.normalize === 'identity' ? 'StainNet-shaped identity (test model)' : `StainNet-shaped colour shift by ${shift.join(',')} levels (test model)`));
+    writeModelFolder(
+      dir,
+      buildStainNet({ shift }),
+      stainNetCard(
+        name,
+        o.normalize === 'identity'
+          ? 'StainNet-shaped identity (test model)'
+          : `StainNet-shaped colour shift by ${shift.join(',')} levels (test model)`,
+      ),
+    );
     written.push(dir);
   }
   const embedDir = join(o.out, 'embed');
@@ -40,7 +49,10 @@ export function buildModels(o: BuildOptions): string[] {
     written.push(embedDir);
   } else if (o.embed !== 'none') {
     const output: TinyCnnOutput = o.embed === 'tiny' ? 'map' : o.embed === 'tiny-tokens' ? 'tokens' : 'pooled';
-    writeModelFolder(embedDir, buildTinyCnn({ output, seed: o.seed }), { ...tinyCnnCard(output), name: `tiny-cnn-${output}-seed${o.seed}` });
+    writeModelFolder(embedDir, buildTinyCnn({ output, seed: o.seed }), {
+      ...tinyCnnCard(output),
+      name: `tiny-cnn-${output}-seed${o.seed}`,
+    });
     written.push(embedDir);
   }
   return written;
@@ -48,7 +60,8 @@ export function buildModels(o: BuildOptions): string[] {
 
 function parseShift(text: string): [number, number, number] {
   const parts = text.split(',').map(Number);
-  if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p))) throw new Error(`--shift: expected R,G,B numbers, got '${text}'`);
+  if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p)))
+    throw new Error(`--shift: expected R,G,B numbers, got '${text}'`);
   return parts as [number, number, number];
 }
 
@@ -72,9 +85,11 @@ function main(argv: string[]): void {
     process.exit(values.help ? 0 : 2);
   }
   const normalize = values.normalize as BuildOptions['normalize'];
-  if (!['identity', 'shift', 'none'].includes(normalize)) throw new Error(`--normalize: expected identity, shift or none, got '${normalize}'`);
+  if (!['identity', 'shift', 'none'].includes(normalize))
+    throw new Error(`--normalize: expected identity, shift or none, got '${normalize}'`);
   const embed = values.embed as BuildOptions['embed'];
-  if (!['tiny', 'tiny-tokens', 'tiny-pooled', 'none'].includes(embed)) throw new Error(`--embed: expected tiny, tiny-tokens, tiny-pooled or none, got '${embed}'`);
+  if (!['tiny', 'tiny-tokens', 'tiny-pooled', 'none'].includes(embed))
+    throw new Error(`--embed: expected tiny, tiny-tokens, tiny-pooled or none, got '${embed}'`);
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed: expected an integer, got '${values.seed}'`);
   const written = buildModels({

@@ -135,7 +135,12 @@ function valueInfo(v: ValueInfo) {
 
 function initializer(t: Initializer) {
   const raw = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-  return { name: t.name, dims: t.dims, dataType: t.data instanceof Float32Array ? DataType.FLOAT : DataType.INT64, rawData: raw };
+  return {
+    name: t.name,
+    dims: t.dims,
+    dataType: t.data instanceof Float32Array ? DataType.FLOAT : DataType.INT64,
+    rawData: raw,
+  };
 }
 
 /** Serialize a graph as an ONNX model (IR 8, default opset 17). */

@@ -43,7 +43,9 @@ export function stainNetGraph(opts: StainNetOptions = {}): GraphSpec {
   const isIdentity = shift.every((s) => s === 0);
   return {
     name: isIdentity ? 'stainnet_identity' : 'stainnet_shift',
-    doc: isIdentity ? 'StainNet-shaped identity (tessella test model)' : `StainNet-shaped colour shift by ${shift.join(',')} levels (tessella test model)`,
+    doc: isIdentity
+      ? 'StainNet-shaped identity (tessella test model)'
+      : `StainNet-shaped colour shift by ${shift.join(',')} levels (tessella test model)`,
     inputs: [{ name: 'input', dims: ['N', 3, ...spatial] }],
     outputs: [{ name: 'output', dims: ['N', 3, ...spatial] }],
     initializers: [

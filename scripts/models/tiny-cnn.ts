@@ -28,14 +28,23 @@ export function tinyCnnGraph(opts: TinyCnnOptions = {}): GraphSpec {
   const random = seededRandom(opts.seed ?? 0);
   const patch = 32;
   const initializers: GraphSpec['initializers'] = [
-    { name: 'w1', dims: [H, 3, patch, patch], data: uniformWeights(H * 3 * patch * patch, Math.sqrt(6 / (3 * patch * patch)), random) },
+    {
+      name: 'w1',
+      dims: [H, 3, patch, patch],
+      data: uniformWeights(H * 3 * patch * patch, Math.sqrt(6 / (3 * patch * patch)), random),
+    },
     { name: 'b1', dims: [H], data: uniformWeights(H, 0.1, random) },
     { name: 'w2', dims: [D, H, 1, 1], data: uniformWeights(D * H, Math.sqrt(6 / H), random) },
     { name: 'b2', dims: [D], data: uniformWeights(D, 0.1, random) },
   ];
   const mapName = output === 'map' ? 'features' : 'map';
   const nodes: Node[] = [
-    { opType: 'Conv', inputs: ['input', 'w1', 'b1'], outputs: ['h1'], attributes: { kernel_shape: [patch, patch], strides: [patch, patch] } },
+    {
+      opType: 'Conv',
+      inputs: ['input', 'w1', 'b1'],
+      outputs: ['h1'],
+      attributes: { kernel_shape: [patch, patch], strides: [patch, patch] },
+    },
     { opType: 'Relu', inputs: ['h1'], outputs: ['r1'] },
     { opType: 'Conv', inputs: ['r1', 'w2', 'b2'], outputs: [mapName], attributes: { kernel_shape: [1, 1] } },
   ];
@@ -68,7 +77,8 @@ export function tinyCnnCard(output: TinyCnnOutput = 'map'): ModelCardInput {
   return {
     name: `tiny-cnn-${output}`,
     task: 'embed',
-    description: "random-weight CNN with EfficientNet-B0's input and output shapes, for tests; its numbers mean nothing",
+    description:
+      "random-weight CNN with EfficientNet-B0's input and output shapes, for tests; its numbers mean nothing",
     input: { name: 'input', layout: 'NCHW', size: 224, scale: 1 / 255, mean: IMAGENET_MEAN, std: IMAGENET_STD },
     output: { name: 'features', layout: output === 'map' ? 'NCHW' : output === 'tokens' ? 'NLC' : 'NC' },
   };
@@ -79,7 +89,8 @@ export function efficientNetB0Card(name = 'efficientnet-b0', source?: string): M
   return {
     name,
     task: 'embed',
-    description: 'EfficientNet-B0 without top (torchvision `features`): [N,3,224,224] -> [N,1280,7,7], mean and max pooled',
+    description:
+      'EfficientNet-B0 without top (torchvision `features`): [N,3,224,224] -> [N,1280,7,7], mean and max pooled',
     input: { name: 'input', layout: 'NCHW', size: 224, scale: 1 / 255, mean: IMAGENET_MEAN, std: IMAGENET_STD },
     output: { name: 'features', layout: 'NCHW' },
     source,

@@ -58,7 +58,11 @@ function blobsShape(rand: () => number, width: number, height: number, count: nu
       // The wobble is at most 1.34x: a blob that cannot beat the best so far skips the trigonometry.
       if (dist / (b.r * 1.34) >= best) continue;
       const theta = Math.atan2(v, u);
-      const wobble = 1 + 0.18 * Math.sin(3 * theta + b.phases[0]) + 0.1 * Math.sin(5 * theta + b.phases[1]) + 0.06 * Math.sin(9 * theta + b.phases[2]);
+      const wobble =
+        1 +
+        0.18 * Math.sin(3 * theta + b.phases[0]) +
+        0.1 * Math.sin(5 * theta + b.phases[1]) +
+        0.06 * Math.sin(9 * theta + b.phases[2]);
       best = Math.min(best, dist / (b.r * wobble));
     }
     return best;
@@ -74,7 +78,13 @@ function bandShape(rand: () => number, width: number, height: number): Shape {
 }
 
 /** The field on a coarse grid, the shapes scaled so the tissue covers `fraction` of the samples. */
-export function makeTissueField(width: number, height: number, fraction: number, layout: Layout, seed: number): TissueField {
+export function makeTissueField(
+  width: number,
+  height: number,
+  fraction: number,
+  layout: Layout,
+  seed: number,
+): TissueField {
   const rand = mulberry32(seed);
   const shape =
     layout === 'band'
@@ -100,7 +110,8 @@ export function makeTissueField(width: number, height: number, fraction: number,
   for (let r = 0; r * cell < height; r++) for (let c = 0; c * cell < width; c++) inside.push(critical[r * cols + c]);
   inside.sort((a, b) => a - b);
   const k = Math.round(fraction * inside.length);
-  const scale = k <= 0 ? 0 : k >= inside.length ? inside[inside.length - 1] * 1.01 + 1 : (inside[k - 1] + inside[k]) / 2;
+  const scale =
+    k <= 0 ? 0 : k >= inside.length ? inside[inside.length - 1] * 1.01 + 1 : (inside[k - 1] + inside[k]) / 2;
 
   const values = new Float32Array(cols * rows);
   for (let i = 0; i < values.length; i++) values[i] = scale > 0 ? 1 - critical[i] / scale : -1;
@@ -117,11 +128,19 @@ export function fieldAt(f: TissueField, x: number, y: number): number {
   const fy = gy - r;
   const i = r * f.cols + c;
   const v = f.values;
-  return v[i] * (1 - fx) * (1 - fy) + v[i + 1] * fx * (1 - fy) + v[i + f.cols] * (1 - fx) * fy + v[i + f.cols + 1] * fx * fy;
+  return (
+    v[i] * (1 - fx) * (1 - fy) + v[i + 1] * fx * (1 - fy) + v[i + f.cols] * (1 - fx) * fy + v[i + f.cols + 1] * fx * fy
+  );
 }
 
 /** Min and max of the field over a level-0 rectangle (its samples and their neighbours, conservatively). */
-export function fieldRange(f: TissueField, x0: number, y0: number, x1: number, y1: number): { min: number; max: number } {
+export function fieldRange(
+  f: TissueField,
+  x0: number,
+  y0: number,
+  x1: number,
+  y1: number,
+): { min: number; max: number } {
   const c0 = Math.max(0, Math.floor(x0 / f.cell));
   const r0 = Math.max(0, Math.floor(y0 / f.cell));
   const c1 = Math.min(f.cols - 1, Math.ceil(x1 / f.cell));

@@ -71,7 +71,10 @@ export class TiledTiffWriter {
   }
 
   tilesAcross(spec: TiffLevelSpec): { cols: number; rows: number } {
-    return { cols: Math.ceil(spec.width / this.options.tileSize), rows: Math.ceil(spec.height / this.options.tileSize) };
+    return {
+      cols: Math.ceil(spec.width / this.options.tileSize),
+      rows: Math.ceil(spec.height / this.options.tileSize),
+    };
   }
 
   /** Start a level; its tiles then come in row-major order. */
@@ -97,7 +100,8 @@ export class TiledTiffWriter {
   /** The next tile is bytes already in the file. */
   placeTile(at: { offset: number; length: number }): void {
     const level = this.levels[this.current];
-    if (this.next >= level.offsets.length) throw new Error(`level ${this.current} has only ${level.offsets.length} tiles`);
+    if (this.next >= level.offsets.length)
+      throw new Error(`level ${this.current} has only ${level.offsets.length} tiles`);
     level.offsets[this.next] = at.offset;
     level.counts[this.next] = at.length;
     this.next++;
@@ -118,7 +122,9 @@ export class TiledTiffWriter {
         shorts(262, [6]), // YCbCr, as the JPEG tiles are
         ...(i === 0 && description ? [ascii(270, description)] : []),
         shorts(277, [3]),
-        ...(mpp ? [rational(282, Math.round(1e4 / mpp * 1000), 1000), rational(283, Math.round(1e4 / mpp * 1000), 1000)] : []),
+        ...(mpp
+          ? [rational(282, Math.round((1e4 / mpp) * 1000), 1000), rational(283, Math.round((1e4 / mpp) * 1000), 1000)]
+          : []),
         shorts(284, [1]),
         ...(mpp ? [shorts(296, [3])] : []), // centimetre
         longs(322, [tileSize]),
@@ -167,7 +173,8 @@ export class TiledTiffWriter {
   }
 
   private writeAt(buf: Buffer): void {
-    if (this.position + buf.length > MAX_OFFSET) throw new Error(`${this.path}: over 4 GiB, which classic TIFF cannot address`);
+    if (this.position + buf.length > MAX_OFFSET)
+      throw new Error(`${this.path}: over 4 GiB, which classic TIFF cannot address`);
     writeSync(this.fd, buf, 0, buf.length, this.position);
     this.position += buf.length;
   }

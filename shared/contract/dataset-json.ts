@@ -44,7 +44,9 @@ export const DatasetJsonSchema = z.object({
   totals: z.object({ patients: Count, slides: Count, tiles: Count }),
   splits: z.object({ fractions: z.array(z.number()), seed: z.string(), pinned: Count, file: z.string() }).optional(),
   excluded: z.object({
-    slides: z.array(z.object({ slide: z.string(), patient: z.string(), why: z.string(), stage: z.string().optional() })),
+    slides: z.array(
+      z.object({ slide: z.string(), patient: z.string(), why: z.string(), stage: z.string().optional() }),
+    ),
     patients: z.array(z.object({ patient: z.string(), why: z.string() })),
     unlisted_slides: z.array(z.string()),
   }),
@@ -64,4 +66,3 @@ export function readDatasetJson(dir: string): DatasetJson {
   }
   return parsed.data;
 }
-

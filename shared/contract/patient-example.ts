@@ -126,7 +126,8 @@ export function decodePatientRecord(buf: Uint8Array): PatientRecord {
     const got = (record[f.field] as ArrayLike<unknown> | undefined)?.length;
     if (f.layout === 'per-tile' && f.width === 'embedding') {
       const want = record.numTiles * record.embeddingDim;
-      if (got !== want) problems.push(`${f.field} has ${got} floats, expected ${record.numTiles} x ${record.embeddingDim}`);
+      if (got !== want)
+        problems.push(`${f.field} has ${got} floats, expected ${record.numTiles} x ${record.embeddingDim}`);
     } else if (f.layout === 'per-tile') {
       if (got !== record.numTiles) problems.push(`${f.field} has ${got} values, expected ${record.numTiles}`);
     } else if (f.layout === 'fixed') {

@@ -45,18 +45,24 @@ export const HISTOGRAM_METADATA = {
 /** Tiles and width of an embeddings header; throws naming what is off. */
 export function checkEmbeddingsHeader(tensors: Record<string, HeaderEntry>): { n: number; dim: number } {
   const { avg, max, loc } = tensors;
-  if (!avg || !max || !loc) throw new Error(`${EMBEDDINGS_FILE} needs tensors avg, max and loc; it has ${Object.keys(tensors).join(', ')}`);
+  if (!avg || !max || !loc)
+    throw new Error(`${EMBEDDINGS_FILE} needs tensors avg, max and loc; it has ${Object.keys(tensors).join(', ')}`);
   if (avg.dtype !== 'F32' || max.dtype !== 'F32' || avg.shape.length !== 2 || max.shape.join() !== avg.shape.join()) {
-    throw new Error(`${EMBEDDINGS_FILE}: avg and max must be F32 [n, D]; got avg ${avg.dtype} [${avg.shape}], max ${max.dtype} [${max.shape}]`);
+    throw new Error(
+      `${EMBEDDINGS_FILE}: avg and max must be F32 [n, D]; got avg ${avg.dtype} [${avg.shape}], max ${max.dtype} [${max.shape}]`,
+    );
   }
   const [n, dim] = avg.shape;
-  if (loc.dtype !== 'I32' || loc.shape.join() !== `${n},2`) throw new Error(`${EMBEDDINGS_FILE}: loc must be I32 [${n}, 2]; got ${loc.dtype} [${loc.shape}]`);
+  if (loc.dtype !== 'I32' || loc.shape.join() !== `${n},2`)
+    throw new Error(`${EMBEDDINGS_FILE}: loc must be I32 [${n}, 2]; got ${loc.dtype} [${loc.shape}]`);
   return { n, dim };
 }
 
 /** Throws naming what is off when a histogram file's tensors lack `sum` of HISTOGRAM_BINS and `count`. */
 export function checkHistogramTensors(tensors: Record<string, { shape: number[] }>): void {
   const { sum, count } = tensors;
-  if (!sum || !count) throw new Error(`${HISTOGRAM_FILE} needs tensors sum and count; it has ${Object.keys(tensors).join(', ')}`);
-  if (sum.shape.reduce((a, b) => a * b, 1) !== HISTOGRAM_BINS) throw new Error(`${HISTOGRAM_FILE}: sum must hold 16x16x16 bins; shape [${sum.shape}]`);
+  if (!sum || !count)
+    throw new Error(`${HISTOGRAM_FILE} needs tensors sum and count; it has ${Object.keys(tensors).join(', ')}`);
+  if (sum.shape.reduce((a, b) => a * b, 1) !== HISTOGRAM_BINS)
+    throw new Error(`${HISTOGRAM_FILE}: sum must hold 16x16x16 bins; shape [${sum.shape}]`);
 }

@@ -97,7 +97,9 @@ export function readTilesJson(path: string): TilesJson {
   const parsed = TilesJsonSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`${path}: not a ${TILES_JSON} this version reads: ${issue.path.join('.') || '(top)'}: ${issue.message}`);
+    throw new Error(
+      `${path}: not a ${TILES_JSON} this version reads: ${issue.path.join('.') || '(top)'}: ${issue.message}`,
+    );
   }
   return parsed.data;
 }

@@ -25,11 +25,12 @@ export const InputSpecSchema = z.object({
   layout: z.enum(['NCHW', 'NHWC']).default('NCHW'),
   /** The square size the model was made for (embed resizes tiles to it; normalize runs at the tile size). */
   size: z.number().int().positive(),
-  scale: z.number().positive().default(1 / 255),
+  scale: z
+    .number()
+    .positive()
+    .default(1 / 255),
   mean: perChannel.default([0, 0, 0]),
-  std: perChannel
-    .default([1, 1, 1])
-    .refine((s) => s.every((v) => v !== 0), { error: 'std must not contain 0' }),
+  std: perChannel.default([1, 1, 1]).refine((s) => s.every((v) => v !== 0), { error: 'std must not contain 0' }),
 });
 
 export const OutputSpecSchema = z.object({
@@ -37,7 +38,10 @@ export const OutputSpecSchema = z.object({
   /** NCHW/NHWC: a map (an image for normalize, a feature map for embed); NLC: tokens; NC: pooled features. */
   layout: z.enum(['NCHW', 'NHWC', 'NLC', 'NC']),
   /** Image outputs only: pixel = clamp((y * std + mean) / scale, 0, 255), rounded. */
-  scale: z.number().positive().default(1 / 255),
+  scale: z
+    .number()
+    .positive()
+    .default(1 / 255),
   mean: perChannel.default([0, 0, 0]),
   std: perChannel.default([1, 1, 1]),
 });
@@ -119,24 +123,34 @@ export function cardMismatches(card: ModelCard, inputs: TensorInfo[], outputs: T
   const problems: string[] = [];
   const input = inputs.find((i) => i.name === card.input.name);
   if (!input) {
-    problems.push(`the card's input '${card.input.name}' is not an input of the model (the model has ${describeAll(inputs)})`);
+    problems.push(
+      `the card's input '${card.input.name}' is not an input of the model (the model has ${describeAll(inputs)})`,
+    );
   } else {
-    if (inputs.length > 1) problems.push(`the model has ${inputs.length} inputs (${describeAll(inputs)}); one image input is supported`);
-    if (input.type && input.type !== 'float32') problems.push(`input '${input.name}' is ${input.type}; float32 is supported`);
+    if (inputs.length > 1)
+      problems.push(`the model has ${inputs.length} inputs (${describeAll(inputs)}); one image input is supported`);
+    if (input.type && input.type !== 'float32')
+      problems.push(`input '${input.name}' is ${input.type}; float32 is supported`);
     const want = expectedInputShape(card);
     if (input.shape.length && input.shape.length !== 4) {
-      problems.push(`input '${input.name}' has shape ${describeShape(input.shape)}, the card's ${card.input.layout} needs rank 4 ${describeShape(want)}`);
+      problems.push(
+        `input '${input.name}' has shape ${describeShape(input.shape)}, the card's ${card.input.layout} needs rank 4 ${describeShape(want)}`,
+      );
     } else if (input.shape.length) {
       const channelAxis = card.input.layout === 'NCHW' ? 1 : 3;
       const c = input.shape[channelAxis];
       if (typeof c === 'number' && c !== 3) {
-        problems.push(`input '${input.name}' has shape ${describeShape(input.shape)}: ${c} channels on the card's ${card.input.layout} channel axis, 3 (RGB) needed; card wants ${describeShape(want)}`);
+        problems.push(
+          `input '${input.name}' has shape ${describeShape(input.shape)}: ${c} channels on the card's ${card.input.layout} channel axis, 3 (RGB) needed; card wants ${describeShape(want)}`,
+        );
       }
       const spatial = card.input.layout === 'NCHW' ? [2, 3] : [1, 2];
       for (const axis of spatial) {
         const d = input.shape[axis];
         if (typeof d === 'number' && d !== card.input.size) {
-          problems.push(`input '${input.name}' has shape ${describeShape(input.shape)} but the card says size ${card.input.size} (${describeShape(want)})`);
+          problems.push(
+            `input '${input.name}' has shape ${describeShape(input.shape)} but the card says size ${card.input.size} (${describeShape(want)})`,
+          );
           break;
         }
       }
@@ -144,19 +158,27 @@ export function cardMismatches(card: ModelCard, inputs: TensorInfo[], outputs: T
   }
   const output = outputs.find((o) => o.name === card.output.name);
   if (!output) {
-    problems.push(`the card's output '${card.output.name}' is not an output of the model (the model has ${describeAll(outputs)})`);
+    problems.push(
+      `the card's output '${card.output.name}' is not an output of the model (the model has ${describeAll(outputs)})`,
+    );
   } else {
-    if (output.type && output.type !== 'float32') problems.push(`output '${output.name}' is ${output.type}; float32 is supported`);
+    if (output.type && output.type !== 'float32')
+      problems.push(`output '${output.name}' is ${output.type}; float32 is supported`);
     const rank = RANK[card.output.layout];
     if (output.shape.length && output.shape.length !== rank) {
-      problems.push(`output '${output.name}' has shape ${describeShape(output.shape)} (rank ${output.shape.length}) but the card's layout ${card.output.layout} needs rank ${rank}`);
+      problems.push(
+        `output '${output.name}' has shape ${describeShape(output.shape)} (rank ${output.shape.length}) but the card's layout ${card.output.layout} needs rank ${rank}`,
+      );
     }
     if (card.task === 'normalize') {
       if (card.output.layout !== 'NCHW' && card.output.layout !== 'NHWC') {
         problems.push(`a normalize model must return an image (NCHW or NHWC), the card says ${card.output.layout}`);
       } else if (output.shape.length === 4) {
         const c = output.shape[card.output.layout === 'NCHW' ? 1 : 3];
-        if (typeof c === 'number' && c !== 3) problems.push(`output '${output.name}' has shape ${describeShape(output.shape)}: ${c} channels, a normalize model must return 3 (RGB)`);
+        if (typeof c === 'number' && c !== 3)
+          problems.push(
+            `output '${output.name}' has shape ${describeShape(output.shape)}: ${c} channels, a normalize model must return 3 (RGB)`,
+          );
       }
     }
   }

@@ -35,7 +35,10 @@ function newWorker(workerData: WorkerInit): Worker {
 
 export class InferenceWorker {
   private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; dims: number[] }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; dims: number[] }
+  >();
   private exitError: Error | undefined;
 
   private constructor(
@@ -60,7 +63,14 @@ export class InferenceWorker {
     };
     worker.on('error', failAll);
     // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
-    worker.on('exit', (code) => failAll(this.exitError ?? new Error(`the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`)));
+    worker.on('exit', (code) =>
+      failAll(
+        this.exitError ??
+          new Error(
+            `the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`,
+          ),
+      ),
+    );
   }
 
   /** Start a worker and open `modelPath` in it; rejects with every provider's error when none starts. */
@@ -69,14 +79,17 @@ export class InferenceWorker {
     const worker = newWorker(init);
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
-      const onExit = (code: number) => reject(new Error(`the inference worker exited (code ${code}) before opening ${modelPath}`));
+      const onExit = (code: number) =>
+        reject(new Error(`the inference worker exited (code ${code}) before opening ${modelPath}`));
       worker.once('error', onError);
       worker.once('exit', onExit);
       worker.once('message', (m: WorkerMessage) => {
         worker.off('error', onError);
         worker.off('exit', onExit);
         if (m.type === 'ready') {
-          resolve(new InferenceWorker(worker, m.provider, m.attempts, m.inputs as TensorInfo[], m.outputs as TensorInfo[]));
+          resolve(
+            new InferenceWorker(worker, m.provider, m.attempts, m.inputs as TensorInfo[], m.outputs as TensorInfo[]),
+          );
         } else if (m.type === 'failed') {
           void worker.terminate();
           reject(new Error(m.error));

@@ -40,12 +40,20 @@ export function sha256File(path: string): Promise<string> {
   });
 }
 
-export async function openModel(dir: string, task: ModelCard['task'], settings: SessionSettings, log?: Logger): Promise<OpenedModel> {
+export async function openModel(
+  dir: string,
+  task: ModelCard['task'],
+  settings: SessionSettings,
+  log?: Logger,
+): Promise<OpenedModel> {
   const modelPath = join(dir, MODEL_FILE);
   const cardPath = join(dir, MODEL_CARD_FILE);
   for (const p of [modelPath, cardPath]) {
     if (!existsSync(p)) {
-      throw new ModelMismatchError(`${p} is missing: the models repo needs /${task}/${MODEL_FILE} and /${task}/${MODEL_CARD_FILE}`, [`${p} missing`]);
+      throw new ModelMismatchError(
+        `${p} is missing: the models repo needs /${task}/${MODEL_FILE} and /${task}/${MODEL_CARD_FILE}`,
+        [`${p} missing`],
+      );
     }
   }
   let card: ModelCard;
@@ -56,7 +64,10 @@ export async function openModel(dir: string, task: ModelCard['task'], settings: 
     throw err;
   }
   if (card.task !== task) {
-    throw new ModelMismatchError(`${cardPath}: the card is for task '${card.task}' but it is in the models repo's /${task}/ folder`, ['task']);
+    throw new ModelMismatchError(
+      `${cardPath}: the card is for task '${card.task}' but it is in the models repo's /${task}/ folder`,
+      ['task'],
+    );
   }
   const [sha256, worker] = await Promise.all([sha256File(modelPath), InferenceWorker.start(modelPath, settings)]);
   for (const a of worker.attempts) {
@@ -66,7 +77,10 @@ export async function openModel(dir: string, task: ModelCard['task'], settings: 
   const problems = cardMismatches(card, worker.inputs, worker.outputs);
   if (problems.length) {
     await worker.close();
-    throw new ModelMismatchError(`${modelPath} does not match its card ${cardPath}:\n  ${problems.join('\n  ')}`, problems);
+    throw new ModelMismatchError(
+      `${modelPath} does not match its card ${cardPath}:\n  ${problems.join('\n  ')}`,
+      problems,
+    );
   }
   return { dir, card, sha256, worker };
 }

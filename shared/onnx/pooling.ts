@@ -13,7 +13,16 @@ export interface Pooled {
 }
 
 /** Walks D features over `positions` positions with strides (feature stride, position stride) per tile. */
-function pool(data: Float32Array, n: number, dim: number, positions: number, tileStride: number, featStride: number, posStride: number, skip: number): Pooled {
+function pool(
+  data: Float32Array,
+  n: number,
+  dim: number,
+  positions: number,
+  tileStride: number,
+  featStride: number,
+  posStride: number,
+  skip: number,
+): Pooled {
   const avg = new Float32Array(n * dim);
   const max = new Float32Array(n * dim);
   const count = positions - skip;
@@ -34,9 +43,17 @@ function pool(data: Float32Array, n: number, dim: number, positions: number, til
   return { n, dim, avg, max };
 }
 
-export function poolFeatures(data: Float32Array, dims: number[], layout: ModelCard['output']['layout'], skipTokens = 0): Pooled {
+export function poolFeatures(
+  data: Float32Array,
+  dims: number[],
+  layout: ModelCard['output']['layout'],
+  skipTokens = 0,
+): Pooled {
   const want = { NCHW: 4, NHWC: 4, NLC: 3, NC: 2 }[layout];
-  if (dims.length !== want) throw new Error(`the model returned ${describeShape(dims)} but the card's output layout ${layout} needs rank ${want}`);
+  if (dims.length !== want)
+    throw new Error(
+      `the model returned ${describeShape(dims)} but the card's output layout ${layout} needs rank ${want}`,
+    );
   const total = dims.reduce((a, b) => a * b, 1);
   if (total !== data.length) throw new Error(`output ${describeShape(dims)} holds ${total} values, got ${data.length}`);
   const n = dims[0];
@@ -51,7 +68,10 @@ export function poolFeatures(data: Float32Array, dims: number[], layout: ModelCa
     }
     case 'NLC': {
       const [, l, c] = dims;
-      if (skipTokens >= l) throw new Error(`pooling.skipTokens is ${skipTokens} but the model returned only ${l} tokens ${describeShape(dims)}`);
+      if (skipTokens >= l)
+        throw new Error(
+          `pooling.skipTokens is ${skipTokens} but the model returned only ${l} tokens ${describeShape(dims)}`,
+        );
       return pool(data, n, c, l, l * c, 1, c, skipTokens);
     }
     case 'NC': {

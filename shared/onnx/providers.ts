@@ -54,7 +54,10 @@ export function checkProviders(providers: string[]): string[] {
 }
 
 function sessionOptions(provider: string, s: SessionSettings): ort.InferenceSession.SessionOptions {
-  const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all' };
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+  };
   const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? defaultCpuThreads() : 0;
   if (intra > 0) options.intraOpNumThreads = intra;
   if (s.interOpThreads > 0) options.interOpNumThreads = s.interOpThreads;
@@ -97,7 +100,9 @@ function firstLine(text: string): string {
 
 export function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] {
   return metadata.map((m) =>
-    m.isTensor ? { name: m.name, isTensor: true, type: String(m.type), shape: [...m.shape] } : { name: m.name, isTensor: false, shape: [] },
+    m.isTensor
+      ? { name: m.name, isTensor: true, type: String(m.type), shape: [...m.shape] }
+      : { name: m.name, isTensor: false, shape: [] },
   );
 }
 

@@ -13,7 +13,14 @@ export function inputDims(layout: ModelCard['input']['layout'], n: number, heigh
 }
 
 /** Write tile `index` of a batch into `dst` (allocated for the whole batch) in the card's layout. */
-export function fillInput(dst: Float32Array, index: number, pixels: Pixels, height: number, width: number, spec: ModelCard['input']): void {
+export function fillInput(
+  dst: Float32Array,
+  index: number,
+  pixels: Pixels,
+  height: number,
+  width: number,
+  spec: ModelCard['input'],
+): void {
   const plane = height * width;
   if (pixels.length !== plane * 3) throw new Error(`tile has ${pixels.length} values, expected ${height}x${width}x3`);
   const base = index * plane * 3;
@@ -29,7 +36,8 @@ function lutFor(spec: ModelCard['input']): Float32Array {
   let lut = lutCache.get(spec);
   if (!lut) {
     lut = new Float32Array(768);
-    for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v * spec.scale - spec.mean[c]) / spec.std[c];
+    for (let c = 0; c < 3; c++)
+      for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v * spec.scale - spec.mean[c]) / spec.std[c];
     lutCache.set(spec, lut);
   }
   return lut;
@@ -54,7 +62,13 @@ function fillFromBytes(dst: Float32Array, base: number, px: Uint8Array, plane: n
   }
 }
 
-function fillFromFloats(dst: Float32Array, base: number, px: Float32Array, plane: number, spec: ModelCard['input']): void {
+function fillFromFloats(
+  dst: Float32Array,
+  base: number,
+  px: Float32Array,
+  plane: number,
+  spec: ModelCard['input'],
+): void {
   const [a0, a1, a2] = [0, 1, 2].map((c) => spec.scale / spec.std[c]);
   const [b0, b1, b2] = [0, 1, 2].map((c) => -spec.mean[c] / spec.std[c]);
   if (spec.layout === 'NCHW') {
@@ -78,7 +92,13 @@ function fillFromFloats(dst: Float32Array, base: number, px: Float32Array, plane
  * Tile `index` of an image output, back to HWC RGB bytes. Written through a Uint8ClampedArray, which clamps
  * to 0..255 and rounds (half to even) in one store.
  */
-export function outputToRgb(y: Float32Array, index: number, height: number, width: number, spec: ModelCard['output']): Buffer {
+export function outputToRgb(
+  y: Float32Array,
+  index: number,
+  height: number,
+  width: number,
+  spec: ModelCard['output'],
+): Buffer {
   const plane = height * width;
   const out = Buffer.allocUnsafe(plane * 3);
   const clamped = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);

@@ -18,7 +18,13 @@ export interface RunRequest {
   dims: number[];
 }
 export type WorkerMessage =
-  | { type: 'ready'; provider: string; attempts: { provider: string; error?: string }[]; inputs: unknown[]; outputs: unknown[] }
+  | {
+      type: 'ready';
+      provider: string;
+      attempts: { provider: string; error?: string }[];
+      inputs: unknown[];
+      outputs: unknown[];
+    }
   | { type: 'failed'; error: string; attempts: { provider: string; error?: string }[] }
   | { type: 'result'; id: number; data: Float32Array; dims: number[] }
   | { type: 'error'; id: number; error: string };

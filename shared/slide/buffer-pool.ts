@@ -28,7 +28,8 @@ export class BufferPool {
     if (this.free.length >= this.keep) {
       // Keep the largest: they fit any later request.
       let smallest = 0;
-      for (let i = 1; i < this.free.length; i++) if (this.free[i].byteLength < this.free[smallest].byteLength) smallest = i;
+      for (let i = 1; i < this.free.length; i++)
+        if (this.free[i].byteLength < this.free[smallest].byteLength) smallest = i;
       if (this.free[smallest].byteLength >= backing.byteLength) return;
       this.free.splice(smallest, 1);
     }

@@ -37,7 +37,14 @@ export function findSlideFile(dir: string): string {
   // Whole-slide formats and TIFFs are slides in their own right (a.svs beside b.tiff is two slides, not a slide and a
   // companion); plain images count only when there is neither (VMS and others keep JPEG companions beside the slide).
   const best = Math.min(...ranked.map((x) => x.p));
-  const top = ranked.filter((x) => (best <= 1 ? x.p <= 1 : x.p === best)).map((x) => x.n).sort();
-  if (top.length > 1) throw new SlideOpenError(dir, `more than one slide file in the folder: ${top.join(', ')}; keep one slide per folder`);
+  const top = ranked
+    .filter((x) => (best <= 1 ? x.p <= 1 : x.p === best))
+    .map((x) => x.n)
+    .sort();
+  if (top.length > 1)
+    throw new SlideOpenError(
+      dir,
+      `more than one slide file in the folder: ${top.join(', ')}; keep one slide per folder`,
+    );
   return join(dir, top[0]);
 }

@@ -8,7 +8,11 @@ import type { OverviewGeometry, SlideLevel } from './types.js';
 export const LEVEL_TOLERANCE = 0.01;
 
 /** The level with the largest downsample <= target (within tolerance); level 0 when none is small enough. */
-export function chooseLevel(levels: readonly Pick<SlideLevel, 'downsample'>[], target: number, tolerance = LEVEL_TOLERANCE): number {
+export function chooseLevel(
+  levels: readonly Pick<SlideLevel, 'downsample'>[],
+  target: number,
+  tolerance = LEVEL_TOLERANCE,
+): number {
   let best = 0;
   for (let i = 0; i < levels.length; i++) {
     const d = levels[i].downsample;

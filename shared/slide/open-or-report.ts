@@ -7,7 +7,13 @@ import { writeSlideError } from '../slide-error.js';
 import { openSlide } from './open.js';
 import { SlideOpenError, type Slide } from './types.js';
 
-export async function openSlideOrReport(slideDir: string, outDir: string, slideId: string, stage: string, log: Logger): Promise<Slide | undefined> {
+export async function openSlideOrReport(
+  slideDir: string,
+  outDir: string,
+  slideId: string,
+  stage: string,
+  log: Logger,
+): Promise<Slide | undefined> {
   try {
     return await openSlide(slideDir);
   } catch (err) {

@@ -31,7 +31,10 @@ export async function openSlide(path: string, options: OpenOptions = {}): Promis
     try {
       return await VipsSlide.open(file);
     } catch (err) {
-      throw new SlideOpenError(file, `OpenSlide does not recognise the format, and ${(err as SlideOpenError).why ?? (err as Error).message}`);
+      throw new SlideOpenError(
+        file,
+        `OpenSlide does not recognise the format, and ${(err as SlideOpenError).why ?? (err as Error).message}`,
+      );
     }
   }
   try {

@@ -25,11 +25,25 @@ export interface OpenSlideLib {
   /** Fills `dest` (w*h*4 bytes) with premultiplied ARGB, native-endian uint32 per pixel. */
   readAssociatedImage(osr: OpenSlideHandle, name: string, dest: Buffer): void;
   /** As openslide_read_region, on a koffi worker thread. */
-  readRegionAsync(osr: OpenSlideHandle, dest: Buffer, x: number, y: number, level: number, w: number, h: number): Promise<void>;
+  readRegionAsync(
+    osr: OpenSlideHandle,
+    dest: Buffer,
+    x: number,
+    y: number,
+    level: number,
+    w: number,
+    h: number,
+  ): Promise<void>;
   close(osr: OpenSlideHandle): void;
 }
 
-const SONAMES = ['libopenslide.so.1', 'libopenslide.so.0', 'libopenslide.dylib', 'libopenslide-1.dll', 'libopenslide-0.dll'];
+const SONAMES = [
+  'libopenslide.so.1',
+  'libopenslide.so.0',
+  'libopenslide.dylib',
+  'libopenslide-1.dll',
+  'libopenslide-0.dll',
+];
 
 let cached: OpenSlideLib | undefined;
 

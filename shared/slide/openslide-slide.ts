@@ -46,7 +46,10 @@ export class OpenSlideSlide implements Slide {
     this.properties = props;
     this.vendor = props['openslide.vendor'] || lib.detectVendor(path) || 'unknown';
     const n = lib.levelCount(osr);
-    this.levels = Array.from({ length: n }, (_, i) => ({ ...lib.levelDimensions(osr, i), downsample: lib.levelDownsample(osr, i) }));
+    this.levels = Array.from({ length: n }, (_, i) => ({
+      ...lib.levelDimensions(osr, i),
+      downsample: lib.levelDownsample(osr, i),
+    }));
     this.mpp = mppOf(props);
     const power = Number(props['openslide.objective-power']);
     this.objectivePower = Number.isFinite(power) && power > 0 ? power : undefined;
@@ -111,7 +114,8 @@ export class OpenSlideSlide implements Slide {
 
   private checkRegion(level: number, w: number, h: number): void {
     this.checkOpen();
-    if (!(level >= 0 && level < this.levels.length)) throw new RangeError(`level ${level} out of range 0..${this.levels.length - 1}`);
+    if (!(level >= 0 && level < this.levels.length))
+      throw new RangeError(`level ${level} out of range 0..${this.levels.length - 1}`);
     if (!(w > 0 && h > 0)) throw new RangeError(`region size ${w}x${h} must be positive`);
   }
 
@@ -125,7 +129,8 @@ export class OpenSlideSlide implements Slide {
     }
     // After a decoding failure OpenSlide leaves the handle in an error state and the pixels undefined.
     const error = this.lib.getError(this.osr);
-    if (error) throw new SlideReadError(this.path, `region level ${level} (${x},${y}) ${w}x${h}`, `OpenSlide: ${error}`);
+    if (error)
+      throw new SlideReadError(this.path, `region level ${level} (${x},${y}) ${w}x${h}`, `OpenSlide: ${error}`);
   }
 
   overviewStrips(downsample: number, options: StreamOptions = {}): OverviewStrips {
@@ -139,7 +144,9 @@ export class OpenSlideSlide implements Slide {
   async readAssociatedImage(name: string): Promise<RgbImage> {
     this.checkOpen();
     if (!this.associatedImages.includes(name)) {
-      throw new RangeError(`no associated image '${name}' in ${this.path} (has: ${this.associatedImages.join(', ') || 'none'})`);
+      throw new RangeError(
+        `no associated image '${name}' in ${this.path} (has: ${this.associatedImages.join(', ') || 'none'})`,
+      );
     }
     const { width, height } = this.lib.associatedImageDimensions(this.osr, name);
     const argb = Buffer.allocUnsafe(width * height * 4);

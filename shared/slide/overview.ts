@@ -54,7 +54,11 @@ export interface OverviewPlan {
 }
 
 /** Which level, which blocks, what size: what the overview reads (the benchmark reads the same blocks alone). */
-export function planOverview(src: Pick<RegionSource, 'levels' | 'tileSize'>, downsample: number, blockPixels = BLOCK_PIXELS): OverviewPlan {
+export function planOverview(
+  src: Pick<RegionSource, 'levels' | 'tileSize'>,
+  downsample: number,
+  blockPixels = BLOCK_PIXELS,
+): OverviewPlan {
   const { geometry, asIs } = overviewGeometry(src.levels, downsample);
   const { level, levelDownsample: ld } = geometry;
   const { width: lw, height: lh } = src.levels[level];
@@ -63,7 +67,9 @@ export function planOverview(src: Pick<RegionSource, 'levels' | 'tileSize'>, dow
   // Whole rows when a strip of tile height is small; else tile-aligned columns of about blockPixels.
   const stripHeight = Math.min(lh, tile.height * Math.max(1, Math.floor(Math.sqrt(blockPixels) / tile.height)));
   const blockWidth =
-    lw * stripHeight <= blockPixels ? lw : Math.min(lw, tile.width * Math.max(1, Math.round(blockPixels / stripHeight / tile.width)));
+    lw * stripHeight <= blockPixels
+      ? lw
+      : Math.min(lw, tile.width * Math.max(1, Math.round(blockPixels / stripHeight / tile.width)));
 
   const blocks: Block[] = [];
   const stripCount = Math.ceil(lh / stripHeight);
@@ -71,14 +77,26 @@ export function planOverview(src: Pick<RegionSource, 'levels' | 'tileSize'>, dow
     const ly = s * stripHeight;
     const h = Math.min(stripHeight, lh - ly);
     for (let lx = 0; lx < lw; lx += blockWidth) {
-      blocks.push({ strip: s, lx, ly, w: Math.min(blockWidth, lw - lx), h, x0: Math.round(lx * ld), y0: Math.round(ly * ld) });
+      blocks.push({
+        strip: s,
+        lx,
+        ly,
+        w: Math.min(blockWidth, lw - lx),
+        h,
+        x0: Math.round(lx * ld),
+        y0: Math.round(ly * ld),
+      });
     }
   }
   return { geometry, asIs, blocks, stripCount };
 }
 
 /** The overview of `src` as strips, read as described above. */
-export function streamOverviewStrips(src: RegionSource, downsample: number, options: StreamOptions = {}): OverviewStrips {
+export function streamOverviewStrips(
+  src: RegionSource,
+  downsample: number,
+  options: StreamOptions = {},
+): OverviewStrips {
   const inFlight = options.inFlight ?? 4;
   const readAhead = Math.max(inFlight, options.readAhead ?? 2 * inFlight);
   const { geometry, asIs, blocks, stripCount } = planOverview(src, downsample, options.blockPixels);
@@ -94,10 +112,17 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
     const read = (b: Block) => src.readRegionPooled(level, b.x0, b.y0, b.w, b.h);
     const resampler = asIs
       ? new StripPieces()
-      : new AreaResampler(lw, lh, size.width, size.height, (y, rows, data) => {
-          const strip = { y, rows, pieces: [{ x: 0, width: size.width, data }] };
-          ready.push({ strip, release: () => rowPool.give(data) });
-        }, rowPool);
+      : new AreaResampler(
+          lw,
+          lh,
+          size.width,
+          size.height,
+          (y, rows, data) => {
+            const strip = { y, rows, pieces: [{ x: 0, width: size.width, data }] };
+            ready.push({ strip, release: () => rowPool.give(data) });
+          },
+          rowPool,
+        );
     const remaining = new Int32Array(stripCount);
     for (const b of blocks) remaining[b.strip]++;
     /** Blocks of later strips that arrived before the strip being assembled was complete. */
@@ -202,17 +227,25 @@ export function streamOverviewStrips(src: RegionSource, downsample: number, opti
 }
 
 /** The whole overview in one image: the strips gathered (for callers that want it; tile-detect does not). */
-export async function streamOverview(src: RegionSource, downsample: number, options: StreamOptions = {}): Promise<Overview> {
+export async function streamOverview(
+  src: RegionSource,
+  downsample: number,
+  options: StreamOptions = {},
+): Promise<Overview> {
   const { geometry, strips } = streamOverviewStrips(src, downsample, options);
   return { ...geometry, data: await gatherStrips(geometry, strips) };
 }
 
 /** Strips of a width x height image into one buffer. */
-export async function gatherStrips(size: { width: number; height: number }, strips: AsyncIterable<OverviewStrip>): Promise<Buffer> {
+export async function gatherStrips(
+  size: { width: number; height: number },
+  strips: AsyncIterable<OverviewStrip>,
+): Promise<Buffer> {
   const data = Buffer.alloc(size.width * size.height * 3);
   for await (const s of strips) {
     for (const piece of s.pieces) {
-      for (let r = 0; r < s.rows; r++) piece.data.copy(data, ((s.y + r) * size.width + piece.x) * 3, r * piece.width * 3, (r + 1) * piece.width * 3);
+      for (let r = 0; r < s.rows; r++)
+        piece.data.copy(data, ((s.y + r) * size.width + piece.x) * 3, r * piece.width * 3, (r + 1) * piece.width * 3);
     }
   }
   return data;

@@ -11,7 +11,11 @@ const LITTLE_ENDIAN = endianness() === 'LE';
  * `argb` itself (converted in place: each group of pixels is read before its bytes are written, and RGB is
  * shorter), so a reader can decode and convert in one buffer.
  */
-export function premultipliedArgbToRgb(argb: Buffer, pixels: number, out: Buffer = Buffer.allocUnsafe(pixels * 3)): Buffer {
+export function premultipliedArgbToRgb(
+  argb: Buffer,
+  pixels: number,
+  out: Buffer = Buffer.allocUnsafe(pixels * 3),
+): Buffer {
   const words =
     argb.byteOffset % 4 === 0
       ? new Uint32Array(argb.buffer, argb.byteOffset, pixels)

@@ -27,7 +27,7 @@ interface VipsLevel extends SlideLevel {
 
 /** Pages a level may be: same aspect ratio as level 0 (within 2%) and smaller than the level before. */
 function isNextLevel(prev: SlideLevel, base: SlideLevel, w: number, h: number): boolean {
-  const aspect = (base.width / base.height) / (w / h);
+  const aspect = base.width / base.height / (w / h);
   return w < prev.width && h < prev.height && Math.abs(aspect - 1) < 0.02;
 }
 
@@ -73,7 +73,8 @@ export class VipsSlide implements Slide {
       // OME-TIFF style: the pyramid of page 0 is in its SubIFDs.
       for (let s = 0; s < meta.subifds; s++) {
         const m = await sharp(path, { limitInputPixels: false, subifd: s }).metadata();
-        if (m.width && m.height && isNextLevel(levels[levels.length - 1], base, m.width, m.height)) levels.push(level(m.width, m.height, 0, s));
+        if (m.width && m.height && isNextLevel(levels[levels.length - 1], base, m.width, m.height))
+          levels.push(level(m.width, m.height, 0, s));
       }
     }
     const pages = meta.pages ?? 1;
@@ -108,7 +109,11 @@ export class VipsSlide implements Slide {
   }
 
   private input(level: VipsLevel): Sharp {
-    return sharp(this.path, { limitInputPixels: false, page: level.page, ...(level.subifd !== undefined ? { subifd: level.subifd } : {}) });
+    return sharp(this.path, {
+      limitInputPixels: false,
+      page: level.page,
+      ...(level.subifd !== undefined ? { subifd: level.subifd } : {}),
+    });
   }
 
   /** libvips (through sharp) does not report a TIFF's tile size: blocks are then laid on a 256 px grid. */
@@ -140,7 +145,11 @@ export class VipsSlide implements Slide {
     try {
       data = await read;
     } catch (err) {
-      throw new SlideReadError(this.path, `region level ${levelIndex} (${x},${y}) ${w}x${h}`, `libvips: ${(err as Error).message}`);
+      throw new SlideReadError(
+        this.path,
+        `region level ${levelIndex} (${x},${y}) ${w}x${h}`,
+        `libvips: ${(err as Error).message}`,
+      );
     } finally {
       this.inFlight.delete(read);
     }
@@ -148,7 +157,8 @@ export class VipsSlide implements Slide {
     if (left === lx && top === ly && right - left === w && bottom - top === h) return data;
     const out = Buffer.alloc(w * h * 3, 255);
     const rowBytes = (right - left) * 3;
-    for (let r = 0; r < bottom - top; r++) data.copy(out, ((top - ly + r) * w + (left - lx)) * 3, r * rowBytes, (r + 1) * rowBytes);
+    for (let r = 0; r < bottom - top; r++)
+      data.copy(out, ((top - ly + r) * w + (left - lx)) * 3, r * rowBytes, (r + 1) * rowBytes);
     return out;
   }
 

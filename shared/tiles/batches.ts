@@ -26,7 +26,9 @@ export async function* tileBatches<T>(
   let start = 0;
   let index = 0;
   const flush = async function* (recs: TileRecord[], first: number): AsyncGenerator<Batch<T>> {
-    const items = await Promise.all(recs.map((r, i) => decodeTile(path, first + i, r, (rec) => prepare(rec, first + i))));
+    const items = await Promise.all(
+      recs.map((r, i) => decodeTile(path, first + i, r, (rec) => prepare(rec, first + i))),
+    );
     // Split where the key changes (rare: tiles of one slide share a size).
     let from = 0;
     for (let i = 1; i <= items.length; i++) {

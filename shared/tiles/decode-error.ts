@@ -13,13 +13,20 @@ export class TileDecodeError extends Error {
     readonly record: TileRecord,
     cause: unknown,
   ) {
-    super(`${path}: tile ${index} (loc_x ${record.locX}, loc_y ${record.locY}) cannot be decoded: ${(cause as Error).message ?? cause}`);
+    super(
+      `${path}: tile ${index} (loc_x ${record.locX}, loc_y ${record.locY}) cannot be decoded: ${(cause as Error).message ?? cause}`,
+    );
     this.name = 'TileDecodeError';
   }
 }
 
 /** Run `decode` on a record, turning its failure into a TileDecodeError naming the tile. */
-export async function decodeTile<T>(path: string, index: number, record: TileRecord, decode: (r: TileRecord) => Promise<T>): Promise<T> {
+export async function decodeTile<T>(
+  path: string,
+  index: number,
+  record: TileRecord,
+  decode: (r: TileRecord) => Promise<T>,
+): Promise<T> {
   try {
     return await decode(record);
   } catch (err) {
@@ -28,7 +35,13 @@ export async function decodeTile<T>(path: string, index: number, record: TileRec
 }
 
 /** A damaged tile upstream is the slide's error.json, not a crash: re-running this stage would fail the same way. */
-export function reportTileDecodeError(outDir: string, slide: string, stage: string, err: TileDecodeError, log: Logger): void {
+export function reportTileDecodeError(
+  outDir: string,
+  slide: string,
+  stage: string,
+  err: TileDecodeError,
+  log: Logger,
+): void {
   writeSlideError(outDir, slide, {
     stage,
     what: 'a tile cannot be decoded',

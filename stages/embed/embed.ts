@@ -26,14 +26,22 @@ export interface Embeddings {
   resize: string;
 }
 
-export async function embedTiles(inputPath: string, model: OpenedModel, batchSize: number, log?: Logger): Promise<Embeddings> {
+export async function embedTiles(
+  inputPath: string,
+  model: OpenedModel,
+  batchSize: number,
+  log?: Logger,
+): Promise<Embeddings> {
   const { card, worker } = model;
   const size = card.input.size;
   const avgParts: Float32Array[] = [];
   const maxParts: Float32Array[] = [];
   const locs: number[] = [];
   const methods = new Set<string>();
-  let dim = featureDim(card, worker.outputs.find((o) => o.name === card.output.name));
+  let dim = featureDim(
+    card,
+    worker.outputs.find((o) => o.name === card.output.name),
+  );
   const progress = log?.progress('embed', countTiles(inputPath), 'tiles');
   const batches = tileBatches(inputPath, batchSize, async (record) => {
     const resized = await resizeForModel(await decodeRgb(record.image), size);
@@ -57,10 +65,16 @@ export async function embedTiles(inputPath: string, model: OpenedModel, batchSiz
         throw new InferenceRunError((err as Error).message, inputDims(card.input.layout, n, size, size));
       }
       if (pooled.n !== n) {
-        throw new InferenceRunError(`the model returned ${describeShape(out.dims)} for a batch of ${n} tiles`, inputDims(card.input.layout, n, size, size));
+        throw new InferenceRunError(
+          `the model returned ${describeShape(out.dims)} for a batch of ${n} tiles`,
+          inputDims(card.input.layout, n, size, size),
+        );
       }
       if (dim !== undefined && pooled.dim !== dim) {
-        throw new InferenceRunError(`the model returned ${describeShape(out.dims)}: ${pooled.dim} features, earlier ${dim}`, inputDims(card.input.layout, n, size, size));
+        throw new InferenceRunError(
+          `the model returned ${describeShape(out.dims)}: ${pooled.dim} features, earlier ${dim}`,
+          inputDims(card.input.layout, n, size, size),
+        );
       }
       dim = pooled.dim;
       avgParts.push(pooled.avg);
@@ -72,9 +86,19 @@ export async function embedTiles(inputPath: string, model: OpenedModel, batchSiz
   progress?.finish();
   const n = locs.length / 2;
   if (dim === undefined) {
-    throw new InferenceRunError(`the slide has no tiles and the model's output shape does not fix the feature width`, inputDims(card.input.layout, 0, size, size));
+    throw new InferenceRunError(
+      `the slide has no tiles and the model's output shape does not fix the feature width`,
+      inputDims(card.input.layout, 0, size, size),
+    );
   }
-  return { n, dim, avg: concat(avgParts, n * dim), max: concat(maxParts, n * dim), loc: Int32Array.from(locs), resize: [...methods].join(',') || 'none' };
+  return {
+    n,
+    dim,
+    avg: concat(avgParts, n * dim),
+    max: concat(maxParts, n * dim),
+    loc: Int32Array.from(locs),
+    resize: [...methods].join(',') || 'none',
+  };
 }
 
 function concat(parts: Float32Array[], length: number): Float32Array {
@@ -89,17 +113,13 @@ function concat(parts: Float32Array[], length: number): Float32Array {
 
 /** `/<slide>/embeddings.safetensors`: avg, max [n,D] F32, loc [n,2] I32; the model's hash and card in the header. */
 export function writeEmbeddings(path: string, e: Embeddings, model: OpenedModel, slide: string): void {
-  writeSafetensors(
-    path,
-    embeddingTensors(e),
-    {
-      slide,
-      model_name: model.card.name,
-      model_sha256: model.sha256,
-      model_card: JSON.stringify(model.card),
-      resize: e.resize,
-      pooling: 'mean,max',
-      execution_provider: model.worker.provider,
-    },
-  );
+  writeSafetensors(path, embeddingTensors(e), {
+    slide,
+    model_name: model.card.name,
+    model_sha256: model.sha256,
+    model_card: JSON.stringify(model.card),
+    resize: e.resize,
+    pooling: 'mean,max',
+    execution_provider: model.worker.provider,
+  });
 }

@@ -35,7 +35,13 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
       const e = await embedTiles(input, model, batchSize, log);
       writeEmbeddings(join(env.outDir, slide, EMBEDDINGS_FILE), e, model, slide);
-      log.info('embedded', { tiles: e.n, dim: e.dim, batch_size: batchSize, provider: model.worker.provider, resize: e.resize });
+      log.info('embedded', {
+        tiles: e.n,
+        dim: e.dim,
+        batch_size: batchSize,
+        provider: model.worker.provider,
+        resize: e.resize,
+      });
     },
   });
 });

@@ -23,7 +23,11 @@ export interface SlideHistogram {
 }
 
 /** Stream a tiles.tfrecord; `concurrency` tiles are decoded at once. */
-export async function slideHistogram(path: string, concurrency = 8, onTiles?: (n: number) => void): Promise<SlideHistogram> {
+export async function slideHistogram(
+  path: string,
+  concurrency = 8,
+  onTiles?: (n: number) => void,
+): Promise<SlideHistogram> {
   const sum = new Float64Array(HISTOGRAM_BINS);
   let count = 0;
   let group: TileRecord[] = [];

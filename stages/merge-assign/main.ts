@@ -10,5 +10,10 @@ import { readMergeConfig } from '../merge/config.js';
 
 stageMain('merge-assign', ({ env, log }) => {
   const { cohort, slides } = runAssign(inputPath('manifest'), env.outDir, readMergeConfig());
-  log.info('assigned', { kind: cohort.kind, patients: cohort.manifest.patients.length, slides: slides.length, pins: Object.keys(cohort.pins).length });
+  log.info('assigned', {
+    kind: cohort.kind,
+    patients: cohort.manifest.patients.length,
+    slides: slides.length,
+    pins: Object.keys(cohort.pins).length,
+  });
 });

@@ -11,7 +11,12 @@ stageMain('merge-shard', async ({ env, log }) => {
   const unlisted = process.env.unlisted;
   if (shardDir) {
     const s = await runShard(shardDir, env.outDir);
-    log.info('shard written', { file: s.file, records: s.records, bytes: s.bytes, dropped_patients: s.droppedPatients.length });
+    log.info('shard written', {
+      file: s.file,
+      records: s.records,
+      bytes: s.bytes,
+      dropped_patients: s.droppedPatients.length,
+    });
   } else if (unlisted) {
     log.info('unlisted slides', { slides: runUnlisted(unlisted, env.outDir).length });
   } else {

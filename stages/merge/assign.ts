@@ -28,7 +28,10 @@ export interface CohortFile {
 }
 
 /** Shards of a set, from configuration alone (see EXPECTED_PATIENTS in config.ts). */
-export function shardCount(set: string, config: Pick<MergeConfig, 'EXPECTED_PATIENTS' | 'PATIENTS_PER_SHARD' | 'SPLIT_FRACTIONS'>): number {
+export function shardCount(
+  set: string,
+  config: Pick<MergeConfig, 'EXPECTED_PATIENTS' | 'PATIENTS_PER_SHARD' | 'SPLIT_FRACTIONS'>,
+): number {
   let fraction = 1;
   const i = (SPLITS as readonly string[]).indexOf(set);
   if (i >= 0) {
@@ -52,18 +55,31 @@ export function shardFolder(set: string, shard: number): string {
   return `${set}/${String(shard).padStart(5, '0')}`;
 }
 
-export function readManifestInputs(manifestDir: string, config: MergeConfig): { manifest: Manifest; pins: Map<string, Split> } {
+export function readManifestInputs(
+  manifestDir: string,
+  config: MergeConfig,
+): { manifest: Manifest; pins: Map<string, Split> } {
   const manifestPath = join(manifestDir, config.MANIFEST_FILE);
   if (!existsSync(manifestPath)) {
-    throw new ManifestError(config.MANIFEST_FILE, [`not found in the manifest repo; commit it with: tessella put file manifest@master:/${config.MANIFEST_FILE} -f <your csv>`]);
+    throw new ManifestError(config.MANIFEST_FILE, [
+      `not found in the manifest repo; commit it with: tessella put file manifest@master:/${config.MANIFEST_FILE} -f <your csv>`,
+    ]);
   }
   const manifest = parseManifest(readFileSync(manifestPath, 'utf8'), {
     file: config.MANIFEST_FILE,
     kind: config.DATASET_KIND,
-    mapping: { image_id: config.IMAGE_COLUMN, patient_id: config.PATIENT_COLUMN, center_id: config.CENTER_COLUMN, label: config.LABEL_COLUMN },
+    mapping: {
+      image_id: config.IMAGE_COLUMN,
+      patient_id: config.PATIENT_COLUMN,
+      center_id: config.CENTER_COLUMN,
+      label: config.LABEL_COLUMN,
+    },
   });
   const pinsPath = join(manifestDir, config.PINS_FILE);
-  const pins = manifest.labeled && existsSync(pinsPath) ? parsePins(readFileSync(pinsPath, 'utf8'), config.PINS_FILE) : new Map<string, Split>();
+  const pins =
+    manifest.labeled && existsSync(pinsPath)
+      ? parsePins(readFileSync(pinsPath, 'utf8'), config.PINS_FILE)
+      : new Map<string, Split>();
   return { manifest, pins };
 }
 
@@ -125,7 +141,8 @@ export function assignCohort(manifest: Manifest, pins: Map<string, Split>, confi
 export function runAssign(manifestDir: string, outDir: string, config: MergeConfig): AssignResult {
   const { manifest, pins } = readManifestInputs(manifestDir, config);
   const result = assignCohort(manifest, pins, config);
-  for (const s of result.slides) writeFileAtomic(join(outDir, assignedSlideFile(s.slide)), JSON.stringify(s, null, 2) + '\n');
+  for (const s of result.slides)
+    writeFileAtomic(join(outDir, assignedSlideFile(s.slide)), JSON.stringify(s, null, 2) + '\n');
   writeFileAtomic(join(outDir, COHORT_FILE), JSON.stringify(result.cohort) + '\n');
   return result;
 }

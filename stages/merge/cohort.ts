@@ -54,12 +54,17 @@ export function collectModelMeta(into: Record<string, unknown[]>, meta: Record<s
 }
 
 export function buildCohort(manifest: Manifest, dirs: StageDirs): Cohort {
-  const outcomes = manifest.rows.map((r) => ({ patientId: r.patientId, line: r.line, outcome: surveySlide(dirs, r.imageId) }));
+  const outcomes = manifest.rows.map((r) => ({
+    patientId: r.patientId,
+    line: r.line,
+    outcome: surveySlide(dirs, r.imageId),
+  }));
   const byId = new Map(outcomes.map((o) => [o.outcome.slideId, o.outcome]));
 
   // One embedding dimension per dataset: the most common one; slides of another model's size are left out.
   const dims = new Map<number, number>();
-  for (const { outcome } of outcomes) if (outcome.status === 'ok') dims.set(outcome.dim, (dims.get(outcome.dim) ?? 0) + 1);
+  for (const { outcome } of outcomes)
+    if (outcome.status === 'ok') dims.set(outcome.dim, (dims.get(outcome.dim) ?? 0) + 1);
   const embeddingDim = [...dims.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 0;
 
   const excludedSlides: ExcludedSlide[] = [];
@@ -71,11 +76,20 @@ export function buildCohort(manifest: Manifest, dirs: StageDirs): Cohort {
     for (const slideId of patient.slides) {
       const o = byId.get(slideId)!;
       if (o.status === 'error') {
-        excludedSlides.push({ slide: slideId, patient: patient.patientId, why: `${o.error.what}: ${o.error.why}`, stage: o.error.stage });
+        excludedSlides.push({
+          slide: slideId,
+          patient: patient.patientId,
+          why: `${o.error.what}: ${o.error.why}`,
+          stage: o.error.stage,
+        });
       } else if (o.status === 'excluded') {
         excludedSlides.push({ slide: slideId, patient: patient.patientId, why: o.why });
       } else if (o.dim !== embeddingDim) {
-        excludedSlides.push({ slide: slideId, patient: patient.patientId, why: `embedding dimension ${o.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed` });
+        excludedSlides.push({
+          slide: slideId,
+          patient: patient.patientId,
+          why: `embedding dimension ${o.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed`,
+        });
       } else {
         slides.push(o);
         collectModelMeta((models.embed ??= {}), o.embedMeta);
@@ -84,14 +98,21 @@ export function buildCohort(manifest: Manifest, dirs: StageDirs): Cohort {
     }
     const tiles = slides.reduce((a, s) => a + s.tiles, 0);
     if (tiles === 0) {
-      droppedPatients.push({ patient: patient.patientId, why: `no tiles: none of its ${patient.slides.length} slide(s) has usable outputs` });
+      droppedPatients.push({
+        patient: patient.patientId,
+        why: `no tiles: none of its ${patient.slides.length} slide(s) has usable outputs`,
+      });
     } else {
       patients.push({ patient, slides, tiles });
     }
   }
 
   const listed = new Set(manifest.rows.map((r) => r.imageId));
-  const present = new Set([...slideFolders(dirs.embed), ...slideFolders(dirs.histogram), ...slideFolders(dirs.tileDetect)]);
+  const present = new Set([
+    ...slideFolders(dirs.embed),
+    ...slideFolders(dirs.histogram),
+    ...slideFolders(dirs.tileDetect),
+  ]);
   const unlistedSlides = [...present].filter((s) => !listed.has(s)).sort();
   return { outcomes, patients, excludedSlides, droppedPatients, unlistedSlides, embeddingDim, models };
 }

@@ -27,8 +27,12 @@ export const MergeConfigSchema = z.object({
    * A set gets max(1, ceil(EXPECTED_PATIENTS x its fraction / PATIENTS_PER_SHARD)) shards; a patient's shard is a
    * seeded hash of its id modulo that count.
    */
-  EXPECTED_PATIENTS: envNumber({ min: 1 }).pipe(z.number().int({ error: "expected a whole number" })).default(1000),
-  PATIENTS_PER_SHARD: envNumber({ min: 1 }).pipe(z.number().int({ error: "expected a whole number" })).default(4),
+  EXPECTED_PATIENTS: envNumber({ min: 1 })
+    .pipe(z.number().int({ error: 'expected a whole number' }))
+    .default(1000),
+  PATIENTS_PER_SHARD: envNumber({ min: 1 })
+    .pipe(z.number().int({ error: 'expected a whole number' }))
+    .default(4),
   COMPRESSION: envEnum(['none', 'gzip'] as const).default('none'),
 });
 export type MergeConfig = z.infer<typeof MergeConfigSchema>;

@@ -22,9 +22,20 @@ export function buildDatasetJson(result: MergeResult): DatasetJson {
     sets,
     totals,
     ...(result.kind === 'labeled'
-      ? { splits: { fractions: config.SPLIT_FRACTIONS, seed: config.SPLIT_SEED, pinned: result.pins.size - result.unusedPins.length, file: SPLITS_CSV } }
+      ? {
+          splits: {
+            fractions: config.SPLIT_FRACTIONS,
+            seed: config.SPLIT_SEED,
+            pinned: result.pins.size - result.unusedPins.length,
+            file: SPLITS_CSV,
+          },
+        }
       : {}),
-    excluded: { slides: cohort.excludedSlides, patients: cohort.droppedPatients, unlisted_slides: cohort.unlistedSlides },
+    excluded: {
+      slides: cohort.excludedSlides,
+      patients: cohort.droppedPatients,
+      unlisted_slides: cohort.unlistedSlides,
+    },
     models: Object.fromEntries(Object.entries(cohort.models).filter(([, keys]) => Object.keys(keys).length > 0)),
     params: { ...config, columns: manifest.mapping },
   };

@@ -17,5 +17,13 @@ stageMain('merge', ({ env, log }) => {
   if (normalizeDir && !existsSync(join(normalizeDir, MODEL_FILE))) normalizeDir = undefined;
   // merge-slide's /qc (the QC page's cards and pictures); optional, so older specs still run.
   const qcDir = process.env.merge_slide || undefined;
-  runFinal({ cohortFile, shardRepo: inputPath('merge_shard'), normalizeDir, outDir: env.outDir, link: true, qcDir, log });
+  runFinal({
+    cohortFile,
+    shardRepo: inputPath('merge_shard'),
+    normalizeDir,
+    outDir: env.outDir,
+    link: true,
+    qcDir,
+    log,
+  });
 });

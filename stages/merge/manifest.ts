@@ -13,7 +13,9 @@ export class ManifestError extends Error {
     readonly file: string,
     readonly problems: string[],
   ) {
-    super(`${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n  ${problems.join('\n  ')}`}`);
+    super(
+      `${file}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n  ${problems.join('\n  ')}`}`,
+    );
     this.name = 'ManifestError';
   }
 }
@@ -94,14 +96,23 @@ const RowSchema = z.object({
 });
 
 /** Parse CSV text into records with their line numbers; CSV syntax errors name the file and line. */
-export function parseCsv(text: string, file: string): { header: string[]; records: { line: number; cells: string[] }[] } {
+export function parseCsv(
+  text: string,
+  file: string,
+): { header: string[]; records: { line: number; cells: string[] }[] } {
   let parsed: { record: string[]; info: { lines: number } }[];
   try {
-    parsed = parse(text, { bom: true, info: true, skip_empty_lines: true, relax_quotes: false }) as unknown as typeof parsed;
+    parsed = parse(text, {
+      bom: true,
+      info: true,
+      skip_empty_lines: true,
+      relax_quotes: false,
+    }) as unknown as typeof parsed;
   } catch (err) {
     throw new ManifestError(file, [`not valid CSV: ${(err as Error).message}`]);
   }
-  if (parsed.length === 0) throw new ManifestError(file, ['the file is empty; it needs a header row and one row per slide']);
+  if (parsed.length === 0)
+    throw new ManifestError(file, ['the file is empty; it needs a header row and one row per slide']);
   const header = parsed[0].record.map((h) => h.trim());
   return { header, records: parsed.slice(1).map((p) => ({ line: p.info.lines, cells: p.record })) };
 }
@@ -118,7 +129,8 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
   const { mapping } = options;
   const { header, records } = parseCsv(text, file);
   const problems: string[] = [];
-  const where = (line: number, field: Field) => `line ${line}, column '${mapping[field]}'${mapping[field] !== field ? ` (${field})` : ''}`;
+  const where = (line: number, field: Field) =>
+    `line ${line}, column '${mapping[field]}'${mapping[field] !== field ? ` (${field})` : ''}`;
 
   const index: Partial<Record<Field, number>> = {};
   for (const field of Object.keys(mapping) as Field[]) {
@@ -132,7 +144,8 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
     }
   }
   const duplicateHeaders = header.filter((h, i) => header.indexOf(h) !== i);
-  if (duplicateHeaders.length) problems.push(`line 1: duplicate column names: ${[...new Set(duplicateHeaders)].join(', ')}`);
+  if (duplicateHeaders.length)
+    problems.push(`line 1: duplicate column names: ${[...new Set(duplicateHeaders)].join(', ')}`);
   if (problems.length) throw new ManifestError(file, problems);
   if (records.length === 0) throw new ManifestError(file, ['no rows after the header; add one row per slide']);
 
@@ -146,7 +159,8 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
     for (const field of Object.keys(index) as Field[]) raw[field] = cells[index[field]!];
     const result = RowSchema.safeParse(raw);
     if (!result.success) {
-      for (const issue of result.error.issues) problems.push(`${where(line, issue.path[0] as Field)}: ${issue.message}`);
+      for (const issue of result.error.issues)
+        problems.push(`${where(line, issue.path[0] as Field)}: ${issue.message}`);
       continue;
     }
     const extra: Record<string, string> = {};
@@ -154,17 +168,29 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
       if (!mappedIdx.has(i)) extra[h] = cells[i] ?? '';
     });
     const r = result.data;
-    rows.push({ line, imageId: r.image_id, patientId: r.patient_id, center: r.center_id, label: useLabels ? r.label : undefined, extra });
+    rows.push({
+      line,
+      imageId: r.image_id,
+      patientId: r.patient_id,
+      center: r.center_id,
+      label: useLabels ? r.label : undefined,
+      extra,
+    });
   }
 
   // Labels: all or nothing. No values at all in `auto` means an inference set.
-  let labeled = useLabels && rows.some((r) => r.label);
+  const labeled = useLabels && rows.some((r) => r.label);
   if (kind === 'labeled' && !labeled && problems.length === 0) {
-    problems.push(`column '${mapping.label}' (label) has no values, but DATASET_KIND=labeled; fill it in or use DATASET_KIND=auto`);
+    problems.push(
+      `column '${mapping.label}' (label) has no values, but DATASET_KIND=labeled; fill it in or use DATASET_KIND=auto`,
+    );
   }
   if (labeled) {
     for (const r of rows) {
-      if (!r.label) problems.push(`${where(r.line, 'label')}: empty label; label every row, or set DATASET_KIND=inference for an unlabelled set`);
+      if (!r.label)
+        problems.push(
+          `${where(r.line, 'label')}: empty label; label every row, or set DATASET_KIND=inference for an unlabelled set`,
+        );
     }
   } else {
     for (const r of rows) delete r.label;
@@ -173,7 +199,10 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
   const firstLineOfImage = new Map<string, number>();
   for (const r of rows) {
     const first = firstLineOfImage.get(r.imageId);
-    if (first !== undefined) problems.push(`${where(r.line, 'image_id')}: duplicate image id '${r.imageId}' (first on line ${first}); a slide belongs to one row`);
+    if (first !== undefined)
+      problems.push(
+        `${where(r.line, 'image_id')}: duplicate image id '${r.imageId}' (first on line ${first}); a slide belongs to one row`,
+      );
     else firstLineOfImage.set(r.imageId, r.line);
   }
 
@@ -181,14 +210,24 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
   for (const r of rows) {
     const p = byPatient.get(r.patientId);
     if (!p) {
-      byPatient.set(r.patientId, { patientId: r.patientId, center: r.center, label: r.label, slides: [r.imageId], line: r.line });
+      byPatient.set(r.patientId, {
+        patientId: r.patientId,
+        center: r.center,
+        label: r.label,
+        slides: [r.imageId],
+        line: r.line,
+      });
       continue;
     }
     if (p.center !== r.center) {
-      problems.push(`${where(r.line, 'center_id')}: patient '${r.patientId}' is in center '${r.center}' here but '${p.center}' on line ${p.line}; a patient belongs to one center`);
+      problems.push(
+        `${where(r.line, 'center_id')}: patient '${r.patientId}' is in center '${r.center}' here but '${p.center}' on line ${p.line}; a patient belongs to one center`,
+      );
     }
     if (labeled && p.label !== r.label) {
-      problems.push(`${where(r.line, 'label')}: patient '${r.patientId}' has label '${r.label}' here but '${p.label}' on line ${p.line}; a patient has one label`);
+      problems.push(
+        `${where(r.line, 'label')}: patient '${r.patientId}' has label '${r.label}' here but '${p.label}' on line ${p.line}; a patient has one label`,
+      );
     }
     if (!p.slides.includes(r.imageId)) p.slides.push(r.imageId);
   }

@@ -5,7 +5,17 @@
  * or written here). `runMerge` runs the four steps in one process, for tests and tools.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import {
@@ -52,7 +62,10 @@ export interface FinalInputs {
   log?: Logger;
 }
 
-function mergeModels(into: Record<string, Record<string, unknown[]>>, from: Record<string, Record<string, unknown[]>>): void {
+function mergeModels(
+  into: Record<string, Record<string, unknown[]>>,
+  from: Record<string, Record<string, unknown[]>>,
+): void {
   for (const [stage, keys] of Object.entries(from)) {
     const dst = (into[stage] ??= {});
     for (const [key, values] of Object.entries(keys)) {
@@ -66,7 +79,9 @@ function normalizeModel(dir: string | undefined): Record<string, unknown[]> | un
   if (!dir) return undefined;
   const onnx = join(dir, MODEL_FILE);
   if (!existsSync(onnx)) return undefined;
-  const out: Record<string, unknown[]> = { model_sha256: [createHash('sha256').update(readFileSync(onnx)).digest('hex')] };
+  const out: Record<string, unknown[]> = {
+    model_sha256: [createHash('sha256').update(readFileSync(onnx)).digest('hex')],
+  };
   const card = join(dir, MODEL_CARD_FILE);
   if (existsSync(card)) {
     try {
@@ -106,13 +121,19 @@ function refuseEmptyDataset(cohort: Cohort, manifestSlides: number): void {
   const outcomes = cohort.outcomes.map((o) => o.outcome);
   const noOutputs = outcomes.every((o) => o.status === 'excluded' && o.missing);
   const reasonOf = (o: SlideOutcome) =>
-    o.status === 'error' ? `${o.error.stage}: ${o.error.what}${o.error.why ? ` (${o.error.why})` : ''}` : o.status === 'excluded' ? o.why : 'no tiles';
+    o.status === 'error'
+      ? `${o.error.stage}: ${o.error.what}${o.error.why ? ` (${o.error.why})` : ''}`
+      : o.status === 'excluded'
+        ? o.why
+        : 'no tiles';
   const modelStages = new Set(['normalize', 'embed']);
   const oneModelReason =
-    outcomes.every((o) => o.status === 'error' && modelStages.has(o.error.stage)) && new Set(outcomes.map(reasonOf)).size === 1;
+    outcomes.every((o) => o.status === 'error' && modelStages.has(o.error.stage)) &&
+    new Set(outcomes.map(reasonOf)).size === 1;
   if (!noOutputs && !oneModelReason) return;
   const reasons = new Map<string, string[]>();
-  for (const o of outcomes) (reasons.get(reasonOf(o)) ?? reasons.set(reasonOf(o), []).get(reasonOf(o))!).push(o.slideId);
+  for (const o of outcomes)
+    (reasons.get(reasonOf(o)) ?? reasons.set(reasonOf(o), []).get(reasonOf(o))!).push(o.slideId);
   const lines = [...reasons.entries()]
     .sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1))
     .map(([why, slides]) => `${slides.length} slide(s): ${why} (e.g. ${slides.slice(0, 3).join(', ')})`);
@@ -128,14 +149,21 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   const c = JSON.parse(readFileSync(inputs.cohortFile, 'utf8')) as CohortFile;
   const { manifest, config, kind } = c;
   const summaryDir = join(inputs.shardRepo, SUMMARY_DIR);
-  const names = existsSync(summaryDir) ? readdirSync(summaryDir).filter((n) => n.endsWith('.json') && n !== UNLISTED_SUMMARY).sort() : [];
+  const names = existsSync(summaryDir)
+    ? readdirSync(summaryDir)
+        .filter((n) => n.endsWith('.json') && n !== UNLISTED_SUMMARY)
+        .sort()
+    : [];
   const summaries = names.map((n) => JSON.parse(readFileSync(join(summaryDir, n), 'utf8')) as ShardSummary);
   const unlistedFile = join(summaryDir, UNLISTED_SUMMARY);
-  const unlistedSlides: string[] = existsSync(unlistedFile) ? (JSON.parse(readFileSync(unlistedFile, 'utf8')) as { slides: string[] }).slides : [];
+  const unlistedSlides: string[] = existsSync(unlistedFile)
+    ? (JSON.parse(readFileSync(unlistedFile, 'utf8')) as { slides: string[] }).slides
+    : [];
 
   // One embedding dimension per dataset: the most common over the slides in records.
   const dims = new Map<number, number>();
-  for (const s of summaries) if (s.records > 0) dims.set(s.dim, (dims.get(s.dim) ?? 0) + s.patients.reduce((a, p) => a + p.slides.length, 0));
+  for (const s of summaries)
+    if (s.records > 0) dims.set(s.dim, (dims.get(s.dim) ?? 0) + s.patients.reduce((a, p) => a + p.slides.length, 0));
   const embeddingDim = [...dims.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 0;
 
   const rowIndex = new Map(manifest.rows.map((r, i) => [r.imageId, i]));
@@ -153,8 +181,16 @@ export function runFinal(inputs: FinalInputs): MergeResult {
     if (s.records === 0) continue;
     if (s.dim !== embeddingDim) {
       for (const p of s.patients) {
-        dropped.set(p.patientId, `embedding dimension ${s.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed`);
-        for (const sl of p.slides) excludedSlides.push({ slide: sl.slideId, patient: p.patientId, why: `embedding dimension ${s.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed` });
+        dropped.set(
+          p.patientId,
+          `embedding dimension ${s.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed`,
+        );
+        for (const sl of p.slides)
+          excludedSlides.push({
+            slide: sl.slideId,
+            patient: p.patientId,
+            why: `embedding dimension ${s.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed`,
+          });
       }
       continue;
     }
@@ -168,9 +204,16 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   const outcomes: Cohort['outcomes'] = manifest.rows.map((r) => ({
     patientId: r.patientId,
     line: r.line,
-    outcome: outcomeOf.get(r.imageId) ?? { status: 'excluded', slideId: r.imageId, why: 'no output yet from merge-slide', missing: true },
+    outcome: outcomeOf.get(r.imageId) ?? {
+      status: 'excluded',
+      slideId: r.imageId,
+      why: 'no output yet from merge-slide',
+      missing: true,
+    },
   }));
-  for (const o of outcomes) if (!outcomeOf.has(o.outcome.slideId)) excludedSlides.push({ slide: o.outcome.slideId, patient: o.patientId, why: (o.outcome as { why: string }).why });
+  for (const o of outcomes)
+    if (!outcomeOf.has(o.outcome.slideId))
+      excludedSlides.push({ slide: o.outcome.slideId, patient: o.patientId, why: (o.outcome as { why: string }).why });
   excludedSlides.sort((a, b) => (rowIndex.get(a.slide) ?? Infinity) - (rowIndex.get(b.slide) ?? Infinity));
 
   const patients: CohortPatient[] = [];
@@ -181,7 +224,12 @@ export function runFinal(inputs: FinalInputs): MergeResult {
       const slides = u.slides.map((s) => outcomeOf.get(s.slideId) as OkSlide);
       patients.push({ patient, slides, tiles: u.tiles });
     } else {
-      droppedPatients.push({ patient: patient.patientId, why: dropped.get(patient.patientId) ?? `no tiles: none of its ${patient.slides.length} slide(s) has usable outputs` });
+      droppedPatients.push({
+        patient: patient.patientId,
+        why:
+          dropped.get(patient.patientId) ??
+          `no tiles: none of its ${patient.slides.length} slide(s) has usable outputs`,
+      });
     }
   }
   droppedPatients.sort((a, b) => patientIndex.get(a.patient)! - patientIndex.get(b.patient)!);
@@ -196,11 +244,18 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   for (const list of Object.values(shards)) list.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   const result: MergeResult = { manifest, cohort, config, kind, sets, assignment, pins, unusedPins, shards };
 
-  for (const list of Object.values(shards)) for (const w of list) placeShard(join(inputs.shardRepo, w.file), join(inputs.outDir, w.file), inputs.link);
+  for (const list of Object.values(shards))
+    for (const w of list) placeShard(join(inputs.shardRepo, w.file), join(inputs.outDir, w.file), inputs.link);
   writeFileAtomic(join(inputs.outDir, SPLITS_CSV), formatSplitsCsv(assignment, pins));
   writeFileAtomic(join(inputs.outDir, DATASET_JSON), JSON.stringify(buildDatasetJson(result), null, 2) + '\n');
   writeFileAtomic(join(inputs.outDir, REPORT_MD), buildReport(result));
-  const page = writeQcPage({ result, placed: c.assignment, qcDir: inputs.qcDir, outDir: inputs.outDir, link: inputs.link });
+  const page = writeQcPage({
+    result,
+    placed: c.assignment,
+    qcDir: inputs.qcDir,
+    outDir: inputs.outDir,
+    link: inputs.link,
+  });
   log.info('dataset written', {
     qc_cards: page.cards,
     report_html_bytes: page.bytes,
@@ -232,8 +287,14 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
     const assignOut = join(tmp, 'merge-assign');
     const assigned = runAssign(manifestDir, assignOut, config);
     const slideOut = join(tmp, 'merge-slide');
-    const ids = new Set([...assigned.slides.map((s) => s.slide), ...slideFolders(dirs.embed), ...slideFolders(dirs.histogram), ...slideFolders(dirs.tileDetect)]);
-    const mounted = (root: string | undefined, id: string) => (root && existsSync(join(root, id)) ? join(root, id) : undefined);
+    const ids = new Set([
+      ...assigned.slides.map((s) => s.slide),
+      ...slideFolders(dirs.embed),
+      ...slideFolders(dirs.histogram),
+      ...slideFolders(dirs.tileDetect),
+    ]);
+    const mounted = (root: string | undefined, id: string) =>
+      root && existsSync(join(root, id)) ? join(root, id) : undefined;
     for (const id of [...ids].sort()) {
       const assignFile = join(assignOut, assignedSlideFile(id));
       const { file } = runSlide({
@@ -249,9 +310,18 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
     const shardOut = join(tmp, 'merge-shard');
     mkdirSync(shardOut, { recursive: true });
     const shardsRoot = join(slideOut, SHARDS_DIR);
-    for (const set of slideFolders(shardsRoot)) for (const shard of slideFolders(join(shardsRoot, set))) await runShard(join(shardsRoot, set, shard), shardOut);
+    for (const set of slideFolders(shardsRoot))
+      for (const shard of slideFolders(join(shardsRoot, set))) await runShard(join(shardsRoot, set, shard), shardOut);
     if (existsSync(join(slideOut, UNLISTED_DIR))) runUnlisted(join(slideOut, UNLISTED_DIR), shardOut);
-    return runFinal({ cohortFile: join(assignOut, COHORT_FILE), shardRepo: shardOut, normalizeDir: inputs.normalizeDir, outDir, link: false, qcDir: join(slideOut, QC_DIR), log });
+    return runFinal({
+      cohortFile: join(assignOut, COHORT_FILE),
+      shardRepo: shardOut,
+      normalizeDir: inputs.normalizeDir,
+      outDir,
+      link: false,
+      qcDir: join(slideOut, QC_DIR),
+      log,
+    });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -17,7 +17,9 @@ export function combineSlides(slides: SlideTensors[], dim: number): PatientTiles
   const tilesPerSlide = slides.map((s) => {
     const n = s.avg.length / dim;
     if (!Number.isInteger(n) || s.max.length !== s.avg.length || s.loc.length !== 2 * n) {
-      throw new Error(`slide '${s.slideId}': embeddings do not match dimension ${dim} (avg ${s.avg.length}, max ${s.max.length}, loc ${s.loc.length} values)`);
+      throw new Error(
+        `slide '${s.slideId}': embeddings do not match dimension ${dim} (avg ${s.avg.length}, max ${s.max.length}, loc ${s.loc.length} values)`,
+      );
     }
     return n;
   });
@@ -46,9 +48,12 @@ export function combineSlides(slides: SlideTensors[], dim: number): PatientTiles
 /** The record of a patient from its tiles (the layout is shared/contract/patient-example.ts). */
 export function patientRecordOf(patient: PatientFields, tiles: PatientTiles, dim: number): PatientRecord {
   const numTiles = tiles.tilesPerSlide.reduce((a, b) => a + b, 0);
-  if (numTiles === 0) throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
+  if (numTiles === 0)
+    throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
   if (tiles.avg.length !== numTiles * dim || tiles.max.length !== numTiles * dim || tiles.loc.length !== numTiles * 2) {
-    throw new Error(`patient '${patient.patientId}': ${numTiles} tiles of dimension ${dim}, but avg has ${tiles.avg.length}, max ${tiles.max.length}, loc ${tiles.loc.length} values`);
+    throw new Error(
+      `patient '${patient.patientId}': ${numTiles} tiles of dimension ${dim}, but avg has ${tiles.avg.length}, max ${tiles.max.length}, loc ${tiles.loc.length} values`,
+    );
   }
   const tileSlide = new Array<number>(numTiles);
   const locX = new Array<number>(numTiles);
@@ -63,7 +68,8 @@ export function patientRecordOf(patient: PatientFields, tiles: PatientTiles, dim
   });
   // The mean of per-tile histograms (each sums to 1) over every tile of the patient.
   const histogram = new Float32Array(HISTOGRAM_BINS);
-  if (tiles.histogramCount > 0) for (let b = 0; b < HISTOGRAM_BINS; b++) histogram[b] = tiles.histogramSum[b] / tiles.histogramCount;
+  if (tiles.histogramCount > 0)
+    for (let b = 0; b < HISTOGRAM_BINS; b++) histogram[b] = tiles.histogramSum[b] / tiles.histogramCount;
 
   return {
     patientId: patient.patientId,
@@ -83,8 +89,11 @@ export function patientRecordOf(patient: PatientFields, tiles: PatientTiles, dim
 
 /** The serialized record of a patient, from its slides loaded one by one or its tiles already concatenated. */
 export function encodePatient(patient: PatientFields, slides: SlideTensors[] | PatientTiles, dim: number): Buffer {
-  if (Array.isArray(slides) && slides.length === 0) throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
-  return encodePatientRecord(patientRecordOf(patient, Array.isArray(slides) ? combineSlides(slides, dim) : slides, dim));
+  if (Array.isArray(slides) && slides.length === 0)
+    throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
+  return encodePatientRecord(
+    patientRecordOf(patient, Array.isArray(slides) ? combineSlides(slides, dim) : slides, dim),
+  );
 }
 
 /** Size of a record from counts alone, for planning shards before anything is loaded. */

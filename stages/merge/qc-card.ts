@@ -58,7 +58,10 @@ function readTiles(slideDir: string): z.infer<typeof LenientTiles> | undefined {
 }
 
 /** Build the card of one slide from its tile-detect folder (`<tile_detect>/<slide>`, absent when not there). */
-export async function buildQcCard(slideId: string, tileDetectDir: string | undefined): Promise<{ card: QcCard; picture?: Buffer }> {
+export async function buildQcCard(
+  slideId: string,
+  tileDetectDir: string | undefined,
+): Promise<{ card: QcCard; picture?: Buffer }> {
   const card: QcCard = { slide: slideId };
   if (!tileDetectDir) return { card };
   const tiles = readTiles(tileDetectDir);
@@ -91,7 +94,10 @@ export async function writeQcCard(slideId: string, tileDetectDir: string | undef
 }
 
 /** Read the cards of a merge-slide output's `/qc` folder, by slide id (unreadable ones are skipped, named). */
-export function readQcCards(qcDir: string | undefined, slideIds: Iterable<string>): { cards: Map<string, QcCard>; problems: string[] } {
+export function readQcCards(
+  qcDir: string | undefined,
+  slideIds: Iterable<string>,
+): { cards: Map<string, QcCard>; problems: string[] } {
   const cards = new Map<string, QcCard>();
   const problems: string[] = [];
   if (!qcDir || !existsSync(qcDir)) return { cards, problems };

@@ -40,7 +40,10 @@ function place(from: string, to: string, link: boolean): void {
 
 export function writeQcPage(inputs: QcPageInputs): { cards: number; pictures: number; bytes: number } {
   const { result, qcDir, outDir } = inputs;
-  const { cards, problems } = readQcCards(qcDir, result.manifest.rows.map((r) => r.imageId));
+  const { cards, problems } = readQcCards(
+    qcDir,
+    result.manifest.rows.map((r) => r.imageId),
+  );
   let pictures = 0;
   if (cards.size) mkdirSync(join(outDir, QC_DIR), { recursive: true });
   for (const [id, card] of cards) {
@@ -49,7 +52,9 @@ export function writeQcPage(inputs: QcPageInputs): { cards: number; pictures: nu
       place(join(qcDir!, `${id}.jpg`), join(outDir, QC_DIR, `${id}.jpg`), inputs.link);
       pictures++;
     } catch (err) {
-      problems.push(`${QC_DIR}/${id}.json names a picture, but ${QC_DIR}/${id}.jpg cannot be placed: ${(err as Error).message}`);
+      problems.push(
+        `${QC_DIR}/${id}.json names a picture, but ${QC_DIR}/${id}.jpg cannot be placed: ${(err as Error).message}`,
+      );
       delete card.picture;
     }
   }

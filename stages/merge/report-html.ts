@@ -8,8 +8,16 @@
 import { QC_DIR, type QcCard } from './qc-card.js';
 import { PAGE_SCRIPT, PAGE_STYLE } from './report-html-page.js';
 import {
-  centersTable, droppedPatientsTable, excludedSlidesTable, labelsTable, patientsTable, setsTable, slideLines, type Cell,
-  type SlideLine, type Table,
+  centersTable,
+  droppedPatientsTable,
+  excludedSlidesTable,
+  labelsTable,
+  patientsTable,
+  setsTable,
+  slideLines,
+  type Cell,
+  type SlideLine,
+  type Table,
 } from './report-tables.js';
 import { centerRenumbering } from './report.js';
 import type { MergeResult } from './summary.js';
@@ -47,7 +55,8 @@ function histogramSvg(card: QcCard | undefined): string {
     const bh = Math.max(1, Math.round((Math.sqrt(c) / Math.sqrt(max)) * HIST_H));
     const x = +(i * bw).toFixed(1);
     // A bin is drawn as kept when its lower edge is at or above the keep threshold.
-    bars[i / h.counts.length >= keepAt - 1e-9 ? 'kept' : 'dropped'] += `M${x} ${HIST_H}v-${bh}h${+bw.toFixed(1)}v${bh}z`;
+    bars[i / h.counts.length >= keepAt - 1e-9 ? 'kept' : 'dropped'] +=
+      `M${x} ${HIST_H}v-${bh}h${+bw.toFixed(1)}v${bh}z`;
   });
   const at = +(keepAt * HIST_W).toFixed(1);
   const title = `tiles per tissue fraction (${h.bins} bins${h.keptOnly ? ', kept tiles only: tiles.json predates the grid histogram' : ''}): ${h.counts.join(' ')}`;
@@ -65,7 +74,11 @@ function picture(line: SlideLine, card: QcCard | undefined): string {
     const { width, height } = card.picture;
     return `<img class="pic" src="${esc(pictureHref(line.slideId))}" width="${width}" height="${height}" loading="lazy" alt="${esc(`${line.slideId}: kept tiles outlined green, dropped tissue shaded red`)}">`;
   }
-  const why = card?.pictureProblem ?? (line.status === 'error' ? 'no picture: the slide could not be read' : 'no picture: tile-detect has no output for it');
+  const why =
+    card?.pictureProblem ??
+    (line.status === 'error'
+      ? 'no picture: the slide could not be read'
+      : 'no picture: tile-detect has no output for it');
   return `<div class="nopic">${esc(why)}</div>`;
 }
 
@@ -74,16 +87,26 @@ function counts(line: SlideLine): string {
   const items: [string, Cell][] = [];
   if (d?.grid !== undefined) items.push(['grid', d.grid]);
   if (d?.kept !== undefined) items.push(['kept', d.kept]);
-  for (const [k, v] of Object.entries(d?.dropped ?? {})) items.push([k === 'total' ? 'dropped' : `dropped (${k.replace(/_/g, ' ')})`, v]);
+  for (const [k, v] of Object.entries(d?.dropped ?? {}))
+    items.push([k === 'total' ? 'dropped' : `dropped (${k.replace(/_/g, ' ')})`, v]);
   items.push(['in record', line.tiles]);
   return `<dl class="counts">${items.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`;
 }
 
-function slideCard(line: SlideLine, inputs: HtmlInputs, patients: Map<string, { center: string; label?: string }>): string {
+function slideCard(
+  line: SlideLine,
+  inputs: HtmlInputs,
+  patients: Map<string, { center: string; label?: string }>,
+): string {
   const p = patients.get(line.patientId);
   const set = inputs.placed[line.patientId] ?? '';
   const card = inputs.cards.get(line.slideId);
-  const meta = [`patient ${line.patientId}`, p ? `center ${p.center}` : '', p?.label !== undefined ? `label ${p.label}` : '', set ? `set ${set}` : '']
+  const meta = [
+    `patient ${line.patientId}`,
+    p ? `center ${p.center}` : '',
+    p?.label !== undefined ? `label ${p.label}` : '',
+    set ? `set ${set}` : '',
+  ]
     .filter(Boolean)
     .join(' · ');
   const cls = statusClass(line.status);
@@ -102,14 +125,21 @@ const isNumber = (v: Cell) => typeof v === 'number';
 function htmlTable(t: Table, rowAttrs?: (row: Cell[], i: number) => Record<string, string>): string {
   const head = `<tr>${t.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`;
   const rows = t.rows.map((r, i) => {
-    const attrs = rowAttrs ? Object.entries(rowAttrs(r, i)).map(([k, v]) => ` data-${k}="${esc(v)}"`).join('') : '';
+    const attrs = rowAttrs
+      ? Object.entries(rowAttrs(r, i))
+          .map(([k, v]) => ` data-${k}="${esc(v)}"`)
+          .join('')
+      : '';
     return `<tr${attrs}>${r.map((c) => `<td${isNumber(c) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`;
   });
   return `<table><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 function select(name: string, label: string, values: string[]): string {
-  const options = [`<option value="">all</option>`, ...values.map((v) => `<option value="${esc(v)}">${esc(v)}</option>`)];
+  const options = [
+    `<option value="">all</option>`,
+    ...values.map((v) => `<option value="${esc(v)}">${esc(v)}</option>`),
+  ];
   return `<label>${esc(label)}<select data-filter="${esc(name)}">${options.join('')}</select></label>`;
 }
 
@@ -155,12 +185,18 @@ export function buildReportHtml(inputs: HtmlInputs): string {
     out.push(`<ul>${cohort.unlistedSlides.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>`);
   }
   const pt = patientsTable(result);
-  out.push('<h2>Per patient</h2>', htmlTable(pt, (_r, i) => {
-    const p = manifest.patients[i];
-    return { set: inputs.placed[p.patientId] ?? '', center: p.center };
-  }));
+  out.push(
+    '<h2>Per patient</h2>',
+    htmlTable(pt, (_r, i) => {
+      const p = manifest.patients[i];
+      return { set: inputs.placed[p.patientId] ?? '', center: p.center };
+    }),
+  );
   if (inputs.problems?.length) {
-    out.push('<h2>QC cards that could not be read</h2>', `<ul>${inputs.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>`);
+    out.push(
+      '<h2>QC cards that could not be read</h2>',
+      `<ul>${inputs.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>`,
+    );
   }
   out.push('</section></main>', `<script>${PAGE_SCRIPT}</script>`, '</body></html>', '');
   return out.join('\n');

@@ -23,7 +23,14 @@ export function setsTable(result: MergeResult): Table {
   const total = sets.reduce((a, s) => a + s.info.patients, 0);
   return {
     head: ['set', 'patients', 'fraction', 'slides', 'tiles', 'shards'],
-    rows: sets.map(({ name, info }) => [name, info.patients, pct(info.patients, total), info.slides, info.tiles, info.shards.length]),
+    rows: sets.map(({ name, info }) => [
+      name,
+      info.patients,
+      pct(info.patients, total),
+      info.slides,
+      info.tiles,
+      info.shards.length,
+    ]),
   };
 }
 
@@ -53,7 +60,10 @@ export function droppedPatientsTable(result: MergeResult): Table {
 }
 
 export function excludedSlidesTable(result: MergeResult): Table {
-  return { head: ['slide', 'patient', 'stage', 'why'], rows: result.cohort.excludedSlides.map((s) => [s.slide, s.patient, s.stage ?? '', s.why]) };
+  return {
+    head: ['slide', 'patient', 'stage', 'why'],
+    rows: result.cohort.excludedSlides.map((s) => [s.slide, s.patient, s.stage ?? '', s.why]),
+  };
 }
 
 export function patientsTable(result: MergeResult): Table {
@@ -65,7 +75,14 @@ export function patientsTable(result: MergeResult): Table {
     rows: manifest.patients.map((p) => {
       const cp = inCohort.get(p.patientId);
       const set = result.assignment.get(p.patientId) ?? 'dropped';
-      return [p.patientId, p.center, ...(labeled ? [p.label ?? ''] : []), set, `${cp?.slides.length ?? 0}/${p.slides.length}`, cp?.tiles ?? 0];
+      return [
+        p.patientId,
+        p.center,
+        ...(labeled ? [p.label ?? ''] : []),
+        set,
+        `${cp?.slides.length ?? 0}/${p.slides.length}`,
+        cp?.tiles ?? 0,
+      ];
     }),
   };
 }
@@ -87,7 +104,12 @@ export interface SlideLine {
 export function slideLines(result: MergeResult): SlideLine[] {
   const excludedWhy = new Map(result.cohort.excludedSlides.map((e) => [e.slide, e.why]));
   return result.cohort.outcomes.map(({ patientId, outcome: o }) => {
-    const note = o.status === 'error' ? describeSlideError(o.error) : o.status === 'excluded' ? o.why : excludedWhy.get(o.slideId) ?? '';
+    const note =
+      o.status === 'error'
+        ? describeSlideError(o.error)
+        : o.status === 'excluded'
+          ? o.why
+          : (excludedWhy.get(o.slideId) ?? '');
     const status: SlideStatus = o.status === 'error' ? 'error' : o.status === 'ok' && !note ? 'in' : 'left out';
     const tiles = o.status === 'ok' && !excludedWhy.has(o.slideId) ? o.tiles : 0;
     return { slideId: o.slideId, patientId, status, outcome: o, tiles, note };
@@ -95,7 +117,11 @@ export function slideLines(result: MergeResult): SlideLine[] {
 }
 
 export function droppedText(d: SlideOutcome['detect']): string {
-  return d?.dropped ? Object.entries(d.dropped).map(([k, v]) => `${k}: ${v}`).join(', ') : '';
+  return d?.dropped
+    ? Object.entries(d.dropped)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')
+    : '';
 }
 
 export function slidesTable(result: MergeResult): Table {
@@ -105,7 +131,17 @@ export function slidesTable(result: MergeResult): Table {
     head: ['slide', 'patient', 'status', 'grid', 'kept', 'dropped', 'tiles', 'note', ...extra],
     rows: slideLines(result).map((l) => {
       const d = l.outcome.detect;
-      return [l.slideId, l.patientId, l.status, d?.grid ?? '', d?.kept ?? '', droppedText(d), l.tiles, l.note, ...extra.map((c) => rowOf.get(l.slideId)?.extra[c] ?? '')];
+      return [
+        l.slideId,
+        l.patientId,
+        l.status,
+        d?.grid ?? '',
+        d?.kept ?? '',
+        droppedText(d),
+        l.tiles,
+        l.note,
+        ...extra.map((c) => rowOf.get(l.slideId)?.extra[c] ?? ''),
+      ];
     }),
   };
 }

@@ -3,31 +3,52 @@
  * checks), then what was left out and why, then per patient and per slide (with the manifest's other columns).
  */
 import {
-  centersTable, droppedPatientsTable, excludedSlidesTable, labelsTable, patientsTable, setsOf, setsTable, slidesTable, type Table,
+  centersTable,
+  droppedPatientsTable,
+  excludedSlidesTable,
+  labelsTable,
+  patientsTable,
+  setsOf,
+  setsTable,
+  slidesTable,
+  type Table,
 } from './report-tables.js';
 import type { MergeResult } from './summary.js';
 
-const cell = (v: unknown) => String(v ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+const cell = (v: unknown) =>
+  String(v ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\r?\n/g, ' ');
 const row = (cells: unknown[]) => `| ${cells.map(cell).join(' | ')} |`;
-const table = (head: string[], rows: unknown[][]) => [row(head), row(head.map(() => '---')), ...rows.map(row)].join('\n');
+const table = (head: string[], rows: unknown[][]) =>
+  [row(head), row(head.map(() => '---')), ...rows.map(row)].join('\n');
 const md = (t: Table) => table(t.head, t.rows);
 
 /**
  * center_id is the manifest's own number only when every center is an integer; otherwise every center is numbered
  * by its sorted place, which silently changes centers written as numbers. Say so, with the mapping.
  */
-export function centerRenumbering(names: string[], ids: Record<string, number>, rule: MergeResult['manifest']['centerIdRule']): string | undefined {
+export function centerRenumbering(
+  names: string[],
+  ids: Record<string, number>,
+  rule: MergeResult['manifest']['centerIdRule'],
+): string | undefined {
   if (rule !== 'sorted-index') return undefined;
   const numeric = names.filter((n) => /^-?\d{1,15}$/.test(n));
   if (numeric.length === 0) return undefined;
   const text = names.filter((n) => !numeric.includes(n));
   const why = text.length
-    ? `not every center is an integer (${text.slice(0, 3).map((n) => `'${n}'`).join(', ')}${text.length > 3 ? ', ...' : ''})`
+    ? `not every center is an integer (${text
+        .slice(0, 3)
+        .map((n) => `'${n}'`)
+        .join(', ')}${text.length > 3 ? ', ...' : ''})`
     : 'two centers are written as the same integer';
   const moved = numeric.filter((n) => ids[n] !== Number(n)).map((n) => `${n} -> ${ids[n]}`);
   return (
     `**center_id renumbered:** ${why}, so center_id is each center's place in sorted order` +
-    (moved.length ? `; centers written as numbers changed: ${moved.slice(0, 10).join(', ')}${moved.length > 10 ? ', ...' : ''}` : '') +
+    (moved.length
+      ? `; centers written as numbers changed: ${moved.slice(0, 10).join(', ')}${moved.length > 10 ? ', ...' : ''}`
+      : '') +
     '. Write every center as an integer (or every one as a name) to choose the numbers.'
   );
 }
@@ -71,7 +92,9 @@ export function buildReport(result: MergeResult): string {
     out.push(
       `Splits: fractions ${config.SPLIT_FRACTIONS.join('/')} by patient, stratified by center, seed '${config.SPLIT_SEED}'; ` +
         `${pinned} patient(s) pinned by the manifest's ${config.PINS_FILE}` +
-        (result.unusedPins.length ? `, ${result.unusedPins.length} pin(s) for patients not in this dataset (kept in splits.csv)` : '') +
+        (result.unusedPins.length
+          ? `, ${result.unusedPins.length} pin(s) for patients not in this dataset (kept in splits.csv)`
+          : '') +
         '. Commit `/splits.csv` back to the manifest repo to freeze this assignment.',
       '',
     );

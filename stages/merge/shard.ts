@@ -47,10 +47,17 @@ export interface ShardSummary {
 
 function readSlideFiles(shardDir: string): { file: SlideFile; dir: string }[] {
   const out: { file: SlideFile; dir: string }[] = [];
-  for (const p of readdirSync(shardDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
-    for (const s of readdirSync(join(shardDir, p), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+  for (const p of readdirSync(shardDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort()) {
+    for (const s of readdirSync(join(shardDir, p), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort()) {
       const path = join(shardDir, p, s, SLIDE_FILE);
-      if (!existsSync(path)) throw new Error(`${withoutPfsRoot(join(shardDir, p, s))}: no ${SLIDE_FILE} (not written by merge-slide?)`);
+      if (!existsSync(path))
+        throw new Error(`${withoutPfsRoot(join(shardDir, p, s))}: no ${SLIDE_FILE} (not written by merge-slide?)`);
       out.push({ file: JSON.parse(readFileSync(path, 'utf8')) as SlideFile, dir: join(shardDir, p) });
     }
   }
@@ -63,8 +70,15 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
   const first = slideFiles[0].file.assigned;
   for (const { file } of slideFiles) {
     const a = file.assigned;
-    if (a.set !== first.set || a.shard !== first.shard || a.file !== first.file || a.compression !== first.compression) {
-      throw new Error(`slide '${a.slide}' is assigned to ${a.file} but shares ${withoutPfsRoot(shardDir)} with slides of ${first.file}; re-run merge-assign`);
+    if (
+      a.set !== first.set ||
+      a.shard !== first.shard ||
+      a.file !== first.file ||
+      a.compression !== first.compression
+    ) {
+      throw new Error(
+        `slide '${a.slide}' is assigned to ${a.file} but shares ${withoutPfsRoot(shardDir)} with slides of ${first.file}; re-run merge-assign`,
+      );
     }
   }
   // Patients, each with its slides in manifest order.
@@ -79,7 +93,8 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
   // One embedding dimension per shard: the most common; slides of another model's size are left out (the last step
   // checks that every shard agrees).
   const dims = new Map<number, number>();
-  for (const { file } of slideFiles) if (file.outcome.status === 'ok') dims.set(file.outcome.dim, (dims.get(file.outcome.dim) ?? 0) + 1);
+  for (const { file } of slideFiles)
+    if (file.outcome.status === 'ok') dims.set(file.outcome.dim, (dims.get(file.outcome.dim) ?? 0) + 1);
   const dim = [...dims.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 0;
 
   const seed = first.seed;
@@ -94,9 +109,20 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
     const { dir, files } = byPatient.get(id)!;
     const used: ShardPatient['slides'] = [];
     for (const { assigned: a, outcome: o } of files) {
-      if (o.status === 'error') excludedSlides.push({ slide: a.slide, patient: id, why: `${o.error.what}: ${o.error.why}`, stage: o.error.stage });
+      if (o.status === 'error')
+        excludedSlides.push({
+          slide: a.slide,
+          patient: id,
+          why: `${o.error.what}: ${o.error.why}`,
+          stage: o.error.stage,
+        });
       else if (o.status === 'excluded') excludedSlides.push({ slide: a.slide, patient: id, why: o.why });
-      else if (o.dim !== dim) excludedSlides.push({ slide: a.slide, patient: id, why: `embedding dimension ${o.dim} differs from the cohort's ${dim} (another model?); re-run embed` });
+      else if (o.dim !== dim)
+        excludedSlides.push({
+          slide: a.slide,
+          patient: id,
+          why: `embedding dimension ${o.dim} differs from the cohort's ${dim} (another model?); re-run embed`,
+        });
       else {
         used.push({ slideId: a.slide, tiles: o.tiles });
         collectModelMeta((models.embed ??= {}), o.embedMeta);
@@ -104,7 +130,11 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
       }
     }
     const tiles = used.reduce((s, x) => s + x.tiles, 0);
-    if (tiles === 0) droppedPatients.push({ patient: id, why: `no tiles: none of its ${files[0].assigned.patientSlides} slide(s) has usable outputs` });
+    if (tiles === 0)
+      droppedPatients.push({
+        patient: id,
+        why: `no tiles: none of its ${files[0].assigned.patientSlides} slide(s) has usable outputs`,
+      });
     else {
       patients.push({ patientId: id, slides: used, tiles });
       fields.set(id, { centerId: files[0].assigned.centerId, label: files[0].assigned.label, dir });
@@ -115,12 +145,17 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
   if (patients.length > 0) {
     const buffers = new TileBuffers();
     const byId = new Map(patients.map((p) => [p.patientId, p]));
-    written = await writeShards(outDir, [{ set: first.set, file: first.file, patients: patients.map((p) => p.patientId) }], (patientId) => {
-      const p = byId.get(patientId)!;
-      const f = fields.get(patientId)!;
-      const tiles = loadPatientTiles({ embed: f.dir, histogram: f.dir }, p.slides, dim, buffers);
-      return encodePatient({ patientId, centerId: f.centerId, label: f.label }, tiles, dim);
-    }, { gzip: first.compression === 'gzip' });
+    written = await writeShards(
+      outDir,
+      [{ set: first.set, file: first.file, patients: patients.map((p) => p.patientId) }],
+      (patientId) => {
+        const p = byId.get(patientId)!;
+        const f = fields.get(patientId)!;
+        const tiles = loadPatientTiles({ embed: f.dir, histogram: f.dir }, p.slides, dim, buffers);
+        return encodePatient({ patientId, centerId: f.centerId, label: f.label }, tiles, dim);
+      },
+      { gzip: first.compression === 'gzip' },
+    );
   }
   const summary: ShardSummary = {
     set: first.set,
@@ -132,7 +167,11 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
     compression: first.compression,
     dim: patients.length ? dim : 0,
     patients,
-    slides: slideFiles.map(({ file }) => ({ patientId: file.assigned.patient, line: file.assigned.line, outcome: file.outcome })),
+    slides: slideFiles.map(({ file }) => ({
+      patientId: file.assigned.patient,
+      line: file.assigned.line,
+      outcome: file.outcome,
+    })),
     excludedSlides,
     droppedPatients,
     models,
@@ -144,7 +183,10 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
 /** The `/unlisted` datum: slides with outputs but no manifest row, listed for the report. */
 export function runUnlisted(unlistedDir: string, outDir: string): string[] {
   const slides = existsSync(unlistedDir)
-    ? readdirSync(unlistedDir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)).sort()
+    ? readdirSync(unlistedDir)
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => n.slice(0, -'.json'.length))
+        .sort()
     : [];
   writeFileAtomic(join(outDir, SUMMARY_DIR, UNLISTED_SUMMARY), JSON.stringify({ slides }, null, 2) + '\n');
   return slides;

@@ -16,20 +16,30 @@ export interface ShardPlan {
   patients: string[];
 }
 
-export function planShards(set: string, patients: { patientId: string; bytes: number }[], targetBytes: number, seed: string): ShardPlan[] {
+export function planShards(
+  set: string,
+  patients: { patientId: string; bytes: number }[],
+  targetBytes: number,
+  seed: string,
+): ShardPlan[] {
   if (patients.length === 0) return [];
   const sorted = [...patients].sort((a, b) => (a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0));
   const ordered = seededShuffle(sorted, `${seed}:${set}:shards`);
   const total = ordered.reduce((a, p) => a + p.bytes, 0);
   const count = Math.max(1, Math.min(ordered.length, Math.ceil(total / targetBytes)));
-  const plans: ShardPlan[] = Array.from({ length: count }, (_, i) => ({ set, file: shardFileName(set, i, count), patients: [] }));
+  const plans: ShardPlan[] = Array.from({ length: count }, (_, i) => ({
+    set,
+    file: shardFileName(set, i, count),
+    patients: [],
+  }));
   // Contiguous runs cut where the running size crosses k/count of the total; never an empty shard.
   let running = 0;
   let shard = 0;
   ordered.forEach((p, i) => {
     const remaining = ordered.length - i;
     const shardsLeft = count - shard;
-    if (plans[shard].patients.length > 0 && (running >= ((shard + 1) * total) / count || remaining < shardsLeft)) shard++;
+    if (plans[shard].patients.length > 0 && (running >= ((shard + 1) * total) / count || remaining < shardsLeft))
+      shard++;
     plans[shard].patients.push(p.patientId);
     running += p.bytes;
   });

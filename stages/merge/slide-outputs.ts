@@ -30,7 +30,15 @@ export interface StageDirs {
 export type DetectCounts = TilesJson['counts'] & { reason?: string };
 
 export type SlideOutcome =
-  | { status: 'ok'; slideId: string; tiles: number; dim: number; embedMeta: Record<string, string>; histogramMeta: Record<string, string>; detect?: DetectCounts }
+  | {
+      status: 'ok';
+      slideId: string;
+      tiles: number;
+      dim: number;
+      embedMeta: Record<string, string>;
+      histogramMeta: Record<string, string>;
+      detect?: DetectCounts;
+    }
   | { status: 'error'; slideId: string; error: SlideError; detect?: DetectCounts }
   /** `missing`: no stage has written anything for the slide yet (as opposed to outputs that cannot be used). */
   | { status: 'excluded'; slideId: string; why: string; missing?: true; detect?: DetectCounts };
@@ -55,7 +63,13 @@ function slideError(dirs: StageDirs, slideId: string): SlideError | undefined {
       const e = readSlideError(join(dir, slideId));
       if (e) return e;
     } catch (err) {
-      return { slide: slideId, stage: 'merge', what: 'unreadable error.json', why: (err as Error).message, passedThrough: [] };
+      return {
+        slide: slideId,
+        stage: 'merge',
+        what: 'unreadable error.json',
+        why: (err as Error).message,
+        passedThrough: [],
+      };
     }
   }
   return undefined;
@@ -68,16 +82,24 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
   if (error) return { status: 'error', slideId, error, detect };
   const embPath = join(dirs.embed, slideId, EMBEDDINGS_FILE);
   const histPath = join(dirs.histogram, slideId, HISTOGRAM_FILE);
-  const missing = [existsSync(embPath) ? '' : `embed (${EMBEDDINGS_FILE})`, existsSync(histPath) ? '' : `histogram (${HISTOGRAM_FILE})`].filter(Boolean);
-  if (missing.length) return { status: 'excluded', slideId, why: `no output yet from ${missing.join(' and ')}`, missing: true, detect };
+  const missing = [
+    existsSync(embPath) ? '' : `embed (${EMBEDDINGS_FILE})`,
+    existsSync(histPath) ? '' : `histogram (${HISTOGRAM_FILE})`,
+  ].filter(Boolean);
+  if (missing.length)
+    return { status: 'excluded', slideId, why: `no output yet from ${missing.join(' and ')}`, missing: true, detect };
   try {
     const emb = readSafetensorsHeader(embPath);
     const hist = readSafetensors(histPath); // small (16^3 bins): read whole for the tile count
     const { n, dim } = checkEmbeddingsHeader(emb.tensors);
     checkHistogramTensors(hist.tensors);
     const counted = Number(hist.tensors.count.data[0]);
-    if (counted !== n) throw new Error(`${HISTOGRAM_FILE} counts ${counted} tiles but ${EMBEDDINGS_FILE} has ${n}; the two stages saw different tiles, re-run them`);
-    if (n === 0) return { status: 'excluded', slideId, why: `no tiles: ${detect?.reason ?? 'no tissue found'}`, detect };
+    if (counted !== n)
+      throw new Error(
+        `${HISTOGRAM_FILE} counts ${counted} tiles but ${EMBEDDINGS_FILE} has ${n}; the two stages saw different tiles, re-run them`,
+      );
+    if (n === 0)
+      return { status: 'excluded', slideId, why: `no tiles: ${detect?.reason ?? 'no tissue found'}`, detect };
     return { status: 'ok', slideId, tiles: n, dim, embedMeta: emb.metadata, histogramMeta: hist.metadata, detect };
   } catch (err) {
     return { status: 'excluded', slideId, why: `outputs not usable: ${(err as Error).message}`, detect };
@@ -96,7 +118,8 @@ export interface SlideTensors {
 
 function readHistogram(path: string): { histogramSum: Float64Array; histogramCount: number } {
   const hist = readSafetensors(path).tensors;
-  const sum = hist.sum.data instanceof Float64Array ? hist.sum.data : Float64Array.from(hist.sum.data as ArrayLike<number>);
+  const sum =
+    hist.sum.data instanceof Float64Array ? hist.sum.data : Float64Array.from(hist.sum.data as ArrayLike<number>);
   return { histogramSum: sum, histogramCount: Number(hist.count.data[0]) };
 }
 
@@ -134,9 +157,16 @@ export class TileBuffers {
 }
 
 /** Read a tensor's bytes from the file straight into `into` (no intermediate buffer). */
-function readTensorInto(fd: number, path: string, base: number, entry: HeaderEntry, into: Float32Array | Int32Array): void {
+function readTensorInto(
+  fd: number,
+  path: string,
+  base: number,
+  entry: HeaderEntry,
+  into: Float32Array | Int32Array,
+): void {
   const [begin, end] = entry.data_offsets;
-  if (end - begin !== into.byteLength) throw new Error(`${path}: tensor holds ${end - begin} bytes, expected ${into.byteLength} (shape [${entry.shape}])`);
+  if (end - begin !== into.byteLength)
+    throw new Error(`${path}: tensor holds ${end - begin} bytes, expected ${into.byteLength} (shape [${entry.shape}])`);
   const view = new Uint8Array(into.buffer, into.byteOffset, into.byteLength);
   let done = 0;
   while (done < view.length) {
@@ -147,7 +177,12 @@ function readTensorInto(fd: number, path: string, base: number, entry: HeaderEnt
 }
 
 /** One patient's slides read into one set of concatenated arrays: each tensor byte is copied once, from the file. */
-export function loadPatientTiles(dirs: StageDirs, slides: { slideId: string; tiles: number }[], dim: number, buffers = new TileBuffers()): PatientTiles {
+export function loadPatientTiles(
+  dirs: StageDirs,
+  slides: { slideId: string; tiles: number }[],
+  dim: number,
+  buffers = new TileBuffers(),
+): PatientTiles {
   const numTiles = slides.reduce((a, s) => a + s.tiles, 0);
   const { avg, max, loc } = buffers.views(numTiles, dim);
   const histogramSum = new Float64Array(HISTOGRAM_BINS);
@@ -157,7 +192,10 @@ export function loadPatientTiles(dirs: StageDirs, slides: { slideId: string; til
     const path = join(dirs.embed, s.slideId, EMBEDDINGS_FILE);
     const header = readSafetensorsHeader(path);
     const n = header.tensors.avg?.shape[0];
-    if (n !== s.tiles || header.tensors.avg.shape[1] !== dim) throw new Error(`${path}: avg is [${header.tensors.avg?.shape}], expected [${s.tiles}, ${dim}]; did the file change during merge?`);
+    if (n !== s.tiles || header.tensors.avg.shape[1] !== dim)
+      throw new Error(
+        `${path}: avg is [${header.tensors.avg?.shape}], expected [${s.tiles}, ${dim}]; did the file change during merge?`,
+      );
     const fd = openSync(path, 'r');
     try {
       const base = 8 + header.headerBytes;
@@ -172,7 +210,15 @@ export function loadPatientTiles(dirs: StageDirs, slides: { slideId: string; til
     histogramCount += h.histogramCount;
     t += n;
   }
-  return { slideIds: slides.map((s) => s.slideId), tilesPerSlide: slides.map((s) => s.tiles), avg, max, loc, histogramSum, histogramCount };
+  return {
+    slideIds: slides.map((s) => s.slideId),
+    tilesPerSlide: slides.map((s) => s.tiles),
+    avg,
+    max,
+    loc,
+    histogramSum,
+    histogramCount,
+  };
 }
 
 /** Slide folders present in a stage's output (for slides with outputs but no manifest row). */

@@ -44,7 +44,12 @@ function clean(outcome: SlideOutcome): SlideOutcome {
   const error = (e: SlideError): SlideError => {
     const { time: _t, ...rest } = e;
     void _t;
-    return { ...rest, what: withoutPfsRoot(e.what), why: withoutPfsRoot(e.why), ...(e.where !== undefined ? { where: withoutPfsRoot(e.where) } : {}) };
+    return {
+      ...rest,
+      what: withoutPfsRoot(e.what),
+      why: withoutPfsRoot(e.why),
+      ...(e.where !== undefined ? { where: withoutPfsRoot(e.where) } : {}),
+    };
   };
   if (outcome.status === 'error') return { ...outcome, error: error(outcome.error) };
   if (outcome.status === 'excluded') return { ...outcome, why: withoutPfsRoot(outcome.why) };
@@ -63,26 +68,47 @@ function linkAtomic(target: string, path: string): void {
 export function runSlide(inputs: SlideInputs): { path: string; file?: SlideFile } {
   const { slideId, outDir } = inputs;
   if (!inputs.assignFile) {
-    const present = (['embed', 'histogram', 'tileDetect'] as const).filter((k) => inputs[k] !== undefined).map((k) => (k === 'tileDetect' ? 'tile-detect' : k));
+    const present = (['embed', 'histogram', 'tileDetect'] as const)
+      .filter((k) => inputs[k] !== undefined)
+      .map((k) => (k === 'tileDetect' ? 'tile-detect' : k));
     const path = unlistedSlideFile(slideId);
     writeFileAtomic(join(outDir, path), JSON.stringify({ slide: slideId, outputs: present }, null, 2) + '\n');
     return { path };
   }
   const assigned = readAssignedSlide(inputs.assignFile);
-  if (assigned.slide !== slideId) throw new Error(`${withoutPfsRoot(inputs.assignFile)} is for slide '${assigned.slide}', joined as '${slideId}'`);
+  if (assigned.slide !== slideId)
+    throw new Error(`${withoutPfsRoot(inputs.assignFile)} is for slide '${assigned.slide}', joined as '${slideId}'`);
   // surveySlide reads `<dir>/<slide>/...`: the mounts' parents are the repo roots; a missing input is a path that is not there.
   const root = (dir: string | undefined, name: string) => (dir ? dirname(dir) : join(outDir, '..', `.absent-${name}`));
   // tile-detect has a datum for every slide of the slides repo: no output from any stage means the slide is not there
   const notInSlides = !inputs.embed && !inputs.histogram && !inputs.tileDetect;
   const outcome: SlideOutcome = notInSlides
-    ? { status: 'excluded', slideId, why: 'not in the slides repo: add the slide, or remove its manifest row', missing: true }
-    : clean(surveySlide({ embed: root(inputs.embed, 'embed'), histogram: root(inputs.histogram, 'histogram'), tileDetect: inputs.tileDetect ? dirname(inputs.tileDetect) : undefined }, slideId));
+    ? {
+        status: 'excluded',
+        slideId,
+        why: 'not in the slides repo: add the slide, or remove its manifest row',
+        missing: true,
+      }
+    : clean(
+        surveySlide(
+          {
+            embed: root(inputs.embed, 'embed'),
+            histogram: root(inputs.histogram, 'histogram'),
+            tileDetect: inputs.tileDetect ? dirname(inputs.tileDetect) : undefined,
+          },
+          slideId,
+        ),
+      );
   const dir = join(SHARDS_DIR, shardFolder(assigned.set, assigned.shard), patientFolder(assigned.patient), slideId);
   const file: SlideFile = { assigned, outcome };
   writeFileAtomic(join(outDir, dir, SLIDE_FILE), JSON.stringify(file, null, 2) + '\n');
   if (outcome.status === 'ok') {
-    for (const [from, name] of [[inputs.embed!, EMBEDDINGS_FILE], [inputs.histogram!, HISTOGRAM_FILE]] as const) {
-      if (!existsSync(join(from, name))) throw new Error(`${withoutPfsRoot(join(from, name))} vanished during merge-slide`);
+    for (const [from, name] of [
+      [inputs.embed!, EMBEDDINGS_FILE],
+      [inputs.histogram!, HISTOGRAM_FILE],
+    ] as const) {
+      if (!existsSync(join(from, name)))
+        throw new Error(`${withoutPfsRoot(join(from, name))} vanished during merge-slide`);
       linkAtomic(join(from, name), join(outDir, dir, name));
     }
   }

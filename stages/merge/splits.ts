@@ -46,7 +46,9 @@ export function parsePins(text: string, file = SPLITS_CSV): Map<string, Split> {
     }
     const prev = pins.get(patient);
     if (prev !== undefined && prev !== split) {
-      problems.push(`line ${line}, column 'split': patient '${patient}' is pinned to '${split}' here but '${prev}' on line ${lineOf.get(patient)}`);
+      problems.push(
+        `line ${line}, column 'split': patient '${patient}' is pinned to '${split}' here but '${prev}' on line ${lineOf.get(patient)}`,
+      );
       continue;
     }
     pins.set(patient, split as Split);
@@ -81,7 +83,11 @@ export interface AssignOptions {
  */
 function stableOrder(free: SplitPatient[], seed: string): SplitPatient[] {
   const key = new Map(free.map((p) => [p.patientId, mulberry32(fnv1a32(`${seed}:${p.patientId}`))()]));
-  return [...free].sort((a, b) => key.get(a.patientId)! - key.get(b.patientId)! || (a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0));
+  return [...free].sort(
+    (a, b) =>
+      key.get(a.patientId)! - key.get(b.patientId)! ||
+      (a.patientId < b.patientId ? -1 : a.patientId > b.patientId ? 1 : 0),
+  );
 }
 
 export function assignSplits(patients: SplitPatient[], options: AssignOptions): Map<string, Split> {
@@ -138,7 +144,12 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
       let best = -1;
       for (let s = 0; s < 3; s++) {
         if (taken.has(s) || plan.frac[s] <= 1e-9) continue;
-        if (best < 0 || need[s] > need[best] + 1e-9 || (Math.abs(need[s] - need[best]) <= 1e-9 && plan.frac[s] > plan.frac[best])) best = s;
+        if (
+          best < 0 ||
+          need[s] > need[best] + 1e-9 ||
+          (Math.abs(need[s] - need[best]) <= 1e-9 && plan.frac[s] > plan.frac[best])
+        )
+          best = s;
       }
       if (best < 0) best = plan.frac.indexOf(Math.max(...plan.frac)); // rounding noise
       taken.add(best);
@@ -146,7 +157,8 @@ export function assignSplits(patients: SplitPatient[], options: AssignOptions): 
       need[best]--;
     }
     let i = 0;
-    for (let s = 0; s < 3; s++) for (let q = 0; q < plan.quota[s]; q++) assignment.set(plan.free[i++].patientId, SPLITS[s]);
+    for (let s = 0; s < 3; s++)
+      for (let q = 0; q < plan.quota[s]; q++) assignment.set(plan.free[i++].patientId, SPLITS[s]);
   }
   return assignment;
 }

@@ -39,6 +39,7 @@ export function setInfo(result: MergeResult, set: string): SetInfo {
     add((info.centers[p.patient.center] ??= zero()));
     if (p.patient.label !== undefined) add((info.labels[p.patient.label] ??= zero()));
   }
-  const sorted = <T>(r: Record<string, T>) => Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const sorted = <T>(r: Record<string, T>) =>
+    Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return { ...info, centers: sorted(info.centers), labels: sorted(info.labels) };
 }

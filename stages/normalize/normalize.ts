@@ -26,7 +26,13 @@ interface DecodedTile {
   format: TileFormat;
 }
 
-export async function normalizeTiles(inputPath: string, outputPath: string, model: OpenedModel, opts: NormalizeOptions, log?: Logger): Promise<{ tiles: number }> {
+export async function normalizeTiles(
+  inputPath: string,
+  outputPath: string,
+  model: OpenedModel,
+  opts: NormalizeOptions,
+  log?: Logger,
+): Promise<{ tiles: number }> {
   const { card, worker } = model;
   const writer = await TileRecordWriter.open(outputPath);
   const progress = log?.progress('normalize', countTiles(inputPath), 'tiles');
@@ -36,7 +42,8 @@ export async function normalizeTiles(inputPath: string, outputPath: string, mode
       opts.batchSize,
       async (record) => {
         const format = imageFormatOf(record.image);
-        if (!format) throw new Error(`neither JPEG nor PNG (first bytes ${record.image.subarray(0, 4).toString('hex')})`);
+        if (!format)
+          throw new Error(`neither JPEG nor PNG (first bytes ${record.image.subarray(0, 4).toString('hex')})`);
         return { img: await decodeRgb(record.image), format };
       },
       (t) => `${t.img.width}x${t.img.height}`,
@@ -63,7 +70,11 @@ export async function normalizeTiles(inputPath: string, outputPath: string, mode
         const encoded = await Promise.all(
           batch.items.map((t, i) => {
             const rgb = outputToRgb(out.data, i, height, width, card.output);
-            return encodeRgb({ data: rgb, width, height }, opts.format === 'same' ? t.format : opts.format, opts.encoding);
+            return encodeRgb(
+              { data: rgb, width, height },
+              opts.format === 'same' ? t.format : opts.format,
+              opts.encoding,
+            );
           }),
         );
         for (let i = 0; i < n; i++) {

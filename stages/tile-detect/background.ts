@@ -16,7 +16,8 @@ export const LITTLE_ENDIAN = endianness() === 'LE';
 export function countBackground(data: Buffer, i0: number, i1: number, th: number): number {
   let bg = 0;
   // Branch-free: th - v is negative exactly when v > th, so the sign bit of the AND is "all three above".
-  for (let p = i0 * 3, end = i1 * 3; p < end; p += 3) bg += ((th - data[p]) & (th - data[p + 1]) & (th - data[p + 2])) >>> 31;
+  for (let p = i0 * 3, end = i1 * 3; p < end; p += 3)
+    bg += ((th - data[p]) & (th - data[p + 1]) & (th - data[p + 2])) >>> 31;
   return bg;
 }
 

@@ -32,7 +32,9 @@ export function physicalTileUm(config: DetectConfig): number | undefined {
 export function readDetectConfig(env: Record<string, string | undefined> = process.env): DetectConfig {
   const config = parseEnv(DetectConfigSchema, env, 'tile-detect transform.env');
   if (config.TILE_UM > 0 && config.TARGET_MPP > 0) {
-    throw new ConfigError('tile-detect transform.env: TILE_UM and TARGET_MPP are two ways to ask for one thing; set one (the other 0)');
+    throw new ConfigError(
+      'tile-detect transform.env: TILE_UM and TARGET_MPP are two ways to ask for one thing; set one (the other 0)',
+    );
   }
   return config;
 }

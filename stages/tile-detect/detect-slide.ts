@@ -37,7 +37,13 @@ export async function detectSlide({ slideDir, outDir, slideId, config, log }: De
   const slide = await openSlideOrReport(slideDir, outDir, slideId, STAGE, log);
   if (!slide) return;
   try {
-    log.info('opened', { reader: slide.reader, vendor: slide.vendor, width: slide.levels[0].width, height: slide.levels[0].height, levels: slide.levels.length });
+    log.info('opened', {
+      reader: slide.reader,
+      vendor: slide.vendor,
+      width: slide.levels[0].width,
+      height: slide.levels[0].height,
+      levels: slide.levels.length,
+    });
     // Strip by strip: the rule and the QC thumbnail are fed as the overview is read, never holding it.
     const { detection, thumbnail } = await detectTilesStreamed(slide, slideId, config);
     const qc = await makeQcPictures(detection, thumbnail);

@@ -1,12 +1,21 @@
 /** Tile detection on an opened slide: overview strips, grid, tissue rule, and the tiles.json it amounts to. */
 import { basename } from 'node:path';
 import { TILES_JSON_VERSION, type TilesJson } from '../../shared/contract/index.js';
-import { type Overview, type OverviewGeometry, type RgbImage, type Slide } from '../../shared/slide/index.js';
+import type { Overview, OverviewGeometry, RgbImage, Slide } from '../../shared/slide/index.js';
 import { physicalTileUm, type DetectConfig } from './config.js';
 import { planPhysicalTile, type PhysicalTile } from './physical-tile.js';
 import { ThumbnailBuilder } from './qc.js';
 import { tissueHistogram } from './tissue-histogram.js';
-import { GridMeasurer, gridOf, measureGrid, selectTiles, TileStatus, type GridMeasure, type GridSpec, type Selection } from './tissue.js';
+import {
+  GridMeasurer,
+  gridOf,
+  measureGrid,
+  selectTiles,
+  TileStatus,
+  type GridMeasure,
+  type GridSpec,
+  type Selection,
+} from './tissue.js';
 
 export interface Detection {
   overview: OverviewGeometry;
@@ -32,10 +41,21 @@ export async function detectTiles(slide: Slide, slideId: string, config: DetectC
   return (await detectTilesStreamed(slide, slideId, config)).detection;
 }
 
-export async function detectTilesStreamed(slide: Slide, slideId: string, config: DetectConfig): Promise<StreamedDetection> {
+export async function detectTilesStreamed(
+  slide: Slide,
+  slideId: string,
+  config: DetectConfig,
+): Promise<StreamedDetection> {
   // Physical tiles (TILE_UM / TARGET_MPP): the grid and the tissue rule's view follow the tile's side in level-0 px.
   const tileUm = physicalTileUm(config);
-  const physical = tileUm === undefined ? undefined : planPhysicalTile({ tileUm, outputPx: config.TILE_SIZE, downsample: config.DOWNSAMPLE }, slide.levels, slide.mpp);
+  const physical =
+    tileUm === undefined
+      ? undefined
+      : planPhysicalTile(
+          { tileUm, outputPx: config.TILE_SIZE, downsample: config.DOWNSAMPLE },
+          slide.levels,
+          slide.mpp,
+        );
   const { geometry, strips } = slide.overviewStrips(physical?.overviewDownsample ?? config.DOWNSAMPLE);
   const { width, height } = slide.levels[0];
   const grid = gridOf(width, height, physical?.level0Px ?? config.TILE_SIZE, geometry.scaleX, geometry.scaleY);
@@ -77,7 +97,13 @@ function withPhysical(t: TilesJson, p: PhysicalTile): TilesJson {
 
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
-function detectionOf(slide: Slide, overview: OverviewGeometry, measure: GridMeasure, slideId: string, config: DetectConfig): Detection {
+function detectionOf(
+  slide: Slide,
+  overview: OverviewGeometry,
+  measure: GridMeasure,
+  slideId: string,
+  config: DetectConfig,
+): Detection {
   const { width, height } = slide.levels[0];
   const grid = measure.grid;
   const maxTiles = config.MAX_TILES > 0 ? config.MAX_TILES : undefined;
@@ -88,7 +114,13 @@ function detectionOf(slide: Slide, overview: OverviewGeometry, measure: GridMeas
     if (selection.status[t] !== TileStatus.Kept) continue;
     const col = t % grid.cols;
     const row = Math.floor(t / grid.cols);
-    tiles.push({ col, row, x: col * grid.tileSize, y: row * grid.tileSize, tissue_fraction: round4(selection.tissueFraction[t]) });
+    tiles.push({
+      col,
+      row,
+      x: col * grid.tileSize,
+      y: row * grid.tileSize,
+      tissue_fraction: round4(selection.tissueFraction[t]),
+    });
   }
 
   const tilesJson: TilesJson = {
@@ -111,7 +143,12 @@ function detectionOf(slide: Slide, overview: OverviewGeometry, measure: GridMeas
       max_background_fraction: config.MAX_BACKGROUND_FRACTION,
       max_tiles: maxTiles ?? null,
     },
-    overview: { level: overview.level, level_downsample: overview.levelDownsample, width: overview.width, height: overview.height },
+    overview: {
+      level: overview.level,
+      level_downsample: overview.levelDownsample,
+      width: overview.width,
+      height: overview.height,
+    },
     grid: { cols: grid.cols, rows: grid.rows },
     counts: {
       grid: grid.cols * grid.rows,

@@ -63,7 +63,9 @@ export function planPhysicalTile(
       );
     }
     if (Math.abs(slideMpp.x / slideMpp.y - 1) > SQUARE_TOLERANCE) {
-      throw new NoResolutionError(`the slide's pixels are not square (mpp x ${slideMpp.x}, y ${slideMpp.y}); physical tiles need square pixels`);
+      throw new NoResolutionError(
+        `the slide's pixels are not square (mpp x ${slideMpp.x}, y ${slideMpp.y}); physical tiles need square pixels`,
+      );
     }
     mpp = (slideMpp.x + slideMpp.y) / 2;
     mppSource = 'slide';

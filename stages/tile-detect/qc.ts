@@ -57,7 +57,8 @@ export class ThumbnailBuilder {
     const { k, step } = this;
     if (k === 1) {
       for (const { x, width: pw, data } of strip.pieces) {
-        for (let r = 0; r < strip.rows; r++) data.copy(this.data, ((strip.y + r) * this.width + x) * 3, r * pw * 3, (r + 1) * pw * 3);
+        for (let r = 0; r < strip.rows; r++)
+          data.copy(this.data, ((strip.y + r) * this.width + x) * 3, r * pw * 3, (r + 1) * pw * 3);
       }
       return;
     }
@@ -66,7 +67,8 @@ export class ThumbnailBuilder {
       const y = strip.y + r;
       const inCell = y % k;
       if (inCell === 0 || inCell === step) {
-        for (const piece of strip.pieces) sampleRow(piece.data, (r * piece.width - piece.x) * 3, piece.x, piece.x + piece.width, k, step, acc, count);
+        for (const piece of strip.pieces)
+          sampleRow(piece.data, (r * piece.width - piece.x) * 3, piece.x, piece.x + piece.width, k, step, acc, count);
       }
       // The cell row is complete at its last row (strips come top to bottom).
       if (inCell === k - 1 || y === this.overviewHeight - 1) this.flushRow(Math.floor(y / k));
@@ -103,7 +105,16 @@ export class ThumbnailBuilder {
  * Add the samples of columns [x0, x1) of one overview row to the cells' sums: columns at offsets 0 and `step`
  * of each k-wide cell. `rowOff` is the byte offset of column 0 of this row in `data` (may be negative).
  */
-function sampleRow(data: Buffer, rowOff: number, x0: number, x1: number, k: number, step: number, acc: Uint32Array, count: Uint16Array): void {
+function sampleRow(
+  data: Buffer,
+  rowOff: number,
+  x0: number,
+  x1: number,
+  k: number,
+  step: number,
+  acc: Uint32Array,
+  count: Uint16Array,
+): void {
   for (let c = Math.floor(x0 / k), a = c * k; a < x1; c++, a += k) {
     let s0 = 0;
     let s1 = 0;
@@ -151,7 +162,9 @@ export function thumbnailOf(overview: RgbImage, maxSide: number): RgbImage {
 }
 
 function jpeg(img: RgbImage): Promise<Buffer> {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).jpeg({ quality: 90, optimiseCoding: false }).toBuffer();
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .jpeg({ quality: 90, optimiseCoding: false })
+    .toBuffer();
 }
 
 /** Draw the grid's verdicts onto `img`, a picture of the whole slide at any scale. */
@@ -205,7 +218,15 @@ function vline(img: RgbImage, x: number, y0: number, y1: number, c: readonly num
   }
 }
 
-function outline(img: RgbImage, x0: number, y0: number, x1: number, y1: number, c: readonly number[], thickness: number): void {
+function outline(
+  img: RgbImage,
+  x0: number,
+  y0: number,
+  x1: number,
+  y1: number,
+  c: readonly number[],
+  thickness: number,
+): void {
   for (let k = 0; k < thickness; k++) {
     hline(img, y0 + k, x0, x1, c);
     hline(img, y1 - k, x0, x1, c);
@@ -217,7 +238,8 @@ function outline(img: RgbImage, x0: number, y0: number, x1: number, y1: number, 
 /** Per channel, each byte blended with the colour: round(v * (1 - alpha) + c * alpha), looked up. */
 function blendTable(c: readonly number[], alpha: number): Uint8Array {
   const t = new Uint8Array(3 * 256);
-  for (let ch = 0; ch < 3; ch++) for (let v = 0; v < 256; v++) t[ch * 256 + v] = Math.round(v * (1 - alpha) + c[ch] * alpha);
+  for (let ch = 0; ch < 3; ch++)
+    for (let v = 0; v < 256; v++) t[ch * 256 + v] = Math.round(v * (1 - alpha) + c[ch] * alpha);
   return t;
 }
 
@@ -256,7 +278,8 @@ export function keptTilesGeoJson(d: Detection): Buffer {
   const tail = ']}\n';
   // Every feature is at most this long: the longest number texts in every place (fractions are <= 1, 4 decimals).
   let longest = '';
-  for (const t of tiles) for (const v of [t.x + size, t.y + size, t.col, t.row]) if (String(v).length > longest.length) longest = String(v);
+  for (const t of tiles)
+    for (const v of [t.x + size, t.y + size, t.col, t.row]) if (String(v).length > longest.length) longest = String(v);
   const most = feature(longest, longest, longest, longest, longest, longest, '0.00000000000000001').length + 1;
   const out = Buffer.allocUnsafe(head.length + tiles.length * most + tail.length);
   let o = out.write(head, 0, 'latin1');
@@ -269,7 +292,8 @@ export function keptTilesGeoJson(d: Detection): Buffer {
     const text = onGrid
       ? feature(edges[t.col], edges[t.col + 1], edges[t.row], edges[t.row + 1], index[t.col], index[t.row], f)
       : feature(String(t.x), String(t.x + size), String(t.y), String(t.y + size), String(t.col), String(t.row), f);
-    if (o + text.length + 1 + tail.length > out.length) throw new Error(`tiles.geojson: feature ${i} overruns its estimated size (a bug)`);
+    if (o + text.length + 1 + tail.length > out.length)
+      throw new Error(`tiles.geojson: feature ${i} overruns its estimated size (a bug)`);
     o += out.write(i > 0 ? ',' + text : text, o, 'latin1');
   }
   o += out.write(tail, o, 'latin1');

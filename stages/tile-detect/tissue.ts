@@ -148,7 +148,10 @@ export class GridMeasurer {
     const x1 = x + width;
     const firstCol = this.colOf[x];
     if (firstCol < 0) return;
-    const words = LITTLE_ENDIAN && data.byteOffset % 4 === 0 ? new Uint32Array(data.buffer, data.byteOffset, data.length >> 2) : undefined;
+    const words =
+      LITTLE_ENDIAN && data.byteOffset % 4 === 0
+        ? new Uint32Array(data.buffer, data.byteOffset, data.length >> 2)
+        : undefined;
     for (let r = 0; r < rows; r++) {
       const row = this.rowOf[y + r];
       if (row < 0) continue;
@@ -160,7 +163,9 @@ export class GridMeasurer {
         const i0 = rowPixel + xa;
         const i1 = rowPixel + xb;
         this.pixels[tile0 + c] += xb - xa;
-        this.background[tile0 + c] += words ? countBackgroundWords(data, words, i0, i1, th) : countBackground(data, i0, i1, th);
+        this.background[tile0 + c] += words
+          ? countBackgroundWords(data, words, i0, i1, th)
+          : countBackground(data, i0, i1, th);
       }
     }
   }

@@ -23,7 +23,14 @@ export interface ExtractSlideInput {
   log: Logger;
 }
 
-export async function extractSlide({ slideDir, detectDir, outDir, slideId, config, log }: ExtractSlideInput): Promise<void> {
+export async function extractSlide({
+  slideDir,
+  detectDir,
+  outDir,
+  slideId,
+  config,
+  log,
+}: ExtractSlideInput): Promise<void> {
   if (passOnSlideError(detectDir, outDir, slideId, STAGE)) {
     log.info('tile-detect reported an error for this slide: passed it on');
     return;
@@ -57,7 +64,13 @@ export async function extractSlide({ slideDir, detectDir, outDir, slideId, confi
       const tiles = extractTiles(slide, detected.tiles, {
         tileSize: detected.params.tile_size,
         ...(detected.physical
-          ? { read: { level: detected.physical.read_level, px: detected.physical.read_px, level0Px: detected.physical.tile_px_level0 } }
+          ? {
+              read: {
+                level: detected.physical.read_level,
+                px: detected.physical.read_px,
+                level0Px: detected.physical.tile_px_level0,
+              },
+            }
           : {}),
         format: config.TILE_FORMAT,
         quality: config.JPEG_QUALITY,

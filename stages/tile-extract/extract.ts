@@ -37,7 +37,6 @@ export class TileReadError extends Error {
   }
 }
 
-
 /**
  * Yields the tiles encoded, in order. `inFlight` reads run at all times (a tile frees its read slot once its
  * pixels are in, and encodes beside the next reads); finished tiles wait in order, at most `4 * inFlight` ahead
@@ -45,7 +44,11 @@ export class TileReadError extends Error {
  * released once encoded, so with a reader that reuses its buffers (OpenSlide) reads allocate as many buffers as the
  * window holds, not one per tile.
  */
-export async function* extractTiles(slide: Slide, tiles: readonly Tile[], o: ExtractOptions): AsyncGenerator<EncodedTile> {
+export async function* extractTiles(
+  slide: Slide,
+  tiles: readonly Tile[],
+  o: ExtractOptions,
+): AsyncGenerator<EncodedTile> {
   const half = Math.floor((o.read?.level0Px ?? o.tileSize) / 2);
   const level = o.read?.level ?? 0;
   const maxAhead = 4 * o.inFlight;

@@ -29,7 +29,11 @@ export interface CliResult {
 }
 
 /** Runs `tessella ARGS` (the TypeScript sources through tsx) and waits for it. */
-export function cli(home: string, args: string[], opts: { cwd?: string; env?: Record<string, string>; input?: string } = {}): CliResult {
+export function cli(
+  home: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; input?: string } = {},
+): CliResult {
   const r = spawnSync(process.execPath, ['--import', tsx, cliPath, ...args], {
     cwd: opts.cwd ?? projectRoot,
     env: cliEnv(home, opts.env),
@@ -41,7 +45,11 @@ export function cli(home: string, args: string[], opts: { cwd?: string; env?: Re
 }
 
 /** Starts `tessella ARGS` without waiting. */
-export function cliSpawn(home: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): ChildProcess {
+export function cliSpawn(
+  home: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): ChildProcess {
   return spawn(process.execPath, ['--import', tsx, cliPath, ...args], {
     cwd: opts.cwd ?? projectRoot,
     env: cliEnv(home, opts.env),
@@ -51,7 +59,8 @@ export function cliSpawn(home: string, args: string[], opts: { cwd?: string; env
 
 export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve({ code: child.exitCode, signal: child.signalCode });
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
 }

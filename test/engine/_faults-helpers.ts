@@ -29,7 +29,9 @@ export function heads(home: string): Record<string, Record<string, string>> {
 export function assertStoreWhole(home: string): void {
   const s = Store.open(home);
   try {
-    const rows = s.db.prepare(`SELECT DISTINCT hash, size FROM commit_files UNION SELECT DISTINCT hash, size FROM datum_files`).all() as { hash: string; size: number }[];
+    const rows = s.db
+      .prepare(`SELECT DISTINCT hash, size FROM commit_files UNION SELECT DISTINCT hash, size FROM datum_files`)
+      .all() as { hash: string; size: number }[];
     for (const r of rows) {
       const buf = readFileSync(s.blobs.pathOf(r.hash));
       assert.equal(buf.length, r.size, `blob ${r.hash} has its size`);
@@ -46,7 +48,10 @@ export function blobDigests(home: string): Record<string, string> {
   const dir = join(home, 'blobs');
   const out: Record<string, string> = {};
   for (const sub of readdirSync(dir)) {
-    for (const name of readdirSync(join(dir, sub))) out[name] = createHash('sha256').update(readFileSync(join(dir, sub, name))).digest('hex');
+    for (const name of readdirSync(join(dir, sub)))
+      out[name] = createHash('sha256')
+        .update(readFileSync(join(dir, sub, name)))
+        .digest('hex');
   }
   return out;
 }
@@ -56,6 +61,7 @@ export function mountTmpfs(dir: string, size: string): { unmount: () => void } |
   mkdirSync(dir, { recursive: true });
   if (process.getuid?.() !== 0) return { skip: 'mounting a tmpfs needs root' };
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { encoding: 'utf8' });
-  if (r.status !== 0) return { skip: `mount -t tmpfs was refused here: ${(r.stderr || r.error?.message || '').trim()}` };
+  if (r.status !== 0)
+    return { skip: `mount -t tmpfs was refused here: ${(r.stderr || r.error?.message || '').trim()}` };
   return { unmount: () => void spawnSync('umount', ['-l', dir]) };
 }

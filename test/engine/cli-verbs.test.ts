@@ -61,7 +61,9 @@ describe('tessella CLI: paging, gc, squash/delete commit', () => {
     assert.equal(lines(ok('list', 'commit', 'in', '--after', commits[0], '-o', 'json').stdout).length, 2);
     // a commit's ancestry pages the same way
     assert.deepEqual(
-      lines(ok('list', 'commit', `in@${commits[0]}`, '--after', commits[0], '-o', 'json').stdout).map((c) => c.commit.id),
+      lines(ok('list', 'commit', `in@${commits[0]}`, '--after', commits[0], '-o', 'json').stdout).map(
+        (c) => c.commit.id,
+      ),
       commits.slice(1),
     );
     // the table: header and one row, the hint on stderr
@@ -83,7 +85,10 @@ describe('tessella CLI: paging, gc, squash/delete commit', () => {
 
   test('list datum --limit N --after DATUM: pages by datum id', () => {
     const spec = join(t.dir, 'copy.yaml');
-    writeFileSync(spec, `pipeline: {name: copy}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: [sh, -c, "cp $in /pfs/out/"]}\n`);
+    writeFileSync(
+      spec,
+      `pipeline: {name: copy}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: [sh, -c, "cp $in /pfs/out/"]}\n`,
+    );
     ok('create', 'pipeline', '-f', spec);
     ok('run');
     const job = `copy@${lines(ok('list', 'job', '-o', 'json').stdout)[0].job.id}`;
@@ -110,7 +115,14 @@ describe('tessella CLI: paging, gc, squash/delete commit', () => {
 
   test('gc, squash commit, delete commit: help and argument errors', () => {
     const help = ok('help').stdout;
-    for (const u of ['gc [--dry-run] [-o json]', 'squash commit REPO@COMMIT', 'delete commit REPO@COMMIT', 'add slides DIR', 'demo ', 'dataset DIR']) {
+    for (const u of [
+      'gc [--dry-run] [-o json]',
+      'squash commit REPO@COMMIT',
+      'delete commit REPO@COMMIT',
+      'add slides DIR',
+      'demo ',
+      'dataset DIR',
+    ]) {
       assert.ok(help.includes(`  ${u}`), `help lists ${u}`);
     }
     let r = ok('gc', '--help');
@@ -127,7 +139,10 @@ describe('tessella CLI: paging, gc, squash/delete commit', () => {
     assert.match(r.stdout, /^Usage: tessella squash commit REPO@COMMIT/);
     r = tc('squash', 'commit', 'in');
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /tessella squash commit: in: name the commit \(REPO@COMMIT\)\nUsage: tessella squash commit REPO@COMMIT/);
+    assert.match(
+      r.stderr,
+      /tessella squash commit: in: name the commit \(REPO@COMMIT\)\nUsage: tessella squash commit REPO@COMMIT/,
+    );
     r = tc('squash', 'commit', `in@${commits[0]}:/a.txt`);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /a commit, not a path/);
@@ -145,8 +160,20 @@ describe('tessella CLI: paging, gc, squash/delete commit', () => {
   });
 
   test("gc's summary line", () => {
-    const r = { blobs_removed: 12, bytes_freed: 3.4 * 2 ** 20, scratch_removed: 2, temp_removed: 1, datum_outputs_pruned: 5 };
-    assert.equal(gcSummary(r, false), 'removed 12 blobs (3.40 MiB), 2 scratch folders, 1 temp file; 5 datum outputs pruned');
-    assert.equal(gcSummary({ ...r, blobs_removed: 1, bytes_freed: 10, datum_outputs_pruned: 1 }, true), 'would remove 1 blob (10 B), 2 scratch folders, 1 temp file; 1 datum output would be pruned');
+    const r = {
+      blobs_removed: 12,
+      bytes_freed: 3.4 * 2 ** 20,
+      scratch_removed: 2,
+      temp_removed: 1,
+      datum_outputs_pruned: 5,
+    };
+    assert.equal(
+      gcSummary(r, false),
+      'removed 12 blobs (3.40 MiB), 2 scratch folders, 1 temp file; 5 datum outputs pruned',
+    );
+    assert.equal(
+      gcSummary({ ...r, blobs_removed: 1, bytes_freed: 10, datum_outputs_pruned: 1 }, true),
+      'would remove 1 blob (10 B), 2 scratch folders, 1 temp file; 1 datum output would be pruned',
+    );
   });
 });

@@ -102,8 +102,18 @@ transform:
     - cp -r $in /pfs/out/
 `,
     );
-    writeFileSync(join(specs, 'unknown.yaml'), `pipeline: {name: bad}\ninput: {pfs: {repo: nowhere, glob: "/*"}}\ntransform: {cmd: [sh]}\n`);
-    writeFileSync(join(specs, 'nocmd.json'), JSON.stringify({ pipeline: { name: 'bad2' }, input: { pfs: { repo: 'in', glob: '/*' } }, transform: { image: 'x' } }));
+    writeFileSync(
+      join(specs, 'unknown.yaml'),
+      `pipeline: {name: bad}\ninput: {pfs: {repo: nowhere, glob: "/*"}}\ntransform: {cmd: [sh]}\n`,
+    );
+    writeFileSync(
+      join(specs, 'nocmd.json'),
+      JSON.stringify({
+        pipeline: { name: 'bad2' },
+        input: { pfs: { repo: 'in', glob: '/*' } },
+        transform: { image: 'x' },
+      }),
+    );
     writeFileSync(
       join(specs, 'cycle.yaml'),
       `pipeline: {name: p1}\ninput: {pfs: {repo: p2, glob: "/*"}}\ntransform: {cmd: [sh]}\n---\npipeline: {name: p2}\ninput: {pfs: {repo: p1, glob: "/*"}}\ntransform: {cmd: [sh]}\n`,
@@ -161,11 +171,16 @@ transform:
 
   test('a failed job: run exits non-zero naming the datum and its log', () => {
     const spec = join(t.dir, 'fail.yaml');
-    writeFileSync(spec, `pipeline: {name: fails}\ninput: {pfs: {repo: in, glob: "/x"}}\ndatumTries: 1\ntransform: {cmd: [sh, -c, "echo broken >&2; exit 7"]}\n`);
+    writeFileSync(
+      spec,
+      `pipeline: {name: fails}\ninput: {pfs: {repo: in, glob: "/x"}}\ndatumTries: 1\ntransform: {cmd: [sh, -c, "echo broken >&2; exit 7"]}\n`,
+    );
     ok('create', 'pipeline', '-f', spec);
     const r = tc('run');
     assert.equal(r.code, 1);
-    const datum = lines(tc('list', 'datum', `fails@${lines(ok('list', 'job', '-o', 'json').stdout)[0].job.id}`, '-o', 'json').stdout)[0];
+    const datum = lines(
+      tc('list', 'datum', `fails@${lines(ok('list', 'job', '-o', 'json').stdout)[0].job.id}`, '-o', 'json').stdout,
+    )[0];
     assert.match(r.stderr, new RegExp(`datum ${datum.datum.id}: exit code 7`));
     assert.ok(r.stderr.includes(`log: ${datum.log}`));
     assert.match(readFileSync(datum.log, 'utf8'), /broken/);

@@ -36,7 +36,11 @@ function setupSlow(home: string, dir: string, count: number, gate?: string): voi
   writeTree(join(dir, 'input'), files);
   const wait = gate ? `    - while [ ! -e '${gate}' ]; do sleep 0.05; done\n` : '';
   writeFileSync(join(dir, 'slow.yaml'), SLOW_SPEC.replace('    - sleep 0.3\n', `    - sleep 0.3\n${wait}`));
-  for (const args of [['create', 'repo', 'in'], ['put', 'file', 'in@master:/', '-r', '-f', join(dir, 'input')], ['create', 'pipeline', '-f', join(dir, 'slow.yaml')]]) {
+  for (const args of [
+    ['create', 'repo', 'in'],
+    ['put', 'file', 'in@master:/', '-r', '-f', join(dir, 'input')],
+    ['create', 'pipeline', '-f', join(dir, 'slow.yaml')],
+  ]) {
     const r = cli(home, args);
     assert.equal(r.code, 0, r.stderr);
   }
@@ -57,7 +61,9 @@ function headFiles(home: string, repo: string): Record<string, string> {
 function assertStoreWhole(home: string): void {
   const s = Store.open(home);
   try {
-    const rows = s.db.prepare(`SELECT DISTINCT hash, size FROM commit_files UNION SELECT DISTINCT hash, size FROM datum_files`).all() as { hash: string; size: number }[];
+    const rows = s.db
+      .prepare(`SELECT DISTINCT hash, size FROM commit_files UNION SELECT DISTINCT hash, size FROM datum_files`)
+      .all() as { hash: string; size: number }[];
     for (const r of rows) {
       const p = s.blobs.pathOf(r.hash);
       assert.ok(existsSync(p), `blob ${r.hash} exists`);
@@ -65,7 +71,7 @@ function assertStoreWhole(home: string): void {
       assert.equal(buf.length, r.size);
       assert.equal(createHash('sha256').update(buf).digest('hex'), r.hash);
     }
-    assert.equal((s.db.pragma('integrity_check', { simple: true }) as string), 'ok');
+    assert.equal(s.db.pragma('integrity_check', { simple: true }) as string, 'ok');
   } finally {
     s.close();
   }
@@ -185,7 +191,12 @@ describe('crash safety and concurrency', () => {
     assert.equal(r.code, 0, r.stderr);
     const head = headFiles(home, 'big');
     assert.equal(Object.keys(head).length, 48);
-    assert.equal(head['/s7/tile.bin'], createHash('sha256').update(Buffer.alloc(1024 * 1024, 7)).digest('hex'));
+    assert.equal(
+      head['/s7/tile.bin'],
+      createHash('sha256')
+        .update(Buffer.alloc(1024 * 1024, 7))
+        .digest('hex'),
+    );
     assertStoreWhole(home);
   });
 

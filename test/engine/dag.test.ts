@@ -18,7 +18,10 @@ function tessella(): PipelineSpec[] {
       'merge',
       '{cross: [{pfs: {repo: manifest, glob: "/"}}, {pfs: {repo: tile-detect, name: tile_detect, glob: "/", lazy: true}}, {pfs: {repo: embed, glob: "/"}}, {pfs: {repo: histogram, glob: "/"}}]}',
     ),
-    spec('normalize', '{cross: [{pfs: {repo: tile-extract, name: tile_extract, glob: "/*"}}, {pfs: {repo: models, glob: "/normalize"}}]}'),
+    spec(
+      'normalize',
+      '{cross: [{pfs: {repo: tile-extract, name: tile_extract, glob: "/*"}}, {pfs: {repo: models, glob: "/normalize"}}]}',
+    ),
     spec('tile-detect', '{pfs: {repo: slides, glob: "/*"}}'),
     spec(
       'tile-extract',
@@ -27,7 +30,7 @@ function tessella(): PipelineSpec[] {
   ];
 }
 
-test('topological order of tessella\'s DAG, ties in the given order', () => {
+test("topological order of tessella's DAG, ties in the given order", () => {
   assert.deepEqual(
     pipelineOrder(tessella(), repos).map((s) => s.pipeline.name),
     ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge'],
@@ -73,7 +76,11 @@ test('a cycle is an error that names the cycle', () => {
 test('an input repo that is neither a repo nor a pipeline is an error naming the file, the field and the repo', () => {
   const specs = [
     spec('tile-detect', '{pfs: {repo: slides, glob: "/*"}}'),
-    spec('merge', '{cross: [{pfs: {repo: manifest, glob: "/"}}, {pfs: {repo: embeddings, glob: "/"}}]}', 'pipelines/merge.yaml'),
+    spec(
+      'merge',
+      '{cross: [{pfs: {repo: manifest, glob: "/"}}, {pfs: {repo: embeddings, glob: "/"}}]}',
+      'pipelines/merge.yaml',
+    ),
   ];
   assert.throws(
     () => pipelineOrder(specs, repos),
@@ -100,10 +107,23 @@ test('specs that came back from JSON: files given by name; a pipeline defined tw
     }
     return assert.fail('no error');
   };
-  assert.match(messageOf(() => pipelineOrder(fromStore, repos, { files: new Map([['x', 'stored/x.json']]) })), /^stored\/x\.json \(pipeline x\): input\.pfs\.repo/);
-  assert.match(messageOf(() => pipelineOrder(fromStore, repos)), /^pipeline x: input\.pfs\.repo/);
+  assert.match(
+    messageOf(() => pipelineOrder(fromStore, repos, { files: new Map([['x', 'stored/x.json']]) })),
+    /^stored\/x\.json \(pipeline x\): input\.pfs\.repo/,
+  );
+  assert.match(
+    messageOf(() => pipelineOrder(fromStore, repos)),
+    /^pipeline x: input\.pfs\.repo/,
+  );
   assert.throws(
-    () => pipelineOrder([spec('x', '{pfs: {repo: slides, glob: "/"}}', 'one.yaml'), spec('x', '{pfs: {repo: slides, glob: "/"}}', 'two.yaml')], repos),
+    () =>
+      pipelineOrder(
+        [
+          spec('x', '{pfs: {repo: slides, glob: "/"}}', 'one.yaml'),
+          spec('x', '{pfs: {repo: slides, glob: "/"}}', 'two.yaml'),
+        ],
+        repos,
+      ),
     /two\.yaml \(pipeline x\): pipeline\.name: "x" is already defined in one\.yaml/,
   );
 });

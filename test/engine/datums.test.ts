@@ -35,11 +35,15 @@ function world(repos: Record<string, (string | [string, string])[]>) {
 
 /** An input from YAML, through the real spec parser (defaults applied). */
 function inputOf(yaml: string): Input {
-  const [spec] = parseSpecs(`pipeline: {name: p}\ntransform: {cmd: [sh]}\ninput:\n${yaml.replace(/^/gm, '  ')}`, 't.yaml');
+  const [spec] = parseSpecs(
+    `pipeline: {name: p}\ntransform: {cmd: [sh]}\ninput:\n${yaml.replace(/^/gm, '  ')}`,
+    't.yaml',
+  );
   return spec.input;
 }
 
-const paths = (ds: ReturnType<typeof computeDatums>) => ds.map((d) => d.inputs.map((i) => `${i.name}:${i.path}`).join(' '));
+const paths = (ds: ReturnType<typeof computeDatums>) =>
+  ds.map((d) => d.inputs.map((i) => `${i.name}:${i.path}`).join(' '));
 
 // ---------------------------------------------------------------------------------------------------------
 // globs
@@ -57,7 +61,10 @@ test('glob /* on 100 files and 2 folders gives 102 datums: files and folders mat
     'a folder datum mounts every file under it',
   );
   const f7 = ds.find((d) => d.inputs[0].path === '/f007.txt')!;
-  assert.deepEqual(f7.inputs[0].files.map((f) => f.path), ['/f007.txt']);
+  assert.deepEqual(
+    f7.inputs[0].files.map((f) => f.path),
+    ['/f007.txt'],
+  );
   // `*` without the leading slash is the same glob
   assert.equal(computeDatums(inputOf('pfs: {repo: data, glob: "*"}'), snap).length, 102);
 });
@@ -78,10 +85,22 @@ test('glob /** matches every file and folder at any depth; * stays in one level'
     globPaths(fl, '/**').map((m) => m.path),
     ['/a', '/a/1.svs', '/a/b', '/a/b/2.svs', '/c.svs'],
   );
-  assert.deepEqual(globPaths(fl, '/*/*').map((m) => m.path), ['/a/1.svs', '/a/b']);
-  assert.deepEqual(globPaths(fl, '/**.svs').map((m) => m.path), ['/a/1.svs', '/a/b/2.svs', '/c.svs']);
-  assert.deepEqual(globPaths(fl, '/*.svs').map((m) => m.path), ['/c.svs']);
-  assert.deepEqual(globPaths(fl, '/a/**').map((m) => m.path), ['/a/1.svs', '/a/b', '/a/b/2.svs']);
+  assert.deepEqual(
+    globPaths(fl, '/*/*').map((m) => m.path),
+    ['/a/1.svs', '/a/b'],
+  );
+  assert.deepEqual(
+    globPaths(fl, '/**.svs').map((m) => m.path),
+    ['/a/1.svs', '/a/b/2.svs', '/c.svs'],
+  );
+  assert.deepEqual(
+    globPaths(fl, '/*.svs').map((m) => m.path),
+    ['/c.svs'],
+  );
+  assert.deepEqual(
+    globPaths(fl, '/a/**').map((m) => m.path),
+    ['/a/1.svs', '/a/b', '/a/b/2.svs'],
+  );
 });
 
 test('glob syntax: ?, classes, negated classes, alternatives, escapes', () => {
@@ -115,7 +134,10 @@ test('cross is the cartesian product; a cross with an empty side is empty', () =
   const snap = world({ a: ['/1', '/2', '/3'], b: ['/x', '/y'], empty: [] });
   const ds = computeDatums(inputOf('cross:\n  - pfs: {repo: a, glob: "/*"}\n  - pfs: {repo: b, glob: "/*"}'), snap);
   assert.deepEqual(paths(ds), ['a:/1 b:/x', 'a:/1 b:/y', 'a:/2 b:/x', 'a:/2 b:/y', 'a:/3 b:/x', 'a:/3 b:/y']);
-  const none = computeDatums(inputOf('cross:\n  - pfs: {repo: a, glob: "/*"}\n  - pfs: {repo: empty, glob: "/*"}'), snap);
+  const none = computeDatums(
+    inputOf('cross:\n  - pfs: {repo: a, glob: "/*"}\n  - pfs: {repo: empty, glob: "/*"}'),
+    snap,
+  );
   assert.equal(none.length, 0);
 });
 
@@ -174,7 +196,9 @@ test('join (outer) with three inputs: an incomplete key keeps only its outer inp
 test('join crosses several matches of one key', () => {
   const snap = world({ a: ['/k1-x', '/k1-y', '/k2-x'], b: ['/k1.csv', '/k2.csv'] });
   const ds = computeDatums(
-    inputOf('join:\n  - pfs: {repo: a, glob: "/(*)-*", joinOn: "$1"}\n  - pfs: {repo: b, glob: "/(*).csv", joinOn: "$1"}'),
+    inputOf(
+      'join:\n  - pfs: {repo: a, glob: "/(*)-*", joinOn: "$1"}\n  - pfs: {repo: b, glob: "/(*).csv", joinOn: "$1"}',
+    ),
     snap,
   );
   assert.deepEqual(paths(ds), ['a:/k1-x b:/k1.csv', 'a:/k1-y b:/k1.csv', 'a:/k2-x b:/k2.csv']);
@@ -195,8 +219,12 @@ test('group makes one datum per groupBy value, across inputs', () => {
   assert.equal(ds[0].inputs[0].groupBy, 'p1');
 });
 
-test('nested: cross of a join and a whole repo (the shape of tessella\'s specs)', () => {
-  const snap = world({ slides: ['/s1/a', '/s2/b'], detect: ['/s1/t', '/s2/t'], models: ['/embed/m.onnx', '/normalize/m.onnx'] });
+test("nested: cross of a join and a whole repo (the shape of tessella's specs)", () => {
+  const snap = world({
+    slides: ['/s1/a', '/s2/b'],
+    detect: ['/s1/t', '/s2/t'],
+    models: ['/embed/m.onnx', '/normalize/m.onnx'],
+  });
   const ds = computeDatums(
     inputOf(
       'cross:\n  - join:\n    - pfs: {repo: slides, glob: "/(*)", joinOn: "$1"}\n    - pfs: {repo: detect, glob: "/(*)", joinOn: "$1"}\n  - pfs: {repo: models, glob: "/embed"}',
@@ -211,34 +239,85 @@ test('nested: cross of a join and a whole repo (the shape of tessella\'s specs)'
 
 test('datum ids are stable across commits and content; hashes follow content, paths and salt', () => {
   const input = inputOf('cross:\n  - pfs: {repo: slides, glob: "/*"}\n  - pfs: {repo: models, glob: "/embed"}');
-  const v1 = world({ slides: ['/s1/a.svs', '/s2/b.svs'], models: [['/embed/model.onnx', 'v1'], ['/normalize/model.onnx', 'n1']] });
+  const v1 = world({
+    slides: ['/s1/a.svs', '/s2/b.svs'],
+    models: [
+      ['/embed/model.onnx', 'v1'],
+      ['/normalize/model.onnx', 'n1'],
+    ],
+  });
   const d1 = computeDatums(input, v1);
 
   // a new commit with the same files: same ids, same hashes
-  const sameContent = world({ slides: ['/s1/a.svs', '/s2/b.svs'], models: [['/embed/model.onnx', 'v1'], ['/normalize/model.onnx', 'n1']] });
+  const sameContent = world({
+    slides: ['/s1/a.svs', '/s2/b.svs'],
+    models: [
+      ['/embed/model.onnx', 'v1'],
+      ['/normalize/model.onnx', 'n1'],
+    ],
+  });
   const d1b = computeDatums(input, (r, b) => ({ ...sameContent(r, b), commit: 'another' }));
-  assert.deepEqual(d1b.map((d) => d.id), d1.map((d) => d.id));
-  assert.deepEqual(d1b.map((d) => datumHash(d, 'salt')), d1.map((d) => datumHash(d, 'salt')));
+  assert.deepEqual(
+    d1b.map((d) => d.id),
+    d1.map((d) => d.id),
+  );
+  assert.deepEqual(
+    d1b.map((d) => datumHash(d, 'salt')),
+    d1.map((d) => datumHash(d, 'salt')),
+  );
 
   // a change outside the glob (/normalize) changes nothing
-  const outside = computeDatums(input, world({ slides: ['/s1/a.svs', '/s2/b.svs'], models: [['/embed/model.onnx', 'v1'], ['/normalize/model.onnx', 'n2']] }));
-  assert.deepEqual(outside.map((d) => datumHash(d, 'salt')), d1.map((d) => datumHash(d, 'salt')));
+  const outside = computeDatums(
+    input,
+    world({
+      slides: ['/s1/a.svs', '/s2/b.svs'],
+      models: [
+        ['/embed/model.onnx', 'v1'],
+        ['/normalize/model.onnx', 'n2'],
+      ],
+    }),
+  );
+  assert.deepEqual(
+    outside.map((d) => datumHash(d, 'salt')),
+    d1.map((d) => datumHash(d, 'salt')),
+  );
 
   // a new embed model: same ids, every hash changes
-  const newModel = computeDatums(input, world({ slides: ['/s1/a.svs', '/s2/b.svs'], models: [['/embed/model.onnx', 'v2'], ['/normalize/model.onnx', 'n1']] }));
-  assert.deepEqual(newModel.map((d) => d.id), d1.map((d) => d.id));
+  const newModel = computeDatums(
+    input,
+    world({
+      slides: ['/s1/a.svs', '/s2/b.svs'],
+      models: [
+        ['/embed/model.onnx', 'v2'],
+        ['/normalize/model.onnx', 'n1'],
+      ],
+    }),
+  );
+  assert.deepEqual(
+    newModel.map((d) => d.id),
+    d1.map((d) => d.id),
+  );
   for (let i = 0; i < d1.length; i++) assert.notEqual(datumHash(newModel[i], 'salt'), datumHash(d1[i], 'salt'));
 
   // one slide's content changes: only its datum's hash changes
-  const oneSlide = computeDatums(input, world({ slides: [['/s1/a.svs', 'changed'], '/s2/b.svs'], models: [['/embed/model.onnx', 'v1']] }));
+  const oneSlide = computeDatums(
+    input,
+    world({ slides: [['/s1/a.svs', 'changed'], '/s2/b.svs'], models: [['/embed/model.onnx', 'v1']] }),
+  );
   assert.notEqual(datumHash(oneSlide[0], 'salt'), datumHash(d1[0], 'salt'));
   assert.equal(datumHash(oneSlide[1], 'salt'), datumHash(d1[1], 'salt'));
 
   // a file added inside a slide folder, or renamed: the hash changes, the id does not
-  const added = computeDatums(input, world({ slides: ['/s1/a.svs', '/s1/a.mrxs', '/s2/b.svs'], models: [['/embed/model.onnx', 'v1']] }));
+  const added = computeDatums(
+    input,
+    world({ slides: ['/s1/a.svs', '/s1/a.mrxs', '/s2/b.svs'], models: [['/embed/model.onnx', 'v1']] }),
+  );
   assert.equal(added[0].id, d1[0].id);
   assert.notEqual(datumHash(added[0], 'salt'), datumHash(d1[0], 'salt'));
-  const renamed = computeDatums(input, world({ slides: [['/s1/z.svs', '/s1/a.svs'], '/s2/b.svs'], models: [['/embed/model.onnx', 'v1']] }));
+  const renamed = computeDatums(
+    input,
+    world({ slides: [['/s1/z.svs', '/s1/a.svs'], '/s2/b.svs'], models: [['/embed/model.onnx', 'v1']] }),
+  );
   assert.notEqual(datumHash(renamed[0], 'salt'), datumHash(d1[0], 'salt'));
 
   // the salt
@@ -254,15 +333,15 @@ test('datum ids depend on input names, repos, branches and paths, with unambiguo
   assert.notEqual(datumId([{ ...base, branch: 'dev' }]), id);
   assert.notEqual(datumId([{ ...base, path: '/b' }]), id);
   // lengths framed: "ab" + "c" differs from "a" + "bc"
-  assert.notEqual(
-    datumId([{ ...base, name: 'ab', repo: 'c' }]),
-    datumId([{ ...base, name: 'a', repo: 'bc' }]),
-  );
+  assert.notEqual(datumId([{ ...base, name: 'ab', repo: 'c' }]), datumId([{ ...base, name: 'a', repo: 'bc' }]));
 });
 
 test('datumInputEnv gives <name> = $PFS_ROOT/<name><path> and <name>_COMMIT', () => {
   const snap = world({ slides: ['/s1/a.svs'], manifest: ['/manifest.csv'] });
-  const [d] = computeDatums(inputOf('cross:\n  - pfs: {repo: slides, glob: "/*"}\n  - pfs: {repo: manifest, glob: "/"}'), snap);
+  const [d] = computeDatums(
+    inputOf('cross:\n  - pfs: {repo: slides, glob: "/*"}\n  - pfs: {repo: manifest, glob: "/"}'),
+    snap,
+  );
   assert.deepEqual(datumInputEnv(d, '/tmp/pfs/'), {
     slides: '/tmp/pfs/slides/s1',
     slides_COMMIT: 'slides-c1',
@@ -273,7 +352,8 @@ test('datumInputEnv gives <name> = $PFS_ROOT/<name><path> and <name>_COMMIT', ()
 
 test('thousands of slides: datums computed quickly and in path order', () => {
   const files: string[] = [];
-  for (let i = 0; i < 5000; i++) files.push(`/slide${String(i).padStart(5, '0')}/slide.svs`, `/slide${String(i).padStart(5, '0')}/extra.xml`);
+  for (let i = 0; i < 5000; i++)
+    files.push(`/slide${String(i).padStart(5, '0')}/slide.svs`, `/slide${String(i).padStart(5, '0')}/extra.xml`);
   const snap = world({ slides: files.reverse() });
   const ds = computeDatums(inputOf('pfs: {repo: slides, glob: "/*"}'), snap);
   assert.equal(ds.length, 5000);

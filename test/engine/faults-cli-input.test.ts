@@ -19,11 +19,15 @@ function piped(home: string, args: string[], lines: number): Promise<{ stderr: s
   const cmd = [process.execPath, '--import', tsx, cliPath, ...args].map((a) => `'${a}'`).join(' ');
   return new Promise((resolve) => {
     // PIPESTATUS: the CLI's own exit status, not head's
-    const sh = spawn('bash', ['-c', `${cmd} 2>"$ERR" | head -${lines} >/dev/null; s=\${PIPESTATUS[0]}; cat "$ERR" >&2; exit $s`], {
-      cwd: projectRoot,
-      env: { ...cliEnv(home), ERR: join(home, '..', `err-${lines}.txt`) },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const sh = spawn(
+      'bash',
+      ['-c', `${cmd} 2>"$ERR" | head -${lines} >/dev/null; s=\${PIPESTATUS[0]}; cat "$ERR" >&2; exit $s`],
+      {
+        cwd: projectRoot,
+        env: { ...cliEnv(home), ERR: join(home, '..', `err-${lines}.txt`) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     sh.stderr.on('data', (b) => (stderr += b));
     sh.on('close', (status) => resolve({ stderr, status: status ?? -1 }));
@@ -41,12 +45,17 @@ describe('faults: CLI input', () => {
     writeTree(join(t.dir, 'input'), files);
     assert.equal(cli(home, ['create', 'repo', 'x']).code, 0);
     assert.equal(cli(home, ['put', 'file', 'x@master:/', '-r', '-f', join(t.dir, 'input')]).code, 0);
-    for (let i = 0; i < 3; i++) assert.equal(cli(home, ['put', 'file', `x@master:/more${i}`, '-f', join(t.dir, 'input', 'f1')]).code, 0);
+    for (let i = 0; i < 3; i++)
+      assert.equal(cli(home, ['put', 'file', `x@master:/more${i}`, '-f', join(t.dir, 'input', 'f1')]).code, 0);
   });
   after(() => t.cleanup());
 
   test('`list file | head -2`, `list commit | head -1`, `list job | head`: quiet, exit 0', async () => {
-    for (const [args, n] of [[['list', 'file', 'x@master'], 2], [['list', 'commit', 'x@master'], 1], [['list', 'file', 'x@master', '-o', 'json'], 1]] as const) {
+    for (const [args, n] of [
+      [['list', 'file', 'x@master'], 2],
+      [['list', 'commit', 'x@master'], 1],
+      [['list', 'file', 'x@master', '-o', 'json'], 1],
+    ] as const) {
       const r = await piped(home, [...args], n);
       assert.equal(r.stderr, '', `${args.join(' ')}: nothing on stderr`);
       assert.equal(r.status, 0);
@@ -57,7 +66,10 @@ describe('faults: CLI input', () => {
     const cases: [string[], RegExp][] = [
       [['list', 'commit', 'x@master', '-n', 'abc'], /^tessella list commit: -n abc: expected a whole number\n/],
       [['list', 'commit', 'x@master', '--number=-3'], /--number -3: expected a whole number/],
-      [['wait', 'commit', 'x@master', '--timeout', 'abc'], /^tessella wait commit: --timeout abc: expected a number of seconds \(0 or more, e\.g\. 30 or 0\.5\)\n/],
+      [
+        ['wait', 'commit', 'x@master', '--timeout', 'abc'],
+        /^tessella wait commit: --timeout abc: expected a number of seconds \(0 or more, e\.g\. 30 or 0\.5\)\n/,
+      ],
       [['list', 'repo', '-o', 'yaml'], /-o yaml: the only output format is json/],
       [['list', 'job', '-p', ''], /-p '': expected a value/],
       [['add', 'slides', t.dir, '--repo', ''], /--repo '': expected a value/],
@@ -93,7 +105,10 @@ describe('faults: CLI input', () => {
     assert.match(typo.stderr, /TESSELLA_HOM: not a tessella variable, ignored \(known: TESSELLA_HOME, /);
 
     // the lock timeout that used to read "up to NaN s" and wait forever: with a holder, a valid one ends on time
-    writeFileSync(join(t.dir, 'p.yaml'), 'pipeline: { name: p }\ninput: { pfs: { repo: x, glob: "/" } }\ntransform:\n  cmd: [sleep, "30"]\n');
+    writeFileSync(
+      join(t.dir, 'p.yaml'),
+      'pipeline: { name: p }\ninput: { pfs: { repo: x, glob: "/" } }\ntransform:\n  cmd: [sleep, "30"]\n',
+    );
     assert.equal(cli(home, ['create', 'pipeline', '-f', join(t.dir, 'p.yaml')]).code, 0);
     const holder = cliSpawn(home, ['run']);
     let held = '';

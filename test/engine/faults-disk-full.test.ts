@@ -47,7 +47,11 @@ function setup(home: string, dir: string): void {
   writeTree(join(dir, 'input'), { a: '6\n', b: '6\n' });
   writeFileSync(join(dir, 'writer.mjs'), WRITER);
   writeFileSync(join(dir, 'writer.yaml'), spec(join(dir, 'writer.mjs')));
-  for (const args of [['create', 'repo', 'in'], ['put', 'file', 'in@master:/', '-r', '-f', join(dir, 'input')], ['create', 'pipeline', '-f', join(dir, 'writer.yaml')]]) {
+  for (const args of [
+    ['create', 'repo', 'in'],
+    ['put', 'file', 'in@master:/', '-r', '-f', join(dir, 'input')],
+    ['create', 'pipeline', '-f', join(dir, 'writer.yaml')],
+  ]) {
     const r = cli(home, args);
     assert.equal(r.code, 0, r.stderr);
   }
@@ -87,7 +91,10 @@ describe('faults: disk full', () => {
     assert.notEqual(r.code, 0);
     assert.ok(seconds < 90, `run ended after ${seconds.toFixed(1)} s (3 tries of 2 datums), not at datumTimeout`);
     assert.match(r.stderr, /pipeline writer job \w+ failed/);
-    assert.match(r.stderr, /datum \w+: exit code 1: cannot write \S+\/out\/[ab]\/tiles\.tfrecord: ENOSPC: no space left on device/);
+    assert.match(
+      r.stderr,
+      /datum \w+: exit code 1: cannot write \S+\/out\/[ab]\/tiles\.tfrecord: ENOSPC: no space left on device/,
+    );
     assert.deepEqual(heads(home), before, 'nothing stored changed');
     assertStoreWhole(home);
     assert.deepEqual(readdirSync(join(home, 'scratch')), [], 'no scratch left behind');
@@ -95,7 +102,7 @@ describe('faults: disk full', () => {
     rmSync(join(mnt, 'filler'));
     const again = cli(home, ['run']);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(heads(home).writer, expected, "the outputs of a clean run");
+    assert.deepEqual(heads(home).writer, expected, 'the outputs of a clean run');
     assertStoreWhole(home);
   });
 
@@ -108,7 +115,10 @@ describe('faults: disk full', () => {
     const before = heads(home);
     const put = cli(home, ['put', 'file', 'in@master:/big.bin', '-f', join(dir, 'big', 'big.bin')]);
     assert.equal(put.code, 1);
-    assert.match(put.stderr, /cannot store \S+big\.bin: no space left on the device holding \S+ \(ENOSPC\): free space and try again/);
+    assert.match(
+      put.stderr,
+      /cannot store \S+big\.bin: no space left on the device holding \S+ \(ENOSPC\): free space and try again/,
+    );
     assert.deepEqual(heads(home), before, 'no commit');
     assert.deepEqual(readdirSync(join(home, 'tmp')), [], 'no partial blob');
 

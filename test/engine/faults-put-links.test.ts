@@ -33,7 +33,10 @@ describe('faults: symlinks in what is put', () => {
     symlinkSync('/etc/passwd', join(dir, 'pw'));
     let r = put();
     assert.equal(r.code, 1);
-    assert.equal(r.stderr.trim(), `tessella put file: ${join(dir, 'pw')} is a symlink to /etc/passwd, outside ${dir}: not followed (put the folder with -L/--follow-links to put what links point to wherever it is)`);
+    assert.equal(
+      r.stderr.trim(),
+      `tessella put file: ${join(dir, 'pw')} is a symlink to /etc/passwd, outside ${dir}: not followed (put the folder with -L/--follow-links to put what links point to wherever it is)`,
+    );
     nothingStored();
     rmSync(join(dir, 'pw'));
 
@@ -85,7 +88,12 @@ describe('faults: symlinks in what is put', () => {
     symlinkSync(join(t.dir, 'lake', 'S2.svs'), join(dir, 'S2.svs'));
     let r = cli(home, ['add', 'slides', dir]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`${join(dir, 'S2.svs')} is a symlink to ${join(t.dir, 'lake', 'S2.svs')}, outside ${dir}: not followed`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `${join(dir, 'S2.svs')} is a symlink to ${join(t.dir, 'lake', 'S2.svs')}, outside ${dir}: not followed`,
+      ),
+    );
     assert.deepEqual(heads(home).slides ?? {}, {});
     symlinkSync('gone.svs', join(dir, 'S3.svs'));
     r = cli(home, ['add', 'slides', dir, '-L']);

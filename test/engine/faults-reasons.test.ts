@@ -17,7 +17,8 @@ const stageError = JSON.stringify({
   level: 'error',
   component: 'merge',
   event: 'failed',
-  error: "Error: line 3, column 'image_id': duplicate image id S1\n    at readManifest (/app/dist/stages/merge/manifest.js:10:5)",
+  error:
+    "Error: line 3, column 'image_id': duplicate image id S1\n    at readManifest (/app/dist/stages/merge/manifest.js:10:5)",
 });
 
 const spec = (name: string, lines: string[]) => `
@@ -41,8 +42,14 @@ describe('faults: the reason for a failure', () => {
     const home = join(t.dir, 'home');
     writeTree(join(t.dir, 'input'), { 'a.csv': 'x' });
     writeFileSync(join(t.dir, 'err.json'), stageError + '\n');
-    writeFileSync(join(t.dir, 'json.yaml'), spec('json', [`echo starting >&2`, `cat ${join(t.dir, 'err.json')} >&2`, 'exit 1']));
-    writeFileSync(join(t.dir, 'plain.yaml'), spec('plain', ['echo one >&2', 'echo "cannot open /pfs/in/a.csv: bad header" >&2', 'exit 4']));
+    writeFileSync(
+      join(t.dir, 'json.yaml'),
+      spec('json', [`echo starting >&2`, `cat ${join(t.dir, 'err.json')} >&2`, 'exit 1']),
+    );
+    writeFileSync(
+      join(t.dir, 'plain.yaml'),
+      spec('plain', ['echo one >&2', 'echo "cannot open /pfs/in/a.csv: bad header" >&2', 'exit 4']),
+    );
     for (const args of [
       ['create', 'repo', 'in'],
       ['put', 'file', 'in@master:/', '-r', '-f', join(t.dir, 'input')],
@@ -59,11 +66,17 @@ describe('faults: the reason for a failure', () => {
     assert.match(r.stderr, new RegExp(`datum \\w+: ${plainReason.source}`));
     assert.doesNotMatch(r.stderr, /readManifest/, 'no stack frames');
 
-    for (const [pipeline, reason] of [['json', jsonReason], ['plain', plainReason]] as const) {
+    for (const [pipeline, reason] of [
+      ['json', jsonReason],
+      ['plain', plainReason],
+    ] as const) {
       const job = JSON.parse(cli(home, ['list', 'job', '-p', pipeline, '-o', 'json']).stdout.split('\n')[0]);
       const ij = cli(home, ['inspect', 'job', `${pipeline}@${job.job.id}`]);
       assert.match(ij.stdout, new RegExp(`Reason: 1 datum\\(s\\) failed; first: \\w+: ${reason.source}`));
-      const [datum] = cli(home, ['list', 'datum', `${pipeline}@${job.job.id}`, '-o', 'json']).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const [datum] = cli(home, ['list', 'datum', `${pipeline}@${job.job.id}`, '-o', 'json'])
+        .stdout.trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       const id = cli(home, ['inspect', 'datum', `${pipeline}@${job.job.id}`, datum.datum.id]);
       assert.match(id.stdout, new RegExp(`Error: ${reason.source.replace(/ \\\(after 2 tries\\\)/, '')}`));
     }

@@ -59,7 +59,11 @@ describe('faults: the runner killed', () => {
     writeTree(join(t.dir, 'input'), { a: 'a', b: 'b' });
     writeTree(pids, { '.keep': '' });
     writeFileSync(join(t.dir, 'sleepy.yaml'), spec(pids));
-    for (const args of [['create', 'repo', 'in'], ['put', 'file', 'in@master:/', '-r', '-f', join(t.dir, 'input')], ['create', 'pipeline', '-f', join(t.dir, 'sleepy.yaml')]]) {
+    for (const args of [
+      ['create', 'repo', 'in'],
+      ['put', 'file', 'in@master:/', '-r', '-f', join(t.dir, 'input')],
+      ['create', 'pipeline', '-f', join(t.dir, 'sleepy.yaml')],
+    ]) {
       assert.equal(cli(home, args).code, 0);
     }
     const runner = cliSpawn(home, ['run']);

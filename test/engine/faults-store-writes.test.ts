@@ -28,7 +28,13 @@ ${lines.map((l) => `    - ${JSON.stringify(l)}`).join('\n')}
 const CASES = {
   append: ['set -e', 'echo appended >> $src', 'echo done > /pfs/out/x'],
   // same size, then the old time back: a check by size and mtime cannot see it
-  overwrite: ['set -e', 'old=$(stat -c %Y $src)', 'printf XXXXXXXX | dd of=$src conv=notrunc status=none', 'touch -d @$old $src', 'echo done > /pfs/out/x'],
+  overwrite: [
+    'set -e',
+    'old=$(stat -c %Y $src)',
+    'printf XXXXXXXX | dd of=$src conv=notrunc status=none',
+    'touch -d @$old $src',
+    'echo done > /pfs/out/x',
+  ],
   'up-two': ['set -e', 'echo escaped > $PFS_ROOT/out/../../x', 'echo done > /pfs/out/x'],
   'up-three': ['set -e', 'echo escaped > /pfs/out/../../../escape-y', 'echo done > /pfs/out/x'],
   'link-out': ['set -e', 'ln -s /etc/passwd /pfs/out/passwd'],
@@ -65,7 +71,8 @@ for (const mode of ['namespace', 'copy'] as const) {
     after(() => t.cleanup());
 
     test('inputs written through, writes above out/, symlinks out of the inputs: stored bytes unchanged', (c) => {
-      if (mode === 'namespace' && isolation() !== 'namespace') return c.skip('no mount namespace here (unshare refused)');
+      if (mode === 'namespace' && isolation() !== 'namespace')
+        return c.skip('no mount namespace here (unshare refused)');
       const home = join(t.dir, 'home');
       const env = { TESSELLA_ISOLATION: mode };
       writeTree(join(t.dir, 'input'), { a: 'original' });
@@ -106,7 +113,10 @@ for (const mode of ['namespace', 'copy'] as const) {
         assert.equal(o.overwrite.state, 'success', o.overwrite.error);
         // the store's folders are not read-only here: what was left there fails the datum, named
         assert.equal(o['up-two'].state, 'failure');
-        assert.match(o['up-two'].error, new RegExp(`wrote outside \\$PFS_ROOT/out, into the store's folders: ${join(home, 'scratch', 'x')}`));
+        assert.match(
+          o['up-two'].error,
+          new RegExp(`wrote outside \\$PFS_ROOT/out, into the store's folders: ${join(home, 'scratch', 'x')}`),
+        );
         assert.equal(o['up-three'].state, 'failure');
         assert.match(o['up-three'].error, new RegExp(`into the store's folders: ${join(home, 'escape-y')}`));
       }
@@ -115,7 +125,10 @@ for (const mode of ['namespace', 'copy'] as const) {
         assert.equal(existsSync(join(home, 'scratch', 'x')), false);
       }
       assert.equal(o['link-out'].state, 'failure');
-      assert.match(o['link-out'].error, /output \/passwd is a symlink to \/etc\/passwd, which is outside the datum's inputs/);
+      assert.match(
+        o['link-out'].error,
+        /output \/passwd is a symlink to \/etc\/passwd, which is outside the datum's inputs/,
+      );
       assert.deepEqual(heads(home)['link-out'] ?? {}, {}, 'no output commit holds /etc/passwd');
       // links into the datum's own inputs are kept, by reference (Pachyderm's upload of an input by reference)
       assert.equal(o['link-in'].state, 'success', o['link-in'].error);

@@ -16,7 +16,16 @@ import { after, before, describe, test } from 'node:test';
 import { computeDatums, datumHash } from '../../engine/datums.js';
 import { datumFiles, listDatums, listJobs, type JobInput } from '../../engine/jobs.js';
 import { deleteCommit, gc, squashCommit } from '../../engine/maintenance.js';
-import { createRepo, deleteFiles, deleteRepo, filesOf, listCommits, putFiles, resolveCommit, treeOf } from '../../engine/pfs.js';
+import {
+  createRepo,
+  deleteFiles,
+  deleteRepo,
+  filesOf,
+  listCommits,
+  putFiles,
+  resolveCommit,
+  treeOf,
+} from '../../engine/pfs.js';
 import { deletePipeline, getPipeline, putPipelines } from '../../engine/pipelines.js';
 import { runJobs } from '../../engine/runner.js';
 import { parseSpecs } from '../../engine/spec.js';
@@ -53,7 +62,9 @@ async function put(store: Store, repo: string, files: Record<string, string>): P
 /** path -> content of a commit. */
 function contents(store: Store, repo: string, ref = 'master'): Record<string, string> {
   const c = resolveCommit(store, repo, ref);
-  return Object.fromEntries(filesOf(store, c.seq).map((f) => [f.path, readFileSync(store.blobs.pathOf(f.hash), 'utf8')]));
+  return Object.fromEntries(
+    filesOf(store, c.seq).map((f) => [f.path, readFileSync(store.blobs.pathOf(f.hash), 'utf8')]),
+  );
 }
 
 // Every datum writes one file named by its id holding its inputs' paths and contents: outputs follow inputs.
@@ -89,11 +100,14 @@ describe('history at scale', () => {
         // what the job's datum set is, against every datum computed and hashed from its input commits
         const job = listJobs(store, 'p', 1)[0];
         const inputs = JSON.parse(job.inputs) as JobInput[];
-        const want = computeDatums(parseSpecs(`pipeline: { name: p }\n${input}\n${ECHO}\n`, 'x.yaml')[0].input, (repo, branch) => {
-          const c = inputs.find((i) => i.repo === repo && i.branch === branch)!;
-          const commit = resolveCommit(store, repo, c.commit);
-          return { repo, branch, commit: commit.id, files: treeFiles(store, treeOf(store, commit)) };
-        });
+        const want = computeDatums(
+          parseSpecs(`pipeline: { name: p }\n${input}\n${ECHO}\n`, 'x.yaml')[0].input,
+          (repo, branch) => {
+            const c = inputs.find((i) => i.repo === repo && i.branch === branch)!;
+            const commit = resolveCommit(store, repo, c.commit);
+            return { repo, branch, commit: commit.id, files: treeFiles(store, treeOf(store, commit)) };
+          },
+        );
         const salt = getPipeline(store, 'p')!.salt;
         const got = listDatums(store, job.id);
         assert.deepEqual(
@@ -104,12 +118,15 @@ describe('history at scale', () => {
         assert.equal(job.n_total, want.length, `step ${step}: the job counts its datums`);
         // the output commit holds exactly the current datums' outputs
         const out: Record<string, string> = {};
-        for (const d of got) for (const f of datumFiles(store, job.id, d.id)) out[f.path] = readFileSync(store.blobs.pathOf(f.hash), 'utf8');
+        for (const d of got)
+          for (const f of datumFiles(store, job.id, d.id))
+            out[f.path] = readFileSync(store.blobs.pathOf(f.hash), 'utf8');
         assert.deepEqual(got.length ? contents(store, 'p') : {}, out, `step ${step}: output = the datums' outputs`);
         // and each output follows its inputs (a stale reuse would show old contents)
         for (const d of want) {
           const body = readFileSync(store.blobs.pathOf(datumFiles(store, job.id, d.id)[0].hash), 'utf8');
-          for (const i of d.inputs) for (const f of i.files) assert.ok(body.includes(readFileSync(store.blobs.pathOf(f.hash), 'utf8')));
+          for (const i of d.inputs)
+            for (const f of i.files) assert.ok(body.includes(readFileSync(store.blobs.pathOf(f.hash), 'utf8')));
         }
         // a random change to one repo, or both at once (crossed inputs changing together take the full pass)
         const repo = step % 5 === 4 ? 'both' : pick(['a', 'b']);
@@ -118,7 +135,14 @@ describe('history at scale', () => {
           const paths = Object.keys(head);
           const op = rand();
           const id = `s${1 + Math.floor(rand() * 5)}`;
-          if (op < 0.45) await put(store, r2, r2 === 'a' ? { [`${id}/${pick(['x', 'y', 'z'])}`]: `v${step}` } : { [pick([id, 'm', `${id}.m`])]: `w${step}` });
+          if (op < 0.45)
+            await put(
+              store,
+              r2,
+              r2 === 'a'
+                ? { [`${id}/${pick(['x', 'y', 'z'])}`]: `v${step}` }
+                : { [pick([id, 'm', `${id}.m`])]: `w${step}` },
+            );
           else if (op < 0.75 && paths.length > 1) deleteFiles(store, r2, 'master', [pick(paths)]);
           else if (paths.length) await put(store, r2, { [pick(paths).slice(1)]: `changed ${step}` });
         }
@@ -135,7 +159,13 @@ describe('history at scale', () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 300; i++) files[`d${i}/f`] = `f${i}`;
     await put(store, 'in', files);
-    putPipelines(store, parseSpecs(`pipeline: { name: copy }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform: { cmd: [sh], stdin: ["cp -r $in /pfs/out/"] }\n`, 'c.yaml'));
+    putPipelines(
+      store,
+      parseSpecs(
+        `pipeline: { name: copy }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform: { cmd: [sh], stdin: ["cp -r $in /pfs/out/"] }\n`,
+        'c.yaml',
+      ),
+    );
     await runJobs(store, { log: quiet });
     const rows = () => ({
       files: (store.db.prepare(`SELECT count(*) AS n FROM files`).get() as { n: number }).n,
@@ -162,7 +192,11 @@ describe('history at scale', () => {
       join(t.dir, 'slow.yaml'),
       `pipeline: { name: slow }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform:\n  cmd: [sh]\n  stdin: ["sleep 0.3", "cp $in /pfs/out/", "echo done > /pfs/out/$(basename $in).done"]\n`,
     );
-    for (const args of [['create', 'repo', 'in'], ['put', 'file', 'in@master:/', '-r', '-f', join(t.dir, 'gc-in')], ['create', 'pipeline', '-f', join(t.dir, 'slow.yaml')]]) {
+    for (const args of [
+      ['create', 'repo', 'in'],
+      ['put', 'file', 'in@master:/', '-r', '-f', join(t.dir, 'gc-in')],
+      ['create', 'pipeline', '-f', join(t.dir, 'slow.yaml')],
+    ]) {
       assert.equal(cli(home, args).code, 0);
     }
     const child = cliSpawn(home, ['run']);
@@ -186,7 +220,8 @@ describe('history at scale', () => {
     const referenced = new Set<string>();
     for (const repo of ['in', 'slow']) {
       for (const c of listCommits(store, repo)) for (const f of filesOf(store, c.seq)) referenced.add(f.hash);
-      for (const j of listJobs(store, repo === 'slow' ? 'slow' : undefined)) for (const d of listDatums(store, j.id)) for (const f of datumFiles(store, j.id, d.id)) referenced.add(f.hash);
+      for (const j of listJobs(store, repo === 'slow' ? 'slow' : undefined))
+        for (const d of listDatums(store, j.id)) for (const f of datumFiles(store, j.id, d.id)) referenced.add(f.hash);
     }
     const onDisk = () => new Set(readdirSync(store.blobs.dir).flatMap((s) => readdirSync(join(store.blobs.dir, s))));
     const expectGone = [...onDisk()].filter((h) => !referenced.has(h)).sort();
@@ -211,7 +246,13 @@ describe('history at scale', () => {
   test('squash and delete commit: provenance stays consistent; what a head needs is refused', async () => {
     const store = freshStore();
     createRepo(store, 'in');
-    putPipelines(store, parseSpecs(`pipeline: { name: copy }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }\n`, 'c.yaml'));
+    putPipelines(
+      store,
+      parseSpecs(
+        `pipeline: { name: copy }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }\n`,
+        'c.yaml',
+      ),
+    );
     const ids: string[] = [];
     for (const [i, body] of ['old f', 'new f', 'g'].entries()) {
       await put(store, 'in', i === 2 ? { g: body } : { f: body });
@@ -230,7 +271,10 @@ describe('history at scale', () => {
     assert.equal(resolveCommit(store, 'in', ids[1]).parent, null);
     assertProvenanceWhole(store);
     const r = await gc(store, { log: quiet });
-    assert.ok(r.blobs_removed >= 1 && !existsSync(store.blobs.pathOf(oldBlob)), 'the content only the squashed commits held is freed');
+    assert.ok(
+      r.blobs_removed >= 1 && !existsSync(store.blobs.pathOf(oldBlob)),
+      'the content only the squashed commits held is freed',
+    );
 
     const deleted = deleteCommit(store, 'in', ids[2]);
     assert.equal(deleted.length, 2);
@@ -253,13 +297,25 @@ describe('history at scale', () => {
     const all = listCommits(store, 'in');
     const page1 = listCommits(store, 'in', 'master', 2);
     const page2 = listCommits(store, 'in', 'master', 2, { after: page1[1].id });
-    assert.deepEqual([...page1, ...page2].map((c) => c.id), all.slice(0, 4).map((c) => c.id));
-    putPipelines(store, parseSpecs(`pipeline: { name: copy }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }\n`, 'c.yaml'));
+    assert.deepEqual(
+      [...page1, ...page2].map((c) => c.id),
+      all.slice(0, 4).map((c) => c.id),
+    );
+    putPipelines(
+      store,
+      parseSpecs(
+        `pipeline: { name: copy }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }\n`,
+        'c.yaml',
+      ),
+    );
     const [r] = await runJobs(store, { log: quiet });
     const ds = listDatums(store, r.job);
     const p1 = listDatums(store, r.job, { limit: 3 });
     const p2 = listDatums(store, r.job, { limit: 3, after: p1[2].id });
-    assert.deepEqual([...p1, ...p2].map((d) => d.id), ds.map((d) => d.id));
+    assert.deepEqual(
+      [...p1, ...p2].map((d) => d.id),
+      ds.map((d) => d.id),
+    );
     deletePipeline(store, 'copy');
     store.close();
   });
@@ -268,7 +324,10 @@ describe('history at scale', () => {
     const home = join(t.dir, `home-${n++}`);
     const blobs = writeV1Store(home);
     const store = Store.open(home);
-    assert.equal((store.db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value, '2');
+    assert.equal(
+      (store.db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).get() as { value: string }).value,
+      '2',
+    );
     assert.deepEqual(contents(store, 'in'), { '/a': 'A', '/b': 'B2' });
     assert.deepEqual(contents(store, 'in', 'master^'), { '/a': 'A', '/b': 'B' });
     assert.deepEqual(contents(store, 'copy'), { '/a': 'A', '/b': 'B2' });
@@ -283,7 +342,10 @@ describe('history at scale', () => {
     assert.equal(r.state, 'success', r.reason);
     assert.deepEqual([r.processed, r.skipped], [1, 2]);
     assert.deepEqual(contents(store, 'copy'), { '/a': 'A', '/b': 'B2', '/c': 'C' });
-    assert.deepEqual(blobs.map((h) => existsSync(store.blobs.pathOf(h))), [true, true, true]);
+    assert.deepEqual(
+      blobs.map((h) => existsSync(store.blobs.pathOf(h))),
+      [true, true, true],
+    );
     store.close();
   });
 
@@ -303,10 +365,16 @@ function sha(s: string): string {
 
 function assertProvenanceWhole(store: Store): void {
   const dangling = store.db
-    .prepare(`SELECT p.commit_id, p.source FROM provenance p WHERE NOT EXISTS (SELECT 1 FROM commits c WHERE c.id = p.source) OR NOT EXISTS (SELECT 1 FROM commits c WHERE c.id = p.commit_id)`)
+    .prepare(
+      `SELECT p.commit_id, p.source FROM provenance p WHERE NOT EXISTS (SELECT 1 FROM commits c WHERE c.id = p.source) OR NOT EXISTS (SELECT 1 FROM commits c WHERE c.id = p.commit_id)`,
+    )
     .all();
   assert.deepEqual(dangling, [], 'every provenance row names existing commits');
-  const orphans = store.db.prepare(`SELECT id FROM commits c WHERE parent IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commits p WHERE p.id = c.parent)`).all();
+  const orphans = store.db
+    .prepare(
+      `SELECT id FROM commits c WHERE parent IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commits p WHERE p.id = c.parent)`,
+    )
+    .all();
   assert.deepEqual(orphans, [], 'every parent exists');
 }
 
@@ -330,13 +398,23 @@ function writeV1Store(home: string): string[] {
   const db = new Database(join(home, 'meta.sqlite'));
   db.exec(V1_SCHEMA);
   const [hA, hB, hB2] = hashes;
-  const spec = JSON.stringify(parseSpecs(`pipeline: { name: copy }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }\n`, 'c.yaml')[0]);
+  const spec = JSON.stringify(
+    parseSpecs(
+      `pipeline: { name: copy }\ninput: { pfs: { repo: in, glob: "/*" } }\ntransform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }\n`,
+      'c.yaml',
+    )[0],
+  );
   const t0 = '2026-01-01T00:00:00.000Z';
   db.exec(`INSERT INTO meta VALUES ('schema_version', '1')`);
-  db.prepare(`INSERT INTO repos VALUES ('in', ?, '', NULL), ('copy', ?, 'output of pipeline copy', 'copy')`).run(t0, t0);
+  db.prepare(`INSERT INTO repos VALUES ('in', ?, '', NULL), ('copy', ?, 'output of pipeline copy', 'copy')`).run(
+    t0,
+    t0,
+  );
   db.prepare(`INSERT INTO pipelines VALUES ('copy', ?, NULL, 'salt1', 1, ?, ?)`).run(spec, t0, t0);
   db.prepare(`INSERT INTO branches VALUES ('in', 'master', 'c2'), ('copy', 'master', 'j2')`).run();
-  const commit = db.prepare(`INSERT INTO commits (seq, id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, 'master', ?, ?, ?, ?, '', 2, ?)`);
+  const commit = db.prepare(
+    `INSERT INTO commits (seq, id, repo, branch, parent, created, origin, job, description, n_files, size_bytes) VALUES (?, ?, ?, 'master', ?, ?, ?, ?, '', 2, ?)`,
+  );
   commit.run(1, 'c1', 'in', null, t0, 'user', null, 2);
   commit.run(2, 'j1', 'copy', null, t0, 'job', 'j1', 2);
   commit.run(3, 'c2', 'in', 'c1', t0, 'user', null, 3);
@@ -351,7 +429,9 @@ function writeV1Store(home: string): string[] {
     cf.run(seq, '/b', hB2, 2);
   }
   db.prepare(`INSERT INTO provenance VALUES ('j1', 'in', 'master', 'c1'), ('j2', 'in', 'master', 'c2')`).run();
-  const job = db.prepare(`INSERT INTO jobs (seq, id, pipeline, version, salt, state, inputs, created, n_total) VALUES (?, ?, 'copy', 1, 'salt1', 'success', ?, ?, 2)`);
+  const job = db.prepare(
+    `INSERT INTO jobs (seq, id, pipeline, version, salt, state, inputs, created, n_total) VALUES (?, ?, 'copy', 1, 'salt1', 'success', ?, ?, 2)`,
+  );
   job.run(1, 'j1', JSON.stringify([{ repo: 'in', branch: 'master', commit: 'c1' }]), t0);
   job.run(2, 'j2', JSON.stringify([{ repo: 'in', branch: 'master', commit: 'c2' }]), t0);
   // the datums' ids and hashes as the engine computes them (they did not change between versions)
@@ -364,7 +444,9 @@ function writeV1Store(home: string): string[] {
     }));
   const d1 = dat('c1', { '/a': hA, '/b': hB });
   const d2 = dat('c2', { '/a': hA, '/b': hB2 });
-  const datum = db.prepare(`INSERT INTO datums (job, id, hash, state, tries, reused_from, inputs) VALUES (?, ?, ?, ?, ?, ?, '[]')`);
+  const datum = db.prepare(
+    `INSERT INTO datums (job, id, hash, state, tries, reused_from, inputs) VALUES (?, ?, ?, ?, ?, ?, '[]')`,
+  );
   const out = db.prepare(`INSERT INTO datum_files VALUES (?, ?, ?, ?, ?)`);
   for (const d of d1) {
     datum.run('j1', d.id, datumHash(d, 'salt1'), 'success', 1, null);

@@ -81,7 +81,14 @@ describe('jobs: the incremental story', () => {
     assert.equal(r.state, 'success');
     assert.equal(r.processed, 3);
     assert.equal(r.skipped, 0);
-    assert.deepEqual(outputFiles(store, 'copy'), { '/f1': '1', '/f1.model': 'w1', '/f2': '2', '/f2.model': 'w1', '/f3': '3', '/f3.model': 'w1' });
+    assert.deepEqual(outputFiles(store, 'copy'), {
+      '/f1': '1',
+      '/f1.model': 'w1',
+      '/f2': '2',
+      '/f2.model': 'w1',
+      '/f3': '3',
+      '/f3.model': 'w1',
+    });
     assert.deepEqual(await run(), [], 'nothing is due afterwards');
   });
 
@@ -351,17 +358,24 @@ transform:
     createRepo(store, 'src');
     await put(store, 'src', { '/v': 'v1' }, t.dir);
     const stage = (name: string, input: string, body: string) =>
-      putPipelines(store, spec(`
+      putPipelines(
+        store,
+        spec(`
 pipeline: { name: ${name} }
 input: ${input}
 datumTries: 1
 transform:
   cmd: [sh]
   stdin: ["set -e", ${JSON.stringify(body)}]
-`));
+`),
+      );
     stage('left', '{ pfs: { repo: src, glob: "/" } }', 'v=$(cat $src/v); [ "$v" != bad ]; echo $v > /pfs/out/l');
     stage('right', '{ pfs: { repo: src, glob: "/" } }', 'cat $src/v > /pfs/out/r');
-    stage('both', '{ cross: [ { pfs: { repo: left, glob: "/" } }, { pfs: { repo: right, glob: "/" } } ] }', 'cat $left/l $right/r > /pfs/out/joined');
+    stage(
+      'both',
+      '{ cross: [ { pfs: { repo: left, glob: "/" } }, { pfs: { repo: right, glob: "/" } } ] }',
+      'cat $left/l $right/r > /pfs/out/joined',
+    );
     const first = await runJobs(store, { log: quiet });
     assert.ok(first.every((r) => r.state === 'success'));
     assert.equal(outputFiles(store, 'both')['/joined'], 'v1\nv1');
@@ -437,7 +451,11 @@ transform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }
   test('specs with unknown input repos, cycles or bad globs are refused; nothing changes', () => {
     const before = JSON.stringify(store.db.prepare('SELECT name, version FROM pipelines ORDER BY name').all());
     assert.throws(
-      () => putPipelines(store, spec(`pipeline: {name: x}\ninput: {pfs: {repo: nowhere, glob: "/*"}}\ntransform: {cmd: ["true"]}`)),
+      () =>
+        putPipelines(
+          store,
+          spec(`pipeline: {name: x}\ninput: {pfs: {repo: nowhere, glob: "/*"}}\ntransform: {cmd: ["true"]}`),
+        ),
       /input repo "nowhere" is neither a repo/,
     );
     assert.throws(
@@ -449,10 +467,34 @@ transform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }
         ),
       /cycle: .*first.*second.*first|cycle: .*second.*first.*second/,
     );
-    assert.throws(() => putPipelines(store, spec(`pipeline: {name: y}\ninput: {pfs: {repo: in, glob: "/[a"}}\ntransform: {cmd: ["true"]}`)), /glob/);
-    assert.throws(() => putPipelines(store, spec(`pipeline: {name: in}\ninput: {pfs: {repo: first, glob: "/*"}}\ntransform: {cmd: ["true"]}`)), /repo of that name already exists/);
-    assert.throws(() => putPipelines(store, spec(`pipeline: {name: first}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: ["true"]}`)), /already exists/);
-    assert.throws(() => spec(`pipeline: {name: z}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {image: x}`), /cmd/);
+    assert.throws(
+      () =>
+        putPipelines(
+          store,
+          spec(`pipeline: {name: y}\ninput: {pfs: {repo: in, glob: "/[a"}}\ntransform: {cmd: ["true"]}`),
+        ),
+      /glob/,
+    );
+    assert.throws(
+      () =>
+        putPipelines(
+          store,
+          spec(`pipeline: {name: in}\ninput: {pfs: {repo: first, glob: "/*"}}\ntransform: {cmd: ["true"]}`),
+        ),
+      /repo of that name already exists/,
+    );
+    assert.throws(
+      () =>
+        putPipelines(
+          store,
+          spec(`pipeline: {name: first}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: ["true"]}`),
+        ),
+      /already exists/,
+    );
+    assert.throws(
+      () => spec(`pipeline: {name: z}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {image: x}`),
+      /cmd/,
+    );
     assert.equal(JSON.stringify(store.db.prepare('SELECT name, version FROM pipelines ORDER BY name').all()), before);
     assert.throws(() => deletePipeline(store, 'first'), /input of pipeline\(s\) second/);
   });
@@ -460,8 +502,12 @@ transform: { cmd: [sh], stdin: ["cp $in /pfs/out/"] }
 
 describe('jobs: slots and local mapping', () => {
   test('GPU pipelines run one datum per GPU; CPU ones up to parallelism, capped by cores', () => {
-    const gpu = spec(`pipeline: {name: g}\ninput: {pfs: {repo: in, glob: "/*"}}\nparallelismSpec: {constant: 8}\nresourceLimits: {gpu: {type: nvidia.com/gpu, number: 1}}\ntransform: {cmd: ["true"]}`)[0];
-    const cpu = spec(`pipeline: {name: c}\ninput: {pfs: {repo: in, glob: "/*"}}\nparallelismSpec: {constant: 1000}\ntransform: {cmd: ["true"]}`)[0];
+    const gpu = spec(
+      `pipeline: {name: g}\ninput: {pfs: {repo: in, glob: "/*"}}\nparallelismSpec: {constant: 8}\nresourceLimits: {gpu: {type: nvidia.com/gpu, number: 1}}\ntransform: {cmd: ["true"]}`,
+    )[0];
+    const cpu = spec(
+      `pipeline: {name: c}\ninput: {pfs: {repo: in, glob: "/*"}}\nparallelismSpec: {constant: 1000}\ntransform: {cmd: ["true"]}`,
+    )[0];
     const one = spec(`pipeline: {name: o}\ninput: {pfs: {repo: in, glob: "/*"}}\ntransform: {cmd: ["true"]}`)[0];
     const saved = process.env.TESSELLA_GPUS;
     try {

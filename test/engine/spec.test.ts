@@ -32,7 +32,7 @@ function errorOf(text: string, file = 'pipelines/bad.yaml'): SpecError {
   assert.fail('the spec was accepted');
 }
 
-test('a minimal spec gets Pachyderm\'s defaults', () => {
+test("a minimal spec gets Pachyderm's defaults", () => {
   const [s] = parseSpecs(minimal, 'p.yaml');
   assert.equal(s.pipeline.name, 'tile-detect');
   assert.deepEqual(s.input, { pfs: { repo: 'slides', glob: '/*', name: 'slides', branch: 'master' } });
@@ -74,7 +74,10 @@ tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
   assert.equal(s.datumTimeout, '3600s');
   assert.equal(s.reprocessSpec, 'every_job');
   assert.deepEqual(s.resourceLimits?.gpu, { type: 'nvidia.com/gpu', number: 1 });
-  assert.deepEqual(s.schedulingSpec?.nodeSelector, { 'cloud.google.com/gke_accelerator': 'nvidia-tesla-t4', node_pool: 'gpu' });
+  assert.deepEqual(s.schedulingSpec?.nodeSelector, {
+    'cloud.google.com/gke_accelerator': 'nvidia-tesla-t4',
+    node_pool: 'gpu',
+  });
   assert.deepEqual(s.metadata?.labels, { team_name: 'path' });
   assert.deepEqual(s.metadata?.annotations, { owner_email: 'a@b' });
   // fields the engine does not use are kept, so the spec can be shown as given
@@ -82,10 +85,16 @@ tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
   assert.equal(s.podPatch, '[{"op": "add", "path": "/x", "value": 1}]');
   assert.deepEqual(s.tolerations, [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
   const leaves = inputsOf(s.input);
-  assert.deepEqual(leaves.map((p) => p.name), ['tiles', 'models']);
+  assert.deepEqual(
+    leaves.map((p) => p.name),
+    ['tiles', 'models'],
+  );
   assert.equal(leaves[0].emptyFiles, false);
   assert.equal(leaves[1].lazy, true);
-  assert.deepEqual(inputLeaves(s.input).map((l) => l.field), ['input.cross[0].pfs', 'input.cross[1].pfs']);
+  assert.deepEqual(
+    inputLeaves(s.input).map((l) => l.field),
+    ['input.cross[0].pfs', 'input.cross[1].pfs'],
+  );
 });
 
 test('unknown fields are kept (passthrough), also inside transform and pfs', () => {
@@ -107,18 +116,29 @@ sidecar_resource_limits: {cpu: 1}
 
 test('several documents: YAML --- and a stream of JSON objects; an array of specs', () => {
   const yaml = `${minimal}\n---\n${minimal.replace(/tile-detect/g, 'histogram')}\n---\n`;
-  assert.deepEqual(parseSpecs(yaml, 'two.yaml').map((s) => s.pipeline.name), ['tile-detect', 'histogram']);
+  assert.deepEqual(
+    parseSpecs(yaml, 'two.yaml').map((s) => s.pipeline.name),
+    ['tile-detect', 'histogram'],
+  );
   const obj = (name: string) => ({
     pipeline: { name },
     input: { pfs: { repo: 'slides', glob: '/*' } },
     transform: { cmd: ['sh'] },
   });
   const stream = `${JSON.stringify(obj('a'), null, 2)}\n${JSON.stringify(obj('b'))}{"pipeline":{"name":"c"},"input":{"pfs":{"repo":"x","glob":"/"}},"transform":{"cmd":["echo", "}{"]}}`;
-  assert.deepEqual(parseSpecs(stream, 's.json').map((s) => s.pipeline.name), ['a', 'b', 'c']);
-  assert.deepEqual(parseSpecs(JSON.stringify([obj('x'), obj('y')]), 'arr.json').map((s) => s.pipeline.name), ['x', 'y']);
+  assert.deepEqual(
+    parseSpecs(stream, 's.json').map((s) => s.pipeline.name),
+    ['a', 'b', 'c'],
+  );
+  assert.deepEqual(
+    parseSpecs(JSON.stringify([obj('x'), obj('y')]), 'arr.json').map((s) => s.pipeline.name),
+    ['x', 'y'],
+  );
   // YAML in flow style also opens with '{'
   assert.deepEqual(
-    parseSpecs('{pipeline: {name: f}, input: {pfs: {repo: r, glob: /*}}, transform: {cmd: [sh]}}', 'flow.yaml').map((s) => s.pipeline.name),
+    parseSpecs('{pipeline: {name: f}, input: {pfs: {repo: r, glob: /*}}, transform: {cmd: [sh]}}', 'flow.yaml').map(
+      (s) => s.pipeline.name,
+    ),
     ['f'],
   );
 });
@@ -136,34 +156,69 @@ transform: {cmd: [node, x.js]}
   assert.equal(e.field, 'input.cross[1].pfs.glob');
   assert.match(e.message, /^pipelines\/bad\.yaml \(pipeline merge\): input\.cross\[1\]\.pfs\.glob: required: a string/);
 
-  const second = errorOf(`${minimal}\n---\npipeline: {name: b}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {}\n`, 'multi.yaml');
-  assert.match(second.message, /^multi\.yaml \(document 2\) \(pipeline b\): transform\.cmd: required: the command to run/);
+  const second = errorOf(
+    `${minimal}\n---\npipeline: {name: b}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {}\n`,
+    'multi.yaml',
+  );
+  assert.match(
+    second.message,
+    /^multi\.yaml \(document 2\) \(pipeline b\): transform\.cmd: required: the command to run/,
+  );
   assert.equal(second.field, 'transform.cmd');
 });
 
 test('a missing transform.cmd, or an empty one, is an error', () => {
-  assert.match(errorOf(`pipeline: {name: a}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {image: x}`).message, /transform\.cmd: required/);
-  assert.match(errorOf(`pipeline: {name: a}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {cmd: []}`).message, /transform\.cmd: transform\.cmd needs at least the program/);
-  assert.match(errorOf(`pipeline: {name: a}\ninput: {pfs: {repo: r, glob: "/"}}`).message, /transform: required: an object with at least cmd/);
+  assert.match(
+    errorOf(`pipeline: {name: a}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {image: x}`).message,
+    /transform\.cmd: required/,
+  );
+  assert.match(
+    errorOf(`pipeline: {name: a}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {cmd: []}`).message,
+    /transform\.cmd: transform\.cmd needs at least the program/,
+  );
+  assert.match(
+    errorOf(`pipeline: {name: a}\ninput: {pfs: {repo: r, glob: "/"}}`).message,
+    /transform: required: an object with at least cmd/,
+  );
 });
 
 test('env values must be strings, and the error says so', () => {
-  const e = errorOf(`pipeline: {name: a}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {cmd: [sh], env: {MAX_TILES: 100, FAST: true}}`);
+  const e = errorOf(
+    `pipeline: {name: a}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {cmd: [sh], env: {MAX_TILES: 100, FAST: true}}`,
+  );
   assert.equal(e.field, 'transform.env.MAX_TILES');
-  assert.match(e.message, /transform\.env\.MAX_TILES: environment values must be strings \(Pachyderm's rule\): quote numbers and booleans/);
+  assert.match(
+    e.message,
+    /transform\.env\.MAX_TILES: environment values must be strings \(Pachyderm's rule\): quote numbers and booleans/,
+  );
   assert.match(e.message, /transform\.env\.FAST:/);
 });
 
 test('other spec errors: durations, reprocessSpec, names, inputs', () => {
   const base = (extra: string, input = 'pfs: {repo: r, glob: "/*"}') =>
     `pipeline: {name: p}\ninput: {${input}}\ntransform: {cmd: [sh]}\n${extra}`;
-  assert.match(errorOf(base('datumTimeout: 1h')).message, /datumTimeout: a protobuf JSON duration: seconds with an "s" suffix, e\.g\. "3600s"/);
-  assert.match(errorOf(base('reprocessSpec: always')).message, /reprocessSpec: must be one of "until_success", "every_job"/);
+  assert.match(
+    errorOf(base('datumTimeout: 1h')).message,
+    /datumTimeout: a protobuf JSON duration: seconds with an "s" suffix, e\.g\. "3600s"/,
+  );
+  assert.match(
+    errorOf(base('reprocessSpec: always')).message,
+    /reprocessSpec: must be one of "until_success", "every_job"/,
+  );
   assert.match(errorOf(base('datumTries: "3"')).message, /datumTries: must be a number/);
-  assert.match(errorOf(`pipeline: {name: "bad name"}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {cmd: [sh]}`).message, /pipeline\.name: letters, digits/);
+  assert.match(
+    errorOf(`pipeline: {name: "bad name"}\ninput: {pfs: {repo: r, glob: "/"}}\ntransform: {cmd: [sh]}`).message,
+    /pipeline\.name: letters, digits/,
+  );
   assert.match(errorOf(base('', '')).message, /input: an input needs exactly one of pfs, cross, union, join, group/);
-  assert.match(errorOf(base('', 'pfs: {repo: a, glob: "/"}, cross: [{pfs: {repo: b, glob: "/"}}]')).message, /not pfs and cross/);
-  assert.match(errorOf(base('', 'cron: {name: tick, spec: "@every 1m"}')).message, /input\.cron: "cron" inputs are not run by the embedded engine/);
+  assert.match(
+    errorOf(base('', 'pfs: {repo: a, glob: "/"}, cross: [{pfs: {repo: b, glob: "/"}}]')).message,
+    /not pfs and cross/,
+  );
+  assert.match(
+    errorOf(base('', 'cron: {name: tick, spec: "@every 1m"}')).message,
+    /input\.cron: "cron" inputs are not run by the embedded engine/,
+  );
   assert.match(
     errorOf(base('', 'cross: [{pfs: {repo: a, glob: "/*"}}, {pfs: {repo: a, glob: "/"}}]')).message,
     /input\.cross\[1\]\.pfs\.name: input name "a" is also used by input\.cross\[0\]\.pfs/,
@@ -174,11 +229,19 @@ test('other spec errors: durations, reprocessSpec, names, inputs', () => {
     /input\.join\[1\]\.pfs\.joinOn: a join input needs joinOn/,
   );
   assert.match(
-    errorOf(base('', 'join: [{pfs: {repo: a, glob: "/(*)", joinOn: "$2"}}, {pfs: {repo: b, glob: "/(*)", joinOn: "$1"}}]')).message,
+    errorOf(
+      base('', 'join: [{pfs: {repo: a, glob: "/(*)", joinOn: "$2"}}, {pfs: {repo: b, glob: "/(*)", joinOn: "$1"}}]'),
+    ).message,
     /input\.join\[0\]\.pfs\.joinOn: \$2 refers to capture group \$2, but the glob "\/\(\*\)" has 1/,
   );
-  assert.match(errorOf(base('', 'group: [{pfs: {repo: a, glob: "/*"}}]')).message, /groupBy: a group input needs groupBy/);
-  assert.match(errorOf(base('', 'pfs: {repo: a, glob: "/[ab"}')).message, /input\.pfs\.glob: invalid glob "\/\[ab": '\[' at 1 has no closing '\]'/);
+  assert.match(
+    errorOf(base('', 'group: [{pfs: {repo: a, glob: "/*"}}]')).message,
+    /groupBy: a group input needs groupBy/,
+  );
+  assert.match(
+    errorOf(base('', 'pfs: {repo: a, glob: "/[ab"}')).message,
+    /input\.pfs\.glob: invalid glob "\/\[ab": '\[' at 1 has no closing '\]'/,
+  );
   assert.match(errorOf(base('', 'pfs: {repo: a, glob: "/", datum_tries: 1, datumTries: 2}')).message, /given twice/);
   assert.match(errorOf('pipeline: [oops', 'broken.yaml').message, /^broken\.yaml:\d+:\d+: not valid YAML/);
   assert.match(errorOf('{"pipeline": ', 'broken.json').message, /^broken\.json: not valid JSON/);
@@ -196,7 +259,9 @@ test('protobuf durations', () => {
 test('camelizeKeys and readSpecDocuments keep the raw documents (no defaults)', () => {
   assert.deepEqual(camelizeKeys({ a_b: [{ c_d: 1 }], env: { X_Y: 'z' } }), { aB: [{ cD: 1 }], env: { X_Y: 'z' } });
   // null is a field left out, as protobuf JSON reads it (a YAML key with nothing after it)
-  assert.deepEqual(camelizeKeys({ description: null, transform: { cmd: ['sh'], stdin: null } }), { transform: { cmd: ['sh'] } });
+  assert.deepEqual(camelizeKeys({ description: null, transform: { cmd: ['sh'], stdin: null } }), {
+    transform: { cmd: ['sh'] },
+  });
   assert.equal(parseSpecs(`${minimal}description:\nparallelism_spec:\n`, 'nulls.yaml')[0].parallelismSpec, undefined);
   const [doc] = readSpecDocuments(minimal.replace('glob', 'glob') + 'datum_tries: 2\n', 'x.yaml');
   assert.deepEqual(doc, {
@@ -215,7 +280,10 @@ test('loadSpecFile reads a file and names it in errors', () => {
     assert.equal(loadSpecFile(good)[0].pipeline.name, 'tile-detect');
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ pipeline: { name: 'x' }, input: { pfs: { repo: 'r', glob: '/' } } }));
-    assert.throws(() => loadSpecFile(bad), (e: SpecError) => e.file === bad && e.message.startsWith(`${bad} (pipeline x): transform`));
+    assert.throws(
+      () => loadSpecFile(bad),
+      (e: SpecError) => e.file === bad && e.message.startsWith(`${bad} (pipeline x): transform`),
+    );
     assert.throws(() => loadSpecFile(join(dir, 'missing.yaml')), /cannot read the spec file/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

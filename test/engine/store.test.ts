@@ -134,7 +134,7 @@ describe('store and pfs', () => {
     assert.equal(readFileSync(join(out, 'sub/y.txt'), 'utf8'), 'y');
     await getFile(store, head, '/a.txt', join(t.dir, 'a-copy.txt'), false);
     assert.equal(readFileSync(join(t.dir, 'a-copy.txt'), 'utf8'), 'alpha');
-    writeFileSync(join(t.dir, 'a-copy.txt'), 'the copy is the user\'s to modify');
+    writeFileSync(join(t.dir, 'a-copy.txt'), "the copy is the user's to modify");
     assert.equal(readFileSync(store.blobs.pathOf(filesOf(store, head.seq)[0].hash), 'utf8'), 'alpha');
     await assert.rejects(getFile(store, head, '/d', out, false), /is a folder: use -r/);
   });
@@ -154,12 +154,24 @@ describe('store and pfs', () => {
   test('bad puts are clear errors and change nothing', async () => {
     const before = listCommits(store, 'r').length;
     const head = resolveCommit(store, 'r', 'master').id;
-    await assert.rejects(putFiles(store, 'missing', 'master', [{ local: join(local, 'a.txt'), path: '/a' }]), /repo "missing" not found/);
-    await assert.rejects(putFiles(store, 'r', 'master', [{ local: join(local, 'a.txt'), path: '/x/../../etc' }]), /"\.\." segment/);
+    await assert.rejects(
+      putFiles(store, 'missing', 'master', [{ local: join(local, 'a.txt'), path: '/a' }]),
+      /repo "missing" not found/,
+    );
+    await assert.rejects(
+      putFiles(store, 'r', 'master', [{ local: join(local, 'a.txt'), path: '/x/../../etc' }]),
+      /"\.\." segment/,
+    );
     assert.throws(() => normalizePath('../a'), StoreError);
     // a file where a folder is, and a file under a file
-    await assert.rejects(putFiles(store, 'r', 'master', [{ local: join(local, 'a.txt'), path: '/many' }]), /is a folder/);
-    await assert.rejects(putFiles(store, 'r', 'master', [{ local: join(local, 'a.txt'), path: '/a.txt/under' }]), /is a file/);
+    await assert.rejects(
+      putFiles(store, 'r', 'master', [{ local: join(local, 'a.txt'), path: '/many' }]),
+      /is a folder/,
+    );
+    await assert.rejects(
+      putFiles(store, 'r', 'master', [{ local: join(local, 'a.txt'), path: '/a.txt/under' }]),
+      /is a file/,
+    );
     assert.throws(() => expandPutItems([{ local: join(local, 'dir'), dest: '/d' }], false), /use -r/);
     assert.throws(() => expandPutItems([{ local: join(local, 'nope'), dest: '/d' }], false), /no such file/);
     assert.equal(listCommits(store, 'r').length, before);
@@ -186,7 +198,7 @@ describe('store and pfs', () => {
   });
 });
 
-test('temp and scratch entries belong to a pid and its start time: a reused pid does not keep a dead owner\'s', () => {
+test("temp and scratch entries belong to a pid and its start time: a reused pid does not keep a dead owner's", () => {
   const t = tempDir();
   const s = Store.open(join(t.dir, 'home'));
   try {

@@ -44,7 +44,10 @@ interface Reply {
 export class Chromium {
   readonly messages: PageMessage[] = [];
   private next = 1;
-  private readonly pending = new Map<number, { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >();
   private readonly waiters: { method: string; resolve: () => void }[] = [];
   private session = '';
   private buffer = '';
@@ -68,7 +71,8 @@ export class Chromium {
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (c: string) => (this.stderr = (this.stderr + c).slice(-4000)));
     proc.on('exit', (code) => {
-      for (const p of this.pending.values()) p.reject(new Error(`chromium exited (${code}) before replying:\n${this.stderr}`));
+      for (const p of this.pending.values())
+        p.reject(new Error(`chromium exited (${code}) before replying:\n${this.stderr}`));
       this.pending.clear();
     });
   }
@@ -77,9 +81,17 @@ export class Chromium {
   static async launch(binary: string, width = 1200, height = 900): Promise<Chromium> {
     const profile = mkdtempSync(join(tmpdir(), 'tessella-chromium-'));
     const args = [
-      '--headless', '--remote-debugging-pipe', '--no-first-run', '--no-default-browser-check', '--disable-gpu',
-      '--disable-extensions', '--disable-background-networking', '--disable-sync', '--mute-audio',
-      `--user-data-dir=${profile}`, `--window-size=${width},${height}`,
+      '--headless',
+      '--remote-debugging-pipe',
+      '--no-first-run',
+      '--no-default-browser-check',
+      '--disable-gpu',
+      '--disable-extensions',
+      '--disable-background-networking',
+      '--disable-sync',
+      '--mute-audio',
+      `--user-data-dir=${profile}`,
+      `--window-size=${width},${height}`,
       // Root in a container has no user namespace for the sandbox.
       ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
     ];
@@ -104,7 +116,11 @@ export class Chromium {
     const params = m.params ?? {};
     if (m.method === 'Runtime.consoleAPICalled') {
       const args = (params.args as { value?: unknown; description?: string }[]) ?? [];
-      this.messages.push({ kind: 'console', level: String(params.type), text: args.map((a) => String(a.value ?? a.description ?? '')).join(' ') });
+      this.messages.push({
+        kind: 'console',
+        level: String(params.type),
+        text: args.map((a) => String(a.value ?? a.description ?? '')).join(' '),
+      });
     } else if (m.method === 'Runtime.exceptionThrown') {
       const d = params.exceptionDetails as { text: string; exception?: { description?: string } };
       this.messages.push({ kind: 'exception', level: 'error', text: d.exception?.description ?? d.text });
@@ -131,7 +147,13 @@ export class Chromium {
     const loaded = new Promise<void>((resolve) => this.waiters.push({ method: 'Page.loadEventFired', resolve }));
     await this.send('Page.navigate', { url });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([loaded, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${url}: no load event in ${timeoutMs} ms`)), timeoutMs)))]);
+    await Promise.race([
+      loaded,
+      new Promise(
+        (_, reject) =>
+          (timer = setTimeout(() => reject(new Error(`${url}: no load event in ${timeoutMs} ms`)), timeoutMs)),
+      ),
+    ]);
     clearTimeout(timer);
   }
 
@@ -150,7 +172,9 @@ export class Chromium {
   }
 
   async close(): Promise<void> {
-    const exited = new Promise<void>((resolve) => (this.proc.exitCode !== null ? resolve() : this.proc.once('exit', () => resolve())));
+    const exited = new Promise<void>((resolve) =>
+      this.proc.exitCode !== null ? resolve() : this.proc.once('exit', () => resolve()),
+    );
     this.send('Browser.close', {}, false).catch(() => {});
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
     await exited;

@@ -19,7 +19,11 @@ export interface QcPageCheck {
   filteredByStatus: number;
 }
 
-export async function checkQcPage(binary: string, datasetDir: string, o: { badSlide?: string; screenshot: string }): Promise<QcPageCheck> {
+export async function checkQcPage(
+  binary: string,
+  datasetDir: string,
+  o: { badSlide?: string; screenshot: string },
+): Promise<QcPageCheck> {
   const browser = await Chromium.launch(binary, 1200, 900);
   try {
     await browser.open(pathToFileURL(join(datasetDir, 'report.html')).href);
@@ -42,7 +46,10 @@ export async function checkQcPage(binary: string, datasetDir: string, o: { badSl
     writeFileSync(o.screenshot, png);
     const readme = process.env.TESSELLA_README_SCREENSHOT;
     if (readme) {
-      const small = await sharp(png).resize({ width: 800 }).png({ palette: true, colours: 64, compressionLevel: 9, effort: 10 }).toBuffer();
+      const small = await sharp(png)
+        .resize({ width: 800 })
+        .png({ palette: true, colours: 64, compressionLevel: 9, effort: 10 })
+        .toBuffer();
       writeFileSync(readme, small);
     }
     const filteredByStatus = await browser.evaluate<number>(`(() => {
@@ -51,7 +58,9 @@ export async function checkQcPage(binary: string, datasetDir: string, o: { badSl
       s.dispatchEvent(new Event('change'));
       return [...document.querySelectorAll('article.card')].filter((c) => !c.hidden).length;
     })()`);
-    const messages = browser.messages.filter((m) => m.kind === 'exception' || m.level === 'error' || m.level === 'warning');
+    const messages = browser.messages.filter(
+      (m) => m.kind === 'exception' || m.level === 'error' || m.level === 'warning',
+    );
     return { messages, cards, pictures: pics.n, picturesBroken: pics.broken, badSlideNote, filteredByStatus };
   } finally {
     await browser.close();

@@ -21,7 +21,11 @@ export function framedRecords(bytes: Buffer): Buffer[] {
   let pos = 0;
   while (pos < bytes.length) {
     const len = Number(bytes.readBigUInt64LE(pos));
-    assert.equal(bytes.readUInt32LE(pos + 8), maskCrc(crc32cBitwise(bytes.subarray(pos, pos + 8))), `length CRC at byte ${pos}`);
+    assert.equal(
+      bytes.readUInt32LE(pos + 8),
+      maskCrc(crc32cBitwise(bytes.subarray(pos, pos + 8))),
+      `length CRC at byte ${pos}`,
+    );
     const data = bytes.subarray(pos + 12, pos + 12 + len);
     assert.equal(bytes.readUInt32LE(pos + 12 + len), maskCrc(crc32cBitwise(data)), `data CRC at byte ${pos}`);
     out.push(Buffer.from(data));

@@ -4,7 +4,14 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EMBEDDINGS_FILE, embeddingTensors, HISTOGRAM_BINS, HISTOGRAM_FILE, histogramTensors, type TilesJson } from '../../shared/contract/index.js';
+import {
+  EMBEDDINGS_FILE,
+  embeddingTensors,
+  HISTOGRAM_BINS,
+  HISTOGRAM_FILE,
+  histogramTensors,
+  type TilesJson,
+} from '../../shared/contract/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import { projectRoot, tempDir } from '../helpers/dirs.js';
@@ -23,7 +30,13 @@ export interface PfsFixture {
 
 export function makePfs(name = 'merge'): PfsFixture {
   const { dir: root, cleanup } = tempDir(name);
-  const dirs = { manifest: join(root, 'manifest'), tileDetect: join(root, 'tile_detect'), embed: join(root, 'embed'), histogram: join(root, 'histogram'), out: join(root, 'out') };
+  const dirs = {
+    manifest: join(root, 'manifest'),
+    tileDetect: join(root, 'tile_detect'),
+    embed: join(root, 'embed'),
+    histogram: join(root, 'histogram'),
+    out: join(root, 'out'),
+  };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
   return { root, ...dirs, cleanup };
 }
@@ -58,15 +71,28 @@ export function slideData(slideIndex: number, tiles: number, dim: number): Slide
   return { avg, max, loc, sum, count: tiles };
 }
 
-export function writeSlideOutputs(pfs: PfsFixture, slideId: string, data: SlideData, options: { histogramCount?: number; modelSha?: string } = {}): void {
+export function writeSlideOutputs(
+  pfs: PfsFixture,
+  slideId: string,
+  data: SlideData,
+  options: { histogramCount?: number; modelSha?: string } = {},
+): void {
   const n = data.count;
   const dim = n > 0 ? data.avg.length / n : 0;
   writeSafetensors(
     join(pfs.embed, slideId, EMBEDDINGS_FILE),
     embeddingTensors({ n, dim, avg: data.avg, max: data.max, loc: data.loc }),
-    { slide: slideId, model_sha256: options.modelSha ?? 'ab'.repeat(32), model_card: JSON.stringify({ name: 'test-model', output: { dim } }) },
+    {
+      slide: slideId,
+      model_sha256: options.modelSha ?? 'ab'.repeat(32),
+      model_card: JSON.stringify({ name: 'test-model', output: { dim } }),
+    },
   );
-  writeSafetensors(join(pfs.histogram, slideId, HISTOGRAM_FILE), histogramTensors(data.sum, options.histogramCount ?? n), { slide: slideId });
+  writeSafetensors(
+    join(pfs.histogram, slideId, HISTOGRAM_FILE),
+    histogramTensors(data.sum, options.histogramCount ?? n),
+    { slide: slideId },
+  );
   writeTilesJson(pfs, slideId, { grid: n + 5, kept: n, dropped: { background: 5, max_tiles: 0 } });
 }
 

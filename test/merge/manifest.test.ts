@@ -5,7 +5,12 @@ import { resolve } from 'node:path';
 import { parseManifest, ManifestError, type ColumnMapping } from '../../stages/merge/manifest.js';
 import { projectRoot } from './cohort-fixture.js';
 
-const standard: ColumnMapping = { image_id: 'image_id', patient_id: 'patient_id', center_id: 'center_id', label: 'label' };
+const standard: ColumnMapping = {
+  image_id: 'image_id',
+  patient_id: 'patient_id',
+  center_id: 'center_id',
+  label: 'label',
+};
 const lungMapping: ColumnMapping = { image_id: 'slide', patient_id: 'patient', center_id: 'site', label: 'subtype' };
 const lungCsv = resolve(projectRoot, '../shared/fixtures/csv/lung_labels_mini.csv');
 
@@ -19,7 +24,9 @@ function problemsOf(fn: () => unknown): string[] {
   assert.fail('expected the manifest to be refused');
 }
 
-test('the real lung_labels_mini cohort maps slide/patient/site/subtype', { skip: existsSync(lungCsv) ? false : '../shared/fixtures/csv/lung_labels_mini.csv is absent' }, () => {
+test('the real lung_labels_mini cohort maps slide/patient/site/subtype', {
+  skip: existsSync(lungCsv) ? false : '../shared/fixtures/csv/lung_labels_mini.csv is absent',
+}, () => {
   const m = parseManifest(readFileSync(lungCsv, 'utf8'), { mapping: lungMapping, file: 'lung_labels_mini.csv' });
   assert.equal(m.rows.length, 20);
   assert.equal(m.patients.length, 20);
@@ -37,12 +44,20 @@ test('the real lung_labels_mini cohort maps slide/patient/site/subtype', { skip:
   assert.deepEqual(m.extraColumns, []);
   // The default names do not exist in this file: the message says which variable maps them.
   const problems = problemsOf(() => parseManifest(readFileSync(lungCsv, 'utf8'), { mapping: standard }));
-  assert.match(problems[0], /missing column 'image_id' \(image_id\); the header has: patient, subtype, site, slide\. Name the column that holds it with IMAGE_COLUMN/);
+  assert.match(
+    problems[0],
+    /missing column 'image_id' \(image_id\); the header has: patient, subtype, site, slide\. Name the column that holds it with IMAGE_COLUMN/,
+  );
   assert.ok(problems.some((p) => /PATIENT_COLUMN/.test(p)) && problems.some((p) => /CENTER_COLUMN/.test(p)));
 });
 
 test('BOM, CRLF, quoted fields with commas and newlines, extra columns kept', () => {
-  const csv = '\ufeffimage_id,patient_id,center_id,label,notes\r\n' + 's1,p1,3,tumor,"biopsy, left"\r\n' + '"s,2",p1,3,tumor,"two\r\nlines"\r\n' + '\r\n' + 's3,p2,10,normal,\r\n';
+  const csv =
+    '\ufeffimage_id,patient_id,center_id,label,notes\r\n' +
+    's1,p1,3,tumor,"biopsy, left"\r\n' +
+    '"s,2",p1,3,tumor,"two\r\nlines"\r\n' +
+    '\r\n' +
+    's3,p2,10,normal,\r\n';
   const m = parseManifest(csv, { mapping: standard });
   assert.deepEqual(
     m.rows.map((r) => [r.imageId, r.patientId, r.center, r.label, r.extra.notes]),
@@ -52,7 +67,13 @@ test('BOM, CRLF, quoted fields with commas and newlines, extra columns kept', ()
       ['s3', 'p2', '10', 'normal', ''],
     ],
   );
-  assert.deepEqual(m.patients.map((p) => [p.patientId, p.slides]), [['p1', ['s1', 's,2']], ['p2', ['s3']]]);
+  assert.deepEqual(
+    m.patients.map((p) => [p.patientId, p.slides]),
+    [
+      ['p1', ['s1', 's,2']],
+      ['p2', ['s3']],
+    ],
+  );
   assert.deepEqual(m.extraColumns, ['notes']);
   // Integer centers keep their values.
   assert.equal(m.centerIdRule, 'manifest-integer');
@@ -81,14 +102,26 @@ test('errors name the line and the column: empty ids, disagreeing patients, dupl
     "line 5, column 'subtype' (label): patient 'p1' has label 'lusc' here but 'luad' on line 2; a patient has one label",
   ]);
   // The message of the error, as the datum's log shows it, starts with the file.
-  assert.throws(() => parseManifest(csv, { mapping: lungMapping, file: 'manifest.csv' }), /^ManifestError: manifest\.csv: 6 problems:\n {2}line 3, column 'patient'/);
+  assert.throws(
+    () => parseManifest(csv, { mapping: lungMapping, file: 'manifest.csv' }),
+    /^ManifestError: manifest\.csv: 6 problems:\n {2}line 3, column 'patient'/,
+  );
 });
 
 test('CSV syntax errors and an empty file are refused with the file named', () => {
-  assert.match(problemsOf(() => parseManifest('image_id,patient_id,center_id\ns1,p1\n', { mapping: standard }))[0], /not valid CSV: .*line 2/);
-  assert.match(problemsOf(() => parseManifest('image_id,patient_id,center_id\ns1,"p1,A\n', { mapping: standard }))[0], /not valid CSV/);
+  assert.match(
+    problemsOf(() => parseManifest('image_id,patient_id,center_id\ns1,p1\n', { mapping: standard }))[0],
+    /not valid CSV: .*line 2/,
+  );
+  assert.match(
+    problemsOf(() => parseManifest('image_id,patient_id,center_id\ns1,"p1,A\n', { mapping: standard }))[0],
+    /not valid CSV/,
+  );
   assert.match(problemsOf(() => parseManifest('', { mapping: standard }))[0], /the file is empty/);
-  assert.match(problemsOf(() => parseManifest('image_id,patient_id,center_id\n', { mapping: standard }))[0], /no rows after the header/);
+  assert.match(
+    problemsOf(() => parseManifest('image_id,patient_id,center_id\n', { mapping: standard }))[0],
+    /no rows after the header/,
+  );
 });
 
 test('a manifest without labels is an inference set; DATASET_KIND decides when asked', () => {
@@ -98,16 +131,28 @@ test('a manifest without labels is an inference set; DATASET_KIND decides when a
   assert.deepEqual(m.labelNames, []);
   assert.equal(m.rows[0].label, undefined);
   // An empty label column is no labels too.
-  assert.equal(parseManifest('image_id,patient_id,center_id,label\ns1,p1,A,\ns2,p2,B,\n', { mapping: standard }).labeled, false);
+  assert.equal(
+    parseManifest('image_id,patient_id,center_id,label\ns1,p1,A,\ns2,p2,B,\n', { mapping: standard }).labeled,
+    false,
+  );
   // Asking for labels that are not there is an error, not a silent inference set.
-  assert.match(problemsOf(() => parseManifest(noLabelColumn, { mapping: standard, kind: 'labeled' }))[0], /missing column 'label'.*LABEL_COLUMN/);
+  assert.match(
+    problemsOf(() => parseManifest(noLabelColumn, { mapping: standard, kind: 'labeled' }))[0],
+    /missing column 'label'.*LABEL_COLUMN/,
+  );
   // Asking for inference ignores labels that are there.
-  const inf = parseManifest('image_id,patient_id,center_id,label\ns1,p1,A,x\ns2,p1,A,y\n', { mapping: standard, kind: 'inference' });
+  const inf = parseManifest('image_id,patient_id,center_id,label\ns1,p1,A,x\ns2,p1,A,y\n', {
+    mapping: standard,
+    kind: 'inference',
+  });
   assert.equal(inf.labeled, false);
 });
 
 test('centers written as integers are kept unless two would collide', () => {
-  assert.deepEqual(parseManifest('image_id,patient_id,center_id\ns1,p1,7\ns2,p2,-2\n', { mapping: standard }).centerIds, { '7': 7, '-2': -2 });
+  assert.deepEqual(
+    parseManifest('image_id,patient_id,center_id\ns1,p1,7\ns2,p2,-2\n', { mapping: standard }).centerIds,
+    { '7': 7, '-2': -2 },
+  );
   const collide = parseManifest('image_id,patient_id,center_id\ns1,p1,7\ns2,p2,007\n', { mapping: standard });
   assert.equal(collide.centerIdRule, 'sorted-index');
   assert.deepEqual(collide.centerIds, { '007': 0, '7': 1 });

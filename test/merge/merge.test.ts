@@ -8,7 +8,16 @@ import { Logger } from '../../shared/log.js';
 import { ManifestError } from '../../stages/merge/manifest.js';
 import { EmptyDatasetError, runMerge } from '../../stages/merge/merge.js';
 import { writeSlideError } from '../../shared/slide-error.js';
-import { config, makePfs, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, writeTilesJson, type PfsFixture } from './cohort-fixture.js';
+import {
+  config,
+  makePfs,
+  slideData,
+  writeFailedSlide,
+  writeManifest,
+  writeSlideOutputs,
+  writeTilesJson,
+  type PfsFixture,
+} from './cohort-fixture.js';
 
 const DIM = 16;
 const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
@@ -45,7 +54,13 @@ function cohort(pfs: PfsFixture, labels = true): void {
 const mapped = { IMAGE_COLUMN: 'slide', PATIENT_COLUMN: 'patient', CENTER_COLUMN: 'site', LABEL_COLUMN: 'subtype' };
 
 function run(pfs: PfsFixture, env: Record<string, string> = {}) {
-  return runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config({ ...mapped, ...env }), log: quiet });
+  return runMerge({
+    manifestDir: pfs.manifest,
+    dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+    outDir: pfs.out,
+    config: config({ ...mapped, ...env }),
+    log: quiet,
+  });
 }
 
 test('a labelled cohort: records, exclusions, splits, dataset.json and report', async () => {
@@ -56,16 +71,31 @@ test('a labelled cohort: records, exclusions, splits, dataset.json and report', 
     const info = readDatasetJson(pfs.out);
     assert.equal(info.kind, 'labeled');
     assert.deepEqual(info.label_names, ['normal', 'tumor']);
-    assert.deepEqual(info.centers, [{ name: 'A', id: 0 }, { name: 'B', id: 1 }]);
+    assert.deepEqual(info.centers, [
+      { name: 'A', id: 0 },
+      { name: 'B', id: 1 },
+    ]);
     assert.equal(info.embedding_dim, DIM);
-    assert.deepEqual(info.features.embedding_avg, { kind: 'FixedLenSequenceFeature', dtype: 'float32', shape: [DIM], allow_missing: true });
+    assert.deepEqual(info.features.embedding_avg, {
+      kind: 'FixedLenSequenceFeature',
+      dtype: 'float32',
+      shape: [DIM],
+      allow_missing: true,
+    });
     assert.equal(info.compression, '');
     // p2 dropped; the others in records.
     assert.equal(info.totals.patients, 11);
-    assert.deepEqual(info.excluded.patients.map((p) => p.patient), ['p2']);
+    assert.deepEqual(
+      info.excluded.patients.map((p) => p.patient),
+      ['p2'],
+    );
     assert.deepEqual(
       info.excluded.slides.map((s) => [s.slide, s.stage ?? '']),
-      [['s3', 'tile-extract'], ['s5', ''], ['s6', '']],
+      [
+        ['s3', 'tile-extract'],
+        ['s5', ''],
+        ['s6', ''],
+      ],
     );
     assert.match(info.excluded.slides[0].why, /Bogus marker length/);
     assert.match(info.excluded.slides[1].why, /no output yet from embed \(embeddings.safetensors\) and histogram/);
@@ -73,11 +103,20 @@ test('a labelled cohort: records, exclusions, splits, dataset.json and report', 
     assert.deepEqual(info.excluded.unlisted_slides, ['stray']);
     assert.deepEqual(info.models.embed.model_sha256, ['ab'.repeat(32)]);
     assert.deepEqual(info.models.embed.model_card, [{ name: 'test-model', output: { dim: DIM } }]);
-    const setOf = new Map(readFileSync(join(pfs.out, 'splits.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',') as [string, string]));
+    const setOf = new Map(
+      readFileSync(join(pfs.out, 'splits.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',') as [string, string]),
+    );
     assert.equal(setOf.size, 11);
     // Sets come from the manifest alone (p2, dropped for having no tiles, still holds its place): the sets listed are
     // those with patients in records, in train, val, eval order.
-    assert.deepEqual(Object.keys(info.sets), ['train', 'val', 'eval'].filter((s) => [...setOf.values()].includes(s)));
+    assert.deepEqual(
+      Object.keys(info.sets),
+      ['train', 'val', 'eval'].filter((s) => [...setOf.values()].includes(s)),
+    );
     assert.ok(info.sets.train.patients >= 8);
 
     // Every record: CRCs, decoding, counts against dataset.json.
@@ -102,10 +141,20 @@ test('a labelled cohort: records, exclusions, splits, dataset.json and report', 
     assert.deepEqual(p4?.slideIds, ['s7'], 'the inconsistent slide is left out of its patient');
 
     const report = readFileSync(join(pfs.out, 'report.md'), 'utf8');
-    assert.match(report, /\*\*Left out:\*\* 3 slide\(s\), 1 patient\(s\) with no tiles, 1 slide\(s\) with outputs but no manifest row/);
+    assert.match(
+      report,
+      /\*\*Left out:\*\* 3 slide\(s\), 1 patient\(s\) with no tiles, 1 slide\(s\) with outputs but no manifest row/,
+    );
     assert.match(report, /\| p2 \| no tiles: none of its 1 slide\(s\) has usable outputs \|/);
-    assert.match(report, /\| s3 \| p2 \| error \| +\| +\| +\| 0 \| s3: \[tile-extract\] cannot read tiles: Bogus marker length/);
-    assert.match(report, /\| s1 \| p1 \| in \| 8 \| 3 \| background: 5, max_tiles: 0 \| 3 \| +\| first \|/, 'tile-detect counts and the manifest comment');
+    assert.match(
+      report,
+      /\| s3 \| p2 \| error \| +\| +\| +\| 0 \| s3: \[tile-extract\] cannot read tiles: Bogus marker length/,
+    );
+    assert.match(
+      report,
+      /\| s1 \| p1 \| in \| 8 \| 3 \| background: 5, max_tiles: 0 \| 3 \| +\| first \|/,
+      'tile-detect counts and the manifest comment',
+    );
     assert.match(report, /\| p1 \| A \| tumor \| \w+ \| 2\/2 \| 5 \|/);
     assert.match(report, /## Patients per center and set/);
   } finally {
@@ -129,7 +178,10 @@ test('an inference manifest gives one inference set; GZIP and small shards', asy
     assert.ok(files.length > 1, `several shards: ${files}`);
     // 12 expected patients, 3 per shard: 4 shards, named by the configured count; a shard no patient hashes to is not written.
     for (const f of files) assert.match(f, /^inference-0000[0-3]-of-00004\.tfrecord$/);
-    assert.deepEqual(info.sets.inference.shards.map((s) => s.file), files.map((f) => `inference/${f}`));
+    assert.deepEqual(
+      info.sets.inference.shards.map((s) => s.file),
+      files.map((f) => `inference/${f}`),
+    );
     assert.deepEqual((await verifyDataset(pfs.out)).problems, []);
     for await (const r of readPatients(pfs.out)) assert.equal(r.label, undefined);
     assert.match(readFileSync(join(pfs.out, 'splits.csv'), 'utf8'), /^patient_id,split\np1,inference\np10,inference\n/);
@@ -146,15 +198,32 @@ test('a cohort where every slide failed gives an empty dataset that says why, no
     writeFailedSlide(pfs, 'b', 'unsupported TIFF compression 52479');
     // A slide without tissue: empty embeddings, and tile-detect's reason in tiles.json.
     writeSlideOutputs(pfs, 'c', slideData(3, 0, DIM));
-    writeTilesJson(pfs, 'c', { grid: 4, kept: 0, dropped: { background: 4, max_tiles: 0 } }, 'every tile is background');
-    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
+    writeTilesJson(
+      pfs,
+      'c',
+      { grid: 4, kept: 0, dropped: { background: 4, max_tiles: 0 } },
+      'every tile is background',
+    );
+    await runMerge({
+      manifestDir: pfs.manifest,
+      dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+      outDir: pfs.out,
+      config: config(),
+      log: quiet,
+    });
     const info = readDatasetJson(pfs.out);
     assert.deepEqual(info.sets, {});
     assert.equal(info.totals.patients, 0);
-    assert.deepEqual(info.excluded.patients.map((p) => p.patient), ['p1', 'p2', 'p3']);
+    assert.deepEqual(
+      info.excluded.patients.map((p) => p.patient),
+      ['p1', 'p2', 'p3'],
+    );
     assert.deepEqual(info.excluded.slides[2], { slide: 'c', patient: 'p3', why: 'no tiles: every tile is background' });
     assert.deepEqual((await verifyDataset(pfs.out)).problems, []);
-    assert.match(readFileSync(join(pfs.out, 'report.md'), 'utf8'), /\| b \| p2 \| tile-extract \| cannot read tiles: unsupported TIFF compression 52479 \|/);
+    assert.match(
+      readFileSync(join(pfs.out, 'report.md'), 'utf8'),
+      /\| b \| p2 \| tile-extract \| cannot read tiles: unsupported TIFF compression 52479 \|/,
+    );
     assert.equal(readFileSync(join(pfs.out, 'splits.csv'), 'utf8'), 'patient_id,split\n');
   } finally {
     pfs.cleanup();
@@ -166,7 +235,12 @@ test('a bad manifest fails before anything is written', async () => {
   try {
     cohort(pfs);
     writeManifest(pfs, 'slide,patient,site,subtype\ns1,p1,A,tumor\ns2,p1,B,tumor\n');
-    await assert.rejects(run(pfs), (err: Error) => err instanceof ManifestError && /line 3, column 'site' \(center_id\): patient 'p1' is in center 'B' here but 'A' on line 2/.test(err.message));
+    await assert.rejects(
+      run(pfs),
+      (err: Error) =>
+        err instanceof ManifestError &&
+        /line 3, column 'site' \(center_id\): patient 'p1' is in center 'B' here but 'A' on line 2/.test(err.message),
+    );
     writeManifest(pfs, 'slide,patient,site,subtype\ns1,p1,A,tumor\n');
     writeManifest(pfs, 'patient_id,split\np1,holdout\n', 'splits.csv');
     await assert.rejects(run(pfs), /splits\.csv: line 2, column 'split': 'holdout' is not one of train, val, eval/);
@@ -184,21 +258,37 @@ test('no manifest slide with outputs, or every slide failing for one model reaso
     writeTilesJson(pfs, 'a', { grid: 4, kept: 4, dropped: { background: 0, max_tiles: 0 } });
     writeTilesJson(pfs, 'b', { grid: 4, kept: 4, dropped: { background: 0, max_tiles: 0 } });
     await assert.rejects(
-      runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet }),
+      runMerge({
+        manifestDir: pfs.manifest,
+        dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+        outDir: pfs.out,
+        config: config(),
+        log: quiet,
+      }),
       (err: Error) =>
         err instanceof EmptyDatasetError &&
-        /no slide of the manifest has outputs from embed and histogram, so no dataset is published and the previous one stays/.test(err.message) &&
-        /2 slide\(s\): no output yet from embed \(embeddings\.safetensors\) and histogram \(histogram\.safetensors\) \(e\.g\. a, b\)/.test(err.message),
+        /no slide of the manifest has outputs from embed and histogram, so no dataset is published and the previous one stays/.test(
+          err.message,
+        ) &&
+        /2 slide\(s\): no output yet from embed \(embeddings\.safetensors\) and histogram \(histogram\.safetensors\) \(e\.g\. a, b\)/.test(
+          err.message,
+        ),
     );
     assert.deepEqual(readdirSync(pfs.out), []);
 
-    const e = { stage: 'embed', what: 'the embed model cannot run on the cohort\'s tiles', why: 'input [4,3,300,300]' };
+    const e = { stage: 'embed', what: "the embed model cannot run on the cohort's tiles", why: 'input [4,3,300,300]' };
     for (const s of ['a', 'b']) {
       writeSlideError(pfs.embed, s, e);
       writeSlideError(pfs.histogram, s, { ...e, passedThrough: [] });
     }
     await assert.rejects(
-      runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet }),
+      runMerge({
+        manifestDir: pfs.manifest,
+        dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+        outDir: pfs.out,
+        config: config(),
+        log: quiet,
+      }),
       /every slide failed for one model reason[\s\S]*2 slide\(s\): embed: the embed model cannot run/,
     );
     assert.deepEqual(readdirSync(pfs.out), []);
@@ -212,9 +302,17 @@ test('a manifest slide that no stage has seen is "not in the slides repo", not p
   try {
     writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,1\nghost,p2,2\n');
     writeSlideOutputs(pfs, 'a', slideData(1, 2, DIM));
-    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
+    await runMerge({
+      manifestDir: pfs.manifest,
+      dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+      outDir: pfs.out,
+      config: config(),
+      log: quiet,
+    });
     const info = readDatasetJson(pfs.out);
-    assert.deepEqual(info.excluded.slides, [{ slide: 'ghost', patient: 'p2', why: 'not in the slides repo: add the slide, or remove its manifest row' }]);
+    assert.deepEqual(info.excluded.slides, [
+      { slide: 'ghost', patient: 'p2', why: 'not in the slides repo: add the slide, or remove its manifest row' },
+    ]);
   } finally {
     pfs.cleanup();
   }
@@ -225,12 +323,31 @@ test('a text center among numeric ones: the report says center_id was renumbered
   try {
     writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,11\nb,p2,4\nc,p3,7\nd,p4,site-x\n');
     for (const [i, s] of ['a', 'b', 'c', 'd'].entries()) writeSlideOutputs(pfs, s, slideData(i + 1, 1, DIM));
-    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
+    await runMerge({
+      manifestDir: pfs.manifest,
+      dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+      outDir: pfs.out,
+      config: config(),
+      log: quiet,
+    });
     const report = readFileSync(join(pfs.out, 'report.md'), 'utf8');
-    assert.match(report, /\*\*center_id renumbered:\*\* not every center is an integer \('site-x'\), so center_id is each center's place in sorted order; centers written as numbers changed: 11 -> 0, 4 -> 1, 7 -> 2\./);
+    assert.match(
+      report,
+      /\*\*center_id renumbered:\*\* not every center is an integer \('site-x'\), so center_id is each center's place in sorted order; centers written as numbers changed: 11 -> 0, 4 -> 1, 7 -> 2\./,
+    );
     writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,11\nb,p2,4\nc,p3,7\nd,p4,7\n');
-    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
-    assert.doesNotMatch(readFileSync(join(pfs.out, 'report.md'), 'utf8'), /renumbered/, 'integer centers keep their numbers');
+    await runMerge({
+      manifestDir: pfs.manifest,
+      dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+      outDir: pfs.out,
+      config: config(),
+      log: quiet,
+    });
+    assert.doesNotMatch(
+      readFileSync(join(pfs.out, 'report.md'), 'utf8'),
+      /renumbered/,
+      'integer centers keep their numbers',
+    );
   } finally {
     pfs.cleanup();
   }

@@ -17,7 +17,9 @@ const skip = python.error || python.status !== 0 ? 'python3 with NumPy is not av
 
 function readerFromDocs(): string {
   const md = readFileSync(join(projectRoot, 'docs/loading-the-dataset.md'), 'utf8');
-  const block = [...md.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith('# tessella_reader.py'));
+  const block = [...md.matchAll(/```python\n([\s\S]*?)```/g)]
+    .map((m) => m[1])
+    .find((b) => b.startsWith('# tessella_reader.py'));
   assert.ok(block, 'docs/loading-the-dataset.md has the tessella_reader.py block');
   return block;
 }
@@ -32,7 +34,13 @@ for (const compression of ['none', 'gzip']) {
         writeSlideOutputs(pfs, `s${i}`, slideData(i, 1 + (i % 3), 12));
       }
       writeManifest(pfs, rows.join('\n'));
-      await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram }, outDir: pfs.out, config: config({ COMPRESSION: compression }), log: new Logger('m', {}, { isTTY: false, write: () => {} }) });
+      await runMerge({
+        manifestDir: pfs.manifest,
+        dirs: { embed: pfs.embed, histogram: pfs.histogram },
+        outDir: pfs.out,
+        config: config({ COMPRESSION: compression }),
+        log: new Logger('m', {}, { isTTY: false, write: () => {} }),
+      });
 
       writeFileSync(join(pfs.root, 'tessella_reader.py'), readerFromDocs());
       const driver = `
@@ -66,7 +74,10 @@ print(json.dumps(out))
         assert.deepEqual(Float32Array.from(py.hist), p.colorHistogram);
         assert.deepEqual(py.slide_ids, p.slideIds);
         assert.deepEqual(py.tile_slide, p.tileSlide);
-        assert.deepEqual(py.loc, p.tileLocX.map((x, t) => [x, p.tileLocY[t]]));
+        assert.deepEqual(
+          py.loc,
+          p.tileLocX.map((x, t) => [x, p.tileLocY[t]]),
+        );
       }
     } finally {
       pfs.cleanup();

@@ -29,7 +29,14 @@ async function protoExample(): Promise<protobuf.Type> {
 }
 
 function plain(msg: protobuf.Message, type: protobuf.Type) {
-  return type.toObject(msg, { longs: String, bytes: Buffer }) as { features: { feature: Record<string, { bytesList?: { value: Buffer[] }; floatList?: { value: number[] }; int64List?: { value: string[] } }> } };
+  return type.toObject(msg, { longs: String, bytes: Buffer }) as {
+    features: {
+      feature: Record<
+        string,
+        { bytesList?: { value: Buffer[] }; floatList?: { value: number[] }; int64List?: { value: string[] } }
+      >;
+    };
+  };
 }
 
 test('every feature round-trips, checked by a decoder built from example.proto', async () => {
@@ -83,37 +90,81 @@ test('an inference record has no label; a patient without slides is refused', as
   assert.deepEqual(Object.keys(f).sort(), Object.keys(featureSpec(DIM, false)).sort());
   assert.equal(decodePatientRecord(buf).label, undefined);
   assert.throws(() => encodePatient({ patientId: 'p', centerId: 0 }, [], DIM), /patient 'p': no slides with tiles/);
-  assert.throws(() => encodePatient({ patientId: 'p', centerId: 0 }, [slides[0]], DIM + 1), /slide 'slide-a': embeddings do not match dimension 25/);
+  assert.throws(
+    () => encodePatient({ patientId: 'p', centerId: 0 }, [slides[0]], DIM + 1),
+    /slide 'slide-a': embeddings do not match dimension 25/,
+  );
 });
-
 
 test('shards: names, sizes near the target, framing and GZIP as TensorFlow reads them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'merge-shards-'));
   try {
     const ids = Array.from({ length: 10 }, (_, i) => `p${i}`);
-    const records = new Map(ids.map((id, i) => [id, encodePatient({ patientId: id, centerId: i % 3, label: i % 2 }, [tensors(`s${i}`, i, 2 + i)], DIM)]));
+    const records = new Map(
+      ids.map((id, i) => [
+        id,
+        encodePatient({ patientId: id, centerId: i % 3, label: i % 2 }, [tensors(`s${i}`, i, 2 + i)], DIM),
+      ]),
+    );
     const bytes = [...records.values()].reduce((a, b) => a + b.length, 0);
-    const plans = planShards('train', ids.map((id) => ({ patientId: id, bytes: records.get(id)!.length })), bytes / 3, 'seed');
+    const plans = planShards(
+      'train',
+      ids.map((id) => ({ patientId: id, bytes: records.get(id)!.length })),
+      bytes / 3,
+      'seed',
+    );
     assert.deepEqual(
       plans.map((p) => p.file),
-      ['train/train-00000-of-00003.tfrecord', 'train/train-00001-of-00003.tfrecord', 'train/train-00002-of-00003.tfrecord'],
+      [
+        'train/train-00000-of-00003.tfrecord',
+        'train/train-00001-of-00003.tfrecord',
+        'train/train-00002-of-00003.tfrecord',
+      ],
     );
     assert.deepEqual(plans.flatMap((p) => p.patients).sort(), ids.sort(), 'every patient in exactly one shard');
-    assert.notDeepEqual(plans.flatMap((p) => p.patients), ids, 'spread in a seeded order, not id order');
-    assert.deepEqual(planShards('train', ids.map((id) => ({ patientId: id, bytes: 1 })), 1e9, 'seed').length, 1);
-    assert.equal(planShards('val', ids.slice(0, 2).map((id) => ({ patientId: id, bytes: 100 })), 1, 's').length, 2, 'never more shards than patients');
+    assert.notDeepEqual(
+      plans.flatMap((p) => p.patients),
+      ids,
+      'spread in a seeded order, not id order',
+    );
+    assert.deepEqual(
+      planShards(
+        'train',
+        ids.map((id) => ({ patientId: id, bytes: 1 })),
+        1e9,
+        'seed',
+      ).length,
+      1,
+    );
+    assert.equal(
+      planShards(
+        'val',
+        ids.slice(0, 2).map((id) => ({ patientId: id, bytes: 100 })),
+        1,
+        's',
+      ).length,
+      2,
+      'never more shards than patients',
+    );
 
     for (const gzip of [false, true]) {
       const out = join(dir, gzip ? 'gz' : 'plain');
       const written = await writeShards(out, plans, (id) => records.get(id)!, { gzip });
-      assert.deepEqual(readdirSync(join(out, 'train')).sort(), plans.map((p) => p.file.split('/')[1]).sort(), 'no temp files left');
+      assert.deepEqual(
+        readdirSync(join(out, 'train')).sort(),
+        plans.map((p) => p.file.split('/')[1]).sort(),
+        'no temp files left',
+      );
       for (const [i, plan] of plans.entries()) {
         let raw = readFileSync(join(out, plan.file));
         if (gzip) {
           assert.deepEqual([raw[0], raw[1]], [0x1f, 0x8b], 'a GZIP stream');
           raw = gunzipSync(raw);
         }
-        assert.deepEqual(framedRecords(raw), plan.patients.map((id) => records.get(id)!));
+        assert.deepEqual(
+          framedRecords(raw),
+          plan.patients.map((id) => records.get(id)!),
+        );
         assert.equal(written[i].records, plan.patients.length);
       }
     }
@@ -125,7 +176,12 @@ test('shards: names, sizes near the target, framing and GZIP as TensorFlow reads
 test('a failure while writing removes the shards already written', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'merge-shards-'));
   try {
-    const plans = planShards('eval', ['a', 'b', 'c'].map((id) => ({ patientId: id, bytes: 10 })), 10, 's');
+    const plans = planShards(
+      'eval',
+      ['a', 'b', 'c'].map((id) => ({ patientId: id, bytes: 10 })),
+      10,
+      's',
+    );
     const last = plans[2].patients[0];
     await assert.rejects(
       writeShards(dir, plans, (id) => {

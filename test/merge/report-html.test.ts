@@ -13,7 +13,15 @@ import { runMerge } from '../../stages/merge/merge.js';
 import { buildQcCard, CARD_PICTURE_SIDE } from '../../stages/merge/qc-card.js';
 import { tissueHistogram } from '../../stages/tile-detect/tissue-histogram.js';
 import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';
-import { config, makePfs, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, type PfsFixture } from './cohort-fixture.js';
+import {
+  config,
+  makePfs,
+  slideData,
+  writeFailedSlide,
+  writeManifest,
+  writeSlideOutputs,
+  type PfsFixture,
+} from './cohort-fixture.js';
 
 const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
 
@@ -25,7 +33,11 @@ async function writeDetectOutput(pfs: PfsFixture, slide: string, fractions: numb
   const counts = { grid: fractions.length, kept, dropped: { background: fractions.length - kept, max_tiles: 0 } };
   const tilesJson = { ...handMadeTilesJson(slide, { counts }), tissue_histogram: tissueHistogram(fractions) };
   writeHandMadeTilesJson(dir, tilesJson);
-  const overlay = await sharp({ create: { width: 1200, height: 900, channels: 3, background: { r: 230, g: 200, b: 220 } } }).jpeg().toBuffer();
+  const overlay = await sharp({
+    create: { width: 1200, height: 900, channels: 3, background: { r: 230, g: 200, b: 220 } },
+  })
+    .jpeg()
+    .toBuffer();
   writeFileSync(join(dir, 'qc', 'tiles.jpg'), overlay);
 }
 
@@ -37,7 +49,10 @@ test('tissue histogram: 20 bins over every grid tile, a fraction of 1 in the las
   assert.equal(h.counts[1], 1);
   assert.equal(h.counts[10], 1);
   assert.equal(h.counts[19], 2);
-  assert.equal(h.counts.reduce((a, b) => a + b, 0), 7);
+  assert.equal(
+    h.counts.reduce((a, b) => a + b, 0),
+    7,
+  );
 });
 
 test('a QC card: the overlay scaled to the card, the histogram and threshold from tiles.json; none without tile-detect', async () => {
@@ -66,7 +81,14 @@ test('report.html: a card per manifest slide, pictures beside the page, bad slid
   try {
     writeManifest(
       pfs,
-      ['image_id,patient_id,center_id,label', 's1,p1,A,tumor', 's2,p1,A,tumor', 's3,p2,B,normal', 's4,p3,B,normal', 's<5>,p4,A,normal'].join('\n') + '\n',
+      [
+        'image_id,patient_id,center_id,label',
+        's1,p1,A,tumor',
+        's2,p1,A,tumor',
+        's3,p2,B,normal',
+        's4,p3,B,normal',
+        's<5>,p4,A,normal',
+      ].join('\n') + '\n',
     );
     writeSlideOutputs(pfs, 's1', slideData(1, 3, 8));
     writeSlideOutputs(pfs, 's2', slideData(2, 2, 8));
@@ -76,13 +98,23 @@ test('report.html: a card per manifest slide, pictures beside the page, bad slid
     await writeDetectOutput(pfs, 's1', [0, 0, 0.95, 1, 0.92]);
     await writeDetectOutput(pfs, 's<5>', [0.5, 1, 1]);
     // s4: nothing yet from any stage.
-    await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: pfs.out, config: config(), log: quiet });
+    await runMerge({
+      manifestDir: pfs.manifest,
+      dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+      outDir: pfs.out,
+      config: config(),
+      log: quiet,
+    });
 
     const html = readFileSync(join(pfs.out, 'report.html'), 'utf8');
     const cards = [...html.matchAll(/<article class="card ([a-z-]+)"[^>]*data-status="([^"]+)"/g)].map((m) => m[2]);
     assert.deepEqual(cards, ['in', 'in', 'error', 'left out', 'in']);
     // The bad slide's card says what and why; the unprocessed one why it is not in.
-    const card = (id: string) => html.slice(html.indexOf(`<span class="id">${id}</span>`), html.indexOf('</article>', html.indexOf(`<span class="id">${id}</span>`)));
+    const card = (id: string) =>
+      html.slice(
+        html.indexOf(`<span class="id">${id}</span>`),
+        html.indexOf('</article>', html.indexOf(`<span class="id">${id}</span>`)),
+      );
     assert.match(card('s3'), /class="note">s3: \[tile-extract\] cannot read tiles: Bogus marker length/);
     assert.match(card('s4'), /class="note">not in the slides repo/);
     // Pictures: linked beside the page (copied here, outside a pipeline) and referenced with the id escaped for a URL.
@@ -92,23 +124,47 @@ test('report.html: a card per manifest slide, pictures beside the page, bad slid
     assert.ok(!html.includes('s<5>'), 'ids are escaped in HTML');
     assert.match(card('s2'), /no picture: tile-detect has no output for it/);
     // Counts and histogram.
-    assert.match(card('s1'), /<dt>grid<\/dt><dd>5<\/dd><dt>kept<\/dt><dd>3<\/dd><dt>dropped \(background\)<\/dt><dd>2<\/dd>/);
-    assert.match(card('s1'), /<svg width="120" height="36"[^>]*><title>[^<]*: 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 2<\/title>/);
+    assert.match(
+      card('s1'),
+      /<dt>grid<\/dt><dd>5<\/dd><dt>kept<\/dt><dd>3<\/dd><dt>dropped \(background\)<\/dt><dd>2<\/dd>/,
+    );
+    assert.match(
+      card('s1'),
+      /<svg width="120" height="36"[^>]*><title>[^<]*: 2 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 2<\/title>/,
+    );
     assert.match(card('s1'), /kept &ge; 0.9/);
     // Filters and the tables of report.md.
     for (const f of ['set', 'center', 'status']) assert.match(html, new RegExp(`<select data-filter="${f}">`));
     assert.match(html, /<option value="A">A<\/option><option value="B">B<\/option>/);
-    for (const h of ['Sets', 'Patients per center and set', 'Patients per label and set', 'Patients dropped', 'Slides left out', 'Per patient', 'Slides with outputs but no manifest row']) {
+    for (const h of [
+      'Sets',
+      'Patients per center and set',
+      'Patients per label and set',
+      'Patients dropped',
+      'Slides left out',
+      'Per patient',
+      'Slides with outputs but no manifest row',
+    ]) {
       assert.ok(html.includes(`<h2>${h}</h2>`), h);
     }
-    assert.equal([...html.matchAll(/<tr data-set="[a-z]*" data-center="[AB]">/g)].length, 4, 'a filterable row per patient');
+    assert.equal(
+      [...html.matchAll(/<tr data-set="[a-z]*" data-center="[AB]">/g)].length,
+      4,
+      'a filterable row per patient',
+    );
     assert.match(html, /<li>stray<\/li>/);
     // Self-contained: nothing fetched from elsewhere.
     assert.ok(!/(src|href)="(https?:)?\/\//.test(html), 'no network references');
     // Pure function of the inputs: a second run gives the same page.
     const again = makePfs('report-html-again-');
     try {
-      await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect }, outDir: again.out, config: config(), log: quiet });
+      await runMerge({
+        manifestDir: pfs.manifest,
+        dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+        outDir: again.out,
+        config: config(),
+        log: quiet,
+      });
       assert.equal(readFileSync(join(again.out, 'report.html'), 'utf8'), html);
       assert.ok(existsSync(join(again.out, 'qc', 's1.jpg')));
     } finally {

@@ -1,13 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assignSplits, formatSplitsCsv, parsePins, SPLITS, type Split, type SplitPatient } from '../../stages/merge/splits.js';
+import {
+  assignSplits,
+  formatSplitsCsv,
+  parsePins,
+  SPLITS,
+  type Split,
+  type SplitPatient,
+} from '../../stages/merge/splits.js';
 import { ManifestError } from '../../stages/merge/manifest.js';
 
 const F: [number, number, number] = [0.8, 0.1, 0.1];
 
 function cohort(sizes: Record<string, number>, prefix = 'P'): SplitPatient[] {
   const out: SplitPatient[] = [];
-  for (const [center, n] of Object.entries(sizes)) for (let i = 0; i < n; i++) out.push({ patientId: `${prefix}-${center}-${String(i).padStart(3, '0')}`, center });
+  for (const [center, n] of Object.entries(sizes))
+    for (let i = 0; i < n; i++) out.push({ patientId: `${prefix}-${center}-${String(i).padStart(3, '0')}`, center });
   return out;
 }
 
@@ -81,9 +89,25 @@ test('pins beyond a split target: the others go where the center still needs pat
 });
 
 test('splits.csv: pins of absent patients are kept; bad pins name the line', () => {
-  const csv = formatSplitsCsv(new Map([['p2', 'val'], ['p,1', 'train']]), new Map([['gone', 'eval'], ['p2', 'train']]));
+  const csv = formatSplitsCsv(
+    new Map([
+      ['p2', 'val'],
+      ['p,1', 'train'],
+    ]),
+    new Map([
+      ['gone', 'eval'],
+      ['p2', 'train'],
+    ]),
+  );
   assert.equal(csv, 'patient_id,split\ngone,eval\n"p,1",train\np2,val\n');
-  assert.deepEqual([...parsePins(csv)], [['gone', 'eval'], ['p,1', 'train'], ['p2', 'val']]);
+  assert.deepEqual(
+    [...parsePins(csv)],
+    [
+      ['gone', 'eval'],
+      ['p,1', 'train'],
+      ['p2', 'val'],
+    ],
+  );
   const bad = (text: string) => {
     try {
       parsePins(text);
@@ -103,8 +127,9 @@ test('splits.csv: pins of absent patients are kept; bad pins name the line', () 
   assert.equal(parsePins('patient_id,split\np1,inference\n').size, 0);
 });
 
-test('a new patient moves at most a few others: places come from each patient\'s own seeded hash', () => {
-  const cohort = (n: number) => Array.from({ length: n }, (_, i) => ({ patientId: `p${String(i).padStart(4, '0')}`, center: `c${i % 3}` }));
+test("a new patient moves at most a few others: places come from each patient's own seeded hash", () => {
+  const cohort = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ patientId: `p${String(i).padStart(4, '0')}`, center: `c${i % 3}` }));
   let worst = 0;
   for (let n = 300; n < 320; n++) {
     const before = assignSplits(cohort(n), { fractions: [0.8, 0.1, 0.1], seed: 0 });

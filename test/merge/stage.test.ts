@@ -11,7 +11,15 @@ import { runSlide } from '../../stages/merge/slide.js';
 import { join } from 'node:path';
 import { readDatasetJson } from '../../shared/contract/index.js';
 import { readPatients, verifyDataset } from '../../shared/dataset-reader.js';
-import { makePfs, projectRoot, slideData, writeFailedSlide, writeManifest, writeSlideOutputs, type PfsFixture } from './cohort-fixture.js';
+import {
+  makePfs,
+  projectRoot,
+  slideData,
+  writeFailedSlide,
+  writeManifest,
+  writeSlideOutputs,
+  type PfsFixture,
+} from './cohort-fixture.js';
 
 const DIM = 8;
 
@@ -29,7 +37,13 @@ function spawnMain(stage: string, env: Record<string, string>) {
  * process (one child per datum would take a minute here; the engine story test runs their main.ts).
  */
 function runStage(pfs: PfsFixture, env: Record<string, string> = {}) {
-  const params = { IMAGE_COLUMN: 'slide', PATIENT_COLUMN: 'patient', CENTER_COLUMN: 'site', LABEL_COLUMN: 'subtype', ...env };
+  const params = {
+    IMAGE_COLUMN: 'slide',
+    PATIENT_COLUMN: 'patient',
+    CENTER_COLUMN: 'site',
+    LABEL_COLUMN: 'subtype',
+    ...env,
+  };
   const work = join(pfs.root, 'steps');
   rmSync(work, { recursive: true, force: true });
   const assignRoot = join(work, 'assign');
@@ -37,19 +51,36 @@ function runStage(pfs: PfsFixture, env: Record<string, string> = {}) {
   const a = spawnMain('merge-assign', { PFS_ROOT: assignRoot, manifest: pfs.manifest, ...params });
   if (a.status !== 0) return { code: a.status, stderr: a.stderr };
   const slideOut = join(work, 'slide-out');
-  const ids = new Set([...readdirSync(join(assignRoot, 'out', 'slides')).map((n) => n.replace(/\.json$/, '')), ...readdirSync(pfs.embed), ...readdirSync(pfs.histogram), ...readdirSync(pfs.tileDetect)]);
+  const ids = new Set([
+    ...readdirSync(join(assignRoot, 'out', 'slides')).map((n) => n.replace(/\.json$/, '')),
+    ...readdirSync(pfs.embed),
+    ...readdirSync(pfs.histogram),
+    ...readdirSync(pfs.tileDetect),
+  ]);
   const at = (dir: string, id: string) => (existsSync(join(dir, id)) ? join(dir, id) : undefined);
   for (const id of ids) {
     const assignFile = join(assignRoot, 'out', 'slides', `${id}.json`);
-    runSlide({ slideId: id, assignFile: existsSync(assignFile) ? assignFile : undefined, embed: at(pfs.embed, id), histogram: at(pfs.histogram, id), tileDetect: at(pfs.tileDetect, id), outDir: slideOut });
+    runSlide({
+      slideId: id,
+      assignFile: existsSync(assignFile) ? assignFile : undefined,
+      embed: at(pfs.embed, id),
+      histogram: at(pfs.histogram, id),
+      tileDetect: at(pfs.tileDetect, id),
+      outDir: slideOut,
+    });
   }
   const shardOut = join(work, 'shard-out');
   mkdirSync(shardOut, { recursive: true });
   return (async () => {
     const shards = join(slideOut, 'shards');
-    for (const set of existsSync(shards) ? readdirSync(shards) : []) for (const n of readdirSync(join(shards, set))) await runShard(join(shards, set, n), shardOut);
+    for (const set of existsSync(shards) ? readdirSync(shards) : [])
+      for (const n of readdirSync(join(shards, set))) await runShard(join(shards, set, n), shardOut);
     if (existsSync(join(slideOut, 'unlisted'))) runUnlisted(join(slideOut, 'unlisted'), shardOut);
-    const m = spawnMain('merge', { PFS_ROOT: pfs.root, merge_assign: join(assignRoot, 'out', 'cohort.json'), merge_shard: shardOut });
+    const m = spawnMain('merge', {
+      PFS_ROOT: pfs.root,
+      merge_assign: join(assignRoot, 'out', 'cohort.json'),
+      merge_shard: shardOut,
+    });
     return { code: m.status, stderr: m.stderr };
   })();
 }
@@ -73,7 +104,10 @@ test('main.ts end to end: dataset, then pins kept when new patients arrive', asy
     assert.match(first.stderr, /"event":"dataset written"/);
     const info1 = readDatasetJson(pfs.out);
     assert.equal(info1.totals.patients, 39, 'patient3 (every slide failed) dropped');
-    assert.deepEqual(info1.excluded.patients.map((p) => p.patient), ['patient3']);
+    assert.deepEqual(
+      info1.excluded.patients.map((p) => p.patient),
+      ['patient3'],
+    );
     assert.ok(info1.sets.train.shards.length > 1, 'several train shards');
     const splits1 = readFileSync(join(pfs.out, 'splits.csv'), 'utf8');
 
@@ -87,7 +121,13 @@ test('main.ts end to end: dataset, then pins kept when new patients arrive', asy
     const info2 = readDatasetJson(pfs.out);
     assert.equal(info2.totals.patients, 59);
     assert.equal(info2.splits?.pinned, 39);
-    const splits2 = new Map(readFileSync(join(pfs.out, 'splits.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',') as [string, string]));
+    const splits2 = new Map(
+      readFileSync(join(pfs.out, 'splits.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',') as [string, string]),
+    );
     for (const line of splits1.trim().split('\n').slice(1)) {
       const [patient, split] = line.split(',');
       assert.equal(splits2.get(patient), split, `${patient} kept its pinned split`);
@@ -107,7 +147,10 @@ test('main.ts: a bad manifest exits 1 with the line and column, and writes nothi
     writeManifest(pfs, 'slide,patient,site,subtype\na,p1,s1,luad\na,p2,s1,lusc\n');
     const r = await runStage(pfs);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /"component":"merge-assign","event":"failed".*"message":"[^"]*line 3, column 'slide' \(image_id\): duplicate image id 'a' \(first on line 2\).*"stack":/);
+    assert.match(
+      r.stderr,
+      /"component":"merge-assign","event":"failed".*"message":"[^"]*line 3, column 'slide' \(image_id\): duplicate image id 'a' \(first on line 2\).*"stack":/,
+    );
     assert.deepEqual(readdirSync(pfs.out), []);
     const badParam = await runStage(pfs, { COMPRESSION: 'zstd' });
     assert.equal(badParam.code, 1);

@@ -16,8 +16,14 @@ describe('model card', () => {
   });
 
   it('rejects a bad card with the field and the problem', () => {
-    assert.throws(() => parseModelCard({ ...tinyCnnCard(), input: { name: 'input', layout: 'CHW', size: 224 } }, 'm/model.json'), /m\/model.json.*\n.*input.layout/s);
-    assert.throws(() => parseModelCard({ ...tinyCnnCard(), input: { ...tinyCnnCard().input, std: [1, 0, 1] } }), /std must not contain 0/);
+    assert.throws(
+      () => parseModelCard({ ...tinyCnnCard(), input: { name: 'input', layout: 'CHW', size: 224 } }, 'm/model.json'),
+      /m\/model.json.*\n.*input.layout/s,
+    );
+    assert.throws(
+      () => parseModelCard({ ...tinyCnnCard(), input: { ...tinyCnnCard().input, std: [1, 0, 1] } }),
+      /std must not contain 0/,
+    );
   });
 
   it('agrees with EfficientNet-B0 shapes and says D', () => {
@@ -40,8 +46,13 @@ describe('model card', () => {
   it('a normalize card must describe an RGB image output', () => {
     const card = parseModelCard(stainNetCard('s'));
     const inputs: TensorInfo[] = [{ name: 'input', isTensor: true, type: 'float32', shape: ['N', 3, 'H', 'W'] }];
-    assert.deepEqual(cardMismatches(card, inputs, [{ name: 'output', isTensor: true, type: 'float32', shape: ['N', 3, 'H', 'W'] }]), []);
-    const four = cardMismatches(card, inputs, [{ name: 'output', isTensor: true, type: 'float32', shape: ['N', 4, 'H', 'W'] }]);
+    assert.deepEqual(
+      cardMismatches(card, inputs, [{ name: 'output', isTensor: true, type: 'float32', shape: ['N', 3, 'H', 'W'] }]),
+      [],
+    );
+    const four = cardMismatches(card, inputs, [
+      { name: 'output', isTensor: true, type: 'float32', shape: ['N', 4, 'H', 'W'] },
+    ]);
     assert.match(four[0], /4 channels/);
   });
 });

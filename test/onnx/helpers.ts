@@ -10,7 +10,9 @@ import { projectRoot, sharedDir } from '../helpers/dirs.js';
 
 export { projectRoot, sharedDir };
 export const fixtureModel = join(sharedDir, 'fixtures/models/efficientnet-b0-random.onnx');
-export const fixtureModelMissing = existsSync(fixtureModel) ? false : `needs ${fixtureModel} (../shared beside the project)`;
+export const fixtureModelMissing = existsSync(fixtureModel)
+  ? false
+  : `needs ${fixtureModel} (../shared beside the project)`;
 
 /** Smooth, tissue-coloured RGB pixels (pink/purple gradients with a blob), different per seed. */
 export function tissuePixels(size: number, seed: number): Buffer {
@@ -48,9 +50,19 @@ export async function writeTiles(root: string, slide: string, tiles: SyntheticTi
   return join(root, slide);
 }
 
-export async function syntheticTiles(n: number, size: number, format: 'jpeg' | 'png'): Promise<{ tiles: SyntheticTile[]; pixels: Buffer[] }> {
+export async function syntheticTiles(
+  n: number,
+  size: number,
+  format: 'jpeg' | 'png',
+): Promise<{ tiles: SyntheticTile[]; pixels: Buffer[] }> {
   const pixels = Array.from({ length: n }, (_, i) => tissuePixels(size, i));
-  const tiles = await Promise.all(pixels.map(async (p, i) => ({ image: await encodeTile(p, size, format), locX: 224 + 448 * i, locY: 224 + 448 * (i % 2) })));
+  const tiles = await Promise.all(
+    pixels.map(async (p, i) => ({
+      image: await encodeTile(p, size, format),
+      locX: 224 + 448 * i,
+      locY: 224 + 448 * (i % 2),
+    })),
+  );
   return { tiles, pixels };
 }
 

@@ -21,8 +21,13 @@ describe('sessions: provider fallback and the inference worker', () => {
     await session.release();
     // On a machine where CUDA or WebGPU does start, the first working provider is used; here neither does.
     assert.equal(attempts.at(-1)!.provider, provider);
-    for (const a of attempts.slice(0, -1)) assert.ok(a.error && a.error.length > 0, `${a.provider} failed without a reason`);
-    if (provider === 'cpu') assert.deepEqual(attempts.map((a) => a.provider), ['cuda', 'webgpu', 'cpu']);
+    for (const a of attempts.slice(0, -1))
+      assert.ok(a.error && a.error.length > 0, `${a.provider} failed without a reason`);
+    if (provider === 'cpu')
+      assert.deepEqual(
+        attempts.map((a) => a.provider),
+        ['cuda', 'webgpu', 'cpu'],
+      );
   });
 
   it('rejects unknown providers by name', () => {
@@ -31,7 +36,11 @@ describe('sessions: provider fallback and the inference worker', () => {
   });
 
   it('runs batches in the worker thread and returns the output', async () => {
-    const worker = await InferenceWorker.start(join(tmp.dir, 'normalize', 'model.onnx'), { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 });
+    const worker = await InferenceWorker.start(join(tmp.dir, 'normalize', 'model.onnx'), {
+      providers: ['cpu'],
+      intraOpThreads: 1,
+      interOpThreads: 0,
+    });
     try {
       assert.equal(worker.provider, 'cpu');
       const x = new Float32Array(2 * 3 * 2 * 2).fill(0);
@@ -46,7 +55,13 @@ describe('sessions: provider fallback and the inference worker', () => {
   });
 
   it('a model folder whose card disagrees with the model is a ModelMismatchError, not a crash', async () => {
-    await assert.rejects(openModel(join(tmp.dir, 'normalize'), 'embed', { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 }), ModelMismatchError);
-    await assert.rejects(openModel(join(tmp.dir, 'nothing'), 'embed', { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 }), /model.onnx is missing/);
+    await assert.rejects(
+      openModel(join(tmp.dir, 'normalize'), 'embed', { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 }),
+      ModelMismatchError,
+    );
+    await assert.rejects(
+      openModel(join(tmp.dir, 'nothing'), 'embed', { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 }),
+      /model.onnx is missing/,
+    );
   });
 });

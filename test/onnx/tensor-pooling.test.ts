@@ -19,15 +19,27 @@ describe('tensors, pooling, resizing', () => {
     Array.from(x.slice(6)).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6));
     assert.deepEqual(Array.from(outputToRgb(x, 1, 1, 2, card.output)), Array.from(rgb));
     const out = Float32Array.from([2, -2, 0, 0, 0, 0]);
-    assert.deepEqual(Array.from(outputToRgb(out, 0, 1, 2, card.output)), [255, 128, 128, 0, 128, 128], 'clamped, rounded');
+    assert.deepEqual(
+      Array.from(outputToRgb(out, 0, 1, 2, card.output)),
+      [255, 128, 128, 0, 128, 128],
+      'clamped, rounded',
+    );
   });
 
   it('the 2x2 mean is the exact half-pixel bilinear 2x downscale', async () => {
-    const data = Buffer.from([0, 0, 0, 10, 20, 30, 100, 100, 100, 1, 2, 3, 5, 5, 5, 7, 7, 7, 9, 9, 9, 255, 255, 255].concat(new Array(24).fill(0)));
+    const data = Buffer.from(
+      [0, 0, 0, 10, 20, 30, 100, 100, 100, 1, 2, 3, 5, 5, 5, 7, 7, 7, 9, 9, 9, 255, 255, 255].concat(
+        new Array(24).fill(0),
+      ),
+    );
     const img = { data, width: 4, height: 4 };
     const d = downscaleMean(img, 2);
     assert.deepEqual([d.width, d.height], [2, 2]);
-    assert.deepEqual(Array.from(d.data.slice(0, 3)), [(0 + 10 + 5 + 7) / 4, (0 + 20 + 5 + 7) / 4, (0 + 30 + 5 + 7) / 4]);
+    assert.deepEqual(Array.from(d.data.slice(0, 3)), [
+      (0 + 10 + 5 + 7) / 4,
+      (0 + 20 + 5 + 7) / 4,
+      (0 + 30 + 5 + 7) / 4,
+    ]);
     assert.equal((await resizeForModel(img, 2)).method, '2x2-mean');
     assert.equal((await resizeForModel(img, 4)).method, 'none');
     const odd = await resizeForModel(img, 3);
@@ -36,10 +48,16 @@ describe('tensors, pooling, resizing', () => {
   });
 
   it('decodes greyscale and RGBA tiles to RGB', async () => {
-    const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } })
+      .png()
+      .toBuffer();
     const g = await decodeRgb(grey);
     assert.deepEqual(Array.from(g.data), [0, 0, 0, 100, 100, 100, 200, 200, 200, 255, 255, 255]);
-    const rgba = await sharp(Buffer.from([10, 20, 30, 255, 40, 50, 60, 255]), { raw: { width: 2, height: 1, channels: 4 } }).png().toBuffer();
+    const rgba = await sharp(Buffer.from([10, 20, 30, 255, 40, 50, 60, 255]), {
+      raw: { width: 2, height: 1, channels: 4 },
+    })
+      .png()
+      .toBuffer();
     assert.deepEqual(Array.from((await decodeRgb(rgba)).data), [10, 20, 30, 40, 50, 60]);
   });
 

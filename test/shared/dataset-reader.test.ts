@@ -9,7 +9,14 @@ import { TFRecordWriter } from '../../shared/tfrecord.js';
 import { Logger } from '../../shared/log.js';
 import { runMerge } from '../../stages/merge/merge.js';
 import { main as datasetCli } from '../../engine/commands/dataset.js';
-import { config, makePfs, slideData, writeManifest, writeSlideOutputs, type PfsFixture } from '../merge/cohort-fixture.js';
+import {
+  config,
+  makePfs,
+  slideData,
+  writeManifest,
+  writeSlideOutputs,
+  type PfsFixture,
+} from '../merge/cohort-fixture.js';
 
 const quiet = new Logger('merge', {}, { isTTY: false, write: () => {} });
 
@@ -21,7 +28,13 @@ async function smallDataset(env: Record<string, string> = {}): Promise<PfsFixtur
     writeSlideOutputs(pfs, `s${i}`, slideData(i, 2 + (i % 3), 4));
   }
   writeManifest(pfs, rows.join('\n'));
-  await runMerge({ manifestDir: pfs.manifest, dirs: { embed: pfs.embed, histogram: pfs.histogram }, outDir: pfs.out, config: config({ SHARD_SIZE_MB: '0.0005', ...env }), log: quiet });
+  await runMerge({
+    manifestDir: pfs.manifest,
+    dirs: { embed: pfs.embed, histogram: pfs.histogram },
+    outDir: pfs.out,
+    config: config({ SHARD_SIZE_MB: '0.0005', ...env }),
+    log: quiet,
+  });
   return pfs;
 }
 
@@ -46,10 +59,27 @@ test('verify finds a flipped byte, a missing shard and a record count that disag
     const edited = structuredClone(info);
     rmSync(path);
     const w = await TFRecordWriter.open(path);
-    await w.write(encodeExample({ patient_id: { bytes: ['x'] }, center_id: { int64: [0] }, num_tiles: { int64: [0] }, embedding_dim: { int64: [4] }, embedding_avg: { float: [] }, embedding_max: { float: [] }, color_histogram: { float: new Float32Array(4096) }, slide_ids: { bytes: [] }, tile_slide: { int64: [] }, tile_loc_x: { int64: [] }, tile_loc_y: { int64: [] } }));
+    await w.write(
+      encodeExample({
+        patient_id: { bytes: ['x'] },
+        center_id: { int64: [0] },
+        num_tiles: { int64: [0] },
+        embedding_dim: { int64: [4] },
+        embedding_avg: { float: [] },
+        embedding_max: { float: [] },
+        color_histogram: { float: new Float32Array(4096) },
+        slide_ids: { bytes: [] },
+        tile_slide: { int64: [] },
+        tile_loc_x: { int64: [] },
+        tile_loc_y: { int64: [] },
+      }),
+    );
     await w.close();
     edited.sets.train.shards = [{ ...first, records: 2 }];
-    assert.deepEqual((await verifyDataset(pfs.out, edited)).problems[0], `${first.file}: 1 records, dataset.json says 2`);
+    assert.deepEqual(
+      (await verifyDataset(pfs.out, edited)).problems[0],
+      `${first.file}: 1 records, dataset.json says 2`,
+    );
   } finally {
     pfs.cleanup();
   }
@@ -62,13 +92,30 @@ test('an inconsistent record and a foreign dataset.json are refused with the rea
     const file = info.sets.train.shards[0].file;
     const w = await TFRecordWriter.open(join(pfs.out, file));
     // num_tiles says 2 but only one tile's floats are there.
-    await w.write(encodeExample({ patient_id: { bytes: ['bad'] }, center_id: { int64: [0] }, num_tiles: { int64: [2] }, embedding_dim: { int64: [4] }, embedding_avg: { float: new Float32Array(4) }, embedding_max: { float: new Float32Array(8) }, color_histogram: { float: new Float32Array(4096) }, slide_ids: { bytes: ['s'] }, tile_slide: { int64: [0, 0] }, tile_loc_x: { int64: [1, 2] }, tile_loc_y: { int64: [1, 2] } }));
+    await w.write(
+      encodeExample({
+        patient_id: { bytes: ['bad'] },
+        center_id: { int64: [0] },
+        num_tiles: { int64: [2] },
+        embedding_dim: { int64: [4] },
+        embedding_avg: { float: new Float32Array(4) },
+        embedding_max: { float: new Float32Array(8) },
+        color_histogram: { float: new Float32Array(4096) },
+        slide_ids: { bytes: ['s'] },
+        tile_slide: { int64: [0, 0] },
+        tile_loc_x: { int64: [1, 2] },
+        tile_loc_y: { int64: [1, 2] },
+      }),
+    );
     await w.close();
     await assert.rejects(async () => {
       for await (const _ of readPatients(pfs.out, { info })) void _;
     }, /record of patient 'bad' is inconsistent: embeddingAvg has 4 floats, expected 2 x 4/);
     writeFileSync(join(pfs.out, 'dataset.json'), JSON.stringify({ ...info, format: 'other', embedding_dim: 'x' }));
-    assert.throws(() => readDatasetJson(pfs.out), /not a tessella dataset description:\n {2}format: .*\n {2}embedding_dim: /);
+    assert.throws(
+      () => readDatasetJson(pfs.out),
+      /not a tessella dataset description:\n {2}format: .*\n {2}embedding_dim: /,
+    );
     assert.throws(() => readDatasetJson(pfs.root), /no dataset.json; is this the output of the merge stage\?/);
   } finally {
     pfs.cleanup();
@@ -77,7 +124,12 @@ test('an inconsistent record and a foreign dataset.json are refused with the rea
 
 test('the feature spec is what tf.io.parse_single_example needs for each feature', () => {
   const spec = featureSpec(1280, true);
-  assert.deepEqual(spec.embedding_max, { kind: 'FixedLenSequenceFeature', dtype: 'float32', shape: [1280], allow_missing: true });
+  assert.deepEqual(spec.embedding_max, {
+    kind: 'FixedLenSequenceFeature',
+    dtype: 'float32',
+    shape: [1280],
+    allow_missing: true,
+  });
   assert.deepEqual(spec.color_histogram, { kind: 'FixedLenFeature', dtype: 'float32', shape: [4096] });
   assert.deepEqual(spec.label, { kind: 'FixedLenFeature', dtype: 'int64', shape: [] });
   assert.equal(featureSpec(1280, false).label, undefined);

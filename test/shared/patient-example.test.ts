@@ -19,7 +19,10 @@ function docFeatures(): { name: string; type: string }[] {
     .split('\n')
     .slice(2) // header and rule
     .flatMap((row) => {
-      const [names, type] = row.split('|').slice(1, 3).map((c) => c.trim());
+      const [names, type] = row
+        .split('|')
+        .slice(1, 3)
+        .map((c) => c.trim());
       return [...names.matchAll(/`([a-z_]+)`/g)].map((m) => ({ name: m[1], type }));
     });
 }
@@ -41,7 +44,10 @@ test('docs/loading-the-dataset.md lists exactly the feature table, in order, wit
 });
 
 test('the feature spec follows the table: every feature, label only in a labelled set', () => {
-  assert.deepEqual(Object.keys(featureSpec(8, true)), PATIENT_FEATURES.map((f) => f.name));
+  assert.deepEqual(
+    Object.keys(featureSpec(8, true)),
+    PATIENT_FEATURES.map((f) => f.name),
+  );
   const unlabeled = PATIENT_FEATURES.filter((f) => !f.labeledOnly).map((f) => f.name);
   assert.deepEqual(Object.keys(featureSpec(8, false)), unlabeled);
   assert.deepEqual(featureSpec(8, true).color_histogram.shape, [HISTOGRAM_BINS]);

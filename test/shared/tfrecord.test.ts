@@ -50,9 +50,16 @@ test('a corrupted or truncated file is reported with the record index', async ()
     const flipped = Buffer.from(bytes);
     flipped[16 + 5 + 12 + 1] ^= 0xff; // a byte inside record 1's data
     writeFileSync(path, flipped);
-    await assert.rejects(async () => { for await (const _ of readTFRecords(path)); }, (e: Error) => e instanceof TFRecordCorruptError && /record 1 .*data CRC/.test(e.message));
+    await assert.rejects(
+      async () => {
+        for await (const _ of readTFRecords(path));
+      },
+      (e: Error) => e instanceof TFRecordCorruptError && /record 1 .*data CRC/.test(e.message),
+    );
     writeFileSync(path, bytes.subarray(0, bytes.length - 3));
-    await assert.rejects(async () => { for await (const _ of readTFRecords(path)); }, /truncated/);
+    await assert.rejects(async () => {
+      for await (const _ of readTFRecords(path));
+    }, /truncated/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,7 +9,9 @@ export const fixturesDir = join(sharedDir, 'fixtures', 'slides');
 export const fixture = (name: string) => join(fixturesDir, name);
 
 /** `{ skip: reason }` when ../shared's slides are absent, for node:test options. */
-export const needsFixtures = existsSync(fixturesDir) ? {} : { skip: `fixture slides not found at ${fixturesDir} (../shared is provided beside the checkout)` };
+export const needsFixtures = existsSync(fixturesDir)
+  ? {}
+  : { skip: `fixture slides not found at ${fixturesDir} (../shared is provided beside the checkout)` };
 
 export const hasOpenSlideTools = spawnSync('openslide-write-png', ['--help'], { stdio: 'ignore' }).error === undefined;
 
@@ -22,7 +24,10 @@ export function mountSlide(pfsRoot: string, id: string, file: string): string {
 }
 
 /** Run `stages/<stage>/main.ts` as a child process with the stage contract's variables (several may run at once). */
-export function runStage(stage: string, env: Record<string, string>): Promise<{ status: number | null; stderr: string }> {
+export function runStage(
+  stage: string,
+  env: Record<string, string>,
+): Promise<{ status: number | null; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'stages', stage, 'main.ts')], {
       cwd: projectRoot,

@@ -18,7 +18,8 @@ async function readStrips(slide: Slide, downsample: number, options = {}) {
     for (const p of s.pieces) {
       assert.equal(p.x, x, 'pieces side by side, left to right');
       assert.ok(p.data.length >= s.rows * p.width * 3);
-      for (let r = 0; r < s.rows; r++) p.data.copy(data, ((s.y + r) * geometry.width + p.x) * 3, r * p.width * 3, (r + 1) * p.width * 3);
+      for (let r = 0; r < s.rows; r++)
+        p.data.copy(data, ((s.y + r) * geometry.width + p.x) * 3, r * p.width * 3, (r + 1) * p.width * 3);
       x += p.width;
     }
     assert.equal(x, geometry.width, 'pieces cover the width');

@@ -16,7 +16,14 @@ describe('level arithmetic', () => {
     assert.equal(chooseLevel(levels, 15), 1);
     assert.equal(chooseLevel(levels, 1000), 3);
     assert.equal(chooseLevel(levels, 0.5), 0, 'never below level 0');
-    assert.equal(chooseLevel([1, 2, 16.5].map((downsample) => ({ downsample })), 16), 1, '3% over is not 16');
+    assert.equal(
+      chooseLevel(
+        [1, 2, 16.5].map((downsample) => ({ downsample })),
+        16,
+      ),
+      1,
+      '3% over is not 16',
+    );
   });
 
   test('the level policy: the level chooseLevel picks, used as it is within tolerance, else the residual scale', () => {
@@ -30,35 +37,50 @@ describe('level arithmetic', () => {
     // Finer than level 0 (a physical target beyond the scan's resolution): level 0, enlarged.
     assert.deepEqual(levelFor(levels, 0.5), { level: 0, levelDownsample: 1, asIs: false, residual: 0.5 });
     // Within tolerance above the target counts too (16.06 for 16), and every choice agrees with chooseLevel.
-    assert.equal(levelFor([1, 16.06].map((downsample) => ({ downsample })), 16).asIs, true);
+    assert.equal(
+      levelFor(
+        [1, 16.06].map((downsample) => ({ downsample })),
+        16,
+      ).asIs,
+      true,
+    );
     for (const t of [0.7, 1, 3, 4, 6, 15.9, 16, 17, 63, 64, 100]) {
       assert.equal(levelFor(levels, t).level, chooseLevel(levels, t));
     }
   });
 
-  test('boxes.tiff: levels and downsamples as OpenSlide reports them, and the level each target picks', needsFixtures, async () => {
-    const slide = await openSlide(fixture('boxes.tiff'));
-    try {
-      assert.equal(slide.reader, 'openslide');
-      assert.equal(slide.vendor, 'generic-tiff');
-      assert.deepEqual(
-        slide.levels.map((l) => [l.width, l.height]),
-        [[300, 250], [150, 125], [75, 62], [37, 31]],
-      );
-      // Downsample = mean of the two axes' ratios: (300/75 + 250/62) / 2 = 4.01613.
-      assert.equal(slide.levels[1].downsample, 2);
-      assert.ok(Math.abs(slide.levels[2].downsample - (300 / 75 + 250 / 62) / 2) < 1e-9);
-      assert.ok(Math.abs(slide.levels[3].downsample - (300 / 37 + 250 / 31) / 2) < 1e-9);
-      assert.equal(chooseLevel(slide.levels, 4), 2, '4.016 is within 1% of 4');
-      assert.equal(chooseLevel(slide.levels, 8), 2, '8.086 is over 1% above 8');
-      assert.equal(chooseLevel(slide.levels, 16), 3);
-      const o = await slide.overview(16);
-      assert.deepEqual([o.width, o.height, o.level], [19, 16, 3]);
-      assert.ok(Math.abs(o.scaleX - 300 / 19) < 1e-9 && Math.abs(o.scaleY - 250 / 16) < 1e-9);
-    } finally {
-      await slide.close();
-    }
-  });
+  test(
+    'boxes.tiff: levels and downsamples as OpenSlide reports them, and the level each target picks',
+    needsFixtures,
+    async () => {
+      const slide = await openSlide(fixture('boxes.tiff'));
+      try {
+        assert.equal(slide.reader, 'openslide');
+        assert.equal(slide.vendor, 'generic-tiff');
+        assert.deepEqual(
+          slide.levels.map((l) => [l.width, l.height]),
+          [
+            [300, 250],
+            [150, 125],
+            [75, 62],
+            [37, 31],
+          ],
+        );
+        // Downsample = mean of the two axes' ratios: (300/75 + 250/62) / 2 = 4.01613.
+        assert.equal(slide.levels[1].downsample, 2);
+        assert.ok(Math.abs(slide.levels[2].downsample - (300 / 75 + 250 / 62) / 2) < 1e-9);
+        assert.ok(Math.abs(slide.levels[3].downsample - (300 / 37 + 250 / 31) / 2) < 1e-9);
+        assert.equal(chooseLevel(slide.levels, 4), 2, '4.016 is within 1% of 4');
+        assert.equal(chooseLevel(slide.levels, 8), 2, '8.086 is over 1% above 8');
+        assert.equal(chooseLevel(slide.levels, 16), 3);
+        const o = await slide.overview(16);
+        assert.deepEqual([o.width, o.height, o.level], [19, 16, 3]);
+        assert.ok(Math.abs(o.scaleX - 300 / 19) < 1e-9 && Math.abs(o.scaleY - 250 / 16) < 1e-9);
+      } finally {
+        await slide.close();
+      }
+    },
+  );
 
   test('boxes.tiff: libvips finds the same page pyramid', needsFixtures, async () => {
     const slide = await openSlide(fixture('boxes.tiff'), { reader: 'libvips' });
@@ -66,7 +88,12 @@ describe('level arithmetic', () => {
       assert.equal(slide.reader, 'libvips');
       assert.deepEqual(
         slide.levels.map((l) => [l.width, l.height]),
-        [[300, 250], [150, 125], [75, 62], [37, 31]],
+        [
+          [300, 250],
+          [150, 125],
+          [75, 62],
+          [37, 31],
+        ],
       );
     } finally {
       await slide.close();
@@ -92,7 +119,14 @@ describe('reading regions', needsFixtures, () => {
   after(() => tmp.cleanup());
 
   /** openslide-write-png's RGBA composited over white, as the reader promises. */
-  async function openslidePng(file: string, x: number, y: number, level: number, w: number, h: number): Promise<Buffer> {
+  async function openslidePng(
+    file: string,
+    x: number,
+    y: number,
+    level: number,
+    w: number,
+    h: number,
+  ): Promise<Buffer> {
     const out = join(tmp.dir, `ref-${x}-${y}-${level}.png`);
     const r = spawnSync('openslide-write-png', [file, String(x), String(y), String(level), String(w), String(h), out]);
     assert.equal(r.status, 0, `openslide-write-png failed: ${r.stderr}`);
@@ -139,7 +173,8 @@ describe('reading regions', needsFixtures, () => {
     try {
       const spots = [0, 1, 2, 3, 4, 5].map((i) => [(i % 3) * 600, Math.floor(i / 3) * 900] as const);
       const parallel = await Promise.all(spots.map(([x, y]) => slide.readRegion(0, x, y, 256, 256)));
-      for (let i = 0; i < spots.length; i++) assert.ok(parallel[i].equals(await slide.readRegion(0, spots[i][0], spots[i][1], 256, 256)));
+      for (let i = 0; i < spots.length; i++)
+        assert.ok(parallel[i].equals(await slide.readRegion(0, spots[i][0], spots[i][1], 256, 256)));
     } finally {
       await slide.close();
     }
@@ -149,7 +184,11 @@ describe('reading regions', needsFixtures, () => {
     for (const reader of ['openslide', 'libvips'] as const) {
       const slide = await openSlide(fixture('boxes.tiff'), { reader });
       try {
-        for (const [level, x, y, w, h] of [[0, 0, 0, 64, 64], [1, 40, 20, 70, 50], [2, 250, 200, 40, 40]]) {
+        for (const [level, x, y, w, h] of [
+          [0, 0, 0, 64, 64],
+          [1, 40, 20, 70, 50],
+          [2, 250, 200, 40, 40],
+        ]) {
           const plain = await slide.readRegion(level, x, y, w, h);
           const pooled = await slide.readRegionPooled(level, x, y, w, h);
           assert.equal(pooled.data.length, w * h * 3);
@@ -236,14 +275,19 @@ describe('reading regions', needsFixtures, () => {
     const crop = await slide0.readRegion(0, 0, 0, 1200, 900);
     await slide0.close();
     const file = join(tmp.dir, 'crop.jpg');
-    await sharp(crop, { raw: { width: 1200, height: 900, channels: 3 } }).jpeg({ quality: 90 }).toFile(file);
+    await sharp(crop, { raw: { width: 1200, height: 900, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(file);
     const pixels = await sharp(file).raw().toBuffer();
     const slide = await openSlide(file);
     try {
       assert.deepEqual([slide.reader, slide.vendor, slide.levels.length], ['libvips', 'jpeg', 1]);
       const region = await slide.readRegion(0, 1100, 800, 200, 150);
       // Inside: the decoded JPEG's pixels; outside the 1200x900 image: white.
-      assert.deepEqual([...region.subarray(0, 3)], [...pixels.subarray((800 * 1200 + 1100) * 3, (800 * 1200 + 1100) * 3 + 3)]);
+      assert.deepEqual(
+        [...region.subarray(0, 3)],
+        [...pixels.subarray((800 * 1200 + 1100) * 3, (800 * 1200 + 1100) * 3 + 3)],
+      );
       assert.deepEqual([...region.subarray(region.length - 3)], [255, 255, 255]);
       const o = await slide.overview(16);
       assert.deepEqual([o.width, o.height, o.level], [75, 56, 0]);
@@ -262,7 +306,11 @@ describe('reading regions', needsFixtures, () => {
     assert.equal(slide.levels[0].width, 16);
     await slide.close();
     symlinkSync(fixture('boxes.tiff'), join(dir, 'other.tiff'));
-    await assert.rejects(openSlide(dir), /more than one slide file in the folder: other\.tiff, small\.svs/, 'an .svs and a .tiff are two slides');
+    await assert.rejects(
+      openSlide(dir),
+      /more than one slide file in the folder: other\.tiff, small\.svs/,
+      'an .svs and a .tiff are two slides',
+    );
     rmSync(join(dir, 'other.tiff'));
     symlinkSync(fixture('boxes.tiff'), join(dir, 'other.svs'));
     await assert.rejects(openSlide(dir), /more than one slide file/);

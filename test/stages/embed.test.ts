@@ -64,7 +64,12 @@ describe('embed stage (run as the engine runs a datum)', () => {
 
   const run = (models: string, out: string, slide = 's1') => {
     const pfs = join(root, out);
-    const r = runStage('embed', { PFS_ROOT: pfs, normalize: join(root, 'normalize', slide), models: join(models, 'embed'), BATCH_SIZE: '2' });
+    const r = runStage('embed', {
+      PFS_ROOT: pfs,
+      normalize: join(root, 'normalize', slide),
+      models: join(models, 'embed'),
+      BATCH_SIZE: '2',
+    });
     assert.equal(r.status, 0, r.stderr);
     return { pfs, stderr: r.stderr };
   };
@@ -79,7 +84,9 @@ describe('embed stage (run as the engine runs a datum)', () => {
 
     const modelPath = join(root, 'tiny', 'embed', 'model.onnx');
     const session = await ort.InferenceSession.create(modelPath);
-    const out = (await session.run({ input: new ort.Tensor('float32', await referenceInput(images), [5, 3, 224, 224]) })).features;
+    const out = (
+      await session.run({ input: new ort.Tensor('float32', await referenceInput(images), [5, 3, 224, 224]) })
+    ).features;
     assert.deepEqual(out.dims, [5, 1280, 7, 7]);
     const raw = out.data as Float32Array;
     const avg = new Float32Array(5 * 1280);
@@ -95,7 +102,10 @@ describe('embed stage (run as the engine runs a datum)', () => {
     }
     assertClose(tensors.avg.data as Float32Array, avg, 'avg');
     assertClose(tensors.max.data as Float32Array, max, 'max');
-    assert.ok((tensors.max.data as Float32Array).some((v, i) => v > (tensors.avg.data as Float32Array)[i] + 1e-3), 'max differs from avg somewhere');
+    assert.ok(
+      (tensors.max.data as Float32Array).some((v, i) => v > (tensors.avg.data as Float32Array)[i] + 1e-3),
+      'max differs from avg somewhere',
+    );
 
     assert.equal(metadata.model_sha256, createHash('sha256').update(readFileSync(modelPath)).digest('hex'));
     assert.equal(JSON.parse(metadata.model_card).name, 'tiny-cnn-map-seed3');
@@ -104,15 +114,25 @@ describe('embed stage (run as the engine runs a datum)', () => {
 
   it('tokens [N,L,C] and pooled [N,C] outputs pool to the same vectors as the map', async () => {
     const map = readSafetensors(join(root, 'pfs-map', 'out', 's1', 'embeddings.safetensors')).tensors;
-    const tokens = readSafetensors(join(run(join(root, 'tiny-tokens'), 'pfs-tokens').pfs, 'out', 's1', 'embeddings.safetensors')).tensors;
-    const pooled = readSafetensors(join(run(join(root, 'tiny-pooled'), 'pfs-pooled').pfs, 'out', 's1', 'embeddings.safetensors')).tensors;
+    const tokens = readSafetensors(
+      join(run(join(root, 'tiny-tokens'), 'pfs-tokens').pfs, 'out', 's1', 'embeddings.safetensors'),
+    ).tensors;
+    const pooled = readSafetensors(
+      join(run(join(root, 'tiny-pooled'), 'pfs-pooled').pfs, 'out', 's1', 'embeddings.safetensors'),
+    ).tensors;
     assertClose(tokens.avg.data as Float32Array, map.avg.data as Float32Array, 'tokens avg', 1e-5);
     assertClose(tokens.max.data as Float32Array, map.max.data as Float32Array, 'tokens max', 1e-5);
     assertClose(pooled.avg.data as Float32Array, map.avg.data as Float32Array, 'pooled avg', 1e-4);
-    assert.deepEqual(Array.from(pooled.max.data as Float32Array), Array.from(pooled.avg.data as Float32Array), 'an already pooled output has avg = max');
+    assert.deepEqual(
+      Array.from(pooled.max.data as Float32Array),
+      Array.from(pooled.avg.data as Float32Array),
+      'an already pooled output has avg = max',
+    );
   });
 
-  it('the real-architecture EfficientNet-B0 fixture gives [n,1280] per slide', { skip: fixtureModelMissing }, async () => {
+  it('the real-architecture EfficientNet-B0 fixture gives [n,1280] per slide', {
+    skip: fixtureModelMissing,
+  }, async () => {
     const models = join(root, 'b0');
     buildModels({ out: models, normalize: 'none', shift: [0, 0, 0], embed: 'none', embedOnnx: fixtureModel, seed: 0 });
     const { pfs } = run(models, 'pfs-b0');
@@ -134,18 +154,26 @@ describe('embed stage (run as the engine runs a datum)', () => {
   });
 
   it('passes on an upstream error.json', () => {
-    writeSlideError(join(root, 'normalize'), 'bad', { stage: 'tile-detect', what: 'no tissue', why: '0 of 12 tiles kept' });
+    writeSlideError(join(root, 'normalize'), 'bad', {
+      stage: 'tile-detect',
+      what: 'no tissue',
+      why: '0 of 12 tiles kept',
+    });
     const { pfs } = run(join(root, 'tiny'), 'pfs-bad', 'bad');
     const err = JSON.parse(readFileSync(join(pfs, 'out', 'bad', 'error.json'), 'utf8'));
     assert.deepEqual(err.passedThrough, ['embed']);
   });
 
-  it('a card whose layout does not fit the model fails the datum (the cohort\'s fault), naming both shapes', () => {
+  it("a card whose layout does not fit the model fails the datum (the cohort's fault), naming both shapes", () => {
     const dir = join(root, 'nhwc');
     const card = tinyCnnCard('map');
     writeModelFolder(join(dir, 'embed'), buildTinyCnn(), { ...card, input: { ...card.input, layout: 'NHWC' } });
     const pfs = join(root, 'pfs-nhwc');
-    const r = runStage('embed', { PFS_ROOT: pfs, normalize: join(root, 'normalize', 's1'), models: join(dir, 'embed') });
+    const r = runStage('embed', {
+      PFS_ROOT: pfs,
+      normalize: join(root, 'normalize', 's1'),
+      models: join(dir, 'embed'),
+    });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /ModelFault: the embed model does not match its card/);
     assert.match(r.stderr, /\[N,3,224,224\]/);
@@ -160,7 +188,11 @@ describe('embed stage (run as the engine runs a datum)', () => {
     // written by hand: the project's own writer validates cards
     writeFileSync(join(dir, 'embed', 'model.json'), JSON.stringify({ ...card, input: { ...card.input, size: '224' } }));
     const pfs = join(root, 'pfs-size-string');
-    const r = runStage('embed', { PFS_ROOT: pfs, normalize: join(root, 'normalize', 's1'), models: join(dir, 'embed') });
+    const r = runStage('embed', {
+      PFS_ROOT: pfs,
+      normalize: join(root, 'normalize', 's1'),
+      models: join(dir, 'embed'),
+    });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /input\.size: Invalid input: expected number, received string/);
   });

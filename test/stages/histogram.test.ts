@@ -36,7 +36,10 @@ describe('histogram', () => {
     assert.equal(sum[RED], 0.5);
     assert.equal(sum[LEFT], 0.25);
     assert.equal(sum[RIGHT], 0.25);
-    assert.equal(sum.reduce((a, b) => a + b, 0), 1);
+    assert.equal(
+      sum.reduce((a, b) => a + b, 0),
+      1,
+    );
   });
 
   it('the stage sums tile histograms per slide and counts tiles', async () => {
@@ -81,6 +84,8 @@ describe('histogram', () => {
     const pfs = join(root, 'pfs-bad');
     const r = runStage('histogram', { PFS_ROOT: pfs, normalize: join(root, 'normalize', 'bad') });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(readFileSync(join(pfs, 'out', 'bad', 'error.json'), 'utf8')).passedThrough, ['histogram']);
+    assert.deepEqual(JSON.parse(readFileSync(join(pfs, 'out', 'bad', 'error.json'), 'utf8')).passedThrough, [
+      'histogram',
+    ]);
   });
 });

@@ -38,7 +38,13 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
 
   const run = (slide: string, models: string, out: string, extra: Record<string, string> = {}) => {
     const pfs = join(root, out);
-    const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', slide), models: join(root, models, 'normalize'), BATCH_SIZE: '2', ...extra });
+    const r = runStage('normalize', {
+      PFS_ROOT: pfs,
+      tile_extract: join(root, 'tile_extract', slide),
+      models: join(root, models, 'normalize'),
+      BATCH_SIZE: '2',
+      ...extra,
+    });
     assert.equal(r.status, 0, r.stderr);
     return { path: join(pfs, 'out', slide, 'tiles.tfrecord'), stderr: r.stderr };
   };
@@ -88,7 +94,8 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
       const src = png.pixels[i];
       for (let p = 0; p < src.length; p++) {
         const want = Math.min(255, Math.max(0, src[p] + SHIFT[p % 3]));
-        if (img.data[p] !== want) assert.fail(`tile ${i} value ${p}: ${src[p]} shifted by ${SHIFT[p % 3]} gave ${img.data[p]}, want ${want}`);
+        if (img.data[p] !== want)
+          assert.fail(`tile ${i} value ${p}: ${src[p]} shifted by ${SHIFT[p % 3]} gave ${img.data[p]}, want ${want}`);
       }
     }
   });
@@ -107,16 +114,27 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
 
   it('TILE_FORMAT=jpeg with JPEG_CHROMA: the chroma asked for', async () => {
     for (const chroma of ['4:4:4', '4:2:0']) {
-      const { path } = run('png-slide', 'identity', `pfs-jpeg-${chroma.replace(/:/g, '')}`, { TILE_FORMAT: 'jpeg', JPEG_CHROMA: chroma });
+      const { path } = run('png-slide', 'identity', `pfs-jpeg-${chroma.replace(/:/g, '')}`, {
+        TILE_FORMAT: 'jpeg',
+        JPEG_CHROMA: chroma,
+      });
       const out = await readAll(path);
       assert.equal((await sharp(out[0].image).metadata()).chromaSubsampling, chroma);
     }
   });
 
   it('passes on an upstream error.json and writes no tiles', async () => {
-    writeSlideError(join(root, 'tile_extract'), 'bad-slide', { stage: 'tile-extract', what: 'cannot read', why: 'Bogus marker length' });
+    writeSlideError(join(root, 'tile_extract'), 'bad-slide', {
+      stage: 'tile-extract',
+      what: 'cannot read',
+      why: 'Bogus marker length',
+    });
     const pfs = join(root, 'pfs-err');
-    const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'bad-slide'), models: join(root, 'identity', 'normalize') });
+    const r = runStage('normalize', {
+      PFS_ROOT: pfs,
+      tile_extract: join(root, 'tile_extract', 'bad-slide'),
+      models: join(root, 'identity', 'normalize'),
+    });
     assert.equal(r.status, 0, r.stderr);
     const err = JSON.parse(readFileSync(join(pfs, 'out', 'bad-slide', 'error.json'), 'utf8'));
     assert.equal(err.stage, 'tile-extract');
@@ -128,15 +146,22 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
   const assertModelFault = (r: { status: number | null; stderr: string }, pfs: string, slide: string) => {
     assert.notEqual(r.status, 0, 'a model that does not fit fails the datum');
     assert.match(r.stderr, /ModelFault/);
-    assert.equal(existsSync(join(pfs, 'out', slide, 'error.json')), false, 'not reported as the slide\'s error');
+    assert.equal(existsSync(join(pfs, 'out', slide, 'error.json')), false, "not reported as the slide's error");
     assert.equal(existsSync(join(pfs, 'out', slide, 'tiles.tfrecord')), false, 'no half-written tiles');
   };
 
   it('a model with fixed 224x224 input on 448 tiles fails the datum, naming both shapes', async () => {
     const dir = join(root, 'fixed224', 'normalize');
-    writeModelFolder(dir, buildStainNet({ spatial: [224, 224] }), { ...stainNetCard('stainnet-fixed-224'), input: { ...stainNetCard('x').input, size: 224 } });
+    writeModelFolder(dir, buildStainNet({ spatial: [224, 224] }), {
+      ...stainNetCard('stainnet-fixed-224'),
+      input: { ...stainNetCard('x').input, size: 224 },
+    });
     const pfs = join(root, 'pfs-fixed');
-    const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'png-slide'), models: dir });
+    const r = runStage('normalize', {
+      PFS_ROOT: pfs,
+      tile_extract: join(root, 'tile_extract', 'png-slide'),
+      models: dir,
+    });
     assertModelFault(r, pfs, 'png-slide');
     assert.match(r.stderr, /cannot run on the cohort's tiles/);
     assert.match(r.stderr, /\[\d,3,448,448\]/);
@@ -147,7 +172,11 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
     const damaged = { ...png.tiles[1], image: png.tiles[1].image.subarray(0, 200) };
     await writeTiles(join(root, 'tile_extract'), 'damaged', [png.tiles[0], damaged]);
     const pfs = join(root, 'pfs-damaged');
-    const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'damaged'), models: join(root, 'identity', 'normalize') });
+    const r = runStage('normalize', {
+      PFS_ROOT: pfs,
+      tile_extract: join(root, 'tile_extract', 'damaged'),
+      models: join(root, 'identity', 'normalize'),
+    });
     assert.equal(r.status, 0, r.stderr);
     const err = JSON.parse(readFileSync(join(pfs, 'out', 'damaged', 'error.json'), 'utf8'));
     assert.equal(err.what, 'a tile cannot be decoded');
@@ -160,7 +189,11 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
     const card = stainNetCard('stainnet-badcard');
     writeModelFolder(dir, buildStainNet(), { ...card, input: { ...card.input, name: 'pixels' } });
     const pfs = join(root, 'pfs-badcard');
-    const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'png-slide'), models: dir });
+    const r = runStage('normalize', {
+      PFS_ROOT: pfs,
+      tile_extract: join(root, 'tile_extract', 'png-slide'),
+      models: dir,
+    });
     assertModelFault(r, pfs, 'png-slide');
     assert.match(r.stderr, /does not match its card/);
     assert.match(r.stderr, /'pixels'/);
@@ -174,8 +207,15 @@ describe('normalize stage (StainNet-shaped models, run as the engine runs a datu
     // written by hand: the project's own writer validates cards
     writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...card, input: { ...card.input, mean: [0.5, 0.5] } }));
     const pfs = join(root, 'pfs-mean2');
-    const r = runStage('normalize', { PFS_ROOT: pfs, tile_extract: join(root, 'tile_extract', 'png-slide'), models: dir });
+    const r = runStage('normalize', {
+      PFS_ROOT: pfs,
+      tile_extract: join(root, 'tile_extract', 'png-slide'),
+      models: dir,
+    });
     assertModelFault(r, pfs, 'png-slide');
-    assert.match(r.stderr, /input\.mean: expected one number or three numbers \[R, G, B\], got 2 value\(s\) \[0\.5,0\.5\]/);
+    assert.match(
+      r.stderr,
+      /input\.mean: expected one number or three numbers \[R, G, B\], got 2 value\(s\) \[0\.5,0\.5\]/,
+    );
   });
 });

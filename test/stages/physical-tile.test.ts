@@ -29,7 +29,10 @@ test('20x and 40x: the same um, twice the level-0 pixels, the same overview pixe
 });
 
 test('no resolution: a clear error; an override wins; pixels must be square', () => {
-  assert.throws(() => planPhysicalTile(req, pyramid(1), undefined), (e: Error) => e instanceof NoResolutionError && /224 um .* does not say its resolution/.test(e.message));
+  assert.throws(
+    () => planPhysicalTile(req, pyramid(1), undefined),
+    (e: Error) => e instanceof NoResolutionError && /224 um .* does not say its resolution/.test(e.message),
+  );
   assert.throws(() => planPhysicalTile(req, pyramid(1), { x: 0.25, y: 0.5 }), /not square/);
   const o = planPhysicalTile(req, pyramid(1), undefined, 0.5);
   assert.deepEqual([o.mpp, o.mppSource, o.level0Px], [0.5, 'override', 448]);

@@ -48,7 +48,17 @@ describe('physical tiles (TILE_UM)', needsFixtures, () => {
     await s.close();
     await sharp(rgb, { raw: { width, height, channels: 3 } })
       .resize(width * 2, height * 2, { kernel: 'lanczos3' })
-      .tiff({ compression: 'jpeg', quality: 92, tile: true, tileWidth: 256, tileHeight: 256, pyramid: true, xres: 1000 / 0.2495, yres: 1000 / 0.2495, resolutionUnit: 'cm' })
+      .tiff({
+        compression: 'jpeg',
+        quality: 92,
+        tile: true,
+        tileWidth: 256,
+        tileHeight: 256,
+        pyramid: true,
+        xres: 1000 / 0.2495,
+        yres: 1000 / 0.2495,
+        resolutionUnit: 'cm',
+      })
       .toFile(x40);
     await detectAndExtract('x20', fixture(CMU), env);
     await detectAndExtract('x40', x40, env);
@@ -58,7 +68,10 @@ describe('physical tiles (TILE_UM)', needsFixtures, () => {
   test('tiles.json records the mpp used, the tile in um and level-0 px, the level read', () => {
     const p20 = out.x20.physical!;
     const p40 = out.x40.physical!;
-    assert.deepEqual([p20.mpp, p20.mpp_source, p20.tile_um, p20.tile_px_level0, p20.output_px, p20.read_level, p20.read_px], [0.499, 'slide', 111.776, 224, 224, 0, 224]);
+    assert.deepEqual(
+      [p20.mpp, p20.mpp_source, p20.tile_um, p20.tile_px_level0, p20.output_px, p20.read_level, p20.read_px],
+      [0.499, 'slide', 111.776, 224, 224, 0, 224],
+    );
     assert.ok(Math.abs(p40.mpp - 0.2495) < 1e-4, `40x mpp ${p40.mpp}`);
     assert.equal(p40.tile_px_level0, 448);
     // The 40x pyramid has a ~2x level: that one is read (the coarsest with the output's resolution), ~224 px of it.
@@ -85,7 +98,10 @@ describe('physical tiles (TILE_UM)', needsFixtures, () => {
       if (!u) continue;
       const [ax, ay] = um(a, t);
       const [bx, by] = um(b, u);
-      assert.ok(Math.abs(ax - bx) <= 0.01 && Math.abs(ay - by) <= 0.01, `tile ${t.col},${t.row}: ${ax},${ay} um vs ${bx},${by} um`);
+      assert.ok(
+        Math.abs(ax - bx) <= 0.01 && Math.abs(ay - by) <= 0.01,
+        `tile ${t.col},${t.row}: ${ax},${ay} um vs ${bx},${by} um`,
+      );
     }
   });
 

@@ -38,7 +38,8 @@ describe('the tissue rule', () => {
   test('a tile with exactly 10% background is kept, one more background pixel drops it', () => {
     // Three 10x10 tiles side by side: tissue (190,190,190) with 10, 11 and 9 background pixels (191,191,191).
     const img = solid(30, 10, [190, 190, 190]);
-    const inTile = (col: number, n: number) => Array.from({ length: n }, (_, k) => Math.floor(k / 10) * 30 + col * 10 + (k % 10));
+    const inTile = (col: number, n: number) =>
+      Array.from({ length: n }, (_, k) => Math.floor(k / 10) * 30 + col * 10 + (k % 10));
     setPixels(img, [...inTile(0, 10), ...inTile(1, 11), ...inTile(2, 9)], [191, 191, 191]);
     const m = measureGrid(img, grid(3, 1), 190);
     assert.deepEqual([...m.pixels], [100, 100, 100]);
@@ -99,14 +100,22 @@ describe('tile-detect on real slides', needsFixtures, () => {
     const tiff = await detect('cmu-1-small-region.pyramid.tiff');
     assert.equal(svs.overview.level, 0);
     assert.equal(tiff.overview.level, 4, 'downsample 16.06 is within tolerance of 16');
-    assert.deepEqual([svs.grid, tiff.grid], [{ cols: 4, rows: 6 }, { cols: 4, rows: 6 }]);
+    assert.deepEqual(
+      [svs.grid, tiff.grid],
+      [
+        { cols: 4, rows: 6 },
+        { cols: 4, rows: 6 },
+      ],
+    );
     assert.ok(svs.tiles.length >= 3);
     const j448 = jaccard(svs, tiff);
     // A finer grid compares more tiles (the 448 grid of this small crop has only 24).
     const svs112 = await detect('cmu-1-small-region.svs', { TILE_SIZE: '112' });
     const tiff112 = await detect('cmu-1-small-region.pyramid.tiff', { TILE_SIZE: '112' });
     const j112 = jaccard(svs112, tiff112);
-    t.diagnostic(`Jaccard of kept tiles, SVS vs pyramid TIFF: ${j448.toFixed(3)} at 448 px (${svs.tiles.length} vs ${tiff.tiles.length} tiles), ${j112.toFixed(3)} at 112 px (${svs112.tiles.length} vs ${tiff112.tiles.length})`);
+    t.diagnostic(
+      `Jaccard of kept tiles, SVS vs pyramid TIFF: ${j448.toFixed(3)} at 448 px (${svs.tiles.length} vs ${tiff.tiles.length} tiles), ${j112.toFixed(3)} at 112 px (${svs112.tiles.length} vs ${tiff112.tiles.length})`,
+    );
     assert.ok(j448 >= 0.8, `Jaccard at 448: ${j448}`);
     assert.ok(j112 >= 0.8, `Jaccard at 112: ${j112}`);
     assert.deepEqual(svs.source.mpp, { x: 0.499, y: 0.499 });
@@ -132,7 +141,12 @@ describe('tile-detect as the engine runs it (main.ts, PFS_ROOT, slides)', () => 
   // Every run starts at once (each child pays tsx's start-up); the tests then read what they wrote.
   before(async () => {
     tmp = tempDir('tile-detect');
-    const empty = await makeSyntheticSlide({ path: join(tmp.dir, 'empty.tiff'), width: 1400, height: 1000, tissueFraction: 0 });
+    const empty = await makeSyntheticSlide({
+      path: join(tmp.dir, 'empty.tiff'),
+      width: 1400,
+      height: 1000,
+      tissueFraction: 0,
+    });
     const slides: Record<string, string> = { empty: empty.path };
     if (!needsFixtures.skip) {
       Object.assign(slides, {
@@ -149,24 +163,37 @@ describe('tile-detect as the engine runs it (main.ts, PFS_ROOT, slides)', () => 
       outs[id] = join(root, 'out', id);
     });
     const root = join(tmp.dir, 'badenv');
-    const bad = runStage('tile-detect', { PFS_ROOT: root, slides: join(root, 'slides', 'x'), TILE_SIZE: 'big' }).then((r) => (badEnv = r));
+    const bad = runStage('tile-detect', { PFS_ROOT: root, slides: join(root, 'slides', 'x'), TILE_SIZE: 'big' }).then(
+      (r) => (badEnv = r),
+    );
     await Promise.all([...runs, bad]);
   });
   after(() => tmp.cleanup());
 
-  test('CMU-1 SVS: tiles.json, QC thumbnail and overlay, GeoJSON of the kept tiles in level-0 pixels', needsFixtures, () => {
-    const out = outs.cmu1;
-    const tiles = readTilesJson(join(out, 'tiles.json'));
-    assert.equal(tiles.slide, 'cmu1');
-    assert.equal(tiles.source.file, 'cmu-1-small-region.svs');
-    assert.equal(tiles.counts.kept, tiles.tiles.length);
-    for (const f of ['thumbnail.jpg', 'tiles.jpg']) assert.deepEqual([...readFileSync(join(out, 'qc', f)).subarray(0, 2)], [0xff, 0xd8]);
-    const geo = JSON.parse(readFileSync(join(out, 'qc', 'tiles.geojson'), 'utf8'));
-    assert.equal(geo.type, 'FeatureCollection');
-    assert.equal(geo.features.length, tiles.tiles.length);
-    const { x, y } = tiles.tiles[0];
-    assert.deepEqual(geo.features[0].geometry.coordinates[0], [[x, y], [x + 448, y], [x + 448, y + 448], [x, y + 448], [x, y]]);
-  });
+  test(
+    'CMU-1 SVS: tiles.json, QC thumbnail and overlay, GeoJSON of the kept tiles in level-0 pixels',
+    needsFixtures,
+    () => {
+      const out = outs.cmu1;
+      const tiles = readTilesJson(join(out, 'tiles.json'));
+      assert.equal(tiles.slide, 'cmu1');
+      assert.equal(tiles.source.file, 'cmu-1-small-region.svs');
+      assert.equal(tiles.counts.kept, tiles.tiles.length);
+      for (const f of ['thumbnail.jpg', 'tiles.jpg'])
+        assert.deepEqual([...readFileSync(join(out, 'qc', f)).subarray(0, 2)], [0xff, 0xd8]);
+      const geo = JSON.parse(readFileSync(join(out, 'qc', 'tiles.geojson'), 'utf8'));
+      assert.equal(geo.type, 'FeatureCollection');
+      assert.equal(geo.features.length, tiles.tiles.length);
+      const { x, y } = tiles.tiles[0];
+      assert.deepEqual(geo.features[0].geometry.coordinates[0], [
+        [x, y],
+        [x + 448, y],
+        [x + 448, y + 448],
+        [x, y + 448],
+        [x, y],
+      ]);
+    },
+  );
 
   test('small.svs (16x16): zero tiles with the reason, exit 0', needsFixtures, () => {
     const tiles = readTilesJson(join(outs.small, 'tiles.json'));
@@ -218,7 +245,9 @@ function assertFastCountsAgree(data: Buffer, th: number, what: string): number {
   const n = data.length / 3;
   let checked = 0;
   for (let i0 = 0; i0 < Math.min(8, n); i0++) {
-    const ends = [i0, i0 + 1, i0 + 2, i0 + 3, i0 + 4, i0 + 5, i0 + 7, i0 + 11, n - 1, n].filter((e) => e >= i0 && e <= n);
+    const ends = [i0, i0 + 1, i0 + 2, i0 + 3, i0 + 4, i0 + 5, i0 + 7, i0 + 11, n - 1, n].filter(
+      (e) => e >= i0 && e <= n,
+    );
     for (const i1 of new Set(ends)) {
       const want = referenceCount(data, i0, i1, th);
       const where = `pixels [${i0}, ${i1}), threshold ${th}`;
@@ -245,28 +274,36 @@ describe('the fast background counts equal the reference predicate', () => {
     }
   });
 
-  test('real pixels: overview strips and level-0 regions of fixture slides, thresholds 150-240', needsFixtures, async () => {
-    let checked = 0;
-    for (const file of ['cmu-1-small-region.svs', 'cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff']) {
-      const slide = await openSlide(fixture(file));
-      try {
-        const samples: Buffer[] = [];
-        for await (const strip of slide.overviewStrips(16).strips) {
-          for (const p of strip.pieces) samples.push(Buffer.from(p.data));
+  test(
+    'real pixels: overview strips and level-0 regions of fixture slides, thresholds 150-240',
+    needsFixtures,
+    async () => {
+      let checked = 0;
+      for (const file of ['cmu-1-small-region.svs', 'cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff']) {
+        const slide = await openSlide(fixture(file));
+        try {
+          const samples: Buffer[] = [];
+          for await (const strip of slide.overviewStrips(16).strips) {
+            for (const p of strip.pieces) samples.push(Buffer.from(p.data));
+          }
+          const { width, height } = slide.levels[0];
+          for (const [x, y] of [
+            [0, 0],
+            [width / 2, height / 2],
+            [width - 300, height - 200],
+          ]) {
+            samples.push(await slide.readRegion(0, Math.round(x), Math.round(y), 300, 200));
+          }
+          for (const data of samples) {
+            for (const th of [150, 190, 200, 220, 240]) checked += assertFastCountsAgree(data, th, file);
+          }
+        } finally {
+          await slide.close();
         }
-        const { width, height } = slide.levels[0];
-        for (const [x, y] of [[0, 0], [width / 2, height / 2], [width - 300, height - 200]]) {
-          samples.push(await slide.readRegion(0, Math.round(x), Math.round(y), 300, 200));
-        }
-        for (const data of samples) {
-          for (const th of [150, 190, 200, 220, 240]) checked += assertFastCountsAgree(data, th, file);
-        }
-      } finally {
-        await slide.close();
       }
-    }
-    assert.ok(checked > 1e6, `checked ${checked} pixels`);
-  });
+      assert.ok(checked > 1e6, `checked ${checked} pixels`);
+    },
+  );
 });
 
 describe('strip by strip equals the whole overview', () => {
@@ -275,17 +312,39 @@ describe('strip by strip equals the whole overview', () => {
     const h = 157;
     // Values all over, and many next to the thresholds tried (190, 191; 254, 255; 0, 1).
     const near = [0, 1, 189, 190, 191, 192, 254, 255];
-    const img = { width: w, height: h, data: Buffer.from(Array.from({ length: w * h * 3 }, (_, i) => (i % 5 < 2 ? near[(i * 7) % near.length] : (i * 7919 + (i >> 5) * 31) % 256))) };
+    const img = {
+      width: w,
+      height: h,
+      data: Buffer.from(
+        Array.from({ length: w * h * 3 }, (_, i) =>
+          i % 5 < 2 ? near[(i * 7) % near.length] : (i * 7919 + (i >> 5) * 31) % 256,
+        ),
+      ),
+    };
     // 2400 x 1850 level 0 at about 1/11.8: tiles of 100 px are 8.46 overview pixels, pixel centres decide.
-    for (const g of [{ tileSize: 100, cols: 24, rows: 18, scaleX: 2400 / w, scaleY: 1850 / h }, { tileSize: 7, cols: 600, rows: 450, scaleX: 20.6, scaleY: 20.1 }]) {
+    for (const g of [
+      { tileSize: 100, cols: 24, rows: 18, scaleX: 2400 / w, scaleY: 1850 / h },
+      { tileSize: 7, cols: 600, rows: 450, scaleX: 20.6, scaleY: 20.1 },
+    ]) {
       for (const th of [0, 150, 190, 254, 255]) {
         const whole = measureGrid(img, g, th);
         const m = new GridMeasurer(g, w, h, th);
         // Strips of uneven height, each cut in pieces side by side (as a level's blocks come).
-        for (const [y0, y1] of [[0, 13], [13, 14], [14, 90], [90, h]]) {
-          for (const [x0, x1] of [[0, 64], [64, 65], [65, 150], [150, w]]) {
+        for (const [y0, y1] of [
+          [0, 13],
+          [13, 14],
+          [14, 90],
+          [90, h],
+        ]) {
+          for (const [x0, x1] of [
+            [0, 64],
+            [64, 65],
+            [65, 150],
+            [150, w],
+          ]) {
             const piece = Buffer.alloc((x1 - x0) * (y1 - y0) * 3);
-            for (let y = y0; y < y1; y++) img.data.copy(piece, (y - y0) * (x1 - x0) * 3, (y * w + x0) * 3, (y * w + x1) * 3);
+            for (let y = y0; y < y1; y++)
+              img.data.copy(piece, (y - y0) * (x1 - x0) * 3, (y * w + x0) * 3, (y * w + x1) * 3);
             m.addPiece(y0, y1 - y0, x0, x1 - x0, piece);
           }
         }
@@ -313,7 +372,12 @@ describe('strip by strip equals the whole overview', () => {
       const strips = await detectTilesStreamed(slide, 's', config);
       const overview = await slide.overview(config.DOWNSAMPLE);
       const whole = detectOnOverview(slide, overview, 's', config);
-      return { strips: strips.detection.tilesJson, whole: whole.tilesJson, thumb: strips.thumbnail, wholeThumb: thumbnailOf(overview, config.QC_MAX_SIDE) };
+      return {
+        strips: strips.detection.tilesJson,
+        whole: whole.tilesJson,
+        thumb: strips.thumbnail,
+        wholeThumb: thumbnailOf(overview, config.QC_MAX_SIDE),
+      };
     } finally {
       await slide.close();
     }
@@ -322,7 +386,10 @@ describe('strip by strip equals the whole overview', () => {
     const r = await both(path, overrides, reader);
     assert.deepEqual(JSON.stringify(r.strips), JSON.stringify(r.whole));
     assert.deepEqual([r.thumb.width, r.thumb.height], [r.wholeThumb.width, r.wholeThumb.height]);
-    assert.ok(r.thumb.data.equals(r.wholeThumb.data), 'the QC thumbnail built from strips equals the one from the whole overview');
+    assert.ok(
+      r.thumb.data.equals(r.wholeThumb.data),
+      'the QC thumbnail built from strips equals the one from the whole overview',
+    );
     return r.strips;
   };
 

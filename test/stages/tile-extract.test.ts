@@ -37,11 +37,27 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
       return dir;
     };
     const badRead = detectDir('bad-read');
-    writeHandMadeTilesJson(badRead, handMadeTilesJson('bad-read', { file: 'unreadable.svs', width: 16, height: 16, tileSize: 16, tiles: [{ col: 0, row: 0 }] }));
+    writeHandMadeTilesJson(
+      badRead,
+      handMadeTilesJson('bad-read', {
+        file: 'unreadable.svs',
+        width: 16,
+        height: 16,
+        tileSize: 16,
+        tiles: [{ col: 0, row: 0 }],
+      }),
+    );
     const upstream = detectDir('bad-open');
-    writeSlideError(join(tmp.dir, 'made'), 'bad-open', { stage: 'tile-detect', what: 'the slide cannot be opened', why: 'unsupported compression' });
+    writeSlideError(join(tmp.dir, 'made'), 'bad-open', {
+      stage: 'tile-detect',
+      what: 'the slide cannot be opened',
+      why: 'unsupported compression',
+    });
     const none = detectDir('none');
-    writeHandMadeTilesJson(none, handMadeTilesJson('none', { file: 'small.svs', width: 16, height: 16, tileSize: 448, reason: 'too small' }));
+    writeHandMadeTilesJson(
+      none,
+      handMadeTilesJson('none', { file: 'small.svs', width: 16, height: 16, tileSize: 448, reason: 'too small' }),
+    );
 
     const cases: [string, string, string, Record<string, string>][] = [
       ['jpeg', fixture('cmu-1-small-region.svs'), cmuDetect, {}],
@@ -55,7 +71,12 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
       cases.map(async ([name, file, detectOut, env]) => {
         const root = join(tmp.dir, name);
         const id = ['jpeg', 'png', 'jpeg420'].includes(name) ? 'cmu1' : name;
-        const r = await runStage('tile-extract', { PFS_ROOT: root, slides: mountSlide(root, id, file), tile_detect: detectOut, ...env });
+        const r = await runStage('tile-extract', {
+          PFS_ROOT: root,
+          slides: mountSlide(root, id, file),
+          tile_detect: detectOut,
+          ...env,
+        });
         assert.equal(r.status, 0, `${name}: ${r.stderr}`);
         outs[name] = join(root, 'out', id);
       }),
@@ -101,7 +122,10 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
         const full = await psnrOf(jpeg[i].image, truth);
         const sub = await psnrOf(jpeg420[i].image, truth);
         assert.ok(full > 40, `JPEG 4:4:4 tile ${i}: PSNR ${full.toFixed(1)} dB`);
-        assert.ok(sub > 30 && sub < full - 3, `JPEG 4:2:0 tile ${i}: PSNR ${sub.toFixed(1)} dB (4:4:4: ${full.toFixed(1)})`);
+        assert.ok(
+          sub > 30 && sub < full - 3,
+          `JPEG 4:2:0 tile ${i}: PSNR ${sub.toFixed(1)} dB (4:4:4: ${full.toFixed(1)})`,
+        );
       }
     } finally {
       await slide.close();
@@ -124,7 +148,7 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
     assert.deepEqual(err.passedThrough, ['tile-extract']);
   });
 
-  test('zero tiles: error.json with tile-detect\'s reason, so downstream stages pass it on', () => {
+  test("zero tiles: error.json with tile-detect's reason, so downstream stages pass it on", () => {
     const err = readSlideError(outs.none);
     assert.ok(err);
     assert.equal(err.what, 'no tiles to extract');

@@ -24,7 +24,10 @@ interface Row {
   center: string;
   label: string;
 }
-const csv = (rows: Row[]) => ['image_id,patient_id,center_id,label', ...rows.map((r) => `${r.slide},${r.patient},${r.center},${r.label}`)].join('\n') + '\n';
+const csv = (rows: Row[]) =>
+  ['image_id,patient_id,center_id,label', ...rows.map((r) => `${r.slide},${r.patient},${r.center},${r.label}`)].join(
+    '\n',
+  ) + '\n';
 const slide = (i: number) => ({ id: `s${i}`, index: i, tiles: 2 + (i % 3), dim: DIM });
 
 describe('story: merge at cohort scale rewrites only what changed', () => {
@@ -32,18 +35,24 @@ describe('story: merge at cohort scale rewrites only what changed', () => {
   after(() => rmSync(tmp, { recursive: true, force: true }));
   const a = new MergeEngine({ home: join(tmp, 'a-home'), work: join(tmp, 'a'), env: ENV });
   const rows: Row[] = [];
-  for (let p = 0; p < 8; p++) rows.push({ slide: `s${p}`, patient: `P${p}`, center: `C${p % 2}`, label: p % 3 ? 'tumor' : 'normal' });
-  rows.push({ slide: 's8', patient: 'P0', center: 'C0', label: 'normal' }, { slide: 's9', patient: 'P1', center: 'C1', label: 'tumor' });
+  for (let p = 0; p < 8; p++)
+    rows.push({ slide: `s${p}`, patient: `P${p}`, center: `C${p % 2}`, label: p % 3 ? 'tumor' : 'normal' });
+  rows.push(
+    { slide: 's8', patient: 'P0', center: 'C0', label: 'normal' },
+    { slide: 's9', patient: 'P1', center: 'C1', label: 'tumor' },
+  );
 
   const shardFiles = (e: MergeEngine) => new Map([...e.files('merge-shard')].filter(([p]) => p.endsWith('.tfrecord')));
-  const cohort = (e: MergeEngine) => JSON.parse(e.tessella('get', 'file', 'merge-assign@master:/cohort.json')) as CohortFile;
+  const cohort = (e: MergeEngine) =>
+    JSON.parse(e.tessella('get', 'file', 'merge-assign@master:/cohort.json')) as CohortFile;
   const fileOf = (c: CohortFile, patient: string) => {
     const set = c.assignment[patient];
     const n = shardCount(set, config);
     return '/' + shardFileName(set, shardOf(String(config.SPLIT_SEED), set, patient, n), n);
   };
   /** Shard files that differ between two listings (changed, new or gone). */
-  const changed = (before: Map<string, string>, now: Map<string, string>) => [...new Set([...before.keys(), ...now.keys()])].filter((p) => before.get(p) !== now.get(p)).sort();
+  const changed = (before: Map<string, string>, now: Map<string, string>) =>
+    [...new Set([...before.keys(), ...now.keys()])].filter((p) => before.get(p) !== now.get(p)).sort();
   /** Shards a change may touch: those of the given patients and of every patient whose set moved, before and after. */
   const allowed = (c0: CohortFile, c1: CohortFile, patients: string[]) => {
     const out = new Set<string>();
@@ -85,7 +94,11 @@ describe('story: merge at cohort scale rewrites only what changed', () => {
     a.putManifest(csv(rows));
     a.run();
     const jobs = a.jobsSince();
-    assert.equal(jobs['merge-slide'].processed, 2, 'the new slide and its patient\'s other slide (its slide count changed)');
+    assert.equal(
+      jobs['merge-slide'].processed,
+      2,
+      "the new slide and its patient's other slide (its slide count changed)",
+    );
     assert.equal(jobs['merge-shard'].processed, 1);
     assert.deepEqual(changed(before, shardFiles(a)), [fileOf(c0, 'P2')]);
     const p2 = JSON.parse(a.tessella('get', 'file', 'merge@master:/dataset.json'));
@@ -117,7 +130,9 @@ describe('story: merge at cohort scale rewrites only what changed', () => {
     assert.equal(jobs['merge-slide'].processed, 1);
     assert.equal(jobs['merge-shard'].processed, 1, 'only the /unlisted datum');
     assert.deepEqual(changed(before, shardFiles(a)), []);
-    assert.deepEqual(JSON.parse(a.tessella('get', 'file', 'merge@master:/dataset.json')).excluded.unlisted_slides, ['stray']);
+    assert.deepEqual(JSON.parse(a.tessella('get', 'file', 'merge@master:/dataset.json')).excluded.unlisted_slides, [
+      'stray',
+    ]);
   });
 
   it("changing one patient's label rewrites only the shards that hold it (and moved patients')", () => {
@@ -139,6 +154,7 @@ describe('story: merge at cohort scale rewrites only what changed', () => {
     b.putSlides([...Array.from({ length: 12 }, (_, i) => slide(i)), { id: 'stray', index: 99, tiles: 3, dim: DIM }]);
     b.putManifest(csv(rows));
     b.run();
-    for (const p of MERGE_PIPELINES) assert.deepEqual([...b.files(p)].sort(), [...a.files(p)].sort(), `${p}@master differs between the two runs`);
+    for (const p of MERGE_PIPELINES)
+      assert.deepEqual([...b.files(p)].sort(), [...a.files(p)].sort(), `${p}@master differs between the two runs`);
   });
 });

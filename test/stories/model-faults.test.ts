@@ -15,10 +15,21 @@ import { buildModels } from '../../scripts/models/build.js';
 import { sharedDir, projectRoot, tempDir } from '../helpers/dirs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
-const STAGES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];
+const STAGES = [
+  'tile-detect',
+  'tile-extract',
+  'normalize',
+  'embed',
+  'histogram',
+  'merge-assign',
+  'merge-slide',
+  'merge-shard',
+  'merge',
+];
 
 function skipReason(): string | false {
-  for (const s of SLIDES) if (!existsSync(join(sharedDir, 'fixtures/slides', s))) return `needs ../shared/fixtures/slides/${s}`;
+  for (const s of SLIDES)
+    if (!existsSync(join(sharedDir, 'fixtures/slides', s))) return `needs ../shared/fixtures/slides/${s}`;
   return false;
 }
 
@@ -60,12 +71,16 @@ describe('story: a model fault fails the job and leaves the dataset as it was', 
       mkdirSync(join(slides, id), { recursive: true });
       writeFileSync(join(slides, id, s), readFileSync(join(sharedDir, 'fixtures/slides', s)));
     }
-    writeFileSync(join(tmp.dir, 'manifest.csv'), 'image_id,patient_id,center_id,label\ncmu-1-small-region,p1,1,CE\nos-1-detail,p2,2,LAA\n');
+    writeFileSync(
+      join(tmp.dir, 'manifest.csv'),
+      'image_id,patient_id,center_id,label\ncmu-1-small-region,p1,1,CE\nos-1-detail,p2,2,LAA\n',
+    );
     buildModels({ out: join(tmp.dir, 'models'), normalize: 'identity', shift: [0, 0, 0], embed: 'tiny', seed: 1 });
     ok('init', '--pipelines', specs);
     ok('put', 'file', 'slides@master:/', '-r', '-f', slides);
     ok('put', 'file', 'manifest@master:/manifest.csv', '-f', join(tmp.dir, 'manifest.csv'));
-    for (const task of ['normalize', 'embed']) ok('put', 'file', `models@master:/${task}`, '-r', '-f', join(tmp.dir, 'models', task));
+    for (const task of ['normalize', 'embed'])
+      ok('put', 'file', `models@master:/${task}`, '-r', '-f', join(tmp.dir, 'models', task));
     ok('run');
     published = dataset();
     publishedHead = head();

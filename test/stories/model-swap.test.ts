@@ -17,12 +17,24 @@ import { projectRoot, sharedDir } from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
-const STAGES = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram', 'merge-assign', 'merge-slide', 'merge-shard', 'merge'];
+const STAGES = [
+  'tile-detect',
+  'tile-extract',
+  'normalize',
+  'embed',
+  'histogram',
+  'merge-assign',
+  'merge-slide',
+  'merge-shard',
+  'merge',
+];
 
 function skipReason(): string | false {
-  for (const s of SLIDES) if (!existsSync(join(sharedDir, 'fixtures/slides', s))) return `needs ../shared/fixtures/slides/${s}`;
+  for (const s of SLIDES)
+    if (!existsSync(join(sharedDir, 'fixtures/slides', s))) return `needs ../shared/fixtures/slides/${s}`;
   for (const s of STAGES) {
-    if (!existsSync(join(projectRoot, 'pipelines', `${s}.yaml`))) return `pipelines/${s}.yaml has not landed yet (written by another helper)`;
+    if (!existsSync(join(projectRoot, 'pipelines', `${s}.yaml`)))
+      return `pipelines/${s}.yaml has not landed yet (written by another helper)`;
     if (!existsSync(join(projectRoot, 'stages', s, 'main.ts'))) return `stages/${s}/main.ts has not landed yet`;
   }
   if (!existsSync(join(projectRoot, 'engine', 'cli.ts'))) return 'engine/cli.ts has not landed yet';
@@ -32,7 +44,12 @@ function skipReason(): string | false {
 describe('story: swapping models re-runs only what depends on them', { skip: skipReason() }, () => {
   const tmp = tempDir('model-swap');
   const home = join(tmp.dir, 'home');
-  const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = (s: string) =>
+    s
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   const tessella = (...args: string[]) => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), ...args], {
       cwd: projectRoot,
@@ -56,11 +73,25 @@ describe('story: swapping models re-runs only what depends on them', { skip: ski
   const jobIds = () => new Set(lines(tessella('list', 'job', '-o', 'json')).map((j) => j.job.id + j.job.pipeline));
   const embeddingsOf = (slide: string) => {
     const file = join(tmp.dir, `emb-${slide}-${Date.now()}.safetensors`);
-    writeFileSync(file, spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), 'get', 'file', `embed@master:/${slide}/embeddings.safetensors`], {
-      cwd: projectRoot,
-      env: { ...process.env, TESSELLA_HOME: home },
-      maxBuffer: 1 << 28,
-    }).stdout);
+    writeFileSync(
+      file,
+      spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(projectRoot, 'engine', 'cli.ts'),
+          'get',
+          'file',
+          `embed@master:/${slide}/embeddings.safetensors`,
+        ],
+        {
+          cwd: projectRoot,
+          env: { ...process.env, TESSELLA_HOME: home },
+          maxBuffer: 1 << 28,
+        },
+      ).stdout,
+    );
     return readSafetensors(file);
   };
   /** One commit per model folder, as a user commits a new model and its card together. */
@@ -87,7 +118,10 @@ describe('story: swapping models re-runs only what depends on them', { skip: ski
       mkdirSync(join(slides, id));
       writeFileSync(join(slides, id, s), readFileSync(join(sharedDir, 'fixtures/slides', s)));
     }
-    writeFileSync(join(tmp.dir, 'manifest.csv'), 'image_id,patient_id,center_id,label\ncmu-1-small-region,p1,1,CE\nos-1-detail,p2,2,LAA\n');
+    writeFileSync(
+      join(tmp.dir, 'manifest.csv'),
+      'image_id,patient_id,center_id,label\ncmu-1-small-region,p1,1,CE\nos-1-detail,p2,2,LAA\n',
+    );
     buildModels({ out: join(tmp.dir, 'models-v1'), normalize: 'identity', shift: [0, 0, 0], embed: 'tiny', seed: 1 });
     buildModels({ out: join(tmp.dir, 'embed-v2'), normalize: 'none', shift: [0, 0, 0], embed: 'tiny', seed: 2 });
     buildModels({ out: join(tmp.dir, 'normalize-v2'), normalize: 'shift', shift: [12, -8, 4], embed: 'none', seed: 0 });
@@ -102,7 +136,8 @@ describe('story: swapping models re-runs only what depends on them', { skip: ski
 
   it('the first run processes every slide through every stage', () => {
     const per = processedSince(new Set());
-    for (const s of ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram']) assert.ok(per[s] >= 2, `${s} processed ${per[s]} datums`);
+    for (const s of ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram'])
+      assert.ok(per[s] >= 2, `${s} processed ${per[s]} datums`);
     assert.ok(per.merge >= 1);
     const e = embeddingsOf('os-1-detail');
     assert.equal(e.tensors.avg.shape[1], 1280);
@@ -115,7 +150,12 @@ describe('story: swapping models re-runs only what depends on them', { skip: ski
     tessella('run');
     const per = processedSince(seen);
     assert.deepEqual(
-      { 'tile-detect': per['tile-detect'], 'tile-extract': per['tile-extract'], normalize: per.normalize, histogram: per.histogram },
+      {
+        'tile-detect': per['tile-detect'],
+        'tile-extract': per['tile-extract'],
+        normalize: per.normalize,
+        histogram: per.histogram,
+      },
       { 'tile-detect': 0, 'tile-extract': 0, normalize: 0, histogram: 0 },
     );
     assert.equal(per.embed, 2, 'every slide re-embedded');

@@ -11,7 +11,9 @@ import { sharedDir, tempDir } from '../helpers/dirs.js';
 
 const missing = missingSlide(sharedDir);
 
-describe('two clean runs of one cohort give byte-identical repos, every pipeline', { skip: missing ? `needs ../shared/fixtures/slides/${missing}` : false }, () => {
+describe('two clean runs of one cohort give byte-identical repos, every pipeline', {
+  skip: missing ? `needs ../shared/fixtures/slides/${missing}` : false,
+}, () => {
   const tmp = tempDir('reproducible');
   let first: Heads;
   let second: Heads;
@@ -25,6 +27,9 @@ describe('two clean runs of one cohort give byte-identical repos, every pipeline
   it('every pipeline holds the same paths with the same content hashes', () => {
     for (const p of PIPELINES) assert.ok(Object.keys(first[p] ?? {}).length > 0, `${p} has outputs`);
     assert.deepEqual(compareHeads(first, second), [], 'the two clean runs differ');
-    assert.ok(Object.keys(first['tile-detect']).some((f) => f.startsWith('/unreadable/')), 'the corrupt slide is in the outputs (as an error)');
+    assert.ok(
+      Object.keys(first['tile-detect']).some((f) => f.startsWith('/unreadable/')),
+      'the corrupt slide is in the outputs (as an error)',
+    );
   });
 });
