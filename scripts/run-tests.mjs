@@ -28,10 +28,14 @@ if (files.length === 0) {
 // The whole suite starts with the formatter and linter (biome, 120 columns): a style slip fails fast, before minutes
 // of tests. A filtered run is for working on a few tests and skips it (`npm run lint` runs it alone).
 if (filters.length === 0) {
-  const lint = spawnSync(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'ci', '--colors=off', '.'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
+  const lint = spawnSync(
+    process.execPath,
+    [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'ci', '--colors=off', '.'],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
   if (lint.status !== 0) {
     console.error('lint: biome found problems above; `npm run format` fixes formatting and safe lint fixes');
     process.exit(lint.status ?? 1);
