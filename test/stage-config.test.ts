@@ -66,13 +66,16 @@ test('every transform.env key of every pipeline is in its stage config schema, e
 test('the check is not vacuous: a misspelt key and a missing one are both named', () => {
   const env = {
     TILE_SIZE: '448',
+    TILE_UM: '0',
+    TARGET_MPP: '0',
     DOWNSAMPLE: '16',
     BACKGROUND_THRESHOLDS: '200',
     MAX_BACKGROUND_FRACTION: '0.1',
     MAX_TILES: '0',
     QC_MAX_SIDE: '2048',
   };
-  const reads = 'TILE_SIZE, DOWNSAMPLE, BACKGROUND_THRESHOLD, MAX_BACKGROUND_FRACTION, MAX_TILES, QC_MAX_SIDE';
+  const reads =
+    'TILE_SIZE, TILE_UM, TARGET_MPP, DOWNSAMPLE, BACKGROUND_THRESHOLD, MAX_BACKGROUND_FRACTION, MAX_TILES, QC_MAX_SIDE';
   assert.deepEqual(envProblems('tile-detect', env, DetectConfigSchema), [
     `tile-detect: transform.env.BACKGROUND_THRESHOLDS is not a parameter of the stage (it reads ${reads})`,
     'tile-detect: the stage reads BACKGROUND_THRESHOLD but the spec does not set it',
