@@ -56,7 +56,8 @@ function isJsonEvent(line: string): boolean {
   return line.startsWith('{') && line.endsWith('}');
 }
 
-/** An error event's message: its `error` (or `message`, `reason`) field, stack frames dropped. */
+/** An error event's message: its `error` (or `message`, `reason`) field, stack frames dropped; a bare error name is
+ * joined to its `message`. */
 function errorEvent(line: string): string | undefined {
   if (!isJsonEvent(line)) return undefined;
   let ev: Record<string, unknown>;
@@ -66,9 +67,13 @@ function errorEvent(line: string): string | undefined {
     return undefined;
   }
   if (ev.level !== 'error') return undefined;
-  const raw = [ev.error, ev.message, ev.reason].find((v) => typeof v === 'string' && v.trim() !== '') as
-    | string
-    | undefined;
+  const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
+  // stage-main writes {error: <the error's name>, message, stack}: the name alone says nothing, so name: message
+  const name = text(ev.error);
+  const raw =
+    name && /^\w+$/.test(name) && text(ev.message)
+      ? `${name}: ${text(ev.message)}`
+      : (name ?? text(ev.message) ?? text(ev.reason));
   if (!raw) return typeof ev.event === 'string' ? ev.event : undefined;
   const message = raw
     .split('\n')
