@@ -3,6 +3,7 @@
  * RGB buffers are row-major HWC, 3 bytes per pixel.
  */
 import sharp from 'sharp';
+import { decodePlainPng, encodePng } from './png.js';
 import type { RgbImage } from './slide/types.js';
 
 sharp.cache(false); // tile loops: every image is seen once
@@ -18,6 +19,9 @@ export function imageFormatOf(buf: Uint8Array): TileFormat | undefined {
 
 /** Decode any image sharp reads to 8-bit sRGB without alpha. */
 export async function decodeRgb(image: Uint8Array): Promise<RgbImage> {
+  // Unfiltered RGB PNGs (normalize's tiles) are an inflate and a copy: ~10x less CPU than libvips' PNG reader.
+  const plainPng = imageFormatOf(image) === 'png' ? decodePlainPng(image) : undefined;
+  if (plainPng) return plainPng;
   // Fast path: tiles are 8-bit RGB JPEG/PNG, which decode to RGB as they are (half the time of the full chain).
   const plain = await sharp(image, { limitInputPixels: false })
     .raw({ depth: 'uchar' })
@@ -47,11 +51,14 @@ export interface TileEncoding {
    * slideflow writes tiles with libvips, which turns subsampling off at quality >= 90 as well.
    */
   chroma: JpegChroma;
-  /** zlib level of PNG, 0..9: 1 encodes ~3x faster than 6 for ~25% more bytes (decoding costs the same). */
+  /**
+   * zlib level of PNG, 0..9. 0 (stored) costs 1.1 ms to write and 0.7 ms to read per 448 px tile, against 7.2 and
+   * 3.6 ms at level 1, for 588 KiB instead of 339 KiB (CMU-1 tiles, scripts/bench/png.ts); 6 is ~3x slower than 1.
+   */
   pngLevel: number;
 }
 
-export const DEFAULT_TILE_ENCODING: TileEncoding = { quality: 95, chroma: '4:4:4', pngLevel: 6 };
+export const DEFAULT_TILE_ENCODING: TileEncoding = { quality: 95, chroma: '4:4:4', pngLevel: 0 };
 
 /**
  * Encode packed RGB as JPEG or PNG, optionally resized to a square side first. Huffman table optimisation is off: it only makes files a few percent smaller
@@ -64,11 +71,14 @@ export function encodeRgb(
   resizeTo?: number,
 ): Promise<Buffer> {
   const e = { ...DEFAULT_TILE_ENCODING, ...encoding };
+  const resized = resizeTo !== undefined && (resizeTo !== img.width || resizeTo !== img.height);
+  // Stored PNG is written here; zlib's deflate at level >= 1 is ~2x slower than libvips' (zlib-ng), so that stays.
+  if (format === 'png' && e.pngLevel === 0 && !resized) return Promise.resolve(encodePng(img, 0));
   let s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
   // Physical tiles: a square read from a pyramid level, resized to the stored side in the same libvips pass.
   // Lanczos3, the area-preserving filter slideflow and TIAToolbox resize tiles with.
-  if (resizeTo !== undefined && (resizeTo !== img.width || resizeTo !== img.height)) {
-    s = s.resize(resizeTo, resizeTo, { kernel: 'lanczos3', fit: 'fill' });
+  if (resized) {
+    s = s.resize(resizeTo!, resizeTo, { kernel: 'lanczos3', fit: 'fill' });
   }
   return format === 'jpeg'
     ? s.jpeg({ quality: e.quality, chromaSubsampling: e.chroma, optimiseCoding: false }).toBuffer()
@@ -112,20 +122,21 @@ export function downscaleMean(img: RgbImage, k: number): { data: Float32Array; w
 }
 
 /**
- * Bring a tile to size x size for a model. Exact integer ratios (448 -> 224, 224 -> 224) use the k x k mean;
- * anything else uses sharp's resize with a linear kernel on 8-bit pixels (not exact; documented in the README).
+ * Bring a tile to size x size for a model. Exact integer ratios (448 -> 224, 224 -> 224) keep the bytes and say
+ * `k`: the k x k mean is taken while the model input is filled (fillInput), in the same pass. Anything else uses
+ * sharp's resize with a linear kernel on 8-bit pixels (not exact; documented in the README), and k = 1.
  */
 export async function resizeForModel(
   img: RgbImage,
   size: number,
-): Promise<{ data: Float32Array | Uint8Array; method: string }> {
+): Promise<{ data: Uint8Array; k: number; method: string }> {
   if (img.width === img.height && img.width % size === 0) {
     const k = img.width / size;
-    return { data: k === 1 ? img.data : downscaleMean(img, k).data, method: k === 1 ? 'none' : `${k}x${k}-mean` };
+    return { data: img.data, k, method: k === 1 ? 'none' : `${k}x${k}-mean` };
   }
   const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(size, size, { kernel: 'linear', fit: 'fill' })
     .raw()
     .toBuffer();
-  return { data, method: 'sharp-linear' };
+  return { data, k: 1, method: 'sharp-linear' };
 }

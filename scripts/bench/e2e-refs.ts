@@ -28,19 +28,19 @@ async function prepare(
   count: number,
   batch: number,
 ): Promise<Prepared> {
-  const pixels: (Uint8Array | Float32Array)[] = [];
+  const pixels: { data: Uint8Array; k: number }[] = [];
   let side = 0;
   for await (const t of readTileRecords(tilesPath)) {
     const img = await decodeRgb(t.image);
     side = task === 'embed' ? card.input.size : img.width;
-    pixels.push(task === 'embed' ? (await resizeForModel(img, side)).data : img.data);
+    pixels.push(task === 'embed' ? await resizeForModel(img, side) : { data: img.data, k: 1 });
     if (pixels.length >= count) break;
   }
   const out: Prepared = [];
   for (let s = 0; s < pixels.length; s += batch) {
     const part = pixels.slice(s, s + batch);
     const data = new Float32Array(part.length * 3 * side * side);
-    part.forEach((p, i) => fillInput(data, i, p, side, side, card.input));
+    part.forEach((p, i) => fillInput(data, i, p.data, side, side, card.input, p.k));
     out.push({ data, dims: inputDims(card.input.layout, part.length, side, side), n: part.length });
   }
   return out;

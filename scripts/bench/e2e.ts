@@ -159,7 +159,7 @@ function setUp(
   });
   const manifest = join(home, '..', `manifest-${n}.csv`);
   writeFileSync(manifest, rows.join('\n') + '\n');
-  tessella(home, ['add', 'slides', slidesDir]);
+  tessella(home, ['add', 'slides', '-L', slidesDir]);
   tessella(home, ['put', 'file', 'manifest@master:/manifest.csv', '-f', manifest]);
   tessella(home, ['put', 'file', 'models@master:/', '-f', models, '-r']);
   return ids;

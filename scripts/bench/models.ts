@@ -52,7 +52,7 @@ async function writeTileFile(path: string, n: number): Promise<void> {
   await w.close();
 }
 
-type Prepared = { pixels: Uint8Array | Float32Array; h: number; w: number };
+type Prepared = { pixels: Uint8Array; k?: number; h: number; w: number };
 
 /**
  * session.run alone on batches decoded and filled beforehand (the ceiling for the stage), in this thread with
@@ -73,7 +73,7 @@ async function sessionOnly(
     const part = items.slice(s, s + batch);
     const { h, w } = part[0];
     const data = new Float32Array(part.length * 3 * h * w);
-    part.forEach((p, i) => fillInput(data, i, p.pixels, h, w, card.input));
+    part.forEach((p, i) => fillInput(data, i, p.pixels, h, w, card.input, p.k));
     batches.push({ data, dims: inputDims(card.input.layout, part.length, h, w) });
   }
   const { session } = await openSession(join(model.dir, 'model.onnx'), {
@@ -198,11 +198,10 @@ async function main(): Promise<void> {
     const emb = await openModel(join(dir, 'models', 'embed'), 'embed', settings);
     const eb = Number(values['embed-batch']);
     const size = emb.card.input.size;
-    const embRef = await sessionOnly(emb, tiles, eb, settings, async (img) => ({
-      pixels: (await resizeForModel(img, size)).data,
-      h: size,
-      w: size,
-    }));
+    const embRef = await sessionOnly(emb, tiles, eb, settings, async (img) => {
+      const r = await resizeForModel(img, size);
+      return { pixels: r.data, k: r.k, h: size, w: size };
+    });
     await embedTiles(tiles, emb, eb);
     await compare(
       `embed (${emb.worker.provider}, batch ${eb})`,

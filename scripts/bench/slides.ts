@@ -242,7 +242,7 @@ async function benchEngine(size: number): Promise<void> {
   execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
   tessella('init', '--pipelines', specs);
   let t = now();
-  tessella('add', 'slides', slides);
+  tessella('add', 'slides', '-L', slides);
   say(`add slides: ${secs(now() - t)} s`);
   t = now();
   process.stdout.write(tessella('run'));

@@ -46,14 +46,14 @@ export async function embedTiles(
   const batches = tileBatches(inputPath, batchSize, async (record) => {
     const resized = await resizeForModel(await decodeRgb(record.image), size);
     methods.add(resized.method);
-    return resized.data;
+    return resized;
   });
   await runOverlapped(
     batches,
     (batch) => {
       const n = batch.items.length;
       const data = new Float32Array(n * 3 * size * size);
-      batch.items.forEach((pixels, i) => fillInput(data, i, pixels, size, size, card.input));
+      batch.items.forEach((t, i) => fillInput(data, i, t.data, size, size, card.input, t.k));
       return worker.run(card.input.name, card.output.name, data, inputDims(card.input.layout, n, size, size));
     },
     (batch, out) => {

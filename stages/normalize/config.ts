@@ -11,7 +11,7 @@ export const NormalizeConfigSchema = z.object({
   JPEG_QUALITY: envInt({ min: 1, max: 100 }).default(95),
   JPEG_CHROMA: envEnum(JPEG_CHROMAS).default('4:4:4'),
   /** zlib level 0..9 of PNG tiles: 1 encodes about as fast as JPEG q95 (6: ~3x slower, ~25% smaller). */
-  PNG_COMPRESSION: envInt({ min: 0, max: 9 }).default(1),
+  PNG_COMPRESSION: envInt({ min: 0, max: 9 }).default(0),
 });
 export type NormalizeConfig = z.infer<typeof NormalizeConfigSchema>;
 

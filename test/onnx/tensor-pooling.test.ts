@@ -47,6 +47,24 @@ describe('tensors, pooling, resizing', () => {
     assert.equal(odd.data.length, 27);
   });
 
+  it('fillInput with k takes the k x k mean in the same pass: the very floats of downscaleMean then fillInput', () => {
+    const card = parseModelCard(stainNetCard('s'));
+    for (const layout of ['NCHW', 'NHWC'] as const)
+      for (const k of [2, 3]) {
+        const spec = { ...card.input, layout, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+        const side = 5;
+        const data = Buffer.alloc(side * k * side * k * 3);
+        for (let i = 0; i < data.length; i++) data[i] = (i * 7919 + 13) % 256;
+        const mean = downscaleMean({ data, width: side * k, height: side * k }, k);
+        const twoPass = new Float32Array(2 * side * side * 3);
+        const onePass = new Float32Array(2 * side * side * 3);
+        fillInput(twoPass, 1, mean.data, side, side, spec);
+        fillInput(onePass, 1, data, side, side, spec, k);
+        assert.deepEqual(Array.from(onePass), Array.from(twoPass), `${layout}, k = ${k}`);
+      }
+    assert.throws(() => fillInput(new Float32Array(12), 0, new Uint8Array(12), 1, 2, card.input, 2), /expected 2x4x3/);
+  });
+
   it('decodes greyscale and RGBA tiles to RGB', async () => {
     const grey = await sharp(Buffer.from([0, 100, 200, 255]), { raw: { width: 2, height: 2, channels: 1 } })
       .png()
