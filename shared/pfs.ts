@@ -59,7 +59,10 @@ export function inputPath(name: string, env: Record<string, string | undefined> 
  * The matched path of an input a datum may lack (the inner side of an outer join): Pachyderm then neither mounts
  * it nor sets its variable, so only the variable counts (no `$PFS_ROOT/<name>` fallback).
  */
-export function optionalInputPath(name: string, env: Record<string, string | undefined> = process.env): string | undefined {
+export function optionalInputPath(
+  name: string,
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
   return env[name] || undefined;
 }
 

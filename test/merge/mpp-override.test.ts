@@ -30,10 +30,13 @@ function problemsOf(fn: () => unknown): string[] {
   assert.fail('expected the manifest to be refused');
 }
 
-test('the mpp column: a number per row, or empty for the slide's own; optional, and mapped by name', () => {
-  const m = parseManifest('image_id,patient_id,center_id,mpp\ns1,p1,A,0.25\ns2,p1,A,\ns3,p2,B, 0.5 \ns4,p3,B,2.5e-1\n', {
-    mapping: standard,
-  });
+test("the mpp column: a number per row, or empty for the slide's own; optional, and mapped by name", () => {
+  const m = parseManifest(
+    'image_id,patient_id,center_id,mpp\ns1,p1,A,0.25\ns2,p1,A,\ns3,p2,B, 0.5 \ns4,p3,B,2.5e-1\n',
+    {
+      mapping: standard,
+    },
+  );
   assert.deepEqual(
     m.rows.map((r) => [r.imageId, r.mpp]),
     [
@@ -67,7 +70,8 @@ test('a bad resolution names the file, the line, the column, the value and what 
     's6,p5,A,Infinity', // 7
     's7,p6,A,250', // 8: out of range
   ].join('\n');
-  const expected = "expected micrometres per pixel, a number from 0.05 to 100 (about 0.25 at 40x, 0.5 at 20x), or empty for the slide's own";
+  const expected =
+    "expected micrometres per pixel, a number from 0.05 to 100 (about 0.25 at 40x, 0.5 at 20x), or empty for the slide's own";
   const problems = problemsOf(() => parseManifest(csv, { mapping: { ...standard, mpp: 'res' } }));
   assert.deepEqual(problems, [
     `line 3, column 'res' (mpp): '0.25um' is not a resolution; ${expected}`,
@@ -83,7 +87,9 @@ test('a bad resolution names the file, the line, the column, the value and what 
   );
   // One slide, one row: a second row for a slide (whatever its mpp) is the duplicate error.
   assert.match(
-    problemsOf(() => parseManifest('image_id,patient_id,center_id,mpp\ns1,p1,A,0.25\ns1,p1,A,0.5\n', { mapping: standard }))[0],
+    problemsOf(() =>
+      parseManifest('image_id,patient_id,center_id,mpp\ns1,p1,A,0.25\ns1,p1,A,0.5\n', { mapping: standard }),
+    )[0],
     /line 3, column 'image_id': duplicate image id 's1' \(first on line 2\)/,
   );
 });

@@ -147,7 +147,7 @@ describe('physical tiles (TILE_UM)', needsFixtures, () => {
     assert.match(e.why, /111.776 um .* does not say its resolution/);
   });
 
-  test("a slide without a resolution, given one by the manifest: tiles, and tiles.json says where the mpp came from", async () => {
+  test('a slide without a resolution, given one by the manifest: tiles, and tiles.json says where the mpp came from', async () => {
     const override = join(tmp.dir, 'boxes-mpp.json');
     writeFileSync(override, `{"mpp":0.5,"source":"manifest.csv, column 'mpp'"}\n`);
     await detectAndExtract('boxes-m', fixture('boxes.tiff'), { TILE_UM: '32', TILE_SIZE: '64', mpp: override });
@@ -161,10 +161,17 @@ describe('physical tiles (TILE_UM)', needsFixtures, () => {
     writeFileSync(override, `{"mpp":0.25,"source":"manifest.csv, column 'mpp'"}\n`);
     const hashes = async (name: string, extra: Record<string, string>) => {
       const pfs = root(name);
-      const d = await runStage('tile-detect', { PFS_ROOT: pfs, slides: mountSlide(pfs, 'cmu', fixture(CMU)), ...extra });
+      const d = await runStage('tile-detect', {
+        PFS_ROOT: pfs,
+        slides: mountSlide(pfs, 'cmu', fixture(CMU)),
+        ...extra,
+      });
       assert.equal(d.status, 0, d.stderr);
       const dir = join(pfs, 'out', 'cmu');
-      const sha = (f: string) => createHash('sha256').update(readFileSync(join(dir, f))).digest('hex');
+      const sha = (f: string) =>
+        createHash('sha256')
+          .update(readFileSync(join(dir, f)))
+          .digest('hex');
       return Object.fromEntries(
         ['tiles.json', ...readdirSync(join(dir, 'qc')).map((f) => `qc/${f}`)].sort().map((f) => [f, sha(f)]),
       );

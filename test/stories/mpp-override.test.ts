@@ -99,9 +99,7 @@ describe("story: the manifest's mpp column gives a slide its resolution for phys
 
   test("a row's mpp re-runs only that slide, which now has tiles from the manifest's resolution", () => {
     // nompp gets 1 um/px (224 px tiles of 224 um); scanned keeps its own (empty); ghost is in no slides folder: no datum.
-    commitManifest(
-      'image_id,patient_id,center_id,label,mpp\nnompp,p1,A,CE,1\nscanned,p2,B,LAA,\nghost,p3,A,CE,0.3\n',
-    );
+    commitManifest('image_id,patient_id,center_id,label,mpp\nnompp,p1,A,CE,1\nscanned,p2,B,LAA,\nghost,p3,A,CE,0.3\n');
     assert.deepEqual(tileDetectSince(), { jobs: 1, processed: 1, skipped: 1 });
     assert.doesNotMatch(files('nompp'), /error\.json/);
     const t = tilesJson('nompp');
