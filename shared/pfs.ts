@@ -55,6 +55,17 @@ export function inputPath(name: string, env: Record<string, string | undefined> 
   );
 }
 
+/**
+ * The matched path of an input a datum may lack (the inner side of an outer join): Pachyderm then neither mounts
+ * it nor sets its variable, so only the variable counts (no `$PFS_ROOT/<name>` fallback).
+ */
+export function optionalInputPath(
+  name: string,
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  return env[name] || undefined;
+}
+
 /** The slide id of a datum whose matched path is `/<slide_id>` (or a file inside it). */
 export function slideIdOf(matchedPath: string): string {
   return basename(matchedPath.replace(/\/+$/, ''));

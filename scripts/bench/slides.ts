@@ -228,7 +228,9 @@ async function benchEngine(size: number): Promise<void> {
   for (const d of [home, specs, slides]) rmSync(d, { recursive: true, force: true });
   mkdirSync(specs, { recursive: true });
   mkdirSync(slides, { recursive: true });
-  for (const f of ['tile-detect.yaml', 'tile-extract.yaml']) copyFileSync(join(root, 'pipelines', f), join(specs, f));
+  // merge-assign too: tile-detect joins its /mpp (the manifest's resolutions); with no manifest it never runs.
+  for (const f of ['merge-assign.yaml', 'tile-detect.yaml', 'tile-extract.yaml'])
+    copyFileSync(join(root, 'pipelines', f), join(specs, f));
   symlinkSync(path, join(slides, `synthetic${size}.tiff`));
   const env = { ...process.env, TESSELLA_HOME: home };
   const tessella = (...args: string[]) =>

@@ -9,5 +9,6 @@ export * from './tiles-json.js';
 export * from './slide-error.js';
 export * from './slide-tensors.js';
 export * from './merge-files.js';
+export * from './mpp-override.js';
 export * from './patient-example.js';
 export * from './dataset-json.js';

@@ -65,9 +65,11 @@ export const TilesJsonSchema = z.object({
   /** Tiles of a physical size (TILE_UM / TARGET_MPP); absent in the default, level-0 px tiles. */
   physical: z
     .object({
-      /** micrometres per level-0 pixel used, from the slide or an override */
+      /** micrometres per level-0 pixel used: the slide's own, or the manifest's (MPP_COLUMN), which wins */
       mpp: z.number().positive(),
-      mpp_source: z.enum(['slide', 'override']),
+      mpp_source: z.enum(['slide', 'manifest']),
+      /** with the manifest's: what the slide itself says (source.mpp), so a disagreement shows here */
+      slide_mpp: z.object({ x: z.number(), y: z.number() }).nullable().optional(),
       tile_um: z.number().positive(),
       /** the tile's side in level-0 pixels (x, y and the grid are level-0 pixels, as without) */
       tile_px_level0: int.positive(),

@@ -1,6 +1,7 @@
 /**
  * merge-assign: container entry. Input (merge-assign.yaml): `manifest` glob `/`. Every patient's set and shard from
- * the manifest alone; `/slides/<slide>.json` per slide, `/cohort.json`. A bad manifest or parameter fails the datum
+ * the manifest alone; `/slides/<slide>.json` per slide, `/mpp/<slide>.json` per row with a resolution (read by
+ * tile-detect), `/cohort.json`. A bad manifest or parameter fails the datum
  * (exit 1) with a message naming the row and column.
  */
 import { inputPath } from '../../shared/pfs.js';
@@ -9,11 +10,12 @@ import { runAssign } from '../merge/assign.js';
 import { readMergeConfig } from '../merge/config.js';
 
 stageMain('merge-assign', ({ env, log }) => {
-  const { cohort, slides } = runAssign(inputPath('manifest'), env.outDir, readMergeConfig());
+  const { cohort, slides, mpp } = runAssign(inputPath('manifest'), env.outDir, readMergeConfig());
   log.info('assigned', {
     kind: cohort.kind,
     patients: cohort.manifest.patients.length,
     slides: slides.length,
+    mpp_overrides: mpp.length,
     pins: Object.keys(cohort.pins).length,
   });
 });

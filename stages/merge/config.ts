@@ -11,6 +11,8 @@ export const MergeConfigSchema = z.object({
   PATIENT_COLUMN: envString().default('patient_id'),
   CENTER_COLUMN: envString().default('center_id'),
   LABEL_COLUMN: envString().default('label'),
+  /** Optional column: a slide's resolution (um/px) that overrides its own for tile-detect's physical tiles. */
+  MPP_COLUMN: envString().default('mpp'),
   DATASET_KIND: envEnum(['auto', 'labeled', 'inference'] as const).default('auto'),
   SPLIT_FRACTIONS: envList()
     .default(['0.8', '0.1', '0.1'])

@@ -1,12 +1,12 @@
 /**
- * The cohort manifest: `manifest.csv` with one row per slide (`image_id, patient_id, center_id` and an optional
- * `label`), column names mapped for cohorts that call them otherwise (`slide`, `patient`, `site`, `subtype`).
+ * The cohort manifest: `manifest.csv` with one row per slide (`image_id, patient_id, center_id`, an optional
+ * `label` and an optional `mpp`, a resolution that overrides the slide's own), column names mapped for cohorts that call them otherwise (`slide`, `patient`, `site`, `subtype`).
  * Parsed with a real CSV parser (quotes, BOM, CRLF), each row checked with zod, rows grouped into patients.
  * Every problem is collected and reported with its line and column, so one run shows them all.
  */
 import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
-import { MANIFEST_CSV } from '../../shared/contract/index.js';
+import { MANIFEST_CSV, MPP_RANGE } from '../../shared/contract/index.js';
 
 export class ManifestError extends Error {
   constructor(
@@ -26,6 +26,8 @@ export interface ColumnMapping {
   patient_id: string;
   center_id: string;
   label: string;
+  /** optional: micrometres per pixel, overriding the slide's own for physical tiles */
+  mpp: string;
 }
 export type Field = keyof ColumnMapping;
 
@@ -35,7 +37,11 @@ const MAPPING_ENV: Record<Field, string> = {
   patient_id: 'PATIENT_COLUMN',
   center_id: 'CENTER_COLUMN',
   label: 'LABEL_COLUMN',
+  mpp: 'MPP_COLUMN',
 };
+
+/** Columns a manifest may leave out. */
+const OPTIONAL: ReadonlySet<Field> = new Set(['label', 'mpp']);
 
 /** `auto`: labelled when the label column exists and holds values; `labeled` requires it; `inference` ignores it. */
 export type DatasetKind = 'auto' | 'labeled' | 'inference';
@@ -47,6 +53,8 @@ export interface ManifestRow {
   patientId: string;
   center: string;
   label?: string;
+  /** micrometres per pixel when the row gives one (else the slide's own is used) */
+  mpp?: number;
   /** The other columns, kept for the report. */
   extra: Record<string, string>;
 }
@@ -93,6 +101,23 @@ const RowSchema = z.object({
     .string()
     .transform((s) => s.trim())
     .optional(),
+  mpp: z
+    .string()
+    .transform((raw, ctx) => {
+      const s = raw.trim();
+      if (s === '') return undefined;
+      // A plain decimal only: Number() would also take '0x10' or 'Infinity'.
+      const n = /^\+?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s) ? Number(s) : Number.NaN;
+      if (n >= MPP_RANGE.min && n <= MPP_RANGE.max) return n;
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `'${s}' is not a resolution; expected micrometres per pixel, a number from ${MPP_RANGE.min} to ` +
+          `${MPP_RANGE.max} (about 0.25 at 40x, 0.5 at 20x), or empty for the slide's own`,
+      });
+      return z.NEVER;
+    })
+    .optional(),
 });
 
 /** Parse CSV text into records with their line numbers; CSV syntax errors name the file and line. */
@@ -136,7 +161,7 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
   for (const field of Object.keys(mapping) as Field[]) {
     const i = header.indexOf(mapping[field]);
     if (i >= 0) index[field] = i;
-    else if (field !== 'label' || kind === 'labeled') {
+    else if (!OPTIONAL.has(field) || (field === 'label' && kind === 'labeled')) {
       problems.push(
         `missing column '${mapping[field]}' (${field}); the header has: ${header.join(', ')}. ` +
           `Name the column that holds it with ${MAPPING_ENV[field]}.`,
@@ -174,6 +199,7 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
       patientId: r.patient_id,
       center: r.center_id,
       label: useLabels ? r.label : undefined,
+      ...(r.mpp !== undefined ? { mpp: r.mpp } : {}),
       extra,
     });
   }

@@ -12,6 +12,7 @@ import {
   TILES_JSON,
   tilesJsonText,
 } from '../../shared/contract/index.js';
+import type { MppOverride } from '../../shared/contract/index.js';
 import type { Logger } from '../../shared/log.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { writeSlideError } from '../../shared/slide-error.js';
@@ -28,10 +29,19 @@ export interface DetectSlideInput {
   outDir: string;
   slideId: string;
   config: DetectConfig;
+  /** merge-assign's /mpp/<slide>.json, when the manifest gives this slide's resolution */
+  mppOverride?: MppOverride;
   log: Logger;
 }
 
-export async function detectSlide({ slideDir, outDir, slideId, config, log }: DetectSlideInput): Promise<void> {
+export async function detectSlide({
+  slideDir,
+  outDir,
+  slideId,
+  config,
+  mppOverride,
+  log,
+}: DetectSlideInput): Promise<void> {
   const slideOut = join(outDir, slideId);
   const started = performance.now();
   const slide = await openSlideOrReport(slideDir, outDir, slideId, STAGE, log);
@@ -45,13 +55,15 @@ export async function detectSlide({ slideDir, outDir, slideId, config, log }: De
       levels: slide.levels.length,
     });
     // Strip by strip: the rule and the QC thumbnail are fed as the overview is read, never holding it.
-    const { detection, thumbnail } = await detectTilesStreamed(slide, slideId, config);
+    const { detection, thumbnail } = await detectTilesStreamed(slide, slideId, config, mppOverride?.mpp);
     const qc = await makeQcPictures(detection, thumbnail);
     writeFileAtomic(join(slideOut, QC_DIR, QC_THUMBNAIL), qc.thumbnail);
     writeFileAtomic(join(slideOut, QC_DIR, QC_TILES_OVERLAY), qc.tiles);
     writeFileAtomic(join(slideOut, QC_DIR, QC_TILES_GEOJSON), qc.geojson);
     writeFileAtomic(join(slideOut, TILES_JSON), tilesJsonText(detection.tilesJson));
-    const { counts, reason } = detection.tilesJson;
+    const { counts, reason, physical } = detection.tilesJson;
+    if (physical?.mpp_source === 'manifest')
+      log.info('resolution from the manifest', { mpp: physical.mpp, from: mppOverride!.source, slide_mpp: slide.mpp });
     log.info('tiles detected', {
       grid: counts.grid,
       kept: counts.kept,
@@ -68,7 +80,9 @@ export async function detectSlide({ slideDir, outDir, slideId, config, log }: De
         what: "physical tiles need the slide's resolution",
         why: err.why,
         where: slide.path,
-        hint: 'give the resolution in the slide file (re-export with mpp), or tile this cohort without TILE_UM / TARGET_MPP',
+        hint:
+          "give the slide's resolution in the manifest's mpp column (MPP_COLUMN in merge-assign.yaml) or in the slide " +
+          'file (re-export with mpp), or tile this cohort without TILE_UM / TARGET_MPP',
       });
       log.warn('no resolution for physical tiles: wrote error.json', { why: err.why });
       return;

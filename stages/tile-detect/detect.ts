@@ -37,14 +37,21 @@ const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
  * tiles and shrunk into the QC thumbnail, then dropped, so memory does not grow with the slide. The counts are
  * integers, so the tiles are exactly those of the rule on the whole overview (`detectOnOverview`).
  */
-export async function detectTiles(slide: Slide, slideId: string, config: DetectConfig): Promise<Detection> {
-  return (await detectTilesStreamed(slide, slideId, config)).detection;
+export async function detectTiles(
+  slide: Slide,
+  slideId: string,
+  config: DetectConfig,
+  manifestMpp?: number,
+): Promise<Detection> {
+  return (await detectTilesStreamed(slide, slideId, config, manifestMpp)).detection;
 }
 
 export async function detectTilesStreamed(
   slide: Slide,
   slideId: string,
   config: DetectConfig,
+  /** the manifest's resolution, used only for physical tiles (the default path does not read it) */
+  manifestMpp?: number,
 ): Promise<StreamedDetection> {
   // Physical tiles (TILE_UM / TARGET_MPP): the grid and the tissue rule's view follow the tile's side in level-0 px.
   const tileUm = physicalTileUm(config);
@@ -55,6 +62,7 @@ export async function detectTilesStreamed(
           { tileUm, outputPx: config.TILE_SIZE, downsample: config.DOWNSAMPLE },
           slide.levels,
           slide.mpp,
+          manifestMpp,
         );
   const { geometry, strips } = slide.overviewStrips(physical?.overviewDownsample ?? config.DOWNSAMPLE);
   const { width, height } = slide.levels[0];
@@ -84,6 +92,7 @@ function withPhysical(t: TilesJson, p: PhysicalTile): TilesJson {
   const physical = {
     mpp: round6(p.mpp),
     mpp_source: p.mppSource,
+    ...(p.mppSource === 'manifest' ? { slide_mpp: t.source.mpp } : {}),
     tile_um: p.tileUm,
     tile_px_level0: p.level0Px,
     output_px: p.outputPx,

@@ -1,7 +1,7 @@
 /**
  * Tiles of a physical size (TILE_UM or TARGET_MPP): a 20x slide (~0.5 um/px) and a 40x one (~0.25 um/px) give tiles of
  * the same tissue area, as slideflow's `tile_um`, TRIDENT's `--mag` and hs2p's spacing do. From the slide's resolution
- * (or an override) follow the tile's side in level-0 pixels, the tissue rule's low-resolution view (a tile spans as
+ * (or the manifest's, which wins) follow the tile's side in level-0 pixels, the tissue rule's low-resolution view (a tile spans as
  * many overview pixels as in the default, TILE_SIZE / DOWNSAMPLE), and the pyramid level tile-extract reads before
  * resizing to TILE_SIZE: the one with the largest downsample that still has at least the output's resolution.
  */
@@ -20,7 +20,7 @@ export interface PhysicalRequest {
 export interface PhysicalTile {
   /** micrometres per level-0 pixel used, and where it came from */
   mpp: number;
-  mppSource: 'slide' | 'override';
+  mppSource: 'slide' | 'manifest';
   tileUm: number;
   /** the tile's side in level-0 pixels (tiles.json's x, y stay level-0 pixels, loc_x/loc_y their centres) */
   level0Px: number;
@@ -48,13 +48,14 @@ export function planPhysicalTile(
   req: PhysicalRequest,
   levels: readonly Pick<SlideLevel, 'downsample'>[],
   slideMpp: { x: number; y: number } | undefined,
-  overrideMpp?: number,
+  /** the manifest's resolution for this slide (merge-assign's /mpp/<slide>.json) */
+  manifestMpp?: number,
 ): PhysicalTile {
   let mpp: number;
   let mppSource: PhysicalTile['mppSource'];
-  if (overrideMpp !== undefined) {
-    mpp = overrideMpp;
-    mppSource = 'override';
+  if (manifestMpp !== undefined) {
+    mpp = manifestMpp;
+    mppSource = 'manifest';
   } else {
     if (!slideMpp || !(slideMpp.x > 0) || !(slideMpp.y > 0)) {
       throw new NoResolutionError(

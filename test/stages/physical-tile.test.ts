@@ -28,14 +28,17 @@ test('20x and 40x: the same um, twice the level-0 pixels, the same overview pixe
   assert.equal(x40b.mppSource, 'slide');
 });
 
-test('no resolution: a clear error; an override wins; pixels must be square', () => {
+test("no resolution: a clear error; the manifest's wins; pixels must be square", () => {
   assert.throws(
     () => planPhysicalTile(req, pyramid(1), undefined),
     (e: Error) => e instanceof NoResolutionError && /224 um .* does not say its resolution/.test(e.message),
   );
   assert.throws(() => planPhysicalTile(req, pyramid(1), { x: 0.25, y: 0.5 }), /not square/);
   const o = planPhysicalTile(req, pyramid(1), undefined, 0.5);
-  assert.deepEqual([o.mpp, o.mppSource, o.level0Px], [0.5, 'override', 448]);
+  assert.deepEqual([o.mpp, o.mppSource, o.level0Px], [0.5, 'manifest', 448]);
+  // over the slide's own, even a non-square one
+  const m = planPhysicalTile(req, pyramid(1), { x: 0.25, y: 0.5 }, 0.25);
+  assert.deepEqual([m.mpp, m.mppSource, m.level0Px], [0.25, 'manifest', 896]);
 });
 
 test('TILE_UM / TARGET_MPP: off by default, one or the other', () => {

@@ -2,10 +2,12 @@
  * Tiles of a physical size on real slides, end to end through tile-detect and tile-extract: CMU-1's small region
  * (0.499 um/px, 20x) and a 40x version of the same tissue (upsampled 2x, written with 0.2495 um/px in its TIFF
  * resolution tags) give the same grid in micrometres and tiles that agree after resizing; a slide without a
- * resolution gets error.json; TILE_UM=0 is the default path, byte for byte.
+ * resolution gets error.json, or tiles at the manifest's resolution (merge-assign's /mpp/<slide>.json) when it gives
+ * one; TILE_UM=0 is the default path, byte for byte, with or without the manifest's resolution.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
@@ -143,6 +145,43 @@ describe('physical tiles (TILE_UM)', needsFixtures, () => {
     assert.equal(e.stage, 'tile-detect');
     assert.match(e.what, /physical tiles need the slide's resolution/);
     assert.match(e.why, /111.776 um .* does not say its resolution/);
+  });
+
+  test('a slide without a resolution, given one by the manifest: tiles, and tiles.json says where the mpp came from', async () => {
+    const override = join(tmp.dir, 'boxes-mpp.json');
+    writeFileSync(override, `{"mpp":0.5,"source":"manifest.csv, column 'mpp'"}\n`);
+    await detectAndExtract('boxes-m', fixture('boxes.tiff'), { TILE_UM: '32', TILE_SIZE: '64', mpp: override });
+    const p = out['boxes-m'].physical!;
+    assert.deepEqual([p.mpp, p.mpp_source, p.slide_mpp, p.tile_px_level0], [0.5, 'manifest', null, 64]);
+    assert.ok(!existsSync(join(root('boxes-m'), 'out', 'boxes-m', 'error.json')));
+  });
+
+  test("physical tiles off: the manifest's resolution is not read, every output byte as main wrote it", async () => {
+    const override = join(tmp.dir, 'cmu-mpp.json');
+    writeFileSync(override, `{"mpp":0.25,"source":"manifest.csv, column 'mpp'"}\n`);
+    const hashes = async (name: string, extra: Record<string, string>) => {
+      const pfs = root(name);
+      const d = await runStage('tile-detect', {
+        PFS_ROOT: pfs,
+        slides: mountSlide(pfs, 'cmu', fixture(CMU)),
+        ...extra,
+      });
+      assert.equal(d.status, 0, d.stderr);
+      const dir = join(pfs, 'out', 'cmu');
+      const sha = (f: string) =>
+        createHash('sha256')
+          .update(readFileSync(join(dir, f)))
+          .digest('hex');
+      return Object.fromEntries(
+        ['tiles.json', ...readdirSync(join(dir, 'qc')).map((f) => `qc/${f}`)].sort().map((f) => [f, sha(f)]),
+      );
+    };
+    const plain = await hashes('plain', {});
+    assert.deepEqual(await hashes('with-mpp', { mpp: override }), plain);
+    // As tile-detect wrote them before the manifest could give a resolution (commit c1254d2, slide id 'cmu'); the
+    // JPEGs are compared between the runs only, their bytes follow the libjpeg / libvips build.
+    assert.equal(plain['tiles.json'], '3b3b92b87cb39d38869efcfb7c50f738e975519e24c3b9924ba351e231189b11');
+    assert.equal(plain['qc/tiles.geojson'], 'f1d03da9f32fd1145b343bd389df3154bad19bdcf7c978482c23b3eb74b6c3ba');
   });
 
   test('TILE_UM=0 is the default path: tiles.json byte for byte, no physical block', async () => {
