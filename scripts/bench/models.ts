@@ -1,5 +1,6 @@
 /**
- * Benchmark: normalize and embed, stage path (tile records -> decode -> worker -> pool/encode -> output) against
+ * Benchmark: normalize and embed, stage path (tile records -> decode -> worker -> pool/encode -> output; normalize
+ * writes PNG as its spec does and embed reads those tiles) against
  * `session.run` alone on pre-decoded batches, same model, threads and batch size. Prints tiles/s and the ratio
  * (target >= 0.9). Also tries each provider in EXECUTION_PROVIDERS (default cuda,webgpu,cpu) and says what ran.
  *
@@ -15,6 +16,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { embedTiles } from '../../stages/embed/embed.js';
+import { readNormalizeConfig } from '../../stages/normalize/config.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
 import { decodeRgb, resizeForModel } from '../../shared/image.js';
 import { openModel, type OpenedModel } from '../../shared/onnx/model.js';
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
       seed: 0,
     });
     const tiles = join(dir, 'tiles.tfrecord');
+    const normalized = join(dir, 'normalized.tfrecord');
     await writeTileFile(tiles, n);
     console.log(
       `tiles: ${n} JPEG 448x448; embed model: ${embedOnnx ?? 'tiny CNN (no fixture)'}; intra-op threads: ${settings.intraOpThreads || `default (${defaultCpuThreads()} on CPU)`}`,
@@ -181,13 +184,16 @@ async function main(): Promise<void> {
       h: img.height,
       w: img.width,
     }));
-    await normalizeTiles(tiles, join(dir, 'warm.tfrecord'), norm, { batchSize: nb, format: 'same' });
+    // as the spec runs it: PNG out at the stage's default level (what embed then reads)
+    const cfg = readNormalizeConfig({});
+    const asSpec = { batchSize: nb, format: cfg.TILE_FORMAT, encoding: { pngLevel: cfg.PNG_COMPRESSION } };
+    await normalizeTiles(tiles, join(dir, 'warm.tfrecord'), norm, asSpec);
     await compare(
       `normalize (${norm.worker.provider}, batch ${nb})`,
       rounds,
       () =>
         timed(n, () =>
-          normalizeTiles(tiles, join(dir, 'normalized.tfrecord'), norm, { batchSize: nb, format: 'same' }),
+          normalizeTiles(tiles, normalized, norm, asSpec),
         ),
       () => normRef.pass(),
     );
@@ -198,15 +204,15 @@ async function main(): Promise<void> {
     const emb = await openModel(join(dir, 'models', 'embed'), 'embed', settings);
     const eb = Number(values['embed-batch']);
     const size = emb.card.input.size;
-    const embRef = await sessionOnly(emb, tiles, eb, settings, async (img) => {
+    const embRef = await sessionOnly(emb, normalized, eb, settings, async (img) => {
       const r = await resizeForModel(img, size);
       return { pixels: r.data, k: r.k, h: size, w: size };
     });
-    await embedTiles(tiles, emb, eb);
+    await embedTiles(normalized, emb, eb);
     await compare(
       `embed (${emb.worker.provider}, batch ${eb})`,
       rounds,
-      () => timed(n, () => embedTiles(tiles, emb, eb)),
+      () => timed(n, () => embedTiles(normalized, emb, eb)),
       () => embRef.pass(),
     );
     await embRef.release();
