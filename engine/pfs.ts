@@ -5,7 +5,7 @@
  * of one file, a folder or many files; a delete; a job's output) is ONE commit made in one transaction.
  */
 import { randomUUID } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, statSync, lstatSync } from 'node:fs';
+import { createReadStream, mkdirSync, statSync, lstatSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { lowerBound } from './datums.js';

@@ -332,7 +332,7 @@ function leafDelta(
   keyField?: 'joinOn' | 'groupBy',
 ): Delta {
   const ch = changes.get(`${pfs.repo}@${pfs.branch}`);
-  if (!ch || !ch.paths.length) return { now: [], old: [] };
+  if (!ch?.paths.length) return { now: [], old: [] };
   const out: Delta = { now: [], old: [] };
   for (const m of globPaths(ch.paths, pfs.glob)) {
     const key = template === undefined ? undefined : expandCaptures(template, m.captures, pfs.glob);

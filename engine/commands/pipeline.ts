@@ -93,7 +93,7 @@ export const pipelineVerbs: Record<string, Verb> = {
     usage: 'list pipeline [-o json]',
     summary: 'list pipelines',
     options: jsonOption,
-    run(args, v) {
+    run(_args, v) {
       const s = openStore();
       const rows = orderedPipelines(s).map((x) => x.row);
       if (wantsJson(v)) return printJsonLines(rows.map((p) => pipelineJson(s, p)));

@@ -204,7 +204,7 @@ async function references(work: string, home: string, models: string, batches: {
   const first = tessella(home, ['list', 'file', 'tile-extract@master:/'])
     .split('\n')
     .map((l) => l.trim().split(/\s+/)[0])
-    .find((p) => p && p.startsWith('/S'));
+    .find((p) => p?.startsWith('/S'));
   const slideDir = (first ?? '/S00').replace(/\/$/, '');
   tessella(home, [
     'get',

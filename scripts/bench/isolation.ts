@@ -73,7 +73,7 @@ const results: { pipeline: string; mode: string; seconds: number }[] = [];
 let created = false;
 for (let i = 0; i < repeat; i++) {
   for (const mode of ['namespace', 'copy']) {
-    for (const [name, file] of Object.entries(specs)) {
+    for (const [_name, file] of Object.entries(specs)) {
       tessella([created ? 'update' : 'create', 'pipeline', '-f', file, ...(created ? ['--reprocess'] : [])]);
     }
     created = true;

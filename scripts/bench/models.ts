@@ -191,10 +191,7 @@ async function main(): Promise<void> {
     await compare(
       `normalize (${norm.worker.provider}, batch ${nb})`,
       rounds,
-      () =>
-        timed(n, () =>
-          normalizeTiles(tiles, normalized, norm, asSpec),
-        ),
+      () => timed(n, () => normalizeTiles(tiles, normalized, norm, asSpec)),
       () => normRef.pass(),
     );
     await normRef.release();

@@ -187,7 +187,7 @@ export function cardMismatches(card: ModelCard, inputs: TensorInfo[], outputs: T
 
 /** The feature width D an embed model's output promises, when its shape fixes it. */
 export function featureDim(card: ModelCard, output: TensorInfo | undefined): number | undefined {
-  if (!output || !output.shape.length) return undefined;
+  if (!output?.shape.length) return undefined;
   const axis = { NCHW: 1, NHWC: 3, NLC: 2, NC: 1 }[card.output.layout];
   const d = output.shape[axis];
   return typeof d === 'number' ? d : undefined;
