@@ -28,6 +28,11 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '1' },
     /** keep each built cohort beside --dir, keyed by the built code and specs, and start from it next time */
     cache: { type: 'boolean', default: false },
+    /**
+     * start from the cohorts cached under this key instead (`<dir>/n<N>-t<T>-d<D>-<key>`): for an engine change that
+     * leaves every merge output as it was, measured over the cohort the previous code built
+     */
+    'cache-key': { type: 'string' },
   },
 });
 const TILES = Number(values.tiles);
@@ -274,7 +279,8 @@ for (const N of values.sizes!.split(',').map(Number)) {
     dist: true,
     env: { EXPECTED_PATIENTS: String(patients), PATIENTS_PER_SHARD: '2', SPLIT_SEED: '1' },
   };
-  const cached = values.cache ? join(values.dir!, `n${N}-t${TILES}-d${DIM}-${codeKey()}`) : undefined;
+  const key = values['cache-key'] ?? (values.cache ? codeKey() : undefined);
+  const cached = key ? join(values.dir!, `n${N}-t${TILES}-d${DIM}-${key}`) : undefined;
   let e: MergeEngine;
   let firstLine: string;
   if (cached && existsSync(join(cached, 'built'))) {

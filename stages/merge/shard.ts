@@ -51,7 +51,7 @@ export interface ShardSummary {
   dim: number;
   /** patients in records, record order */
   patients: ShardPatient[];
-  /** every slide of the shard's patients: its outcome as merge-slide saw it */
+  /** every slide of the shard's patients: its outcome as merge-slide saw it (without the models' metadata: `models`) */
   slides: { patientId: string; line: number; outcome: SlideOutcome }[];
   excludedSlides: ExcludedSlide[];
   droppedPatients: { patient: string; why: string }[];
@@ -194,15 +194,28 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
     slides: slideFiles.map(({ file }) => ({
       patientId: file.assigned.patient,
       line: file.assigned.line,
-      outcome: file.outcome,
+      outcome: withoutModelMeta(file.outcome),
     })),
     excludedSlides,
     droppedPatients,
     models,
   };
   summary.qc = writeShardCards(slideFiles, excludedSlides, outDir, first.set, first.shard);
-  writeFileAtomic(join(outDir, shardSummaryFile(first.set, first.shard)), JSON.stringify(summary, null, 2) + '\n');
+  // One line: the last step reads every shard's summary, so its bytes per slide are what a new slide costs there.
+  writeFileAtomic(join(outDir, shardSummaryFile(first.set, first.shard)), JSON.stringify(summary) + '\n');
   return summary;
+}
+
+/**
+ * A slide's outcome as the summary carries it: without the models' metadata, which the summary's `models` holds once
+ * for the shard (the last step reads only that), so the bytes per slide stay small.
+ */
+function withoutModelMeta(o: SlideOutcome): SlideOutcome {
+  if (o.status !== 'ok') return o;
+  const { embedMeta: _e, histogramMeta: _h, ...rest } = o;
+  void _e;
+  void _h;
+  return rest as SlideOutcome;
 }
 
 /** A symlink written under a temp name and renamed into place (Pachyderm and the engine take it by reference). */
