@@ -12,7 +12,8 @@
  * - `emptyFiles: true` inputs are empty files of the same names.
  *
  * Outputs that are symlinks into an input mount are taken by the content hash already known for that input file,
- * without reading or hashing their bytes: Pachyderm 2.x copies such files by reference (worker `uploadOutput`, for
+ * without reading or hashing their bytes (a link straight to a mounted file, where the datum sees its inputs
+ * read-only, with one readlink): Pachyderm 2.x copies such files by reference (worker `uploadOutput`, for
  * lazy and emptyFiles inputs), and so does the engine, for every input. Any other symlink (to /etc/passwd, to
  * another output, dangling) fails the datum naming it: an output is what the datum wrote or one of its inputs.
  */
@@ -85,6 +86,12 @@ export interface Mount {
   roots: string[];
   /** real blob paths of the lazy inputs -> their hashes */
   lazy: Map<string, string>;
+  /**
+   * Where the datum cannot change its inputs (a read-only view of the store, not private copies): each mounted input
+   * file, by the paths it has under $PFS_ROOT (as given and real) -> its hash and size. An output symlink whose
+   * target is one of them is taken with one readlink, without resolving or stat'ing the chain.
+   */
+  byPath?: Map<string, { hash: string; size: number }>;
 }
 
 /**
@@ -100,6 +107,7 @@ export function materialize(store: Store, datum: Datum, scratch: string, private
   const scratchReal = realpathSync(scratch);
   const blobsReal = realpathSync(store.blobs.dir);
   const made = new Set<string>();
+  const byPath = privateCopies ? undefined : new Map<string, { hash: string; size: number }>();
   let canLink = !privateCopies;
   for (const input of datum.inputs) {
     const base = join(scratch, input.name);
@@ -119,6 +127,11 @@ export function materialize(store: Store, datum: Datum, scratch: string, private
       if (input.emptyFiles) {
         writeFileSync(dest, '');
         continue;
+      }
+      if (byPath) {
+        const ref = { hash: f.hash, size: f.size };
+        byPath.set(dest, ref);
+        byPath.set(join(scratchReal, input.name, f.path), ref);
       }
       const src = store.blobs.pathOf(f.hash);
       if (input.lazy && !privateCopies) {
@@ -158,7 +171,7 @@ export function materialize(store: Store, datum: Datum, scratch: string, private
       });
     }
   }
-  return { linked, known, roots, lazy };
+  return { linked, known, roots, lazy, byPath };
 }
 
 /** An output the engine refuses (a symlink leaving the inputs): the datum fails with this message, not retried. */
@@ -207,6 +220,14 @@ export async function ingest(store: Store, out: string, mount: Mount): Promise<F
   const visit = async (dir: string, throughLink: boolean) => {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = join(dir, e.name);
+      if (e.isSymbolicLink() && !throughLink && mount.byPath) {
+        // a link straight to a mounted input file: by reference, one readlink (a folder's links are resolved below)
+        const ref = mount.byPath.get(readlinkSync(p));
+        if (ref) {
+          add(p, ref);
+          continue;
+        }
+      }
       if (e.isSymbolicLink() || throughLink) {
         let real: string;
         try {

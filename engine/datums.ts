@@ -10,7 +10,7 @@
  *          mounts) and the pipeline's salt.
  */
 import { createHash } from 'node:crypto';
-import { expandCaptures, globPaths, type GlobMatch } from './glob.js';
+import { expandCaptures, globLiteralPrefix, globPaths, type GlobMatch } from './glob.js';
 import { childrenOf, type Input, type PfsInput } from './spec.js';
 
 export interface FileEntry {
@@ -52,16 +52,20 @@ export interface Datum {
   inputs: DatumInput[];
 }
 
-type SnapshotOf = (repo: string, branch: string) => Snapshot;
+/**
+ * A commit's files; with `glob`, it may hold only the files the glob can match (those at or under its literal prefix,
+ * globLiteralPrefix), so a pfs input of one path reads that path, not its repo.
+ */
+type SnapshotOf = (repo: string, branch: string, glob?: string) => Snapshot;
 
 /** The datums of an input over the given commits, in a deterministic order, without duplicates. */
 export function computeDatums(input: Input, snapshotOf: SnapshotOf): Datum[] {
   const cache = new Map<string, Snapshot>();
-  const snap: SnapshotOf = (repo, branch) => {
-    const key = `${repo}@${branch}`;
+  const snap: SnapshotOf = (repo, branch, glob) => {
+    const key = `${repo}@${branch}:${glob === undefined ? '/' : globLiteralPrefix(glob)}`;
     let s = cache.get(key);
     if (!s) {
-      s = snapshotOf(repo, branch);
+      s = snapshotOf(repo, branch, glob);
       cache.set(key, s);
     }
     return s;
@@ -114,7 +118,7 @@ export interface Keyed {
 }
 
 export function pfsDatums(pfs: PfsInput, snap: SnapshotOf, keyTemplate?: string): Keyed[] {
-  const s = snap(pfs.repo, pfs.branch);
+  const s = snap(pfs.repo, pfs.branch, pfs.glob);
   const files = sortedFiles(s.files);
   const paths = files.map((f) => f.path);
   return globPaths(paths, pfs.glob).map((m: GlobMatch) => {

@@ -39,6 +39,20 @@ export function cleanGlob(pattern: string): string {
   return p;
 }
 
+/**
+ * The folder (or file) every match of a pattern lies at or under: its leading segments that hold no pattern
+ * character ('/' when the first one does). `/cohort.json` -> `/cohort.json`, `/slides/(*).json` -> `/slides`.
+ */
+export function globLiteralPrefix(pattern: string): string {
+  const segments = cleanGlob(pattern).split('/').slice(1);
+  const literal: string[] = [];
+  for (const seg of segments) {
+    if (seg === '' || /[*?[\]{}()!+@\\]/.test(seg)) break;
+    literal.push(seg);
+  }
+  return '/' + literal.join('/');
+}
+
 const cache = new Map<string, CompiledGlob>();
 
 export function compileGlob(pattern: string): CompiledGlob {

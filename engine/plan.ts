@@ -10,7 +10,7 @@
  * pass: every datum computed and hashed in memory, still writing only for the changed ones.
  */
 import { createHash } from 'node:crypto';
-import { compileGlob, expandCaptures, globPaths } from './glob.js';
+import { compileGlob, expandCaptures, globLiteralPrefix, globPaths } from './glob.js';
 import {
   computeDatums,
   datumHash,
@@ -88,9 +88,16 @@ class Trees {
     return t;
   }
 
-  snapshot(repo: string, branch: string): Snapshot {
+  /** With `glob`: only the files at or under its literal prefix (all a glob can match), read by that range. */
+  snapshot(repo: string, branch: string, glob?: string): Snapshot {
     const t = this.of(repo, branch);
-    return { repo, branch, commit: t.commit?.id ?? '', files: t.tree ? treeFiles(this.store, t.tree) : [] };
+    const prefix = glob === undefined ? '/' : globLiteralPrefix(glob);
+    const files = !t.tree
+      ? []
+      : prefix === '/'
+        ? treeFiles(this.store, t.tree)
+        : treeFilesAt(this.store, t.tree, prefix);
+    return { repo, branch, commit: t.commit?.id ?? '', files };
   }
 
   /** Files of a matched path in the job's commit of its repo. */
@@ -205,7 +212,7 @@ function change(ctx: Ctx, d: Datum, hash: string, current: { hash: string; state
 /** Every datum computed and hashed; returns how many there are. */
 function full(ctx: Ctx, input: Input): number {
   const { store, job } = ctx;
-  const datums = computeDatums(input, (repo, branch) => ctx.trees.snapshot(repo, branch));
+  const datums = computeDatums(input, (repo, branch, glob) => ctx.trees.snapshot(repo, branch, glob));
   const current = currentHashes(store, job.pipeline);
   const ids = new Set<string>();
   for (const d of datums) {
@@ -298,7 +305,7 @@ function deltaOf(ctx: Ctx, input: Input, changes: Map<string, RepoChange>): Delt
       if (changed.length > 1) throw new Fallback();
       const i = changed[0];
       const all = children.map((c, j) =>
-        j === i ? [] : datumsOf(c, (repo, branch) => ctx.trees.snapshot(repo, branch)),
+        j === i ? [] : datumsOf(c, (repo, branch, glob) => ctx.trees.snapshot(repo, branch, glob)),
       );
       const product = (side: Tuple[]) => {
         let acc: Tuple[] = [[]];

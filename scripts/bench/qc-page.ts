@@ -1,6 +1,6 @@
 /**
- * The cohort QC page at cohort scale: the size of report.html and of its pictures, what one slide's card costs in
- * merge-slide (made once per slide), and what writing the page costs the last merge step as the cohort grows.
+ * The cohort QC page at cohort scale: the size of report.html, of the shards' card scripts and of the pictures, what
+ * one slide's card costs in merge-slide (made once per slide), a shard in merge-shard, and the last merge step.
  *
  *   npx tsx scripts/bench/qc-page.ts [--sizes 100,1000] [--overlays DIR] [--dir /work/tmp]
  *
@@ -136,7 +136,7 @@ for (const N of values.sizes!.split(',').map(Number)) {
   let cardMs = 0;
   for (const s of assigned.slides) {
     const td = join(d.tileDetect, s.slide);
-    runSlide({
+    const { path } = runSlide({
       slideId: s.slide,
       assignFile: join(assignOut, assignedSlideFile(s.slide)),
       embed: join(d.embed, s.slide),
@@ -145,39 +145,39 @@ for (const N of values.sizes!.split(',').map(Number)) {
       outDir: slideOut,
     });
     const t0 = performance.now();
-    await writeQcCard(s.slide, td, slideOut);
+    await writeQcCard(s.slide, td, join(slideOut, path));
     cardMs += performance.now() - t0;
   }
   mkdirSync(shardOut, { recursive: true });
   const shardsRoot = join(slideOut, SHARDS_DIR);
+  const t1 = performance.now();
+  let shards = 0;
   for (const set of slideFolders(shardsRoot))
-    for (const shard of slideFolders(join(shardsRoot, set))) await runShard(join(shardsRoot, set, shard), shardOut);
-  const final = (qcDir: string | undefined, to: string) => {
+    for (const shard of slideFolders(join(shardsRoot, set))) {
+      await runShard(join(shardsRoot, set, shard), shardOut);
+      shards++;
+    }
+  const shardMs = (performance.now() - t1) / shards;
+  const final = (to: string) => {
     const t0 = performance.now();
-    runFinal({
-      cohortFile: join(assignOut, COHORT_FILE),
-      shardRepo: shardOut,
-      outDir: to,
-      link: true,
-      qcDir,
-      log: quiet,
-    });
+    runFinal({ cohortFile: join(assignOut, COHORT_FILE), shardRepo: shardOut, outDir: to, link: true, log: quiet });
     return performance.now() - t0;
   };
-  // The last step with and without the page's pictures and cards, twice each (the first warms the page cache).
-  final(join(slideOut, QC_DIR), join(dir, 'warm'));
-  const withPage = final(join(slideOut, QC_DIR), out);
-  final(undefined, join(dir, 'warm2'));
-  const withoutCards = final(undefined, join(dir, 'bare'));
+  // The last step twice (the first warms the page cache).
+  final(join(dir, 'warm'));
+  const lastMs = final(out);
   const html = statSync(join(out, 'report.html')).size;
-  const pics = readdirSync(join(slideOut, QC_DIR))
-    .filter((f) => f.endsWith('.jpg'))
-    .map((f) => statSync(join(slideOut, QC_DIR, f)).size);
+  const qc = readdirSync(join(shardOut, QC_DIR));
+  const size = (f: string) => statSync(join(shardOut, QC_DIR, f)).size;
+  const pics = qc.filter((f) => f.endsWith('.jpg')).map(size);
+  const scripts = qc.filter((f) => f.endsWith('.js')).map(size);
   const picTotal = pics.reduce((a, b) => a + b, 0);
+  const scriptTotal = scripts.reduce((a, b) => a + b, 0);
   const line =
-    `N=${N} slides: report.html ${mb(html)} (${kb(html / N)} per slide); ${pics.length} card pictures ${mb(picTotal)} ` +
+    `N=${N} slides: report.html ${mb(html)} (${kb(html / N)} per slide) + ${scripts.length} shard card scripts ${mb(scriptTotal)} ` +
+    `(${kb(scriptTotal / N)} per slide); ${pics.length} card pictures ${mb(picTotal)} ` +
     `(mean ${kb(picTotal / pics.length)}, max ${kb(Math.max(...pics))}); card per slide in merge-slide ${(cardMs / assigned.slides.length).toFixed(1)} ms; ` +
-    `last step ${withPage.toFixed(0)} ms with the page's cards and pictures, ${withoutCards.toFixed(0)} ms without`;
+    `merge-shard ${shardMs.toFixed(1)} ms per shard (records and cards); last step ${lastMs.toFixed(0)} ms`;
   console.log(line);
   rows.push(line);
   rmSync(dir, { recursive: true, force: true });

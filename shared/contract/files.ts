@@ -39,6 +39,9 @@ export const mppOverrideFile = (slide: string): string => `${MPP_OVERRIDES_DIR}/
 export const SHARDS_DIR = 'shards';
 export const UNLISTED_DIR = 'unlisted';
 export const SLIDE_FILE = 'slide.json';
+/** merge-slide: a manifest slide's QC card beside its slide.json: `qc.json` (histogram, threshold) and `qc.jpg`. */
+export const QC_CARD_FILE = 'qc.json';
+export const QC_PICTURE_FILE = 'qc.jpg';
 export const unlistedSlideFile = (slide: string): string => `${UNLISTED_DIR}/${slide}.json`;
 /** merge-shard: `/summary/<set>-NNNNN.json` per shard and `/summary/unlisted.json`. */
 export const SUMMARY_DIR = 'summary';
@@ -52,8 +55,15 @@ export const SPLITS_CSV = 'splits.csv';
 export const REPORT_MD = 'report.md';
 /** The cohort QC page, self-contained but for the per-slide pictures under `/qc/` beside it. */
 export const REPORT_HTML = 'report.html';
-/** merge-slide's and the dataset's per-slide QC pieces: `/qc/<slide>.jpg` and `/qc/<slide>.json`. */
+/**
+ * merge-shard's and the dataset's QC pieces, under `/qc/`: `<slide>.jpg` per card picture, `<set>-NNNNN.js` per shard
+ * (its slides' cards, which report.html loads with a script tag) and, in merge-shard's repo only, `<set>-NNNNN.cards.json`
+ * (the same cards as data, read by the last step only for a shard whose records the cohort leaves out).
+ */
 export const QC_CARDS_DIR = 'qc';
+export const qcShardScript = (set: string, shard: number): string => `${QC_CARDS_DIR}/${set}-${pad5(shard)}.js`;
+export const qcShardCards = (set: string, shard: number): string => `${QC_CARDS_DIR}/${set}-${pad5(shard)}.cards.json`;
+export const qcPictureFile = (slide: string): string => `${QC_CARDS_DIR}/${slide}.jpg`;
 /** A shard of a set, relative to the dataset: `<set>/<set>-NNNNN-of-MMMMM.tfrecord`. */
 export const shardFileName = (set: string, index: number, count: number): string =>
   `${set}/${set}-${pad5(index)}-of-${pad5(count)}.tfrecord`;

@@ -22,6 +22,8 @@ export const AssignedSlideSchema = z.object({
   center: z.string(),
   centerId: z.number().int(),
   label: z.number().int().optional(),
+  /** the label's name (the QC card shows it) */
+  labelName: z.string().optional(),
   seed: z.string(),
   compression: z.enum(['none', 'gzip']),
 });

@@ -1,9 +1,10 @@
 /**
  * merge-slide: container entry. Input (merge-slide.yaml): join on the slide id of merge_assign
  * `/slides/(*).json`, embed `/(*)` (lazy), histogram `/(*)` (lazy), tile_detect `/(*)` (lazy), all outer joins.
- * Writes the slide's record fragment (slide.json + links to its tensors) under its patient's shard folder.
+ * Writes the slide's record fragment (slide.json + links to its tensors) and its QC card (qc.json, qc.jpg) under its
+ * patient's shard folder.
  */
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { stageMain } from '../../shared/stage-main.js';
 import { writeQcCard } from '../merge/qc-card.js';
 import { runSlide } from '../merge/slide.js';
@@ -20,6 +21,6 @@ stageMain('merge-slide', async ({ env, log }) => {
   const slideId = assignFile ? basename(assignFile).replace(/\.json$/, '') : basename(any);
   const { path, file } = runSlide({ slideId, assignFile, embed, histogram, tileDetect, outDir: env.outDir });
   // The QC page's piece of a manifest slide (its card and scaled-down overlay), made here once per slide.
-  if (file) await writeQcCard(slideId, tileDetect, env.outDir);
+  if (file) await writeQcCard(slideId, tileDetect, join(env.outDir, path));
   log.info('slide', { slide: slideId, path, status: file?.outcome.status ?? 'unlisted' });
 });

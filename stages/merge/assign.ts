@@ -133,7 +133,7 @@ export function assignCohort(manifest: Manifest, pins: Map<string, Split>, confi
         file: shardFileName(set, shard, shards),
         center: p.center,
         centerId: manifest.centerIds[p.center],
-        ...(kind === 'labeled' ? { label: manifest.labelNames.indexOf(p.label!) } : {}),
+        ...(kind === 'labeled' ? { label: manifest.labelNames.indexOf(p.label!), labelName: p.label! } : {}),
         seed,
         compression: config.COMPRESSION,
       });

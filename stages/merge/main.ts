@@ -1,7 +1,7 @@
 /**
  * merge: container entry, the last of the merge pipelines. Inputs (merge.yaml): cross(merge_assign `/cohort.json`,
- * merge_shard `/` (lazy: only the summaries are read; the shards are linked), models `/normalize` (lazy: its model's
- * hash for dataset.json)). Writes the dataset at merge@master:/.
+ * merge_shard `/` (lazy: only the summaries are read; the shards and the QC page's pieces are linked), models
+ * `/normalize` (lazy: its model's hash for dataset.json)). Writes the dataset at merge@master:/.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,15 +15,12 @@ stageMain('merge', ({ env, log }) => {
   if (!cohortFile.endsWith('.json')) cohortFile = join(cohortFile, COHORT_FILE);
   let normalizeDir: string | undefined = process.env.models;
   if (normalizeDir && !existsSync(join(normalizeDir, MODEL_FILE))) normalizeDir = undefined;
-  // merge-slide's /qc (the QC page's cards and pictures); optional, so older specs still run.
-  const qcDir = process.env.merge_slide || undefined;
   runFinal({
     cohortFile,
     shardRepo: inputPath('merge_shard'),
     normalizeDir,
     outDir: env.outDir,
     link: true,
-    qcDir,
     log,
   });
 });

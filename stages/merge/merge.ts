@@ -2,7 +2,8 @@
  * merge (the last step, the dataset at `merge@master:/`): from merge-assign's `/cohort.json` and merge-shard's small
  * summaries, writes `/dataset.json`, `/splits.csv` and `/report.md`, and puts every shard in place as a symlink into
  * the lazy merge_shard input (copied by reference on Pachyderm, by content hash on the engine: no shard byte is read
- * or written here). `runMerge` runs the four steps in one process, for tests and tools.
+ * or written here), and `/report.html` with merge-shard's QC pieces linked beside it (qc-page.ts). `runMerge` runs the
+ * four steps in one process, for tests and tools.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -37,8 +38,8 @@ import { runAssign, type CohortFile } from './assign.js';
 import type { Cohort, CohortPatient, ExcludedSlide, OkSlide } from './cohort.js';
 import type { MergeConfig } from './config.js';
 import { buildDatasetJson } from './dataset-json.js';
-import { QC_DIR, writeQcCard } from './qc-card.js';
-import { writeQcPage } from './qc-page.js';
+import { writeQcCard } from './qc-card.js';
+import { writeQcPage, type ShardQc } from './qc-page.js';
 import { buildReport } from './report.js';
 import { runShard, runUnlisted, type ShardSummary } from './shard.js';
 import type { WrittenShard } from './shards.js';
@@ -57,8 +58,6 @@ export interface FinalInputs {
   outDir: string;
   /** symlink the shards (a pipeline's output) or copy them (a plain folder) */
   link: boolean;
-  /** merge-slide's `/qc` (the QC page's per-slide cards and pictures), optional */
-  qcDir?: string;
   log?: Logger;
 }
 
@@ -174,7 +173,15 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   const dropped = new Map<string, string>();
   const models: Cohort['models'] = {};
   const shards: Record<string, WrittenShard[]> = {};
+  const qcShards: ShardQc[] = [];
   for (const s of summaries) {
+    if (s.qc)
+      qcShards.push({
+        script: s.qc.script,
+        cards: s.qc.cards,
+        slides: s.slides.map((x) => x.outcome.slideId),
+        asIs: s.records === 0 || s.dim === embeddingDim,
+      });
     for (const sl of s.slides) outcomeOf.set(sl.outcome.slideId, sl.outcome);
     excludedSlides.push(...s.excludedSlides);
     for (const d of s.droppedPatients) dropped.set(d.patient, d.why);
@@ -252,12 +259,15 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   const page = writeQcPage({
     result,
     placed: c.assignment,
-    qcDir: inputs.qcDir,
+    shardRepo: inputs.shardRepo,
+    shards: qcShards,
     outDir: inputs.outDir,
     link: inputs.link,
   });
   log.info('dataset written', {
-    qc_cards: page.cards,
+    qc_scripts: page.scripts,
+    qc_cards_inline: page.inline,
+    qc_pictures: page.pictures,
     report_html_bytes: page.bytes,
     sets: sets.join(','),
     patients: assignment.size,
@@ -297,7 +307,7 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
       root && existsSync(join(root, id)) ? join(root, id) : undefined;
     for (const id of [...ids].sort()) {
       const assignFile = join(assignOut, assignedSlideFile(id));
-      const { file } = runSlide({
+      const { file, path } = runSlide({
         slideId: id,
         assignFile: existsSync(assignFile) ? assignFile : undefined,
         embed: mounted(dirs.embed, id),
@@ -305,7 +315,7 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
         tileDetect: mounted(dirs.tileDetect, id),
         outDir: slideOut,
       });
-      if (file) await writeQcCard(id, mounted(dirs.tileDetect, id), slideOut);
+      if (file) await writeQcCard(id, mounted(dirs.tileDetect, id), join(slideOut, path));
     }
     const shardOut = join(tmp, 'merge-shard');
     mkdirSync(shardOut, { recursive: true });
@@ -319,7 +329,6 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
       normalizeDir: inputs.normalizeDir,
       outDir,
       link: false,
-      qcDir: join(slideOut, QC_DIR),
       log,
     });
   } finally {

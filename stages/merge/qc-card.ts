@@ -1,8 +1,9 @@
 /**
  * The QC page's piece of one slide, made per slide by merge-slide so a new slide costs one small resize and never
- * redoes the others: `/qc/<slide>.jpg`, tile-detect's kept/dropped overlay (`qc/tiles.jpg`, up to QC_MAX_SIDE a side)
- * scaled down to a card's size, and `/qc/<slide>.json`, the tissue-fraction histogram and the keep threshold from
- * `tiles.json`. The last merge step only reads these small files and links the pictures (by reference).
+ * redoes the others, written beside the slide's slide.json in its shard folder: `qc.jpg`, tile-detect's kept/dropped
+ * overlay (`qc/tiles.jpg`, up to QC_MAX_SIDE a side) scaled down to a card's size, and `qc.json`, the tissue-fraction
+ * histogram and the keep threshold from `tiles.json`. merge-shard renders its shard's cards from these (one script
+ * per shard, report.html loads it) and links the pictures; the last merge step reads none of them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { TissueHistogramSchema } from '../../shared/contract/tiles-json.js';
 
-import { QC_CARDS_DIR as QC_DIR } from '../../shared/contract/files.js';
+import { QC_CARD_FILE, QC_CARDS_DIR as QC_DIR, QC_PICTURE_FILE } from '../../shared/contract/files.js';
 export { QC_DIR };
 /** Longest side of a card's picture: small enough for 1,000 cards, large enough to see the tissue. */
 export const CARD_PICTURE_SIDE = 320;
@@ -85,35 +86,50 @@ export async function buildQcCard(
   }
 }
 
-/** Write `/qc/<slide>.json` (and `/qc/<slide>.jpg`) under `outDir`; returns the card. */
-export async function writeQcCard(slideId: string, tileDetectDir: string | undefined, outDir: string): Promise<QcCard> {
+/** Write the card (`qc.json`) and its picture (`qc.jpg`) into a slide's folder of merge-slide's output; returns the card. */
+export async function writeQcCard(
+  slideId: string,
+  tileDetectDir: string | undefined,
+  slideDir: string,
+): Promise<QcCard> {
   const { card, picture } = await buildQcCard(slideId, tileDetectDir);
-  if (picture) writeFileAtomic(join(outDir, QC_DIR, `${slideId}.jpg`), picture);
-  writeFileAtomic(join(outDir, QC_DIR, `${slideId}.json`), JSON.stringify(card) + '\n');
+  if (picture) writeFileAtomic(join(slideDir, QC_PICTURE_FILE), picture);
+  writeFileAtomic(join(slideDir, QC_CARD_FILE), JSON.stringify(card) + '\n');
   return card;
 }
 
-/** Read the cards of a merge-slide output's `/qc` folder, by slide id (unreadable ones are skipped, named). */
-export function readQcCards(
-  qcDir: string | undefined,
-  slideIds: Iterable<string>,
-): { cards: Map<string, QcCard>; problems: string[] } {
-  const cards = new Map<string, QcCard>();
-  const problems: string[] = [];
-  if (!qcDir || !existsSync(qcDir)) return { cards, problems };
-  for (const id of slideIds) {
-    let text: string;
-    try {
-      text = readFileSync(join(qcDir, `${id}.json`), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // no card yet: merge-slide has not run for it
-      throw err;
-    }
-    try {
-      cards.set(id, QcCardSchema.parse(JSON.parse(text)));
-    } catch (err) {
-      problems.push(`${QC_DIR}/${id}.json: ${(err as Error).message}`);
-    }
+/**
+ * The card in a slide's folder of merge-slide's output (merge-shard's input), with the path of its picture when it has
+ * one; undefined when merge-slide wrote none (an older merge-slide), a card naming the problem when it cannot be read.
+ */
+export function readQcCard(slideId: string, slideDir: string): { card: QcCard; picture?: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(slideDir, QC_CARD_FILE), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
-  return { cards, problems };
+  let card: QcCard;
+  try {
+    card = QcCardSchema.parse(JSON.parse(text));
+  } catch (err) {
+    return {
+      card: {
+        slide: slideId,
+        pictureProblem: `merge-slide's ${QC_CARD_FILE} cannot be read: ${(err as Error).message}`,
+      },
+    };
+  }
+  if (!card.picture) return { card };
+  const picture = join(slideDir, QC_PICTURE_FILE);
+  if (existsSync(picture)) return { card, picture };
+  const { picture: _p, ...rest } = card;
+  void _p;
+  return {
+    card: {
+      ...rest,
+      pictureProblem: `merge-slide's ${QC_CARD_FILE} names a picture, but there is no ${QC_PICTURE_FILE}`,
+    },
+  };
 }

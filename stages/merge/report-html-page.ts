@@ -1,6 +1,7 @@
 /**
- * The QC page's fixed parts: its style and the filter script. Inline, so the page needs no server and no network;
- * the script only shows and hides what the page already holds (the page reads fine without it).
+ * The QC page's fixed parts: its style, the filter script, and the handler that counts shard card scripts that
+ * could not be loaded. Inline, so the page needs no server and no network. The cards come from the shards'
+ * scripts (`qc/<set>-NNNNN.js` beside the page); the filter script orders them by manifest line and shows and hides.
  */
 export const PAGE_STYLE = `
 :root { --in: #1b7f3b; --out: #a86b00; --err: #b3261e; --line: #d9d9de; --muted: #5f6368; }
@@ -16,6 +17,7 @@ h2 { font-size: 16px; margin: 18px 0 8px; }
 .filters label { color: var(--muted); }
 .filters select { margin-left: 4px; }
 #shown { margin-left: auto; color: var(--muted); }
+#missing { margin: 0; padding: 6px 20px; background: #fdecea; color: var(--err); }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px; display: flex;
   flex-direction: column; gap: 6px; min-width: 0; }
@@ -43,11 +45,25 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .legend b.k { color: var(--in); } .legend b.d { color: var(--err); } .legend b.m { color: #d07a00; }
 `;
 
-/** Filters by set, center and status: cards match all three; patient rows match set and center. */
+/** In the head, before the card scripts: a script tag's onerror names what is missing in the page's header. */
+export const MISSING_SCRIPT = `
+function tessellaMissing(s) {
+  var p = document.getElementById('missing');
+  var n = (window.tessellaMissingCount = (window.tessellaMissingCount || 0) + 1);
+  p.hidden = false;
+  p.textContent = n + ' shard card file(s) could not be loaded (e.g. ' + s.getAttribute('src') +
+    '): keep the qc/ folder beside report.html.';
+}
+`;
+
+/** Cards in manifest order; filters by set, center and status: cards match all three; patient rows match set and center. */
 export const PAGE_SCRIPT = `
 (function () {
   var want = { set: '', center: '', status: '' };
   var cards = Array.prototype.slice.call(document.querySelectorAll('.card'));
+  var box = document.querySelector('.cards');
+  cards.sort(function (a, b) { return a.getAttribute('data-line') - b.getAttribute('data-line'); });
+  cards.forEach(function (c) { box.appendChild(c); });
   var rows = Array.prototype.slice.call(document.querySelectorAll('tr[data-center]'));
   var shown = document.getElementById('shown');
   function match(el, keys) {

@@ -1,12 +1,17 @@
 /**
- * `/report.html`: the cohort QC page a reviewer opens instead of reading report.md. One static file, no server and
- * no network (style and script inline): per slide a card with tile-detect's kept/dropped overlay scaled down
+ * `/report.html`: the cohort QC page a reviewer opens instead of reading report.md. Static files, no server and no
+ * network (style and script inline): per slide a card with tile-detect's kept/dropped overlay scaled down
  * (`qc/<slide>.jpg` beside the page, referenced, so the page stays small), the grid/kept/dropped counts, the
  * tissue-fraction histogram and, for a bad slide, the error and its reason; then report.md's tables per set, center,
  * label and patient; filters by set, center and status. A pure function of its inputs, like every output.
+ *
+ * The cards are rendered per shard, by merge-shard, into `qc/<set>-NNNNN.js` (a script that inserts them where its
+ * tag is; script tags load from file:// where fetch does not), so a new slide re-renders one shard's cards and the
+ * last step writes one tag per shard: it reads no card. It renders inline only the cards the shards could not
+ * (a slide no shard lists yet, a shard whose records the cohort leaves out for their embedding dimension).
  */
 import { QC_DIR, type QcCard } from './qc-card.js';
-import { PAGE_SCRIPT, PAGE_STYLE } from './report-html-page.js';
+import { MISSING_SCRIPT, PAGE_SCRIPT, PAGE_STYLE } from './report-html-page.js';
 import {
   centersTable,
   droppedPatientsTable,
@@ -26,9 +31,12 @@ export interface HtmlInputs {
   result: MergeResult;
   /** every manifest patient -> the set merge-assign placed it in (also the patients with no tiles yet) */
   placed: Record<string, string>;
-  /** slide -> its QC card (from merge-slide's `/qc`) */
+  /** the shards' card scripts, relative to the page (`qc/<set>-NNNNN.js`), in order */
+  scripts: string[];
+  /** the manifest slides whose cards no script holds: rendered here, each with its QC card when known */
+  inline: Set<string>;
   cards: Map<string, QcCard>;
-  /** QC cards that could not be read, named */
+  /** QC pieces that could not be placed, named */
   problems?: string[];
 }
 
@@ -93,31 +101,42 @@ function counts(line: SlideLine): string {
   return `<dl class="counts">${items.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`;
 }
 
-function slideCard(
-  line: SlideLine,
-  inputs: HtmlInputs,
-  patients: Map<string, { center: string; label?: string }>,
-): string {
-  const p = patients.get(line.patientId);
-  const set = inputs.placed[line.patientId] ?? '';
-  const card = inputs.cards.get(line.slideId);
-  const meta = [
+/** What a card says of the slide's patient: center, label and set. */
+export interface CardMeta {
+  center?: string;
+  label?: string;
+  set?: string;
+}
+
+/** One slide's card (an `<article>`); `data-line` is its manifest line, by which the page orders the cards. */
+export function renderCard(line: SlideLine, meta: CardMeta, card: QcCard | undefined): string {
+  const set = meta.set ?? '';
+  const text = [
     `patient ${line.patientId}`,
-    p ? `center ${p.center}` : '',
-    p?.label !== undefined ? `label ${p.label}` : '',
+    meta.center !== undefined ? `center ${meta.center}` : '',
+    meta.label !== undefined ? `label ${meta.label}` : '',
     set ? `set ${set}` : '',
   ]
     .filter(Boolean)
     .join(' · ');
   const cls = statusClass(line.status);
   return (
-    `<article class="card ${cls}" id="slide-${esc(encodeURIComponent(line.slideId))}" data-set="${esc(set)}" data-center="${esc(p?.center)}" data-status="${esc(line.status)}">` +
+    `<article class="card ${cls}" id="slide-${esc(encodeURIComponent(line.slideId))}" data-line="${line.line}" data-set="${esc(set)}" data-center="${esc(meta.center)}" data-status="${esc(line.status)}">` +
     `<h3><span class="id">${esc(line.slideId)}</span><span class="badge ${cls}">${esc(line.status)}</span></h3>` +
-    `<p class="meta">${esc(meta)}</p>${picture(line, card)}${counts(line)}${histogramSvg(card)}` +
+    `<p class="meta">${esc(text)}</p>${picture(line, card)}${counts(line)}${histogramSvg(card)}` +
     (line.note ? `<p class="note">${esc(line.note)}</p>` : '') +
     `</article>`
   );
 }
+
+/** A shard's cards as the script report.html loads: it inserts them where its tag is, as the page is read. */
+export function cardsScript(cards: string[]): string {
+  return `document.currentScript.insertAdjacentHTML('beforebegin', ${JSON.stringify(cards.join('\n'))});\n`;
+}
+
+/** The tag that loads a shard's cards; a script that cannot be loaded is counted in the page's header. */
+export const cardsScriptTag = (href: string) =>
+  `<script src="${esc(encodeURI(href))}" onerror="tessellaMissing(this)"></script>`;
 
 const isNumber = (v: Cell) => typeof v === 'number';
 
@@ -148,6 +167,11 @@ export function buildReportHtml(inputs: HtmlInputs): string {
   const { manifest, cohort } = result;
   const lines = slideLines(result);
   const patients = new Map(manifest.patients.map((p) => [p.patientId, p]));
+  const metaOf = (l: SlideLine): CardMeta => {
+    const p = patients.get(l.patientId);
+    return { center: p?.center, label: p?.label, set: inputs.placed[l.patientId] };
+  };
+  const inline = lines.filter((l) => inputs.inline.has(l.slideId));
   const byStatus = (s: string) => lines.filter((l) => l.status === s).length;
   const inRecords = result.assignment.size;
   const setsPlaced = [...new Set(Object.values(inputs.placed))].sort();
@@ -161,16 +185,20 @@ export function buildReportHtml(inputs: HtmlInputs): string {
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">',
     '<title>tessella cohort QC</title>',
-    `<style>${PAGE_STYLE}</style></head><body>`,
+    `<style>${PAGE_STYLE}</style><script>${MISSING_SCRIPT}</script></head><body>`,
     `<header><h1>tessella cohort QC</h1><p class="summary">${esc(summary)}</p></header>`,
     `<nav class="filters">${select('set', 'set', setsPlaced)}${select('center', 'center', manifest.centerNames)}` +
       `${select('status', 'status', ['in', 'left out', 'error'])}<span id="shown">${lines.length} slides</span></nav>`,
+    `<p id="missing" hidden></p>`,
     '<main>',
     '<section id="slides"><h2>Slides</h2>',
     '<p class="legend">Pictures: tile-detect\'s overlay, scaled down: <b class="k">kept tiles outlined green</b>, ' +
       '<b class="d">dropped tiles with tissue shaded red</b>, <b class="m">tiles cut by MAX_TILES outlined orange</b>. ' +
       'Histogram: grid tiles per tissue fraction (square-root scale), the dashed line is the keep threshold.</p>',
-    `<div class="cards">${lines.map((l) => slideCard(l, inputs, patients)).join('\n')}</div></section>`,
+    `<div class="cards">`,
+    ...inline.map((l) => renderCard(l, metaOf(l), inputs.cards.get(l.slideId))),
+    ...inputs.scripts.map(cardsScriptTag),
+    `</div></section>`,
   );
 
   out.push('<section id="tables"><h2>Sets</h2>', htmlTable(setsTable(result)));
@@ -194,7 +222,7 @@ export function buildReportHtml(inputs: HtmlInputs): string {
   );
   if (inputs.problems?.length) {
     out.push(
-      '<h2>QC cards that could not be read</h2>',
+      '<h2>QC pieces that could not be placed</h2>',
       `<ul>${inputs.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul>`,
     );
   }

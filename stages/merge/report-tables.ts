@@ -93,6 +93,8 @@ export type SlideStatus = 'in' | 'left out' | 'error';
 export interface SlideLine {
   slideId: string;
   patientId: string;
+  /** the manifest line of its row (the QC page orders its cards by it) */
+  line: number;
   status: SlideStatus;
   outcome: SlideOutcome;
   /** tiles in the record (0 when left out) */
@@ -101,19 +103,20 @@ export interface SlideLine {
   note: string;
 }
 
+/** One slide's line from its outcome and, when it was left out of the records after all, why (`excludedWhy`). */
+export function slideLineOf(patientId: string, line: number, o: SlideOutcome, excludedWhy?: string): SlideLine {
+  const note =
+    o.status === 'error' ? describeSlideError(o.error) : o.status === 'excluded' ? o.why : (excludedWhy ?? '');
+  const status: SlideStatus = o.status === 'error' ? 'error' : o.status === 'ok' && !note ? 'in' : 'left out';
+  const tiles = o.status === 'ok' && excludedWhy === undefined ? o.tiles : 0;
+  return { slideId: o.slideId, patientId, line, status, outcome: o, tiles, note };
+}
+
 export function slideLines(result: MergeResult): SlideLine[] {
   const excludedWhy = new Map(result.cohort.excludedSlides.map((e) => [e.slide, e.why]));
-  return result.cohort.outcomes.map(({ patientId, outcome: o }) => {
-    const note =
-      o.status === 'error'
-        ? describeSlideError(o.error)
-        : o.status === 'excluded'
-          ? o.why
-          : (excludedWhy.get(o.slideId) ?? '');
-    const status: SlideStatus = o.status === 'error' ? 'error' : o.status === 'ok' && !note ? 'in' : 'left out';
-    const tiles = o.status === 'ok' && !excludedWhy.has(o.slideId) ? o.tiles : 0;
-    return { slideId: o.slideId, patientId, status, outcome: o, tiles, note };
-  });
+  return result.cohort.outcomes.map(({ patientId, line, outcome: o }) =>
+    slideLineOf(patientId, line, o, excludedWhy.get(o.slideId)),
+  );
 }
 
 export function droppedText(d: SlideOutcome['detect']): string {

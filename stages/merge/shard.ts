@@ -4,16 +4,29 @@
  * manifest order, tiles in order), patients in a seeded order of their own ids, into
  * `/<set>/<set>-NNNNN-of-MMMMM.tfrecord`, and writes `/summary/<set>-NNNNN.json`: what went in, what was left out and
  * why, for the last step. A shard whose patients have no tiles yet gets a summary and no TFRecord.
+ * The shard's part of the QC page: its slides' cards rendered into `/qc/<set>-NNNNN.js` (report.html loads it), the
+ * same cards as data (`/qc/<set>-NNNNN.cards.json`), and their pictures linked as `/qc/<slide>.jpg`.
  * The `/unlisted` datum (slides with outputs but no manifest row) only lists them: `/summary/unlisted.json`.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { SLIDE_FILE, SUMMARY_DIR, UNLISTED_SUMMARY, shardSummaryFile } from '../../shared/contract/index.js';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import {
+  qcPictureFile,
+  qcShardCards,
+  qcShardScript,
+  SLIDE_FILE,
+  SUMMARY_DIR,
+  UNLISTED_SUMMARY,
+  shardSummaryFile,
+} from '../../shared/contract/index.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
 import { withoutPfsRoot } from '../../shared/slide-error.js';
 import { collectModelMeta, type ExcludedSlide } from './cohort.js';
 import { encodePatient } from './patient-record.js';
+import { readQcCard, type QcCard } from './qc-card.js';
+import { cardsScript, renderCard } from './report-html.js';
+import { slideLineOf } from './report-tables.js';
 import { writeShards, type WrittenShard } from './shards.js';
 import type { SlideFile } from './slide.js';
 import { loadPatientTiles, TileBuffers, type SlideOutcome } from './slide-outputs.js';
@@ -38,15 +51,22 @@ export interface ShardSummary {
   dim: number;
   /** patients in records, record order */
   patients: ShardPatient[];
-  /** every slide of the shard's patients: its outcome as merge-slide saw it */
+  /** every slide of the shard's patients: its outcome as merge-slide saw it (without the models' metadata: `models`) */
   slides: { patientId: string; line: number; outcome: SlideOutcome }[];
   excludedSlides: ExcludedSlide[];
   droppedPatients: { patient: string; why: string }[];
   models: Record<string, Record<string, unknown[]>>;
+  /** the shard's QC cards (relative to merge-shard's output): the script report.html loads, the same cards as data */
+  qc?: { script: string; cards: string; pictures: number };
 }
 
-function readSlideFiles(shardDir: string): { file: SlideFile; dir: string }[] {
-  const out: { file: SlideFile; dir: string }[] = [];
+/** `qc/<set>-NNNNN.cards.json`: the shard's QC cards as data, for the last step when it must render them itself. */
+export interface ShardCards {
+  cards: QcCard[];
+}
+
+function readSlideFiles(shardDir: string): { file: SlideFile; dir: string; slideDir: string }[] {
+  const out: { file: SlideFile; dir: string; slideDir: string }[] = [];
   for (const p of readdirSync(shardDir, { withFileTypes: true })
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
@@ -58,7 +78,11 @@ function readSlideFiles(shardDir: string): { file: SlideFile; dir: string }[] {
       const path = join(shardDir, p, s, SLIDE_FILE);
       if (!existsSync(path))
         throw new Error(`${withoutPfsRoot(join(shardDir, p, s))}: no ${SLIDE_FILE} (not written by merge-slide?)`);
-      out.push({ file: JSON.parse(readFileSync(path, 'utf8')) as SlideFile, dir: join(shardDir, p) });
+      out.push({
+        file: JSON.parse(readFileSync(path, 'utf8')) as SlideFile,
+        dir: join(shardDir, p),
+        slideDir: join(shardDir, p, s),
+      });
     }
   }
   return out;
@@ -170,14 +194,71 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
     slides: slideFiles.map(({ file }) => ({
       patientId: file.assigned.patient,
       line: file.assigned.line,
-      outcome: file.outcome,
+      outcome: withoutModelMeta(file.outcome),
     })),
     excludedSlides,
     droppedPatients,
     models,
   };
-  writeFileAtomic(join(outDir, shardSummaryFile(first.set, first.shard)), JSON.stringify(summary, null, 2) + '\n');
+  summary.qc = writeShardCards(slideFiles, excludedSlides, outDir, first.set, first.shard);
+  // One line: the last step reads every shard's summary, so its bytes per slide are what a new slide costs there.
+  writeFileAtomic(join(outDir, shardSummaryFile(first.set, first.shard)), JSON.stringify(summary) + '\n');
   return summary;
+}
+
+/**
+ * A slide's outcome as the summary carries it: without the models' metadata, which the summary's `models` holds once
+ * for the shard (the last step reads only that), so the bytes per slide stay small.
+ */
+function withoutModelMeta(o: SlideOutcome): SlideOutcome {
+  if (o.status !== 'ok') return o;
+  const { embedMeta: _e, histogramMeta: _h, ...rest } = o;
+  void _e;
+  void _h;
+  return rest as SlideOutcome;
+}
+
+/** A symlink written under a temp name and renamed into place (Pachyderm and the engine take it by reference). */
+function linkAtomic(target: string, path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-link`;
+  rmSync(tmp, { force: true });
+  symlinkSync(target, tmp);
+  renameSync(tmp, path);
+}
+
+/**
+ * The shard's part of the QC page: every slide's card rendered (manifest order) into `qc/<set>-NNNNN.js`, the cards as
+ * data into `qc/<set>-NNNNN.cards.json`, and each card picture linked from merge-slide's folder as `qc/<slide>.jpg`.
+ */
+function writeShardCards(
+  slideFiles: { file: SlideFile; slideDir: string }[],
+  excludedSlides: ExcludedSlide[],
+  outDir: string,
+  set: string,
+  shard: number,
+): NonNullable<ShardSummary['qc']> {
+  const excludedWhy = new Map(excludedSlides.map((e) => [e.slide, e.why]));
+  const html: string[] = [];
+  const cards: QcCard[] = [];
+  let pictures = 0;
+  const ordered = [...slideFiles].sort((a, b) => a.file.assigned.line - b.file.assigned.line);
+  for (const { file, slideDir } of ordered) {
+    const a = file.assigned;
+    const read = readQcCard(a.slide, slideDir);
+    const line = slideLineOf(a.patient, a.line, file.outcome, excludedWhy.get(a.slide));
+    html.push(renderCard(line, { center: a.center, label: a.labelName, set: a.set }, read?.card));
+    if (read) cards.push(read.card);
+    if (read?.picture) {
+      linkAtomic(read.picture, join(outDir, qcPictureFile(a.slide)));
+      pictures++;
+    }
+  }
+  const script = qcShardScript(set, shard);
+  const data = qcShardCards(set, shard);
+  writeFileAtomic(join(outDir, script), cardsScript(html));
+  writeFileAtomic(join(outDir, data), JSON.stringify({ cards } satisfies ShardCards) + '\n');
+  return { script, cards: data, pictures };
 }
 
 /** The `/unlisted` datum: slides with outputs but no manifest row, listed for the report. */

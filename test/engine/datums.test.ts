@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { compileGlob, globPaths, expandCaptures, GlobError } from '../../engine/glob.js';
+import { compileGlob, globLiteralPrefix, globPaths, expandCaptures, GlobError } from '../../engine/glob.js';
 import {
   computeDatums,
   datumHash,
@@ -67,6 +67,27 @@ test('glob /* on 100 files and 2 folders gives 102 datums: files and folders mat
   );
   // `*` without the leading slash is the same glob
   assert.equal(computeDatums(inputOf('pfs: {repo: data, glob: "*"}'), snap).length, 102);
+});
+
+test("a glob's literal prefix: every match lies at or under it (a planning pass reads only that range)", () => {
+  assert.equal(globLiteralPrefix('/'), '/');
+  assert.equal(globLiteralPrefix('/*'), '/');
+  assert.equal(globLiteralPrefix('**'), '/');
+  assert.equal(globLiteralPrefix('/cohort.json'), '/cohort.json');
+  assert.equal(globLiteralPrefix('/normalize/'), '/normalize');
+  assert.equal(globLiteralPrefix('/slides/(*).json'), '/slides');
+  assert.equal(globLiteralPrefix('/shards/*/*'), '/shards');
+  assert.equal(globLiteralPrefix('/a/b\\*c/d'), '/a');
+  assert.equal(globLiteralPrefix('/a/{b,c}/d'), '/a');
+  for (const [glob, path] of [
+    ['/slides/(*).json', '/slides/x.json'],
+    ['/a/[bc]', '/a/b'],
+    ['/normalize', '/normalize'],
+  ] as const) {
+    assert.ok(compileGlob(glob).regex.test(path), `${glob} matches ${path}`);
+    const pre = globLiteralPrefix(glob);
+    assert.ok(path === pre || path.startsWith(pre === '/' ? '/' : pre + '/'), `${path} under ${pre}`);
+  }
 });
 
 test('glob / is one datum holding the whole repo; an empty repo gives none', () => {

@@ -17,6 +17,8 @@ export interface QcPageCheck {
   badSlideNote?: string;
   /** cards still shown with the status filter set to 'error' */
   filteredByStatus: number;
+  /** shard card scripts (qc/<set>-NNNNN.js) that did not load */
+  missingScripts: number;
 }
 
 export async function checkQcPage(
@@ -28,6 +30,7 @@ export async function checkQcPage(
   try {
     await browser.open(pathToFileURL(join(datasetDir, 'report.html')).href);
     const cards = await browser.evaluate<number>(`document.querySelectorAll('article.card').length`);
+    const missingScripts = await browser.evaluate<number>(`window.tessellaMissingCount || 0`);
     // Every picture, not only those in view (they load lazily): all must be there beside the page.
     const pics = await browser.evaluate<{ n: number; broken: number }>(`(async () => {
       const imgs = [...document.images];
@@ -61,7 +64,15 @@ export async function checkQcPage(
     const messages = browser.messages.filter(
       (m) => m.kind === 'exception' || m.level === 'error' || m.level === 'warning',
     );
-    return { messages, cards, pictures: pics.n, picturesBroken: pics.broken, badSlideNote, filteredByStatus };
+    return {
+      messages,
+      cards,
+      pictures: pics.n,
+      picturesBroken: pics.broken,
+      badSlideNote,
+      filteredByStatus,
+      missingScripts,
+    };
   } finally {
     await browser.close();
   }

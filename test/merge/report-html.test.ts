@@ -12,6 +12,7 @@ import { Logger } from '../../shared/log.js';
 import { runMerge } from '../../stages/merge/merge.js';
 import { buildQcCard, CARD_PICTURE_SIDE } from '../../stages/merge/qc-card.js';
 import { tissueHistogram } from '../../stages/tile-detect/tissue-histogram.js';
+import { assembledPage, cardStatuses } from '../helpers/qc-page-text.js';
 import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';
 import {
   config,
@@ -106,9 +107,12 @@ test('report.html: a card per manifest slide, pictures beside the page, bad slid
       log: quiet,
     });
 
-    const html = readFileSync(join(pfs.out, 'report.html'), 'utf8');
-    const cards = [...html.matchAll(/<article class="card ([a-z-]+)"[^>]*data-status="([^"]+)"/g)].map((m) => m[2]);
-    assert.deepEqual(cards, ['in', 'in', 'error', 'left out', 'in']);
+    const { html, page, scripts } = assembledPage(pfs.out);
+    assert.deepEqual(cardStatuses(html), ['in', 'in', 'error', 'left out', 'in']);
+    // The cards come from the shards' scripts, one tag per shard: the page itself holds no card.
+    assert.ok(scripts.length > 0);
+    assert.ok(!page.includes('<article'), 'no card rendered in report.html itself');
+    for (const s of scripts) assert.match(s, /^qc\/(train|val|eval)-\d{5}\.js$/);
     // The bad slide's card says what and why; the unprocessed one why it is not in.
     const card = (id: string) =>
       html.slice(
@@ -118,10 +122,16 @@ test('report.html: a card per manifest slide, pictures beside the page, bad slid
     assert.match(card('s3'), /class="note">s3: \[tile-extract\] cannot read tiles: Bogus marker length/);
     assert.match(card('s4'), /class="note">not in the slides repo/);
     // Pictures: linked beside the page (copied here, outside a pipeline) and referenced with the id escaped for a URL.
-    assert.deepEqual(readdirSync(join(pfs.out, 'qc')).sort(), ['s1.jpg', 's<5>.jpg']);
+    assert.deepEqual(
+      readdirSync(join(pfs.out, 'qc'))
+        .filter((f) => f.endsWith('.jpg'))
+        .sort(),
+      ['s1.jpg', 's<5>.jpg'],
+    );
     assert.match(card('s1'), /<img class="pic" src="qc\/s1.jpg" width="320" height="240" loading="lazy"/);
     assert.match(card('s&lt;5&gt;'), /src="qc\/s%3C5%3E.jpg"/);
     assert.ok(!html.includes('s<5>'), 'ids are escaped in HTML');
+    assert.ok(!page.includes('s<5>'), 'ids are escaped in HTML');
     assert.match(card('s2'), /no picture: tile-detect has no output for it/);
     // Counts and histogram.
     assert.match(
@@ -155,6 +165,7 @@ test('report.html: a card per manifest slide, pictures beside the page, bad slid
     assert.match(html, /<li>stray<\/li>/);
     // Self-contained: nothing fetched from elsewhere.
     assert.ok(!/(src|href)="(https?:)?\/\//.test(html), 'no network references');
+    assert.ok(!/(src|href)="(https?:)?\/\//.test(page), 'no network references');
     // Pure function of the inputs: a second run gives the same page.
     const again = makePfs('report-html-again-');
     try {
@@ -165,11 +176,48 @@ test('report.html: a card per manifest slide, pictures beside the page, bad slid
         config: config(),
         log: quiet,
       });
-      assert.equal(readFileSync(join(again.out, 'report.html'), 'utf8'), html);
+      assert.equal(readFileSync(join(again.out, 'report.html'), 'utf8'), page);
+      assert.equal(assembledPage(again.out).html, html);
       assert.ok(existsSync(join(again.out, 'qc', 's1.jpg')));
     } finally {
       again.cleanup();
     }
+  } finally {
+    pfs.cleanup();
+  }
+});
+
+test('report.html: the last step reads no card of a shard it takes as is, and renders the cards of a shard the cohort leaves out', async () => {
+  const pfs = makePfs('report-html-dim-');
+  try {
+    const ids = Array.from({ length: 8 }, (_, i) => `s${i}`);
+    writeManifest(
+      pfs,
+      ['image_id,patient_id,center_id', ...ids.map((s, i) => `${s},p${i},A`), 'odd,podd,B'].join('\n') + '\n',
+    );
+    ids.forEach((s, i) => writeSlideOutputs(pfs, s, slideData(i, 2, 8)));
+    writeSlideOutputs(pfs, 'odd', slideData(9, 2, 4)); // another model's dimension, alone in its shard
+    await writeDetectOutput(pfs, 'odd', [0.5, 1, 1]);
+    await writeDetectOutput(pfs, 's0', [1, 1]);
+    await runMerge({
+      manifestDir: pfs.manifest,
+      dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+      outDir: pfs.out,
+      config: config({ EXPECTED_PATIENTS: '40', PATIENTS_PER_SHARD: '1' }),
+      log: quiet,
+    });
+    const { html, page, scripts } = assembledPage(pfs.out);
+    // Every slide once; only the left-out shard's card is in the page itself, with its QC card (picture, histogram).
+    assert.equal(cardStatuses(html).length, 9);
+    const inPage = [...page.matchAll(/<span class="id">([^<]+)<\/span>/g)].map((m) => m[1]);
+    assert.deepEqual(inPage, ['odd']);
+    assert.equal(scripts.length, 8, 'one script per shard taken as is');
+    const odd = page.slice(page.indexOf('<span class="id">odd</span>'), page.indexOf('</article>'));
+    assert.match(odd, /<span class="badge left-out">left out<\/span>/);
+    assert.match(odd, /class="note">embedding dimension 4 differs from the cohort&#39;s 8/);
+    assert.match(odd, /<img class="pic" src="qc\/odd.jpg"/);
+    assert.ok(existsSync(join(pfs.out, 'qc', 'odd.jpg')));
+    assert.match(odd, /<svg width="120"/);
   } finally {
     pfs.cleanup();
   }

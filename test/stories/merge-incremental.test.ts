@@ -43,6 +43,9 @@ describe('story: merge at cohort scale rewrites only what changed', () => {
   );
 
   const shardFiles = (e: MergeEngine) => new Map([...e.files('merge-shard')].filter(([p]) => p.endsWith('.tfrecord')));
+  /** The QC page's scripts and pictures in a repo (merge-shard's, or the dataset's beside report.html). */
+  const qcFiles = (e: MergeEngine, repo: string) =>
+    new Map([...e.files(repo)].filter(([p]) => /^\/qc\/[^/]+\.(js|jpg)$/.test(p)));
   const cohort = (e: MergeEngine) =>
     JSON.parse(e.tessella('get', 'file', 'merge-assign@master:/cohort.json')) as CohortFile;
   const fileOf = (c: CohortFile, patient: string) => {
@@ -88,6 +91,7 @@ describe('story: merge at cohort scale rewrites only what changed', () => {
 
   it('one new slide of an existing patient rewrites that patient and its shard only', () => {
     const before = shardFiles(a);
+    const qcBefore = qcFiles(a, 'merge-shard');
     const c0 = cohort(a);
     rows.push({ slide: 's10', patient: 'P2', center: 'C0', label: 'tumor' });
     a.putSlides([slide(10)]);
@@ -101,6 +105,20 @@ describe('story: merge at cohort scale rewrites only what changed', () => {
     );
     assert.equal(jobs['merge-shard'].processed, 1);
     assert.deepEqual(changed(before, shardFiles(a)), [fileOf(c0, 'P2')]);
+    // The QC page: one shard's card script re-rendered, one new picture; report.html itself holds no card, so the
+    // last step read none (its inputs hold no per-slide card: merge-shard's scripts are linked, not read).
+    const shardNo = fileOf(c0, 'P2').replace(/^\/(\w+)\/\w+-(\d{5})-of-\d{5}\.tfrecord$/, '$1-$2');
+    const qcShard = changed(qcBefore, qcFiles(a, 'merge-shard'));
+    assert.deepEqual(qcShard, [`/qc/${shardNo}.js`, '/qc/s10.jpg'].sort(), JSON.stringify(qcShard));
+    const qcMerge = changed(qcBefore, qcFiles(a, 'merge'));
+    assert.deepEqual(qcMerge, [`/qc/${shardNo}.js`, '/qc/s10.jpg'].sort(), JSON.stringify(qcMerge));
+    const page = a.tessella('get', 'file', 'merge@master:/report.html');
+    assert.ok(!page.includes('<article'), 'no card rendered by the last step');
+    assert.equal(
+      [...page.matchAll(/<script src="qc\/[\w-]+\.js"/g)].length,
+      [...qcFiles(a, 'merge').keys()].filter((f) => f.endsWith('.js')).length,
+      'one script tag per shard script',
+    );
     const p2 = JSON.parse(a.tessella('get', 'file', 'merge@master:/dataset.json'));
     assert.equal(p2.totals.slides, 11);
   });
