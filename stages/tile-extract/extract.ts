@@ -68,9 +68,11 @@ export async function* extractTiles(
       const index = next++;
       const tile = tiles[index];
       reading++;
-      const read = slide.readRegionPooled(level, onLevelPixel(tile.x), onLevelPixel(tile.y), side, side).catch((err: unknown) => {
-        throw new TileReadError(tile, index, (err as { why?: string }).why ?? (err as Error).message);
-      });
+      const read = slide
+        .readRegionPooled(level, onLevelPixel(tile.x), onLevelPixel(tile.y), side, side)
+        .catch((err: unknown) => {
+          throw new TileReadError(tile, index, (err as { why?: string }).why ?? (err as Error).message);
+        });
       const done = read.finally(() => {
         reading--;
         launch();
