@@ -4,7 +4,7 @@
  * call them otherwise (`slide`, `patient`, `site`, `subtype`).
  * Parsed with a real CSV parser (quotes, BOM, CRLF), each row checked with zod, rows grouped into patients.
  * Every problem is collected and reported with its line and column, so one run shows them all.
- * The pieces below parseManifest (reading the file, the CSV, finding columns, an id or mpp cell, where a cell is)
+ * Its pieces (reading the file, the CSV, finding the columns, an mpp cell, where a cell is)
  * are also manifest-mpp's, which reads only the image id and mpp columns: the two stages word a problem alike.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -37,7 +37,7 @@ export interface ColumnMapping {
 export type Field = keyof ColumnMapping;
 
 /** Where each mapping comes from, so errors can say what to change. */
-export const MAPPING_ENV: Record<Field, string> = {
+const MAPPING_ENV: Record<Field, string> = {
   image_id: 'IMAGE_COLUMN',
   patient_id: 'PATIENT_COLUMN',
   center_id: 'CENTER_COLUMN',
@@ -92,7 +92,7 @@ export interface Manifest {
   mapping: ColumnMapping;
 }
 
-export const idCell = (what: string) =>
+const idCell = (what: string) =>
   z
     .string()
     .transform((s) => s.trim())
