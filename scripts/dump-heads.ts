@@ -53,7 +53,8 @@ export function runCohort(dir: string, sharedDir: string, name = 'store'): strin
     }
     writeFileSync(
       join(dir, 'manifest.csv'),
-      'image_id,patient_id,center_id,label\ncmu-1-small-region,p1,1,CE\nos-1-detail,p2,2,LAA\nunreadable,p3,1,CE\n',
+      // one row gives a resolution, so manifest-mpp has a file (tile-detect ignores it: physical tiles are off)
+      'image_id,patient_id,center_id,label,mpp\ncmu-1-small-region,p1,1,CE,0.499\nos-1-detail,p2,2,LAA,\nunreadable,p3,1,CE,\n',
     );
     buildModels({ out: models, normalize: 'identity', shift: [0, 0, 0], embed: 'tiny', seed: 1 });
   }

@@ -227,6 +227,16 @@ test("deploy --dry-run over the project's own pipelines/", {
       known,
       'the stages come in DAG order',
     );
+    const names = pipes.map((p) => p.name);
+    const specs = readdirSync(join(projectRoot, 'pipelines')).filter((f) => /\.(ya?ml|json)$/.test(f));
+    assert.equal(names.length, specs.length, 'every spec is deployed');
+    for (const [before, after] of [
+      ['manifest-mpp', 'tile-detect'],
+      ['merge-assign', 'merge-slide'],
+    ]) {
+      if (names.includes(before) && names.includes(after))
+        assert.ok(names.indexOf(before) < names.indexOf(after), `${before} before ${after}, which reads it`);
+    }
     for (const p of pipes) {
       const { image, user } = JSON.parse(readFileSync(p.file, 'utf8')).transform;
       assert.match(

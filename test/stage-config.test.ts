@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { parseSpecs } from '../engine/spec.js';
 import { EmbedConfigSchema } from '../stages/embed/config.js';
+import { ManifestMppConfigSchema } from '../stages/manifest-mpp/config.js';
 import { HistogramConfigSchema } from '../stages/histogram/config.js';
 import { MergeConfigSchema } from '../stages/merge/config.js';
 import { NormalizeConfigSchema } from '../stages/normalize/config.js';
@@ -21,6 +22,7 @@ const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
 /** Each stage's parameters; null for a stage that reads none (merge's are all merge-assign's). */
 const STAGE_SCHEMAS: Record<string, z.ZodObject | null> = {
+  'manifest-mpp': ManifestMppConfigSchema,
   'tile-detect': DetectConfigSchema,
   'tile-extract': ExtractConfigSchema,
   normalize: NormalizeConfigSchema,
@@ -51,7 +53,7 @@ const specs = readdirSync(join(projectRoot, 'pipelines'))
   .flatMap((f) => parseSpecs(readFileSync(join(projectRoot, 'pipelines', f), 'utf8'), `pipelines/${f}`));
 
 test('every transform.env key of every pipeline is in its stage config schema, every parameter in the spec', () => {
-  assert.ok(specs.length >= 9, 'the pipelines are read');
+  assert.ok(specs.length >= 10, 'the pipelines are read');
   const problems: string[] = [];
   for (const spec of specs) {
     const stage = spec.transform.cmd.join(' ').match(/dist\/stages\/([\w-]+)\/main\.js/)?.[1];

@@ -21,6 +21,7 @@ interface JobCounts {
 type StoryCounts = Record<string, JobCounts>;
 
 const PIPELINES = [
+  'manifest-mpp',
   'tile-detect',
   'tile-extract',
   'normalize',

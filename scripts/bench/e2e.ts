@@ -31,6 +31,7 @@ const root = appDir();
 const WIDTH = 17760;
 const HEIGHT = 10700;
 const STAGES = [
+  'manifest-mpp',
   'tile-detect',
   'tile-extract',
   'normalize',

@@ -57,10 +57,10 @@ transform:
 
 const id = basename(slide).replace(/\.[^.]+$/, '');
 tessella(['create', 'repo', 'slides']);
-// tile-detect joins merge-assign's /mpp (the manifest's resolutions): the pipeline must exist; with no manifest it
+// tile-detect joins manifest-mpp's /mpp (the manifest's resolutions): the pipeline must exist; with no manifest it
 // never runs and the join gives every slide alone.
 tessella(['create', 'repo', 'manifest']);
-tessella(['create', 'pipeline', '-f', join(app, 'pipelines', 'merge-assign.yaml')]);
+tessella(['create', 'pipeline', '-f', join(app, 'pipelines', 'manifest-mpp.yaml')]);
 tessella(['put', 'file', `slides@master:/${id}/${basename(slide)}`, '-f', slide]);
 for (const [name, text] of Object.entries(PIPELINES)) {
   writeFileSync(join(work, `${name}.yaml`), text);

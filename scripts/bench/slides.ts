@@ -228,8 +228,8 @@ async function benchEngine(size: number): Promise<void> {
   for (const d of [home, specs, slides]) rmSync(d, { recursive: true, force: true });
   mkdirSync(specs, { recursive: true });
   mkdirSync(slides, { recursive: true });
-  // merge-assign too: tile-detect joins its /mpp (the manifest's resolutions); with no manifest it never runs.
-  for (const f of ['merge-assign.yaml', 'tile-detect.yaml', 'tile-extract.yaml'])
+  // manifest-mpp too: tile-detect joins its /mpp (the manifest's resolutions); with no manifest it never runs.
+  for (const f of ['manifest-mpp.yaml', 'tile-detect.yaml', 'tile-extract.yaml'])
     copyFileSync(join(root, 'pipelines', f), join(specs, f));
   symlinkSync(path, join(slides, `synthetic${size}.tiff`));
   const env = { ...process.env, TESSELLA_HOME: home };

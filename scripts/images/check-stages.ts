@@ -31,8 +31,9 @@ const fixtures = resolve(root, '..', 'shared', 'fixtures');
 const INPUT_REPOS = ['slides', 'manifest', 'models'];
 /** Slides of the check: a real H&E slide, and a real corrupt one (the error path through every stage). */
 const SLIDES = [
-  { id: 'cmu1', file: 'cmu-1-small-region.svs', patient: 'P1', center: 'A', label: 'CE' },
-  { id: 'corrupt1', file: 'unreadable.svs', patient: 'P2', center: 'B', label: 'LAA' },
+  // cmu1 gives its resolution in the manifest, so manifest-mpp writes a file (tile-detect ignores it: no TILE_UM)
+  { id: 'cmu1', file: 'cmu-1-small-region.svs', patient: 'P1', center: 'A', label: 'CE', mpp: '0.499' },
+  { id: 'corrupt1', file: 'unreadable.svs', patient: 'P2', center: 'B', label: 'LAA', mpp: '' },
 ];
 /** A stage that cannot write /pfs/out must say so within this many seconds (node start-up included). */
 const FAIL_FAST_S = 20;
@@ -47,8 +48,8 @@ function makeInputRepos(repos: string): string {
     copyFileSync(src, join(repos, 'slides', s.id, s.file));
   }
   mkdirSync(join(repos, 'manifest'), { recursive: true });
-  const rows = SLIDES.map((s) => `${s.id},${s.patient},${s.center},${s.label}`);
-  const manifest = ['image_id,patient_id,center_id,label', ...rows].join('\n') + '\n';
+  const rows = SLIDES.map((s) => `${s.id},${s.patient},${s.center},${s.label},${s.mpp}`);
+  const manifest = ['image_id,patient_id,center_id,label,mpp', ...rows].join('\n') + '\n';
   writeFileSync(join(repos, 'manifest', 'manifest.csv'), manifest);
   const effnet = join(fixtures, 'models', 'efficientnet-b0-random.onnx');
   const embed = existsSync(effnet) ? 'EfficientNet-B0 (random weights, ../shared)' : 'the tiny test CNN';

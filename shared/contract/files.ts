@@ -27,14 +27,16 @@ export const MODEL_CARD_FILE = 'model.json';
 // ---- the manifest repo (defaults of merge's MANIFEST_FILE and PINS_FILE) --------------------------------------
 export const MANIFEST_CSV = 'manifest.csv';
 
+// ---- manifest-mpp -> tile-detect ------------------------------------------------------------------------------
+/** manifest-mpp: `/mpp/<slide>.json` per manifest row with a resolution (schema: mpp-override.ts), read by tile-detect. */
+export const MPP_OVERRIDES_DIR = 'mpp';
+export const mppOverrideFile = (slide: string): string => `${MPP_OVERRIDES_DIR}/${slide}.json`;
+
 // ---- between the merge pipelines ------------------------------------------------------------------------------
 /** merge-assign: `/slides/<slide>.json` per manifest slide (schema: merge-files.ts) and `/cohort.json`. */
 export const ASSIGNED_SLIDES_DIR = 'slides';
 export const COHORT_FILE = 'cohort.json';
 export const assignedSlideFile = (slide: string): string => `${ASSIGNED_SLIDES_DIR}/${slide}.json`;
-/** merge-assign: `/mpp/<slide>.json` per manifest row with a resolution (schema: mpp-override.ts), read by tile-detect. */
-export const MPP_OVERRIDES_DIR = 'mpp';
-export const mppOverrideFile = (slide: string): string => `${MPP_OVERRIDES_DIR}/${slide}.json`;
 /** merge-slide: `/shards/<set>/<NNNNN>/<patient>/<slide>/slide.json`, or `/unlisted/<slide>.json`. */
 export const SHARDS_DIR = 'shards';
 export const UNLISTED_DIR = 'unlisted';

@@ -1,5 +1,5 @@
 /**
- * merge-assign's `/mpp/<slide>.json`: a slide's resolution given by the manifest, which wins over the slide's own
+ * manifest-mpp's `/mpp/<slide>.json`: a slide's resolution given by the manifest, which wins over the slide's own
  * when tile-detect tiles by physical size. Only the value and where it came from (file and column, no row number),
  * so the file changes, and tile-detect re-runs, only when that slide's value does.
  */
@@ -33,7 +33,7 @@ export function readMppOverride(file: string): MppOverride {
   const parsed = MppOverrideSchema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
-    throw new Error(`${withoutPfsRoot(file)}: not a merge-assign mpp file: ${issues}`);
+    throw new Error(`${withoutPfsRoot(file)}: not a manifest-mpp resolution file: ${issues}`);
   }
   return parsed.data;
 }

@@ -1,8 +1,7 @@
 /**
  * merge-assign: container entry. Input (merge-assign.yaml): `manifest` glob `/`. Every patient's set and shard from
- * the manifest alone; `/slides/<slide>.json` per slide, `/mpp/<slide>.json` per row with a resolution (read by
- * tile-detect), `/cohort.json`. A bad manifest or parameter fails the datum
- * (exit 1) with a message naming the row and column.
+ * the manifest alone; `/slides/<slide>.json` per slide and `/cohort.json`. A bad manifest or parameter fails the datum (exit 1) with a
+ * message naming the row and column; that holds back merge only (tile-detect reads manifest-mpp's files).
  */
 import { inputPath } from '../../shared/pfs.js';
 import { stageMain } from '../../shared/stage-main.js';
@@ -10,12 +9,11 @@ import { runAssign } from '../merge/assign.js';
 import { readMergeConfig } from '../merge/config.js';
 
 stageMain('merge-assign', ({ env, log }) => {
-  const { cohort, slides, mpp } = runAssign(inputPath('manifest'), env.outDir, readMergeConfig());
+  const { cohort, slides } = runAssign(inputPath('manifest'), env.outDir, readMergeConfig());
   log.info('assigned', {
     kind: cohort.kind,
     patients: cohort.manifest.patients.length,
     slides: slides.length,
-    mpp_overrides: mpp.length,
     pins: Object.keys(cohort.pins).length,
   });
 });

@@ -3,7 +3,9 @@
  * yet can move a patient. Writes one small file per manifest slide, `/slides/<slide>.json` (what the slide's record
  * fragment needs: patient, set, shard, fields, its place among the patient's slides), and `/cohort.json` (the parsed
  * manifest, pins, the assignment and the parameters) for the last step's dataset.json, splits.csv and report.md.
- * A row that gives a resolution (MPP_COLUMN) also gets `/mpp/<slide>.json`, which tile-detect joins on.
+ * The resolution column (MPP_COLUMN) is checked here as manifest-mpp checks it (same cell rule and wording), so the
+ * column is a mapped one, not an extra column of the report; manifest-mpp, which reads nothing else, writes the
+ * `/mpp/<slide>.json` files tile-detect joins on, so a manifest this stage refuses holds back merge only.
  *
  * Only a patient's own rows (and the few patients a split's quota boundary moves, as the quota assignment does) change
  * its slides' files, so only their downstream datums re-run. All of merge's parameters live here (merge-assign.yaml):
@@ -11,19 +13,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  assignedSlideFile,
-  COHORT_FILE,
-  mppOverrideFile,
-  mppOverrideText,
-  shardFileName,
-  type AssignedSlide,
-  type MppOverride,
-} from '../../shared/contract/index.js';
+import { assignedSlideFile, COHORT_FILE, shardFileName, type AssignedSlide } from '../../shared/contract/index.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
 import type { MergeConfig } from './config.js';
-import { ManifestError, parseManifest, type Manifest } from './manifest.js';
+import { parseManifest, readManifestText, type Manifest } from './manifest.js';
 import { assignSplits, INFERENCE, parsePins, SPLITS, type Split } from './splits.js';
 
 export interface CohortFile {
@@ -68,13 +62,7 @@ export function readManifestInputs(
   manifestDir: string,
   config: MergeConfig,
 ): { manifest: Manifest; pins: Map<string, Split> } {
-  const manifestPath = join(manifestDir, config.MANIFEST_FILE);
-  if (!existsSync(manifestPath)) {
-    throw new ManifestError(config.MANIFEST_FILE, [
-      `not found in the manifest repo; commit it with: tessella put file manifest@master:/${config.MANIFEST_FILE} -f <your csv>`,
-    ]);
-  }
-  const manifest = parseManifest(readFileSync(manifestPath, 'utf8'), {
+  const manifest = parseManifest(readManifestText(manifestDir, config.MANIFEST_FILE), {
     file: config.MANIFEST_FILE,
     kind: config.DATASET_KIND,
     mapping: {
@@ -96,8 +84,6 @@ export function readManifestInputs(
 export interface AssignResult {
   cohort: CohortFile;
   slides: AssignedSlide[];
-  /** the manifest's resolution per slide, for the rows that give one */
-  mpp: { slide: string; override: MppOverride }[];
 }
 
 /** The assignment as values (no files): every manifest slide's AssignedSlide and the cohort file. */
@@ -146,24 +132,15 @@ export function assignCohort(manifest: Manifest, pins: Map<string, Split>, confi
     pins: Object.fromEntries([...pins.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
     assignment: Object.fromEntries(assignment),
   };
-  return { cohort, slides, mpp: mppOverrides(manifest) };
+  return { cohort, slides };
 }
 
-/** Rows with a resolution. The source names the file and column, not the row: inserting rows must not change it. */
-export function mppOverrides(manifest: Manifest): AssignResult['mpp'] {
-  const source = `${manifest.file}, column '${manifest.mapping.mpp}'`;
-  return manifest.rows
-    .filter((r) => r.mpp !== undefined)
-    .map((r) => ({ slide: r.imageId, override: { mpp: r.mpp!, source } }));
-}
-
-/** merge-assign's datum: `/slides/<slide>.json` per manifest slide, `/mpp/<slide>.json` per row with a resolution, `/cohort.json`. */
+/** merge-assign's datum: `/slides/<slide>.json` per manifest slide and `/cohort.json`. */
 export function runAssign(manifestDir: string, outDir: string, config: MergeConfig): AssignResult {
   const { manifest, pins } = readManifestInputs(manifestDir, config);
   const result = assignCohort(manifest, pins, config);
   for (const s of result.slides)
     writeFileAtomic(join(outDir, assignedSlideFile(s.slide)), JSON.stringify(s, null, 2) + '\n');
-  for (const m of result.mpp) writeFileAtomic(join(outDir, mppOverrideFile(m.slide)), mppOverrideText(m.override));
   writeFileAtomic(join(outDir, COHORT_FILE), JSON.stringify(result.cohort) + '\n');
   return result;
 }

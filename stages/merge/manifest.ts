@@ -1,9 +1,14 @@
 /**
  * The cohort manifest: `manifest.csv` with one row per slide (`image_id, patient_id, center_id`, an optional
- * `label` and an optional `mpp`, a resolution that overrides the slide's own), column names mapped for cohorts that call them otherwise (`slide`, `patient`, `site`, `subtype`).
+ * `label` and an optional `mpp`, a resolution that overrides the slide's own), column names mapped for cohorts that
+ * call them otherwise (`slide`, `patient`, `site`, `subtype`).
  * Parsed with a real CSV parser (quotes, BOM, CRLF), each row checked with zod, rows grouped into patients.
  * Every problem is collected and reported with its line and column, so one run shows them all.
+ * Its pieces (reading the file, the CSV, finding the columns, an mpp cell, where a cell is)
+ * are also manifest-mpp's, which reads only the image id and mpp columns: the two stages word a problem alike.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { MANIFEST_CSV, MPP_RANGE } from '../../shared/contract/index.js';
@@ -93,6 +98,22 @@ const idCell = (what: string) =>
     .transform((s) => s.trim())
     .pipe(z.string().min(1, { error: `empty ${what}; every row needs one` }));
 
+/** An mpp cell: micrometres per pixel in MPP_RANGE, or empty (undefined: the slide's own resolution). */
+export const MppCell = z.string().transform((raw, ctx) => {
+  const s = raw.trim();
+  if (s === '') return undefined;
+  // A plain decimal only: Number() would also take '0x10' or 'Infinity'.
+  const n = /^\+?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s) ? Number(s) : Number.NaN;
+  if (n >= MPP_RANGE.min && n <= MPP_RANGE.max) return n;
+  ctx.addIssue({
+    code: 'custom',
+    message:
+      `'${s}' is not a resolution; expected micrometres per pixel, a number from ${MPP_RANGE.min} to ` +
+      `${MPP_RANGE.max} (about 0.25 at 40x, 0.5 at 20x), or empty for the slide's own`,
+  });
+  return z.NEVER;
+});
+
 const RowSchema = z.object({
   image_id: idCell('image id'),
   patient_id: idCell('patient id'),
@@ -101,24 +122,55 @@ const RowSchema = z.object({
     .string()
     .transform((s) => s.trim())
     .optional(),
-  mpp: z
-    .string()
-    .transform((raw, ctx) => {
-      const s = raw.trim();
-      if (s === '') return undefined;
-      // A plain decimal only: Number() would also take '0x10' or 'Infinity'.
-      const n = /^\+?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s) ? Number(s) : Number.NaN;
-      if (n >= MPP_RANGE.min && n <= MPP_RANGE.max) return n;
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          `'${s}' is not a resolution; expected micrometres per pixel, a number from ${MPP_RANGE.min} to ` +
-          `${MPP_RANGE.max} (about 0.25 at 40x, 0.5 at 20x), or empty for the slide's own`,
-      });
-      return z.NEVER;
-    })
-    .optional(),
+  mpp: MppCell.optional(),
 });
+
+/** Where a cell is, for a problem: `line 3, column 'slide' (image_id)` (the field only when the column is renamed). */
+export function cellWhere(line: number, column: string, field: Field): string {
+  return `line ${line}, column '${column}'${column !== field ? ` (${field})` : ''}`;
+}
+
+/**
+ * The manifest file's text, from the manifest repo's folder; a missing file is a ManifestError saying how to commit
+ * it.
+ */
+export function readManifestText(manifestDir: string, file: string): string {
+  const path = join(manifestDir, file);
+  if (!existsSync(path)) {
+    throw new ManifestError(file, [
+      `not found in the manifest repo; commit it with: tessella put file manifest@master:/${file} -f <your csv>`,
+    ]);
+  }
+  return readFileSync(path, 'utf8');
+}
+
+/**
+ * Where each mapped column is in the header; a problem for each required one that is missing (naming the header
+ * and the variable that maps it) and for a header name given twice among `checkDuplicates` (all names by default).
+ */
+export function locateColumns<F extends Field>(
+  header: string[],
+  mapping: Pick<ColumnMapping, F>,
+  required: (field: F) => boolean,
+  checkDuplicates: (name: string) => boolean = () => true,
+): { index: Partial<Record<F, number>>; problems: string[] } {
+  const index: Partial<Record<F, number>> = {};
+  const problems: string[] = [];
+  for (const field of Object.keys(mapping) as F[]) {
+    const i = header.indexOf(mapping[field]);
+    if (i >= 0) index[field] = i;
+    else if (required(field)) {
+      problems.push(
+        `missing column '${mapping[field]}' (${field}); the header has: ${header.join(', ')}. ` +
+          `Name the column that holds it with ${MAPPING_ENV[field]}.`,
+      );
+    }
+  }
+  const duplicateHeaders = header.filter((h, i) => header.indexOf(h) !== i && checkDuplicates(h));
+  if (duplicateHeaders.length)
+    problems.push(`line 1: duplicate column names: ${[...new Set(duplicateHeaders)].join(', ')}`);
+  return { index, problems };
+}
 
 /** Parse CSV text into records with their line numbers; CSV syntax errors name the file and line. */
 export function parseCsv(
@@ -153,24 +205,13 @@ export function parseManifest(text: string, options: ParseManifestOptions): Mani
   const kind = options.kind ?? 'auto';
   const { mapping } = options;
   const { header, records } = parseCsv(text, file);
-  const problems: string[] = [];
-  const where = (line: number, field: Field) =>
-    `line ${line}, column '${mapping[field]}'${mapping[field] !== field ? ` (${field})` : ''}`;
+  const where = (line: number, field: Field) => cellWhere(line, mapping[field], field);
 
-  const index: Partial<Record<Field, number>> = {};
-  for (const field of Object.keys(mapping) as Field[]) {
-    const i = header.indexOf(mapping[field]);
-    if (i >= 0) index[field] = i;
-    else if (!OPTIONAL.has(field) || (field === 'label' && kind === 'labeled')) {
-      problems.push(
-        `missing column '${mapping[field]}' (${field}); the header has: ${header.join(', ')}. ` +
-          `Name the column that holds it with ${MAPPING_ENV[field]}.`,
-      );
-    }
-  }
-  const duplicateHeaders = header.filter((h, i) => header.indexOf(h) !== i);
-  if (duplicateHeaders.length)
-    problems.push(`line 1: duplicate column names: ${[...new Set(duplicateHeaders)].join(', ')}`);
+  const { index, problems } = locateColumns(
+    header,
+    mapping,
+    (field) => !OPTIONAL.has(field) || (field === 'label' && kind === 'labeled'),
+  );
   if (problems.length) throw new ManifestError(file, problems);
   if (records.length === 0) throw new ManifestError(file, ['no rows after the header; add one row per slide']);
 

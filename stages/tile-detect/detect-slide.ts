@@ -29,7 +29,7 @@ export interface DetectSlideInput {
   outDir: string;
   slideId: string;
   config: DetectConfig;
-  /** merge-assign's /mpp/<slide>.json, when the manifest gives this slide's resolution */
+  /** manifest-mpp's /mpp/<slide>.json, when the manifest gives this slide's resolution */
   mppOverride?: MppOverride;
   log: Logger;
 }
@@ -81,7 +81,7 @@ export async function detectSlide({
         why: err.why,
         where: slide.path,
         hint:
-          "give the slide's resolution in the manifest's mpp column (MPP_COLUMN in merge-assign.yaml) or in the slide " +
+          "give the slide's resolution in the manifest's mpp column (MPP_COLUMN in manifest-mpp.yaml and merge-assign.yaml) or in the slide " +
           'file (re-export with mpp), or tile this cohort without TILE_UM / TARGET_MPP',
       });
       log.warn('no resolution for physical tiles: wrote error.json', { why: err.why });

@@ -1,5 +1,5 @@
 /**
- * tile-detect: container entry, one datum = one slide folder (`slides` `/(*)`), outer-joined with merge-assign's
+ * tile-detect: container entry, one datum = one slide folder (`slides` `/(*)`), outer-joined with manifest-mpp's
  * `/mpp/(*).json` when the manifest gives the slide's resolution. The work is in detect-slide.ts.
  */
 import { readMppOverride } from '../../shared/contract/index.js';

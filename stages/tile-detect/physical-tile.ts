@@ -48,7 +48,7 @@ export function planPhysicalTile(
   req: PhysicalRequest,
   levels: readonly Pick<SlideLevel, 'downsample'>[],
   slideMpp: { x: number; y: number } | undefined,
-  /** the manifest's resolution for this slide (merge-assign's /mpp/<slide>.json) */
+  /** the manifest's resolution for this slide (manifest-mpp's /mpp/<slide>.json) */
   manifestMpp?: number,
 ): PhysicalTile {
   let mpp: number;

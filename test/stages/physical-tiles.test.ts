@@ -2,7 +2,7 @@
  * Tiles of a physical size on real slides, end to end through tile-detect and tile-extract: CMU-1's small region
  * (0.499 um/px, 20x) and a 40x version of the same tissue (upsampled 2x, written with 0.2495 um/px in its TIFF
  * resolution tags) give the same grid in micrometres and tiles that agree after resizing; a slide without a
- * resolution gets error.json, or tiles at the manifest's resolution (merge-assign's /mpp/<slide>.json) when it gives
+ * resolution gets error.json, or tiles at the manifest's resolution (manifest-mpp's /mpp/<slide>.json) when it gives
  * one; TILE_UM=0 is the default path, byte for byte, with or without the manifest's resolution.
  */
 import assert from 'node:assert/strict';

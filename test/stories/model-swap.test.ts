@@ -18,6 +18,7 @@ import { tempDir } from '../helpers/dirs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
 const STAGES = [
+  'manifest-mpp',
   'tile-detect',
   'tile-extract',
   'normalize',

@@ -2,8 +2,10 @@
  * The manifest's resolution column through the engine's CLI, with physical tiles (TARGET_MPP) on: a slide that does
  * not say its resolution gets error.json; a manifest row giving it re-runs that slide's tile-detect datum only, which
  * now has tiles and says the mpp came from the manifest; a change to an unrelated column re-runs no tile-detect datum;
- * an override for a slide that is not in the slides repo makes no datum.
- * The project's own specs (merge-assign, tile-detect), run from the sources; synthetic slides, so no ../shared needed.
+ * an override for a slide that is not in the slides repo makes no datum; a manifest merge would refuse (a row without
+ * a patient id) still gives tile-detect its resolutions, since manifest-mpp reads only the image id and mpp columns.
+ * The project's own specs (manifest-mpp, tile-detect), run from the sources; synthetic slides, so no ../shared needed.
+ * (test/stories/manifest-refused.test.ts runs every pipeline on a manifest merge-assign refuses.)
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +16,7 @@ import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
 import { type SlideError, TilesJsonSchema, type TilesJson } from '../../shared/contract/index.js';
 import { projectRoot, tempDir } from '../helpers/dirs.js';
 
-const PIPELINES = ['merge-assign', 'tile-detect'];
+const PIPELINES = ['manifest-mpp', 'tile-detect'];
 
 describe("story: the manifest's mpp column gives a slide its resolution for physical tiles", () => {
   const tmp = tempDir('mpp-story');
@@ -129,5 +131,17 @@ describe("story: the manifest's mpp column gives a slide its resolution for phys
     assert.deepEqual(tileDetectSince(), { jobs: 1, processed: 1, skipped: 1 });
     const p = tilesJson('scanned').physical!;
     assert.deepEqual([p.mpp, p.mpp_source, p.slide_mpp, p.tile_px_level0], [0.25, 'manifest', { x: 0.5, y: 0.5 }, 896]);
+  });
+
+  test('a manifest merge would refuse (a row without a patient id) still gives tile-detect its resolutions', () => {
+    commitManifest(
+      'image_id,patient_id,center_id,label,mpp\nnompp,,A,LAA,1\nscanned,p2,B,LAA,0.5\nghost,p3,A,CE,0.3\n',
+    );
+    for (const j of lines(tessella('list', 'job', '-p', 'manifest-mpp', '-o', 'json')))
+      assert.equal(j.state, 'success', `manifest-mpp@${j.job.id}: ${j.reason}`);
+    // scanned's value changed (0.25 -> 0.5): its datum re-runs; nompp's did not.
+    assert.deepEqual(tileDetectSince(), { jobs: 1, processed: 1, skipped: 1 });
+    const p = tilesJson('scanned').physical!;
+    assert.deepEqual([p.mpp, p.mpp_source, p.tile_px_level0], [0.5, 'manifest', 448]);
   });
 });
