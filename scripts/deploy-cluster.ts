@@ -24,14 +24,14 @@
  *   --render-dir DIR  where the rendered specs go (default: a new temporary folder)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipelineOrder } from '../engine/dag.js';
 import { parseSpecs, readSpecDocuments, SpecError, type PipelineSpec } from '../engine/spec.js';
+import { INPUT_REPOS, specFilesIn } from '../engine/spec-folder.js';
 
-const INPUT_REPOS = ['slides', 'manifest', 'models'];
 const IMAGES = ['cpu', 'gpu'] as const;
 type Flavour = (typeof IMAGES)[number];
 /** The placeholder images the specs name: `tessella-cpu:latest` (or without a tag). */
@@ -166,10 +166,7 @@ interface Rendered {
 /** The specs in DAG order, each rendered with its image substituted. */
 function renderSpecs(o: Options, tag: string, renderDir: string): Rendered[] {
   if (!existsSync(o.pipelinesDir)) throw new SpecError(`no spec folder ${o.pipelinesDir}`);
-  const files = readdirSync(o.pipelinesDir)
-    .filter((f) => /\.(ya?ml|json)$/.test(f))
-    .sort()
-    .map((f) => join(o.pipelinesDir, f));
+  const files = specFilesIn(o.pipelinesDir);
   if (files.length === 0) throw new SpecError(`${o.pipelinesDir} holds no pipeline spec (*.yaml, *.yml, *.json)`);
 
   const specs: PipelineSpec[] = [];

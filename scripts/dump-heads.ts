@@ -14,15 +14,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { filesOf, headOf, listRepos } from '../engine/pfs.js';
+import { pipelineNamesIn } from '../engine/spec-folder.js';
 import { Store } from '../engine/store/store.js';
 import { buildModels } from './models/build.js';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const COHORT_SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff', 'unreadable.svs'];
-export const PIPELINES = readdirSync(join(projectRoot, 'pipelines'))
-  .filter((f) => f.endsWith('.yaml'))
-  .map((f) => f.slice(0, -5))
-  .sort();
+export const PIPELINES = pipelineNamesIn(join(projectRoot, 'pipelines')).sort();
 
 export type Heads = Record<string, Record<string, string>>;
 

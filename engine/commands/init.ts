@@ -1,5 +1,4 @@
 /** `tessella init`: the input repos and every pipeline of a folder of specs, created or updated (idempotent). */
-import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { appDir } from '../app-dir.js';
 import { out } from '../cli/output.js';
@@ -8,9 +7,7 @@ import { UsageError, type Verb } from '../cli/verb.js';
 import { createRepo } from '../pfs.js';
 import { putPipelines } from '../pipelines.js';
 import { loadSpecFiles } from '../spec.js';
-
-/** The input repos of the pathology DAG. */
-const INPUT_REPOS = ['slides', 'manifest', 'models'];
+import { INPUT_REPOS, specFilesIn } from '../spec-folder.js';
 
 export const initVerbs: Record<string, Verb> = {
   init: {
@@ -22,13 +19,7 @@ export const initVerbs: Record<string, Verb> = {
       const s = openStore();
       for (const r of INPUT_REPOS) if (createRepo(s, r, { ifMissing: true })) out(`created repo ${r}`);
       const dir = resolve((v.pipelines as string | undefined) ?? join(appDir(), 'pipelines'));
-      const files = existsSync(dir)
-        ? readdirSync(dir)
-            .filter((f) => /\.(ya?ml|json)$/.test(f))
-            .sort()
-            .map((f) => join(dir, f))
-        : [];
-      const { specs, fileOf } = loadSpecFiles(files);
+      const { specs, fileOf } = loadSpecFiles(specFilesIn(dir));
       if (!specs.length) {
         out(`no pipeline specs in ${dir}`);
         return;

@@ -10,6 +10,7 @@ import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MODEL_CARD_FILE, MODEL_FILE, REPORT_HTML, REPORT_MD } from '../../shared/contract/files.js';
 import { appDir } from '../app-dir.js';
+import { pipelineNamesIn } from '../spec-folder.js';
 import { engineEnv } from '../env.js';
 import { makeDemoCohort, makeNewEmbedModel } from './cohort.js';
 
@@ -20,18 +21,7 @@ interface JobCounts {
 }
 type StoryCounts = Record<string, JobCounts>;
 
-const PIPELINES = [
-  'manifest-mpp',
-  'tile-detect',
-  'tile-extract',
-  'normalize',
-  'embed',
-  'histogram',
-  'merge-assign',
-  'merge-slide',
-  'merge-shard',
-  'merge',
-];
+const PIPELINES = pipelineNamesIn();
 
 class Cli {
   constructor(

@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { appDir } from '../../engine/app-dir.js';
+import { pipelineNamesIn } from '../../engine/spec-folder.js';
 import { buildModels } from '../models/build.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
@@ -30,18 +31,7 @@ import { lossVsSlide, type Loss } from './e2e-quality.js';
 const root = appDir();
 const WIDTH = 17760;
 const HEIGHT = 10700;
-const STAGES = [
-  'manifest-mpp',
-  'tile-detect',
-  'tile-extract',
-  'normalize',
-  'embed',
-  'histogram',
-  'merge-assign',
-  'merge-slide',
-  'merge-shard',
-  'merge',
-];
+const STAGES = pipelineNamesIn();
 
 const MAIN_THREADS = Math.max(1, availableParallelism() - 1);
 /** Pipeline env per config; every other value is the spec's own. */

@@ -18,9 +18,9 @@ import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, wr
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { pipelineOrder } from '../../engine/dag.js';
 import { computeDatums, datumInputEnv, type Datum } from '../../engine/datums.js';
-import { loadSpecFiles, type PipelineSpec } from '../../engine/spec.js';
+import type { PipelineSpec } from '../../engine/spec.js';
+import { orderedSpecsIn } from '../../engine/spec-folder.js';
 import { buildModels, DEFAULT_SHIFT } from '../models/build.js';
 import { compareTrees } from './compare-trees.js';
 import { imageRunner, type Builder, type ImageRunner } from './container.js';
@@ -28,7 +28,6 @@ import { folderSnapshot, gatherOutputs, layOutDatum } from './folder-repos.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixtures = resolve(root, '..', 'shared', 'fixtures');
-const INPUT_REPOS = ['slides', 'manifest', 'models'];
 /** Slides of the check: a real H&E slide, and a real corrupt one (the error path through every stage). */
 const SLIDES = [
   // cmu1 gives its resolution in the manifest, so manifest-mpp writes a file (tile-detect ignores it: no TILE_UM)
@@ -224,13 +223,7 @@ function main(argv: string[]): number {
   rmSync(repos, { recursive: true, force: true });
   rmSync(runs, { recursive: true, force: true });
   const embed = makeInputRepos(repos);
-  const pipelinesDir = join(root, 'pipelines');
-  const files = readdirSync(pipelinesDir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
-    .map((f) => join(pipelinesDir, f));
-  const { specs, fileOf } = loadSpecFiles(files);
-  const ordered = pipelineOrder(specs, new Set(INPUT_REPOS), { files: fileOf });
+  const ordered = orderedSpecsIn(join(root, 'pipelines'));
   console.log(`check-stages: ${SLIDES.map((s) => s.file).join(', ')}; embed model: ${embed}; image ${values.image}`);
 
   const image = imageRunner(builder, values.image);

@@ -8,17 +8,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
+import { pipelineNamesIn } from '../../engine/spec-folder.js';
 import { sharedDir, projectRoot, tempDir } from '../helpers/dirs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
-// every pipeline of the project, from its specs (as test/stories/reproducible.test.ts reads them)
-const STAGES = readdirSync(join(projectRoot, 'pipelines'))
-  .filter((f) => f.endsWith('.yaml'))
-  .map((f) => f.slice(0, -5));
+const STAGES = pipelineNamesIn(join(projectRoot, 'pipelines'));
 
 function skipReason(): string | false {
   for (const s of SLIDES)

@@ -11,24 +11,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { pipelineNamesIn } from '../../engine/spec-folder.js';
 import { buildModels } from '../../scripts/models/build.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { projectRoot, sharedDir } from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
-const STAGES = [
-  'manifest-mpp',
-  'tile-detect',
-  'tile-extract',
-  'normalize',
-  'embed',
-  'histogram',
-  'merge-assign',
-  'merge-slide',
-  'merge-shard',
-  'merge',
-];
+const STAGES = pipelineNamesIn(join(projectRoot, 'pipelines'));
 
 function skipReason(): string | false {
   for (const s of SLIDES)
