@@ -3,7 +3,7 @@
  * write outputs. Inputs live under `$PFS_ROOT/<input name>/<path in repo>`; outputs go to `$PFS_ROOT/out`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { assertOutputWritable } from './pfs-out-check.js';
 
@@ -86,6 +86,15 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/** A symlink made under a temp name and renamed into place (Pachyderm and the engine take it by reference). */
+export function symlinkAtomic(target: string, path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-link`;
+  rmSync(tmp, { force: true });
+  symlinkSync(target, tmp);
+  renameSync(tmp, path);
 }
 
 export interface AtomicFile {

@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { appDir } from '../../engine/app-dir.js';
+import { tessella } from './tessella-cli.js';
 import { pipelineNamesIn } from '../../engine/spec-folder.js';
 import { buildModels } from '../models/build.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
@@ -64,17 +65,6 @@ const { values } = parseArgs({
 const base = resolve(values.dir ?? join(tmpdir(), 'tessella-e2e'));
 mkdirSync(base, { recursive: true });
 const refTiles = Number(values['ref-tiles']);
-
-function tessella(home: string, args: string[]): string {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'tessella.js'), ...args], {
-    cwd: root,
-    env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json' },
-    encoding: 'utf8',
-    maxBuffer: 256 << 20,
-  });
-  if (r.status !== 0) throw new Error(`tessella ${args.join(' ')}: exit ${r.status}\n${r.stderr.slice(-3000)}`);
-  return r.stdout;
-}
 
 /** The bench slide, made once per --dir. */
 async function benchSlide(): Promise<{ path: string; kind: string }> {

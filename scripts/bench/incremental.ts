@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
+import { tessella } from './tessella-cli.js';
 import { buildModels } from '../models/build.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
 
@@ -37,17 +38,6 @@ interface Job {
   finished: string | null;
   data_processed: number;
   data_skipped: number;
-}
-
-function tessella(home: string, args: string[]): string {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'tessella.js'), ...args], {
-    cwd: root,
-    env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json' },
-    encoding: 'utf8',
-    maxBuffer: 256 << 20,
-  });
-  if (r.status !== 0) throw new Error(`tessella ${args.join(' ')}: exit ${r.status}\n${r.stderr.slice(-2000)}`);
-  return r.stdout;
 }
 
 function timed(fn: () => void): number {

@@ -8,8 +8,8 @@
  * same cards as data (`/qc/<set>-NNNNN.cards.json`), and their pictures linked as `/qc/<slide>.jpg`.
  * The `/unlisted` datum (slides with outputs but no manifest row) only lists them: `/summary/unlisted.json`.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   qcPictureFile,
   qcShardCards,
@@ -19,7 +19,7 @@ import {
   UNLISTED_SUMMARY,
   shardSummaryFile,
 } from '../../shared/contract/index.js';
-import { writeFileAtomic } from '../../shared/pfs.js';
+import { symlinkAtomic, writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
 import { withoutPfsRoot } from '../../shared/slide-error.js';
 import { collectModelMeta, type ExcludedSlide } from './cohort.js';
@@ -218,15 +218,6 @@ function withoutModelMeta(o: SlideOutcome): SlideOutcome {
   return rest as SlideOutcome;
 }
 
-/** A symlink written under a temp name and renamed into place (Pachyderm and the engine take it by reference). */
-function linkAtomic(target: string, path: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-link`;
-  rmSync(tmp, { force: true });
-  symlinkSync(target, tmp);
-  renameSync(tmp, path);
-}
-
 /**
  * The shard's part of the QC page: every slide's card rendered (manifest order) into `qc/<set>-NNNNN.js`, the cards as
  * data into `qc/<set>-NNNNN.cards.json`, and each card picture linked from merge-slide's folder as `qc/<slide>.jpg`.
@@ -250,7 +241,7 @@ function writeShardCards(
     html.push(renderCard(line, { center: a.center, label: a.labelName, set: a.set }, read?.card));
     if (read) cards.push(read.card);
     if (read?.picture) {
-      linkAtomic(read.picture, join(outDir, qcPictureFile(a.slide)));
+      symlinkAtomic(read.picture, join(outDir, qcPictureFile(a.slide)));
       pictures++;
     }
   }

@@ -7,7 +7,7 @@
  * content hash, so this step stores no tensor bytes. Only the safetensors headers are read here.
  * A slide no manifest row names becomes `/unlisted/<slide>.json` and touches no shard.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   EMBEDDINGS_FILE,
@@ -19,7 +19,7 @@ import {
   type AssignedSlide,
   type SlideError,
 } from '../../shared/contract/index.js';
-import { writeFileAtomic } from '../../shared/pfs.js';
+import { symlinkAtomic, writeFileAtomic } from '../../shared/pfs.js';
 import { withoutPfsRoot } from '../../shared/slide-error.js';
 import { patientFolder, shardFolder } from './assign.js';
 import { surveySlide, type SlideOutcome } from './slide-outputs.js';
@@ -54,15 +54,6 @@ function clean(outcome: SlideOutcome): SlideOutcome {
   if (outcome.status === 'error') return { ...outcome, error: error(outcome.error) };
   if (outcome.status === 'excluded') return { ...outcome, why: withoutPfsRoot(outcome.why) };
   return outcome;
-}
-
-/** A symlink written under a temp name and renamed into place, as every output file is. */
-function linkAtomic(target: string, path: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-link`;
-  rmSync(tmp, { force: true });
-  symlinkSync(target, tmp);
-  renameSync(tmp, path);
 }
 
 export function runSlide(inputs: SlideInputs): { path: string; file?: SlideFile } {
@@ -109,7 +100,7 @@ export function runSlide(inputs: SlideInputs): { path: string; file?: SlideFile 
     ] as const) {
       if (!existsSync(join(from, name)))
         throw new Error(`${withoutPfsRoot(join(from, name))} vanished during merge-slide`);
-      linkAtomic(join(from, name), join(outDir, dir, name));
+      symlinkAtomic(join(from, name), join(outDir, dir, name));
     }
   }
   return { path: dir, file };

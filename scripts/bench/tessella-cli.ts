@@ -1,0 +1,16 @@
+/** The built `tessella` CLI as a benchmark calls it: one store, JSON logs, stdout returned, a failure thrown with its stderr. */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { appDir } from '../../engine/app-dir.js';
+
+export function tessella(home: string, args: string[]): string {
+  const root = appDir();
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'tessella.js'), ...args], {
+    cwd: root,
+    env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json' },
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
+  if (r.status !== 0) throw new Error(`tessella ${args.join(' ')}: exit ${r.status}\n${r.stderr.slice(-3000)}`);
+  return r.stdout;
+}
