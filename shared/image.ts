@@ -134,9 +134,13 @@ export async function resizeForModel(
     const k = img.width / size;
     return { data: img.data, k, method: k === 1 ? 'none' : `${k}x${k}-mean` };
   }
-  const data = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(size, size, { kernel: 'linear', fit: 'fill' })
+  return { data: await resizeLinear(img, size), k: 1, method: 'sharp-linear' };
+}
+
+/** sharp's resize with a linear kernel on 8-bit pixels, to side x side (not exact; for tiles of no integer ratio). */
+export async function resizeLinear(img: RgbImage, side: number): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+    .resize(side, side, { kernel: 'linear', fit: 'fill' })
     .raw()
     .toBuffer();
-  return { data, k: 1, method: 'sharp-linear' };
 }

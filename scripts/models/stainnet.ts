@@ -4,7 +4,7 @@
  * Pixels go in as (rgb/255 - 0.5)/0.5 in [-1, 1]; adding 1 keeps them >= 0 so both ReLUs pass them through.
  */
 import type { ModelCardInput } from '../../shared/onnx/card.js';
-import { encodeModel, type GraphSpec } from './onnx-proto.js';
+import { encodeModel, type GraphSpec } from '../../shared/onnx/onnx-proto.js';
 
 const HIDDEN = 32;
 

@@ -5,7 +5,7 @@
  * the other output layouts.
  */
 import type { ModelCardInput } from '../../shared/onnx/card.js';
-import { encodeModel, type GraphSpec, type Node } from './onnx-proto.js';
+import { encodeModel, type GraphSpec, type Node } from '../../shared/onnx/onnx-proto.js';
 import { seededRandom, uniformWeights } from './random.js';
 
 export type TinyCnnOutput = 'map' | 'tokens' | 'pooled';

@@ -13,6 +13,11 @@ export const modelEnvFields = {
   INTER_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
   /** on: ORT's idle threads spin-wait (its own default; lower latency on a core nothing else needs); off: sleep. */
   THREAD_SPINNING: envEnum(['off', 'on'] as const).default('off'),
+  /**
+   * onnx: tiles go to the model as uint8 pixels and the card's arithmetic runs as ONNX nodes (shared/onnx/pixel-io.ts;
+   * models it cannot wrap fall back by themselves); js: floats filled, and images read back, on the main thread.
+   */
+  PIXEL_CONVERSION: envEnum(['onnx', 'js'] as const).default('onnx'),
 };
 
 export const ModelEnvSchema = z.object(modelEnvFields);

@@ -4,11 +4,13 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { TensorInfo } from './card.js';
+import { inputDimsProblem, modelInputDims, type PixelIoRequest } from './pixel-io.js';
 import type { ProviderAttempt, SessionSettings } from './providers.js';
-import type { RunRequest, WorkerInit, WorkerMessage } from './worker.js';
+import type { PixelIoState, RunRequest, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface InferenceOutput {
-  data: Float32Array;
+  /** float32, or uint8 pixels from a model wrapped for pixel output */
+  data: Float32Array | Uint8Array;
   dims: number[];
 }
 
@@ -47,6 +49,10 @@ export class InferenceWorker {
     readonly attempts: ProviderAttempt[],
     readonly inputs: TensorInfo[],
     readonly outputs: TensorInfo[],
+    /** set when pixel I/O was asked for: whether the session takes pixels, and why not */
+    readonly pixelIo: PixelIoState | undefined,
+    /** what the session was wrapped for, when it was */
+    private readonly pixelRequest?: PixelIoRequest,
   ) {
     worker.on('message', (m: WorkerMessage) => {
       if (m.type !== 'result' && m.type !== 'error') return;
@@ -73,9 +79,12 @@ export class InferenceWorker {
     );
   }
 
-  /** Start a worker and open `modelPath` in it; rejects with every provider's error when none starts. */
-  static start(modelPath: string, settings: SessionSettings): Promise<InferenceWorker> {
-    const init: WorkerInit = { modelPath, ...settings };
+  /**
+   * Start a worker and open `modelPath` in it (wrapped for pixels when `pixelIo` is given and it can be); rejects
+   * with every provider's error when none starts.
+   */
+  static start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
+    const init: WorkerInit = { modelPath, ...settings, pixelIo };
     const worker = newWorker(init);
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
@@ -88,7 +97,15 @@ export class InferenceWorker {
         worker.off('exit', onExit);
         if (m.type === 'ready') {
           resolve(
-            new InferenceWorker(worker, m.provider, m.attempts, m.inputs as TensorInfo[], m.outputs as TensorInfo[]),
+            new InferenceWorker(
+              worker,
+              m.provider,
+              m.attempts,
+              m.inputs as TensorInfo[],
+              m.outputs as TensorInfo[],
+              m.pixelIo,
+              m.pixelIo?.used ? pixelIo : undefined,
+            ),
           );
         } else if (m.type === 'failed') {
           void worker.terminate();
@@ -101,12 +118,27 @@ export class InferenceWorker {
     });
   }
 
-  /** Run one batch. `data`'s buffer is transferred to the worker: do not use it afterwards. */
-  run(inputName: string, outputName: string, data: Float32Array, dims: number[]): Promise<InferenceOutput> {
+  /** Run one batch (float32, or uint8 pixels). `data`'s buffer is transferred to the worker: do not use it afterwards. */
+  run(
+    inputName: string,
+    outputName: string,
+    data: Float32Array | Uint8Array,
+    dims: number[],
+  ): Promise<InferenceOutput> {
     if (this.exitError) return Promise.reject(this.exitError);
+    // errors name the model's own input dims, and a wrapped model's fixed dims are checked here, as ORT would
+    const req = data instanceof Uint8Array ? this.pixelRequest : undefined;
+    const modelDims = req ? modelInputDims(req, dims) : dims;
+    if (req) {
+      const problem = inputDimsProblem(
+        this.inputs.find((i) => i.name === req.input.name),
+        modelDims,
+      );
+      if (problem) return Promise.reject(new InferenceRunError(problem, modelDims));
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, dims });
+      this.pending.set(id, { resolve, reject, dims: modelDims });
       const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims };
       this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
     });

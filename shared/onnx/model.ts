@@ -10,13 +10,43 @@ import { MODEL_CARD_FILE, MODEL_FILE } from '../contract/files.js';
 import type { Logger } from '../log.js';
 import { cardMismatches, ModelCardError, readModelCard, type ModelCard } from './card.js';
 import { InferenceWorker } from './inference.js';
+import { PIXELS_INPUT, PIXELS_OUTPUT, type PixelIoRequest } from './pixel-io.js';
 import type { SessionSettings } from './providers.js';
+
+/**
+ * How a stage hands tiles to the model. 'onnx': as uint8 pixels, the card's arithmetic run as ONNX nodes
+ * (pixel-io.ts) when the model can be wrapped; 'js': as floats filled on the main thread (tensor.ts).
+ * `tileSide`: the input tiles' side, which fixes embed's k x k mean (448 px tiles, a 224 model: k = 2).
+ */
+export interface PixelOptions {
+  conversion: 'onnx' | 'js';
+  tileSide?: number;
+}
+
+/** The wrapped session's tensors: uint8 NHWC pixels of side k x the card's size (embed; normalize: any) in. */
+export interface PixelIo {
+  k: number;
+  input: string;
+  output: string;
+}
 
 export interface OpenedModel {
   dir: string;
   card: ModelCard;
   sha256: string;
   worker: InferenceWorker;
+  /** set when the session takes pixels */
+  pixelIo?: PixelIo;
+}
+
+/** What to ask the worker to wrap, or why nothing. */
+function pixelRequest(card: ModelCard, task: ModelCard['task'], o: PixelOptions): PixelIoRequest | string {
+  if (o.conversion === 'js') return 'PIXEL_CONVERSION is js';
+  if (task === 'normalize') return { input: card.input, output: card.output, k: 1 };
+  if (o.tileSide === undefined) return 'the slide has no tiles';
+  if (o.tileSide % card.input.size)
+    return `tiles of ${o.tileSide} px are not a whole multiple of the model's ${card.input.size} px`;
+  return { input: card.input, k: o.tileSide / card.input.size };
 }
 
 /** The card does not match the model (or the folder is incomplete): the datum's error, not a crash. */
@@ -45,6 +75,7 @@ export async function openModel(
   task: ModelCard['task'],
   settings: SessionSettings,
   log?: Logger,
+  pixels: PixelOptions = { conversion: 'js' },
 ): Promise<OpenedModel> {
   const modelPath = join(dir, MODEL_FILE);
   const cardPath = join(dir, MODEL_CARD_FILE);
@@ -69,11 +100,23 @@ export async function openModel(
       ['task'],
     );
   }
-  const [sha256, worker] = await Promise.all([sha256File(modelPath), InferenceWorker.start(modelPath, settings)]);
+  const request = pixelRequest(card, task, pixels);
+  const [sha256, worker] = await Promise.all([
+    sha256File(modelPath),
+    InferenceWorker.start(modelPath, settings, typeof request === 'string' ? undefined : request),
+  ]);
   for (const a of worker.attempts) {
     if (a.error) log?.warn('execution provider unavailable, falling back', { provider: a.provider, why: a.error });
   }
-  log?.info('model loaded', { model: card.name, provider: worker.provider, sha256: sha256.slice(0, 12) });
+  const wrapped = typeof request !== 'string' && worker.pixelIo?.used;
+  log?.info('model loaded', {
+    model: card.name,
+    provider: worker.provider,
+    sha256: sha256.slice(0, 12),
+    pixels: wrapped ? 'onnx' : 'js',
+  });
+  const unwrapped = typeof request === 'string' ? request : worker.pixelIo?.reason;
+  if (pixels.conversion === 'onnx' && !wrapped) log?.info('pixels converted in JavaScript', { why: unwrapped });
   const problems = cardMismatches(card, worker.inputs, worker.outputs);
   if (problems.length) {
     await worker.close();
@@ -82,5 +125,9 @@ export async function openModel(
       problems,
     );
   }
-  return { dir, card, sha256, worker };
+  const pixelIo =
+    wrapped && typeof request !== 'string'
+      ? { k: request.k, input: PIXELS_INPUT, output: task === 'normalize' ? PIXELS_OUTPUT : card.output.name }
+      : undefined;
+  return { dir, card, sha256, worker, pixelIo };
 }

@@ -67,12 +67,20 @@ function sessionOptions(provider: string, s: SessionSettings): ort.InferenceSess
   return options;
 }
 
-/** Open `modelPath` with the first provider that starts. */
-export async function openSession(modelPath: string, settings: SessionSettings): Promise<OpenedSession> {
+/** Open a model (a path, or its bytes with `label` to name it) with the first provider that starts. */
+export async function openSession(
+  model: string | Uint8Array,
+  settings: SessionSettings,
+  label = typeof model === 'string' ? model : 'the model',
+): Promise<OpenedSession> {
   const attempts: ProviderAttempt[] = [];
   for (const provider of checkProviders(settings.providers)) {
     try {
-      const session = await ort.InferenceSession.create(modelPath, sessionOptions(provider, settings));
+      const options = sessionOptions(provider, settings);
+      const session =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, options)
+          : await ort.InferenceSession.create(model, options);
       attempts.push({ provider });
       return { session, provider, attempts };
     } catch (err) {
@@ -80,7 +88,7 @@ export async function openSession(modelPath: string, settings: SessionSettings):
     }
   }
   const why = attempts.map((a) => `${a.provider}: ${a.error}`).join('; ');
-  throw new ProviderError(`${modelPath}: no execution provider could open the model (${why})`, attempts);
+  throw new ProviderError(`${label}: no execution provider could open the model (${why})`, attempts);
 }
 
 /**

@@ -11,7 +11,7 @@ import { passOnSlideError } from '../slide-error.js';
 import { reportTileDecodeError, TileDecodeError } from '../tiles/index.js';
 import { describeShape, type ModelCard } from './card.js';
 import { InferenceRunError } from './inference.js';
-import { ModelMismatchError, openModel, type OpenedModel } from './model.js';
+import { ModelMismatchError, openModel, type OpenedModel, type PixelOptions } from './model.js';
 import type { SessionSettings } from './providers.js';
 
 /** The model cannot serve this cohort: the message says which model, what in its card, and both shapes. */
@@ -30,6 +30,8 @@ export interface ModelStageArgs {
   modelDir: string;
   outDir: string;
   settings: SessionSettings;
+  /** How tiles go to the model (asked once the slide is known to have tiles); default: converted in JavaScript. */
+  pixels?: () => Promise<PixelOptions>;
   log: Logger;
   work: (model: OpenedModel) => Promise<void>;
 }
@@ -45,7 +47,7 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
   }
   let model: OpenedModel;
   try {
-    model = await openModel(a.modelDir, a.task, a.settings, a.log);
+    model = await openModel(a.modelDir, a.task, a.settings, a.log, await a.pixels?.());
   } catch (err) {
     if (!(err instanceof ModelMismatchError)) throw err;
     throw new ModelFault(

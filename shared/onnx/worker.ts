@@ -2,19 +2,29 @@
  * The inference worker thread: owns one ONNX Runtime session so `session.run` (which blocks its thread) never
  * stalls the stage's event loop; the main thread decodes the next batch meanwhile. Messages: see inference.ts.
  */
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { openSession, ProviderError, tensorInfos, type SessionSettings } from './providers.js';
+import type { TensorInfo } from './card.js';
+import { wrapWithPixelIo, type PixelIoRequest } from './pixel-io.js';
+import { openSession, ProviderError, tensorInfos, type OpenedSession, type SessionSettings } from './providers.js';
 
 export interface WorkerInit extends SessionSettings {
   modelPath: string;
+  /** Open the model wrapped to take (and for images give) uint8 pixels, when it can be. */
+  pixelIo?: PixelIoRequest;
+}
+/** Whether the session takes pixels (pixel-io.ts), and why not when it was asked to and does not. */
+export interface PixelIoState {
+  used: boolean;
+  reason?: string;
 }
 export interface RunRequest {
   type: 'run';
   id: number;
   inputName: string;
   outputName: string;
-  data: Float32Array;
+  data: Float32Array | Uint8Array;
   dims: number[];
 }
 export type WorkerMessage =
@@ -24,30 +34,52 @@ export type WorkerMessage =
       attempts: { provider: string; error?: string }[];
       inputs: unknown[];
       outputs: unknown[];
+      pixelIo?: PixelIoState;
     }
   | { type: 'failed'; error: string; attempts: { provider: string; error?: string }[] }
-  | { type: 'result'; id: number; data: Float32Array; dims: number[] }
+  | { type: 'result'; id: number; data: Float32Array | Uint8Array; dims: number[] }
   | { type: 'error'; id: number; error: string };
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
 
-async function start(): Promise<void> {
-  let opened;
+/** The model wrapped for pixels, or why not; a wrapped model ONNX Runtime refuses falls back to the model as it is. */
+async function openWrapped(req: PixelIoRequest): Promise<{
+  opened?: OpenedSession;
+  declared?: { inputs: TensorInfo[]; outputs: TensorInfo[] };
+  state: PixelIoState;
+}> {
+  const wrapped = wrapWithPixelIo(readFileSync(init.modelPath), req);
+  if ('reason' in wrapped) return { state: { used: false, reason: wrapped.reason } };
   try {
-    opened = await openSession(init.modelPath, init);
+    const opened = await openSession(wrapped.model, init, `${init.modelPath} (wrapped for pixel input)`);
+    return { opened, declared: wrapped.declared, state: { used: true } };
   } catch (err) {
-    const attempts = err instanceof ProviderError ? err.attempts : [];
-    port.postMessage({ type: 'failed', error: (err as Error).message, attempts } satisfies WorkerMessage);
-    return;
+    return { state: { used: false, reason: `ONNX Runtime did not open the wrapped model: ${(err as Error).message}` } };
+  }
+}
+
+async function start(): Promise<void> {
+  const wrapped = init.pixelIo ? await openWrapped(init.pixelIo) : undefined;
+  let opened = wrapped?.opened;
+  if (!opened) {
+    try {
+      opened = await openSession(init.modelPath, init);
+    } catch (err) {
+      const attempts = err instanceof ProviderError ? err.attempts : [];
+      port.postMessage({ type: 'failed', error: (err as Error).message, attempts } satisfies WorkerMessage);
+      return;
+    }
   }
   const { session, provider, attempts } = opened;
   port.postMessage({
     type: 'ready',
     provider,
     attempts,
-    inputs: tensorInfos(session.inputMetadata),
-    outputs: tensorInfos(session.outputMetadata),
+    // a wrapped model is checked against its card as the model it wraps declares itself
+    inputs: wrapped?.declared?.inputs ?? tensorInfos(session.inputMetadata),
+    outputs: wrapped?.declared?.outputs ?? tensorInfos(session.outputMetadata),
+    pixelIo: wrapped?.state,
   } satisfies WorkerMessage);
 
   // Requests are handled one at a time in arrival order; the main thread may queue the next one.
@@ -62,11 +94,14 @@ async function start(): Promise<void> {
     }
     queue = queue.then(async () => {
       try {
-        const feeds = { [req.inputName]: new ort.Tensor('float32', req.data, req.dims) };
-        const results = await session.run(feeds, [req.outputName]);
+        const input =
+          req.data instanceof Uint8Array
+            ? new ort.Tensor('uint8', req.data, req.dims)
+            : new ort.Tensor('float32', req.data, req.dims);
+        const results = await session.run({ [req.inputName]: input }, [req.outputName]);
         const out = results[req.outputName];
         const dims = [...out.dims];
-        const raw = out.data as Float32Array;
+        const raw = out.data as Float32Array | Uint8Array;
         // Hand ORT's output buffer over without a copy when it is a whole, transferable ArrayBuffer.
         if (raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer) {
           try {

@@ -1,11 +1,13 @@
 /**
  * Embedding of one slide's normalized tiles (DESIGN.md step 4): decode, bring to the card's size (448 -> 224 by
  * an exact 2x2 mean; see shared/image.ts for other sizes), normalize per the card, run batched in the
- * inference worker, mean- and max-pool each tile's output (map, tokens or pooled), in tile order.
+ * inference worker, mean- and max-pool each tile's output (map, tokens or pooled), in tile order. With a model
+ * wrapped for pixels (model.pixelIo) the mean and the card's arithmetic run inside the worker on uint8 tiles.
  */
 import { embeddingTensors } from '../../shared/contract/index.js';
 import type { Logger } from '../../shared/log.js';
-import { decodeRgb, resizeForModel } from '../../shared/image.js';
+import { decodeRgb, resizeForModel, resizeLinear } from '../../shared/image.js';
+import type { RgbImage } from '../../shared/slide/index.js';
 import { describeShape, featureDim } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
@@ -43,8 +45,10 @@ export async function embedTiles(
     worker.outputs.find((o) => o.name === card.output.name),
   );
   const progress = log?.progress('embed', countTiles(inputPath), 'tiles');
+  const pixelIo = model.pixelIo;
   const batches = tileBatches(inputPath, batchSize, async (record) => {
-    const resized = await resizeForModel(await decodeRgb(record.image), size);
+    const img = await decodeRgb(record.image);
+    const resized = pixelIo ? await asModelPixels(img, size, pixelIo.k) : await resizeForModel(img, size);
     methods.add(resized.method);
     return resized;
   });
@@ -52,6 +56,13 @@ export async function embedTiles(
     batches,
     (batch) => {
       const n = batch.items.length;
+      if (pixelIo) {
+        const side = size * pixelIo.k;
+        const tile = side * side * 3;
+        const data = new Uint8Array(n * tile);
+        batch.items.forEach((t, i) => data.set(t.data, i * tile));
+        return worker.run(pixelIo.input, pixelIo.output, data, [n, side, side, 3]);
+      }
       const data = new Float32Array(n * 3 * size * size);
       batch.items.forEach((t, i) => fillInput(data, i, t.data, size, size, card.input, t.k));
       return worker.run(card.input.name, card.output.name, data, inputDims(card.input.layout, n, size, size));
@@ -60,6 +71,7 @@ export async function embedTiles(
       const n = batch.items.length;
       let pooled;
       try {
+        if (!(out.data instanceof Float32Array)) throw new Error(`the model returned bytes, not float32 features`);
         pooled = poolFeatures(out.data, out.dims, card.output.layout, card.pooling.skipTokens);
       } catch (err) {
         throw new InferenceRunError((err as Error).message, inputDims(card.input.layout, n, size, size));
@@ -99,6 +111,21 @@ export async function embedTiles(
     loc: Int32Array.from(locs),
     resize: [...methods].join(',') || 'none',
   };
+}
+
+/**
+ * A tile as a wrapped model takes it: bytes of side k x size (the k x k mean is the model's first node). A tile of
+ * another side (none from tile-extract, whose tiles share one size) is resized to that side with sharp first.
+ */
+async function asModelPixels(
+  img: RgbImage,
+  size: number,
+  k: number,
+): Promise<{ data: Uint8Array; k: number; method: string }> {
+  const side = size * k;
+  const mean = k === 1 ? 'none' : `${k}x${k}-mean`;
+  if (img.width === side && img.height === side) return { data: img.data, k, method: mean };
+  return { data: await resizeLinear(img, side), k, method: k === 1 ? 'sharp-linear' : `sharp-linear,${mean}` };
 }
 
 function concat(parts: Float32Array[], length: number): Float32Array {

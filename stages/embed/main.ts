@@ -10,6 +10,7 @@ import { runModelStage } from '../../shared/onnx/stage.js';
 import { inputPath, slideIdOf } from '../../shared/pfs.js';
 import { stageMain } from '../../shared/stage-main.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
+import { firstTileSide } from '../../shared/tiles/index.js';
 import { readEmbedConfig } from './config.js';
 import { embedTiles, writeEmbeddings } from './embed.js';
 
@@ -29,6 +30,10 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
     modelDir,
     outDir: env.outDir,
     settings: sessionSettings(cfg),
+    pixels: async () => ({
+      conversion: cfg.PIXEL_CONVERSION,
+      tileSide: await firstTileSide(tilesRecordIn(tilesDir, 'normalize')),
+    }),
     log,
     work: async (model) => {
       const input = tilesRecordIn(tilesDir, 'normalize');

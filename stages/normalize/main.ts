@@ -29,6 +29,7 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
     modelDir,
     outDir: env.outDir,
     settings: sessionSettings(cfg),
+    pixels: async () => ({ conversion: cfg.PIXEL_CONVERSION }),
     log,
     work: async (model) => {
       const input = tilesRecordIn(tilesDir, 'tile-extract');

@@ -3,6 +3,8 @@
  * decode, (rgb/255 - 0.5)/0.5 per the card, run batched in the inference worker, turn the output back into
  * pixels per the card (clamp, round), encode (PNG by default: lossless, so embed and histogram read the model's
  * pixels and the tiles carry one JPEG generation, tile-extract's), write the same keys in the same order.
+ * With a model wrapped for pixels (model.pixelIo) the worker takes and gives uint8 pixels and the card's
+ * arithmetic runs inside it; otherwise it runs here (tensor.ts).
  */
 import type { Logger } from '../../shared/log.js';
 import { decodeRgb, encodeRgb, imageFormatOf, type TileEncoding, type TileFormat } from '../../shared/image.js';
@@ -48,11 +50,18 @@ export async function normalizeTiles(
       },
       (t) => `${t.img.width}x${t.img.height}`,
     );
+    const pixelIo = model.pixelIo;
     await runOverlapped(
       batches,
       (batch) => {
         const { width, height } = batch.items[0].img;
         const n = batch.items.length;
+        if (pixelIo) {
+          const tile = height * width * 3;
+          const data = new Uint8Array(n * tile);
+          batch.items.forEach((t, i) => data.set(t.img.data, i * tile));
+          return worker.run(pixelIo.input, pixelIo.output, data, [n, height, width, 3]);
+        }
         const data = new Float32Array(n * 3 * width * height);
         batch.items.forEach((t, i) => fillInput(data, i, t.img.data, height, width, card.input));
         return worker.run(card.input.name, card.output.name, data, inputDims(card.input.layout, n, height, width));
@@ -60,16 +69,24 @@ export async function normalizeTiles(
       async (batch, out) => {
         const { width, height } = batch.items[0].img;
         const n = batch.items.length;
-        const want = inputDims(card.output.layout === 'NHWC' ? 'NHWC' : 'NCHW', n, height, width);
+        // a wrapped model returns NHWC pixels, whatever the model's own layout
+        const want = pixelIo
+          ? [n, height, width, 3]
+          : inputDims(card.output.layout === 'NHWC' ? 'NHWC' : 'NCHW', n, height, width);
         if (out.dims.join(',') !== want.join(',')) {
           throw new InferenceRunError(
             `the model returned ${describeShape(out.dims)} for tiles of ${width}x${height}; a normalize model must return the same size, ${describeShape(want)}`,
             inputDims(card.input.layout, n, height, width),
           );
         }
+        const y = out.data;
         const encoded = await Promise.all(
           batch.items.map((t, i) => {
-            const rgb = outputToRgb(out.data, i, height, width, card.output);
+            const tile = height * width * 3;
+            const rgb =
+              y instanceof Uint8Array
+                ? Buffer.from(y.buffer, y.byteOffset + i * tile, tile)
+                : outputToRgb(y, i, height, width, card.output);
             return encodeRgb(
               { data: rgb, width, height },
               opts.format === 'same' ? t.format : opts.format,

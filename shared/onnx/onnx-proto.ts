@@ -1,6 +1,7 @@
 /**
- * The part of ONNX's protobuf schema (onnx/onnx.proto, IR version 8) that a small model needs, written out
- * with its field numbers so protobufjs can encode a ModelProto without Python or the onnx package.
+ * The part of ONNX's protobuf schema (onnx/onnx.proto, IR version 8) that tessella writes or reads, with its field
+ * numbers, so protobufjs can encode small models (the test models) and the graph pieces pixel-io.ts adds to a
+ * model, without Python or the onnx package.
  */
 import protobuf from 'protobufjs';
 
@@ -41,6 +42,7 @@ const ONNX_SCHEMA = {
             int64Data: { rule: 'repeated', type: 'int64', id: 7, options: { packed: true } },
             name: { type: 'string', id: 8 },
             rawData: { type: 'bytes', id: 9 },
+            dataLocation: { type: 'int32', id: 14 },
           },
         },
         TensorShapeProto: {
@@ -85,10 +87,31 @@ const ONNX_SCHEMA = {
 };
 
 const root = protobuf.Root.fromJSON(ONNX_SCHEMA);
-const ModelProto = root.lookupType('onnx.ModelProto');
+export const ModelProto = root.lookupType('onnx.ModelProto');
+export const NodeProto = root.lookupType('onnx.NodeProto');
+export const TensorProto = root.lookupType('onnx.TensorProto');
+export const ValueInfoProto = root.lookupType('onnx.ValueInfoProto');
+export const OperatorSetIdProto = root.lookupType('onnx.OperatorSetIdProto');
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT64: 7 } as const;
+
+/** ONNX Runtime's names of TensorProto.DataType values, as its session metadata reports them. */
+export const ORT_TYPE_NAMES: Record<number, string> = {
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+};
 
 export interface Initializer {
   name: string;
@@ -101,10 +124,11 @@ export interface Node {
   outputs: string[];
   attributes?: Record<string, number | number[]>;
 }
-/** A graph input/output: a float tensor whose dims are numbers (fixed) or strings (symbolic, e.g. 'N'). */
+/** A graph input/output: a tensor (float unless `elemType` says otherwise) whose dims are numbers (fixed) or strings (symbolic, e.g. 'N'). */
 export interface ValueInfo {
   name: string;
   dims: (number | string)[];
+  elemType?: number;
 }
 export interface GraphSpec {
   name: string;
@@ -115,25 +139,25 @@ export interface GraphSpec {
   doc?: string;
 }
 
-function attribute(name: string, value: number | number[]) {
+export function attribute(name: string, value: number | number[]) {
   if (Array.isArray(value)) return { name, type: 7, ints: value };
   if (Number.isInteger(value)) return { name, type: 2, i: value };
   return { name, type: 1, f: value };
 }
 
-function valueInfo(v: ValueInfo) {
+export function valueInfo(v: ValueInfo) {
   return {
     name: v.name,
     type: {
       tensorType: {
-        elemType: DataType.FLOAT,
+        elemType: v.elemType ?? DataType.FLOAT,
         shape: { dim: v.dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
   };
 }
 
-function initializer(t: Initializer) {
+export function initializer(t: Initializer) {
   const raw = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
   return {
     name: t.name,
