@@ -1,6 +1,7 @@
 /**
  * Tile codecs, CPU per 448 px tile (all threads of this process, best of 3 passes): writing and reading PNG at
- * zlib level 0 and 1 with shared/png.ts and with libvips (sharp), and reading the JPEG tiles tile-extract writes.
+ * zlib level 0 and 1 with shared/png.ts and with libvips (sharp), and writing and reading the JPEG tiles
+ * tile-extract writes, through TurboJPEG (shared/jpeg-turbo.ts, what the stages use) and through libvips.
  * Tiles: the 448 px grid of CMU-1 (../shared/fixtures), or the records of --tiles PATH (a tiles.tfrecord).
  *
  *   npx tsx scripts/bench/png.ts [--tiles PATH] [--count 48]
@@ -11,6 +12,8 @@ import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
 import { decodeRgb, encodeRgb } from '../../shared/image.js';
 import { decodePlainPng, encodePng } from '../../shared/png.js';
+import { turboJpeg } from '../../shared/jpeg-turbo.js';
+import sharp from 'sharp';
 import { openSlide, type RgbImage } from '../../shared/slide/index.js';
 import { readTileRecords } from '../../shared/tile-record.js';
 
@@ -60,12 +63,19 @@ console.log(`${imgs.length} tiles of ${imgs[0].width} px; CPU per tile:`);
 await cpuPerTile('write PNG 0, shared/png.ts', (i) => encodePng(imgs[i], 0));
 await cpuPerTile('write PNG 1, shared/png.ts', (i) => encodePng(imgs[i], 1));
 await cpuPerTile('write PNG 1, libvips', (i) => encodeRgb(imgs[i], 'png', { pngLevel: 1 }));
-await cpuPerTile('write JPEG q95 4:4:4, libvips', (i) => encodeRgb(imgs[i], 'jpeg'));
+await cpuPerTile('write JPEG q95 4:4:4, TurboJPEG', (i) => encodeRgb(imgs[i], 'jpeg'));
+await cpuPerTile('write JPEG q95 4:4:4, libvips', (i) =>
+  sharp(imgs[i].data, { raw: { width: imgs[i].width, height: imgs[i].height, channels: 3 } })
+    .jpeg({ quality: 95, chromaSubsampling: '4:4:4', optimiseCoding: false })
+    .toBuffer(),
+);
 await cpuPerTile('read PNG 0, shared/png.ts', (i) => decodePlainPng(ours0[i]));
 await cpuPerTile('read PNG 1 (libvips), shared/png.ts', (i) => decodePlainPng(vips1[i]));
 await cpuPerTile('read PNG 1, libvips', async (i) => {
-  const { data, info } = await (await import('sharp')).default(vips1[i]).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(vips1[i]).raw().toBuffer({ resolveWithObject: true });
   return data.length + info.width;
 });
-await cpuPerTile('read JPEG, libvips', (i) => decodeRgb(jpeg[i]));
+await cpuPerTile('read JPEG, TurboJPEG', (i) => decodeRgb(jpeg[i]));
+await cpuPerTile('read JPEG, libvips', (i) => sharp(jpeg[i]).raw().toBuffer());
+if (!turboJpeg()) console.log('(libturbojpeg.so.0 is not installed: the TurboJPEG rows are libvips too)');
 console.log(`KiB per tile: PNG 0 ${kib(ours0)}, PNG 1 (libvips) ${kib(vips1)}, JPEG q95 4:4:4 ${kib(jpeg)}`);
