@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { ModelMismatchError, openModel } from '../../shared/onnx/model.js';
-import { checkProviders, openSession } from '../../shared/onnx/providers.js';
+import { checkProviders, openSession, providerMissing } from '../../shared/onnx/providers.js';
 import { tempDir } from '../helpers/dirs.js';
 
 describe('sessions: provider fallback and the inference worker', () => {
@@ -28,6 +28,8 @@ describe('sessions: provider fallback and the inference worker', () => {
         attempts.map((a) => a.provider),
         ['cuda', 'webgpu', 'cpu'],
       );
+    // without onnxruntime-node's GPU provider libraries (a CPU install) CUDA is not even tried, and the reason says so
+    if (providerMissing('cuda')) assert.match(attempts[0].error!, /ONNXRUNTIME_NODE_INSTALL=skip/);
   });
 
   it('rejects unknown providers by name', () => {
