@@ -128,3 +128,21 @@ export function downstreamOf(repo: string, ordered: PipelineSpec[]): PipelineSpe
   }
   return out;
 }
+
+/** The pipelines a pipeline reads, directly or through other pipelines (`ordered`: DAG order). */
+export function upstreamOf(pipeline: string, ordered: PipelineSpec[]): Set<string> {
+  const byName = new Map(ordered.map((s) => [s.pipeline.name, s]));
+  const out = new Set<string>();
+  const visit = (name: string) => {
+    const s = byName.get(name);
+    if (!s) return;
+    for (const { pfs } of inputLeaves(s.input)) {
+      if (byName.has(pfs.repo) && !out.has(pfs.repo)) {
+        out.add(pfs.repo);
+        visit(pfs.repo);
+      }
+    }
+  };
+  visit(pipeline);
+  return out;
+}

@@ -27,7 +27,9 @@ import { now, type Store } from './store/store.js';
 import { appDir } from './app-dir.js';
 import { engineEnv } from './env.js';
 import { active, runDatum, scratchRemovals, type DatumContext } from './datum-process.js';
-import { downstreamOf } from './dag.js';
+import { isolation } from './datum-sandbox.js';
+import { downstreamOf, upstreamOf } from './dag.js';
+import { DatumSlots } from './slots.js';
 import { orderedPipelines } from './pipelines.js';
 import { dueOf, duePipelines, getJob, lastJob, type Due, type JobInput, type JobRow, type JobState } from './jobs.js';
 let gpuCache: string[] | undefined;
@@ -105,46 +107,73 @@ export interface RunOptions {
 }
 
 /**
- * Runs every due job in DAG order until nothing is due (a pipeline whose job fails is not retried in the same
- * call). Holds the store's runner claim meanwhile.
+ * Runs every due job until nothing is due (a pipeline whose job fails is not retried in the same call). Jobs of
+ * pipelines that do not read each other run at once (embed beside histogram, merge-assign beside the tile
+ * stages), their datums sharing the machine's slots (slots.ts); a pipeline waits while any pipeline it reads,
+ * directly or not, has a job running or due, so each job sees its inputs' newest commits, as in DAG order.
+ * Results come back in the order the jobs started. Holds the store's runner claim meanwhile.
  */
 export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobResult[]> {
   const log = opts.log ?? createLogger('tessella');
   await store.acquireRunner('tessella run', opts.waitMs, (m) => log.info(m));
   const results: JobResult[] = [];
   const failed = new Set<string>();
+  const running = new Map<string, Promise<void>>();
+  const slots = new DatumSlots();
   try {
     store.cleanScratch();
     for (;;) {
-      const due = duePipelines(store).find((d) => !failed.has(d.row.name));
-      if (!due) break;
-      const r = await runJob(store, due, log);
-      results.push(r);
-      opts.onJob?.(r);
-      if (r.state !== 'success') {
-        failed.add(r.pipeline);
-        // Downstream jobs would mix this pipeline's old output with their other inputs' new ones: hold them back
-        // until it succeeds (Pachyderm does not run them either).
+      if (!active.interrupted) {
         const ordered = orderedPipelines(store);
-        const below = new Set(
-          downstreamOf(
-            r.pipeline,
-            ordered.map((p) => p.spec),
-          ).map((s) => s.pipeline.name),
-        );
-        for (const { row, spec } of ordered) {
-          if (!below.has(row.name) || failed.has(row.name)) continue;
-          failed.add(row.name);
-          if (dueOf(store, row, spec))
-            log.warn('job held back', { pipeline: row.name, because: `upstream pipeline ${r.pipeline} failed` });
+        const specs = ordered.map((p) => p.spec);
+        const due = duePipelines(store).filter((d) => !failed.has(d.row.name) && !running.has(d.row.name));
+        const waiting = new Set([...running.keys(), ...due.map((d) => d.row.name)]);
+        for (const d of due) {
+          const name = d.row.name;
+          if ([...upstreamOf(name, specs)].some((u) => waiting.has(u))) continue;
+          // without a read-only store, what a datum leaves in it is found by comparing the store's folders
+          // before and after (datum-process.ts): that needs one job at a time
+          if (running.size && isolation() === 'copy') break;
+          const index = results.length;
+          results.push(undefined as unknown as JobResult); // its place in start order
+          const job = runJob(store, d, log, slots).then((r) => {
+            results[index] = r;
+            running.delete(name);
+            opts.onJob?.(r);
+            if (r.state !== 'success') holdBack(store, r, failed, log);
+          });
+          running.set(name, job);
         }
       }
-      if (active.interrupted) break;
+      if (!running.size) break;
+      await Promise.race(running.values());
     }
   } finally {
+    await Promise.allSettled(running.values());
     store.releaseRunner();
   }
-  return results;
+  return results.filter((r) => r !== undefined);
+}
+
+/**
+ * A failed job's pipeline, and every pipeline below it, runs no more jobs in this call: downstream jobs would mix
+ * its old output with their other inputs' new ones (Pachyderm does not run them either).
+ */
+function holdBack(store: Store, r: JobResult, failed: Set<string>, log: Logger): void {
+  failed.add(r.pipeline);
+  const ordered = orderedPipelines(store);
+  const below = new Set(
+    downstreamOf(
+      r.pipeline,
+      ordered.map((p) => p.spec),
+    ).map((s) => s.pipeline.name),
+  );
+  for (const { row, spec } of ordered) {
+    if (!below.has(row.name) || failed.has(row.name)) continue;
+    failed.add(row.name);
+    if (dueOf(store, row, spec))
+      log.warn('job held back', { pipeline: row.name, because: `upstream pipeline ${r.pipeline} failed` });
+  }
 }
 
 /** Starts (or resumes) a job and plans it, in one transaction: a job row exists only with its plan. */
@@ -170,8 +199,11 @@ function startJob(store: Store, due: Due): { job: JobRow; plan: Plan } {
   });
 }
 
-/** Runs (or resumes) one job to its end: plan, execute the changed datums, finish with the output commit. */
-export async function runJob(store: Store, due: Due, log: Logger): Promise<JobResult> {
+/**
+ * Runs (or resumes) one job to its end: plan, execute the changed datums, finish with the output commit. `slots`:
+ * the machine's datum slots when other jobs run beside it.
+ */
+export async function runJob(store: Store, due: Due, log: Logger, slots = new DatumSlots()): Promise<JobResult> {
   const spec = due.spec;
   let started;
   try {
@@ -222,7 +254,7 @@ export async function runJob(store: Store, due: Due, log: Logger): Promise<JobRe
   });
   if (plan.queue.length) progress.draw();
 
-  await executeDatums(store, spec, job, plan.queue, result, progress, log);
+  await executeDatums(store, spec, job, plan.queue, result, progress, log, slots);
   result.seconds = progress.end();
   if (active.interrupted) {
     result.state = 'running';
@@ -276,6 +308,7 @@ async function executeDatums(
   result: JobResult,
   progress: JobProgress,
   log: Logger,
+  machine: DatumSlots,
 ): Promise<void> {
   const slots = slotsFor(spec);
   const ctx: DatumContext = {
@@ -292,7 +325,13 @@ async function executeDatums(
   const worker = async (gpus: string[]) => {
     while (next < queue.length && !active.interrupted) {
       const item = queue[next++];
-      const r = await runDatum(ctx, item.datum, gpus);
+      const release = await machine.take(gpus);
+      let r;
+      try {
+        r = await runDatum(ctx, item.datum, gpus);
+      } finally {
+        release();
+      }
       if (r.ok) {
         result.processed++;
         progress.update('processed');

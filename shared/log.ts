@@ -13,14 +13,17 @@ export interface LogSink {
   write(line: string): void;
   /**
    * On a terminal, a live block of lines kept below the log (progress): redrawn in place, erased before each
-   * log line and drawn again after it; [] erases it. Sinks without it get progress as one redrawn line.
+   * log line and drawn again after it; [] erases it. Each `key` (one per progress meter) has its own block,
+   * drawn one below the other in the order they first appeared, so jobs running at once share the footer.
+   * Sinks without it get progress as one redrawn line.
    */
-  footer?(lines: string[]): void;
+  footer?(lines: string[], key?: string): void;
 }
 
 /** Writes to stderr; on a terminal keeps the live footer below the log lines. */
 class StderrSink implements LogSink {
   private footerLines: string[] = [];
+  private readonly blocks = new Map<string, string[]>();
 
   get isTTY(): boolean {
     return Boolean(process.stderr.isTTY) && process.env.TESSELLA_LOG_FORMAT !== 'json';
@@ -31,15 +34,25 @@ class StderrSink implements LogSink {
     process.stderr.write(
       eraseBlock(this.footerLines.length) + line + (line.endsWith('\n') ? this.footerLines.join('\n') : ''),
     );
-    if (!line.endsWith('\n')) this.footerLines = []; // a partial line took the footer's place
+    if (!line.endsWith('\n')) {
+      // a partial line took the footer's place
+      this.footerLines = [];
+      this.blocks.clear();
+    }
   }
 
-  footer(lines: string[]): void {
+  footer(lines: string[], key = ''): void {
     // Longer lines would wrap, and the block could not be erased by its line count.
     const width = Math.max(20, (process.stderr.columns || 120) - 1);
-    const fitted = lines.map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l));
-    process.stderr.write((this.footerLines.length ? eraseBlock(this.footerLines.length) : '') + fitted.join('\n'));
-    this.footerLines = fitted;
+    if (lines.length)
+      this.blocks.set(
+        key,
+        lines.map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l)),
+      );
+    else this.blocks.delete(key);
+    const all = [...this.blocks.values()].flat();
+    process.stderr.write((this.footerLines.length ? eraseBlock(this.footerLines.length) : '') + all.join('\n'));
+    this.footerLines = all;
   }
 }
 

@@ -5,8 +5,12 @@
  */
 import type { Fields, Logger } from './log.js';
 
+let meters = 0;
+
 export class Progress {
   private n = 0;
+  /** This meter's block in a terminal's footer (meters drawn at once each keep their own). */
+  private readonly footerKey = `progress-${++meters}`;
   private readonly started = performance.now();
   private lastDraw = 0;
   private finished = false;
@@ -97,7 +101,7 @@ export class Progress {
     }
     const [first, ...rest] = this.lines();
     const tagged = `[${this.log.component}] ${first}`;
-    if (sink.footer) sink.footer([tagged, ...rest]);
+    if (sink.footer) sink.footer([tagged, ...rest], this.footerKey);
     else sink.write(`${clearLine()}${tagged}`);
   }
 
@@ -105,7 +109,7 @@ export class Progress {
   end(): number {
     const sink = this.log.sink;
     if (sink.isTTY) {
-      if (sink.footer) sink.footer([]);
+      if (sink.footer) sink.footer([], this.footerKey);
       else sink.write(clearLine());
     }
     return this.seconds;

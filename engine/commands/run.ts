@@ -1,4 +1,4 @@
-/** `tessella run`: every due job in DAG order; Ctrl-C stops the datums' processes and leaves the job to resume. */
+/** `tessella run`: every due job, a pipeline after the ones it reads (runner.ts); Ctrl-C stops the datums' processes and leaves the job to resume. */
 import { createLogger, type Logger } from '../../shared/log.js';
 import { openStore } from '../cli/session.js';
 import { UsageError, type Verb } from '../cli/verb.js';
@@ -25,7 +25,7 @@ function report(results: JobResult[], log: Logger): number {
 export const runVerbs: Record<string, Verb> = {
   run: {
     usage: 'run',
-    summary: 'run every due job in DAG order until nothing is due',
+    summary: 'run every due job until nothing is due (a pipeline after those it reads; independent ones at once)',
     options: {},
     async run(args) {
       if (args.length) throw new UsageError('run takes no arguments');
