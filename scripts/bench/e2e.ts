@@ -247,6 +247,9 @@ async function main(): Promise<void> {
       console.log(
         `\n## ${name}: ${n} slide(s), ${tiles} tiles, batch normalize ${batches.normalize} / embed ${batches.embed}`,
       );
+      console.log(
+        "each stage's seconds are its jobs' own; pipelines that do not read each other run at once (histogram beside embed), so they overlap",
+      );
       console.log('| | seconds | tiles/s | vs reference |\n|---|---|---|---|');
       for (const s of STAGES) {
         const sec = secs[s] ?? 0;

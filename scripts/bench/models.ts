@@ -5,7 +5,7 @@
  * (target >= 0.9). Also tries each provider in EXECUTION_PROVIDERS (default cuda,webgpu,cpu) and says what ran.
  *
  *   npx tsx scripts/bench/models.ts [--tiles 64] [--threads 0] [--embed-onnx PATH] [--normalize-batch 8] [--embed-batch 32]
- *   [--rounds 3] [--providers cuda,webgpu,cpu]
+ *   [--rounds 3] [--providers cuda,webgpu,cpu] [--pixels onnx|js] (--pixels: the stages' PIXEL_CONVERSION)
  * Without --embed-onnx it uses ../shared/fixtures/models/efficientnet-b0-random.onnx when present, else the tiny CNN.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -144,6 +144,7 @@ async function main(): Promise<void> {
       'embed-batch': { type: 'string', default: '32' },
       rounds: { type: 'string', default: '3' },
       providers: { type: 'string', default: process.env.EXECUTION_PROVIDERS ?? 'cuda,webgpu,cpu' },
+      pixels: { type: 'string', default: 'onnx' },
     },
   });
   const n = Number(values.tiles);
@@ -174,8 +175,10 @@ async function main(): Promise<void> {
 
     const rounds = Number(values.rounds);
 
-    // normalize
-    const norm = await openModel(join(dir, 'models', 'normalize'), 'normalize', settings);
+    // normalize, with the stages' pixel conversion (PIXEL_CONVERSION, default onnx)
+    const conversion = values.pixels === 'js' ? 'js' : 'onnx';
+    const norm = await openModel(join(dir, 'models', 'normalize'), 'normalize', settings, undefined, { conversion });
+    console.log(`pixel conversion: ${conversion} (normalize: ${norm.pixelIo ? 'in the session' : 'in JavaScript'})`);
     for (const a of norm.worker.attempts)
       console.log(`provider ${a.provider}: ${a.error ? 'failed: ' + a.error : 'ran'}`);
     const nb = Number(values['normalize-batch']);
@@ -198,7 +201,10 @@ async function main(): Promise<void> {
     await norm.worker.close();
 
     // embed
-    const emb = await openModel(join(dir, 'models', 'embed'), 'embed', settings);
+    const emb = await openModel(join(dir, 'models', 'embed'), 'embed', settings, undefined, {
+      conversion,
+      tileSide: 448,
+    });
     const eb = Number(values['embed-batch']);
     const size = emb.card.input.size;
     const embRef = await sessionOnly(emb, normalized, eb, settings, async (img) => {
