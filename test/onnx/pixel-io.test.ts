@@ -16,27 +16,18 @@ import { PIXELS_INPUT, PIXELS_OUTPUT, wrapWithPixelIo } from '../../shared/onnx/
 import { tensorInfos } from '../../shared/onnx/providers.js';
 import { fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
+import { cmuTiles } from '../helpers/cmu-tiles.js';
 import { tempDir } from '../helpers/dirs.js';
 
-const FIXTURE = resolve(import.meta.dirname, '../../../shared/fixtures/slides/cmu-1-small-region.pyramid.tiff');
 const B0 = resolve(import.meta.dirname, '../../../shared/fixtures/models/efficientnet-b0-random.onnx');
 const S = 448;
 
 /** Three 448 px tiles: two of CMU-1's tissue and one with every level 0..255 and hard edges. */
 async function tiles(): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = [];
-  for (const [left, top] of [
+  const out: Uint8Array[] = await cmuTiles([
     [0, 0],
     [900, 600],
-  ]) {
-    out.push(
-      await sharp(FIXTURE, { limitInputPixels: false })
-        .extract({ left, top, width: S, height: S })
-        .removeAlpha()
-        .raw()
-        .toBuffer(),
-    );
-  }
+  ]);
   const ramp = new Uint8Array(S * S * 3);
   for (let i = 0; i < ramp.length; i++) ramp[i] = (i * 37 + (i >> 9)) % 256;
   out.push(ramp);

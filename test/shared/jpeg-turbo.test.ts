@@ -4,26 +4,21 @@ import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeRgb, encodeRgb } from '../../shared/image.js';
 import { turboJpeg } from '../../shared/jpeg-turbo.js';
+import { cmuTiles } from '../helpers/cmu-tiles.js';
 
-const FIXTURE = resolve(import.meta.dirname, '../../../shared/fixtures/slides/cmu-1-small-region.pyramid.tiff');
 const S = 448;
 const raw = { raw: { width: S, height: S, channels: 3 as const } };
 
 describe('JPEG through TurboJPEG: the pixels and bytes libvips gives', () => {
   const tiles: Buffer[] = [];
   before(async () => {
-    for (const [left, top] of [
-      [0, 0],
-      [900, 600],
-      [1200, 1800],
-    ])
-      tiles.push(
-        await sharp(FIXTURE, { limitInputPixels: false })
-          .extract({ left, top, width: S, height: S })
-          .removeAlpha()
-          .raw()
-          .toBuffer(),
-      );
+    tiles.push(
+      ...(await cmuTiles([
+        [0, 0],
+        [900, 600],
+        [1200, 1800],
+      ])),
+    );
   });
 
   it('is installed (scripts/setup installs libturbojpeg0)', () => {
