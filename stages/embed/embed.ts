@@ -148,5 +148,7 @@ export function writeEmbeddings(path: string, e: Embeddings, model: OpenedModel,
     resize: e.resize,
     pooling: 'mean,max',
     execution_provider: model.worker.provider,
+    // onnx: the card's arithmetic in the session (float32), js: in JavaScript; embeddings agree to ~1e-5
+    pixel_conversion: model.pixelIo ? 'onnx' : 'js',
   });
 }
