@@ -116,7 +116,7 @@ export interface RunOptions {
 export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobResult[]> {
   const log = opts.log ?? createLogger('tessella');
   await store.acquireRunner('tessella run', opts.waitMs, (m) => log.info(m));
-  const results: JobResult[] = [];
+  const results: (JobResult | undefined)[] = []; // in start order; a place is filled when its job ends
   const failed = new Set<string>();
   const running = new Map<string, Promise<void>>();
   const slots = new DatumSlots();
@@ -134,8 +134,7 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
           // without a read-only store, what a datum leaves in it is found by comparing the store's folders
           // before and after (datum-process.ts): that needs one job at a time
           if (running.size && isolation() === 'copy') break;
-          const index = results.length;
-          results.push(undefined as unknown as JobResult); // its place in start order
+          const index = results.push(undefined) - 1;
           const job = runJob(store, d, log, slots).then((r) => {
             results[index] = r;
             running.delete(name);
@@ -152,7 +151,7 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
     await Promise.allSettled(running.values());
     store.releaseRunner();
   }
-  return results.filter((r) => r !== undefined);
+  return results.filter((r): r is JobResult => r !== undefined);
 }
 
 /**

@@ -8,7 +8,8 @@
  *
  * When the library is not installed, `turboJpeg()` is undefined and shared/image.ts uses sharp for everything.
  */
-import koffi from 'koffi';
+import type koffi from 'koffi';
+import { loadFirstLibrary } from './native-lib.js';
 import type { RgbImage } from './slide/index.js';
 
 const SONAMES = ['libturbojpeg.so.0', 'libturbojpeg.so', 'libturbojpeg.0.dylib', 'turbojpeg.dll'];
@@ -50,15 +51,7 @@ export function turboJpeg(): TurboJpeg | undefined {
 }
 
 function load(): TurboJpeg | null {
-  let lib: koffi.IKoffiLib | undefined;
-  for (const name of SONAMES) {
-    try {
-      lib = koffi.load(name);
-      break;
-    } catch {
-      // next name
-    }
-  }
+  const { lib } = loadFirstLibrary(SONAMES);
   if (!lib) return null;
   const b: Bound = {
     initDecompress: lib.func('void *tjInitDecompress()'),

@@ -88,11 +88,6 @@ const GRAPH_OUTPUT = 12;
 const TENSOR_NAME = 8;
 const TENSOR_DATA_LOCATION = 14;
 
-function stringField(body: Uint8Array, no: number): string | undefined {
-  const f = fieldsOf(body).find((x) => x.no === no && x.body);
-  return f ? Buffer.from(f.body!).toString('utf8') : undefined;
-}
-
 /** A ValueInfoProto as ONNX Runtime's session metadata describes it. */
 function infoOf(body: Uint8Array): TensorInfo {
   const v = ValueInfoProto.toObject(ValueInfoProto.decode(body), { longs: Number }) as {
@@ -105,11 +100,16 @@ function infoOf(body: Uint8Array): TensorInfo {
   return { name: v.name, isTensor: true, type: ORT_TYPE_NAMES[t.elemType ?? 0] ?? String(t.elemType), shape };
 }
 
-function lengthDelimited(no: number, body: Uint8Array): Uint8Array {
+/** The tag and length that precede a length-delimited field's `length` bytes. */
+function fieldHeader(no: number, length: number): Uint8Array {
   return protobuf.Writer.create()
     .uint32((no << 3) | 2)
-    .bytes(body)
+    .uint32(length)
     .finish();
+}
+
+function lengthDelimited(no: number, body: Uint8Array): Uint8Array {
+  return Buffer.concat([fieldHeader(no, body.length), body]);
 }
 
 function nodeField(n: Node, index: number): Uint8Array {
@@ -275,8 +275,8 @@ export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped
   const outputs: { field: Field; info: TensorInfo }[] = [];
   for (const f of graph) {
     if (f.no === GRAPH_INPUT) {
-      const name = stringField(f.body!, 1) ?? '';
-      if (!initializerNames.has(name)) inputs.push({ field: f, info: infoOf(f.body!) });
+      const info = infoOf(f.body!);
+      if (!initializerNames.has(info.name)) inputs.push({ field: f, info });
     } else if (f.no === GRAPH_OUTPUT) outputs.push({ field: f, info: infoOf(f.body!) });
   }
   const declared = { inputs: inputs.map((i) => i.info), outputs: outputs.map((o) => o.info) };
@@ -302,11 +302,12 @@ export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped
   parts.push(valueInfoField(GRAPH_INPUT, PIXELS_INPUT, DataType.UINT8));
   if (req.output) parts.push(valueInfoField(GRAPH_OUTPUT, PIXELS_OUTPUT, DataType.UINT8));
 
-  const body = Buffer.concat(parts);
+  // the model's bytes copied once: the graph's parts go in place behind their new header
+  const graphLength = parts.reduce((n, p) => n + p.length, 0);
   const out: Uint8Array[] = [];
   for (const f of top) {
     if (f !== graphs[0]) out.push(model.subarray(f.start, f.end));
-    else out.push(lengthDelimited(MODEL_GRAPH, body));
+    else out.push(fieldHeader(MODEL_GRAPH, graphLength), ...parts);
   }
   return { model: Buffer.concat(out), declared };
 }

@@ -105,6 +105,7 @@ export async function openSession(
     }
     try {
       const options = sessionOptions(provider, settings);
+      // two overloads (a path, bytes): a union argument matches neither
       const session =
         typeof model === 'string'
           ? await ort.InferenceSession.create(model, options)

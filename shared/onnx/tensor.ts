@@ -12,6 +12,14 @@ export function inputDims(layout: ModelCard['input']['layout'], n: number, heigh
   return layout === 'NCHW' ? [n, 3, height, width] : [n, height, width, 3];
 }
 
+/** A batch of same-size RGB tiles as one uint8 NHWC buffer, and its dims: the input of a model wrapped for pixels. */
+export function pixelBatch(tiles: Uint8Array[], height: number, width: number): { data: Uint8Array; dims: number[] } {
+  const tile = height * width * 3;
+  const data = new Uint8Array(tiles.length * tile);
+  tiles.forEach((t, i) => data.set(t, i * tile));
+  return { data, dims: inputDims('NHWC', tiles.length, height, width) };
+}
+
 /**
  * Write tile `index` of a batch into `dst` (allocated for the whole batch) in the card's layout. With `k` > 1 the
  * pixels are bytes of a (height k) x (width k) tile, brought to height x width by a k x k mean on the way: one pass

@@ -5,6 +5,7 @@
  * are thread-safe).
  */
 import koffi from 'koffi';
+import { loadFirstLibrary } from '../native-lib.js';
 import { OpenSlideMissingError } from './types.js';
 
 /** An `openslide_t *`, opaque to JavaScript. */
@@ -49,16 +50,9 @@ let cached: OpenSlideLib | undefined;
 
 export function loadOpenSlide(): OpenSlideLib {
   if (cached) return cached;
-  const failures: string[] = [];
-  let lib: koffi.IKoffiLib | undefined;
-  for (const name of process.env.TESSELLA_OPENSLIDE_LIB ? [process.env.TESSELLA_OPENSLIDE_LIB] : SONAMES) {
-    try {
-      lib = koffi.load(name);
-      break;
-    } catch (err) {
-      failures.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
-    }
-  }
+  const { lib, failures } = loadFirstLibrary(
+    process.env.TESSELLA_OPENSLIDE_LIB ? [process.env.TESSELLA_OPENSLIDE_LIB] : SONAMES,
+  );
   if (!lib) throw new OpenSlideMissingError(failures.join('; '));
   cached = bind(lib);
   return cached;

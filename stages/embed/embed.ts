@@ -12,7 +12,7 @@ import { describeShape, featureDim } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
 import { poolFeatures } from '../../shared/onnx/pooling.js';
-import { fillInput, inputDims } from '../../shared/onnx/tensor.js';
+import { fillInput, inputDims, pixelBatch } from '../../shared/onnx/tensor.js';
 import { tileBatches } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { countTiles } from '../../shared/tile-record.js';
@@ -58,10 +58,12 @@ export async function embedTiles(
       const n = batch.items.length;
       if (pixelIo) {
         const side = size * pixelIo.k;
-        const tile = side * side * 3;
-        const data = new Uint8Array(n * tile);
-        batch.items.forEach((t, i) => data.set(t.data, i * tile));
-        return worker.run(pixelIo.input, pixelIo.output, data, [n, side, side, 3]);
+        const { data, dims } = pixelBatch(
+          batch.items.map((t) => t.data),
+          side,
+          side,
+        );
+        return worker.run(pixelIo.input, pixelIo.output, data, dims);
       }
       const data = new Float32Array(n * 3 * size * size);
       batch.items.forEach((t, i) => fillInput(data, i, t.data, size, size, card.input, t.k));

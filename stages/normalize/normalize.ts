@@ -12,7 +12,7 @@ import type { RgbImage } from '../../shared/slide/index.js';
 import { describeShape } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
-import { fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
+import { fillInput, inputDims, outputToRgb, pixelBatch } from '../../shared/onnx/tensor.js';
 import { tileBatches } from '../../shared/tiles/index.js';
 import { countTiles, TileRecordWriter } from '../../shared/tile-record.js';
 
@@ -57,10 +57,12 @@ export async function normalizeTiles(
         const { width, height } = batch.items[0].img;
         const n = batch.items.length;
         if (pixelIo) {
-          const tile = height * width * 3;
-          const data = new Uint8Array(n * tile);
-          batch.items.forEach((t, i) => data.set(t.img.data, i * tile));
-          return worker.run(pixelIo.input, pixelIo.output, data, [n, height, width, 3]);
+          const { data, dims } = pixelBatch(
+            batch.items.map((t) => t.img.data),
+            height,
+            width,
+          );
+          return worker.run(pixelIo.input, pixelIo.output, data, dims);
         }
         const data = new Float32Array(n * 3 * width * height);
         batch.items.forEach((t, i) => fillInput(data, i, t.img.data, height, width, card.input));
@@ -70,9 +72,7 @@ export async function normalizeTiles(
         const { width, height } = batch.items[0].img;
         const n = batch.items.length;
         // a wrapped model returns NHWC pixels, whatever the model's own layout
-        const want = pixelIo
-          ? [n, height, width, 3]
-          : inputDims(card.output.layout === 'NHWC' ? 'NHWC' : 'NCHW', n, height, width);
+        const want = inputDims(pixelIo || card.output.layout === 'NHWC' ? 'NHWC' : 'NCHW', n, height, width);
         if (out.dims.join(',') !== want.join(',')) {
           throw new InferenceRunError(
             `the model returned ${describeShape(out.dims)} for tiles of ${width}x${height}; a normalize model must return the same size, ${describeShape(want)}`,
