@@ -5,7 +5,7 @@
  * blobs. The process cannot write the store and ends with the runner (datum-sandbox.ts); a failure carries the
  * datum's own last error line (datum-error.ts).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { datumInputEnv, type Datum } from './datums.js';
 import { changedInputs, ingest, inputsWrittenError, materialize, OutputError } from './datum-mount.js';
 import { failureReason, logSize } from './datum-error.js';
 import { isolation, SETUP_FAILED, wrapCommand, type Isolation } from './datum-sandbox.js';
+import type { BatchWorker } from './datum-batch.js';
 import { storeStrays, strayError, type StoreEntries } from './store-strays.js';
 import { recordFailure, recordSuccess } from './store/datums.js';
 import type { PipelineSpec } from './spec.js';
@@ -73,6 +74,7 @@ export async function runDatum(
   ctx: DatumContext,
   datum: Datum,
   gpus: string[],
+  batch?: BatchWorker,
 ): Promise<{ ok: true } | { ok: false; error: string; log: string }> {
   const { store, job } = ctx;
   const logPath = join(ctx.logDir, `${datum.id}.log`);
@@ -83,7 +85,8 @@ export async function runDatum(
   let retry = true;
   const mode = isolation();
   for (attempt = 1; attempt <= ctx.tries && retry && !active.interrupted; attempt++) {
-    const scratch = join(store.scratchDir, `${ownerPrefix}${randomBytes(6).toString('hex')}`);
+    // with datum batching every datum of the slot's process has the same root, emptied after each datum
+    const scratch = batch ? batch.root : join(store.scratchDir, `${ownerPrefix}${randomBytes(6).toString('hex')}`);
     try {
       const mount = materialize(store, datum, scratch, mode === 'copy');
       const logFd = openSync(logPath, 'a');
@@ -92,7 +95,7 @@ export async function runDatum(
         const from = logSize(logFd);
         // without a read-only view of the store, what a datum leaves in the store's folders is looked for after it
         const before: StoreEntries | undefined = mode === 'copy' ? storeStrays(store) : undefined;
-        error = await execDatum(ctx, datum, scratch, logFd, gpus, mode);
+        error = batch ? await batch.exec(datum, logFd) : await execDatum(ctx, datum, scratch, logFd, gpus, mode);
         if (error) {
           const reason = failureReason(logPath, from);
           if (reason) error = `${error}: ${reason}`;
@@ -101,6 +104,7 @@ export async function runDatum(
         if (strays.length) {
           // Not retried: the datum's cmd writes outside $PFS_ROOT/out, every try would.
           error = strayError(store, strays);
+          batch?.end(error);
           writeSync(logFd, `--- ${error}\n`);
           retry = false;
           continue;
@@ -109,6 +113,7 @@ export async function runDatum(
         if (damaged.length) {
           // Not retried: the stored copy itself changed, so another try would read the damaged file.
           error = inputsWrittenError(damaged);
+          batch?.end(error);
           writeSync(logFd, `--- ${error}\n`);
           retry = false;
           continue;
@@ -120,6 +125,7 @@ export async function runDatum(
           } catch (e) {
             if (!(e instanceof OutputError)) throw e;
             error = e.message;
+            batch?.end(error);
             writeSync(logFd, `--- ${error}\n`);
             retry = false; // the datum made the same link each time
             continue;
@@ -147,8 +153,10 @@ export async function runDatum(
       }
     } catch (e) {
       error = (e as Error).message;
+      batch?.end(error);
     } finally {
-      rmScratch(scratch);
+      if (batch) batch.clear();
+      else rmScratch(scratch);
     }
   }
   if (active.interrupted) return { ok: false, error: 'interrupted', log: logPath };
@@ -190,8 +198,122 @@ function rmScratchSync(dir: string): void {
   }
 }
 
+/** What every process of a job's datums gets: the engine's environment, the spec's env, Pachyderm's job variables. */
+export function jobEnv(ctx: DatumContext, root: string, gpus: string[]): Record<string, string> {
+  const { spec, job } = ctx;
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries((spec.transform.env ?? {}) as Record<string, string>))
+    env[k] = rewritePfs(String(v), root);
+  env.PACH_JOB_ID = job.id;
+  env.PACH_OUTPUT_COMMIT_ID = job.id;
+  env.PPS_PIPELINE_NAME = job.pipeline;
+  env.PFS_ROOT = root;
+  if (gpus.length) env.CUDA_VISIBLE_DEVICES = gpus.join(',');
+  return env;
+}
+
+/** One datum's own variables: its inputs' paths and commits, join and group keys, PACH_DATUM_ID. */
+export function datumEnv(datum: Datum, root: string): Record<string, string> {
+  const env = datumInputEnv(datum, root);
+  for (const i of datum.inputs) {
+    if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
+    if (i.groupBy !== undefined) env[`PACH_DATUM_${i.name}_GROUP_BY`] = i.groupBy;
+  }
+  env.PACH_DATUM_ID = datum.id;
+  return env;
+}
+
+export interface DatumProcess {
+  child: ChildProcess;
+  /** resolves '' when the process ended with an accepted code, else what went wrong */
+  exited: Promise<string>;
+  /** kills its process group; `exited` then says `why` */
+  kill(why: string): void;
+}
+
+/**
+ * Starts the spec's cmd under the sandbox wrapper, leading its own process group, recorded in `<root>/.child` so
+ * a later run can kill it if this process dies first. `output`: the log's fd, or 'pipe' to read it here.
+ */
+export function startProcess(
+  ctx: DatumContext,
+  root: string,
+  env: Record<string, string>,
+  output: number | 'pipe',
+  mode: Isolation,
+): DatumProcess {
+  const { spec } = ctx;
+  const cmd = spec.transform.cmd.map((a) => rewritePfs(a, root));
+  const stdin = spec.transform.stdin as string[] | undefined;
+  const accept = new Set<number>([0, ...((spec.transform.acceptReturnCode as number[] | undefined) ?? [])]);
+  const run = wrapCommand(mode, ctx.store.home, join(root, 'out'), cmd);
+  // fd 3: a pipe whose far end closes when this process dies, however it dies (the wrapper's watchdog)
+  const child = spawn(run.file, run.args, {
+    cwd: ctx.workingDir,
+    env,
+    stdio: [stdin ? 'pipe' : 'ignore', output, output, 'pipe'],
+    detached: true,
+  });
+  const pid = child.pid;
+  if (pid) {
+    active.children.add(pid);
+    try {
+      writeFileSync(join(root, '.child'), `${pid} ${processStartTime(pid)}\n`);
+    } catch {
+      /* scratch gone */
+    }
+  }
+  let killedFor: string | undefined;
+  const killGroup = () => {
+    try {
+      process.kill(-pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+  const exited = new Promise<string>((resolvePromise) => {
+    let settled = false;
+    const done = (msg: string) => {
+      if (settled) return;
+      settled = true;
+      resolvePromise(msg);
+    };
+    child.on('error', (e) => {
+      if (pid) active.children.delete(pid);
+      done(`cannot start ${JSON.stringify(cmd[0])}: ${e.message}`);
+    });
+    child.on('exit', () => {
+      // leftovers of the process group (background jobs of a shell, the watchdog) do not outlive the datum
+      killGroup();
+      child.stdio[3]?.destroy();
+    });
+    child.on('close', (code, signal) => {
+      if (pid) active.children.delete(pid);
+      if (killedFor) done(killedFor);
+      else if (signal) done(`killed by ${signal}`);
+      else if (code === SETUP_FAILED && mode === 'namespace')
+        done(`exit code ${code} (TESSELLA_ISOLATION=copy runs datums without a mount namespace)`);
+      else if (code !== null && accept.has(code)) done('');
+      else done(`exit code ${code}`);
+    });
+  });
+  if (stdin && child.stdin) {
+    child.stdin.on('error', () => undefined); // the process may exit without reading it all
+    child.stdin.end(stdin.map((l) => rewritePfs(l, root)).join('\n') + '\n');
+  }
+  return {
+    child,
+    exited,
+    kill: (why) => {
+      killedFor ??= why;
+      killGroup();
+    },
+  };
+}
+
 /** Starts the datum's process; resolves '' on success, else what went wrong. */
-function execDatum(
+async function execDatum(
   ctx: DatumContext,
   datum: Datum,
   scratch: string,
@@ -199,93 +321,23 @@ function execDatum(
   gpus: string[],
   mode: Isolation,
 ): Promise<string> {
-  const { spec, job } = ctx;
-  const root = scratch;
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  for (const [k, v] of Object.entries((spec.transform.env ?? {}) as Record<string, string>))
-    env[k] = rewritePfs(String(v), root);
-  Object.assign(env, datumInputEnv(datum, root));
-  for (const i of datum.inputs) {
-    if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
-    if (i.groupBy !== undefined) env[`PACH_DATUM_${i.name}_GROUP_BY`] = i.groupBy;
+  const workingDirProblem = checkWorkingDir(ctx);
+  if (workingDirProblem) return workingDirProblem;
+  const env = { ...jobEnv(ctx, scratch, gpus), ...datumEnv(datum, scratch) };
+  const proc = startProcess(ctx, scratch, env, logFd, mode);
+  const timer =
+    ctx.timeoutS && ctx.timeoutS > 0
+      ? setTimeout(() => proc.kill(`timed out after datumTimeout ${ctx.spec.datumTimeout}`), ctx.timeoutS * 1000)
+      : undefined;
+  try {
+    return await proc.exited;
+  } finally {
+    if (timer) clearTimeout(timer);
   }
-  env.PACH_DATUM_ID = datum.id;
-  env.PACH_JOB_ID = job.id;
-  env.PACH_OUTPUT_COMMIT_ID = job.id;
-  env.PPS_PIPELINE_NAME = job.pipeline;
-  env.PFS_ROOT = root;
-  if (gpus.length) env.CUDA_VISIBLE_DEVICES = gpus.join(',');
-  const cmd = spec.transform.cmd.map((a) => rewritePfs(a, root));
-  const stdin = spec.transform.stdin as string[] | undefined;
-  const accept = new Set<number>([0, ...((spec.transform.acceptReturnCode as number[] | undefined) ?? [])]);
-  if (!existsSync(ctx.workingDir) || !statSync(ctx.workingDir).isDirectory()) {
-    return Promise.resolve(`workingDir ${ctx.workingDir} does not exist`);
-  }
-  return new Promise((resolvePromise) => {
-    let settled = false;
-    let timedOut = false;
-    const done = (msg: string) => {
-      if (settled) return;
-      settled = true;
-      resolvePromise(msg);
-    };
-    const run = wrapCommand(mode, ctx.store.home, join(scratch, 'out'), cmd);
-    // fd 3: a pipe whose far end closes when this process dies, however it dies (the wrapper's watchdog)
-    const child = spawn(run.file, run.args, {
-      cwd: ctx.workingDir,
-      env,
-      stdio: [stdin ? 'pipe' : 'ignore', logFd, logFd, 'pipe'],
-      detached: true,
-    });
-    const pid = child.pid;
-    if (pid) {
-      active.children.add(pid);
-      // lets a later run kill this process group if we die first
-      try {
-        writeFileSync(join(scratch, '.child'), `${pid} ${processStartTime(pid)}\n`);
-      } catch {
-        /* scratch gone */
-      }
-    }
-    let timer: NodeJS.Timeout | undefined;
-    if (ctx.timeoutS && ctx.timeoutS > 0) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          process.kill(-pid!, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }, ctx.timeoutS * 1000);
-    }
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer);
-      if (pid) active.children.delete(pid);
-      done(`cannot start ${JSON.stringify(cmd[0])}: ${e.message}`);
-    });
-    child.on('exit', () => {
-      // leftovers of the process group (background jobs of a shell, the watchdog) do not outlive the datum
-      try {
-        process.kill(-pid!, 'SIGKILL');
-      } catch {
-        /* none */
-      }
-      child.stdio[3]?.destroy();
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (pid) active.children.delete(pid);
-      if (timedOut) done(`timed out after datumTimeout ${spec.datumTimeout}`);
-      else if (signal) done(`killed by ${signal}`);
-      else if (code === SETUP_FAILED && mode === 'namespace')
-        done(`exit code ${code} (TESSELLA_ISOLATION=copy runs datums without a mount namespace)`);
-      else if (code !== null && accept.has(code)) done('');
-      else done(`exit code ${code}`);
-    });
-    if (stdin && child.stdin) {
-      child.stdin.on('error', () => undefined); // the process may exit without reading it all
-      child.stdin.end(stdin.map((l) => rewritePfs(l, root)).join('\n') + '\n');
-    }
-  });
+}
+
+export function checkWorkingDir(ctx: DatumContext): string | undefined {
+  if (!existsSync(ctx.workingDir) || !statSync(ctx.workingDir).isDirectory())
+    return `workingDir ${ctx.workingDir} does not exist`;
+  return undefined;
 }

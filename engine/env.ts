@@ -50,6 +50,8 @@ export const EngineEnvSchema = z.object({
   TESSELLA_GPUS: gpuList,
   /** how a datum is kept from writing the store: see datum-sandbox.ts */
   TESSELLA_ISOLATION: envEnum(['auto', 'namespace', 'copy'] as const).default('auto'),
+  /** off: a process per datum even where a spec asks for datum batching (to compare, or to debug one datum) */
+  TESSELLA_DATUM_BATCHING: envEnum(['spec', 'off'] as const).default('spec'),
   /** json: log lines as JSON even on a terminal */
   TESSELLA_LOG_FORMAT: envEnum(['json', 'text'] as const).optional(),
   /** stacks with errors */

@@ -27,6 +27,7 @@ import { now, type Store } from './store/store.js';
 import { appDir } from './app-dir.js';
 import { engineEnv } from './env.js';
 import { active, runDatum, scratchRemovals, type DatumContext } from './datum-process.js';
+import { BatchWorker } from './datum-batch.js';
 import { isolation } from './datum-sandbox.js';
 import { downstreamOf, upstreamOf } from './dag.js';
 import { DatumSlots } from './slots.js';
@@ -321,13 +322,23 @@ async function executeDatums(
   };
   if (queue.length) mkdirSync(ctx.logDir, { recursive: true });
   let next = 0;
+  const batching = spec.transform.datumBatching === true && engineEnv().TESSELLA_DATUM_BATCHING !== 'off';
   const worker = async (gpus: string[]) => {
+    // datum batching: one process per slot serves its datums in turn (datum-batch.ts)
+    const batch = batching && next < queue.length ? new BatchWorker(ctx, gpus, isolation()) : undefined;
+    try {
+      await serveQueue(gpus, batch);
+    } finally {
+      await batch?.close();
+    }
+  };
+  const serveQueue = async (gpus: string[], batch: BatchWorker | undefined) => {
     while (next < queue.length && !active.interrupted) {
       const item = queue[next++];
       const release = await machine.take(gpus);
       let r;
       try {
-        r = await runDatum(ctx, item.datum, gpus);
+        r = await runDatum(ctx, item.datum, gpus, batch);
       } finally {
         release();
       }

@@ -178,6 +178,8 @@ const Transform = z.looseObject({
   errStdin: z.array(z.string()).optional(),
   acceptReturnCode: z.array(z.number().int()).optional(),
   user: z.string().optional(),
+  /** one process serves many datums, each asked for with NextDatum (engine/datum-batch.ts) */
+  datumBatching: z.boolean().optional(),
 });
 
 export const PipelineSpecSchema = z.looseObject({

@@ -2,8 +2,13 @@
  * The one way a stage starts: read the stage contract's variables, make the stage's logger, run its work, and on
  * a crash log the error with its stack as one line and exit 1 (the engine, or Pachyderm, then retries the datum).
  * Bad input is not a crash: a stage writes the slide's error.json and returns normally (exit 0).
+ *
+ * Under datum batching (shared/next-datum.ts) the process runs `main` once per datum: it asks the worker for the
+ * next datum, takes that datum's variables into process.env, runs, and reports a crash with the next call instead
+ * of exiting (the worker then fails that datum and starts the stage afresh for the next one, as Pachyderm does).
  */
 import { createLogger, type Logger } from './log.js';
+import { batchingPort, NextDatumClient } from './next-datum.js';
 import { readStageEnv, type StageEnv } from './pfs.js';
 
 export interface StageContext {
@@ -12,20 +17,65 @@ export interface StageContext {
   log: Logger;
 }
 
+type StageFn = (ctx: StageContext) => Promise<void> | void;
+
 /** Run a stage's `main` and own its exit: 0 when it returns, 1 with the error logged when it throws. */
-export function stageMain(stage: string, main: (ctx: StageContext) => Promise<void> | void): void {
+export function stageMain(stage: string, main: StageFn): void {
+  const port = batchingPort();
+  if (port !== undefined) {
+    void serveDatums(stage, main, port);
+    return;
+  }
   let log = createLogger(stage);
-  const run = async () => {
-    const env = readStageEnv();
-    const job = env.jobId ? { job: env.jobId } : {};
-    const datum = env.datumId ? { datum: env.datumId } : {};
-    log = createLogger(stage, { ...job, ...datum });
-    await main({ env, log });
-  };
-  run().catch((err: unknown) => {
-    const e = err instanceof Error ? err : new Error(String(err));
-    log.error('failed', { error: e.name, message: e.message, stack: e.stack });
+  runOnce(stage, main, (l) => {
+    log = l;
+  }).catch((err: unknown) => {
+    logCrash(log, err);
     // exit now: an inference worker or an open slide must not keep a failed datum's process alive
     process.exit(1);
   });
+}
+
+async function runOnce(stage: string, main: StageFn, onLogger: (log: Logger) => void): Promise<void> {
+  const env = readStageEnv();
+  const job = env.jobId ? { job: env.jobId } : {};
+  const datum = env.datumId ? { datum: env.datumId } : {};
+  const log = createLogger(stage, { ...job, ...datum });
+  onLogger(log);
+  await main({ env, log });
+}
+
+function logCrash(log: Logger, err: unknown): string {
+  const e = err instanceof Error ? err : new Error(String(err));
+  log.error('failed', { error: e.name, message: e.message, stack: e.stack });
+  return `${e.name}: ${e.message}`;
+}
+
+/** One datum after another, until the worker ends the process. */
+async function serveDatums(stage: string, main: StageFn, port: number): Promise<void> {
+  const client = new NextDatumClient(port);
+  let log = createLogger(stage);
+  let previous: string[] = [];
+  let error = '';
+  for (;;) {
+    let env: Record<string, string>;
+    try {
+      env = await client.next(error);
+    } catch (err) {
+      logCrash(log, err);
+      process.exit(1);
+    }
+    // the last datum's variables go (an input a datum lacks has none), the next one's come
+    for (const k of previous) if (!(k in env)) delete process.env[k];
+    Object.assign(process.env, env);
+    previous = Object.keys(env);
+    error = '';
+    try {
+      await runOnce(stage, main, (l) => {
+        log = l;
+      });
+    } catch (err) {
+      error = logCrash(log, err);
+    }
+  }
 }

@@ -6,12 +6,15 @@
  * run on tiles of the cohort's size) would fail every slide alike, so it fails the datum and the job, which holds
  * merge back and leaves the published dataset as it was, like a corrupt model.onnx does.
  */
+import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { passOnSlideError } from '../slide-error.js';
 import { reportTileDecodeError, TileDecodeError } from '../tiles/index.js';
 import { describeShape, type ModelCard } from './card.js';
 import { InferenceRunError } from './inference.js';
-import { ModelMismatchError, openModel, type OpenedModel, type PixelOptions } from './model.js';
+import { MODEL_CARD_FILE, MODEL_FILE } from '../contract/files.js';
+import { ModelMismatchError, openModel, sha256File, type OpenedModel, type PixelOptions } from './model.js';
+import { batchingPort } from '../next-datum.js';
 import type { SessionSettings } from './providers.js';
 
 /** The model cannot serve this cohort: the message says which model, what in its card, and both shapes. */
@@ -45,9 +48,12 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     a.log.info('passed on the slide error from upstream');
     return 'passed-on';
   }
+  // under datum batching the process serves the next slide too: the session stays open for it
+  const keep = batchingPort() !== undefined;
   let model: OpenedModel;
   try {
-    model = await openModel(a.modelDir, a.task, a.settings, a.log, await a.pixels?.());
+    const pixels = await a.pixels?.();
+    model = keep ? await keptModel(a, pixels) : await openModel(a.modelDir, a.task, a.settings, a.log, pixels);
   } catch (err) {
     if (!(err instanceof ModelMismatchError)) throw err;
     throw new ModelFault(
@@ -73,6 +79,31 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
         `Check the card's input size and layout against the model, or the tile size upstream.`,
     );
   } finally {
-    await model.worker.close();
+    if (!keep) await model.worker.close();
   }
+}
+
+/** The model kept open from the last datum of this process, with what it was opened from. */
+let kept: { key: string; model: OpenedModel } | undefined;
+
+/**
+ * The model for this datum, reusing the last datum's session when the model's and card's bytes, the settings and
+ * the pixel options are the same (the usual case: one job's datums share one model commit).
+ */
+async function keptModel(a: ModelStageArgs, pixels: PixelOptions | undefined): Promise<OpenedModel> {
+  const [modelHash, cardHash] = await Promise.all([
+    sha256File(join(a.modelDir, MODEL_FILE)).catch(() => 'missing'),
+    sha256File(join(a.modelDir, MODEL_CARD_FILE)).catch(() => 'missing'),
+  ]);
+  const key = JSON.stringify([a.task, modelHash, cardHash, a.settings, pixels ?? null]);
+  if (kept?.key === key) {
+    a.log.info('model kept open from the last datum', { model: kept.model.card.name, sha256: modelHash.slice(0, 12) });
+    return { ...kept.model, dir: a.modelDir };
+  }
+  const last = kept;
+  kept = undefined;
+  await last?.model.worker.close();
+  const model = await openModel(a.modelDir, a.task, a.settings, a.log, pixels);
+  kept = { key, model };
+  return model;
 }

@@ -1,0 +1,144 @@
+/**
+ * Datum batching (`transform.datumBatching: true`): one process per slot serves the job's datums through the
+ * NextDatum call, as on Pachyderm. The user code here is a real stage loop (dist/shared/stage-main.js): it writes
+ * each datum's input and its own pid, and fails, crashes or hangs when its input says so.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createRepo, filesOf, headOf, putFiles } from '../../engine/pfs.js';
+import { putPipelines } from '../../engine/pipelines.js';
+import { runJobs } from '../../engine/runner.js';
+import { parseSpecs } from '../../engine/spec.js';
+import { Store } from '../../engine/store/store.js';
+import { projectRoot, tempDir } from '../helpers/dirs.js';
+import { quiet } from './_engine-helpers.js';
+
+let t: ReturnType<typeof tempDir>;
+let code: string;
+let n = 0;
+
+before(() => {
+  t = tempDir('datum-batching');
+  code = join(t.dir, 'echo-stage.mjs');
+  const stageMain = join(projectRoot, 'dist', 'shared', 'stage-main.js');
+  writeFileSync(
+    code,
+    `import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { stageMain } from ${JSON.stringify(stageMain)};
+stageMain('echo', ({ env, log }) => {
+  const dir = process.env.in;
+  const name = readdirSync(dir)[0];
+  const text = readFileSync(join(dir, name), 'utf8').trim();
+  log.info('serving', { input: name, text });
+  if (text === 'throw') throw new Error('told to fail on ' + name);
+  if (text === 'exit') process.exit(3);
+  if (text === 'hang') return new Promise(() => setInterval(() => {}, 1000));
+  writeFileSync(join(env.outDir, name), text + ' ' + process.pid + ' ' + process.env.PACH_DATUM_ID + '\\n');
+});
+`,
+  );
+});
+after(() => t.cleanup());
+
+async function setUp(contents: string[], extra = '', cmd = `[node, ${JSON.stringify(code)}]`): Promise<Store> {
+  const store = Store.open(join(t.dir, `home-${n++}`));
+  createRepo(store, 'in');
+  const local = join(t.dir, `in-${n++}`);
+  mkdirSync(local);
+  const items = contents.map((c, i) => {
+    const dir = join(local, `d${i}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, `f${i}`), c);
+    return { local: join(dir, `f${i}`), path: `/d${i}/f${i}` };
+  });
+  await putFiles(store, 'in', 'master', items);
+  const spec = `pipeline: { name: echo }
+input: { pfs: { repo: in, glob: "/*" } }
+transform:
+  cmd: ${cmd}
+  datumBatching: true
+parallelismSpec: { constant: 2 }
+${extra}`;
+  putPipelines(store, parseSpecs(spec, 'echo.yaml'));
+  return store;
+}
+
+/** Each output file's words: input text, pid, datum id. */
+async function outputs(store: Store): Promise<Map<string, string[]>> {
+  const head = headOf(store, 'echo', 'master')!;
+  const out = new Map<string, string[]>();
+  for (const f of filesOf(store, head.seq))
+    out.set(f.path, readFileSync(store.blobs.pathOf(f.hash), 'utf8').trim().split(' '));
+  return out;
+}
+
+describe('datum batching', () => {
+  before(() => {
+    process.env.TESSELLA_MAX_PARALLEL = '2';
+  });
+  after(() => {
+    delete process.env.TESSELLA_MAX_PARALLEL;
+  });
+
+  it('serves every datum from one process per slot, each with its own variables and log', async () => {
+    const store = await setUp(['a', 'b', 'c', 'd', 'e', 'f']);
+    const [r] = await runJobs(store, { log: quiet });
+    assert.equal(r.state, 'success', r.reason);
+    assert.equal(r.processed, 6);
+    const out = await outputs(store);
+    assert.deepEqual(
+      [...out.keys()].sort(),
+      ['a', 'b', 'c', 'd', 'e', 'f'].map((_, i) => `/f${i}`),
+    );
+    const pids = new Set([...out.values()].map((w) => w[1]));
+    assert.ok(pids.size <= 2, `${pids.size} processes for 6 datums on 2 slots`);
+    for (const [path, [text]] of out) assert.equal(text, 'abcdef'[Number(path.slice(2))]);
+    // each datum's log has its own lines only
+    const logs = join(store.logsDir, 'echo', r.job);
+    for (const name of readdirSync(logs)) {
+      const id = name.replace(/\.log$/, '');
+      const served = readFileSync(join(logs, name), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"serving"'))
+        .map((l) => JSON.parse(l) as { datum: string });
+      assert.equal(served.length, 1, `${name}: ${served.length} datums served in its log`);
+      assert.equal(served[0].datum, id);
+    }
+    for (const [, w] of out) assert.ok(readdirSync(logs).includes(`${w[2]}.log`), 'PACH_DATUM_ID is the datum id');
+    // no scratch root is left behind
+    assert.deepEqual(readdirSync(store.scratchDir), []);
+    store.close();
+  });
+
+  it('a datum that throws or exits fails alone, with its reason; the others go on in a fresh process', async () => {
+    const store = await setUp(['a', 'throw', 'b', 'exit', 'c', 'd'], 'datumTries: 2');
+    const [r] = await runJobs(store, { log: quiet });
+    assert.equal(r.state, 'failure');
+    assert.equal(r.processed, 4);
+    assert.equal(r.failed, 2);
+    const reasons = r.failures.map((f) => f.error).sort();
+    assert.match(reasons.join('\n'), /the datum's code reported an error: told to fail on f1 \(after 2 tries\)/);
+    assert.match(reasons.join('\n'), /exit code 3 \(after 2 tries\)/);
+    store.close();
+  });
+
+  it('a datum past datumTimeout is killed and fails; the next datum gets a new process', async () => {
+    const store = await setUp(['a', 'hang', 'b'], 'datumTries: 1\ndatumTimeout: 2s');
+    const [r] = await runJobs(store, { log: quiet });
+    assert.equal(r.failed, 1);
+    assert.equal(r.processed, 2);
+    assert.match(r.failures[0].error, /timed out after datumTimeout 2s/);
+    store.close();
+  });
+
+  it('a cmd that never calls NextDatum fails each datum saying so', async () => {
+    const store = await setUp(['a'], 'datumTries: 1', '[sh, -c, "echo no loop here"]');
+    const [r] = await runJobs(store, { log: quiet });
+    assert.equal(r.state, 'failure');
+    assert.match(r.failures[0].error, /exited without asking for a datum/);
+    store.close();
+  });
+});
