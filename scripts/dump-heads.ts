@@ -29,8 +29,11 @@ export function missingSlide(sharedDir: string): string | undefined {
   return COHORT_SLIDES.find((s) => !existsSync(join(sharedDir, 'fixtures/slides', s)));
 }
 
-/** Runs the cohort in a fresh store, `<dir>/<name>/home` (the inputs are made under `dir` once); returns that home. */
-export function runCohort(dir: string, sharedDir: string, name = 'store'): string {
+/**
+ * Runs the cohort in a fresh store, `<dir>/<name>/home` (the inputs are made under `dir` once), with `env` added to
+ * the engine's; returns that home.
+ */
+export function runCohort(dir: string, sharedDir: string, name = 'store', env: Record<string, string> = {}): string {
   const specs = join(dir, 'pipelines');
   const slides = join(dir, 'slides');
   const models = join(dir, 'models');
@@ -60,7 +63,7 @@ export function runCohort(dir: string, sharedDir: string, name = 'store'): strin
   const run = (...args: string[]) => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), ...args], {
       cwd: projectRoot,
-      env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' },
+      env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '', ...env },
       encoding: 'utf8',
       timeout: 600_000,
     });

@@ -100,6 +100,17 @@ export function parseEnvList(list: string[]): Record<string, string> {
   return env;
 }
 
+let serving = false;
+
+/** Whether this process serves datum after datum (set by the stage frame before its first datum). */
+export function servesManyDatums(): boolean {
+  return serving;
+}
+
+export function markServing(): void {
+  serving = true;
+}
+
 /** The client side: one HTTP/2 connection, one call per datum. */
 export class NextDatumClient {
   private session: ClientHttp2Session | undefined;

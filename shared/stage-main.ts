@@ -8,7 +8,7 @@
  * of exiting (the worker then fails that datum and starts the stage afresh for the next one, as Pachyderm does).
  */
 import { createLogger, type Logger } from './log.js';
-import { batchingPort, NextDatumClient } from './next-datum.js';
+import { batchingPort, markServing, NextDatumClient } from './next-datum.js';
 import { readStageEnv, type StageEnv } from './pfs.js';
 
 export interface StageContext {
@@ -53,6 +53,7 @@ function logCrash(log: Logger, err: unknown): string {
 
 /** One datum after another, until the worker ends the process. */
 async function serveDatums(stage: string, main: StageFn, port: number): Promise<void> {
+  markServing();
   const client = new NextDatumClient(port);
   let log = createLogger(stage);
   let previous: string[] = [];

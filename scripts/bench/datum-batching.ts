@@ -1,8 +1,8 @@
 /**
  * What a datum costs beyond its own work, with and without datum batching: N small datums in one commit, one job
  * of a Node stage on the project's stage frame (shared/stage-main.ts, from dist/) that reads its input and writes
- * one file. Prints wall ms per datum and CPU ms per datum (the engine and every process it started, from
- * /proc/self/stat), for a process per datum (TESSELLA_DATUM_BATCHING=off) and for batching, on every core.
+ * one file. Prints wall ms per datum and the machine's busy CPU ms per datum (/proc/stat; run it on a quiet
+ * machine), for a process per datum (TESSELLA_DATUM_BATCHING=off) and for batching, on every core.
  *
  *   npm run build && node --import tsx scripts/bench/datum-batching.ts [--n 5000] [--n-off 300] [--dir DIR]
  */
@@ -43,11 +43,13 @@ stageMain('copy', ({ env }) => {
 `,
 );
 
-/** CPU seconds of this process and its waited-for children. */
+/**
+ * Busy CPU seconds of the whole machine (/proc/stat: user, nice, system, irq, softirq): a batch process is killed
+ * at the job's end, so its CPU never reaches this process's children's times.
+ */
 function cpuSeconds(): number {
-  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-  // fields 14-17 of stat (utime, stime, cutime, cstime), here 0-based after the comm field
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6]) / 100;
 }
 
 async function measure(n: number, batching: boolean): Promise<Record<string, number>> {
@@ -97,7 +99,7 @@ const off = await measure(Number(values['n-off']), false);
 const on = await measure(Number(values.n), true);
 const onSmall = await measure(Number(values['n-off']), true);
 console.log(`${availableParallelism()} cores, one job, parallelism = cores`);
-console.log('| | datums | wall s | wall ms / datum | CPU ms / datum |');
+console.log('| | datums | wall s | wall ms / datum | machine CPU ms / datum |');
 console.log('|---|---|---|---|---|');
 for (const [name, m] of [
   ['a process per datum', off],

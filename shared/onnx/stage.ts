@@ -14,7 +14,7 @@ import { describeShape, type ModelCard } from './card.js';
 import { InferenceRunError } from './inference.js';
 import { MODEL_CARD_FILE, MODEL_FILE } from '../contract/files.js';
 import { ModelMismatchError, openModel, sha256File, type OpenedModel, type PixelOptions } from './model.js';
-import { batchingPort } from '../next-datum.js';
+import { servesManyDatums } from '../next-datum.js';
 import type { SessionSettings } from './providers.js';
 
 /** The model cannot serve this cohort: the message says which model, what in its card, and both shapes. */
@@ -49,7 +49,7 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     return 'passed-on';
   }
   // under datum batching the process serves the next slide too: the session stays open for it
-  const keep = batchingPort() !== undefined;
+  const keep = servesManyDatums();
   let model: OpenedModel;
   try {
     const pixels = await a.pixels?.();
