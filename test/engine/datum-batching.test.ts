@@ -8,12 +8,13 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRepo, filesOf, headOf, putFiles } from '../../engine/pfs.js';
+import { processAlive } from '../../engine/store/proc.js';
 import { putPipelines } from '../../engine/pipelines.js';
 import { runJobs } from '../../engine/runner.js';
 import { parseSpecs } from '../../engine/spec.js';
 import { Store } from '../../engine/store/store.js';
 import { projectRoot, tempDir } from '../helpers/dirs.js';
-import { quiet } from './_engine-helpers.js';
+import { cliSpawn, quiet, sleep } from './_engine-helpers.js';
 
 let t: ReturnType<typeof tempDir>;
 let code: string;
@@ -35,7 +36,10 @@ stageMain('echo', ({ env, log }) => {
   log.info('serving', { input: name, text });
   if (text === 'throw') throw new Error('told to fail on ' + name);
   if (text === 'exit') process.exit(3);
-  if (text === 'hang') return new Promise(() => setInterval(() => {}, 1000));
+  if (text === 'hang') {
+    if (process.env.PIDS) writeFileSync(join(process.env.PIDS, name), String(process.pid));
+    return new Promise(() => setInterval(() => {}, 1000));
+  }
   writeFileSync(join(env.outDir, name), text + ' ' + process.pid + ' ' + process.env.PACH_DATUM_ID + '\\n');
 });
 `,
@@ -140,5 +144,27 @@ describe('datum batching', () => {
     assert.equal(r.state, 'failure');
     assert.match(r.failures[0].error, /exited without asking for a datum/);
     store.close();
+  });
+
+  it('a kill -9 of the runner ends the batch processes too', async () => {
+    const pids = join(t.dir, `pids-${n++}`);
+    mkdirSync(pids);
+    const store = await setUp(['hang', 'hang'], `datumTries: 1\n`);
+    const home = store.home;
+    store.close();
+    const runner = cliSpawn(home, ['run'], { env: { PIDS: pids, TESSELLA_MAX_PARALLEL: '2' } });
+    const seen = async () => {
+      for (let i = 0; i < 300 && readdirSync(pids).length < 2; i++) await sleep(100);
+      return readdirSync(pids).map((f) => Number(readFileSync(join(pids, f), 'utf8')));
+    };
+    const stagePids = await seen();
+    assert.equal(stagePids.length, 2, 'both slots started a batch process');
+    runner.kill('SIGKILL');
+    let alive = stagePids;
+    for (let i = 0; i < 100 && alive.length; i++) {
+      await sleep(100);
+      alive = alive.filter((p) => processAlive(p) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z '));
+    }
+    assert.deepEqual(alive, [], 'batch processes outlived their runner');
   });
 });
