@@ -84,7 +84,7 @@ export class BatchWorker {
       writeFileSync(join(this.root, '.env'), env.map((e) => `${e}\n`).join(''));
       answer(first.stream, env);
       const ended = await Promise.race([
-        this.server.nextCall().then((c) => c),
+        this.server.nextCall(),
         proc.exited.then((why) => why || 'exited before asking for the next datum (datum batching: loop on NextDatum)'),
         timedOut,
       ]);
@@ -110,8 +110,9 @@ export class BatchWorker {
 
   /** Ends the process and the port; the root goes. */
   async close(): Promise<void> {
+    const proc = this.proc;
     this.end('the job ended');
-    await this.proc?.exited;
+    await proc?.exited;
     await this.server.close();
     removeTree(this.root);
   }
@@ -137,8 +138,9 @@ export class BatchWorker {
     const env = { ...jobEnv(this.ctx, this.root, this.gpus), PPS_WORKER_GRPC_PORT: String(port) };
     const proc = startProcess(this.ctx, this.root, env, 'pipe', this.mode);
     this.proc = proc;
-    proc.child.stdout?.on('data', (c: Buffer) => this.output(c));
-    proc.child.stderr?.on('data', (c: Buffer) => this.output(c));
+    // what a process writes after it was ended (killed for a timeout) belongs to no datum
+    proc.child.stdout?.on('data', (c: Buffer) => proc === this.proc && this.output(c));
+    proc.child.stderr?.on('data', (c: Buffer) => proc === this.proc && this.output(c));
     const first = await Promise.race([
       this.server.nextCall(),
       proc.exited.then(
