@@ -2,12 +2,10 @@
  * Pixel helpers for tiles: decode an encoded tile to packed RGB, encode it back, and downscale for a model.
  * RGB buffers are row-major HWC, 3 bytes per pixel.
  */
-import sharp from 'sharp';
 import { turboJpeg } from './jpeg-turbo.js';
 import { decodePlainPng, encodePng } from './png.js';
+import { loadSharp } from './sharp.js';
 import type { RgbImage } from './slide/types.js';
-
-sharp.cache(false); // tile loops: every image is seen once
 
 export type TileFormat = 'jpeg' | 'png';
 
@@ -15,6 +13,41 @@ export type TileFormat = 'jpeg' | 'png';
 export function imageFormatOf(buf: Uint8Array): TileFormat | undefined {
   if (buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) return 'jpeg';
   if (buf.length >= 8 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47) return 'png';
+  return undefined;
+}
+
+/**
+ * Width and height from a PNG's IHDR or a JPEG's frame header (SOF), without decoding; undefined for other bytes
+ * or a header cut short.
+ */
+export function imageSize(buf: Uint8Array): { width: number; height: number } | undefined {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const format = imageFormatOf(b);
+  if (format === 'png') {
+    if (b.length < 24 || b.toString('latin1', 12, 16) !== 'IHDR') return undefined;
+    return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+  }
+  if (format !== 'jpeg') return undefined;
+  for (let p = 2; p + 4 <= b.length; ) {
+    if (b[p] !== 0xff) return undefined;
+    const marker = b[p + 1];
+    if (marker === 0xff) {
+      p++; // fill byte
+      continue;
+    }
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      p += 2; // no length
+      continue;
+    }
+    const len = b.readUInt16BE(p + 2);
+    // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC)
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (p + 9 > b.length) return undefined;
+      return { width: b.readUInt16BE(p + 7), height: b.readUInt16BE(p + 5) };
+    }
+    if (marker === 0xd9 || marker === 0xda) return undefined; // no frame header before the scan
+    p += 2 + len;
+  }
   return undefined;
 }
 
@@ -31,6 +64,7 @@ export async function decodeRgb(image: Uint8Array): Promise<RgbImage> {
     if (img) return img;
   }
   // Fast path: tiles are 8-bit RGB JPEG/PNG, which decode to RGB as they are (half the time of the full chain).
+  const sharp = await loadSharp();
   const plain = await sharp(image, { limitInputPixels: false })
     .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
@@ -72,7 +106,7 @@ export const DEFAULT_TILE_ENCODING: TileEncoding = { quality: 95, chroma: '4:4:4
  * Encode packed RGB as JPEG or PNG, optionally resized to a square side first. Huffman table optimisation is off: it only makes files a few percent smaller
  * and doubles the encode time.
  */
-export function encodeRgb(
+export async function encodeRgb(
   img: RgbImage,
   format: TileFormat,
   encoding: Partial<TileEncoding> = {},
@@ -81,10 +115,11 @@ export function encodeRgb(
   const e = { ...DEFAULT_TILE_ENCODING, ...encoding };
   const resized = resizeTo !== undefined && (resizeTo !== img.width || resizeTo !== img.height);
   // Stored PNG is written here; zlib's deflate at level >= 1 is ~2x slower than libvips' (zlib-ng), so that stays.
-  if (format === 'png' && e.pngLevel === 0 && !resized) return Promise.resolve(encodePng(img, 0));
+  if (format === 'png' && e.pngLevel === 0 && !resized) return encodePng(img, 0);
   // JPEG through TurboJPEG: the bytes libvips writes (jpeg-turbo.ts), in half the CPU
   const turbo = format === 'jpeg' && !resized ? turboJpeg() : undefined;
   if (turbo) return turbo.encodeRgb(img, e.quality, e.chroma);
+  const sharp = await loadSharp();
   let s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
   // Physical tiles: a square read from a pyramid level, resized to the stored side in the same libvips pass.
   // Lanczos3, the area-preserving filter slideflow and TIAToolbox resize tiles with.
@@ -150,6 +185,7 @@ export async function resizeForModel(
 
 /** sharp's resize with a linear kernel on 8-bit pixels, to side x side (not exact; for tiles of no integer ratio). */
 export async function resizeLinear(img: RgbImage, side: number): Promise<Buffer> {
+  const sharp = await loadSharp();
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(side, side, { kernel: 'linear', fit: 'fill' })
     .raw()

@@ -3,7 +3,8 @@
  * pyramids), big JPEG/PNG. Pyramid levels are chosen explicitly (`page`/`subifd`); a resize of level 0 would decode
  * the whole slide. libvips streams a resize, so an overview of a slide without pyramid never holds it whole.
  */
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { Metadata, Sharp } from 'sharp';
+import { loadSharp, type SharpFn } from '../sharp.js';
 import { cutOverview } from './cut-overview.js';
 import { overviewGeometry } from './levels.js';
 import { streamOverviewStrips } from './overview.js';
@@ -44,6 +45,7 @@ export class VipsSlide implements Slide {
     private readonly associated: ReadonlyMap<string, number>,
     readonly mpp: { x: number; y: number } | undefined,
     readonly properties: Readonly<Record<string, string>>,
+    private readonly sharp: SharpFn,
   ) {}
 
   get associatedImages(): readonly string[] {
@@ -51,7 +53,7 @@ export class VipsSlide implements Slide {
   }
 
   static async open(path: string): Promise<VipsSlide> {
-    sharp.cache(false);
+    const sharp = await loadSharp();
     let meta: Metadata;
     try {
       meta = await sharp(path, { limitInputPixels: false }).metadata();
@@ -105,11 +107,11 @@ export class VipsSlide implements Slide {
       properties[`vips.level[${i}].page`] = String(l.page);
       if (l.subifd !== undefined) properties[`vips.level[${i}].subifd`] = String(l.subifd);
     });
-    return new VipsSlide(path, vendor, levels, associated, mpp, properties);
+    return new VipsSlide(path, vendor, levels, associated, mpp, properties, sharp);
   }
 
   private input(level: VipsLevel): Sharp {
-    return sharp(this.path, {
+    return this.sharp(this.path, {
       limitInputPixels: false,
       page: level.page,
       ...(level.subifd !== undefined ? { subifd: level.subifd } : {}),
@@ -189,7 +191,7 @@ export class VipsSlide implements Slide {
   async readAssociatedImage(name: string): Promise<RgbImage> {
     const page = this.associated.get(name);
     if (page === undefined) throw new RangeError(`no associated image '${name}' in ${this.path}`);
-    const { data, info } = await sharp(this.path, { limitInputPixels: false, page })
+    const { data, info } = await this.sharp(this.path, { limitInputPixels: false, page })
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .removeAlpha()

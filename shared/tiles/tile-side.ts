@@ -1,5 +1,6 @@
 /** The side of a tiles.tfrecord's tiles, from the first tile's image header (the tiles of a slide share one size). */
-import sharp from 'sharp';
+import { imageSize } from '../image.js';
+import { loadSharp } from '../sharp.js';
 import { readTileRecords } from '../tile-record.js';
 
 /**
@@ -9,7 +10,8 @@ import { readTileRecords } from '../tile-record.js';
 export async function firstTileSide(path: string): Promise<number | undefined> {
   try {
     for await (const r of readTileRecords(path)) {
-      const m = await sharp(r.image).metadata();
+      // the header's size; libvips for a format the header reader does not know
+      const m = imageSize(r.image) ?? (await (await loadSharp())(r.image).metadata());
       return m.width !== undefined && m.width === m.height ? m.width : undefined;
     }
   } catch {

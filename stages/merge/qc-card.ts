@@ -7,12 +7,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { z } from 'zod';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { TissueHistogramSchema } from '../../shared/contract/tiles-json.js';
 
 import { QC_CARD_FILE, QC_CARDS_DIR as QC_DIR, QC_PICTURE_FILE } from '../../shared/contract/files.js';
+import { loadSharp } from '../../shared/sharp.js';
 export { QC_DIR };
 /** Longest side of a card's picture: small enough for 1,000 cards, large enough to see the tissue. */
 export const CARD_PICTURE_SIDE = 320;
@@ -74,6 +74,7 @@ export async function buildQcCard(
   if (!existsSync(overlay)) return { card };
   try {
     const side = CARD_PICTURE_SIDE;
+    const sharp = await loadSharp();
     const { data, info } = await sharp(overlay, { limitInputPixels: false })
       .resize({ width: side, height: side, fit: 'inside', withoutEnlargement: true, kernel: 'lanczos3' })
       .jpeg({ quality: CARD_JPEG_QUALITY, chromaSubsampling: '4:4:4' })

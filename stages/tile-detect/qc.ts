@@ -3,10 +3,10 @@
  * dropped tiles that hold tissue shaded red and tiles cut by MAX_TILES outlined orange; and the kept tiles as
  * GeoJSON in level-0 pixels (QuPath: File > Import objects).
  */
-import sharp from 'sharp';
 import type { OverviewStrip, RgbImage } from '../../shared/slide/index.js';
 import type { Detection } from './detect.js';
 import { TileStatus } from './tissue.js';
+import { loadSharp } from '../../shared/sharp.js';
 
 /** Dropped tiles with at least this much tissue are shaded as "dropped tissue". */
 export const QC_MIN_TISSUE = 0.05;
@@ -161,7 +161,8 @@ export function thumbnailOf(overview: RgbImage, maxSide: number): RgbImage {
   return b.finish();
 }
 
-function jpeg(img: RgbImage): Promise<Buffer> {
+async function jpeg(img: RgbImage): Promise<Buffer> {
+  const sharp = await loadSharp();
   return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
     .jpeg({ quality: 90, optimiseCoding: false })
     .toBuffer();
