@@ -75,8 +75,13 @@ async function serveDatums(stage: string, main: StageFn, port: number): Promise<
       await runOnce(stage, main, (l) => {
         log = l;
       });
+      // one process serves thousands of slides: its memory after each shows whether it stays flat
+      const m = process.memoryUsage();
+      log.info('datum served', { rss_mb: mb(m.rss), heap_mb: mb(m.heapUsed), external_mb: mb(m.external) });
     } catch (err) {
       error = logCrash(log, err);
     }
   }
 }
+
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
