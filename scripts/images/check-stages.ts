@@ -9,6 +9,8 @@
  * the spec's transform.user (what Pachyderm's worker makes), and the variables a worker sets (<input>,
  * <input>_COMMIT, PACH_DATUM_<input>_JOIN_ON, PACH_DATUM_ID, ...) plus transform.env. The outside run's outputs
  * become the pipeline's repo for the next pipelines.
+ * Pipelines with datum batching are then run once more in the image, one process serving every datum through
+ * NextDatum answered from this machine's loopback, with the same outputs per datum.
  * Then the contract's failure case: each stage started in the image against a root-owned /pfs/out must fail at
  * once (a few seconds), saying what to set, and write nothing.
  * Exit 0 only when every datum ran in both places with identical outputs and every failure case failed as it should.
@@ -23,6 +25,7 @@ import type { PipelineSpec } from '../../engine/spec.js';
 import { orderedSpecsIn } from '../../engine/spec-folder.js';
 import { buildModels, DEFAULT_SHIFT } from '../models/build.js';
 import { compareTrees } from './compare-trees.js';
+import { answer, NextDatumServer } from '../../engine/datum-batch.js';
 import { imageRunner, type Builder, type ImageRunner } from './container.js';
 import { folderSnapshot, gatherOutputs, layOutDatum } from './folder-repos.js';
 
@@ -65,18 +68,27 @@ function makeInputRepos(repos: string): string {
 
 /** The variables Pachyderm's worker sets for a datum, with the spec's transform.env, for PFS root `pfsRoot`. */
 function datumEnv(spec: PipelineSpec, datum: Datum, pfsRoot: string): Record<string, string> {
+  return { ...jobEnv(spec), ...datumOwnEnv(datum, pfsRoot) };
+}
+
+/** What every datum of the job gets: transform.env and the job's variables (a batched stage starts with these). */
+function jobEnv(spec: PipelineSpec): Record<string, string> {
   const env: Record<string, string> = { ...(spec.transform.env ?? {}) };
-  Object.assign(env, datumInputEnv(datum, pfsRoot));
-  for (const i of datum.inputs) {
-    if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
-    if (i.groupBy !== undefined) env[`PACH_DATUM_${i.name}_GROUP_BY`] = i.groupBy;
-  }
-  env.PACH_DATUM_ID = datum.id;
   env.PACH_JOB_ID = 'check-images';
   env.PACH_OUTPUT_COMMIT_ID = 'check-images';
   env.PPS_PIPELINE_NAME = spec.pipeline.name;
   // The CPU image runs the GPU stages on ONNX Runtime's CPU provider (their specs ask for cuda,cpu).
   env.EXECUTION_PROVIDERS = 'cpu';
+  return env;
+}
+
+function datumOwnEnv(datum: Datum, pfsRoot: string): Record<string, string> {
+  const env = datumInputEnv(datum, pfsRoot);
+  for (const i of datum.inputs) {
+    if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
+    if (i.groupBy !== undefined) env[`PACH_DATUM_${i.name}_GROUP_BY`] = i.groupBy;
+  }
+  env.PACH_DATUM_ID = datum.id;
   return env;
 }
 
@@ -183,6 +195,69 @@ function checkPipeline(spec: PipelineSpec, repos: string, runs: string, image: I
   return row;
 }
 
+/**
+ * A pipeline with datum batching: ONE process of its stage in the image serves all its datums through NextDatum,
+ * answered here on the loopback (the engine's own server), each datum laid out in turn under the same /pfs; each
+ * datum's outputs must equal the outside run's of that datum (checkPipeline ran it first).
+ */
+async function checkBatched(spec: PipelineSpec, repos: string, runs: string, image: ImageRunner): Promise<boolean> {
+  const name = spec.pipeline.name;
+  const datums = computeDatums(spec.input, (repo) => folderSnapshot(repos, repo));
+  const pfs = join(runs, name, 'batched');
+  rmSync(pfs, { recursive: true, force: true });
+  mkdirSync(join(pfs, 'out'), { recursive: true });
+  const { uid, gid } = uidOf(spec);
+  chownSync(join(pfs, 'out'), uid, gid);
+  const server = new NextDatumServer();
+  const port = await server.listen();
+  const t0 = performance.now();
+  const child = image.start(pfs, { ...jobEnv(spec), PPS_WORKER_GRPC_PORT: String(port) }, spec.transform.cmd);
+  let output = '';
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<string>((resolve) => child.on('close', (code) => resolve(`exited ${code}`)));
+  const fail = (why: string) => {
+    console.log(`  ${name}: ${why}: FAIL\n${tail(output)}`);
+    return false;
+  };
+  try {
+    let call = await Promise.race([server.nextCall(), exited]);
+    for (const [i, datum] of datums.entries()) {
+      if (typeof call === 'string') return fail(`before datum ${i + 1}/${datums.length} the stage ${call}`);
+      for (const entry of readdirSync(pfs)) {
+        if (entry === 'out')
+          for (const o of readdirSync(join(pfs, 'out'))) rmSync(join(pfs, 'out', o), { recursive: true });
+        else rmSync(join(pfs, entry), { recursive: true });
+      }
+      layOutDatum(repos, datum, pfs);
+      answer(
+        call.stream,
+        Object.entries({ ...jobEnv(spec), ...datumOwnEnv(datum, '/pfs') }).map(([k, v]) => `${k}=${v}`),
+      );
+      call = await Promise.race([server.nextCall(), exited]);
+      if (typeof call === 'string') return fail(`datum ${i + 1}: the stage ${call} instead of asking for the next`);
+      if (call.error) return fail(`datum ${i + 1}: the stage reported ${call.error}`);
+      const outside = join(runs, name, String(i), 'outside');
+      const c = compareTrees(join(outside, 'out'), outside, join(pfs, 'out'), '/pfs');
+      if (c.files === 0 || c.differences.length)
+        return fail(`datum ${i + 1}: ${c.files} files, ${c.differences.slice(0, 3).join('; ') || 'none written'}`);
+    }
+    // no datum left: Pachyderm's worker ends the process; here the last call is refused and the stage exits
+    if (typeof call !== 'string')
+      call.stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '10' },
+        { endStream: true },
+      );
+    await exited;
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(`  ${name}: ${datums.length} datums in one process, ${seconds.toFixed(1)} s, outputs identical: ok`);
+    return true;
+  } finally {
+    child.kill('SIGKILL');
+    await server.close();
+  }
+}
+
 /** The stage in the image against a root-owned /pfs/out: must fail fast, say what to set, and write nothing. */
 function checkRootOwnedOut(spec: PipelineSpec, repos: string, runs: string, image: ImageRunner): boolean {
   const datum = computeDatums(spec.input, (repo) => folderSnapshot(repos, repo))[0];
@@ -203,7 +278,7 @@ function checkRootOwnedOut(spec: PipelineSpec, repos: string, runs: string, imag
   return ok;
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: { builder: { type: 'string' }, image: { type: 'string' }, work: { type: 'string' } },
@@ -239,9 +314,13 @@ function main(argv: string[]): number {
           `${r.ok ? 'identical' : 'FAIL'}`,
       );
     }
+    console.log('pipelines with datum batching, one process in the image serving every datum (NextDatum):');
+    const batched: boolean[] = [];
+    for (const spec of ordered.filter((p) => p.transform.datumBatching))
+      batched.push(await checkBatched(spec, repos, runs, image));
     console.log('every stage in the image with a root-owned /pfs/out (must fail at once, saying what to set):');
     const fails = ordered.map((spec) => checkRootOwnedOut(spec, repos, runs, image));
-    const ok = rows.every((r) => r.ok) && fails.every(Boolean);
+    const ok = rows.every((r) => r.ok) && batched.every(Boolean) && fails.every(Boolean);
     console.log(`check-stages: ${ok ? 'PASS' : 'FAIL'}`);
     return ok ? 0 : 1;
   } finally {
@@ -249,4 +328,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));
