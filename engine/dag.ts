@@ -129,6 +129,11 @@ export function downstreamOf(repo: string, ordered: PipelineSpec[]): PipelineSpe
   return out;
 }
 
+/** The pipelines that read `repo` itself (not through another pipeline). */
+export function readersOfRepo(repo: string, ordered: PipelineSpec[]): PipelineSpec[] {
+  return ordered.filter((s) => inputLeaves(s.input).some(({ pfs }) => pfs.repo === repo));
+}
+
 /** The pipelines a pipeline reads, directly or through other pipelines (`ordered`: DAG order). */
 export function upstreamOf(pipeline: string, ordered: PipelineSpec[]): Set<string> {
   const byName = new Map(ordered.map((s) => [s.pipeline.name, s]));

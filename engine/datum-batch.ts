@@ -23,6 +23,7 @@ import {
   type DatumContext,
   type DatumProcess,
   jobEnv,
+  preJobEnv,
   startProcess,
 } from './datum-process.js';
 import type { Isolation } from './datum-sandbox.js';
@@ -42,18 +43,39 @@ export class BatchWorker {
   readonly root: string;
   private readonly server = new NextDatumServer();
   private proc: DatumProcess | undefined;
+  /** the process's start, until its first call: '' once it made it, else why it did not */
+  private starting: Promise<string> | undefined;
   private call: Call | undefined;
   private logFd: number | undefined;
   private between: Buffer[] = [];
   private betweenBytes = 0;
+  private ctx: DatumContext;
 
+  /**
+   * `ctx`: the job it serves. A worker started ahead of its job (prestart) has the pipeline's store, spec and working
+   * folder only, and is given its job with `serve` when that job takes it.
+   */
   constructor(
-    private readonly ctx: DatumContext,
-    private readonly gpus: string[],
+    ctx: DatumContext | (Pick<DatumContext, 'store' | 'spec' | 'workingDir'> & { job?: undefined }),
+    readonly gpus: string[],
     private readonly mode: Isolation,
   ) {
+    this.ctx = ctx as DatumContext;
     this.root = join(ctx.store.scratchDir, `${ownerPrefix}${randomBytes(6).toString('hex')}`);
     mkdirSync(join(this.root, 'out'), { recursive: true });
+  }
+
+  /** The job whose datums it serves from now on. */
+  serve(ctx: DatumContext): void {
+    this.ctx = ctx;
+  }
+
+  /**
+   * Starts the process before any datum is ready (while the pipelines upstream still run), so its start-up (Node,
+   * the stage's imports) is off the path; the job's variables come with each datum's answer.
+   */
+  prestart(): void {
+    this.starting ??= this.start();
   }
 
   /**
@@ -72,10 +94,9 @@ export class BatchWorker {
         );
     });
     try {
-      if (!this.proc) {
-        const started = await Promise.race([this.start(), timedOut]);
-        if (started) return this.fail(started);
-      }
+      this.starting ??= this.start();
+      const started = await Promise.race([this.starting, timedOut]);
+      if (started) return this.fail(started);
       const proc = this.proc!;
       const first = this.call!;
       this.call = undefined;
@@ -128,6 +149,7 @@ export class BatchWorker {
     this.call = undefined;
     this.proc?.kill(why);
     this.proc = undefined;
+    this.starting = undefined;
   }
 
   /** Starts the process; resolves '' once it first calls NextDatum, else why it did not. */
@@ -135,7 +157,9 @@ export class BatchWorker {
     const wd = checkWorkingDir(this.ctx);
     if (wd) return wd;
     const port = await this.server.listen();
-    const env = { ...jobEnv(this.ctx, this.root, this.gpus), PPS_WORKER_GRPC_PORT: String(port) };
+    // started ahead of its job: the job's own variables come with each datum's answer
+    const base = this.ctx.job ? jobEnv(this.ctx, this.root, this.gpus) : preJobEnv(this.ctx, this.root, this.gpus);
+    const env = { ...base, PPS_WORKER_GRPC_PORT: String(port) };
     const proc = startProcess(this.ctx, this.root, env, 'pipe', this.mode);
     this.proc = proc;
     // what a process writes after it was ended (killed for a timeout) belongs to no datum

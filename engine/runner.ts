@@ -28,8 +28,9 @@ import { appDir } from './app-dir.js';
 import { engineEnv } from './env.js';
 import { active, runDatum, scratchRemovals, type DatumContext } from './datum-process.js';
 import { BatchWorker } from './datum-batch.js';
+import { WarmWorkers } from './warm-workers.js';
 import { isolation } from './datum-sandbox.js';
-import { downstreamOf, upstreamOf } from './dag.js';
+import { downstreamOf, readersOfRepo, upstreamOf } from './dag.js';
 import { DatumSlots } from './slots.js';
 import { orderedPipelines } from './pipelines.js';
 import { dueOf, duePipelines, getJob, lastJob, type Due, type JobInput, type JobRow, type JobState } from './jobs.js';
@@ -68,6 +69,11 @@ export function slotsFor(spec: PipelineSpec): string[][] {
     return Array.from({ length: n }, (_, i) => ids.slice(i * perDatum, (i + 1) * perDatum));
   }
   return Array.from({ length: Math.min(want, cap) }, () => []);
+}
+
+/** Whether specs that ask for datum batching get it (TESSELLA_DATUM_BATCHING=off: a process per datum). */
+function batchingOn(): boolean {
+  return engineEnv().TESSELLA_DATUM_BATCHING !== 'off';
 }
 
 /** Pachyderm specs say `/pfs/...`; locally each datum has its own root. */
@@ -121,6 +127,9 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
   const failed = new Set<string>();
   const running = new Map<string, Promise<void>>();
   const slots = new DatumSlots();
+  const warm = new WarmWorkers(
+    (spec) => new BatchWorker({ store, spec, workingDir: workingDirFor(spec) }, slotsFor(spec)[0], isolation()),
+  );
   try {
     store.cleanScratch();
     for (;;) {
@@ -136,7 +145,15 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
           // before and after (datum-process.ts): that needs one job at a time
           if (running.size && isolation() === 'copy') break;
           const index = results.push(undefined) - 1;
-          const job = runJob(store, d, log, slots).then((r) => {
+          if (batchingOn())
+            warm.prestart(
+              readersOfRepo(name, specs)
+                .filter(
+                  (s) => s.transform.datumBatching && !failed.has(s.pipeline.name) && !running.has(s.pipeline.name),
+                )
+                .map((s) => ({ spec: s, version: ordered.find((o) => o.row.name === s.pipeline.name)!.row.version })),
+            );
+          const job = runJob(store, d, log, slots, warm).then((r) => {
             results[index] = r;
             running.delete(name);
             opts.onJob?.(r);
@@ -150,6 +167,7 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
     }
   } finally {
     await Promise.allSettled(running.values());
+    await warm.close();
     store.releaseRunner();
   }
   return results.filter((r): r is JobResult => r !== undefined);
@@ -203,7 +221,13 @@ function startJob(store: Store, due: Due): { job: JobRow; plan: Plan } {
  * Runs (or resumes) one job to its end: plan, execute the changed datums, finish with the output commit. `slots`:
  * the machine's datum slots when other jobs run beside it.
  */
-export async function runJob(store: Store, due: Due, log: Logger, slots = new DatumSlots()): Promise<JobResult> {
+export async function runJob(
+  store: Store,
+  due: Due,
+  log: Logger,
+  slots = new DatumSlots(),
+  warm?: WarmWorkers,
+): Promise<JobResult> {
   const spec = due.spec;
   let started;
   try {
@@ -254,7 +278,7 @@ export async function runJob(store: Store, due: Due, log: Logger, slots = new Da
   });
   if (plan.queue.length) progress.draw();
 
-  await executeDatums(store, spec, job, plan.queue, result, progress, log, slots);
+  await executeDatums(store, spec, job, due.row.version, plan.queue, result, progress, log, slots, warm);
   result.seconds = progress.end();
   if (active.interrupted) {
     result.state = 'running';
@@ -304,11 +328,13 @@ async function executeDatums(
   store: Store,
   spec: PipelineSpec,
   job: JobRow,
+  version: number,
   queue: QueuedDatum[],
   result: JobResult,
   progress: JobProgress,
   log: Logger,
   machine: DatumSlots,
+  warm?: WarmWorkers,
 ): Promise<void> {
   const slots = slotsFor(spec);
   const ctx: DatumContext = {
@@ -322,10 +348,14 @@ async function executeDatums(
   };
   if (queue.length) mkdirSync(ctx.logDir, { recursive: true });
   let next = 0;
-  const batching = spec.transform.datumBatching === true && engineEnv().TESSELLA_DATUM_BATCHING !== 'off';
+  const batching = spec.transform.datumBatching === true && batchingOn();
   const worker = async (gpus: string[]) => {
-    // datum batching: one process per slot serves its datums in turn (datum-batch.ts)
-    const batch = batching && next < queue.length ? new BatchWorker(ctx, gpus, isolation()) : undefined;
+    // datum batching: one process per slot serves its datums in turn (datum-batch.ts), maybe started ahead
+    let batch: BatchWorker | undefined;
+    if (batching && next < queue.length) {
+      batch = warm?.take(job.pipeline, version, gpus) ?? new BatchWorker(ctx, gpus, isolation());
+      batch.serve(ctx);
+    }
     try {
       await serveQueue(gpus, batch);
     } finally {

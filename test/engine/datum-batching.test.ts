@@ -29,13 +29,15 @@ before(() => {
     `import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stageMain } from ${JSON.stringify(stageMain)};
-stageMain('echo', ({ env, log }) => {
+if (process.env.PIDS) writeFileSync(join(process.env.PIDS, 'start-' + process.env.PPS_PIPELINE_NAME + '-' + process.pid), String(Date.now()));
+stageMain('echo', async ({ env, log }) => {
   const dir = process.env.in;
   const name = readdirSync(dir)[0];
   const text = readFileSync(join(dir, name), 'utf8').trim();
   log.info('serving', { input: name, text });
   if (text === 'throw') throw new Error('told to fail on ' + name);
   if (text === 'exit') process.exit(3);
+  if (text === 'slow') await new Promise((r) => setTimeout(r, 1500));
   if (text === 'hang') {
     if (process.env.PIDS) writeFileSync(join(process.env.PIDS, name), String(process.pid));
     return new Promise(() => setInterval(() => {}, 1000));
@@ -154,8 +156,9 @@ describe('datum batching', () => {
     store.close();
     const runner = cliSpawn(home, ['run'], { env: { PIDS: pids, TESSELLA_MAX_PARALLEL: '2' } });
     const seen = async () => {
-      for (let i = 0; i < 300 && readdirSync(pids).length < 2; i++) await sleep(100);
-      return readdirSync(pids).map((f) => Number(readFileSync(join(pids, f), 'utf8')));
+      const hanging = () => readdirSync(pids).filter((f) => !f.startsWith('start-'));
+      for (let i = 0; i < 300 && hanging().length < 2; i++) await sleep(100);
+      return hanging().map((f) => Number(readFileSync(join(pids, f), 'utf8')));
     };
     const stagePids = await seen();
     assert.equal(stagePids.length, 2, 'both slots started a batch process');
@@ -166,5 +169,39 @@ describe('datum batching', () => {
       alive = alive.filter((p) => processAlive(p) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z '));
     }
     assert.deepEqual(alive, [], 'batch processes outlived their runner');
+  });
+
+  it("a pipeline that reads a running job's pipeline has its process started before that job ends", async () => {
+    const pids = join(t.dir, `pids-${n++}`);
+    mkdirSync(pids);
+    process.env.PIDS = pids;
+    try {
+      const store = await setUp(['slow'], 'datumTries: 1');
+      const below = `pipeline: { name: below }
+input: { pfs: { name: in, repo: echo, glob: "/" } }
+transform:
+  cmd: [node, ${JSON.stringify(code)}]
+  datumBatching: true
+`;
+      putPipelines(store, parseSpecs(below, 'below.yaml'));
+      const t0 = Date.now();
+      const results = await runJobs(store, { log: quiet });
+      assert.deepEqual(
+        results.map((r) => [r.pipeline, r.state]),
+        [
+          ['echo', 'success'],
+          ['below', 'success'],
+        ],
+      );
+      const echoJob = store.stmt(`SELECT finished FROM jobs WHERE pipeline = 'echo'`).get() as { finished: string };
+      const echoEnd = Date.parse(echoJob.finished);
+      const starts = readdirSync(pids).filter((f) => f.startsWith('start-below-'));
+      assert.equal(starts.length, 1, `below started ${starts.length} processes`);
+      const belowStart = Number(readFileSync(join(pids, starts[0]), 'utf8'));
+      assert.ok(belowStart >= t0 && belowStart < echoEnd, 'below was started after echo had finished');
+      store.close();
+    } finally {
+      delete process.env.PIDS;
+    }
   });
 });
