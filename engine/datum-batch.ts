@@ -16,10 +16,9 @@ import { createServer, type Http2Server, type ServerHttp2Stream } from 'node:htt
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { decodeStrings, encodeStrings, frame, NEXT_DATUM_PATH, unframe } from '../shared/next-datum.js';
-import type { Datum } from './datums.js';
+import { datumEnv, type Datum } from './datums.js';
 import {
   checkWorkingDir,
-  datumEnv,
   type DatumContext,
   type DatumProcess,
   jobEnv,
@@ -50,6 +49,7 @@ export class BatchWorker {
   private between: Buffer[] = [];
   private betweenBytes = 0;
   private ctx: DatumContext;
+  private closed = false;
 
   /**
    * `ctx`: the job it serves. A worker started ahead of its job (prestart) has the pipeline's store, spec and working
@@ -131,9 +131,13 @@ export class BatchWorker {
 
   /** Ends the process and the port; the root goes. */
   async close(): Promise<void> {
+    this.closed = true;
+    const starting = this.starting;
     const proc = this.proc;
     this.end('the job ended');
     await proc?.exited;
+    // a start still listening sees `closed` and starts nothing; one that started has just been ended
+    await starting;
     await this.server.close();
     removeTree(this.root);
   }
@@ -157,6 +161,7 @@ export class BatchWorker {
     const wd = checkWorkingDir(this.ctx);
     if (wd) return wd;
     const port = await this.server.listen();
+    if (this.closed) return 'the worker was closed before its process started';
     // started ahead of its job: the job's own variables come with each datum's answer
     const base = this.ctx.job ? jobEnv(this.ctx, this.root, this.gpus) : preJobEnv(this.ctx, this.root, this.gpus);
     const env = { ...base, PPS_WORKER_GRPC_PORT: String(port) };

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { datumInputEnv, type Datum } from './datums.js';
+import { datumEnv, type Datum } from './datums.js';
 import { changedInputs, ingest, inputsWrittenError, materialize, OutputError } from './datum-mount.js';
 import { failureReason, logSize } from './datum-error.js';
 import { isolation, SETUP_FAILED, wrapCommand, type Isolation } from './datum-sandbox.js';
@@ -215,17 +215,6 @@ export function preJobEnv(ctx: Pick<DatumContext, 'spec'>, root: string, gpus: s
   env.PPS_PIPELINE_NAME = ctx.spec.pipeline.name;
   env.PFS_ROOT = root;
   if (gpus.length) env.CUDA_VISIBLE_DEVICES = gpus.join(',');
-  return env;
-}
-
-/** One datum's own variables: its inputs' paths and commits, join and group keys, PACH_DATUM_ID. */
-export function datumEnv(datum: Datum, root: string): Record<string, string> {
-  const env = datumInputEnv(datum, root);
-  for (const i of datum.inputs) {
-    if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
-    if (i.groupBy !== undefined) env[`PACH_DATUM_${i.name}_GROUP_BY`] = i.groupBy;
-  }
-  env.PACH_DATUM_ID = datum.id;
   return env;
 }
 

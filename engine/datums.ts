@@ -292,3 +292,14 @@ export function datumInputEnv(datum: Datum, pfsRoot: string): Record<string, str
   }
   return env;
 }
+
+/** All of one datum's own variables: its inputs' paths and commits, join and group keys, PACH_DATUM_ID. */
+export function datumEnv(datum: Datum, pfsRoot: string): Record<string, string> {
+  const env = datumInputEnv(datum, pfsRoot);
+  for (const i of datum.inputs) {
+    if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
+    if (i.groupBy !== undefined) env[`PACH_DATUM_${i.name}_GROUP_BY`] = i.groupBy;
+  }
+  env.PACH_DATUM_ID = datum.id;
+  return env;
+}

@@ -20,7 +20,7 @@ import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, wr
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { computeDatums, datumInputEnv, type Datum } from '../../engine/datums.js';
+import { computeDatums, datumEnv as datumOwnEnv, type Datum } from '../../engine/datums.js';
 import type { PipelineSpec } from '../../engine/spec.js';
 import { orderedSpecsIn } from '../../engine/spec-folder.js';
 import { buildModels, DEFAULT_SHIFT } from '../models/build.js';
@@ -79,16 +79,6 @@ function jobEnv(spec: PipelineSpec): Record<string, string> {
   env.PPS_PIPELINE_NAME = spec.pipeline.name;
   // The CPU image runs the GPU stages on ONNX Runtime's CPU provider (their specs ask for cuda,cpu).
   env.EXECUTION_PROVIDERS = 'cpu';
-  return env;
-}
-
-function datumOwnEnv(datum: Datum, pfsRoot: string): Record<string, string> {
-  const env = datumInputEnv(datum, pfsRoot);
-  for (const i of datum.inputs) {
-    if (i.joinOn !== undefined) env[`PACH_DATUM_${i.name}_JOIN_ON`] = i.joinOn;
-    if (i.groupBy !== undefined) env[`PACH_DATUM_${i.name}_GROUP_BY`] = i.groupBy;
-  }
-  env.PACH_DATUM_ID = datum.id;
   return env;
 }
 

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { createRepo, filesOf, headOf, putFiles } from '../../engine/pfs.js';
 import { processAlive } from '../../engine/store/proc.js';
 import { putPipelines } from '../../engine/pipelines.js';
+import { BatchWorker } from '../../engine/datum-batch.js';
 import { runJobs } from '../../engine/runner.js';
 import { parseSpecs } from '../../engine/spec.js';
 import { Store } from '../../engine/store/store.js';
@@ -199,6 +200,44 @@ transform:
       assert.equal(starts.length, 1, `below started ${starts.length} processes`);
       const belowStart = Number(readFileSync(join(pids, starts[0]), 'utf8'));
       assert.ok(belowStart >= t0 && belowStart < echoEnd, 'below was started after echo had finished');
+      store.close();
+    } finally {
+      delete process.env.PIDS;
+    }
+  });
+
+  it('a process started ahead and closed at once (its job had nothing to run) leaves nothing running', async () => {
+    const pids = join(t.dir, `pids-${n++}`);
+    mkdirSync(pids);
+    process.env.PIDS = pids;
+    try {
+      const store = await setUp(['a']);
+      const spec = parseSpecs(
+        `pipeline: { name: echo }
+input: { pfs: { repo: in, glob: "/*" } }
+transform:
+  cmd: [node, ${JSON.stringify(code)}]
+  datumBatching: true
+`,
+        'echo.yaml',
+      )[0];
+      for (const wait of [0, 1500]) {
+        const w = new BatchWorker({ store, spec, workingDir: projectRoot }, [], 'copy');
+        w.prestart();
+        await sleep(wait);
+        const t0 = performance.now();
+        await w.close();
+        assert.ok(performance.now() - t0 < 5000, 'close waited for a process');
+      }
+      await sleep(1500);
+      const started = readdirSync(pids).map((f) => Number(f.split('-').at(-1)));
+      assert.ok(started.length <= 2);
+      for (const pid of started)
+        assert.ok(
+          !processAlive(pid) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '),
+          `process ${pid} outlived its closed worker`,
+        );
+      assert.deepEqual(readdirSync(store.scratchDir), [], 'a scratch root was left');
       store.close();
     } finally {
       delete process.env.PIDS;
