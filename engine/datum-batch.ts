@@ -11,18 +11,19 @@
  * log, progress events included; what it writes between datums goes to the next datum's log.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { decodeStrings, encodeStrings, frame, NEXT_DATUM_PATH, unframe } from '../shared/next-datum.js';
 import { datumEnv, type Datum } from './datums.js';
 import {
   checkWorkingDir,
+  clearDatumRoot,
   type DatumContext,
   type DatumProcess,
   jobEnv,
   preJobEnv,
+  removeTree,
   startProcess,
 } from './datum-process.js';
 import type { Isolation } from './datum-sandbox.js';
@@ -30,6 +31,9 @@ import { ownerPrefix } from './store/proc.js';
 
 /** Output kept while no datum is being served (written to the next datum's log), at most. */
 const BETWEEN_DATUMS_BYTES = 1 << 20;
+
+/** What a batch process is started from: its pipeline's store, spec and working folder. */
+export type PipelineOfWorker = Pick<DatumContext, 'store' | 'spec' | 'workingDir'>;
 
 /** A call of the process: the stream to answer with the next datum, and how the last one ended. */
 export interface Call {
@@ -48,26 +52,23 @@ export class BatchWorker {
   private logFd: number | undefined;
   private between: Buffer[] = [];
   private betweenBytes = 0;
-  private ctx: DatumContext;
+  /** the job it serves now (`serve`); a worker started ahead of its job has none yet */
+  private job: DatumContext | undefined;
   private closed = false;
 
-  /**
-   * `ctx`: the job it serves. A worker started ahead of its job (prestart) has the pipeline's store, spec and working
-   * folder only, and is given its job with `serve` when that job takes it.
-   */
+  /** `pipeline`: what its process is started from, before any job (prestart) or for the job it is made for. */
   constructor(
-    ctx: DatumContext | (Pick<DatumContext, 'store' | 'spec' | 'workingDir'> & { job?: undefined }),
+    private readonly pipeline: PipelineOfWorker,
     readonly gpus: string[],
     private readonly mode: Isolation,
   ) {
-    this.ctx = ctx as DatumContext;
-    this.root = join(ctx.store.scratchDir, `${ownerPrefix}${randomBytes(6).toString('hex')}`);
+    this.root = join(pipeline.store.scratchDir, `${ownerPrefix}${randomBytes(6).toString('hex')}`);
     mkdirSync(join(this.root, 'out'), { recursive: true });
   }
 
-  /** The job whose datums it serves from now on. */
-  serve(ctx: DatumContext): void {
-    this.ctx = ctx;
+  /** The job whose datums it serves from now on (before its first `exec`). */
+  serve(job: DatumContext): void {
+    this.job = job;
   }
 
   /**
@@ -83,15 +84,14 @@ export class BatchWorker {
    * for the next datum without an error, else what went wrong (the process is then gone).
    */
   async exec(datum: Datum, logFd: number): Promise<string> {
+    const ctx = this.job;
+    if (!ctx) throw new Error('BatchWorker.exec before serve: the worker has no job');
     this.logFd = logFd;
     this.flushBetween();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<string>((resolve) => {
-      if (this.ctx.timeoutS && this.ctx.timeoutS > 0)
-        timer = setTimeout(
-          () => resolve(`timed out after datumTimeout ${this.ctx.spec.datumTimeout}`),
-          this.ctx.timeoutS * 1000,
-        );
+      if (ctx.timeoutS && ctx.timeoutS > 0)
+        timer = setTimeout(() => resolve(`timed out after datumTimeout ${ctx.spec.datumTimeout}`), ctx.timeoutS * 1000);
     });
     try {
       this.starting ??= this.start();
@@ -100,7 +100,7 @@ export class BatchWorker {
       const proc = this.proc!;
       const first = this.call!;
       this.call = undefined;
-      const env = [...envList(jobEnv(this.ctx, this.root, this.gpus)), ...envList(datumEnv(datum, this.root))];
+      const env = [...envList(jobEnv(ctx, this.root, this.gpus)), ...envList(datumEnv(datum, this.root))];
       // as Pachyderm's worker: the datum's variables also in $PFS_ROOT/.env, for code that cannot take the answer
       writeFileSync(join(this.root, '.env'), env.map((e) => `${e}\n`).join(''));
       answer(first.stream, env);
@@ -121,12 +121,7 @@ export class BatchWorker {
 
   /** Empties out/ and removes the last datum's inputs, for the next datum. */
   clear(): void {
-    for (const name of readdirSync(this.root)) {
-      if (name === '.child') continue;
-      const p = join(this.root, name);
-      if (name === 'out') for (const o of readdirSync(p)) removeTree(join(p, o));
-      else removeTree(p);
-    }
+    clearDatumRoot(this.root);
   }
 
   /** Ends the process and the port; the root goes. */
@@ -158,14 +153,14 @@ export class BatchWorker {
 
   /** Starts the process; resolves '' once it first calls NextDatum, else why it did not. */
   private async start(): Promise<string> {
-    const wd = checkWorkingDir(this.ctx);
+    const wd = checkWorkingDir(this.pipeline);
     if (wd) return wd;
     const port = await this.server.listen();
     if (this.closed) return 'the worker was closed before its process started';
     // started ahead of its job: the job's own variables come with each datum's answer
-    const base = this.ctx.job ? jobEnv(this.ctx, this.root, this.gpus) : preJobEnv(this.ctx, this.root, this.gpus);
+    const base = this.job ? jobEnv(this.job, this.root, this.gpus) : preJobEnv(this.pipeline, this.root, this.gpus);
     const env = { ...base, PPS_WORKER_GRPC_PORT: String(port) };
-    const proc = startProcess(this.ctx, this.root, env, 'pipe', this.mode);
+    const proc = startProcess(this.pipeline, this.root, env, 'pipe', this.mode);
     this.proc = proc;
     // what a process writes after it was ended (killed for a timeout) belongs to no datum
     proc.child.stdout?.on('data', (c: Buffer) => proc === this.proc && this.output(c));
@@ -265,7 +260,7 @@ export function answer(stream: ServerHttp2Stream, env: string[]): void {
 }
 
 /** A trailers-only gRPC error (status 10, ABORTED, unless given). */
-function refuse(stream: ServerHttp2Stream, message: string, status = 10): void {
+export function refuse(stream: ServerHttp2Stream, message: string, status = 10): void {
   if (stream.destroyed || stream.headersSent) return;
   stream.respond(
     {
@@ -276,14 +271,4 @@ function refuse(stream: ServerHttp2Stream, message: string, status = 10): void {
     },
     { endStream: true },
   );
-}
-
-function removeTree(p: string): void {
-  try {
-    rmSync(p, { recursive: true, force: true });
-  } catch {
-    // a folder the datum made read-only: make it writable and retry
-    execFileSync('chmod', ['-R', 'u+w', p], { stdio: 'ignore' });
-    rmSync(p, { recursive: true, force: true });
-  }
 }

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { datumEnv, type Datum } from './datums.js';
@@ -186,15 +186,29 @@ function rmScratch(dir: string): void {
 
 function rmScratchSync(dir: string): void {
   try {
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
   } catch {
-    // read-only inputs under a folder the datum made read-only: make writable and retry
-    try {
-      execFileSync('chmod', ['-R', 'u+w', dir], { stdio: 'ignore' });
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      /* left for cleanScratch */
-    }
+    /* left for cleanScratch */
+  }
+}
+
+/** Removes a datum's folder, also where the datum made folders read-only (made writable and tried again). */
+export function removeTree(p: string): void {
+  try {
+    rmSync(p, { recursive: true, force: true });
+  } catch {
+    execFileSync('chmod', ['-R', 'u+w', p], { stdio: 'ignore' });
+    rmSync(p, { recursive: true, force: true });
+  }
+}
+
+/** Empties a datum root for the next datum: out/ is emptied (kept: it may be a mount), all else but `.child` goes. */
+export function clearDatumRoot(root: string): void {
+  for (const name of readdirSync(root)) {
+    if (name === '.child') continue;
+    const p = join(root, name);
+    if (name === 'out') for (const o of readdirSync(p)) removeTree(join(p, o));
+    else removeTree(p);
   }
 }
 
@@ -231,7 +245,7 @@ export interface DatumProcess {
  * a later run can kill it if this process dies first. `output`: the log's fd, or 'pipe' to read it here.
  */
 export function startProcess(
-  ctx: DatumContext,
+  ctx: Pick<DatumContext, 'store' | 'spec' | 'workingDir'>,
   root: string,
   env: Record<string, string>,
   output: number | 'pipe',
@@ -330,7 +344,7 @@ async function execDatum(
   }
 }
 
-export function checkWorkingDir(ctx: DatumContext): string | undefined {
+export function checkWorkingDir(ctx: Pick<DatumContext, 'workingDir'>): string | undefined {
   if (!existsSync(ctx.workingDir) || !statSync(ctx.workingDir).isDirectory())
     return `workingDir ${ctx.workingDir} does not exist`;
   return undefined;

@@ -145,14 +145,15 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
           // before and after (datum-process.ts): that needs one job at a time
           if (running.size && isolation() === 'copy') break;
           const index = results.push(undefined) - 1;
-          if (batchingOn())
+          if (batchingOn()) {
+            const readers = new Set(readersOfRepo(name, specs).map((s) => s.pipeline.name));
             warm.prestart(
-              readersOfRepo(name, specs)
-                .filter(
-                  (s) => s.transform.datumBatching && !failed.has(s.pipeline.name) && !running.has(s.pipeline.name),
-                )
-                .map((s) => ({ spec: s, version: ordered.find((o) => o.row.name === s.pipeline.name)!.row.version })),
+              ordered
+                .filter((o) => readers.has(o.row.name) && o.spec.transform.datumBatching)
+                .filter((o) => !failed.has(o.row.name) && !running.has(o.row.name))
+                .map((o) => ({ spec: o.spec, version: o.row.version })),
             );
+          }
           const job = runJob(store, d, log, slots, warm).then((r) => {
             results[index] = r;
             running.delete(name);
@@ -278,7 +279,7 @@ export async function runJob(
   });
   if (plan.queue.length) progress.draw();
 
-  await executeDatums(store, spec, job, due.row.version, plan.queue, result, progress, log, slots, warm);
+  await executeDatums(store, spec, job, plan.queue, result, progress, log, slots, warm);
   result.seconds = progress.end();
   if (active.interrupted) {
     result.state = 'running';
@@ -328,7 +329,6 @@ async function executeDatums(
   store: Store,
   spec: PipelineSpec,
   job: JobRow,
-  version: number,
   queue: QueuedDatum[],
   result: JobResult,
   progress: JobProgress,
@@ -353,7 +353,7 @@ async function executeDatums(
     // datum batching: one process per slot serves its datums in turn (datum-batch.ts), maybe started ahead
     let batch: BatchWorker | undefined;
     if (batching && next < queue.length) {
-      batch = warm?.take(job.pipeline, version, gpus) ?? new BatchWorker(ctx, gpus, isolation());
+      batch = warm?.take(job.pipeline, job.version, gpus) ?? new BatchWorker(ctx, gpus, isolation());
       batch.serve(ctx);
     }
     try {

@@ -25,7 +25,8 @@ import type { PipelineSpec } from '../../engine/spec.js';
 import { orderedSpecsIn } from '../../engine/spec-folder.js';
 import { buildModels, DEFAULT_SHIFT } from '../models/build.js';
 import { compareTrees } from './compare-trees.js';
-import { answer, NextDatumServer } from '../../engine/datum-batch.js';
+import { answer, NextDatumServer, refuse } from '../../engine/datum-batch.js';
+import { clearDatumRoot } from '../../engine/datum-process.js';
 import { imageRunner, type Builder, type ImageRunner } from './container.js';
 import { folderSnapshot, gatherOutputs, layOutDatum } from './folder-repos.js';
 
@@ -214,11 +215,7 @@ async function checkBatched(spec: PipelineSpec, repos: string, runs: string, ima
     let call = await Promise.race([server.nextCall(), exited]);
     for (const [i, datum] of datums.entries()) {
       if (typeof call === 'string') return fail(`before datum ${i + 1}/${datums.length} the stage ${call}`);
-      for (const entry of readdirSync(pfs)) {
-        if (entry === 'out')
-          for (const o of readdirSync(join(pfs, 'out'))) rmSync(join(pfs, 'out', o), { recursive: true });
-        else rmSync(join(pfs, entry), { recursive: true });
-      }
+      clearDatumRoot(pfs);
       layOutDatum(repos, datum, pfs);
       answer(
         call.stream,
@@ -233,11 +230,7 @@ async function checkBatched(spec: PipelineSpec, repos: string, runs: string, ima
         return fail(`datum ${i + 1}: ${c.files} files, ${c.differences.slice(0, 3).join('; ') || 'none written'}`);
     }
     // no datum left: Pachyderm's worker ends the process; here the last call is refused and the stage exits
-    if (typeof call !== 'string')
-      call.stream.respond(
-        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '10' },
-        { endStream: true },
-      );
+    if (typeof call !== 'string') refuse(call.stream, 'no datum left');
     await exited;
     const seconds = (performance.now() - t0) / 1000;
     console.log(`  ${name}: ${datums.length} datums in one process, ${seconds.toFixed(1)} s, outputs identical: ok`);
