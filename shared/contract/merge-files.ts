@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { withoutPfsRoot } from '../slide-error.js';
+import { withoutPfsRoot } from '../pfs.js';
 
 export const AssignedSlideSchema = z.object({
   slide: z.string(),
