@@ -1,17 +1,8 @@
-/**
- * One patient's tiles read from its slides' embeddings and histograms (the links merge-slide put in the shard folder)
- * into concatenated arrays: what a record holds, before encoding.
- */
+/** One patient's tiles, read from the slide links merge-slide put in the shard folder (what a record holds). */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { EMBEDDINGS_FILE, HISTOGRAM_BINS, HISTOGRAM_FILE } from '../../shared/contract/index.js';
 import { readSafetensors, readSafetensorsHeader, type HeaderEntry } from '../../shared/safetensors.js';
-
-/** Where a patient's slide folders are: `<embed>/<slide>/embeddings.safetensors`, `<histogram>/<slide>/...`. */
-export interface TensorDirs {
-  embed: string;
-  histogram: string;
-}
 
 export interface SlideTensors {
   slideId: string;
@@ -85,7 +76,7 @@ function readTensorInto(
 
 /** One patient's slides read into one set of concatenated arrays: each tensor byte is copied once, from the file. */
 export function loadPatientTiles(
-  dirs: TensorDirs,
+  dirs: { embed: string; histogram: string },
   slides: { slideId: string; tiles: number }[],
   dim: number,
   buffers = new TileBuffers(),
