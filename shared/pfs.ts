@@ -3,7 +3,7 @@
  * write outputs. Inputs live under `$PFS_ROOT/<input name>/<path in repo>`; outputs go to `$PFS_ROOT/out`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { assertOutputWritable } from './pfs-out-check.js';
 
@@ -66,6 +66,16 @@ export function optionalInputPath(
   return env[name] || undefined;
 }
 
+/**
+ * A text with the datum's mount root taken out: `/pfs/tile_detect/s1/tiles.json` (or the engine's scratch folder in
+ * its place) becomes `tile_detect/s1/tiles.json`, `<input>/<repo path>`, the same on every run and every machine.
+ */
+export function withoutPfsRoot(text: string, root = process.env.PFS_ROOT || '/pfs'): string {
+  const r = root.replace(/\/+$/, '');
+  if (!r) return text;
+  return text.split(r + '/').join('');
+}
+
 /** The slide id of a datum whose matched path is `/<slide_id>` (or a file inside it). */
 export function slideIdOf(matchedPath: string): string {
   return basename(matchedPath.replace(/\/+$/, ''));
@@ -88,13 +98,21 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   }
 }
 
-/** A symlink made under a temp name and renamed into place (Pachyderm and the engine take it by reference). */
-export function symlinkAtomic(target: string, path: string): void {
+/**
+ * Put `source` at `path` as a symlink (Pachyderm and the engine take a link into an input by reference) or as a copy
+ * (a plain folder, nothing to link into), made under a temp name and renamed into place: one writer of both kinds.
+ */
+export function placeAtomic(source: string, path: string, how: 'symlink' | 'copy'): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-link`;
-  rmSync(tmp, { force: true });
-  symlinkSync(target, tmp);
-  renameSync(tmp, path);
+  const tmp = tmpNameFor(path);
+  try {
+    if (how === 'symlink') symlinkSync(source, tmp);
+    else copyFileSync(source, tmp);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export interface AtomicFile {

@@ -13,7 +13,7 @@ import { parseSpecs } from '../engine/spec.js';
 import { EmbedConfigSchema } from '../stages/embed/config.js';
 import { ManifestMppConfigSchema } from '../stages/manifest-mpp/config.js';
 import { HistogramConfigSchema } from '../stages/histogram/config.js';
-import { MergeConfigSchema } from '../stages/merge/config.js';
+import { MergeConfigSchema } from '../stages/cohort/merge-config.js';
 import { NormalizeConfigSchema } from '../stages/normalize/config.js';
 import { DetectConfigSchema } from '../stages/tile-detect/config.js';
 import { ExtractConfigSchema } from '../stages/tile-extract/config.js';

@@ -2,11 +2,37 @@
  * What a merge run decided, in one value: the input to dataset.json and report.md (both pure functions of it).
  */
 import type { SetInfo } from '../../shared/contract/index.js';
-import type { Cohort } from './cohort.js';
-import type { MergeConfig } from './config.js';
-import type { Manifest } from './manifest.js';
-import type { WrittenShard } from './shards.js';
-import type { Split } from './splits.js';
+import type { Manifest, Patient } from '../cohort/manifest.js';
+import type { MergeConfig } from '../cohort/merge-config.js';
+import type { ExcludedSlide, SlideOutcome } from '../cohort/merge-file-types.js';
+import type { Split } from '../cohort/splits.js';
+
+export type OkSlide = Extract<SlideOutcome, { status: 'ok' }>;
+
+export interface CohortPatient {
+  patient: Patient;
+  /** Slides that go into the record, manifest order. */
+  slides: OkSlide[];
+  tiles: number;
+}
+
+/**
+ * The cohort as merge writes it: manifest patients joined with what the stages produced per slide. Slides without
+ * usable outputs are left out of their patient; patients left with no tiles are dropped; slides with outputs but no
+ * manifest row are listed. Every decision carries its reason, for report.md and dataset.json.
+ */
+export interface Cohort {
+  /** Every manifest slide's outcome, manifest order. */
+  outcomes: { patientId: string; line: number; outcome: SlideOutcome }[];
+  patients: CohortPatient[];
+  excludedSlides: ExcludedSlide[];
+  droppedPatients: { patient: string; why: string }[];
+  /** Slide folders in a stage's output that no manifest row names. */
+  unlistedSlides: string[];
+  embeddingDim: number;
+  /** stage -> metadata key -> distinct values, for keys that identify a model (sha256, card, model). */
+  models: Record<string, Record<string, unknown[]>>;
+}
 
 export interface MergeResult {
   manifest: Manifest;
@@ -20,7 +46,8 @@ export interface MergeResult {
   pins: Map<string, Split>;
   /** Pins naming patients that are not in this dataset (kept in splits.csv). */
   unusedPins: string[];
-  shards: Record<string, WrittenShard[]>;
+  /** set -> its shards (`<set>/<set>-NNNNN-of-MMMMM.tfrecord`, records, bytes), file order */
+  shards: Record<string, SetInfo['shards']>;
 }
 
 type Counts = { patients: number; slides: number; tiles: number };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseManifest, ManifestError, type ColumnMapping } from '../../stages/merge/manifest.js';
+import { parseManifest, ManifestError, type ColumnMapping } from '../../stages/cohort/manifest.js';
 import { projectRoot } from './cohort-fixture.js';
 
 const standard: ColumnMapping = {

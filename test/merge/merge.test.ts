@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { readDatasetJson } from '../../shared/contract/index.js';
 import { findPatient, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { Logger } from '../../shared/log.js';
-import { ManifestError } from '../../stages/merge/manifest.js';
-import { EmptyDatasetError, runMerge } from '../../stages/merge/merge.js';
+import { ManifestError } from '../../stages/cohort/manifest.js';
+import { EmptyDatasetError } from '../../stages/merge/merge.js';
+import { runMerge } from '../helpers/run-merge.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import {
   config,

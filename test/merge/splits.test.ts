@@ -7,8 +7,8 @@ import {
   SPLITS,
   type Split,
   type SplitPatient,
-} from '../../stages/merge/splits.js';
-import { ManifestError } from '../../stages/merge/manifest.js';
+} from '../../stages/cohort/splits.js';
+import { ManifestError } from '../../stages/cohort/manifest.js';
 
 const F: [number, number, number] = [0.8, 0.1, 0.1];
 

@@ -3,7 +3,7 @@
  * concatenated, the colour histogram averaged over all those tiles, and the tabular fields.
  */
 import { encodePatientRecord, HISTOGRAM_BINS, type PatientRecord } from '../../shared/contract/index.js';
-import type { PatientTiles, SlideTensors } from './slide-outputs.js';
+import type { PatientTiles, SlideTensors } from './patient-tiles.js';
 
 export interface PatientFields {
   patientId: string;
