@@ -57,7 +57,14 @@ async function runOnce(stage: string, main: StageFn, onLogger: (log: Logger) => 
 
 function logCrash(log: Logger, err: unknown): string {
   const e = err instanceof Error ? err : new Error(String(err));
-  log.error('failed', { error: e.name, message: e.message, stack: e.stack });
+  // kind: 'model' or 'parameters' marks a fault that fails every datum of the job alike (no use retrying it)
+  const kind = (e as { kind?: unknown }).kind;
+  log.error('failed', {
+    error: e.name,
+    message: e.message,
+    ...(typeof kind === 'string' ? { kind } : {}),
+    stack: e.stack,
+  });
   return `${e.name}: ${e.message}`;
 }
 
