@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { assertOutputWritable } from './pfs-out-check.js';
 
 export interface StageEnv {
@@ -133,4 +133,18 @@ export function atomicFile(path: string): AtomicFile {
     commit: () => renameSync(tmpPath, path),
     abort: () => rmSync(tmpPath, { force: true }),
   };
+}
+
+/**
+ * A path under `$PFS_ROOT/<input>/` as the user knows it: `<input>@<commit>:/<path in repo>` (Pachyderm's syntax;
+ * the input's name is its repo's unless the spec renames it, and `<input>_COMMIT` is the commit it was read from).
+ * Messages name this, not the datum's scratch folder. Paths elsewhere come back as they are.
+ */
+export function repoPathOf(local: string, env: Record<string, string | undefined> = process.env): string {
+  const root = env.PFS_ROOT || '/pfs';
+  const rel = relative(root, local);
+  if (!rel || rel.startsWith('..') || isAbsolute(rel)) return local;
+  const [input, ...rest] = rel.split(sep);
+  const commit = env[`${input}_COMMIT`];
+  return `${input}${commit ? `@${commit}` : ''}:/${rest.join('/')}`;
 }

@@ -102,11 +102,14 @@ export function droppedText(d: SlideOutcome['detect']): string {
     : '';
 }
 
+/** The per-slide table's own columns; a manifest column of the same name (often `note`) is shown as `note (manifest)`. */
+const SLIDE_COLUMNS = ['slide', 'patient', 'status', 'grid', 'kept', 'dropped', 'tiles', 'note'];
+
 export function slidesTable(result: MergeResult): Table {
   const extra = result.manifest.extraColumns;
   const rowOf = new Map(result.manifest.rows.map((r) => [r.imageId, r]));
   return {
-    head: ['slide', 'patient', 'status', 'grid', 'kept', 'dropped', 'tiles', 'note', ...extra],
+    head: [...SLIDE_COLUMNS, ...extra.map((c) => (SLIDE_COLUMNS.includes(c) ? `${c} (manifest)` : c))],
     rows: slideLines(result).map((l) => {
       const d = l.outcome.detect;
       return [

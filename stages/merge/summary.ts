@@ -2,6 +2,7 @@
  * What a merge run decided, in one value: the input to dataset.json and report.md (both pure functions of it).
  */
 import type { SetInfo } from '../../shared/contract/index.js';
+import { type ManifestSlideMatch, matchManifestToSlides } from '../../shared/manifest-match.js';
 import type { Manifest, Patient } from '../cohort/manifest.js';
 import type { MergeConfig } from '../cohort/merge-config.js';
 import type { ExcludedSlide, SlideOutcome } from '../cohort/merge-file-types.js';
@@ -69,4 +70,19 @@ export function setInfo(result: MergeResult, set: string): SetInfo {
   const sorted = <T>(r: Record<string, T>) =>
     Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   return { ...info, centers: sorted(info.centers), labels: sorted(info.labels) };
+}
+
+/**
+ * The manifest's rows against the slides that reached merge: a row whose slide has no outputs at all (no such slide
+ * in the slides repo, or one named otherwise) and the slides with outputs but no row, with near misses between them.
+ */
+export function manifestMatch(result: MergeResult): ManifestSlideMatch {
+  const present = result.cohort.outcomes
+    // a slide tile-detect never saw, with no output from any stage: no such slide in the slides repo
+    .filter(({ outcome: o }) => !(o.status === 'excluded' && o.missing && !o.detect))
+    .map(({ outcome }) => outcome.slideId);
+  return matchManifestToSlides(
+    result.manifest.rows.map((r) => r.imageId),
+    [...present, ...result.cohort.unlistedSlides],
+  );
 }
