@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv04 from 'ajv-draft-04';
 import addFormatsModule from 'ajv-formats';
-import { pipelineOrder } from '../engine/dag.js';
-import { inputsOf, parseSpecs, readSpecDocuments, type PipelineSpec } from '../engine/spec.js';
+import { pipelineOrder } from '../engine/pps/dag.js';
+import { inputsOf, parseSpecs, readSpecDocuments, type PipelineSpec } from '../engine/pps/spec.js';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const pipelinesDir = join(projectRoot, 'pipelines');

@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Logger } from '../../shared/log.js';
-import { putPipelines } from '../../engine/pipelines.js';
-import { runJobs } from '../../engine/runner.js';
-import { createRepo, putFiles } from '../../engine/pfs.js';
-import { parseSpecs } from '../../engine/spec.js';
+import { putPipelines } from '../../engine/pps/pipelines.js';
+import { runJobs } from '../../engine/pps/scheduler.js';
+import { createRepo, putFiles } from '../../engine/pfs/pfs.js';
+import { parseSpecs } from '../../engine/pps/spec.js';
 import { Store } from '../../engine/store/store.js';
 
 const { values } = parseArgs({

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { gcSummary } from '../../engine/commands/maintenance.js';
+import { gcSummary } from '../../engine/cli/verbs/reclaim.js';
 import { cli, writeTree } from './_engine-helpers.js';
 import { tempDir } from '../helpers/dirs.js';
 

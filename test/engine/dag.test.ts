@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { downstreamOf, pipelineOrder } from '../../engine/dag.js';
-import { parseSpecs, SpecError, type PipelineSpec } from '../../engine/spec.js';
+import { downstreamOf, pipelineOrder } from '../../engine/pps/dag.js';
+import { parseSpecs, SpecError, type PipelineSpec } from '../../engine/pps/spec.js';
 
 const repos = new Set(['slides', 'manifest', 'models']);
 

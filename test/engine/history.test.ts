@@ -13,9 +13,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { computeDatums, datumHash } from '../../engine/datums.js';
-import { datumFiles, listDatums, listJobs, type JobInput } from '../../engine/jobs.js';
-import { deleteCommit, gc, squashCommit } from '../../engine/maintenance.js';
+import { computeDatums, datumHash } from '../../engine/pps/datums.js';
+import { datumFiles, listDatums, listJobs, type JobInput } from '../../engine/pps/jobs.js';
+import { deleteCommit, gc, squashCommit } from '../../engine/pfs/reclaim.js';
 import {
   createRepo,
   deleteFiles,
@@ -25,10 +25,10 @@ import {
   putFiles,
   resolveCommit,
   treeOf,
-} from '../../engine/pfs.js';
-import { deletePipeline, getPipeline, putPipelines } from '../../engine/pipelines.js';
-import { runJobs } from '../../engine/runner.js';
-import { parseSpecs } from '../../engine/spec.js';
+} from '../../engine/pfs/pfs.js';
+import { deletePipeline, getPipeline, putPipelines } from '../../engine/pps/pipelines.js';
+import { runJobs } from '../../engine/pps/scheduler.js';
+import { parseSpecs } from '../../engine/pps/spec.js';
 import { treeFiles } from '../../engine/store/files.js';
 import { Store } from '../../engine/store/store.js';
 import { mulberry32 } from '../../shared/random.js';

@@ -13,7 +13,7 @@ import {
   readSpecDocuments,
   SpecError,
   sourceOf,
-} from '../../engine/spec.js';
+} from '../../engine/pps/spec.js';
 
 const minimal = `
 pipeline: {name: tile-detect}

@@ -17,7 +17,7 @@ import {
   parseRepoRef,
   putFiles,
   resolveCommit,
-} from '../../engine/pfs.js';
+} from '../../engine/pfs/pfs.js';
 import { Store, StoreError } from '../../engine/store/store.js';
 import { ownerAlive, ownerPrefix } from '../../engine/store/proc.js';
 import { writeTree } from './_engine-helpers.js';

@@ -1,0 +1,50 @@
+/**
+ * The machine's datum slots, shared by every job `tessella run` has running at once: CPU datums take one of the
+ * cores (TESSELLA_MAX_PARALLEL, default every core), GPU datums the GPUs their slot owns, one datum per GPU.
+ */
+import { availableParallelism } from 'node:os';
+import { engineEnv } from '../env.js';
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+export class DatumSlots {
+  private readonly cpu: Semaphore;
+  private readonly gpus = new Map<string, Semaphore>();
+
+  constructor(cores = engineEnv().TESSELLA_MAX_PARALLEL ?? availableParallelism()) {
+    this.cpu = new Semaphore(Math.max(1, cores));
+  }
+
+  /** Waits for a slot for a datum on `gpus` (none: a CPU datum); returns its release. */
+  async take(gpus: string[]): Promise<() => void> {
+    if (!gpus.length) {
+      await this.cpu.acquire();
+      return () => this.cpu.release();
+    }
+    // in id order, so two datums wanting overlapping GPUs cannot each hold one the other waits for
+    const locks = [...gpus].sort().map((g) => {
+      let s = this.gpus.get(g);
+      if (!s) this.gpus.set(g, (s = new Semaphore(1)));
+      return s;
+    });
+    for (const l of locks) await l.acquire();
+    return () => {
+      for (const l of locks) l.release();
+    };
+  }
+}
