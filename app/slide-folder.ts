@@ -5,7 +5,8 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { followLink, type WalkOptions } from '../engine/pfs/local-tree.js';
-import { expandPutItems, normalizePath } from '../engine/pfs/pfs.js';
+import { expandPutItems } from '../engine/pfs/put-files.js';
+import { normalizePath } from '../engine/pfs/names.js';
 import { StoreError } from '../engine/store/store.js';
 
 const DOUBLE_EXT = /\.(ome\.tiff?|nii\.gz|tar\.gz)$/i;

@@ -13,7 +13,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { filesOf, headOf, listRepos } from '../engine/pfs/pfs.js';
+import { filesOf, headOf } from '../engine/pfs/commits.js';
+import { listRepos } from '../engine/pfs/repos.js';
 import { pipelineNamesIn } from '../app/spec-folder.js';
 import { Store } from '../engine/store/store.js';
 import { buildModels } from './models/build.js';

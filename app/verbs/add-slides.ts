@@ -3,7 +3,8 @@ import { one } from '../../engine/cli/args.js';
 import { note } from '../../engine/cli/output.js';
 import { openStore } from '../../engine/cli/session.js';
 import type { Verb } from '../../engine/cli/verb.js';
-import { createRepo, getRepo, putFiles } from '../../engine/pfs/pfs.js';
+import { createRepo, getRepo } from '../../engine/pfs/repos.js';
+import { putFiles } from '../../engine/pfs/put-files.js';
 import { slideItems } from '../slide-folder.js';
 
 export const slideVerbs: Record<string, Verb> = {

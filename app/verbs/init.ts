@@ -4,7 +4,7 @@ import { appDir } from '../../engine/app-dir.js';
 import { out } from '../../engine/cli/output.js';
 import { openStore } from '../../engine/cli/session.js';
 import { UsageError, type Verb } from '../../engine/cli/verb.js';
-import { createRepo } from '../../engine/pfs/pfs.js';
+import { createRepo } from '../../engine/pfs/repos.js';
 import { putPipelines } from '../../engine/pps/pipelines.js';
 import { loadSpecFiles } from '../../engine/pps/spec.js';
 import { INPUT_REPOS, specFilesIn } from '../spec-folder.js';

@@ -11,7 +11,19 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../../shared/log.js';
-import { commitById, resolveCommit, type CommitRow } from './pfs.js';
+import { setBranchHead } from '../store/branches.js';
+import {
+  type CommitRow,
+  commitById,
+  commitsMadeFrom,
+  deleteCommitRow,
+  firstChildOf,
+  setCommitParent,
+} from '../store/commits.js';
+import { pruneDatumHistory, referencedBlobs, undoJobVersions } from '../store/datum-versions.js';
+import { dropVersionsLivingOnlyIn, undoCommitVersions } from '../store/files.js';
+import { deleteJob, jobById, jobsFrom } from '../store/jobs.js';
+import { resolveCommit } from './commits.js';
 import { liveStagers } from '../store/staging.js';
 import { StoreError, type Store } from '../store/store.js';
 
@@ -50,15 +62,9 @@ export async function gc(
       temp_removed: 0,
       datum_outputs_pruned: 0,
     };
-    const referenced = new Set<string>();
-    store.tx(() => {
+    const referenced = store.tx(() => {
       result.datum_outputs_pruned = pruneDatumHistory(store, opts.dryRun === true);
-      for (const r of store
-        .stmt(`SELECT DISTINCT hash FROM files UNION SELECT DISTINCT hash FROM datum_files`)
-        .raw()
-        .iterate() as Iterable<[string]>) {
-        referenced.add(r[0]);
-      }
+      return referencedBlobs(store);
     });
     for (const shard of readdirSync(store.blobs.dir)) {
       const dir = join(store.blobs.dir, shard);
@@ -80,37 +86,15 @@ export async function gc(
   }
 }
 
-/**
- * Datum versions whose range holds no remaining job of their pipeline (their jobs went with squashed or deleted
- * commits), then the outputs that no version refers to any more. Returns how many datums' outputs went.
- */
-function pruneDatumHistory(store: Store, dryRun: boolean): number {
-  const orphanVersions = `
-    SELECT d.pipeline, d.id, d.since FROM datums d
-    WHERE d.until IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.pipeline = d.pipeline AND j.seq >= d.since AND j.seq < d.until)`;
-  const orphanOutputs = `
-    SELECT DISTINCT f.job, f.datum FROM datum_files f
-    WHERE NOT EXISTS (SELECT 1 FROM datums d WHERE d.job = f.job AND d.id = f.datum)`;
-  if (dryRun) {
-    return (store.stmt(`SELECT count(*) AS n FROM (${orphanOutputs})`).get() as { n: number }).n;
-  }
-  store.db.exec(`DELETE FROM datums WHERE (pipeline, id, since) IN (${orphanVersions})`);
-  const gone = store.stmt(orphanOutputs).all() as { job: string; datum: string }[];
-  const del = store.stmt(`DELETE FROM datum_files WHERE job = ? AND datum = ?`);
-  for (const g of gone) del.run(g.job, g.datum);
-  return gone.length;
-}
-
 /** A commit and, transitively, every commit whose provenance holds one of them. */
 function withDownstream(store: Store, c: CommitRow): CommitRow[] {
   const out = new Map<string, CommitRow>([[c.id, c]]);
   const todo = [c.id];
   while (todo.length) {
     const id = todo.pop()!;
-    for (const r of store.stmt<{ commit_id: string }>(`SELECT commit_id FROM provenance WHERE source = ?`).all(id)) {
-      if (out.has(r.commit_id)) continue;
-      const d = commitById(store, r.commit_id);
+    for (const made of commitsMadeFrom(store, id)) {
+      if (out.has(made)) continue;
+      const d = commitById(store, made);
       if (!d) continue;
       out.set(d.id, d);
       todo.push(d.id);
@@ -120,7 +104,7 @@ function withDownstream(store: Store, c: CommitRow): CommitRow[] {
 }
 
 function childOf(store: Store, c: CommitRow): CommitRow | undefined {
-  return store.stmt<CommitRow>(`SELECT * FROM commits WHERE parent = ? ORDER BY seq LIMIT 1`).get(c.id);
+  return firstChildOf(store, c.id);
 }
 
 function refuseWhileRunning(store: Store, what: string): void {
@@ -131,11 +115,6 @@ function refuseWhileRunning(store: Store, what: string): void {
       75,
     );
   }
-}
-
-function dropCommitRow(store: Store, c: CommitRow): void {
-  store.stmt(`DELETE FROM provenance WHERE commit_id = ?`).run(c.id);
-  store.stmt(`DELETE FROM commits WHERE id = ?`).run(c.id);
 }
 
 export function squashCommit(store: Store, repo: string, ref: string): RemovedCommit[] {
@@ -158,12 +137,10 @@ export function squashCommit(store: Store, repo: string, ref: string): RemovedCo
     for (const x of all) {
       const ch = children.get(x.id)!;
       // versions that lived in this commit alone go; the others already reach the child
-      store
-        .stmt(`DELETE FROM files WHERE repo = ? AND branch = ? AND added = ? AND removed = ?`)
-        .run(x.repo, x.branch, x.seq, ch.seq);
-      store.stmt(`UPDATE commits SET parent = ? WHERE id = ?`).run(x.parent, ch.id);
-      dropCommitRow(store, x);
-      if (x.origin === 'job') store.stmt(`DELETE FROM jobs WHERE id = ?`).run(x.id);
+      dropVersionsLivingOnlyIn(store, x.repo, x.branch, x.seq, ch.seq);
+      setCommitParent(store, ch.id, x.parent);
+      deleteCommitRow(store, x.id);
+      if (x.origin === 'job') deleteJob(store, x.id);
     }
     return all.map((x) => ({ repo: x.repo, commit: x.id }));
   });
@@ -183,12 +160,9 @@ export function deleteCommit(store: Store, repo: string, ref: string): RemovedCo
       }
     }
     for (const x of all) {
-      store.stmt(`DELETE FROM files WHERE repo = ? AND branch = ? AND added = ?`).run(x.repo, x.branch, x.seq);
-      store
-        .stmt(`UPDATE files SET removed = NULL WHERE repo = ? AND branch = ? AND removed = ?`)
-        .run(x.repo, x.branch, x.seq);
-      store.stmt(`UPDATE branches SET head = ? WHERE repo = ? AND name = ?`).run(x.parent, x.repo, x.branch);
-      dropCommitRow(store, x);
+      undoCommitVersions(store, x.repo, x.branch, x.seq);
+      setBranchHead(store, x.repo, x.branch, x.parent);
+      deleteCommitRow(store, x.id);
       if (x.origin === 'job') undoJobsFrom(store, x.id);
     }
     return all.map((x) => ({ repo: x.repo, commit: x.id }));
@@ -197,14 +171,10 @@ export function deleteCommit(store: Store, repo: string, ref: string): RemovedCo
 
 /** Takes back a job and every later job of its pipeline: their datum sets and rows, newest first. */
 function undoJobsFrom(store: Store, jobId: string): void {
-  const job = store.stmt<{ seq: number; pipeline: string }>(`SELECT seq, pipeline FROM jobs WHERE id = ?`).get(jobId);
+  const job = jobById(store, jobId);
   if (!job) return;
-  const jobs = store
-    .stmt<{ seq: number; id: string }>(`SELECT seq, id FROM jobs WHERE pipeline = ? AND seq >= ? ORDER BY seq DESC`)
-    .all(job.pipeline, job.seq);
-  for (const j of jobs) {
-    store.stmt(`DELETE FROM datums WHERE pipeline = ? AND since = ?`).run(job.pipeline, j.seq);
-    store.stmt(`UPDATE datums SET until = NULL WHERE pipeline = ? AND until = ?`).run(job.pipeline, j.seq);
-    store.stmt(`DELETE FROM jobs WHERE id = ?`).run(j.id);
+  for (const j of jobsFrom(store, job.pipeline, job.seq)) {
+    undoJobVersions(store, job.pipeline, j.seq);
+    deleteJob(store, j.id);
   }
 }

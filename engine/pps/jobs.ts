@@ -5,36 +5,21 @@
  * version changed, when its last job was interrupted (resumed), or when its last job failed (retried once per
  * `tessella run`).
  */
-import { headOf, type FileRow } from '../pfs/pfs.js';
-import { outputsOf, versionInJob, versionsOfJob, type DatumVersion } from '../store/datum-versions.js';
+import { headOf } from '../pfs/commits.js';
+import type { FileRow } from '../store/files.js';
+import {
+  type DatumVersion,
+  outputsOf,
+  versionInJob,
+  versionsInJobByPrefix,
+  versionsOfJob,
+} from '../store/datum-versions.js';
+import { hasLaterJob, jobById, type JobRow, type JobState, jobRows, jobsByPrefix, newestJob } from '../store/jobs.js';
 import { inputsOf, type PipelineSpec } from './spec.js';
 import { processAlive } from '../store/proc.js';
 import { type Store, StoreError } from '../store/store.js';
 import { orderedPipelines, type PipelineRow } from './pipelines.js';
-export type JobState = 'running' | 'success' | 'failure' | 'killed';
-
-export interface JobRow {
-  seq: number;
-  id: string;
-  pipeline: string;
-  version: number;
-  salt: string;
-  state: JobState;
-  inputs: string;
-  created: string;
-  started: string | null;
-  finished: string | null;
-  pid: number | null;
-  pid_start: string | null;
-  reason: string | null;
-  n_total: number;
-  n_processed: number;
-  n_skipped: number;
-  n_failed: number;
-  n_recovered: number;
-  /** what makes this job's datums comparable with the next one's (plan.ts inputKey) */
-  input_key: string;
-}
+export type { JobRow, JobState };
 
 export interface JobInput {
   repo: string;
@@ -60,7 +45,7 @@ export interface DatumRow {
 }
 
 export function getJob(store: Store, id: string): JobRow | undefined {
-  return store.stmt<JobRow>(`SELECT * FROM jobs WHERE id = ?`).get(id);
+  return jobById(store, id);
 }
 
 /** A job by id (or unique prefix), optionally `pipeline@id`. */
@@ -74,7 +59,7 @@ export function resolveJob(store: Store, ref: string): JobRow {
   }
   let job = getJob(store, id);
   if (!job && /^[0-9a-f]{4,}$/.test(id)) {
-    const rows = store.stmt(`SELECT * FROM jobs WHERE id >= ? AND id < ? LIMIT 2`).all(id, id + 'g') as JobRow[];
+    const rows = jobsByPrefix(store, id);
     if (rows.length > 1) throw new StoreError(`job prefix ${id} is ambiguous`);
     job = rows[0];
   }
@@ -84,19 +69,11 @@ export function resolveJob(store: Store, ref: string): JobRow {
 }
 
 export function lastJob(store: Store, pipeline: string, state?: JobState): JobRow | undefined {
-  return (
-    state
-      ? store.stmt(`SELECT * FROM jobs WHERE pipeline = ? AND state = ? ORDER BY seq DESC LIMIT 1`).get(pipeline, state)
-      : store.stmt(`SELECT * FROM jobs WHERE pipeline = ? ORDER BY seq DESC LIMIT 1`).get(pipeline)
-  ) as JobRow | undefined;
+  return newestJob(store, pipeline, state);
 }
 
 export function listJobs(store: Store, pipeline?: string, limit = -1): JobRow[] {
-  return (
-    pipeline
-      ? store.stmt(`SELECT * FROM jobs WHERE pipeline = ? ORDER BY seq DESC LIMIT ?`).all(pipeline, limit)
-      : store.stmt(`SELECT * FROM jobs ORDER BY seq DESC LIMIT ?`).all(limit)
-  ) as JobRow[];
+  return jobRows(store, pipeline, limit);
 }
 
 /** The datums of a job (its whole datum set, the skipped ones too), in id order, a page at a time. */
@@ -109,11 +86,7 @@ export function getDatum(store: Store, job: string, id: string): DatumRow {
   const j = mustJob(store, job);
   let v = versionInJob(store, j.pipeline, id, j.seq);
   if (!v && /^[0-9a-f]{4,}$/.test(id)) {
-    const rows = store
-      .stmt<DatumVersion>(
-        `SELECT * FROM datums WHERE pipeline = ? AND id >= ? AND id < ? AND since <= ? AND (until IS NULL OR until > ?) LIMIT 2`,
-      )
-      .all(j.pipeline, id, id + 'g', j.seq, j.seq);
+    const rows = versionsInJobByPrefix(store, j.pipeline, id, j.seq);
     if (rows.length > 1) throw new StoreError(`datum prefix ${id} is ambiguous in job ${job}`);
     v = rows[0];
   }
@@ -135,7 +108,7 @@ function mustJob(store: Store, id: string): JobRow {
 }
 
 function isLatest(store: Store, j: JobRow): boolean {
-  return store.stmt(`SELECT 1 FROM jobs WHERE pipeline = ? AND seq > ? LIMIT 1`).get(j.pipeline, j.seq) === undefined;
+  return !hasLaterJob(store, j.pipeline, j.seq);
 }
 
 function datumRowOf(j: JobRow, v: DatumVersion): DatumRow {

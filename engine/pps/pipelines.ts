@@ -7,21 +7,26 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipelineOrder } from './dag.js';
 import { compileGlob } from '../pfs/glob.js';
-import { createRepo, dropRepo, getRepo, newId, readersOf } from '../pfs/pfs.js';
+import { newId } from '../pfs/names.js';
+import { createRepo, dropRepo, getRepo, readersOf } from '../pfs/repos.js';
+import { deletePipelineJobs } from '../store/jobs.js';
+import {
+  deletePipelineRow,
+  insertPipeline,
+  type PipelineRow,
+  pipelineRow,
+  pipelineRows,
+  releaseOutputRepo,
+  setPipelineFile,
+  updatePipelineSpec,
+} from '../store/pipelines.js';
+import { userRepoNames } from '../store/repos.js';
 import { inputLeaves, SpecError, type PipelineSpec } from './spec.js';
 import { now, type Store, StoreError } from '../store/store.js';
-export interface PipelineRow {
-  name: string;
-  spec: string;
-  file: string | null;
-  salt: string;
-  version: number;
-  created: string;
-  updated: string;
-}
+export type { PipelineRow };
 
 export function getPipeline(store: Store, name: string): PipelineRow | undefined {
-  return store.stmt(`SELECT * FROM pipelines WHERE name = ?`).get(name) as PipelineRow | undefined;
+  return pipelineRow(store, name);
 }
 
 export function mustPipeline(store: Store, name: string): PipelineRow {
@@ -35,14 +40,12 @@ export function specOf(row: PipelineRow): PipelineSpec {
 }
 
 export function allPipelines(store: Store): PipelineRow[] {
-  return store.stmt(`SELECT * FROM pipelines ORDER BY name`).all() as PipelineRow[];
+  return pipelineRows(store);
 }
 
 /** Repos that are not pipeline outputs. */
 export function userRepos(store: Store): Set<string> {
-  return new Set(
-    (store.stmt(`SELECT name FROM repos WHERE pipeline IS NULL`).all() as { name: string }[]).map((r) => r.name),
-  );
+  return userRepoNames(store);
 }
 
 /** Pipelines in DAG order. */
@@ -117,24 +120,18 @@ export function putPipelines(
       const file = opts.files?.get(name) ?? opts.file ?? null;
       const before = getPipeline(store, name);
       if (!before) {
-        store.db
-          .prepare(
-            `INSERT INTO pipelines (name, spec, file, salt, version, created, updated) VALUES (?, ?, ?, ?, 1, ?, ?)`,
-          )
-          .run(name, text, file, s.salt ?? newId(), now(), now());
+        insertPipeline(store, { name, spec: text, file, salt: s.salt ?? newId(), created: now(), updated: now() });
         createRepo(store, name, { pipeline: name, ifMissing: true, description: `output of pipeline ${name}` });
         result.created.push(name);
         continue;
       }
       if (before.spec === text && !opts.reprocess) {
-        if (file && file !== before.file) store.stmt(`UPDATE pipelines SET file = ? WHERE name = ?`).run(file, name);
+        if (file && file !== before.file) setPipelineFile(store, name, file);
         result.unchanged.push(name);
         continue;
       }
       const salt = opts.reprocess ? newId() : (s.salt ?? before.salt);
-      store.db
-        .prepare(`UPDATE pipelines SET spec = ?, file = ?, salt = ?, version = version + 1, updated = ? WHERE name = ?`)
-        .run(text, file ?? before.file, salt, now(), name);
+      updatePipelineSpec(store, { name, spec: text, file: file ?? before.file, salt, updated: now() });
       result.updated.push(name);
     }
   });
@@ -149,9 +146,9 @@ export function deletePipeline(store: Store, name: string, opts: { keepRepo?: bo
     if (readers.length)
       throw new StoreError(`pipeline ${name} is an input of pipeline(s) ${readers.join(', ')}: delete those first`);
     dropPipelineDatums(store, name);
-    store.stmt(`DELETE FROM jobs WHERE pipeline = ?`).run(name);
-    store.stmt(`DELETE FROM pipelines WHERE name = ?`).run(name);
-    if (opts.keepRepo) store.stmt(`UPDATE repos SET pipeline = NULL WHERE name = ?`).run(name);
+    deletePipelineJobs(store, name);
+    deletePipelineRow(store, name);
+    if (opts.keepRepo) releaseOutputRepo(store, name);
     else dropRepo(store, name);
   });
   rmSync(join(store.logsDir, name), { recursive: true, force: true });

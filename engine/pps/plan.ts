@@ -23,7 +23,7 @@ import {
 } from './datums.js';
 import { datumInputsJson } from '../worker/process-executor.js';
 import type { JobInput, JobRow } from './jobs.js';
-import { commitById, treeOf, type CommitRow } from '../pfs/pfs.js';
+import { commitById, treeOf, type CommitRow } from '../pfs/commits.js';
 import { childrenOf, type Input, type PfsInput, type PipelineSpec } from './spec.js';
 import {
   closeVersion,

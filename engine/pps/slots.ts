@@ -4,6 +4,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { engineEnv } from '../env.js';
+import { gpuIds } from './gpus.js';
+import type { PipelineSpec } from './spec.js';
 
 class Semaphore {
   private waiting: (() => void)[] = [];
@@ -47,4 +49,18 @@ export class DatumSlots {
       for (const l of locks) l.release();
     };
   }
+}
+
+/** How many datums of a pipeline run at once, and the GPU ids each slot owns (none for CPU pipelines). */
+export function slotsFor(spec: PipelineSpec): string[][] {
+  const cap = engineEnv().TESSELLA_MAX_PARALLEL ?? availableParallelism();
+  const want = Math.max(1, spec.parallelismSpec?.constant || 1);
+  const gpu = spec.resourceLimits?.gpu as { number?: number } | undefined;
+  const perDatum = gpu ? Math.max(0, Number(gpu.number ?? 1)) : 0;
+  if (perDatum > 0) {
+    const ids = gpuIds();
+    const n = Math.max(1, Math.min(want, Math.floor(ids.length / perDatum)));
+    return Array.from({ length: n }, (_, i) => ids.slice(i * perDatum, (i + 1) * perDatum));
+  }
+  return Array.from({ length: Math.min(want, cap) }, () => []);
 }

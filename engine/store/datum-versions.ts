@@ -149,6 +149,56 @@ export function versionInJob(store: Store, pipeline: string, id: string, seq: nu
     .get(pipeline, id, seq, seq);
 }
 
+/** Up to two versions in the set of the job at `seq` whose id starts with `prefix` (two: it is ambiguous). */
+export function versionsInJobByPrefix(store: Store, pipeline: string, prefix: string, seq: number): DatumVersion[] {
+  return store
+    .stmt<DatumVersion>(
+      `SELECT * FROM datums WHERE pipeline = ? AND id >= ? AND id < ? AND since <= ? AND (until IS NULL OR until > ?) LIMIT 2`,
+    )
+    .all(pipeline, prefix, prefix + 'g', seq, seq);
+}
+
+/** Takes back what the job at `seq` did to the datum set: the versions it opened go, those it closed reopen. */
+export function undoJobVersions(store: Store, pipeline: string, seq: number): void {
+  store.stmt(`DELETE FROM datums WHERE pipeline = ? AND since = ?`).run(pipeline, seq);
+  store.stmt(`UPDATE datums SET until = NULL WHERE pipeline = ? AND until = ?`).run(pipeline, seq);
+}
+
+/**
+ * Datum versions whose range holds no remaining job of their pipeline (their jobs went with squashed or deleted
+ * commits), then the outputs that no version refers to any more. Returns how many datums' outputs went (would go,
+ * with `dryRun`).
+ */
+export function pruneDatumHistory(store: Store, dryRun: boolean): number {
+  const orphanVersions = `
+    SELECT d.pipeline, d.id, d.since FROM datums d
+    WHERE d.until IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.pipeline = d.pipeline AND j.seq >= d.since AND j.seq < d.until)`;
+  const orphanOutputs = `
+    SELECT DISTINCT f.job, f.datum FROM datum_files f
+    WHERE NOT EXISTS (SELECT 1 FROM datums d WHERE d.job = f.job AND d.id = f.datum)`;
+  if (dryRun) {
+    return (store.stmt(`SELECT count(*) AS n FROM (${orphanOutputs})`).get() as { n: number }).n;
+  }
+  store.db.exec(`DELETE FROM datums WHERE (pipeline, id, since) IN (${orphanVersions})`);
+  const gone = store.stmt(orphanOutputs).all() as { job: string; datum: string }[];
+  const del = store.stmt(`DELETE FROM datum_files WHERE job = ? AND datum = ?`);
+  for (const g of gone) del.run(g.job, g.datum);
+  return gone.length;
+}
+
+/** Every blob hash a file version or a datum output refers to. */
+export function referencedBlobs(store: Store): Set<string> {
+  const referenced = new Set<string>();
+  for (const r of store
+    .stmt(`SELECT DISTINCT hash FROM files UNION SELECT DISTINCT hash FROM datum_files`)
+    .raw()
+    .iterate() as Iterable<[string]>) {
+    referenced.add(r[0]);
+  }
+  return referenced;
+}
+
 /** Current successful versions that entered the set after the job at `seq`. */
 export function enteredSince(store: Store, pipeline: string, seq: number): DatumVersion[] {
   return store

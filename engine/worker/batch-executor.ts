@@ -17,7 +17,6 @@ import { join } from 'node:path';
 import { decodeStrings, encodeStrings, frame, NEXT_DATUM_PATH, unframe } from '../../shared/next-datum.js';
 import { datumEnv, type Datum } from '../pps/datums.js';
 import {
-  checkWorkingDir,
   clearDatumRoot,
   type DatumContext,
   type DatumProcess,
@@ -28,6 +27,13 @@ import {
 } from './process-executor.js';
 import type { Isolation } from './sandbox.js';
 import { ownerPrefix } from '../store/proc.js';
+import { checkWorkingDir } from './working-dir.js';
+import { engineEnv } from '../env.js';
+
+/** Whether specs that ask for datum batching get it (TESSELLA_DATUM_BATCHING=off: a process per datum). */
+export function batchingEnabled(): boolean {
+  return engineEnv().TESSELLA_DATUM_BATCHING !== 'off';
+}
 
 /** Output kept while no datum is being served (written to the next datum's log), at most. */
 const BETWEEN_DATUMS_BYTES = 1 << 20;

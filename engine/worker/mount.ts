@@ -32,7 +32,7 @@ import {
 } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import type { Datum } from '../pps/datums.js';
-import type { FileRow } from '../pfs/pfs.js';
+import type { FileRow } from '../store/files.js';
 import type { Store } from '../store/store.js';
 
 /** A stored file hard-linked into a datum's inputs, as it was before the datum ran. */

@@ -21,6 +21,7 @@ import type { PipelineSpec } from '../pps/spec.js';
 import { ownerPrefix, processStartTime } from '../store/proc.js';
 import { now, type Store } from '../store/store.js';
 import type { JobRow } from '../pps/jobs.js';
+import { checkWorkingDir } from './working-dir.js';
 
 interface Running {
   children: Set<number>;
@@ -342,10 +343,4 @@ async function execDatum(
   } finally {
     if (timer) clearTimeout(timer);
   }
-}
-
-export function checkWorkingDir(ctx: Pick<DatumContext, 'workingDir'>): string | undefined {
-  if (!existsSync(ctx.workingDir) || !statSync(ctx.workingDir).isDirectory())
-    return `workingDir ${ctx.workingDir} does not exist`;
-  return undefined;
 }

@@ -16,7 +16,8 @@ import { parseArgs } from 'node:util';
 import { Logger } from '../../shared/log.js';
 import { putPipelines } from '../../engine/pps/pipelines.js';
 import { runJobs } from '../../engine/pps/scheduler.js';
-import { createRepo, putFiles } from '../../engine/pfs/pfs.js';
+import { createRepo } from '../../engine/pfs/repos.js';
+import { putFiles } from '../../engine/pfs/put-files.js';
 import { parseSpecs } from '../../engine/pps/spec.js';
 import { Store } from '../../engine/store/store.js';
 

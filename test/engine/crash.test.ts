@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { filesOf, listCommits, resolveCommit } from '../../engine/pfs/pfs.js';
+import { filesOf, listCommits, resolveCommit } from '../../engine/pfs/commits.js';
 import { listJobs } from '../../engine/pps/jobs.js';
 import { Store } from '../../engine/store/store.js';
 import { cli, cliSpawn, exited, sleep, writeTree } from './_engine-helpers.js';

@@ -16,16 +16,9 @@ import { after, before, describe, test } from 'node:test';
 import { computeDatums, datumHash } from '../../engine/pps/datums.js';
 import { datumFiles, listDatums, listJobs, type JobInput } from '../../engine/pps/jobs.js';
 import { deleteCommit, gc, squashCommit } from '../../engine/pfs/reclaim.js';
-import {
-  createRepo,
-  deleteFiles,
-  deleteRepo,
-  filesOf,
-  listCommits,
-  putFiles,
-  resolveCommit,
-  treeOf,
-} from '../../engine/pfs/pfs.js';
+import { createRepo, deleteRepo } from '../../engine/pfs/repos.js';
+import { deleteFiles, putFiles } from '../../engine/pfs/put-files.js';
+import { filesOf, listCommits, resolveCommit, treeOf } from '../../engine/pfs/commits.js';
 import { deletePipeline, getPipeline, putPipelines } from '../../engine/pps/pipelines.js';
 import { runJobs } from '../../engine/pps/scheduler.js';
 import { parseSpecs } from '../../engine/pps/spec.js';

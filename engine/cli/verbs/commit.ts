@@ -7,7 +7,9 @@ import { openStore } from '../session.js';
 import { UsageError, type Values, type Verb } from '../verb.js';
 import { dueOf, lastJob } from '../../pps/jobs.js';
 import { deleteCommit, squashCommit, type RemovedCommit } from '../../pfs/reclaim.js';
-import { getRepo, listCommits, parseRepoRef, provenanceOf, resolveCommit, type CommitRow } from '../../pfs/pfs.js';
+import { getRepo } from '../../pfs/repos.js';
+import { listCommits, provenanceOf, resolveCommit, type CommitRow } from '../../pfs/commits.js';
+import { parseRepoRef } from '../../pfs/names.js';
 import { getPipeline, orderedPipelines } from '../../pps/pipelines.js';
 import { type Store, StoreError } from '../../store/store.js';
 

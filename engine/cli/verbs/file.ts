@@ -6,20 +6,10 @@ import { humanBytes } from '../format.js';
 import { note, printJsonLines, table } from '../output.js';
 import { openStore } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
-import {
-  deleteFiles,
-  expandPutItems,
-  getFile,
-  globFile,
-  isLocalDir,
-  listFile,
-  normalizePath,
-  parseRepoRef,
-  putFiles,
-  resolveCommit,
-  type CommitRow,
-  type ListEntry,
-} from '../../pfs/pfs.js';
+import { deleteFiles, expandPutItems, isLocalDir, putFiles } from '../../pfs/put-files.js';
+import { getFile, globFile, listFile, type ListEntry } from '../../pfs/read-files.js';
+import { normalizePath, parseRepoRef } from '../../pfs/names.js';
+import { resolveCommit, type CommitRow } from '../../pfs/commits.js';
 import { StoreError } from '../../store/store.js';
 
 function fileJson(e: ListEntry, c: CommitRow) {

@@ -5,7 +5,7 @@ import { ago, humanBytes } from '../format.js';
 import { out, printJson, printJsonLines, table } from '../output.js';
 import { openStore } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
-import { createRepo, deleteRepo, inspectRepo, listRepos, type RepoInfo } from '../../pfs/pfs.js';
+import { createRepo, deleteRepo, inspectRepo, listRepos, type RepoInfo } from '../../pfs/repos.js';
 
 function repoJson(r: RepoInfo) {
   return {

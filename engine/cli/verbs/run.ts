@@ -3,7 +3,8 @@ import { createLogger, type Logger } from '../../../shared/log.js';
 import { openStore } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
 import { killChildren } from '../../worker/process-executor.js';
-import { runJobs, type JobResult } from '../../pps/scheduler.js';
+import { runJobs } from '../../pps/scheduler.js';
+import type { JobResult } from '../../pps/job-result.js';
 
 /** Each failed job with its first failed datums and their logs; exit 1 when any failed. */
 function report(results: JobResult[], log: Logger): number {
