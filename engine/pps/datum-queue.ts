@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import type { Store } from '../store/store.js';
 import { BatchWorker, batchingEnabled } from '../worker/batch-executor.js';
-import { active, runDatum, scratchRemovals, type DatumContext } from '../worker/process-executor.js';
+import { active } from '../worker/children.js';
+import { runDatum } from '../worker/run-datum.js';
+import { scratchRemovals } from '../worker/scratch.js';
+import type { DatumContext } from '../worker/context.js';
+import { ProcessExecutor } from '../worker/process-executor.js';
 import { isolation } from '../worker/sandbox.js';
 import type { WarmWorkers } from '../worker/warm-workers.js';
 import { workingDirFor } from '../worker/working-dir.js';
@@ -62,7 +66,7 @@ export async function executeDatums(
       const release = await machine.take(gpus);
       let r;
       try {
-        r = await runDatum(ctx, item.datum, gpus, batch);
+        r = await runDatum(ctx, item.datum, batch ?? new ProcessExecutor(ctx, gpus, isolation()));
       } finally {
         release();
       }

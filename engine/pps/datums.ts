@@ -303,3 +303,17 @@ export function datumEnv(datum: Datum, pfsRoot: string): Record<string, string> 
   env.PACH_DATUM_ID = datum.id;
   return env;
 }
+
+/** What `list datum` shows of a datum's inputs. */
+export function datumInputsJson(d: Datum): string {
+  return JSON.stringify(
+    d.inputs.map((i) => ({
+      name: i.name,
+      repo: i.repo,
+      branch: i.branch,
+      commit: i.commit,
+      path: i.path,
+      files: i.files.length,
+    })),
+  );
+}

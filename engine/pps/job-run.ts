@@ -8,7 +8,7 @@ import { newId } from '../pfs/names.js';
 import { insertJob as insertJobRow, killRunningJobs, setJobCounts, setJobProcess, setJobTotal } from '../store/jobs.js';
 import { selfStartTime } from '../store/proc.js';
 import type { Store } from '../store/store.js';
-import { active } from '../worker/process-executor.js';
+import { active } from '../worker/children.js';
 import type { WarmWorkers } from '../worker/warm-workers.js';
 import { executeDatums } from './datum-queue.js';
 import { JobProgress } from './job-progress.js';

@@ -21,7 +21,7 @@ import {
   type DatumInput,
   type Snapshot,
 } from './datums.js';
-import { datumInputsJson } from '../worker/process-executor.js';
+import { datumInputsJson } from './datums.js';
 import type { JobInput, JobRow } from './jobs.js';
 import { commitById, treeOf, type CommitRow } from '../pfs/commits.js';
 import { childrenOf, type Input, type PfsInput, type PipelineSpec } from './spec.js';

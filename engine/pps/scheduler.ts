@@ -8,7 +8,7 @@
 import { createLogger, type Logger } from '../../shared/log.js';
 import type { Store } from '../store/store.js';
 import { BatchWorker, batchingEnabled } from '../worker/batch-executor.js';
-import { active } from '../worker/process-executor.js';
+import { active } from '../worker/children.js';
 import { isolation } from '../worker/sandbox.js';
 import { WarmWorkers } from '../worker/warm-workers.js';
 import { workingDirFor } from '../worker/working-dir.js';

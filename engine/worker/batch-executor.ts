@@ -12,21 +12,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { join } from 'node:path';
-import { decodeStrings, encodeStrings, frame, NEXT_DATUM_PATH, unframe } from '../../shared/next-datum.js';
-import { datumEnv, type Datum } from '../pps/datums.js';
-import {
-  clearDatumRoot,
-  type DatumContext,
-  type DatumProcess,
-  jobEnv,
-  preJobEnv,
-  removeTree,
-  startProcess,
-} from './process-executor.js';
-import type { Isolation } from './sandbox.js';
+import { type Datum, datumEnv } from '../pps/datums.js';
 import { ownerPrefix } from '../store/proc.js';
+import type { DatumContext } from './context.js';
+import type { Executor } from './executor.js';
+import { jobEnv, preJobEnv } from './job-env.js';
+import { answer, type Call, NextDatumServer, refuse } from './next-datum-server.js';
+import type { Isolation } from './sandbox.js';
+import { clearDatumRoot, removeTree } from './scratch.js';
+import { type DatumProcess, startProcess } from './spawn.js';
 import { checkWorkingDir } from './working-dir.js';
 import { engineEnv } from '../env.js';
 
@@ -41,13 +36,7 @@ const BETWEEN_DATUMS_BYTES = 1 << 20;
 /** What a batch process is started from: its pipeline's store, spec and working folder. */
 export type PipelineOfWorker = Pick<DatumContext, 'store' | 'spec' | 'workingDir'>;
 
-/** A call of the process: the stream to answer with the next datum, and how the last one ended. */
-export interface Call {
-  stream: ServerHttp2Stream;
-  error: string;
-}
-
-export class BatchWorker {
+export class BatchWorker implements Executor {
   /** the PFS_ROOT every datum of this worker sees */
   readonly root: string;
   private readonly server = new NextDatumServer();
@@ -85,11 +74,16 @@ export class BatchWorker {
     this.starting ??= this.start();
   }
 
+  /** Every datum of this worker has the same root, emptied after each (`finish`). */
+  begin(): string {
+    return this.root;
+  }
+
   /**
-   * Serves one datum whose inputs are mounted under `root`, its output going to `logFd`: '' when the process asked
-   * for the next datum without an error, else what went wrong (the process is then gone).
+   * Serves one datum whose inputs are mounted under the worker's root, its output going to `logFd`: '' when the
+   * process asked for the next datum without an error, else what went wrong (the process is then gone).
    */
-  async exec(datum: Datum, logFd: number): Promise<string> {
+  async exec(datum: Datum, _root: string, logFd: number): Promise<string> {
     const ctx = this.job;
     if (!ctx) throw new Error('BatchWorker.exec before serve: the worker has no job');
     this.logFd = logFd;
@@ -102,7 +96,7 @@ export class BatchWorker {
     try {
       this.starting ??= this.start();
       const started = await Promise.race([this.starting, timedOut]);
-      if (started) return this.fail(started);
+      if (started) return this.failed(started);
       const proc = this.proc!;
       const first = this.call!;
       this.call = undefined;
@@ -115,9 +109,9 @@ export class BatchWorker {
         proc.exited.then((why) => why || 'exited before asking for the next datum (datum batching: loop on NextDatum)'),
         timedOut,
       ]);
-      if (typeof ended === 'string') return this.fail(ended);
+      if (typeof ended === 'string') return this.failed(ended);
       this.call = ended;
-      if (ended.error) return this.fail(`the datum's code reported an error`);
+      if (ended.error) return this.failed(`the datum's code reported an error`);
       return '';
     } finally {
       if (timer) clearTimeout(timer);
@@ -126,7 +120,7 @@ export class BatchWorker {
   }
 
   /** Empties out/ and removes the last datum's inputs, for the next datum. */
-  clear(): void {
+  finish(): void {
     clearDatumRoot(this.root);
   }
 
@@ -135,7 +129,7 @@ export class BatchWorker {
     this.closed = true;
     const starting = this.starting;
     const proc = this.proc;
-    this.end('the job ended');
+    this.fail('the job ended');
     await proc?.exited;
     // a start still listening sees `closed` and starts nothing; one that started has just been ended
     await starting;
@@ -143,13 +137,13 @@ export class BatchWorker {
     removeTree(this.root);
   }
 
-  private fail(why: string): string {
-    this.end(why);
+  private failed(why: string): string {
+    this.fail(why);
     return why;
   }
 
   /** Ends the process (a datum failed after it ran): the next datum gets a fresh one. */
-  end(why: string): void {
+  fail(why: string): void {
     if (this.call) refuse(this.call.stream, 'the worker is ending this process');
     this.call = undefined;
     this.proc?.kill(why);
@@ -201,80 +195,6 @@ export class BatchWorker {
   }
 }
 
-/** The worker's side of NextDatum on a loopback port: one call at a time, answered when the next datum is ready. */
-export class NextDatumServer {
-  private server: Http2Server | undefined;
-  private port = 0;
-  private callWaiter: ((c: Call) => void) | undefined;
-
-  /** The next call (set up before the process can make it). */
-  nextCall(): Promise<Call> {
-    return new Promise((resolve) => {
-      this.callWaiter = resolve;
-    });
-  }
-
-  /** Listens on 127.0.0.1 (once); resolves with the port. */
-  async listen(): Promise<number> {
-    if (this.server) return this.port;
-    const server = createServer();
-    server.on('stream', (stream, headers) => {
-      if (headers[':path'] !== NEXT_DATUM_PATH) return refuse(stream, `unknown method ${headers[':path']}`, 12);
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('error', () => undefined);
-      stream.on('end', () => {
-        let error: string;
-        try {
-          error = decodeStrings(unframe(Buffer.concat(chunks)))[0] ?? '';
-        } catch (e) {
-          return refuse(stream, (e as Error).message, 3);
-        }
-        const waiter = this.callWaiter;
-        if (!waiter) return refuse(stream, 'NextDatum is already waiting for a datum', 9);
-        this.callWaiter = undefined;
-        // after this turn of the event loop: output the process wrote before calling is in the datum's log
-        setImmediate(() => waiter({ stream, error }));
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    server.on('error', () => undefined);
-    this.server = server;
-    this.port = (server.address() as { port: number }).port;
-    return this.port;
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
-
 function envList(env: Record<string, string>): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
-}
-
-export function answer(stream: ServerHttp2Stream, env: string[]): void {
-  if (stream.destroyed) return;
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-  stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-  stream.end(frame(encodeStrings(env)));
-}
-
-/** A trailers-only gRPC error (status 10, ABORTED, unless given). */
-export function refuse(stream: ServerHttp2Stream, message: string, status = 10): void {
-  if (stream.destroyed || stream.headersSent) return;
-  stream.respond(
-    {
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-status': String(status),
-      'grpc-message': encodeURIComponent(message),
-    },
-    { endStream: true },
-  );
 }

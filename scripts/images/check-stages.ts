@@ -25,8 +25,8 @@ import type { PipelineSpec } from '../../engine/pps/spec.js';
 import { orderedSpecsIn } from '../../app/spec-folder.js';
 import { buildModels, DEFAULT_SHIFT } from '../models/build.js';
 import { compareTrees } from './compare-trees.js';
-import { answer, NextDatumServer, refuse } from '../../engine/worker/batch-executor.js';
-import { clearDatumRoot } from '../../engine/worker/process-executor.js';
+import { answer, NextDatumServer, refuse } from '../../engine/worker/next-datum-server.js';
+import { clearDatumRoot } from '../../engine/worker/scratch.js';
 import { imageRunner, type Builder, type ImageRunner } from './container.js';
 import { folderSnapshot, gatherOutputs, layOutDatum } from './folder-repos.js';
 

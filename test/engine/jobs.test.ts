@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { appDir } from '../../engine/app-dir.js';
 import { datumFiles, listDatums, listJobs } from '../../engine/pps/jobs.js';
 import { deletePipeline, getPipeline, putPipelines } from '../../engine/pps/pipelines.js';
-import { rewritePfs } from '../../engine/worker/process-executor.js';
+import { rewritePfs } from '../../engine/worker/spawn.js';
 import { isolation } from '../../engine/worker/sandbox.js';
 import { runJobs } from '../../engine/pps/scheduler.js';
 import { slotsFor } from '../../engine/pps/slots.js';

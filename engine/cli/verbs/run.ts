@@ -2,7 +2,7 @@
 import { createLogger, type Logger } from '../../../shared/log.js';
 import { openStore } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
-import { killChildren } from '../../worker/process-executor.js';
+import { killChildren } from '../../worker/children.js';
 import { runJobs } from '../../pps/scheduler.js';
 import type { JobResult } from '../../pps/job-result.js';
 
