@@ -7,7 +7,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { appDir } from '../engine/app-dir.js';
 import { pipelineOrder } from '../engine/pps/dag.js';
-import { loadSpecFiles, type PipelineSpec } from '../engine/pps/spec.js';
+import { loadSpecFiles } from '../engine/pps/spec/load.js';
+import type { PipelineSpec } from '../engine/pps/spec/schema.js';
 
 /** The input repos of the pathology DAG. */
 export const INPUT_REPOS: readonly string[] = ['slides', 'manifest', 'models'];

@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import Ajv04 from 'ajv-draft-04';
 import addFormatsModule from 'ajv-formats';
 import { pipelineOrder } from '../engine/pps/dag.js';
-import { inputsOf, parseSpecs, readSpecDocuments, type PipelineSpec } from '../engine/pps/spec.js';
+import { inputsOf, type PipelineSpec } from '../engine/pps/spec/schema.js';
+import { parseSpecs } from '../engine/pps/spec/load.js';
+import { readSpecDocuments } from '../engine/pps/spec/documents.js';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const pipelinesDir = join(projectRoot, 'pipelines');

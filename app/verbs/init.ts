@@ -6,7 +6,7 @@ import { openStore } from '../../engine/cli/session.js';
 import { UsageError, type Verb } from '../../engine/cli/verb.js';
 import { createRepo } from '../../engine/pfs/repos.js';
 import { putPipelines } from '../../engine/pps/pipelines.js';
-import { loadSpecFiles } from '../../engine/pps/spec.js';
+import { loadSpecFiles } from '../../engine/pps/spec/load.js';
 import { INPUT_REPOS, specFilesIn } from '../spec-folder.js';
 
 export const initVerbs: Record<string, Verb> = {

@@ -4,7 +4,7 @@
  * anything else 1 (its stack with TESSELLA_DEBUG set).
  */
 import { GlobError } from '../pfs/glob.js';
-import { SpecError } from '../pps/spec.js';
+import { SpecError } from '../pps/spec/spec-error.js';
 import { defaultHome, StoreError } from '../store/store.js';
 import { UsageError } from './verb.js';
 

@@ -1,6 +1,6 @@
 /** Repos and their branches: created with an empty `master`, listed and inspected, deleted when nothing reads them. */
 import { readersOfRepo } from '../pps/dag.js';
-import type { PipelineSpec } from '../pps/spec.js';
+import type { PipelineSpec } from '../pps/spec/schema.js';
 import { branchesOf, deleteRepoBranches, insertBranch } from '../store/branches.js';
 import { commitById, deleteRepoCommits } from '../store/commits.js';
 import { dropRepoFiles } from '../store/files.js';

@@ -2,7 +2,9 @@
  * The pipelines' DAG over their input repos: a topological order, a cycle named as one, an unknown input repo
  * named with the spec file and field that refers to it.
  */
-import { inputLeaves, sourceOf, SpecError, type PipelineSpec } from './spec.js';
+import { inputLeaves, type PipelineSpec } from './spec/schema.js';
+import { sourceOf } from './spec/load.js';
+import { SpecError } from './spec/spec-error.js';
 
 export interface PipelineOrderOptions {
   /** the spec file of each pipeline, by name, for error messages (defaults to the file parseSpecs saw) */

@@ -18,9 +18,9 @@ import { workingDirFor } from '../worker/working-dir.js';
 import type { JobProgress } from './job-progress.js';
 import type { JobResult } from './job-result.js';
 import type { JobRow } from './jobs.js';
-import type { QueuedDatum } from './plan.js';
+import type { QueuedDatum } from './plan-changes.js';
 import { type DatumSlots, slotsFor } from './slots.js';
-import { parseDurationSeconds, type PipelineSpec } from './spec.js';
+import { parseDurationSeconds, type PipelineSpec } from './spec/schema.js';
 
 /** Runs the queued datums, as many at once as the pipeline's slots. */
 export async function executeDatums(

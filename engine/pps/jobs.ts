@@ -15,7 +15,7 @@ import {
   versionsOfJob,
 } from '../store/datum-versions.js';
 import { hasLaterJob, jobById, type JobRow, type JobState, jobRows, jobsByPrefix, newestJob } from '../store/jobs.js';
-import { inputsOf, type PipelineSpec } from './spec.js';
+import { inputsOf, type PipelineSpec } from './spec/schema.js';
 import { processAlive } from '../store/proc.js';
 import { type Store, StoreError } from '../store/store.js';
 import { orderedPipelines, type PipelineRow } from './pipelines.js';

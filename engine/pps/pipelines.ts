@@ -21,7 +21,8 @@ import {
   updatePipelineSpec,
 } from '../store/pipelines.js';
 import { userRepoNames } from '../store/repos.js';
-import { inputLeaves, SpecError, type PipelineSpec } from './spec.js';
+import { inputLeaves, type PipelineSpec } from './spec/schema.js';
+import { SpecError } from './spec/spec-error.js';
 import { now, type Store, StoreError } from '../store/store.js';
 export type { PipelineRow };
 

@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { engineEnv } from '../env.js';
 import { gpuIds } from './gpus.js';
-import type { PipelineSpec } from './spec.js';
+import type { PipelineSpec } from './spec/schema.js';
 
 class Semaphore {
   private waiting: (() => void)[] = [];

@@ -24,7 +24,7 @@ import { createRepo } from '../../engine/pfs/repos.js';
 import { globFile, listFile } from '../../engine/pfs/read-files.js';
 import { putFiles } from '../../engine/pfs/put-files.js';
 import { resolveCommit } from '../../engine/pfs/commits.js';
-import { parseSpecs } from '../../engine/pps/spec.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { Store } from '../../engine/store/store.js';
 
 const { values } = parseArgs({

@@ -18,7 +18,7 @@ import { putPipelines } from '../../engine/pps/pipelines.js';
 import { runJobs } from '../../engine/pps/scheduler.js';
 import { createRepo } from '../../engine/pfs/repos.js';
 import { putFiles } from '../../engine/pfs/put-files.js';
-import { parseSpecs } from '../../engine/pps/spec.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { Store } from '../../engine/store/store.js';
 
 const { values } = parseArgs({

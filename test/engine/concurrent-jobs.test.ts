@@ -11,7 +11,7 @@ import { putFiles } from '../../engine/pfs/put-files.js';
 import { putPipelines } from '../../engine/pps/pipelines.js';
 import { isolation } from '../../engine/worker/sandbox.js';
 import { runJobs } from '../../engine/pps/scheduler.js';
-import { parseSpecs } from '../../engine/pps/spec.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { Store } from '../../engine/store/store.js';
 import { tempDir } from '../helpers/dirs.js';
 import { quiet } from './_engine-helpers.js';

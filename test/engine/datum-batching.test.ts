@@ -14,7 +14,7 @@ import { processAlive } from '../../engine/store/proc.js';
 import { putPipelines } from '../../engine/pps/pipelines.js';
 import { BatchWorker } from '../../engine/worker/batch-executor.js';
 import { runJobs } from '../../engine/pps/scheduler.js';
-import { parseSpecs } from '../../engine/pps/spec.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { Store } from '../../engine/store/store.js';
 import { projectRoot, tempDir } from '../helpers/dirs.js';
 import { cliSpawn, quiet, sleep } from './_engine-helpers.js';

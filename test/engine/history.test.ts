@@ -21,7 +21,7 @@ import { deleteFiles, putFiles } from '../../engine/pfs/put-files.js';
 import { filesOf, listCommits, resolveCommit, treeOf } from '../../engine/pfs/commits.js';
 import { deletePipeline, getPipeline, putPipelines } from '../../engine/pps/pipelines.js';
 import { runJobs } from '../../engine/pps/scheduler.js';
-import { parseSpecs } from '../../engine/pps/spec.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { treeFiles } from '../../engine/store/files.js';
 import { Store } from '../../engine/store/store.js';
 import { mulberry32 } from '../../shared/random.js';

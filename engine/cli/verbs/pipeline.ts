@@ -13,7 +13,8 @@ import {
   specOf,
   type PipelineRow,
 } from '../../pps/pipelines.js';
-import { inputsOf, loadSpecFiles, type PipelineSpec } from '../../pps/spec.js';
+import { inputsOf, type PipelineSpec } from '../../pps/spec/schema.js';
+import { loadSpecFiles } from '../../pps/spec/load.js';
 import type { Store } from '../../store/store.js';
 
 function pipelineJson(s: Store, p: PipelineRow) {
