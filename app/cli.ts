@@ -1,10 +1,10 @@
 /**
  * The `tessella` CLI's entry: the engine's runCli (engine/cli/run-cli.ts) over tessella's verb table
- * (app/verbs/index.ts).
+ * (app/verbs/tessella-verbs.ts).
  */
 import { realpathSync } from 'node:fs';
 import { runCli } from '../engine/cli/run-cli.js';
-import { verbs } from './verbs/index.js';
+import { verbs } from './verbs/tessella-verbs.js';
 
 export async function main(argv: string[]): Promise<number> {
   return runCli(verbs, argv);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { appDir } from '../engine/app-dir.js';
 import { pipelineOrder } from '../engine/pps/dag.js';
 import { loadSpecFiles } from '../engine/pps/spec/load.js';
-import type { PipelineSpec } from '../engine/pps/spec/schema.js';
+import type { PipelineSpec } from '../engine/pps/spec/pipeline-spec.js';
 
 /** The input repos of the pathology DAG. */
 export const INPUT_REPOS: readonly string[] = ['slides', 'manifest', 'models'];

@@ -32,7 +32,7 @@ import { pipelineOrder } from '../engine/pps/dag.js';
 import { parseSpecs } from '../engine/pps/spec/load.js';
 import { readSpecDocuments } from '../engine/pps/spec/documents.js';
 import { SpecError } from '../engine/pps/spec/spec-error.js';
-import type { PipelineSpec } from '../engine/pps/spec/schema.js';
+import type { PipelineSpec } from '../engine/pps/spec/pipeline-spec.js';
 import { INPUT_REPOS, specFilesIn } from '../app/spec-folder.js';
 
 const IMAGES = ['cpu', 'gpu'] as const;

@@ -1,4 +1,4 @@
-/** `tessella demo` in the verb table; the demo itself (engine/demo/) loads only when it runs. */
+/** `tessella demo` in the verb table; the demo itself (app/demo/) loads only when it runs. */
 import type { Verb } from '../../engine/cli/verb.js';
 
 export const demoVerbs: Record<string, Verb> = {

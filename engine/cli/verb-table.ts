@@ -1,6 +1,6 @@
 /**
  * A CLI's verb table: groups of verbs joined in the order `help` lists them. An app over the engine makes its
- * table from the engine's groups (cli/verbs/index.ts) and its own; two groups may not name the same verb.
+ * table from the engine's groups (cli/verbs/engine-verbs.ts) and its own; two groups may not name the same verb.
  */
 import type { Verb } from './verb.js';
 

@@ -3,8 +3,8 @@
  * ONE commit made in one transaction: its row first (for its seq), then the file versions it ends and starts, then
  * its counts, provenance and the branch head. A commit costs what it changes, not the size of the repo.
  */
-import { branchExists, insertBranch, setBranchHead } from '../store/branches.js';
-import { type CommitRow, commitById, insertCommit, insertProvenance, setCommitCounts } from '../store/commits.js';
+import { branchExists, insertBranch, setBranchHead } from '../store/branch-rows.js';
+import { type CommitRow, commitById, insertCommit, insertProvenance, setCommitCounts } from '../store/commit-rows.js';
 import {
   addHeadFile,
   type FileRow,

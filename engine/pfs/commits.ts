@@ -2,8 +2,8 @@
  * Reading commits: a branch's head, a ref resolved to a commit (`master`, an id or its prefix, `^`/`~N` ancestry),
  * a repo's history a page at a time, provenance, and the files of a commit's tree.
  */
-import { branchExists, branchHead } from '../store/branches.js';
-import { type CommitRow, commitById, commitBySeq, commitsBelow, commitsByPrefix } from '../store/commits.js';
+import { branchExists, branchHead } from '../store/branch-rows.js';
+import { type CommitRow, commitById, commitBySeq, commitsBelow, commitsByPrefix } from '../store/commit-rows.js';
 import { type FileRow, type TreeRef, treeFiles, treeFilesAt } from '../store/files.js';
 import { type Store, StoreError } from '../store/store.js';
 import { normalizePath } from './names.js';
@@ -11,7 +11,7 @@ import { mustRepo } from './repos.js';
 
 export type { CommitRow };
 export { branchExists, commitById, commitBySeq };
-export { provenanceOf } from '../store/commits.js';
+export { provenanceOf } from '../store/commit-rows.js';
 
 export function headOf(store: Store, repo: string, branch: string): CommitRow | undefined {
   const head = branchHead(store, repo, branch);

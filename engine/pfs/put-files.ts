@@ -4,7 +4,7 @@
  */
 import { lstatSync, statSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
-import type { CommitRow } from '../store/commits.js';
+import type { CommitRow } from '../store/commit-rows.js';
 import type { FileRow } from '../store/files.js';
 import { beginStaging } from '../store/staging.js';
 import { type Store, StoreError } from '../store/store.js';

@@ -3,7 +3,7 @@ import { createReadStream, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline as streamPipeline } from 'node:stream/promises';
 import { lowerBound } from '../pps/datums.js';
-import type { CommitRow } from '../store/commits.js';
+import type { CommitRow } from '../store/commit-rows.js';
 import { treeFiles, treeFilesAt } from '../store/files.js';
 import { type Store, StoreError } from '../store/store.js';
 import { treeOf } from './commits.js';

@@ -11,7 +11,7 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../../shared/log.js';
-import { setBranchHead } from '../store/branches.js';
+import { setBranchHead } from '../store/branch-rows.js';
 import {
   type CommitRow,
   commitById,
@@ -19,10 +19,10 @@ import {
   deleteCommitRow,
   firstChildOf,
   setCommitParent,
-} from '../store/commits.js';
+} from '../store/commit-rows.js';
 import { pruneDatumHistory, referencedBlobs, undoJobVersions } from '../store/datum-versions.js';
 import { dropVersionsLivingOnlyIn, undoCommitVersions } from '../store/files.js';
-import { deleteJob, jobById, jobsFrom } from '../store/jobs.js';
+import { deleteJob, jobById, jobsFrom } from '../store/job-rows.js';
 import { resolveCommit } from './commits.js';
 import { liveStagers } from '../store/staging.js';
 import { StoreError, type Store } from '../store/store.js';

@@ -1,11 +1,11 @@
 /** Repos and their branches: created with an empty `master`, listed and inspected, deleted when nothing reads them. */
 import { readersOfRepo } from '../pps/dag.js';
-import type { PipelineSpec } from '../pps/spec/schema.js';
-import { branchesOf, deleteRepoBranches, insertBranch } from '../store/branches.js';
-import { commitById, deleteRepoCommits } from '../store/commits.js';
+import type { PipelineSpec } from '../pps/spec/pipeline-spec.js';
+import { branchesOf, deleteRepoBranches, insertBranch } from '../store/branch-rows.js';
+import { commitById, deleteRepoCommits } from '../store/commit-rows.js';
 import { dropRepoFiles } from '../store/files.js';
-import { pipelineSpecTexts } from '../store/pipelines.js';
-import { deleteRepoRow, insertRepo, type RepoRow, repoRow, repoRows } from '../store/repos.js';
+import { pipelineSpecTexts } from '../store/pipeline-rows.js';
+import { deleteRepoRow, insertRepo, type RepoRow, repoRow, repoRows } from '../store/repo-rows.js';
 import { now, type Store, StoreError } from '../store/store.js';
 import { checkRepoName } from './names.js';
 

@@ -2,7 +2,7 @@
  * The pipelines' DAG over their input repos: a topological order, a cycle named as one, an unknown input repo
  * named with the spec file and field that refers to it.
  */
-import { inputLeaves, type PipelineSpec } from './spec/schema.js';
+import { inputLeaves, type PipelineSpec } from './spec/pipeline-spec.js';
 import { sourceOf } from './spec/load.js';
 import { SpecError } from './spec/spec-error.js';
 

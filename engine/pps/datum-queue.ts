@@ -20,7 +20,7 @@ import type { JobResult } from './job-result.js';
 import type { JobRow } from './jobs.js';
 import type { QueuedDatum } from './plan-changes.js';
 import { type DatumSlots, slotsFor } from './slots.js';
-import { parseDurationSeconds, type PipelineSpec } from './spec/schema.js';
+import { parseDurationSeconds, type PipelineSpec } from './spec/pipeline-spec.js';
 
 /** Runs the queued datums, as many at once as the pipeline's slots. */
 export async function executeDatums(
@@ -48,7 +48,7 @@ export async function executeDatums(
   let next = 0;
   const batching = spec.transform.datumBatching === true && batchingEnabled();
   const worker = async (gpus: string[]) => {
-    // datum batching: one process per slot serves its datums in turn (datum-batch.ts), maybe started ahead
+    // datum batching: one process per slot serves its datums in turn (worker/batch-executor.ts), maybe started ahead
     let batch: BatchWorker | undefined;
     if (batching && next < queue.length) {
       batch = warm?.take(job.pipeline, job.version, gpus) ?? new BatchWorker(ctx, gpus, isolation());

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { expandCaptures, globLiteralPrefix, globPaths, type GlobMatch } from '../pfs/glob.js';
-import { childrenOf, type Input, type PfsInput } from './spec/schema.js';
+import { childrenOf, type Input, type PfsInput } from './spec/pipeline-spec.js';
 
 export interface FileEntry {
   /** '/slide1/a.svs': files only, leading slash */

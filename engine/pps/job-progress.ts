@@ -3,7 +3,7 @@
  * is over the datums that ran (skipped ones cost nothing and would flatter the ETA). Elsewhere throttled `job
  * progress` events. On a terminal a live block: the job's line with the tiles/s of all its datums so far, then a
  * line per running datum with its own progress (tiles done of total, tiles/s, ETA), read from the stages'
- * progress events in the datums' logs (engine/datum-output.ts).
+ * progress events in the datums' logs (datum-log-follower.ts).
  */
 import type { Fields, Logger } from '../../shared/log.js';
 import { formatDuration, Progress, round } from '../../shared/progress.js';

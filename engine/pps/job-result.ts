@@ -1,6 +1,6 @@
 /** What a job's run comes to (counts, failures, a reason), and a job recorded as failed. */
 import type { Logger } from '../../shared/log.js';
-import { type JobRow, type JobState, markJobFailed } from '../store/jobs.js';
+import { type JobRow, type JobState, markJobFailed } from '../store/job-rows.js';
 import type { Store } from '../store/store.js';
 
 export interface DatumFailure {

@@ -5,7 +5,13 @@
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import { newId } from '../pfs/names.js';
-import { insertJob as insertJobRow, killRunningJobs, setJobCounts, setJobProcess, setJobTotal } from '../store/jobs.js';
+import {
+  insertJob as insertJobRow,
+  killRunningJobs,
+  setJobCounts,
+  setJobProcess,
+  setJobTotal,
+} from '../store/job-rows.js';
 import { selfStartTime } from '../store/proc.js';
 import type { Store } from '../store/store.js';
 import { active } from '../worker/children.js';

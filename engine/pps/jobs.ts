@@ -14,8 +14,16 @@ import {
   versionsInJobByPrefix,
   versionsOfJob,
 } from '../store/datum-versions.js';
-import { hasLaterJob, jobById, type JobRow, type JobState, jobRows, jobsByPrefix, newestJob } from '../store/jobs.js';
-import { inputsOf, type PipelineSpec } from './spec/schema.js';
+import {
+  hasLaterJob,
+  jobById,
+  type JobRow,
+  type JobState,
+  jobRows,
+  jobsByPrefix,
+  newestJob,
+} from '../store/job-rows.js';
+import { inputsOf, type PipelineSpec } from './spec/pipeline-spec.js';
 import { processAlive } from '../store/proc.js';
 import { type Store, StoreError } from '../store/store.js';
 import { orderedPipelines, type PipelineRow } from './pipelines.js';

@@ -7,7 +7,7 @@ import { headOf } from '../pfs/commits.js';
 import { commitDiff, commitFiles, PathConflict } from '../pfs/commit-writer.js';
 import { currentSuccessful, enteredSince, leftSince, outputsOf, pruneOutputs } from '../store/datum-versions.js';
 import type { FileRow } from '../store/files.js';
-import { markJobSucceeded } from '../store/jobs.js';
+import { markJobSucceeded } from '../store/job-rows.js';
 import type { Store } from '../store/store.js';
 import { conflictReason, treeConflict } from './conflicts.js';
 import { finishFailed, type JobResult } from './job-result.js';

@@ -9,7 +9,7 @@ import { pipelineOrder } from './dag.js';
 import { compileGlob } from '../pfs/glob.js';
 import { newId } from '../pfs/names.js';
 import { createRepo, dropRepo, getRepo, readersOf } from '../pfs/repos.js';
-import { deletePipelineJobs } from '../store/jobs.js';
+import { deletePipelineJobs } from '../store/job-rows.js';
 import {
   deletePipelineRow,
   insertPipeline,
@@ -19,9 +19,9 @@ import {
   releaseOutputRepo,
   setPipelineFile,
   updatePipelineSpec,
-} from '../store/pipelines.js';
-import { userRepoNames } from '../store/repos.js';
-import { inputLeaves, type PipelineSpec } from './spec/schema.js';
+} from '../store/pipeline-rows.js';
+import { userRepoNames } from '../store/repo-rows.js';
+import { inputLeaves, type PipelineSpec } from './spec/pipeline-spec.js';
 import { SpecError } from './spec/spec-error.js';
 import { now, type Store, StoreError } from '../store/store.js';
 export type { PipelineRow };

@@ -11,7 +11,7 @@ import { type Datum, type DatumInput, datumHash, datumId, datumsOf, joinKey } fr
 import type { JobInput, JobRow } from './jobs.js';
 import { change, type Ctx, Fallback } from './plan-changes.js';
 import { datumFromDef } from './plan-trees.js';
-import { childrenOf, type Input, type PfsInput } from './spec/schema.js';
+import { childrenOf, type Input, type PfsInput } from './spec/pipeline-spec.js';
 
 /** A datum input in the old state: its identity only. */
 type Tuple = DatumInput[];

@@ -17,7 +17,7 @@ import type { JobInput, JobRow } from './jobs.js';
 import { change, type Ctx, Fallback, type QueuedDatum } from './plan-changes.js';
 import { incremental } from './plan-incremental.js';
 import { datumFromDef, Trees } from './plan-trees.js';
-import type { Input, PipelineSpec } from './spec/schema.js';
+import type { Input, PipelineSpec } from './spec/pipeline-spec.js';
 
 export interface Plan {
   total: number;

@@ -56,7 +56,7 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
           const name = d.row.name;
           if ([...upstreamOf(name, specs)].some((u) => waiting.has(u))) continue;
           // without a read-only store, what a datum leaves in it is found by comparing the store's folders
-          // before and after (datum-process.ts): that needs one job at a time
+          // before and after (worker/run-datum.ts): that needs one job at a time
           if (running.size && isolation() === 'copy') break;
           const index = results.push(undefined) - 1;
           if (batchingEnabled()) {

@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { engineEnv } from '../env.js';
 import { gpuIds } from './gpus.js';
-import type { PipelineSpec } from './spec/schema.js';
+import type { PipelineSpec } from './spec/pipeline-spec.js';
 
 class Semaphore {
   private waiting: (() => void)[] = [];

@@ -4,7 +4,7 @@
  *
  * - Ordinary inputs are hard links to the read-only blobs (a copy across file systems), or private copies (a
  *   reflink where the file system can) when the datum cannot be given a read-only view of the store
- *   (datum-sandbox.ts).
+ *   (sandbox.ts).
  * - `lazy: true` inputs are symlinks to the read-only blob paths: nothing is linked, copied or read up front beyond
  *   one symlink per file, and a stage reads only the bytes it opens (Pachyderm mounts a lazy input through FUSE
  *   instead of downloading it; a symlink is the local equivalent). Its blob is stat'ed after the datum for the

@@ -2,7 +2,7 @@
  * Where a datum runs: runDatum gives each try a root with the datum's inputs mounted (mount.ts), runs it on the
  * worker's executor (executor.ts), keeps its log, checks what it did (stray writes, inputs written, outputs that
  * cannot be taken) and records the outcome: on success its outputs are ingested into blobs and recorded; a failure
- * carries the datum's own last error line (errors.ts).
+ * carries the datum's own last error line (failure-reason.ts).
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { recordFailure, recordSuccess } from '../store/datum-versions.js';
 import { now } from '../store/store.js';
 import { active } from './children.js';
 import type { DatumContext } from './context.js';
-import { failureReason, logSize } from './errors.js';
+import { failureReason, logSize } from './failure-reason.js';
 import type { Executor } from './executor.js';
 import { changedInputs, ingest, inputsWrittenError, materialize, OutputError } from './mount.js';
 import { isolation } from './sandbox.js';

@@ -5,7 +5,7 @@
  * the process when it starts (same pipeline version, same GPUs); one nobody took is killed when `tessella run` ends.
  */
 import type { BatchWorker } from './batch-executor.js';
-import type { PipelineSpec } from '../pps/spec/schema.js';
+import type { PipelineSpec } from '../pps/spec/pipeline-spec.js';
 
 export class WarmWorkers {
   private readonly idle = new Map<string, BatchWorker>();

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { appDir } from '../app-dir.js';
-import type { PipelineSpec } from '../pps/spec/schema.js';
+import type { PipelineSpec } from '../pps/spec/pipeline-spec.js';
 
 /** Pachyderm specs say `/pfs/...`; locally each datum has its own root. */
 export function workingDirFor(spec: PipelineSpec): string {

@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { computeDatums, datumEnv as datumOwnEnv, type Datum } from '../../engine/pps/datums.js';
-import type { PipelineSpec } from '../../engine/pps/spec/schema.js';
+import type { PipelineSpec } from '../../engine/pps/spec/pipeline-spec.js';
 import { orderedSpecsIn } from '../../app/spec-folder.js';
 import { buildModels, DEFAULT_SHIFT } from '../models/build.js';
 import { compareTrees } from './compare-trees.js';

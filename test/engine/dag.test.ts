@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { downstreamOf, pipelineOrder } from '../../engine/pps/dag.js';
 import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { SpecError } from '../../engine/pps/spec/spec-error.js';
-import type { PipelineSpec } from '../../engine/pps/spec/schema.js';
+import type { PipelineSpec } from '../../engine/pps/spec/pipeline-spec.js';
 
 const repos = new Set(['slides', 'manifest', 'models']);
 

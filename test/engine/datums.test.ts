@@ -11,7 +11,7 @@ import {
   type Snapshot,
 } from '../../engine/pps/datums.js';
 import { parseSpecs } from '../../engine/pps/spec/load.js';
-import type { Input } from '../../engine/pps/spec/schema.js';
+import type { Input } from '../../engine/pps/spec/pipeline-spec.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const file = (path: string, content = path): FileEntry => ({ path, hash: sha(content), size: content.length });

@@ -15,7 +15,7 @@ import { createRepo } from '../../engine/pfs/repos.js';
 import { deleteFiles, putFiles } from '../../engine/pfs/put-files.js';
 import { filesOf, provenanceOf, resolveCommit } from '../../engine/pfs/commits.js';
 import { parseSpecs } from '../../engine/pps/spec/load.js';
-import type { PipelineSpec } from '../../engine/pps/spec/schema.js';
+import type { PipelineSpec } from '../../engine/pps/spec/pipeline-spec.js';
 import { Store } from '../../engine/store/store.js';
 import { projectRoot, quiet } from './_engine-helpers.js';
 import { tempDir } from '../helpers/dirs.js';

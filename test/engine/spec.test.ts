@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { camelizeKeys, readSpecDocuments } from '../../engine/pps/spec/documents.js';
-import { inputLeaves, inputsOf, parseDurationSeconds } from '../../engine/pps/spec/schema.js';
+import { inputLeaves, inputsOf, parseDurationSeconds } from '../../engine/pps/spec/pipeline-spec.js';
 import { loadSpecFile, parseSpecs, sourceOf } from '../../engine/pps/spec/load.js';
 import { SpecError } from '../../engine/pps/spec/spec-error.js';
 

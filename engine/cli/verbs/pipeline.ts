@@ -13,7 +13,7 @@ import {
   specOf,
   type PipelineRow,
 } from '../../pps/pipelines.js';
-import { inputsOf, type PipelineSpec } from '../../pps/spec/schema.js';
+import { inputsOf, type PipelineSpec } from '../../pps/spec/pipeline-spec.js';
 import { loadSpecFiles } from '../../pps/spec/load.js';
 import type { Store } from '../../store/store.js';
 

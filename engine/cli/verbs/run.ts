@@ -1,4 +1,4 @@
-/** `tessella run`: every due job, a pipeline after the ones it reads (runner.ts); Ctrl-C stops the datums' processes and leaves the job to resume. */
+/** `tessella run`: every due job, a pipeline after the ones it reads (pps/scheduler.ts); Ctrl-C stops the datums' processes and leaves the job to resume. */
 import { createLogger, type Logger } from '../../../shared/log.js';
 import { openStore } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';

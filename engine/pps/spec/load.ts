@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { readSpecDocuments } from './documents.js';
 import { describeIssue, fieldPath, specErrorOf, where } from './hints.js';
-import { checkInputs, type PipelineSpec, PipelineSpecSchema } from './schema.js';
+import { checkInputs, type PipelineSpec, PipelineSpecSchema } from './pipeline-spec.js';
 import { SpecError } from './spec-error.js';
 
 /** Every pipeline spec of a file, validated. Throws SpecError naming the file, the field and what is allowed. */

@@ -125,7 +125,7 @@ const Transform = z.looseObject({
   errStdin: z.array(z.string()).optional(),
   acceptReturnCode: z.array(z.number().int()).optional(),
   user: z.string().optional(),
-  /** one process serves many datums, each asked for with NextDatum (engine/datum-batch.ts) */
+  /** one process serves many datums, each asked for with NextDatum (engine/worker/batch-executor.ts) */
   datumBatching: z.boolean().optional(),
 });
 

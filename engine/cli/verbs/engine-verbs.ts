@@ -8,7 +8,7 @@ import { datumVerbs } from './datum.js';
 import { fileVerbs } from './file.js';
 import { jobVerbs } from './job.js';
 import { pipelineVerbs } from './pipeline.js';
-import { reclaimVerbs } from './reclaim.js';
+import { gcVerbs } from './gc.js';
 import { repoVerbs } from './repo.js';
 import { runVerbs } from './run.js';
 
@@ -23,7 +23,7 @@ export const pachctlVerbs: Record<string, Verb> = {
   ...runVerbs,
 };
 
-export { reclaimVerbs };
+export { gcVerbs };
 
 /** Every verb of the engine alone. */
-export const engineVerbs: Record<string, Verb> = { ...pachctlVerbs, ...reclaimVerbs };
+export const engineVerbs: Record<string, Verb> = { ...pachctlVerbs, ...gcVerbs };

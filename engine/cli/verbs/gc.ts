@@ -14,7 +14,7 @@ export function gcSummary(r: GcResult, dryRun: boolean): string {
   return dryRun ? `would remove ${what}; ${pruned} would be pruned` : `removed ${what}; ${pruned} pruned`;
 }
 
-export const reclaimVerbs: Record<string, Verb> = {
+export const gcVerbs: Record<string, Verb> = {
   gc: {
     usage: 'gc [--dry-run] [-o json]',
     summary:
