@@ -13,7 +13,8 @@ import { active } from './children.js';
 import type { DatumContext } from './context.js';
 import { failureReason, logSize } from './failure-reason.js';
 import type { Executor } from './executor.js';
-import { changedInputs, ingest, inputsWrittenError, materialize, OutputError } from './mount.js';
+import { changedInputs, inputsWrittenError, materialize } from './mount.js';
+import { ingest, OutputError } from './outputs.js';
 import { isolation } from './sandbox.js';
 import { type StoreEntries, storeStrays, strayError } from './strays.js';
 
