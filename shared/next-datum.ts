@@ -3,7 +3,7 @@
  * each with Pachyderm's `Worker.NextDatum` call, a gRPC unary call on 127.0.0.1:$PPS_WORKER_GRPC_PORT. The
  * request says how the last datum ended (`error`, empty when it succeeded); the answer, once the next datum's
  * files are in place, is its whole environment (`KEY=VALUE` strings). The worker ends the process when no datum
- * is left. Pachyderm's worker and the embedded engine (engine/datum-batch.ts) answer the same call, so a stage is
+ * is left. Pachyderm's worker and the embedded engine (engine/worker/batch-executor.ts) answer the same call, so a stage is
  * one loop for both.
  *
  * gRPC on HTTP/2 (node:http2, cleartext, as on the pod's loopback): each message is one byte of compression flag,

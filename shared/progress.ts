@@ -1,7 +1,7 @@
 /**
  * The one progress meter, for the stages (tiles) and the engine (a job's datums): on a terminal one redrawn
  * line with the count, items/s and ETA; elsewhere (containers, CI, files) throttled JSON events through the
- * logger. Subclasses change what is counted and how it reads (engine/progress.ts: a job's datums).
+ * logger. Subclasses change what is counted and how it reads (engine/pps/job-progress.ts: a job's datums).
  */
 import type { Fields, Logger } from './log.js';
 

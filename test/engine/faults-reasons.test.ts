@@ -18,7 +18,7 @@ const stageError = JSON.stringify({
   component: 'merge',
   event: 'failed',
   error:
-    "Error: line 3, column 'image_id': duplicate image id S1\n    at readManifest (/app/dist/stages/merge/manifest.js:10:5)",
+    "Error: line 3, column 'image_id': duplicate image id S1\n    at readManifest (/app/dist/stages/cohort/manifest.js:10:5)",
 });
 
 const spec = (name: string, lines: string[]) => `
