@@ -3,6 +3,7 @@
  * without usable outputs are left out of their patient; patients left with no tiles are dropped; slides with outputs
  * but no manifest row are listed. Every decision carries its reason, for report.md and dataset.json.
  */
+import type { EmbeddingVector } from '../../shared/contract/index.js';
 import type { Manifest, Patient } from './manifest.js';
 import { slideFolders, surveySlide, type SlideOutcome, type StageDirs } from './slide-outputs.js';
 
@@ -31,6 +32,8 @@ export interface Cohort {
   /** Slide folders in a stage's output that no manifest row names. */
   unlistedSlides: string[];
   embeddingDim: number;
+  /** The pooled vectors of the records, when not the default avg and max. */
+  embeddingVectors?: EmbeddingVector[];
   /** stage -> metadata key -> distinct values, for keys that identify a model (sha256, card, model). */
   models: Record<string, Record<string, unknown[]>>;
 }

@@ -18,6 +18,11 @@ import {
   SUMMARY_DIR,
   UNLISTED_SUMMARY,
   shardSummaryFile,
+  DEFAULT_EMBEDDING_VECTORS,
+  embeddingLayout,
+  isDefaultVectors,
+  layoutDiffers,
+  type EmbeddingVector,
 } from '../../shared/contract/index.js';
 import { symlinkAtomic, writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
@@ -29,7 +34,7 @@ import { cardsScript, renderCard } from './report-html.js';
 import { slideLineOf } from './report-tables.js';
 import { writeShards, type WrittenShard } from './shards.js';
 import type { SlideFile } from './slide.js';
-import { loadPatientTiles, TileBuffers, type SlideOutcome } from './slide-outputs.js';
+import { loadPatientTiles, TileBuffers, vectorsOf, type SlideOutcome } from './slide-outputs.js';
 
 export interface ShardPatient {
   patientId: string;
@@ -49,6 +54,8 @@ export interface ShardSummary {
   compression: 'none' | 'gzip';
   /** the embedding dimension of this shard's records (0 when none) */
   dim: number;
+  /** the pooled vectors of its records, when not the default avg and max */
+  vectors?: EmbeddingVector[];
   /** patients in records, record order */
   patients: ShardPatient[];
   /** every slide of the shard's patients: its outcome as merge-slide saw it (without the models' metadata: `models`) */
@@ -114,12 +121,20 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
   }
   for (const e of byPatient.values()) e.files.sort((a, b) => a.assigned.slideIndex - b.assigned.slideIndex);
 
-  // One embedding dimension per shard: the most common; slides of another model's size are left out (the last step
-  // checks that every shard agrees).
-  const dims = new Map<number, number>();
-  for (const { file } of slideFiles)
-    if (file.outcome.status === 'ok') dims.set(file.outcome.dim, (dims.get(file.outcome.dim) ?? 0) + 1);
-  const dim = [...dims.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 0;
+  // One embedding layout (dimension and pooled vectors) per shard: the most common; slides of another model's are left
+  // out (the last step checks that every shard agrees).
+  const layouts = new Map<string, { dim: number; vectors: readonly EmbeddingVector[]; count: number }>();
+  for (const { file } of slideFiles) {
+    if (file.outcome.status !== 'ok') continue;
+    const key = embeddingLayout(file.outcome.dim, vectorsOf(file.outcome));
+    const l = layouts.get(key) ?? { dim: file.outcome.dim, vectors: vectorsOf(file.outcome), count: 0 };
+    l.count++;
+    layouts.set(key, l);
+  }
+  const top = [...layouts.values()].sort((a, b) => b.count - a.count || a.dim - b.dim)[0];
+  const dim = top?.dim ?? 0;
+  const vectors = top?.vectors ?? DEFAULT_EMBEDDING_VECTORS;
+  const layout = embeddingLayout(dim, vectors);
 
   const seed = first.seed;
   const order = (id: string) => fnv1a32(`${seed}:${first.set}:order:${id}`);
@@ -141,11 +156,11 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
           stage: o.error.stage,
         });
       else if (o.status === 'excluded') excludedSlides.push({ slide: a.slide, patient: id, why: o.why });
-      else if (o.dim !== dim)
+      else if (embeddingLayout(o.dim, vectorsOf(o)) !== layout)
         excludedSlides.push({
           slide: a.slide,
           patient: id,
-          why: `embedding dimension ${o.dim} differs from the cohort's ${dim} (another model?); re-run embed`,
+          why: layoutDiffers(embeddingLayout(o.dim, vectorsOf(o)), layout),
         });
       else {
         used.push({ slideId: a.slide, tiles: o.tiles });
@@ -175,7 +190,7 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
       (patientId) => {
         const p = byId.get(patientId)!;
         const f = fields.get(patientId)!;
-        const tiles = loadPatientTiles({ embed: f.dir, histogram: f.dir }, p.slides, dim, buffers);
+        const tiles = loadPatientTiles({ embed: f.dir, histogram: f.dir }, p.slides, dim, buffers, vectors);
         return encodePatient({ patientId, centerId: f.centerId, label: f.label }, tiles, dim);
       },
       { gzip: first.compression === 'gzip' },
@@ -190,6 +205,7 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
     bytes: written[0]?.bytes ?? 0,
     compression: first.compression,
     dim: patients.length ? dim : 0,
+    ...(patients.length && !isDefaultVectors(vectors) ? { vectors: [...vectors] } : {}),
     patients,
     slides: slideFiles.map(({ file }) => ({
       patientId: file.assigned.patient,

@@ -8,11 +8,15 @@ import { join } from 'node:path';
 import {
   checkEmbeddingsHeader,
   checkHistogramTensors,
+  DEFAULT_EMBEDDING_VECTORS,
+  isDefaultVectors,
+  type EmbeddingVector,
   EMBEDDINGS_FILE,
   HISTOGRAM_BINS,
   HISTOGRAM_FILE,
   readTilesJson,
   TILES_JSON,
+  type VectorTensors,
   type SlideError,
   type TilesJson,
 } from '../../shared/contract/index.js';
@@ -35,6 +39,10 @@ export type SlideOutcome =
       slideId: string;
       tiles: number;
       dim: number;
+      /** The pooled vectors embed wrote, when not the default avg and max (absent: those two). */
+      vectors?: EmbeddingVector[];
+      /** Why the tiles' resolution does not fit the one the embed model was trained at (a warning). */
+      geometry?: string;
       embedMeta: Record<string, string>;
       histogramMeta: Record<string, string>;
       detect?: DetectCounts;
@@ -91,7 +99,7 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
   try {
     const emb = readSafetensorsHeader(embPath);
     const hist = readSafetensors(histPath); // small (16^3 bins): read whole for the tile count
-    const { n, dim } = checkEmbeddingsHeader(emb.tensors);
+    const { n, dim, vectors } = checkEmbeddingsHeader(emb.tensors);
     checkHistogramTensors(hist.tensors);
     const counted = Number(hist.tensors.count.data[0]);
     if (counted !== n)
@@ -100,16 +108,69 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
       );
     if (n === 0)
       return { status: 'excluded', slideId, why: `no tiles: ${detect?.reason ?? 'no tissue found'}`, detect };
-    return { status: 'ok', slideId, tiles: n, dim, embedMeta: emb.metadata, histogramMeta: hist.metadata, detect };
+    const geometry = dirs.tileDetect ? geometryWarning(join(dirs.tileDetect, slideId), emb.metadata) : undefined;
+    return {
+      status: 'ok',
+      slideId,
+      tiles: n,
+      dim,
+      ...(isDefaultVectors(vectors) ? {} : { vectors }),
+      ...(geometry ? { geometry } : {}),
+      embedMeta: emb.metadata,
+      histogramMeta: hist.metadata,
+      detect,
+    };
   } catch (err) {
     return { status: 'excluded', slideId, why: `outputs not usable: ${(err as Error).message}`, detect };
   }
 }
 
-export interface SlideTensors {
+/** The vectors of an ok outcome: its own list, or the default avg and max. */
+export function vectorsOf(o: { vectors?: EmbeddingVector[] }): readonly EmbeddingVector[] {
+  return o.vectors ?? DEFAULT_EMBEDDING_VECTORS;
+}
+
+/** Relative gap between the tiles' resolution and the model's beyond which merge warns, unless the card says. */
+export const GEOMETRY_TOLERANCE = 0.1;
+
+/**
+ * The warning when the embed model's card states the resolution it was trained at (embed's metadata model_mpp) and
+ * the slide's tiles, as the model sees them, are at another: the tile's side in micrometres (tiles.json) over the
+ * model's input size. undefined when they agree, or the card states none.
+ */
+export function geometryWarning(tileDetectSlideDir: string, embedMeta: Record<string, string>): string | undefined {
+  const modelMpp = Number(embedMeta.model_mpp);
+  if (!embedMeta.model_mpp || !(modelMpp > 0)) return undefined;
+  const inputSize = Number(embedMeta.model_input_size);
+  const trained = `trained at ${modelMpp} um/px (${embedMeta.model_size} px)`;
+  const file = join(tileDetectSlideDir, TILES_JSON);
+  if (!existsSync(file)) return undefined;
+  let tiles: TilesJson;
+  try {
+    tiles = readTilesJson(file);
+  } catch {
+    return undefined;
+  }
+  const slideMpp = tiles.physical?.mpp ?? tiles.source.mpp?.x;
+  if (!slideMpp)
+    return `the slide states no resolution, so the tiles cannot be checked against the embed model, ${trained}`;
+  const tileUm = tiles.physical ? tiles.physical.tile_um : tiles.params.tile_size * slideMpp;
+  const seen = tileUm / inputSize;
+  const card = embedMeta.model_card ? (JSON.parse(embedMeta.model_card) as { geometry?: { tolerance?: number } }) : {};
+  const tolerance = card.geometry?.tolerance ?? GEOMETRY_TOLERANCE;
+  if (Math.abs(seen - modelMpp) / modelMpp <= tolerance) return undefined;
+  const px = tiles.physical ? tiles.physical.output_px : tiles.params.tile_size;
+  return (
+    `the embed model was ${trained}, but its tiles are ${round(seen)} um/px ` +
+    `(${px} px tiles of ${round(tileUm)} um brought to ${inputSize} px), ${Math.round((100 * Math.abs(seen - modelMpp)) / modelMpp)}% off ` +
+    `(tolerance ${Math.round(100 * tolerance)}%); tiles of the model's field are tile-detect's TILE_UM=${round(modelMpp * inputSize)}`
+  );
+}
+
+const round = (x: number) => Number(x.toPrecision(3));
+
+export interface SlideTensors extends VectorTensors {
   slideId: string;
-  avg: Float32Array;
-  max: Float32Array;
   /** [n, 2] x, y per tile, as embed wrote them. */
   loc: Int32Array;
   histogramSum: Float64Array;
@@ -124,12 +185,9 @@ function readHistogram(path: string): { histogramSum: Float64Array; histogramCou
 }
 
 /** All tiles of one patient, slides concatenated in order (what a record holds, before encoding). */
-export interface PatientTiles {
+export interface PatientTiles extends VectorTensors {
   slideIds: string[];
   tilesPerSlide: number[];
-  /** [numTiles * dim] each. */
-  avg: Float32Array;
-  max: Float32Array;
   /** [numTiles * 2]: x, y per tile. */
   loc: Int32Array;
   histogramSum: Float64Array;
@@ -138,21 +196,25 @@ export interface PatientTiles {
 
 /**
  * Grow-only buffers reused from patient to patient: the record encoder copies out of them, so reuse is safe and
- * spares the garbage collector ~2 x numTiles x dim x 4 bytes per patient.
+ * spares the garbage collector ~vectors x numTiles x dim x 4 bytes per patient.
  */
 export class TileBuffers {
-  private avg = new Float32Array(0);
-  private max = new Float32Array(0);
+  private vectors: Partial<Record<EmbeddingVector, Float32Array>> = {};
   private loc = new Int32Array(0);
 
-  views(numTiles: number, dim: number): { avg: Float32Array; max: Float32Array; loc: Int32Array } {
+  views(
+    numTiles: number,
+    dim: number,
+    vectors: readonly EmbeddingVector[] = DEFAULT_EMBEDDING_VECTORS,
+  ): VectorTensors & { loc: Int32Array } {
     const n = numTiles * dim;
-    if (this.avg.length < n) {
-      this.avg = new Float32Array(n);
-      this.max = new Float32Array(n);
+    const out: VectorTensors = {};
+    for (const v of vectors) {
+      if ((this.vectors[v]?.length ?? -1) < n) this.vectors[v] = new Float32Array(n);
+      out[v] = this.vectors[v]!.subarray(0, n);
     }
     if (this.loc.length < numTiles * 2) this.loc = new Int32Array(numTiles * 2);
-    return { avg: this.avg.subarray(0, n), max: this.max.subarray(0, n), loc: this.loc.subarray(0, numTiles * 2) };
+    return { ...out, loc: this.loc.subarray(0, numTiles * 2) };
   }
 }
 
@@ -182,26 +244,31 @@ export function loadPatientTiles(
   slides: { slideId: string; tiles: number }[],
   dim: number,
   buffers = new TileBuffers(),
+  vectors: readonly EmbeddingVector[] = DEFAULT_EMBEDDING_VECTORS,
 ): PatientTiles {
   const numTiles = slides.reduce((a, s) => a + s.tiles, 0);
-  const { avg, max, loc } = buffers.views(numTiles, dim);
+  const views = buffers.views(numTiles, dim, vectors);
   const histogramSum = new Float64Array(HISTOGRAM_BINS);
   let histogramCount = 0;
   let t = 0;
   for (const s of slides) {
     const path = join(dirs.embed, s.slideId, EMBEDDINGS_FILE);
     const header = readSafetensorsHeader(path);
-    const n = header.tensors.avg?.shape[0];
-    if (n !== s.tiles || header.tensors.avg.shape[1] !== dim)
+    const first = header.tensors[vectors[0]];
+    const n = first?.shape[0];
+    if (n !== s.tiles || first.shape[1] !== dim)
       throw new Error(
-        `${path}: avg is [${header.tensors.avg?.shape}], expected [${s.tiles}, ${dim}]; did the file change during merge?`,
+        `${path}: ${vectors[0]} is [${first?.shape}], expected [${s.tiles}, ${dim}]; did the file change during merge?`,
       );
     const fd = openSync(path, 'r');
     try {
       const base = 8 + header.headerBytes;
-      readTensorInto(fd, path, base, header.tensors.avg, avg.subarray(t * dim, (t + n) * dim));
-      readTensorInto(fd, path, base, header.tensors.max, max.subarray(t * dim, (t + n) * dim));
-      readTensorInto(fd, path, base, header.tensors.loc, loc.subarray(t * 2, (t + n) * 2));
+      for (const v of vectors) {
+        const entry = header.tensors[v];
+        if (!entry) throw new Error(`${path}: no tensor ${v}; did the file change during merge?`);
+        readTensorInto(fd, path, base, entry, views[v]!.subarray(t * dim, (t + n) * dim));
+      }
+      readTensorInto(fd, path, base, header.tensors.loc, views.loc.subarray(t * 2, (t + n) * 2));
     } finally {
       closeSync(fd);
     }
@@ -213,9 +280,7 @@ export function loadPatientTiles(
   return {
     slideIds: slides.map((s) => s.slideId),
     tilesPerSlide: slides.map((s) => s.tiles),
-    avg,
-    max,
-    loc,
+    ...views,
     histogramSum,
     histogramCount,
   };
