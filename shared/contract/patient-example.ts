@@ -64,9 +64,30 @@ export const PATIENT_FEATURES: readonly PatientFeature[] = [
   { name: 'label', field: 'label', dtype: 'int64', layout: 'scalar', labeledOnly: true },
   { name: 'num_tiles', field: 'numTiles', dtype: 'int64', layout: 'scalar' },
   { name: 'embedding_dim', field: 'embeddingDim', dtype: 'int64', layout: 'scalar' },
-  { name: 'embedding_avg', field: 'embeddingAvg', dtype: 'float32', layout: 'per-tile', width: 'embedding', vector: 'avg' },
-  { name: 'embedding_max', field: 'embeddingMax', dtype: 'float32', layout: 'per-tile', width: 'embedding', vector: 'max' },
-  { name: 'embedding_cls', field: 'embeddingCls', dtype: 'float32', layout: 'per-tile', width: 'embedding', vector: 'cls' },
+  {
+    name: 'embedding_avg',
+    field: 'embeddingAvg',
+    dtype: 'float32',
+    layout: 'per-tile',
+    width: 'embedding',
+    vector: 'avg',
+  },
+  {
+    name: 'embedding_max',
+    field: 'embeddingMax',
+    dtype: 'float32',
+    layout: 'per-tile',
+    width: 'embedding',
+    vector: 'max',
+  },
+  {
+    name: 'embedding_cls',
+    field: 'embeddingCls',
+    dtype: 'float32',
+    layout: 'per-tile',
+    width: 'embedding',
+    vector: 'cls',
+  },
   { name: 'color_histogram', field: 'colorHistogram', dtype: 'float32', layout: 'fixed', width: HISTOGRAM_BINS },
   { name: 'slide_ids', field: 'slideIds', dtype: 'string', layout: 'per-slide' },
   { name: 'tile_slide', field: 'tileSlide', dtype: 'int64', layout: 'per-tile' },
@@ -102,9 +123,7 @@ export function featureSpec(
     const shape = f.width === 'embedding' ? [embeddingDim] : [];
     return { kind: 'FixedLenSequenceFeature', dtype: f.dtype, shape, allow_missing: true };
   };
-  return Object.fromEntries(
-    PATIENT_FEATURES.filter((f) => inSet(f, !!labeled, vectors)).map((f) => [f.name, spec(f)]),
-  );
+  return Object.fromEntries(PATIENT_FEATURES.filter((f) => inSet(f, !!labeled, vectors)).map((f) => [f.name, spec(f)]));
 }
 
 /** Serialize a record; the record's lengths are the caller's to get right (decodePatientRecord checks them). */

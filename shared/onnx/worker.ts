@@ -110,7 +110,8 @@ async function start(): Promise<void> {
         const results = await session.run({ [req.inputName]: input }, [req.outputName]);
         const out = results[req.outputName];
         const dims = [...out.dims];
-        const raw = out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array | Uint8Array);
+        const raw =
+          out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array | Uint8Array);
         // Hand ORT's output buffer over without a copy when it is a whole, transferable ArrayBuffer.
         if (raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer) {
           try {

@@ -31,7 +31,9 @@ export function combineSlides(slides: SlideTensors[], dim: number): PatientTiles
     const n = s.loc.length / 2;
     const lengths = vectors.map((v) => `${v} ${s[v]?.length}`).join(', ');
     if (!Number.isInteger(n) || vectors.some((v) => s[v]?.length !== n * dim) || vectorsIn(s).length !== vectors.length)
-      throw new Error(`slide '${s.slideId}': embeddings do not match dimension ${dim} (${lengths}, loc ${s.loc.length} values)`);
+      throw new Error(
+        `slide '${s.slideId}': embeddings do not match dimension ${dim} (${lengths}, loc ${s.loc.length} values)`,
+      );
     return n;
   });
   const numTiles = tilesPerSlide.reduce((a, b) => a + b, 0);
@@ -60,7 +62,11 @@ export function patientRecordOf(patient: PatientFields, tiles: PatientTiles, dim
   if (numTiles === 0)
     throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
   const vectors = vectorsIn(tiles);
-  if (!vectors.length || vectors.some((v) => tiles[v]!.length !== numTiles * dim) || tiles.loc.length !== numTiles * 2) {
+  if (
+    !vectors.length ||
+    vectors.some((v) => tiles[v]!.length !== numTiles * dim) ||
+    tiles.loc.length !== numTiles * 2
+  ) {
     throw new Error(
       `patient '${patient.patientId}': ${numTiles} tiles of dimension ${dim}, but ${vectors.map((v) => `${v} has ${tiles[v]!.length}, `).join('')}loc ${tiles.loc.length} values`,
     );
