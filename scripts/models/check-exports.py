@@ -4,8 +4,8 @@
 For each family: its architecture with random weights (timm, pretrained=False, seeded) is exported as
 export_models.py exports the real one (same wrapper, same card); tessella's embed (stages/embed/embed.ts, through
 scripts/models/embed-throughput.ts: decode, 2x2 mean and the card's arithmetic as ONNX nodes, ONNX Runtime, the
-card's pooling) runs on real tiles of CMU-1 and OS-1 (../shared/fixtures: tile-detect, tile-extract and an
-identity normalize, so the tiles are lossless PNG); the same tiles go through the same network in PyTorch, and the published
+card's pooling) runs on 32 real tiles of CMU-1 (../shared/fixtures: tile-detect, tile-extract and an identity
+normalize, so the tiles are lossless PNG); the same tiles go through the same network in PyTorch, and the published
 embedding is made the authors' way (the class token, or the class token joined with the mean of the patch tokens
 after timm's own prefix tokens). Prints, per family, the largest absolute and relative difference, and the tiles/s
 of embed against the bare `session.run` of the model.
@@ -26,8 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import export_models  # noqa: E402  (the families and their export)
 
-FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures", "slides")
-SLIDES = [os.path.join(FIXTURES, "cmu-1-small-region.pyramid.tiff"), os.path.join(FIXTURES, "os-1-detail.pyramid.tiff")]
+SLIDE = os.path.join(ROOT, "..", "shared", "fixtures", "slides", "cmu-1-small-region.pyramid.tiff")
 
 
 def torchvision_ops_stub():
@@ -64,45 +63,24 @@ def stage(name, env):
     node(f"stages/{name}/main.ts", env={"TESSELLA_LOG_FORMAT": "json", **env})
 
 
-def real_tiles(work, count):
-    """Real tiles through tile-detect (MAX_TILES), tile-extract and an identity normalize, so they are lossless PNG:
-    CMU-1's region first, OS-1's for the rest when the region has fewer than `count` (it has 15 at 448 px)."""
+def real_tiles(work, count, tile_size):
+    """CMU-1's tiles with the most tissue, through tile-detect (MAX_TILES), tile-extract and an identity normalize, so
+    they are lossless PNG. The region holds only 5 tissue tiles of 448 px (24 in its grid): 224 px tiles give 32."""
     node("scripts/models/build.ts", "--out", os.path.join(work, "models"), "--normalize", "identity", "--embed", "none")
-    records = []
-    for slide in SLIDES:
-        sid = os.path.basename(slide).split(".")[0]
-        slide_dir = os.path.join(work, "slides", sid)
-        os.makedirs(slide_dir, exist_ok=True)
-        link = os.path.join(slide_dir, os.path.basename(slide))
-        if not os.path.exists(link):
-            os.symlink(os.path.abspath(slide), link)
-        stage("tile-detect", {"PFS_ROOT": os.path.join(work, "detect"), "slides": slide_dir,
-                              "MAX_TILES": str(count - len(records))})
-        stage("tile-extract", {"PFS_ROOT": os.path.join(work, "extract"), "slides": slide_dir,
-                               "tile_detect": os.path.join(work, "detect", "out", sid)})
-        stage("normalize", {"PFS_ROOT": os.path.join(work, "normalize"),
-                            "tile_extract": os.path.join(work, "extract", "out", sid),
-                            "models": os.path.join(work, "models", "normalize"), "INTRA_OP_THREADS": "2"})
-        with open(os.path.join(work, "normalize", "out", sid, "tiles.tfrecord"), "rb") as f:
-            records += list(split_records(f.read()))
-        if len(records) >= count:
-            break
-    # one tfrecord of them all, as one slide's normalize output: embed reads it as it is
-    path = os.path.join(work, "tiles", "tiles.tfrecord")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        for framed in records[:count]:
-            f.write(framed)
-    return path
-
-
-def split_records(data):
-    """The framed records of a TFRecord file, each with its length, CRCs and data as written."""
-    pos = 0
-    while pos < len(data):
-        (length,) = struct.unpack_from("<Q", data, pos)
-        yield data[pos:pos + 16 + length]
-        pos += 16 + length
+    sid = "cmu1"
+    slide_dir = os.path.join(work, "slides", sid)
+    os.makedirs(slide_dir, exist_ok=True)
+    link = os.path.join(slide_dir, os.path.basename(SLIDE))
+    if not os.path.exists(link):
+        os.symlink(os.path.abspath(SLIDE), link)
+    stage("tile-detect", {"PFS_ROOT": os.path.join(work, "detect"), "slides": slide_dir, "MAX_TILES": str(count),
+                          "TILE_SIZE": str(tile_size), "MAX_BACKGROUND_FRACTION": "0.5"})
+    stage("tile-extract", {"PFS_ROOT": os.path.join(work, "extract"), "slides": slide_dir,
+                           "tile_detect": os.path.join(work, "detect", "out", sid)})
+    stage("normalize", {"PFS_ROOT": os.path.join(work, "normalize"),
+                        "tile_extract": os.path.join(work, "extract", "out", sid),
+                        "models": os.path.join(work, "models", "normalize"), "INTRA_OP_THREADS": "2"})
+    return os.path.join(work, "normalize", "out", sid, "tiles.tfrecord")
 
 
 def _varint(buf, pos):
@@ -290,15 +268,15 @@ def main(argv):
     p.add_argument("--work", default="/tmp/tessella-check-exports")
     p.add_argument("--tiles", type=int, default=32)
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime and torch threads (0: every core)")
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--tile-size", type=int, default=224, help="tile-detect's TILE_SIZE (level-0 px)")
+    p.add_argument("--batch", type=int, default=8)
     p.add_argument("--repeat", type=int, default=3, help="timed passes of embed and of the bare model, best kept")
     a = p.parse_args(argv)
-    for slide in SLIDES:
-        if not os.path.exists(slide):
-            raise SystemExit(f"needs {slide} (../shared beside the project)")
+    if not os.path.exists(SLIDE):
+        raise SystemExit(f"needs {SLIDE} (../shared beside the project)")
     torchvision_ops_stub()
     os.makedirs(a.work, exist_ok=True)
-    tiles_path = real_tiles(a.work, a.tiles)
+    tiles_path = real_tiles(a.work, a.tiles, a.tile_size)
     images = tile_images(tiles_path)
     print(f"{len(images)} real tiles ({tiles_path})", file=sys.stderr)
     rows = []
