@@ -14,7 +14,10 @@ import { embedTiles, type Embeddings } from '../../stages/embed/embed.js';
 import { TILES_TFRECORD } from '../../shared/contract/index.js';
 import { POOLING_MODES, type PoolingMode } from '../../shared/onnx/card.js';
 import { fromHalfBits, toHalfBits } from '../../shared/onnx/half.js';
+import { sessionSettings } from '../../shared/onnx/config.js';
 import { openModel } from '../../shared/onnx/model.js';
+import { Logger } from '../../shared/log.js';
+import { readEmbedConfig } from '../../stages/embed/config.js';
 import { tempDir } from '../helpers/dirs.js';
 import { syntheticTiles, writeTiles } from './helpers.js';
 
@@ -148,6 +151,25 @@ describe('pooling modes and float16 on ViT-shaped token models', () => {
         // inputs and outputs rounded to 11 significant bits: ~1e-3 relative, far from float32's 1e-7
         assert.ok(worst > 0 && worst < 2e-2, `${conversion} ${v}: largest relative difference ${worst}`);
       }
+    }
+  });
+
+  it('PRECISION=fp16 on CPU runs a float32 model in float32 and logs why; a float16 model needs no setting', async () => {
+    const lines: string[] = [];
+    const log = new Logger('embed', {}, { isTTY: false, write: (l: string) => void lines.push(l) });
+    const settings16 = sessionSettings(readEmbedConfig({ PRECISION: 'fp16', EXECUTION_PROVIDERS: 'cpu' }));
+    assert.equal(settings16.fp16, true);
+    for (const float16 of [false, true]) {
+      const dir = join(tmp.dir, `fp16-setting-${float16}`);
+      writeModelFolder(dir, buildTinyVit({ features: C, float16 }), tinyVitCard('cls', { float16 }));
+      lines.length = 0;
+      const m = await openModel(dir, 'embed', settings16, log);
+      await m.worker.close();
+      assert.equal(m.precision, float16 ? 'float16' : 'float32');
+      const warned = lines.some(
+        (l) => /PRECISION=fp16 not applied/.test(l) && /cpu provider runs a model in the types/.test(l),
+      );
+      assert.equal(warned, !float16, lines.join(''));
     }
   });
 
