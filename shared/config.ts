@@ -5,6 +5,8 @@
 import { z } from 'zod';
 
 export class ConfigError extends Error {
+  /** The stage frame logs it with the crash: a fault that fails every datum alike (read by the engine). */
+  readonly kind = 'parameters';
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';

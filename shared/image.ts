@@ -132,44 +132,9 @@ export async function encodeRgb(
 }
 
 /**
- * Downscale by an integer factor k with a k x k mean, kept in floats (0..255). At k = 2 this equals
- * TensorFlow's bilinear resize by exactly 1/2 with half-pixel centres, as the original pipeline used.
- */
-export function downscaleMean(img: RgbImage, k: number): { data: Float32Array; width: number; height: number } {
-  if (!Number.isInteger(k) || k < 1) throw new Error(`downscale factor must be a positive integer, got ${k}`);
-  if (img.width % k || img.height % k)
-    throw new Error(`a ${img.width}x${img.height} image cannot be downscaled by ${k} exactly`);
-  const w = img.width / k;
-  const h = img.height / k;
-  const out = new Float32Array(w * h * 3);
-  const src = img.data;
-  const rowStride = img.width * 3;
-  const inv = 1 / (k * k);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let dy = 0; dy < k; dy++) {
-        let p = (y * k + dy) * rowStride + x * k * 3;
-        for (let dx = 0; dx < k; dx++, p += 3) {
-          r += src[p];
-          g += src[p + 1];
-          b += src[p + 2];
-        }
-      }
-      const o = (y * w + x) * 3;
-      out[o] = r * inv;
-      out[o + 1] = g * inv;
-      out[o + 2] = b * inv;
-    }
-  }
-  return { data: out, width: w, height: h };
-}
-
-/**
  * Bring a tile to size x size for a model. Exact integer ratios (448 -> 224, 224 -> 224) keep the bytes and say
- * `k`: the k x k mean is taken while the model input is filled (fillInput), in the same pass. Anything else uses
+ * `k`: the k x k mean is taken while the model input is filled (fillInput), in the same pass (the only k x k mean:
+ * at k = 2 it equals TensorFlow's bilinear resize by exactly 1/2 with half-pixel centres, as the original used). Anything else uses
  * sharp's resize with a linear kernel on 8-bit pixels (not exact; documented in the README), and k = 1.
  */
 export async function resizeForModel(

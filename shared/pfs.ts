@@ -3,8 +3,8 @@
  * write outputs. Inputs live under `$PFS_ROOT/<input name>/<path in repo>`; outputs go to `$PFS_ROOT/out`.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { assertOutputWritable } from './pfs-out-check.js';
 
 export interface StageEnv {
@@ -66,6 +66,16 @@ export function optionalInputPath(
   return env[name] || undefined;
 }
 
+/**
+ * A text with the datum's mount root taken out: `/pfs/tile_detect/s1/tiles.json` (or the engine's scratch folder in
+ * its place) becomes `tile_detect/s1/tiles.json`, `<input>/<repo path>`, the same on every run and every machine.
+ */
+export function withoutPfsRoot(text: string, root = process.env.PFS_ROOT || '/pfs'): string {
+  const r = root.replace(/\/+$/, '');
+  if (!r) return text;
+  return text.split(r + '/').join('');
+}
+
 /** The slide id of a datum whose matched path is `/<slide_id>` (or a file inside it). */
 export function slideIdOf(matchedPath: string): string {
   return basename(matchedPath.replace(/\/+$/, ''));
@@ -88,13 +98,21 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   }
 }
 
-/** A symlink made under a temp name and renamed into place (Pachyderm and the engine take it by reference). */
-export function symlinkAtomic(target: string, path: string): void {
+/**
+ * Put `source` at `path` as a symlink (Pachyderm and the engine take a link into an input by reference) or as a copy
+ * (a plain folder, nothing to link into), made under a temp name and renamed into place: one writer of both kinds.
+ */
+export function placeAtomic(source: string, path: string, how: 'symlink' | 'copy'): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-link`;
-  rmSync(tmp, { force: true });
-  symlinkSync(target, tmp);
-  renameSync(tmp, path);
+  const tmp = tmpNameFor(path);
+  try {
+    if (how === 'symlink') symlinkSync(source, tmp);
+    else copyFileSync(source, tmp);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export interface AtomicFile {
@@ -115,4 +133,18 @@ export function atomicFile(path: string): AtomicFile {
     commit: () => renameSync(tmpPath, path),
     abort: () => rmSync(tmpPath, { force: true }),
   };
+}
+
+/**
+ * A path under `$PFS_ROOT/<input>/` as the user knows it: `<input>@<commit>:/<path in repo>` (Pachyderm's syntax;
+ * the input's name is its repo's unless the spec renames it, and `<input>_COMMIT` is the commit it was read from).
+ * Messages name this, not the datum's scratch folder. Paths elsewhere come back as they are.
+ */
+export function repoPathOf(local: string, env: Record<string, string | undefined> = process.env): string {
+  const root = env.PFS_ROOT || '/pfs';
+  const rel = relative(root, local);
+  if (!rel || rel.startsWith('..') || isAbsolute(rel)) return local;
+  const [input, ...rest] = rel.split(sep);
+  const commit = env[`${input}_COMMIT`];
+  return `${input}${commit ? `@${commit}` : ''}:/${rest.join('/')}`;
 }

@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_FILE } from './contract/files.js';
-import { SlideErrorSchema, type SlideError } from './contract/slide-error.js';
-import { writeFileAtomic } from './pfs.js';
+import { SlideErrorSchema, type SlideError } from './contract/error-json.js';
+import { withoutPfsRoot, writeFileAtomic } from './pfs.js';
 
 export function writeSlideError(
   outDir: string,
@@ -24,16 +24,6 @@ export function writeSlideError(
   };
   writeFileAtomic(join(outDir, slideId, ERROR_FILE), JSON.stringify(record, null, 2) + '\n');
   return record;
-}
-
-/**
- * A text with the datum's mount root taken out: `/pfs/tile_detect/s1/tiles.json` (or the engine's scratch folder in
- * its place) becomes `tile_detect/s1/tiles.json`, `<input>/<repo path>`, the same on every run and every machine.
- */
-export function withoutPfsRoot(text: string, root = process.env.PFS_ROOT || '/pfs'): string {
-  const r = root.replace(/\/+$/, '');
-  if (!r) return text;
-  return text.split(r + '/').join('');
 }
 
 /** The error a slide folder carries, if any. */

@@ -10,6 +10,7 @@
 import { createLogger, type Logger } from './log.js';
 import { batchingPort, markServing, NextDatumClient } from './next-datum.js';
 import { readStageEnv, type StageEnv } from './pfs.js';
+import { assertParameterNames } from './stage-parameters.js';
 
 export interface StageContext {
   env: StageEnv;
@@ -36,18 +37,34 @@ export function stageMain(stage: string, main: StageFn): void {
   });
 }
 
+/** Whether this process has named the environment's variables that are no parameter of its stage. */
+let ignoredLogged = false;
+
 async function runOnce(stage: string, main: StageFn, onLogger: (log: Logger) => void): Promise<void> {
   const env = readStageEnv();
   const job = env.jobId ? { job: env.jobId } : {};
   const datum = env.datumId ? { datum: env.datumId } : {};
   const log = createLogger(stage, { ...job, ...datum });
   onLogger(log);
+  // a near miss of a parameter (TILE_SIZ) fails here, before any work; other names are named once and left alone
+  const ignored = assertParameterNames(stage, process.env);
+  if (!ignoredLogged && ignored.length) {
+    log.info('variables ignored', { why: `not parameters of ${stage}`, names: ignored });
+    ignoredLogged = true;
+  }
   await main({ env, log });
 }
 
 function logCrash(log: Logger, err: unknown): string {
   const e = err instanceof Error ? err : new Error(String(err));
-  log.error('failed', { error: e.name, message: e.message, stack: e.stack });
+  // kind: 'model' or 'parameters' marks a fault that fails every datum of the job alike (no use retrying it)
+  const kind = (e as { kind?: unknown }).kind;
+  log.error('failed', {
+    error: e.name,
+    message: e.message,
+    ...(typeof kind === 'string' ? { kind } : {}),
+    stack: e.stack,
+  });
   return `${e.name}: ${e.message}`;
 }
 

@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { parseSpecs } from '../engine/spec.js';
+import { STAGE_PARAMETERS } from '../shared/stage-parameters.js';
 import { EmbedConfigSchema } from '../stages/embed/config.js';
 import { ManifestMppConfigSchema } from '../stages/manifest-mpp/config.js';
 import { HistogramConfigSchema } from '../stages/histogram/config.js';
-import { MergeConfigSchema } from '../stages/merge/config.js';
+import { MergeConfigSchema } from '../stages/cohort/merge-config.js';
 import { NormalizeConfigSchema } from '../stages/normalize/config.js';
 import { DetectConfigSchema } from '../stages/tile-detect/config.js';
 import { ExtractConfigSchema } from '../stages/tile-extract/config.js';
@@ -85,4 +86,14 @@ test('the check is not vacuous: a misspelt key and a missing one are both named'
   assert.deepEqual(envProblems('merge', { COMPRESSION: 'gzip' }, null), [
     'merge: transform.env.COMPRESSION is not a parameter of the stage (it reads none)',
   ]);
+});
+
+test("the stage frame's list of parameters (shared/stage-parameters.ts) is each stage's schema, name for name", () => {
+  const fromSchemas = Object.fromEntries(
+    Object.entries(STAGE_SCHEMAS).map(([stage, schema]) => [stage, schema ? Object.keys(schema.shape).sort() : []]),
+  );
+  const listed = Object.fromEntries(
+    Object.entries(STAGE_PARAMETERS).map(([stage, names]) => [stage, [...names].sort()]),
+  );
+  assert.deepEqual(listed, fromSchemas);
 });

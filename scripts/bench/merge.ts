@@ -23,8 +23,8 @@ import {
   histogramTensors,
 } from '../../shared/contract/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
-import { readMergeConfig } from '../../stages/merge/config.js';
-import { runMerge } from '../../stages/merge/merge.js';
+import { readMergeConfig } from '../../stages/cohort/merge-config.js';
+import { runMerge } from '../../test/helpers/run-merge.js';
 
 const { values } = parseArgs({
   options: {

@@ -50,6 +50,14 @@ export const DatasetJsonSchema = z.object({
     patients: z.array(z.object({ patient: z.string(), why: z.string() })),
     unlisted_slides: z.array(z.string()),
   }),
+  /** Present only when manifest rows and slides do not all match (shared/manifest-match.ts): ids compared in NFC. */
+  manifest_match: z
+    .object({
+      rows_without_slide: z.array(z.string()),
+      slides_without_row: z.array(z.string()),
+      near_misses: z.array(z.object({ row: z.string(), slide: z.string(), differ: z.enum(['unicode', 'case']) })),
+    })
+    .optional(),
   /** Per stage, the distinct values of the model-identifying metadata the slides carry (sha256, card). */
   models: z.record(z.string(), z.record(z.string(), z.array(z.unknown()))),
   params: z.record(z.string(), z.unknown()),

@@ -17,7 +17,7 @@ export const TILES_TFRECORD = 'tiles.tfrecord';
 export const EMBEDDINGS_FILE = 'embeddings.safetensors';
 /** histogram: the slide's colour histogram (layout: slide-tensors.ts). */
 export const HISTOGRAM_FILE = 'histogram.safetensors';
-/** Any slide stage, in place of its outputs: why the slide could not be processed (schema: slide-error.ts). */
+/** Any slide stage, in place of its outputs: why the slide could not be processed (schema: error-json.ts). */
 export const ERROR_FILE = 'error.json';
 
 // ---- the models repo, `/<task>/...` ---------------------------------------------------------------------------

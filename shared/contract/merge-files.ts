@@ -1,10 +1,10 @@
 /**
  * The files between the merge pipelines that carry a schema: merge-assign's `/slides/<slide>.json`, read by
- * merge-slide. (cohort.json, slide.json and the shard summaries are written and read by stages/merge's own types.)
+ * merge-slide. (cohort.json, slide.json and the shard summaries: stages/cohort/merge-file-types.ts.)
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { withoutPfsRoot } from '../slide-error.js';
+import { withoutPfsRoot } from '../pfs.js';
 
 export const AssignedSlideSchema = z.object({
   slide: z.string(),

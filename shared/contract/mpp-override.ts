@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { withoutPfsRoot } from '../slide-error.js';
+import { withoutPfsRoot } from '../pfs.js';
 
 /** The range a manifest resolution must lie in, in micrometres per pixel (scanners write ~0.1 to ~10). */
 export const MPP_RANGE = { min: 0.05, max: 100 } as const;

@@ -4,12 +4,14 @@
  * model hashed for provenance.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODEL_CARD_FILE, MODEL_FILE } from '../contract/files.js';
 import type { Logger } from '../log.js';
+import { repoPathOf } from '../pfs.js';
 import { cardMismatches, ModelCardError, readModelCard, type ModelCard } from './card.js';
 import { InferenceWorker } from './inference.js';
+import { onnxModelProblem } from './onnx-proto.js';
 import { PIXELS_INPUT, PIXELS_OUTPUT, type PixelIoRequest } from './pixel-io.js';
 import { halfPrecisionOf, type SessionSettings } from './providers.js';
 
@@ -62,6 +64,23 @@ export class ModelMismatchError extends Error {
   }
 }
 
+/** model.onnx is missing or is not a whole ONNX model: every datum would fail alike, whatever its card says. */
+export class ModelFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFileError';
+  }
+}
+
+/** `<path> (<size> bytes) is not a complete ONNX model (<why>)`, naming the file as the models repo has it. */
+function incompleteModel(modelPath: string, why: string): ModelFileError {
+  const name = repoPathOf(modelPath);
+  return new ModelFileError(
+    `${name} (${statSync(modelPath).size} bytes) is not a complete ONNX model: ${why}. ` +
+      `Commit the whole file again to the models repo (a copy cut short or overwritten reads like this).`,
+  );
+}
+
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
@@ -81,11 +100,13 @@ export async function openModel(
 ): Promise<OpenedModel> {
   const modelPath = join(dir, MODEL_FILE);
   const cardPath = join(dir, MODEL_CARD_FILE);
+  // messages name the files as the models repo has them (models@<commit>:/embed/model.json), not the scratch folder
+  const cardName = repoPathOf(cardPath);
   for (const p of [modelPath, cardPath]) {
     if (!existsSync(p)) {
       throw new ModelMismatchError(
-        `${p} is missing: the models repo needs /${task}/${MODEL_FILE} and /${task}/${MODEL_CARD_FILE}`,
-        [`${p} missing`],
+        `${repoPathOf(p)} is missing: the models repo needs /${task}/${MODEL_FILE} and /${task}/${MODEL_CARD_FILE}`,
+        [`${repoPathOf(p)} missing`],
       );
     }
   }
@@ -93,19 +114,27 @@ export async function openModel(
   try {
     card = readModelCard(cardPath);
   } catch (err) {
-    if (err instanceof ModelCardError) throw new ModelMismatchError(err.message, [err.message]);
-    throw err;
+    if (!(err instanceof ModelCardError)) throw err;
+    const message = err.message.split(cardPath).join(cardName);
+    throw new ModelMismatchError(message, [message]);
   }
   if (card.task !== task) {
     throw new ModelMismatchError(
-      `${cardPath}: the card is for task '${card.task}' but it is in the models repo's /${task}/ folder`,
+      `${cardName}: the card is for task '${card.task}' but it is in the models repo's /${task}/ folder`,
       ['task'],
     );
   }
+  const incomplete = onnxModelProblem(modelPath);
+  if (incomplete) throw incompleteModel(modelPath, incomplete);
   const request = pixelRequest(card, task, pixels);
   const [sha256, worker] = await Promise.all([
     sha256File(modelPath),
-    InferenceWorker.start(modelPath, settings, typeof request === 'string' ? undefined : request),
+    InferenceWorker.start(modelPath, settings, typeof request === 'string' ? undefined : request).catch((err) => {
+      // bytes damaged inside the graph pass the outer check; ONNX Runtime's parser finds them
+      if (/Protobuf parsing failed/i.test((err as Error).message))
+        throw incompleteModel(modelPath, 'ONNX Runtime cannot parse it');
+      throw err;
+    }),
   ]);
   for (const a of worker.attempts) {
     if (a.error) log?.warn('execution provider unavailable, falling back', { provider: a.provider, why: a.error });
@@ -123,7 +152,7 @@ export async function openModel(
   if (problems.length) {
     await worker.close();
     throw new ModelMismatchError(
-      `${modelPath} does not match its card ${cardPath}:\n  ${problems.join('\n  ')}`,
+      `${repoPathOf(modelPath)} does not match its card ${cardName}:\n  ${problems.join('\n  ')}`,
       problems,
     );
   }

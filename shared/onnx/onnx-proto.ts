@@ -3,6 +3,7 @@
  * numbers, so protobufjs can encode small models (the test models) and the graph pieces pixel-io.ts adds to a
  * model, without Python or the onnx package.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import protobuf from 'protobufjs';
 
 const ONNX_SCHEMA = {
@@ -190,4 +191,61 @@ export function encodeModel(g: GraphSpec, opset = 17): Buffer {
     },
   });
   return Buffer.from(ModelProto.encode(message).finish());
+}
+
+/**
+ * Why the file at `path` is not a complete ONNX model, or undefined when its outer structure holds: every top-level
+ * field of the ModelProto has a valid wire type and ends within the file, and there is a graph. Reads only the
+ * fields' headers (a few bytes each), so a truncated or overwritten model.onnx is named before ONNX Runtime or
+ * protobufjs meet it with "Protobuf parsing failed" or "index out of range".
+ */
+export function onnxModelProblem(path: string): string | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return 'the file is empty';
+    const head = Buffer.alloc(20);
+    let pos = 0;
+    let graph = false;
+    /** A varint at `pos`, or undefined when the file ends inside it or it is longer than 2^53. */
+    const varint = (): number | undefined => {
+      const n = readSync(fd, head, 0, Math.min(10, size - pos), pos);
+      let value = 0;
+      for (let i = 0; i < n; i++) {
+        value += (head[i] & 0x7f) * 2 ** (7 * i);
+        if ((head[i] & 0x80) === 0) {
+          pos += i + 1;
+          return value;
+        }
+      }
+      return undefined;
+    };
+    while (pos < size) {
+      const at = pos;
+      const tag = varint();
+      if (tag === undefined) return `the file ends inside a field header at byte ${at}`;
+      const wire = tag % 8;
+      const field = Math.floor(tag / 8);
+      if (field === 0) return `byte ${at} starts no protobuf field`;
+      if (wire === 0) {
+        if (varint() === undefined) return `the file ends inside field ${field} at byte ${at}`;
+      } else if (wire === 1 || wire === 5) {
+        pos += wire === 1 ? 8 : 4;
+      } else if (wire === 2) {
+        const length = varint();
+        if (length === undefined) return `the file ends inside field ${field}'s length at byte ${at}`;
+        pos += length;
+      } else {
+        return `byte ${at} has wire type ${wire}, which a ModelProto does not use`;
+      }
+      if (pos > size) {
+        const what = field === 7 ? 'the graph' : `field ${field}`;
+        return `${what} needs ${pos} bytes but the file ends at ${size}`;
+      }
+      if (field === 7) graph = true;
+    }
+    return graph ? undefined : 'it has no graph';
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -8,17 +8,27 @@
  */
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { repoPathOf } from '../pfs.js';
 import { passOnSlideError } from '../slide-error.js';
 import { reportTileDecodeError, TileDecodeError } from '../tiles/index.js';
 import { describeShape, type ModelCard } from './card.js';
 import { InferenceRunError } from './inference.js';
 import { MODEL_CARD_FILE, MODEL_FILE } from '../contract/files.js';
-import { ModelMismatchError, openModel, sha256File, type OpenedModel, type PixelOptions } from './model.js';
+import {
+  ModelFileError,
+  ModelMismatchError,
+  openModel,
+  sha256File,
+  type OpenedModel,
+  type PixelOptions,
+} from './model.js';
 import { servesManyDatums } from '../next-datum.js';
 import type { SessionSettings } from './providers.js';
 
 /** The model cannot serve this cohort: the message says which model, what in its card, and both shapes. */
 export class ModelFault extends Error {
+  /** The stage frame logs it with the crash: a fault that fails every datum alike (read by the engine). */
+  readonly kind = 'model';
   constructor(message: string) {
     super(message);
     this.name = 'ModelFault';
@@ -55,9 +65,10 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     const pixels = await a.pixels?.();
     model = keep ? await keptModel(a, pixels) : await openModel(a.modelDir, a.task, a.settings, a.log, pixels);
   } catch (err) {
+    if (err instanceof ModelFileError) throw new ModelFault(err.message);
     if (!(err instanceof ModelMismatchError)) throw err;
     throw new ModelFault(
-      `the ${a.task} model does not match its card (${a.modelDir}): ${err.problems.join('; ')}. ` +
+      `the ${a.task} model does not match its card (${repoPathOf(join(a.modelDir, MODEL_CARD_FILE))}): ${err.problems.join('; ')}. ` +
         `Fix /${a.task}/model.json in the models repo (input/output names, layout, size) or commit a model that matches it.`,
     );
   }
@@ -73,7 +84,7 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
     const modelInput = model.worker.inputs.find((i) => i.name === model.card.input.name);
     const modelShape = modelInput ? describeShape(modelInput.shape) : '?';
     throw new ModelFault(
-      `the ${a.task} model cannot run on the cohort's tiles (${a.modelDir}): tiles gave input ` +
+      `the ${a.task} model cannot run on the cohort's tiles (${repoPathOf(join(a.modelDir, MODEL_FILE))}): tiles gave input ` +
         `${describeShape(err.inputDims)} (${model.card.input.layout}), the model's input '${model.card.input.name}' is ` +
         `${modelShape} (card '${model.card.name}', size ${model.card.input.size}): ${err.message.replace(/\s+/g, ' ').trim()}. ` +
         `Check the card's input size and layout against the model, or the tile size upstream.`,

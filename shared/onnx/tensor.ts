@@ -23,7 +23,7 @@ export function pixelBatch(tiles: Uint8Array[], height: number, width: number): 
 /**
  * Write tile `index` of a batch into `dst` (allocated for the whole batch) in the card's layout. With `k` > 1 the
  * pixels are bytes of a (height k) x (width k) tile, brought to height x width by a k x k mean on the way: one pass
- * instead of a float image in between, the same floats as `downscaleMean` then this.
+ * instead of a float image in between, the same floats as a float image of the means then this.
  */
 export function fillInput(
   dst: Float32Array,

@@ -50,7 +50,13 @@ async function openWrapped(req: PixelIoRequest): Promise<{
   declared?: { inputs: TensorInfo[]; outputs: TensorInfo[] };
   state: PixelIoState;
 }> {
-  const wrapped = wrapWithPixelIo(readFileSync(init.modelPath), req);
+  let wrapped: ReturnType<typeof wrapWithPixelIo>;
+  try {
+    wrapped = wrapWithPixelIo(readFileSync(init.modelPath), req);
+  } catch (err) {
+    // damaged bytes inside the graph: the model as it is goes to ONNX Runtime, whose parser then says so
+    return { state: { used: false, reason: `the model's protobuf does not parse: ${(err as Error).message}` } };
+  }
   if ('reason' in wrapped) return { state: { used: false, reason: wrapped.reason } };
   try {
     const opened = await openSession(wrapped.model, init, `${init.modelPath} (wrapped for pixel input)`);

@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import { parseEnv } from '../../shared/config.js';
-import { MergeConfigSchema } from '../merge/config.js';
+import { MergeConfigSchema } from '../cohort/merge-config.js';
 
 export const ManifestMppConfigSchema = MergeConfigSchema.pick({
   MANIFEST_FILE: true,

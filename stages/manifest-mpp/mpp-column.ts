@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { mppOverrideFile, mppOverrideText, type MppOverride } from '../../shared/contract/index.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
-import { cellWhere, locateColumns, ManifestError, MppCell, parseCsv, readManifestText } from '../merge/manifest.js';
+import { cellWhere, locateColumns, ManifestError, MppCell, parseCsv, readManifestText } from '../cohort/manifest.js';
 import type { ManifestMppConfig } from './config.js';
 
 export interface MppColumnOptions {

@@ -5,8 +5,8 @@
  */
 import { inputPath } from '../../shared/pfs.js';
 import { stageMain } from '../../shared/stage-main.js';
-import { runAssign } from '../merge/assign.js';
-import { readMergeConfig } from '../merge/config.js';
+import { readMergeConfig } from '../cohort/merge-config.js';
+import { runAssign } from './assign.js';
 
 stageMain('merge-assign', ({ env, log }) => {
   const { cohort, slides } = runAssign(inputPath('manifest'), env.outDir, readMergeConfig());

@@ -4,7 +4,7 @@
  * summary, or the list of unlisted slides.
  */
 import { stageMain } from '../../shared/stage-main.js';
-import { runShard, runUnlisted } from '../merge/shard.js';
+import { runShard, runUnlisted } from './shard.js';
 
 stageMain('merge-shard', async ({ env, log }) => {
   const shardDir = process.env.merge_slide;

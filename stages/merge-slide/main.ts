@@ -6,8 +6,8 @@
  */
 import { basename, join } from 'node:path';
 import { stageMain } from '../../shared/stage-main.js';
-import { writeQcCard } from '../merge/qc-card.js';
-import { runSlide } from '../merge/slide.js';
+import { writeQcCard } from './qc-card.js';
+import { runSlide } from './slide.js';
 
 stageMain('merge-slide', async ({ env, log }) => {
   // Only the inputs that hold this slide are in the datum (outer join): their variables are set, the others not.

@@ -1,6 +1,6 @@
 /** `/dataset.json`: everything a training script needs to parse the records, plus counts and provenance. */
 import { DatasetJsonSchema, featureSpec, SPLITS_CSV, type DatasetJson } from '../../shared/contract/index.js';
-import { setInfo, type MergeResult } from './summary.js';
+import { manifestMatch, setInfo, type MergeResult } from './summary.js';
 
 export function buildDatasetJson(result: MergeResult): DatasetJson {
   const { manifest, cohort, config } = result;
@@ -9,6 +9,8 @@ export function buildDatasetJson(result: MergeResult): DatasetJson {
     (t, s) => ({ patients: t.patients + s.patients, slides: t.slides + s.slides, tiles: t.tiles + s.tiles }),
     { patients: 0, slides: 0, tiles: 0 },
   );
+  const match = manifestMatch(result);
+  const unmatched = match.rowsWithoutSlide.length + match.slidesWithoutRow.length > 0;
   const json: DatasetJson = {
     format: 'tessella-patient-mil',
     version: 1,
@@ -36,6 +38,16 @@ export function buildDatasetJson(result: MergeResult): DatasetJson {
       patients: cohort.droppedPatients,
       unlisted_slides: cohort.unlistedSlides,
     },
+    // only when something does not match, so a cohort whose rows and slides agree keeps its bytes
+    ...(unmatched
+      ? {
+          manifest_match: {
+            rows_without_slide: match.rowsWithoutSlide,
+            slides_without_row: match.slidesWithoutRow,
+            near_misses: match.nearMisses,
+          },
+        }
+      : {}),
     models: Object.fromEntries(Object.entries(cohort.models).filter(([, keys]) => Object.keys(keys).length > 0)),
     params: { ...config, columns: manifest.mapping },
   };

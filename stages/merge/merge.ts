@@ -2,34 +2,18 @@
  * merge (the last step, the dataset at `merge@master:/`): from merge-assign's `/cohort.json` and merge-shard's small
  * summaries, writes `/dataset.json`, `/splits.csv` and `/report.md`, and puts every shard in place as a symlink into
  * the lazy merge_shard input (copied by reference on Pachyderm, by content hash on the engine: no shard byte is read
- * or written here), and `/report.html` with merge-shard's QC pieces linked beside it (qc-page.ts). `runMerge` runs the
- * four steps in one process, for tests and tools.
+ * or written here), and `/report.html` with merge-shard's QC pieces linked beside it (qc-page.ts).
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import {
-  assignedSlideFile,
-  COHORT_FILE,
   DATASET_JSON,
   MODEL_CARD_FILE,
   MODEL_FILE,
   REPORT_MD,
-  SHARDS_DIR,
   SPLITS_CSV,
   SUMMARY_DIR,
-  UNLISTED_DIR,
   UNLISTED_SUMMARY,
   DEFAULT_EMBEDDING_VECTORS,
   embeddingLayout,
@@ -37,21 +21,14 @@ import {
   layoutDiffers,
   type EmbeddingVector,
 } from '../../shared/contract/index.js';
-import { writeFileAtomic } from '../../shared/pfs.js';
 import { createLogger, type Logger } from '../../shared/log.js';
-import { runAssign, type CohortFile } from './assign.js';
-import type { Cohort, CohortPatient, ExcludedSlide, OkSlide } from './cohort.js';
-import type { MergeConfig } from './config.js';
+import { placeAtomic, writeFileAtomic } from '../../shared/pfs.js';
+import type { CohortFile, ExcludedSlide, ShardSummary, SlideOutcome } from '../cohort/merge-file-types.js';
+import { formatSplitsCsv, INFERENCE, SPLITS, type Split } from '../cohort/splits.js';
 import { buildDatasetJson } from './dataset-json.js';
-import { writeQcCard } from './qc-card.js';
 import { writeQcPage, type ShardQc } from './qc-page.js';
 import { buildReport } from './report.js';
-import { runShard, runUnlisted, type ShardSummary } from './shard.js';
-import type { WrittenShard } from './shards.js';
-import { runSlide } from './slide.js';
-import { slideFolders, type SlideOutcome, type StageDirs } from './slide-outputs.js';
-import { formatSplitsCsv, INFERENCE, SPLITS, type Split } from './splits.js';
-import type { MergeResult } from './summary.js';
+import type { Cohort, CohortPatient, MergeResult, OkSlide } from './summary.js';
 
 export interface FinalInputs {
   /** merge-assign's `/cohort.json` */
@@ -95,15 +72,6 @@ function normalizeModel(dir: string | undefined): Record<string, unknown[]> | un
     }
   }
   return out;
-}
-
-function placeShard(from: string, to: string, link: boolean): void {
-  mkdirSync(dirname(to), { recursive: true });
-  const tmp = `${to}.tmp-place`;
-  rmSync(tmp, { force: true });
-  if (link) symlinkSync(from, tmp);
-  else copyFileSync(from, tmp);
-  renameSync(tmp, to);
 }
 
 /** merge will not publish a dataset with no patient in it: the last good one stays the branch head. */
@@ -185,7 +153,7 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   const excludedSlides: ExcludedSlide[] = [];
   const dropped = new Map<string, string>();
   const models: Cohort['models'] = {};
-  const shards: Record<string, WrittenShard[]> = {};
+  const shards: MergeResult['shards'] = {};
   const qcShards: ShardQc[] = [];
   for (const s of summaries) {
     if (s.qc)
@@ -271,7 +239,8 @@ export function runFinal(inputs: FinalInputs): MergeResult {
   const result: MergeResult = { manifest, cohort, config, kind, sets, assignment, pins, unusedPins, shards };
 
   for (const list of Object.values(shards))
-    for (const w of list) placeShard(join(inputs.shardRepo, w.file), join(inputs.outDir, w.file), inputs.link);
+    for (const w of list)
+      placeAtomic(join(inputs.shardRepo, w.file), join(inputs.outDir, w.file), inputs.link ? 'symlink' : 'copy');
   writeFileAtomic(join(inputs.outDir, SPLITS_CSV), formatSplitsCsv(assignment, pins));
   writeFileAtomic(join(inputs.outDir, DATASET_JSON), JSON.stringify(buildDatasetJson(result), null, 2) + '\n');
   writeFileAtomic(join(inputs.outDir, REPORT_MD), buildReport(result));
@@ -294,63 +263,4 @@ export function runFinal(inputs: FinalInputs): MergeResult {
     shards: Object.values(shards).reduce((a, l) => a + l.length, 0),
   });
   return result;
-}
-
-export interface MergeInputs {
-  /** The manifest repo's root (holds manifest.csv and optionally splits.csv). */
-  manifestDir: string;
-  dirs: StageDirs;
-  outDir: string;
-  config: MergeConfig;
-  /** the models repo's `/normalize` folder, optional */
-  normalizeDir?: string;
-  log?: Logger;
-}
-
-/** The four merge pipelines in one process (merge-assign, merge-slide per slide, merge-shard per shard, merge). */
-export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
-  const { manifestDir, dirs, outDir, config } = inputs;
-  const log = inputs.log ?? createLogger('merge');
-  const tmp = mkdtempSync(join(tmpdir(), 'tessella-merge-'));
-  try {
-    const assignOut = join(tmp, 'merge-assign');
-    const assigned = runAssign(manifestDir, assignOut, config);
-    const slideOut = join(tmp, 'merge-slide');
-    const ids = new Set([
-      ...assigned.slides.map((s) => s.slide),
-      ...slideFolders(dirs.embed),
-      ...slideFolders(dirs.histogram),
-      ...slideFolders(dirs.tileDetect),
-    ]);
-    const mounted = (root: string | undefined, id: string) =>
-      root && existsSync(join(root, id)) ? join(root, id) : undefined;
-    for (const id of [...ids].sort()) {
-      const assignFile = join(assignOut, assignedSlideFile(id));
-      const { file, path } = runSlide({
-        slideId: id,
-        assignFile: existsSync(assignFile) ? assignFile : undefined,
-        embed: mounted(dirs.embed, id),
-        histogram: mounted(dirs.histogram, id),
-        tileDetect: mounted(dirs.tileDetect, id),
-        outDir: slideOut,
-      });
-      if (file) await writeQcCard(id, mounted(dirs.tileDetect, id), join(slideOut, path));
-    }
-    const shardOut = join(tmp, 'merge-shard');
-    mkdirSync(shardOut, { recursive: true });
-    const shardsRoot = join(slideOut, SHARDS_DIR);
-    for (const set of slideFolders(shardsRoot))
-      for (const shard of slideFolders(join(shardsRoot, set))) await runShard(join(shardsRoot, set, shard), shardOut);
-    if (existsSync(join(slideOut, UNLISTED_DIR))) runUnlisted(join(slideOut, UNLISTED_DIR), shardOut);
-    return runFinal({
-      cohortFile: join(assignOut, COHORT_FILE),
-      shardRepo: shardOut,
-      normalizeDir: inputs.normalizeDir,
-      outDir,
-      link: false,
-      log,
-    });
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
 }

@@ -4,25 +4,14 @@
  * read here) and write `/report.html`, which loads one script per shard. The only cards read and rendered here are
  * those no script holds (a shard whose records the cohort leaves out, a slide no shard lists yet).
  */
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../shared/pfs.js';
-import { QC_DIR, type QcCard } from './qc-card.js';
+import { QC_CARDS_DIR as QC_DIR, REPORT_HTML } from '../../shared/contract/files.js';
+import { placeAtomic, writeFileAtomic } from '../../shared/pfs.js';
+import type { ShardCards } from '../cohort/merge-file-types.js';
+import type { QcCard } from '../cohort/qc-card-file.js';
 import { buildReportHtml } from './report-html.js';
-import type { ShardCards } from './shard.js';
 import type { MergeResult } from './summary.js';
-
-export { REPORT_HTML } from '../../shared/contract/files.js';
-import { REPORT_HTML } from '../../shared/contract/files.js';
 
 /** A shard's QC pieces as its summary names them, and whether the page may use its script as it is. */
 export interface ShardQc {
@@ -47,21 +36,6 @@ export interface QcPageInputs {
   link: boolean;
 }
 
-/** A symlink (or a copy) written under a temp name and renamed into place; `to`'s folder exists. */
-function place(from: string, to: string, link: boolean): void {
-  const tmp = `${to}.tmp-place`;
-  try {
-    if (link) symlinkSync(from, tmp);
-    else copyFileSync(from, tmp);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    rmSync(tmp, { force: true });
-    if (link) symlinkSync(from, tmp);
-    else copyFileSync(from, tmp);
-  }
-  renameSync(tmp, to);
-}
-
 export function writeQcPage(inputs: QcPageInputs): {
   scripts: number;
   inline: number;
@@ -78,10 +52,9 @@ export function writeQcPage(inputs: QcPageInputs): {
     const names = readdirSync(qcDir)
       .filter((n) => n.endsWith('.jpg') || n.endsWith('.js'))
       .sort();
-    if (names.length) mkdirSync(join(outDir, QC_DIR), { recursive: true });
     for (const n of names) {
       try {
-        place(join(qcDir, n), join(outDir, QC_DIR, n), inputs.link);
+        placeAtomic(join(qcDir, n), join(outDir, QC_DIR, n), inputs.link ? 'symlink' : 'copy');
         placed.add(`${QC_DIR}/${n}`);
         if (n.endsWith('.jpg')) pictures++;
       } catch (err) {

@@ -2,8 +2,8 @@
  * The report's tables as data (header and rows of plain values), so `report.md` and `report.html` show the same
  * numbers: per set, per center and set, per label and set, what was left out, per patient and per slide.
  */
-import { describeSlideError } from '../../shared/slide-error.js';
-import type { SlideOutcome } from './slide-outputs.js';
+import type { SlideOutcome } from '../cohort/merge-file-types.js';
+import { slideLineOf, type SlideLine } from '../cohort/slide-line.js';
 import { setInfo, type MergeResult } from './summary.js';
 
 export type Cell = string | number;
@@ -87,31 +87,6 @@ export function patientsTable(result: MergeResult): Table {
   };
 }
 
-export type SlideStatus = 'in' | 'left out' | 'error';
-
-/** One manifest slide as the report shows it: its status, the counts, and the note saying why it is not in. */
-export interface SlideLine {
-  slideId: string;
-  patientId: string;
-  /** the manifest line of its row (the QC page orders its cards by it) */
-  line: number;
-  status: SlideStatus;
-  outcome: SlideOutcome;
-  /** tiles in the record (0 when left out) */
-  tiles: number;
-  /** the error or the reason it is left out; '' when in */
-  note: string;
-}
-
-/** One slide's line from its outcome and, when it was left out of the records after all, why (`excludedWhy`). */
-export function slideLineOf(patientId: string, line: number, o: SlideOutcome, excludedWhy?: string): SlideLine {
-  const note =
-    o.status === 'error' ? describeSlideError(o.error) : o.status === 'excluded' ? o.why : (excludedWhy ?? '');
-  const status: SlideStatus = o.status === 'error' ? 'error' : o.status === 'ok' && !note ? 'in' : 'left out';
-  const tiles = o.status === 'ok' && excludedWhy === undefined ? o.tiles : 0;
-  return { slideId: o.slideId, patientId, line, status, outcome: o, tiles, note };
-}
-
 export function slideLines(result: MergeResult): SlideLine[] {
   const excludedWhy = new Map(result.cohort.excludedSlides.map((e) => [e.slide, e.why]));
   return result.cohort.outcomes.map(({ patientId, line, outcome: o }) =>
@@ -127,11 +102,14 @@ export function droppedText(d: SlideOutcome['detect']): string {
     : '';
 }
 
+/** The per-slide table's own columns; a manifest column of the same name (often `note`) is shown as `note (manifest)`. */
+const SLIDE_COLUMNS = ['slide', 'patient', 'status', 'grid', 'kept', 'dropped', 'tiles', 'note'];
+
 export function slidesTable(result: MergeResult): Table {
   const extra = result.manifest.extraColumns;
   const rowOf = new Map(result.manifest.rows.map((r) => [r.imageId, r]));
   return {
-    head: ['slide', 'patient', 'status', 'grid', 'kept', 'dropped', 'tiles', 'note', ...extra],
+    head: [...SLIDE_COLUMNS, ...extra.map((c) => (SLIDE_COLUMNS.includes(c) ? `${c} (manifest)` : c))],
     rows: slideLines(result).map((l) => {
       const d = l.outcome.detect;
       return [

@@ -13,7 +13,8 @@ import {
   slidesTable,
   type Table,
 } from './report-tables.js';
-import type { MergeResult } from './summary.js';
+import { describeManifestMatch } from '../../shared/manifest-match.js';
+import { manifestMatch, type MergeResult } from './summary.js';
 
 const cell = (v: unknown) =>
   String(v ?? '')
@@ -76,6 +77,8 @@ export function buildReport(result: MergeResult): string {
       : `**Left out:** ${cohort.excludedSlides.length} slide(s), ${cohort.droppedPatients.length} patient(s) with no tiles, ${cohort.unlistedSlides.length} slide(s) with outputs but no manifest row (details below).`,
     '',
   );
+  const unmatched = describeManifestMatch(manifestMatch(result));
+  if (unmatched.length) out.push('**Manifest and slides:**', '', ...unmatched.map((l) => `- ${l}`), '');
 
   out.push('## Sets', '');
   out.push(md(setsTable(result)));

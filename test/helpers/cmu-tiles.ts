@@ -1,8 +1,15 @@
 /** RGB tiles cut from CMU-1's small region (../shared/fixtures), for codec and model tests. */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
+import { sharedDir } from './dirs.js';
 
-const FIXTURE = resolve(import.meta.dirname, '../../../shared/fixtures/slides/cmu-1-small-region.pyramid.tiff');
+const FIXTURE = join(sharedDir, 'fixtures/slides/cmu-1-small-region.pyramid.tiff');
+
+/** node:test's `skip` for tests that cut CMU-1 tiles: the reason when ../shared is not beside the checkout. */
+export const cmuTilesMissing: string | false = existsSync(FIXTURE)
+  ? false
+  : `needs ${FIXTURE} (../shared is provided beside the checkout)`;
 
 /** One side x side RGB tile per [left, top] of level 0. */
 export async function cmuTiles(at: [number, number][], side = 448): Promise<Buffer[]> {

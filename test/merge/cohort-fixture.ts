@@ -16,7 +16,7 @@ import { writeSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import { projectRoot, tempDir } from '../helpers/dirs.js';
 import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';
-import { readMergeConfig, type MergeConfig } from '../../stages/merge/config.js';
+import { readMergeConfig, type MergeConfig } from '../../stages/cohort/merge-config.js';
 
 export interface PfsFixture {
   root: string;

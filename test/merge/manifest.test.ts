@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseManifest, ManifestError, type ColumnMapping } from '../../stages/merge/manifest.js';
+import { parseManifest, ManifestError, type ColumnMapping } from '../../stages/cohort/manifest.js';
 import { projectRoot } from './cohort-fixture.js';
 
 const standard: ColumnMapping = {
@@ -156,4 +156,33 @@ test('centers written as integers are kept unless two would collide', () => {
   const collide = parseManifest('image_id,patient_id,center_id\ns1,p1,7\ns2,p2,007\n', { mapping: standard });
   assert.equal(collide.centerIdRule, 'sorted-index');
   assert.deepEqual(collide.centerIds, { '007': 0, '7': 1 });
+});
+
+test("a ';' or tab separated manifest (Excel outside English locales) reads as the comma one does", () => {
+  const rows = [
+    ['image_id', 'patient_id', 'center_id', 'label', 'note'],
+    ['s1', 'p1', 'A', 'CE', 'left; lobe'],
+    ['s2', 'p1', 'A', 'CE', ''],
+    ['s3', 'p2', 'B', 'LAA', 'x,y'],
+  ];
+  const quote = (c: string) => (/[,;\t"]/.test(c) ? `"${c}"` : c);
+  const csv = (sep: string) => `${rows.map((r) => r.map(quote).join(sep)).join('\r\n')}\r\n`;
+  const comma = parseManifest(csv(','), { mapping: standard });
+  assert.equal(comma.rows.length, 3);
+  assert.equal(comma.rows[0].extra.note, 'left; lobe');
+  for (const sep of [';', '\t']) assert.deepEqual(parseManifest(`\uFEFF${csv(sep)}`, { mapping: standard }), comma);
+});
+
+test('a header still missing a column names the column, the header and the variable; one column says separators', () => {
+  const [semi] = problemsOf(() =>
+    parseManifest('slide;patient_id;center_id\ns1;p1;A\n', { mapping: { ...standard, label: 'label' } }),
+  );
+  assert.equal(
+    semi,
+    "missing column 'image_id' (image_id); the header has: slide, patient_id, center_id. " +
+      'Name the column that holds it with IMAGE_COLUMN.',
+  );
+  const [pipe] = problemsOf(() => parseManifest('image_id|patient_id|center_id\ns1|p1|A\n', { mapping: standard }));
+  assert.match(pipe, /^missing column 'image_id' \(image_id\); the header has: image_id\|patient_id\|center_id\. /);
+  assert.match(pipe, /IMAGE_COLUMN\. The header reads as one column: separate columns with ',', ';' or a tab\.$/);
 });

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { readDatasetJson } from '../../shared/contract/index.js';
 import { findPatient, readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { Logger } from '../../shared/log.js';
-import { ManifestError } from '../../stages/merge/manifest.js';
-import { EmptyDatasetError, runMerge } from '../../stages/merge/merge.js';
+import { ManifestError } from '../../stages/cohort/manifest.js';
+import { EmptyDatasetError } from '../../stages/merge/merge.js';
+import { runMerge } from '../helpers/run-merge.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import {
   config,
@@ -348,6 +349,69 @@ test('a text center among numeric ones: the report says center_id was renumbered
       /renumbered/,
       'integer centers keep their numbers',
     );
+  } finally {
+    pfs.cleanup();
+  }
+});
+
+test('rows without a slide, slides without a row and their near misses (case, Unicode form) lead report and dataset.json', async () => {
+  const pfs = makePfs();
+  try {
+    const composed = 'caf\u00e9-2';
+    const decomposed = 'cafe\u0301-2';
+    writeManifest(pfs, `image_id,patient_id,center_id,note\na,p1,1,fine\ns1,p2,1,\n${composed},p3,2,\nghost,p4,2,\n`);
+    for (const [i, id] of ['a', 'S1', decomposed, 'stray'].entries()) writeSlideOutputs(pfs, id, slideData(i, 2, DIM));
+    await runMerge({
+      manifestDir: pfs.manifest,
+      dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+      outDir: pfs.out,
+      config: config(),
+      log: quiet,
+    });
+    const info = readDatasetJson(pfs.out);
+    assert.deepEqual(info.manifest_match, {
+      rows_without_slide: ['s1', composed, 'ghost'],
+      slides_without_row: ['S1', decomposed, 'stray'].sort(),
+      near_misses: [
+        { row: 's1', slide: 'S1', differ: 'case' },
+        { row: composed, slide: decomposed, differ: 'unicode' },
+      ],
+    });
+    const report = readFileSync(join(pfs.out, 'report.md'), 'utf8');
+    const top = report.slice(0, report.indexOf('## Sets'));
+    assert.ok(top.includes(`- 3 manifest row(s) with no slide: "s1", "${composed}", "ghost"`), top);
+    assert.match(top, /- 3 slide\(s\) with no manifest row: /);
+    assert.match(top, /- row "s1" and slide "S1" differ only in upper\/lower case: rename one so they match/);
+    assert.ok(
+      top.includes(
+        `- row "${composed}" (U+00E9) and slide "${decomposed}" (U+0301) differ only in Unicode form, composed or ` +
+          'decomposed accents (compared in NFC): rename one so they match',
+      ),
+      top,
+    );
+    // the manifest's own `note` column is not a second `note` in the per-slide table
+    const slideHeader = report.split('\n').find((l) => l.startsWith('| slide | patient | status |'));
+    assert.equal(slideHeader, '| slide | patient | status | grid | kept | dropped | tiles | note | note (manifest) |');
+  } finally {
+    pfs.cleanup();
+  }
+});
+
+test('a cohort whose rows and slides all match has no manifest_match and no such lines', async () => {
+  const pfs = makePfs();
+  try {
+    writeManifest(pfs, 'image_id,patient_id,center_id\na,p1,1\nb,p2,2\n');
+    writeSlideOutputs(pfs, 'a', slideData(1, 2, DIM));
+    writeSlideOutputs(pfs, 'b', slideData(2, 2, DIM));
+    await runMerge({
+      manifestDir: pfs.manifest,
+      dirs: { embed: pfs.embed, histogram: pfs.histogram, tileDetect: pfs.tileDetect },
+      outDir: pfs.out,
+      config: config(),
+      log: quiet,
+    });
+    assert.ok(!('manifest_match' in JSON.parse(readFileSync(join(pfs.out, 'dataset.json'), 'utf8'))));
+    assert.doesNotMatch(readFileSync(join(pfs.out, 'report.md'), 'utf8'), /Manifest and slides/);
   } finally {
     pfs.cleanup();
   }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { mppOverrideFile, readMppOverride } from '../../shared/contract/index.js';
 import { parseMppColumn } from '../../stages/manifest-mpp/mpp-column.js';
-import { type ColumnMapping, ManifestError, parseManifest } from '../../stages/merge/manifest.js';
+import { type ColumnMapping, ManifestError, parseManifest } from '../../stages/cohort/manifest.js';
 import { tempDir } from '../helpers/dirs.js';
 import { projectRoot } from './cohort-fixture.js';
 

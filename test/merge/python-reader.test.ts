@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPatients } from '../../shared/dataset-reader.js';
 import { Logger } from '../../shared/log.js';
-import { runMerge } from '../../stages/merge/merge.js';
+import { runMerge } from '../helpers/run-merge.js';
 import { config, makePfs, projectRoot, slideData, writeManifest, writeSlideOutputs } from './cohort-fixture.js';
 
 const python = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });

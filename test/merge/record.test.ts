@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { decodePatientRecord, featureSpec } from '../../shared/contract/index.js';
-import { encodePatient } from '../../stages/merge/patient-record.js';
-import { planShards, writeShards } from '../../stages/merge/shards.js';
-import type { SlideTensors } from '../../stages/merge/slide-outputs.js';
+import { encodePatient } from '../../stages/merge-shard/patient-record.js';
+import { planShards, writeShards } from '../../stages/merge-shard/shards.js';
+import type { SlideTensors } from '../../stages/merge-shard/patient-tiles.js';
 import { slideData } from './cohort-fixture.js';
 import { framedRecords } from '../helpers/tfrecord-by-hand.js';
 

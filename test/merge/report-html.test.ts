@@ -9,8 +9,8 @@ import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Logger } from '../../shared/log.js';
-import { runMerge } from '../../stages/merge/merge.js';
-import { buildQcCard, CARD_PICTURE_SIDE } from '../../stages/merge/qc-card.js';
+import { runMerge } from '../helpers/run-merge.js';
+import { buildQcCard, CARD_PICTURE_SIDE } from '../../stages/merge-slide/qc-card.js';
 import { tissueHistogram } from '../../stages/tile-detect/tissue-histogram.js';
 import { assembledPage, cardStatuses } from '../helpers/qc-page-text.js';
 import { handMadeTilesJson, writeHandMadeTilesJson } from '../helpers/tiles-json.js';

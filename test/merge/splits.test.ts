@@ -7,8 +7,8 @@ import {
   SPLITS,
   type Split,
   type SplitPatient,
-} from '../../stages/merge/splits.js';
-import { ManifestError } from '../../stages/merge/manifest.js';
+} from '../../stages/cohort/splits.js';
+import { ManifestError } from '../../stages/cohort/manifest.js';
 
 const F: [number, number, number] = [0.8, 0.1, 0.1];
 
@@ -123,6 +123,9 @@ test('splits.csv: pins of absent patients are kept; bad pins name the line', () 
     "line 5, column 'split': patient 'p2' is pinned to 'eval' here but 'val' on line 4",
   ]);
   assert.match(bad('patient,fold\np1,1\n')[0], /needs columns 'patient_id' and 'split'/);
+  // splits.csv has a row per patient (the manifest one per slide); Excel's ';' reads too
+  assert.deepEqual(bad(''), ['the file is empty; it needs a header row and one row per patient']);
+  assert.deepEqual([...parsePins('patient_id;split\np1;val\n')], [['p1', 'val']]);
   // An inference run's splits.csv pins nothing.
   assert.equal(parsePins('patient_id,split\np1,inference\n').size, 0);
 });

@@ -16,7 +16,7 @@ import { PIXELS_INPUT, PIXELS_OUTPUT, wrapWithPixelIo } from '../../shared/onnx/
 import { tensorInfos } from '../../shared/onnx/providers.js';
 import { fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
-import { cmuTiles } from '../helpers/cmu-tiles.js';
+import { cmuTiles, cmuTilesMissing } from '../helpers/cmu-tiles.js';
 import { tempDir } from '../helpers/dirs.js';
 
 const B0 = resolve(import.meta.dirname, '../../../shared/fixtures/models/efficientnet-b0-random.onnx');
@@ -92,7 +92,7 @@ async function run(model: Uint8Array | string, feeds: Record<string, ort.Tensor>
   }
 }
 
-describe('pixel I/O: the card arithmetic as ONNX nodes', () => {
+describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing }, () => {
   const tmp = tempDir('pixel-io');
   let px: Uint8Array[];
   before(async () => {

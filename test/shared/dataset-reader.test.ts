@@ -7,7 +7,7 @@ import { readPatients, verifyDataset } from '../../shared/dataset-reader.js';
 import { encodeExample } from '../../shared/example.js';
 import { TFRecordWriter } from '../../shared/tfrecord.js';
 import { Logger } from '../../shared/log.js';
-import { runMerge } from '../../stages/merge/merge.js';
+import { runMerge } from '../helpers/run-merge.js';
 import { main as datasetCli } from '../../engine/commands/dataset.js';
 import {
   config,

@@ -3,10 +3,14 @@
  * by another user (as root: the check runs as `nobody` against a root-owned folder; otherwise a folder made
  * read-only with chmod), a file where the folder should be; and a real stage (merge-assign) started against an
  * out/ it cannot write, which must fail at once saying what to set, writing nothing.
+ *
+ * The child runs from one file that esbuild bundles from the sources into a world-readable folder: `nobody` cannot
+ * enter a checkout under a 0700 folder (most home folders, `mktemp -d`), so it could not load tsx or the sources.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +24,24 @@ const scratch = tempDir('pfs-out');
 chmodSync(scratch.dir, 0o755); // mkdtemp makes it 0700: the other user must reach the folders inside
 after(() => scratch.cleanup());
 
+// esbuild is tsx's own compiler: taken from tsx's folder, it is the version tsx runs the tests with
+const esbuild: typeof import('esbuild') = createRequire(join(root, 'node_modules/tsx/package.json'))('esbuild');
+
+/** `source` (TypeScript, resolved from the project root) bundled into one world-readable .mjs file in scratch. */
+function bundle(name: string, source: string): string {
+  const outfile = join(scratch.dir, `${name}.mjs`);
+  esbuild.buildSync({
+    stdin: { contents: source, resolveDir: root, loader: 'ts', sourcefile: `${name}.ts` },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile,
+    logLevel: 'error',
+  });
+  chmodSync(outfile, 0o644);
+  return outfile;
+}
+
 /** A folder this process cannot write: root-owned 0755 (checked as nobody) or its own with mode 0555. */
 function unwritableOut(name: string): string {
   const pfs = join(scratch.dir, name);
@@ -29,11 +51,11 @@ function unwritableOut(name: string): string {
   return pfs;
 }
 
-/** Runs `args` with node (through tsx) as nobody when root, else as this user. */
-function runNode(args: string[], env: Record<string, string>): { status: number | null; output: string; ms: number } {
+/** Runs a bundled file with node, as nobody when root, else as this user, from a folder nobody can enter. */
+function runNode(file: string, env: Record<string, string>): { status: number | null; output: string; ms: number } {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', ...args], {
-    cwd: root,
+  const r = spawnSync(process.execPath, [file], {
+    cwd: scratch.dir,
     env: { ...process.env, TESSELLA_LOG_FORMAT: 'json', ...env },
     encoding: 'utf8',
     ...(isRoot ? { uid: NOBODY, gid: NOBODY } : {}),
@@ -62,7 +84,7 @@ test('a folder owned by another user (or read-only): the error names owner, mode
   const code = `import { assertOutputWritable } from './shared/pfs-out-check.ts';
     try { assertOutputWritable(${JSON.stringify(join(pfs, 'out'))}); console.log('WRITABLE'); }
     catch (e) { console.log(e.name + ': ' + e.message); process.exitCode = 3; }`;
-  const r = runNode(['--input-type=module', '-e', code], {});
+  const r = runNode(bundle('check', code), {});
   assert.equal(r.status, 3, r.output);
   const uid = isRoot ? NOBODY : process.getuid?.();
   assert.match(r.output, new RegExp(`PfsOutError: .*/out is not writable by uid ${uid} gid \\d+`));
@@ -75,8 +97,8 @@ test('a stage started against an out/ it cannot write fails at once, saying what
   mkdirSync(join(pfs, 'manifest'), { recursive: true });
   chmodSync(join(pfs, 'manifest'), 0o755);
   writeFileSync(join(pfs, 'manifest', 'manifest.csv'), 'image_id,patient_id,center_id,label\ns1,p1,A,CE\n');
-  const main = join(root, 'stages', 'merge-assign', 'main.ts');
-  const r = runNode([main], { PFS_ROOT: pfs, manifest: join(pfs, 'manifest') });
+  const main = bundle('merge-assign', "import './stages/merge-assign/main.ts';");
+  const r = runNode(main, { PFS_ROOT: pfs, manifest: join(pfs, 'manifest') });
   assert.notEqual(r.status, 0, r.output);
   assert.match(r.output, /not writable by uid \d+/);
   assert.match(r.output, /transform\.user/);

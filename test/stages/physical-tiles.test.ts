@@ -14,7 +14,7 @@ import sharp from 'sharp';
 import { decodeRgb } from '../../shared/image.js';
 import { readSlideError } from '../../shared/slide-error.js';
 import { openSlide } from '../../shared/slide/index.js';
-import { readTilesJson, type TilesJson } from '../../shared/slide/tiles-json.js';
+import { readTilesJson, type TilesJson } from '../../shared/contract/index.js';
 import { readTileRecords } from '../../shared/tile-record.js';
 import { tempDir } from '../helpers/dirs.js';
 import { fixture, mountSlide, needsFixtures, runStage } from '../slide/helpers.js';

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { MergeEngine, MERGE_PIPELINES } from '../../scripts/bench/merge-engine.js';
-import { readMergeConfig } from '../../stages/merge/config.js';
-import { shardCount, shardOf, type CohortFile } from '../../stages/merge/assign.js';
+import { readMergeConfig } from '../../stages/cohort/merge-config.js';
+import type { CohortFile } from '../../stages/cohort/merge-file-types.js';
+import { shardCount, shardOf } from '../../stages/merge-assign/assign.js';
 import { shardFileName } from '../../shared/contract/index.js';
 
 const ENV = { EXPECTED_PATIENTS: '8', PATIENTS_PER_SHARD: '2', SPLIT_SEED: '3' };

@@ -156,13 +156,16 @@ export function locateColumns<F extends Field>(
 ): { index: Partial<Record<F, number>>; problems: string[] } {
   const index: Partial<Record<F, number>> = {};
   const problems: string[] = [];
+  // a header read as one column was likely written with a separator tessella does not read (`|`, spaces)
+  const oneColumn =
+    header.length === 1 ? ` The header reads as one column: separate columns with ',', ';' or a tab.` : '';
   for (const field of Object.keys(mapping) as F[]) {
     const i = header.indexOf(mapping[field]);
     if (i >= 0) index[field] = i;
     else if (required(field)) {
       problems.push(
         `missing column '${mapping[field]}' (${field}); the header has: ${header.join(', ')}. ` +
-          `Name the column that holds it with ${MAPPING_ENV[field]}.`,
+          `Name the column that holds it with ${MAPPING_ENV[field]}.${oneColumn}`,
       );
     }
   }
@@ -172,15 +175,40 @@ export function locateColumns<F extends Field>(
   return { index, problems };
 }
 
-/** Parse CSV text into records with their line numbers; CSV syntax errors name the file and line. */
+/** Separators a manifest may use: Excel writes `;` where the decimal mark is a comma, tab for "text" exports. */
+export const CSV_SEPARATORS = [',', ';', '\t'] as const;
+
+/**
+ * The separator of a CSV file, from its header line as Python's csv.Sniffer guesses it: the candidate found most
+ * often outside quotes; a comma when none is (a one-column file) or on a tie.
+ */
+export function sniffSeparator(text: string): (typeof CSV_SEPARATORS)[number] {
+  const counts = new Map<string, number>(CSV_SEPARATORS.map((c) => [c, 0]));
+  let quoted = false;
+  for (const ch of text.replace(/^\uFEFF/, '')) {
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && (ch === '\n' || ch === '\r')) break;
+    else if (!quoted && counts.has(ch)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  }
+  let best: (typeof CSV_SEPARATORS)[number] = ',';
+  for (const c of CSV_SEPARATORS) if ((counts.get(c) ?? 0) > (counts.get(best) ?? 0)) best = c;
+  return best;
+}
+
+/**
+ * Parse CSV text into records with their line numbers; CSV syntax errors name the file and line. The separator is
+ * `,`, `;` or tab, read off the header line. `rowsAre` says what one row stands for, in the empty file's message.
+ */
 export function parseCsv(
   text: string,
   file: string,
+  rowsAre = 'slide',
 ): { header: string[]; records: { line: number; cells: string[] }[] } {
   let parsed: { record: string[]; info: { lines: number } }[];
   try {
     parsed = parse(text, {
       bom: true,
+      delimiter: sniffSeparator(text),
       info: true,
       skip_empty_lines: true,
       relax_quotes: false,
@@ -189,7 +217,7 @@ export function parseCsv(
     throw new ManifestError(file, [`not valid CSV: ${(err as Error).message}`]);
   }
   if (parsed.length === 0)
-    throw new ManifestError(file, ['the file is empty; it needs a header row and one row per slide']);
+    throw new ManifestError(file, [`the file is empty; it needs a header row and one row per ${rowsAre}`]);
   const header = parsed[0].record.map((h) => h.trim());
   return { header, records: parsed.slice(1).map((p) => ({ line: p.info.lines, cells: p.record })) };
 }

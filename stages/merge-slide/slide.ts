@@ -16,17 +16,19 @@ import {
   SHARDS_DIR,
   SLIDE_FILE,
   unlistedSlideFile,
-  type AssignedSlide,
   type SlideError,
 } from '../../shared/contract/index.js';
-import { symlinkAtomic, writeFileAtomic } from '../../shared/pfs.js';
-import { withoutPfsRoot } from '../../shared/slide-error.js';
-import { patientFolder, shardFolder } from './assign.js';
-import { surveySlide, type SlideOutcome } from './slide-outputs.js';
+import { placeAtomic, withoutPfsRoot, writeFileAtomic } from '../../shared/pfs.js';
+import type { SlideFile, SlideOutcome } from '../cohort/merge-file-types.js';
+import { surveySlide } from './slide-outputs.js';
 
-export interface SlideFile {
-  assigned: AssignedSlide;
-  outcome: SlideOutcome;
+/** A patient id as one path segment (ids may hold '/', spaces, ...). */
+function patientFolder(patientId: string): string {
+  return encodeURIComponent(patientId).replace(/^\./, '%2E');
+}
+
+function shardFolder(set: string, shard: number): string {
+  return `${set}/${String(shard).padStart(5, '0')}`;
 }
 
 export interface SlideInputs {
@@ -100,7 +102,7 @@ export function runSlide(inputs: SlideInputs): { path: string; file?: SlideFile 
     ] as const) {
       if (!existsSync(join(from, name)))
         throw new Error(`${withoutPfsRoot(join(from, name))} vanished during merge-slide`);
-      symlinkAtomic(join(from, name), join(outDir, dir, name));
+      placeAtomic(join(from, name), join(outDir, dir, name), 'symlink');
     }
   }
   return { path: dir, file };

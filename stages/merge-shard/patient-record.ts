@@ -10,7 +10,7 @@ import {
   type PatientRecord,
   type VectorTensors,
 } from '../../shared/contract/index.js';
-import type { PatientTiles, SlideTensors } from './slide-outputs.js';
+import type { PatientTiles, SlideTensors } from './patient-tiles.js';
 
 export interface PatientFields {
   patientId: string;

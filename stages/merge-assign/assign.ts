@@ -16,21 +16,12 @@ import { join } from 'node:path';
 import { assignedSlideFile, COHORT_FILE, shardFileName, type AssignedSlide } from '../../shared/contract/index.js';
 import { writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
-import type { MergeConfig } from './config.js';
-import { parseManifest, readManifestText, type Manifest } from './manifest.js';
-import { assignSplits, INFERENCE, parsePins, SPLITS, type Split } from './splits.js';
+import { parseManifest, readManifestText, type Manifest } from '../cohort/manifest.js';
+import type { CohortFile } from '../cohort/merge-file-types.js';
+import type { MergeConfig } from '../cohort/merge-config.js';
+import { assignSplits, INFERENCE, parsePins, SPLITS, type Split } from '../cohort/splits.js';
 
-export interface CohortFile {
-  kind: 'labeled' | 'inference';
-  manifest: Manifest;
-  config: MergeConfig;
-  /** patient -> pinned split, as read from the manifest repo's pins file */
-  pins: Record<string, Split>;
-  /** every manifest patient -> set */
-  assignment: Record<string, string>;
-}
-
-/** Shards of a set, from configuration alone (see EXPECTED_PATIENTS in config.ts). */
+/** Shards of a set, from configuration alone (see EXPECTED_PATIENTS in stages/cohort/merge-config.ts). */
 export function shardCount(
   set: string,
   config: Pick<MergeConfig, 'EXPECTED_PATIENTS' | 'PATIENTS_PER_SHARD' | 'SPLIT_FRACTIONS'>,
@@ -47,15 +38,6 @@ export function shardCount(
 /** A patient's shard: a seeded hash of its own id, so it never depends on who else is in the cohort. */
 export function shardOf(seed: string, set: string, patientId: string, count: number): number {
   return fnv1a32(`${seed}:${set}:shard:${patientId}`) % count;
-}
-
-/** A patient id as one path segment (ids may hold '/', spaces, ...). */
-export function patientFolder(patientId: string): string {
-  return encodeURIComponent(patientId).replace(/^\./, '%2E');
-}
-
-export function shardFolder(set: string, shard: number): string {
-  return `${set}/${String(shard).padStart(5, '0')}`;
 }
 
 export function readManifestInputs(

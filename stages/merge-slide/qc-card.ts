@@ -3,34 +3,22 @@
  * redoes the others, written beside the slide's slide.json in its shard folder: `qc.jpg`, tile-detect's kept/dropped
  * overlay (`qc/tiles.jpg`, up to QC_MAX_SIDE a side) scaled down to a card's size, and `qc.json`, the tissue-fraction
  * histogram and the keep threshold from `tiles.json`. merge-shard renders its shard's cards from these (one script
- * per shard, report.html loads it) and links the pictures; the last merge step reads none of them.
+ * per shard, report.html loads it) and links the pictures; the last merge step reads none of them. The card's schema
+ * and reader: stages/cohort/qc-card-file.ts.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../shared/pfs.js';
+import { QC_CARD_FILE, QC_PICTURE_FILE } from '../../shared/contract/files.js';
 import { TissueHistogramSchema } from '../../shared/contract/tiles-json.js';
-
-import { QC_CARD_FILE, QC_CARDS_DIR as QC_DIR, QC_PICTURE_FILE } from '../../shared/contract/files.js';
+import { writeFileAtomic } from '../../shared/pfs.js';
 import { loadSharp } from '../../shared/sharp.js';
-export { QC_DIR };
+import type { QcCard } from '../cohort/qc-card-file.js';
+
 /** Longest side of a card's picture: small enough for 1,000 cards, large enough to see the tissue. */
 export const CARD_PICTURE_SIDE = 320;
 const CARD_JPEG_QUALITY = 75;
 const OVERLAY = join('qc', 'tiles.jpg');
-
-export const QcCardSchema = z.object({
-  slide: z.string(),
-  /** Tissue fractions binned; `keptOnly` when tiles.json predates the grid histogram (only kept tiles known). */
-  histogram: TissueHistogramSchema.extend({ keptOnly: z.boolean() }).optional(),
-  /** A tile is kept at or above this tissue fraction (1 - MAX_BACKGROUND_FRACTION). */
-  keepAt: z.number().min(0).max(1).optional(),
-  /** The card picture, `/qc/<slide>.jpg`, when tile-detect drew one. */
-  picture: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
-  /** Why there is no picture although tile-detect's output is there. */
-  pictureProblem: z.string().optional(),
-});
-export type QcCard = z.infer<typeof QcCardSchema>;
 
 const LenientTiles = z.looseObject({
   params: z.looseObject({ max_background_fraction: z.number().min(0).max(1) }).optional(),
@@ -97,40 +85,4 @@ export async function writeQcCard(
   if (picture) writeFileAtomic(join(slideDir, QC_PICTURE_FILE), picture);
   writeFileAtomic(join(slideDir, QC_CARD_FILE), JSON.stringify(card) + '\n');
   return card;
-}
-
-/**
- * The card in a slide's folder of merge-slide's output (merge-shard's input), with the path of its picture when it has
- * one; undefined when merge-slide wrote none (an older merge-slide), a card naming the problem when it cannot be read.
- */
-export function readQcCard(slideId: string, slideDir: string): { card: QcCard; picture?: string } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(join(slideDir, QC_CARD_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  let card: QcCard;
-  try {
-    card = QcCardSchema.parse(JSON.parse(text));
-  } catch (err) {
-    return {
-      card: {
-        slide: slideId,
-        pictureProblem: `merge-slide's ${QC_CARD_FILE} cannot be read: ${(err as Error).message}`,
-      },
-    };
-  }
-  if (!card.picture) return { card };
-  const picture = join(slideDir, QC_PICTURE_FILE);
-  if (existsSync(picture)) return { card, picture };
-  const { picture: _p, ...rest } = card;
-  void _p;
-  return {
-    card: {
-      ...rest,
-      pictureProblem: `merge-slide's ${QC_CARD_FILE} names a picture, but there is no ${QC_PICTURE_FILE}`,
-    },
-  };
 }

@@ -7,7 +7,7 @@ import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { shardFileName } from '../../shared/contract/index.js';
 import { TFRecordWriter } from '../../shared/tfrecord.js';
-import { seededShuffle } from './splits.js';
+import { seededShuffle } from '../cohort/splits.js';
 
 export interface ShardPlan {
   set: string;

@@ -24,52 +24,41 @@ import {
   layoutDiffers,
   type EmbeddingVector,
 } from '../../shared/contract/index.js';
-import { symlinkAtomic, writeFileAtomic } from '../../shared/pfs.js';
+import { placeAtomic, withoutPfsRoot, writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
-import { withoutPfsRoot } from '../../shared/slide-error.js';
-import { collectModelMeta, type ExcludedSlide } from './cohort.js';
+import {
+  type ExcludedSlide,
+  type ShardCards,
+  type ShardPatient,
+  type ShardSummary,
+  type SlideFile,
+  type SlideOutcome,
+  vectorsOf,
+} from '../cohort/merge-file-types.js';
+import { readQcCard, type QcCard } from '../cohort/qc-card-file.js';
+import { cardsScript, renderCard } from '../cohort/qc-card-html.js';
+import { slideLineOf } from '../cohort/slide-line.js';
 import { encodePatient } from './patient-record.js';
-import { readQcCard, type QcCard } from './qc-card.js';
-import { cardsScript, renderCard } from './report-html.js';
-import { slideLineOf } from './report-tables.js';
+import { loadPatientTiles, TileBuffers } from './patient-tiles.js';
 import { writeShards, type WrittenShard } from './shards.js';
-import type { SlideFile } from './slide.js';
-import { loadPatientTiles, TileBuffers, vectorsOf, type SlideOutcome } from './slide-outputs.js';
 
-export interface ShardPatient {
-  patientId: string;
-  /** slides in the record, manifest order */
-  slides: { slideId: string; tiles: number }[];
-  tiles: number;
-}
+const MODEL_KEY = /sha256|card|model/i;
 
-export interface ShardSummary {
-  set: string;
-  shard: number;
-  shards: number;
-  /** the TFRecord (relative to the dataset), present when records > 0 */
-  file: string;
-  records: number;
-  bytes: number;
-  compression: 'none' | 'gzip';
-  /** the embedding dimension of this shard's records (0 when none) */
-  dim: number;
-  /** the pooled vectors of its records, when not the default avg and max */
-  vectors?: EmbeddingVector[];
-  /** patients in records, record order */
-  patients: ShardPatient[];
-  /** every slide of the shard's patients: its outcome as merge-slide saw it (without the models' metadata: `models`) */
-  slides: { patientId: string; line: number; outcome: SlideOutcome }[];
-  excludedSlides: ExcludedSlide[];
-  droppedPatients: { patient: string; why: string }[];
-  models: Record<string, Record<string, unknown[]>>;
-  /** the shard's QC cards (relative to merge-shard's output): the script report.html loads, the same cards as data */
-  qc?: { script: string; cards: string; pictures: number };
-}
-
-/** `qc/<set>-NNNNN.cards.json`: the shard's QC cards as data, for the last step when it must render them itself. */
-export interface ShardCards {
-  cards: QcCard[];
+/** A slide's safetensors metadata keys that identify a model (sha256, card, model), distinct values per key. */
+function collectModelMeta(into: Record<string, unknown[]>, meta: Record<string, string>): void {
+  for (const [key, value] of Object.entries(meta)) {
+    if (!MODEL_KEY.test(key)) continue;
+    let parsed: unknown = value;
+    if (/^\s*[{[]/.test(value)) {
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        /* keep the string */
+      }
+    }
+    const list = (into[key] ??= []);
+    if (!list.some((v) => JSON.stringify(v) === JSON.stringify(parsed))) list.push(parsed);
+  }
 }
 
 function readSlideFiles(shardDir: string): { file: SlideFile; dir: string; slideDir: string }[] {
@@ -257,7 +246,7 @@ function writeShardCards(
     html.push(renderCard(line, { center: a.center, label: a.labelName, set: a.set }, read?.card));
     if (read) cards.push(read.card);
     if (read?.picture) {
-      symlinkAtomic(read.picture, join(outDir, qcPictureFile(a.slide)));
+      placeAtomic(read.picture, join(outDir, qcPictureFile(a.slide)), 'symlink');
       pictures++;
     }
   }

@@ -23,7 +23,7 @@ export interface SplitPatient {
 
 /** Read `/splits.csv` (`patient_id, split`) of pinned assignments. */
 export function parsePins(text: string, file = SPLITS_CSV): Map<string, Split> {
-  const { header, records } = parseCsv(text, file);
+  const { header, records } = parseCsv(text, file, 'patient');
   const problems: string[] = [];
   const pi = header.indexOf('patient_id');
   const si = header.indexOf('split');
