@@ -22,6 +22,7 @@ const MODEL_PARAMETERS = [
   'INTER_OP_THREADS',
   'THREAD_SPINNING',
   'PIXEL_CONVERSION',
+  'PRECISION',
 ] as const;
 
 /** Every tessella stage's transform.env parameters, by stage (the pipeline's name). */

@@ -1,7 +1,7 @@
 /**
  * Build test models for the models repo, without Python:
  *   node dist/scripts/models/build.js --out DIR [--normalize identity|shift|none] [--shift R,G,B]
- *        [--embed tiny|tiny-tokens|tiny-pooled|none] [--embed-onnx PATH] [--seed N]
+ *        [--embed tiny|tiny-tokens|tiny-pooled|tiny-vit|none] [--pooling MODE] [--embed-onnx PATH] [--seed N]
  * writes DIR/normalize/{model.onnx,model.json} and DIR/embed/{model.onnx,model.json}.
  * --embed-onnx copies an EfficientNet-B0 `features` ONNX (e.g. ../shared/fixtures/models/efficientnet-b0-random.onnx)
  * and writes its card instead of building the tiny CNN.
@@ -10,14 +10,18 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { buildStainNet, stainNetCard } from './stainnet.js';
+import { POOLING_MODES, type PoolingMode } from '../../shared/onnx/card.js';
 import { buildTinyCnn, tinyCnnCard, type TinyCnnOutput } from './tiny-cnn.js';
+import { buildTinyVit, tinyVitCard } from './tiny-vit.js';
 import { writeEfficientNetB0Folder, writeModelFolder } from './write.js';
 
 export interface BuildOptions {
   out: string;
   normalize: 'identity' | 'shift' | 'none';
   shift: [number, number, number];
-  embed: 'tiny' | 'tiny-tokens' | 'tiny-pooled' | 'none';
+  embed: 'tiny' | 'tiny-tokens' | 'tiny-pooled' | 'tiny-vit' | 'none';
+  /** tiny-vit only: the card's pooling mode (default cls+mean). */
+  pooling?: PoolingMode;
   embedOnnx?: string;
   seed: number;
 }
@@ -47,6 +51,10 @@ export function buildModels(o: BuildOptions): string[] {
   if (o.embedOnnx) {
     writeEfficientNetB0Folder(embedDir, o.embedOnnx);
     written.push(embedDir);
+  } else if (o.embed === 'tiny-vit') {
+    const mode = o.pooling ?? 'cls+mean';
+    writeModelFolder(embedDir, buildTinyVit({ seed: o.seed }), tinyVitCard(mode));
+    written.push(embedDir);
   } else if (o.embed !== 'none') {
     const output: TinyCnnOutput = o.embed === 'tiny' ? 'map' : o.embed === 'tiny-tokens' ? 'tokens' : 'pooled';
     writeModelFolder(embedDir, buildTinyCnn({ output, seed: o.seed }), {
@@ -75,12 +83,13 @@ function main(argv: string[]): void {
       embed: { type: 'string', default: 'tiny' },
       'embed-onnx': { type: 'string' },
       seed: { type: 'string', default: '0' },
+      pooling: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help || !values.out) {
     process.stderr.write(
-      'usage: build --out DIR [--normalize identity|shift|none] [--shift R,G,B] [--embed tiny|tiny-tokens|tiny-pooled|none] [--embed-onnx PATH] [--seed N]\n',
+      'usage: build --out DIR [--normalize identity|shift|none] [--shift R,G,B] [--embed tiny|tiny-tokens|tiny-pooled|tiny-vit|none] [--pooling MODE] [--embed-onnx PATH] [--seed N]\n',
     );
     process.exit(values.help ? 0 : 2);
   }
@@ -88,8 +97,11 @@ function main(argv: string[]): void {
   if (!['identity', 'shift', 'none'].includes(normalize))
     throw new Error(`--normalize: expected identity, shift or none, got '${normalize}'`);
   const embed = values.embed as BuildOptions['embed'];
-  if (!['tiny', 'tiny-tokens', 'tiny-pooled', 'none'].includes(embed))
-    throw new Error(`--embed: expected tiny, tiny-tokens, tiny-pooled or none, got '${embed}'`);
+  if (!['tiny', 'tiny-tokens', 'tiny-pooled', 'tiny-vit', 'none'].includes(embed))
+    throw new Error(`--embed: expected tiny, tiny-tokens, tiny-pooled, tiny-vit or none, got '${embed}'`);
+  const pooling = values.pooling as PoolingMode | undefined;
+  if (pooling !== undefined && !POOLING_MODES.includes(pooling))
+    throw new Error(`--pooling: expected one of ${POOLING_MODES.join(', ')}, got '${pooling}'`);
   const seed = Number(values.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed: expected an integer, got '${values.seed}'`);
   const written = buildModels({
@@ -97,6 +109,7 @@ function main(argv: string[]): void {
     normalize,
     shift: parseShift(values.shift!),
     embed,
+    pooling,
     embedOnnx: values['embed-onnx'] ? resolve(values['embed-onnx']) : undefined,
     seed,
   });

@@ -14,7 +14,7 @@ import {
   type Feature,
   type Features,
 } from '../example.js';
-import { HISTOGRAM_BINS } from './shapes.js';
+import { DEFAULT_EMBEDDING_VECTORS, HISTOGRAM_BINS, type EmbeddingVector } from './shapes.js';
 
 export interface PatientRecord {
   patientId: string;
@@ -23,9 +23,14 @@ export interface PatientRecord {
   label?: number;
   numTiles: number;
   embeddingDim: number;
-  /** [numTiles * embeddingDim], row-major per tile. */
+  /**
+   * [numTiles * embeddingDim], row-major per tile: the pooled vectors the embed model's card writes (avg and max by
+   * default; cls for the class-token modes). A vector the dataset does not have is empty (avg, max) or absent (cls),
+   * and its feature is not in the record.
+   */
   embeddingAvg: Float32Array;
   embeddingMax: Float32Array;
+  embeddingCls?: Float32Array;
   colorHistogram: Float32Array;
   slideIds: string[];
   tileSlide: number[];
@@ -48,6 +53,8 @@ export interface PatientFeature {
   width?: 'embedding' | number;
   /** Only in a labelled set. */
   labeledOnly?: true;
+  /** A pooled embedding vector: only in datasets whose embed model writes it (dataset.json lists it). */
+  vector?: EmbeddingVector;
 }
 
 /** Every feature of the record, in the order dataset.json lists them. */
@@ -57,8 +64,30 @@ export const PATIENT_FEATURES: readonly PatientFeature[] = [
   { name: 'label', field: 'label', dtype: 'int64', layout: 'scalar', labeledOnly: true },
   { name: 'num_tiles', field: 'numTiles', dtype: 'int64', layout: 'scalar' },
   { name: 'embedding_dim', field: 'embeddingDim', dtype: 'int64', layout: 'scalar' },
-  { name: 'embedding_avg', field: 'embeddingAvg', dtype: 'float32', layout: 'per-tile', width: 'embedding' },
-  { name: 'embedding_max', field: 'embeddingMax', dtype: 'float32', layout: 'per-tile', width: 'embedding' },
+  {
+    name: 'embedding_avg',
+    field: 'embeddingAvg',
+    dtype: 'float32',
+    layout: 'per-tile',
+    width: 'embedding',
+    vector: 'avg',
+  },
+  {
+    name: 'embedding_max',
+    field: 'embeddingMax',
+    dtype: 'float32',
+    layout: 'per-tile',
+    width: 'embedding',
+    vector: 'max',
+  },
+  {
+    name: 'embedding_cls',
+    field: 'embeddingCls',
+    dtype: 'float32',
+    layout: 'per-tile',
+    width: 'embedding',
+    vector: 'cls',
+  },
   { name: 'color_histogram', field: 'colorHistogram', dtype: 'float32', layout: 'fixed', width: HISTOGRAM_BINS },
   { name: 'slide_ids', field: 'slideIds', dtype: 'string', layout: 'per-slide' },
   { name: 'tile_slide', field: 'tileSlide', dtype: 'int64', layout: 'per-tile' },
@@ -75,10 +104,18 @@ export const FeatureSpecSchema = z.object({
 });
 export type FeatureSpec = z.infer<typeof FeatureSpecSchema>;
 
-const inSet = (f: PatientFeature, labeled: boolean) => labeled || !f.labeledOnly;
+const inSet = (f: PatientFeature, labeled: boolean, vectors: readonly EmbeddingVector[]) =>
+  (labeled || !f.labeledOnly) && (!f.vector || vectors.includes(f.vector));
 
-/** The features of a patient record and how TensorFlow parses them; `label` only in labelled sets. */
-export function featureSpec(embeddingDim: number, labeled: boolean): Record<string, FeatureSpec> {
+/**
+ * The features of a patient record and how TensorFlow parses them; `label` only in labelled sets, the embedding
+ * vectors the dataset's embed model writes (avg and max by default).
+ */
+export function featureSpec(
+  embeddingDim: number,
+  labeled: boolean,
+  vectors: readonly EmbeddingVector[] = DEFAULT_EMBEDDING_VECTORS,
+): Record<string, FeatureSpec> {
   const spec = (f: PatientFeature): FeatureSpec => {
     if (f.layout === 'scalar') return { kind: 'FixedLenFeature', dtype: f.dtype, shape: [] };
     if (f.layout === 'fixed') return { kind: 'FixedLenFeature', dtype: f.dtype, shape: [f.width as number] };
@@ -86,7 +123,7 @@ export function featureSpec(embeddingDim: number, labeled: boolean): Record<stri
     const shape = f.width === 'embedding' ? [embeddingDim] : [];
     return { kind: 'FixedLenSequenceFeature', dtype: f.dtype, shape, allow_missing: true };
   };
-  return Object.fromEntries(PATIENT_FEATURES.filter((f) => inSet(f, !!labeled)).map((f) => [f.name, spec(f)]));
+  return Object.fromEntries(PATIENT_FEATURES.filter((f) => inSet(f, !!labeled, vectors)).map((f) => [f.name, spec(f)]));
 }
 
 /** Serialize a record; the record's lengths are the caller's to get right (decodePatientRecord checks them). */
@@ -94,6 +131,7 @@ export function encodePatientRecord(r: PatientRecord): Buffer {
   const features: Features = {};
   for (const f of PATIENT_FEATURES) {
     const v = r[f.field];
+    if (f.vector && (v === undefined || (v as Float32Array).length === 0)) continue;
     if (v === undefined) {
       if (f.labeledOnly) continue;
       throw new Error(`patient '${r.patientId}': the record has no ${f.name}`);
@@ -107,6 +145,8 @@ export function encodePatientRecord(r: PatientRecord): Buffer {
 
 function decodeFeature(fs: DecodedFeatures, f: PatientFeature): unknown {
   if (f.labeledOnly && !fs[f.name]) return undefined;
+  // the record's type keeps avg and max: empty when the dataset does not have them
+  if (f.vector && !fs[f.name]) return f.vector === 'cls' ? undefined : new Float32Array(0);
   const values =
     f.dtype === 'string'
       ? bytesFeature(fs, f.name).map((b) => b.toString('utf8'))
@@ -124,6 +164,7 @@ export function decodePatientRecord(buf: Uint8Array): PatientRecord {
   const problems: string[] = [];
   for (const f of PATIENT_FEATURES) {
     const got = (record[f.field] as ArrayLike<unknown> | undefined)?.length;
+    if (f.vector && !got) continue;
     if (f.layout === 'per-tile' && f.width === 'embedding') {
       const want = record.numTiles * record.embeddingDim;
       if (got !== want)

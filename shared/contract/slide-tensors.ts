@@ -5,25 +5,34 @@
  */
 import type { HeaderEntry, Tensor } from '../safetensors.js';
 import { EMBEDDINGS_FILE, HISTOGRAM_FILE } from './files.js';
-import { HISTOGRAM_BINS, HISTOGRAM_BINS_PER_CHANNEL } from './shapes.js';
+import {
+  EMBEDDING_VECTORS,
+  HISTOGRAM_BINS,
+  HISTOGRAM_BINS_PER_CHANNEL,
+  isDefaultVectors,
+  type EmbeddingVector,
+} from './shapes.js';
 
-export interface EmbeddingTensors {
+/** Each pooled vector's [n, dim] F32 values per tile, tile order, by name (EMBEDDING_VECTORS). */
+export type VectorTensors = Partial<Record<EmbeddingVector, Float32Array>>;
+
+export interface EmbeddingTensors extends VectorTensors {
   n: number;
   dim: number;
-  /** [n, dim] F32 each: mean- and max-pooled features per tile, tile order. */
-  avg: Float32Array;
-  max: Float32Array;
   /** [n, 2] I32: slideflow's loc_x, loc_y (the tile's centre in level-0 pixels). */
   loc: Int32Array;
 }
 
-/** `embeddings.safetensors`: avg, max [n, D] F32, loc [n, 2] I32. */
+/** `embeddings.safetensors`: each pooled vector (avg and max by default; card.ts) [n, D] F32, loc [n, 2] I32. */
 export function embeddingTensors(e: EmbeddingTensors): Record<string, Tensor> {
-  return {
-    avg: { dtype: 'F32', shape: [e.n, e.dim], data: e.avg },
-    max: { dtype: 'F32', shape: [e.n, e.dim], data: e.max },
-    loc: { dtype: 'I32', shape: [e.n, 2], data: e.loc },
-  };
+  const out: Record<string, Tensor> = {};
+  for (const v of EMBEDDING_VECTORS) {
+    const data = e[v];
+    if (data) out[v] = { dtype: 'F32', shape: [e.n, e.dim], data };
+  }
+  if (!Object.keys(out).length) throw new Error(`${EMBEDDINGS_FILE}: no pooled vector to write`);
+  out.loc = { dtype: 'I32', shape: [e.n, 2], data: e.loc };
+  return out;
 }
 
 /** `histogram.safetensors`: sum [16, 16, 16] F64 (each tile's histogram sums to 1) and count [1] I64 (tiles). */
@@ -42,20 +51,35 @@ export const HISTOGRAM_METADATA = {
   normalized: 'each tile sums to 1; sum over tiles',
 } as const;
 
-/** Tiles and width of an embeddings header; throws naming what is off. */
-export function checkEmbeddingsHeader(tensors: Record<string, HeaderEntry>): { n: number; dim: number } {
-  const { avg, max, loc } = tensors;
-  if (!avg || !max || !loc)
-    throw new Error(`${EMBEDDINGS_FILE} needs tensors avg, max and loc; it has ${Object.keys(tensors).join(', ')}`);
-  if (avg.dtype !== 'F32' || max.dtype !== 'F32' || avg.shape.length !== 2 || max.shape.join() !== avg.shape.join()) {
+/**
+ * Tiles, width and pooled vectors (EMBEDDING_VECTORS order) of an embeddings header; throws naming what is off.
+ * Tensors other than the vectors and loc are refused: a reader must not drop what it does not know.
+ */
+export function checkEmbeddingsHeader(tensors: Record<string, HeaderEntry>): {
+  n: number;
+  dim: number;
+  vectors: EmbeddingVector[];
+} {
+  const names = Object.keys(tensors);
+  const vectors = EMBEDDING_VECTORS.filter((v) => tensors[v]);
+  const unknown = names.filter((k) => k !== 'loc' && !(EMBEDDING_VECTORS as readonly string[]).includes(k));
+  if (!vectors.length || !tensors.loc || unknown.length)
     throw new Error(
-      `${EMBEDDINGS_FILE}: avg and max must be F32 [n, D]; got avg ${avg.dtype} [${avg.shape}], max ${max.dtype} [${max.shape}]`,
+      `${EMBEDDINGS_FILE} needs loc and pooled vectors among ${EMBEDDING_VECTORS.join(', ')}; it has ${names.join(', ')}`,
     );
+  const first = tensors[vectors[0]];
+  for (const v of vectors) {
+    const t = tensors[v];
+    if (t.dtype !== 'F32' || t.shape.length !== 2 || t.shape.join() !== first.shape.join())
+      throw new Error(
+        `${EMBEDDINGS_FILE}: ${vectors.join(', ')} must be F32 [n, D] alike; got ${vectors.map((x) => `${x} ${tensors[x].dtype} [${tensors[x].shape}]`).join(', ')}`,
+      );
   }
-  const [n, dim] = avg.shape;
+  const [n, dim] = first.shape;
+  const { loc } = tensors;
   if (loc.dtype !== 'I32' || loc.shape.join() !== `${n},2`)
     throw new Error(`${EMBEDDINGS_FILE}: loc must be I32 [${n}, 2]; got ${loc.dtype} [${loc.shape}]`);
-  return { n, dim };
+  return { n, dim, vectors };
 }
 
 /** Throws naming what is off when a histogram file's tensors lack `sum` of HISTOGRAM_BINS and `count`. */
@@ -65,4 +89,18 @@ export function checkHistogramTensors(tensors: Record<string, { shape: number[] 
     throw new Error(`${HISTOGRAM_FILE} needs tensors sum and count; it has ${Object.keys(tensors).join(', ')}`);
   if (sum.shape.reduce((a, b) => a * b, 1) !== HISTOGRAM_BINS)
     throw new Error(`${HISTOGRAM_FILE}: sum must hold 16x16x16 bins; shape [${sum.shape}]`);
+}
+
+/**
+ * What must agree for slides to share a dataset: the embedding dimension and the pooled vectors. The default vectors
+ * are left out, so a dataset of first cards reads as its dimension alone.
+ */
+export function embeddingLayout(dim: number, vectors: readonly EmbeddingVector[]): string {
+  return isDefaultVectors(vectors) ? String(dim) : `${dim} (${vectors.join(', ')})`;
+}
+
+/** Why a slide (or shard) of layout `got` is left out of a cohort of layout `cohort`. */
+export function layoutDiffers(got: string, cohort: string): string {
+  const kind = /^\d+$/.test(got) && /^\d+$/.test(cohort) ? 'embedding dimension' : 'embedding layout';
+  return `${kind} ${got} differs from the cohort's ${cohort} (another model?); re-run embed`;
 }

@@ -18,6 +18,11 @@ export const modelEnvFields = {
    * models it cannot wrap fall back by themselves); js: floats filled, and images read back, on the main thread.
    */
   PIXEL_CONVERSION: envEnum(['onnx', 'js'] as const).default('onnx'),
+  /**
+   * model: run the model in the precision it was exported in (a float16 export runs in float16 anywhere). fp16: a
+   * float32 model in half precision where ONNX Runtime allows it (TensorRT); elsewhere float32, with the reason logged.
+   */
+  PRECISION: envEnum(['model', 'fp16'] as const).default('model'),
 };
 
 export const ModelEnvSchema = z.object(modelEnvFields);
@@ -28,5 +33,6 @@ export function sessionSettings(cfg: z.infer<typeof ModelEnvSchema>): SessionSet
     intraOpThreads: cfg.INTRA_OP_THREADS,
     interOpThreads: cfg.INTER_OP_THREADS,
     spinning: cfg.THREAD_SPINNING === 'on',
+    ...(cfg.PRECISION === 'fp16' ? { fp16: true } : {}),
   };
 }

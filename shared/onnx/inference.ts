@@ -85,6 +85,9 @@ export class InferenceWorker {
    */
   static start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
     const init: WorkerInit = { modelPath, ...settings, pixelIo };
+    // read by the TensorRT provider from the process's environment when it builds its engine; set here, on the main
+    // thread, where process.env writes reach the C environment (a worker's process.env is its own copy)
+    if (settings.fp16 && settings.providers.includes('tensorrt')) process.env.ORT_TENSORRT_FP16_ENABLE = '1';
     const worker = newWorker(init);
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);

@@ -13,7 +13,7 @@ import { cardMismatches, ModelCardError, readModelCard, type ModelCard } from '.
 import { InferenceWorker } from './inference.js';
 import { onnxModelProblem } from './onnx-proto.js';
 import { PIXELS_INPUT, PIXELS_OUTPUT, type PixelIoRequest } from './pixel-io.js';
-import type { SessionSettings } from './providers.js';
+import { halfPrecisionOf, type SessionSettings } from './providers.js';
 
 /**
  * How a stage hands tiles to the model. 'onnx': as uint8 pixels, the card's arithmetic run as ONNX nodes
@@ -39,6 +39,8 @@ export interface OpenedModel {
   worker: InferenceWorker;
   /** set when the session takes pixels */
   pixelIo?: PixelIo;
+  /** What the model computes in: its input's type (float32, float16), or float16 when the fp16 setting applied. */
+  precision: string;
 }
 
 /** What to ask the worker to wrap, or why nothing. */
@@ -158,5 +160,14 @@ export async function openModel(
     wrapped && typeof request !== 'string'
       ? { k: request.k, input: PIXELS_INPUT, output: task === 'normalize' ? PIXELS_OUTPUT : card.output.name }
       : undefined;
-  return { dir, card, sha256, worker, pixelIo };
+  const declared = worker.inputs.find((i) => i.name === card.input.name)?.type ?? 'float32';
+  let precision = declared;
+  if (settings.fp16 && declared !== 'float16') {
+    const half = halfPrecisionOf(worker.provider);
+    if (half.applied) {
+      precision = 'float16';
+      log?.info('PRECISION=fp16', { provider: worker.provider, how: half.how });
+    } else log?.warn('PRECISION=fp16 not applied, running float32', { provider: worker.provider, why: half.why });
+  }
+  return { dir, card, sha256, worker, pixelIo, precision };
 }

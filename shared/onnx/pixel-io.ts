@@ -141,7 +141,11 @@ const NCHW_TO_NHWC = [0, 2, 3, 1];
  * runs on NCHW planes, where a per-channel constant is one number per contiguous plane (ONNX Runtime's Mul and Add
  * broadcast a [3] over interleaved pixels ~8x slower).
  */
-function inputNodes(req: PixelIoRequest, inputName: string): { nodes: Node[]; initializers: Initializer[] } {
+function inputNodes(
+  req: PixelIoRequest,
+  inputName: string,
+  inputType: string | undefined,
+): { nodes: Node[]; initializers: Initializer[] } {
   const { input, k } = req;
   const a = [0, 1, 2].map((c) => input.scale / input.std[c]);
   const b = [0, 1, 2].map((c) => -input.mean[c] / input.std[c]);
@@ -160,17 +164,22 @@ function inputNodes(req: PixelIoRequest, inputName: string): { nodes: Node[]; in
     x = 'tessella_px_mean';
   }
   const nhwc = input.layout === 'NHWC';
+  // a float16 model: the arithmetic in float32 as for any model, its result cast last (what the JavaScript path does)
+  const half = inputType === 'float16';
+  const beforeCast = half ? 'tessella_px_x32' : inputName;
   nodes.push(
     { opType: 'Mul', inputs: [x, 'tessella_in_a'], outputs: ['tessella_px_scaled'] },
-    { opType: 'Add', inputs: ['tessella_px_scaled', 'tessella_in_b'], outputs: [nhwc ? 'tessella_px_x' : inputName] },
+    { opType: 'Add', inputs: ['tessella_px_scaled', 'tessella_in_b'], outputs: [nhwc ? 'tessella_px_x' : beforeCast] },
   );
   if (nhwc)
     nodes.push({
       opType: 'Transpose',
       inputs: ['tessella_px_x'],
-      outputs: [inputName],
+      outputs: [beforeCast],
       attributes: { perm: NCHW_TO_NHWC },
     });
+  if (half)
+    nodes.push({ opType: 'Cast', inputs: [beforeCast], outputs: [inputName], attributes: { to: DataType.FLOAT16 } });
   const initializers: Initializer[] = [
     { name: 'tessella_in_a', dims: [1, 3, 1, 1], data: f32(a) },
     { name: 'tessella_in_b', dims: [1, 3, 1, 1], data: f32(b) },
@@ -182,11 +191,19 @@ function inputNodes(req: PixelIoRequest, inputName: string): { nodes: Node[]; in
  * The model's image output -> uint8 NHWC pixels: round(clamp((y * std[c] + mean[c]) / scale, 0, 255)), half to
  * even. On NCHW planes (see inputNodes); after a Conv, ONNX Runtime folds the Mul and Add into its weights.
  */
-function outputNodes(output: ModelCard['output'], outputName: string): { nodes: Node[]; initializers: Initializer[] } {
+function outputNodes(
+  output: ModelCard['output'],
+  outputName: string,
+  outputType: string | undefined,
+): { nodes: Node[]; initializers: Initializer[] } {
   const a = [0, 1, 2].map((c) => output.std[c] / output.scale);
   const b = [0, 1, 2].map((c) => output.mean[c] / output.scale);
   const nodes: Node[] = [];
   let y = outputName;
+  if (outputType === 'float16') {
+    nodes.push({ opType: 'Cast', inputs: [y], outputs: ['tessella_y_f32'], attributes: { to: DataType.FLOAT } });
+    y = 'tessella_y_f32';
+  }
   if (output.layout === 'NHWC') {
     nodes.push({ opType: 'Transpose', inputs: [y], outputs: ['tessella_y_nchw'], attributes: { perm: NHWC_TO_NCHW } });
     y = 'tessella_y_nchw';
@@ -288,8 +305,10 @@ export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped
   for (const i of [...declared.inputs, ...declared.outputs])
     if (i.name.startsWith('tessella_')) return { reason: `the model already has a tensor named ${i.name}` };
 
-  const pre = inputNodes(req, req.input.name);
-  const post = req.output ? outputNodes(req.output, req.output.name) : { nodes: [], initializers: [] };
+  const pre = inputNodes(req, req.input.name, input.info.type);
+  const post = req.output
+    ? outputNodes(req.output, req.output.name, output?.info.type)
+    : { nodes: [], initializers: [] };
   const parts: Uint8Array[] = [];
   // nodes in topological order: the input's nodes first, the model's, then the output's
   pre.nodes.forEach((n, i) => parts.push(nodeField(n, i)));

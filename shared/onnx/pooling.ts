@@ -2,7 +2,8 @@
  * Mean and max pooling of a feature extractor's output to one D-vector per tile:
  * NCHW / NHWC maps over H*W, NLC tokens over L (after skipping `skipTokens`), NC is already pooled (avg = max).
  */
-import type { ModelCard } from './card.js';
+import type { EmbeddingVector } from '../contract/shapes.js';
+import type { ModelCard, PoolingPlan } from './card.js';
 import { describeShape } from './card.js';
 
 export interface Pooled {
@@ -79,4 +80,36 @@ export function poolFeatures(
       return { n, dim: c, avg: data.slice(), max: data.slice() };
     }
   }
+}
+
+/** Each tile's pooled vectors, [n * dim] each, by name. */
+export interface PooledVectors {
+  n: number;
+  dim: number;
+  vectors: Partial<Record<EmbeddingVector, Float32Array>>;
+}
+
+/** The class token (token 0) of each tile of NLC tokens [n, l, c]. */
+function classTokens(data: Float32Array, n: number, l: number, c: number): Float32Array {
+  const out = new Float32Array(n * c);
+  for (let t = 0; t < n; t++) out.set(data.subarray(t * l * c, t * l * c + c), t * c);
+  return out;
+}
+
+/** The vectors a card's pooling plan writes (card.ts: POOLING_MODES), from one batch's output. */
+export function poolVectors(
+  data: Float32Array,
+  dims: number[],
+  layout: ModelCard['output']['layout'],
+  plan: PoolingPlan,
+): PooledVectors {
+  const wants = new Set(plan.vectors);
+  const vectors: PooledVectors['vectors'] = {};
+  if (wants.has('cls') && layout !== 'NLC')
+    throw new Error(`pooling mode ${plan.mode} reads the class token, but the output layout is ${layout}`);
+  const pooled = poolFeatures(data, dims, layout, layout === 'NLC' ? plan.prefixTokens : 0);
+  if (wants.has('avg')) vectors.avg = pooled.avg;
+  if (wants.has('max')) vectors.max = pooled.max;
+  if (wants.has('cls')) vectors.cls = classTokens(data, pooled.n, dims[1], pooled.dim);
+  return { n: pooled.n, dim: pooled.dim, vectors };
 }

@@ -23,6 +23,25 @@ export interface SessionSettings {
    * Off by default on CPU: spinning threads take the cores from the stage's tile decoding and encoding.
    */
   spinning?: boolean;
+  /** Run a float32 model in half precision where the provider allows it (halfPrecisionOf). */
+  fp16?: boolean;
+}
+
+/**
+ * How a float32 model runs under the `fp16` setting on `provider`: ONNX Runtime's Node binding passes no provider
+ * options but a device id, so only TensorRT, which reads ORT_TENSORRT_FP16_ENABLE from the environment, can build a
+ * half-precision engine; CUDA and CPU run the graph in the types it declares.
+ */
+export function halfPrecisionOf(provider: string): { applied: true; how: string } | { applied: false; why: string } {
+  if (provider === 'tensorrt')
+    return { applied: true, how: 'TensorRT builds its engine with float16 kernels (ORT_TENSORRT_FP16_ENABLE=1)' };
+  return {
+    applied: false,
+    why:
+      `ONNX Runtime's ${provider} provider runs a model in the types its graph declares (the Node binding has no ` +
+      `half-precision switch for it): running float32. For half precision on CUDA, export the model in float16 ` +
+      `(scripts/export_models.py --dtype float16) or list tensorrt first in EXECUTION_PROVIDERS`,
+  };
 }
 
 export interface ProviderAttempt {

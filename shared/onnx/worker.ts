@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from './card.js';
+import { fromHalf, toHalf } from './half.js';
 import { wrapWithPixelIo, type PixelIoRequest } from './pixel-io.js';
 import { openSession, ProviderError, tensorInfos, type OpenedSession, type SessionSettings } from './providers.js';
 
@@ -88,6 +89,12 @@ async function start(): Promise<void> {
     pixelIo: wrapped?.state,
   } satisfies WorkerMessage);
 
+  // float16 inputs take floats converted here (the stage fills float32); float16 outputs go back as float32
+  const halfInputs = new Set(
+    tensorInfos(session.inputMetadata)
+      .filter((i) => i.type === 'float16')
+      .map((i) => i.name),
+  );
   // Requests are handled one at a time in arrival order; the main thread may queue the next one.
   let queue = Promise.resolve();
   port.on('message', (req: RunRequest | { type: 'close' }) => {
@@ -103,11 +110,14 @@ async function start(): Promise<void> {
         const input =
           req.data instanceof Uint8Array
             ? new ort.Tensor('uint8', req.data, req.dims)
-            : new ort.Tensor('float32', req.data, req.dims);
+            : halfInputs.has(req.inputName)
+              ? new ort.Tensor('float16', toHalf(req.data), req.dims)
+              : new ort.Tensor('float32', req.data, req.dims);
         const results = await session.run({ [req.inputName]: input }, [req.outputName]);
         const out = results[req.outputName];
         const dims = [...out.dims];
-        const raw = out.data as Float32Array | Uint8Array;
+        const raw =
+          out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array | Uint8Array);
         // Hand ORT's output buffer over without a copy when it is a whole, transferable ArrayBuffer.
         if (raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer) {
           try {

@@ -4,7 +4,13 @@
  * merge-shard), and merge-shard's `/summary/<set>-NNNNN.json` and `/qc/<set>-NNNNN.cards.json` (-> merge). Each is
  * written by one pipeline and read by another, so its type lives here, where both see it.
  */
-import type { AssignedSlide, SlideError, TilesJson } from '../../shared/contract/index.js';
+import {
+  type AssignedSlide,
+  DEFAULT_EMBEDDING_VECTORS,
+  type EmbeddingVector,
+  type SlideError,
+  type TilesJson,
+} from '../../shared/contract/index.js';
 import type { Manifest } from './manifest.js';
 import type { MergeConfig } from './merge-config.js';
 import type { QcCard } from './qc-card-file.js';
@@ -31,6 +37,10 @@ export type SlideOutcome =
       slideId: string;
       tiles: number;
       dim: number;
+      /** The pooled vectors embed wrote, when not the default avg and max (absent: those two). */
+      vectors?: EmbeddingVector[];
+      /** Why the tiles' resolution does not fit the one the embed model was trained at (a warning). */
+      geometry?: string;
       embedMeta: Record<string, string>;
       histogramMeta: Record<string, string>;
       detect?: DetectCounts;
@@ -38,6 +48,11 @@ export type SlideOutcome =
   | { status: 'error'; slideId: string; error: SlideError; detect?: DetectCounts }
   /** `missing`: no stage has written anything for the slide yet (as opposed to outputs that cannot be used). */
   | { status: 'excluded'; slideId: string; why: string; missing?: true; detect?: DetectCounts };
+
+/** The vectors of an ok outcome: its own list, or the default avg and max. */
+export function vectorsOf(o: { vectors?: EmbeddingVector[] }): readonly EmbeddingVector[] {
+  return o.vectors ?? DEFAULT_EMBEDDING_VECTORS;
+}
 
 /** merge-slide's `slide.json`: a manifest slide's assignment and its outcome. */
 export interface SlideFile {
@@ -72,6 +87,8 @@ export interface ShardSummary {
   compression: 'none' | 'gzip';
   /** the embedding dimension of this shard's records (0 when none) */
   dim: number;
+  /** the pooled vectors of its records, when not the default avg and max */
+  vectors?: EmbeddingVector[];
   /** patients in records, record order */
   patients: ShardPatient[];
   /** every slide of the shard's patients: its outcome as merge-slide saw it (without the models' metadata: `models`) */

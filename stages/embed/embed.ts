@@ -1,27 +1,33 @@
 /**
  * Embedding of one slide's normalized tiles (DESIGN.md step 4): decode, bring to the card's size (448 -> 224 by
  * an exact 2x2 mean; see shared/image.ts for other sizes), normalize per the card, run batched in the
- * inference worker, mean- and max-pool each tile's output (map, tokens or pooled), in tile order. With a model
+ * inference worker, pool each tile's output (map, tokens or pooled) to the vectors of the card's pooling mode, in tile order. With a model
  * wrapped for pixels (model.pixelIo) the mean and the card's arithmetic run inside the worker on uint8 tiles.
  */
-import { embeddingTensors } from '../../shared/contract/index.js';
+import {
+  EMBEDDING_VECTORS,
+  embeddingTensors,
+  isDefaultVectors,
+  type EmbeddingVector,
+  type VectorTensors,
+} from '../../shared/contract/index.js';
 import type { Logger } from '../../shared/log.js';
 import { decodeRgb, resizeForModel, resizeLinear } from '../../shared/image.js';
 import type { RgbImage } from '../../shared/slide/index.js';
-import { describeShape, featureDim } from '../../shared/onnx/card.js';
+import { describeShape, featureDim, poolingPlan } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
-import { poolFeatures } from '../../shared/onnx/pooling.js';
+import { poolVectors } from '../../shared/onnx/pooling.js';
 import { fillInput, inputDims, pixelBatch } from '../../shared/onnx/tensor.js';
 import { tileBatches } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { countTiles } from '../../shared/tile-record.js';
 
-export interface Embeddings {
+export interface Embeddings extends VectorTensors {
   n: number;
   dim: number;
-  avg: Float32Array;
-  max: Float32Array;
+  /** The pooled vectors written (the card's pooling mode), EMBEDDING_VECTORS order. */
+  vectors: EmbeddingVector[];
   /** [n,2]: slideflow's loc_x, loc_y per tile. */
   loc: Int32Array;
   /** How tiles were brought to the model's size ('2x2-mean', 'none', 'sharp-linear'). */
@@ -36,8 +42,9 @@ export async function embedTiles(
 ): Promise<Embeddings> {
   const { card, worker } = model;
   const size = card.input.size;
-  const avgParts: Float32Array[] = [];
-  const maxParts: Float32Array[] = [];
+  const plan = poolingPlan(card);
+  const vectors = EMBEDDING_VECTORS.filter((v) => plan.vectors.includes(v));
+  const parts: Record<string, Float32Array[]> = Object.fromEntries(vectors.map((v) => [v, []]));
   const locs: number[] = [];
   const methods = new Set<string>();
   let dim = featureDim(
@@ -74,7 +81,7 @@ export async function embedTiles(
       let pooled;
       try {
         if (!(out.data instanceof Float32Array)) throw new Error(`the model returned bytes, not float32 features`);
-        pooled = poolFeatures(out.data, out.dims, card.output.layout, card.pooling.skipTokens);
+        pooled = poolVectors(out.data, out.dims, card.output.layout, plan);
       } catch (err) {
         throw new InferenceRunError((err as Error).message, inputDims(card.input.layout, n, size, size));
       }
@@ -91,8 +98,7 @@ export async function embedTiles(
         );
       }
       dim = pooled.dim;
-      avgParts.push(pooled.avg);
-      maxParts.push(pooled.max);
+      for (const v of vectors) parts[v].push(pooled.vectors[v]!);
       for (const r of batch.records) locs.push(r.locX, r.locY);
       progress?.tick(n);
     },
@@ -105,11 +111,12 @@ export async function embedTiles(
       inputDims(card.input.layout, 0, size, size),
     );
   }
+  const width = dim;
   return {
     n,
     dim,
-    avg: concat(avgParts, n * dim),
-    max: concat(maxParts, n * dim),
+    vectors,
+    ...Object.fromEntries(vectors.map((v) => [v, concat(parts[v], n * width)])),
     loc: Int32Array.from(locs),
     resize: [...methods].join(',') || 'none',
   };
@@ -140,17 +147,35 @@ function concat(parts: Float32Array[], length: number): Float32Array {
   return out;
 }
 
-/** `/<slide>/embeddings.safetensors`: avg, max [n,D] F32, loc [n,2] I32; the model's hash and card in the header. */
+/**
+ * `/<slide>/embeddings.safetensors`: the card's pooled vectors (avg, max by default) [n,D] F32, loc [n,2] I32; the
+ * model's hash and card in the header. Keys beyond the first cards' are written only when they say something (a
+ * pooling mode, a geometry, a precision), so a first card's file keeps its bytes.
+ */
 export function writeEmbeddings(path: string, e: Embeddings, model: OpenedModel, slide: string): void {
+  const { card } = model;
+  const extra: Record<string, string> = {};
+  if (!isDefaultVectors(e.vectors)) {
+    const plan = poolingPlan(card);
+    extra.vectors = e.vectors.join(',');
+    if (card.output.layout === 'NLC') extra.prefix_tokens = String(plan.prefixTokens);
+  }
+  if (card.geometry) {
+    extra.model_mpp = String(card.geometry.mpp);
+    extra.model_size = String(card.geometry.size ?? card.input.size);
+    extra.model_input_size = String(card.input.size);
+  }
+  if (model.precision && model.precision !== 'float32') extra.precision = model.precision;
   writeSafetensors(path, embeddingTensors(e), {
     slide,
-    model_name: model.card.name,
+    model_name: card.name,
     model_sha256: model.sha256,
-    model_card: JSON.stringify(model.card),
+    model_card: JSON.stringify(card),
     resize: e.resize,
-    pooling: 'mean,max',
+    pooling: isDefaultVectors(e.vectors) ? 'mean,max' : poolingPlan(card).mode,
     execution_provider: model.worker.provider,
     // onnx: the card's arithmetic in the session (float32), js: in JavaScript; embeddings agree to ~1e-5
     pixel_conversion: model.pixelIo ? 'onnx' : 'js',
+    ...extra,
   });
 }

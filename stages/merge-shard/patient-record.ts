@@ -2,7 +2,14 @@
  * One tf.train.Example per patient: the tiles of all the patient's slides (manifest order, then tile order)
  * concatenated, the colour histogram averaged over all those tiles, and the tabular fields.
  */
-import { encodePatientRecord, HISTOGRAM_BINS, type PatientRecord } from '../../shared/contract/index.js';
+import {
+  EMBEDDING_VECTORS,
+  encodePatientRecord,
+  HISTOGRAM_BINS,
+  type EmbeddingVector,
+  type PatientRecord,
+  type VectorTensors,
+} from '../../shared/contract/index.js';
 import type { PatientTiles, SlideTensors } from './patient-tiles.js';
 
 export interface PatientFields {
@@ -12,31 +19,35 @@ export interface PatientFields {
   label?: number;
 }
 
+/** The vectors that slides or tiles carry (EMBEDDING_VECTORS order). */
+function vectorsIn(x: VectorTensors): EmbeddingVector[] {
+  return EMBEDDING_VECTORS.filter((v) => x[v] !== undefined);
+}
+
 /** Concatenate separately loaded slides (merge itself reads a patient's slides straight into one set of arrays). */
 export function combineSlides(slides: SlideTensors[], dim: number): PatientTiles {
+  const vectors = slides.length ? vectorsIn(slides[0]) : [];
   const tilesPerSlide = slides.map((s) => {
-    const n = s.avg.length / dim;
-    if (!Number.isInteger(n) || s.max.length !== s.avg.length || s.loc.length !== 2 * n) {
+    const n = s.loc.length / 2;
+    const lengths = vectors.map((v) => `${v} ${s[v]?.length}`).join(', ');
+    if (!Number.isInteger(n) || vectors.some((v) => s[v]?.length !== n * dim) || vectorsIn(s).length !== vectors.length)
       throw new Error(
-        `slide '${s.slideId}': embeddings do not match dimension ${dim} (avg ${s.avg.length}, max ${s.max.length}, loc ${s.loc.length} values)`,
+        `slide '${s.slideId}': embeddings do not match dimension ${dim} (${lengths}, loc ${s.loc.length} values)`,
       );
-    }
     return n;
   });
   const numTiles = tilesPerSlide.reduce((a, b) => a + b, 0);
   const out: PatientTiles = {
     slideIds: slides.map((s) => s.slideId),
     tilesPerSlide,
-    avg: new Float32Array(numTiles * dim),
-    max: new Float32Array(numTiles * dim),
+    ...Object.fromEntries(vectors.map((v) => [v, new Float32Array(numTiles * dim)])),
     loc: new Int32Array(numTiles * 2),
     histogramSum: new Float64Array(HISTOGRAM_BINS),
     histogramCount: 0,
   };
   let t = 0;
   slides.forEach((s, i) => {
-    out.avg.set(s.avg, t * dim);
-    out.max.set(s.max, t * dim);
+    for (const v of vectors) out[v]!.set(s[v]!, t * dim);
     out.loc.set(s.loc, t * 2);
     for (let b = 0; b < HISTOGRAM_BINS; b++) out.histogramSum[b] += s.histogramSum[b];
     out.histogramCount += s.histogramCount;
@@ -50,9 +61,14 @@ export function patientRecordOf(patient: PatientFields, tiles: PatientTiles, dim
   const numTiles = tiles.tilesPerSlide.reduce((a, b) => a + b, 0);
   if (numTiles === 0)
     throw new Error(`patient '${patient.patientId}': no slides with tiles; such a patient is dropped, not written`);
-  if (tiles.avg.length !== numTiles * dim || tiles.max.length !== numTiles * dim || tiles.loc.length !== numTiles * 2) {
+  const vectors = vectorsIn(tiles);
+  if (
+    !vectors.length ||
+    vectors.some((v) => tiles[v]!.length !== numTiles * dim) ||
+    tiles.loc.length !== numTiles * 2
+  ) {
     throw new Error(
-      `patient '${patient.patientId}': ${numTiles} tiles of dimension ${dim}, but avg has ${tiles.avg.length}, max ${tiles.max.length}, loc ${tiles.loc.length} values`,
+      `patient '${patient.patientId}': ${numTiles} tiles of dimension ${dim}, but ${vectors.map((v) => `${v} has ${tiles[v]!.length}, `).join('')}loc ${tiles.loc.length} values`,
     );
   }
   const tileSlide = new Array<number>(numTiles);
@@ -77,8 +93,10 @@ export function patientRecordOf(patient: PatientFields, tiles: PatientTiles, dim
     label: patient.label,
     numTiles,
     embeddingDim: dim,
-    embeddingAvg: tiles.avg,
-    embeddingMax: tiles.max,
+    // a vector the dataset does not have: empty, and left out of the record (patient-example.ts)
+    embeddingAvg: tiles.avg ?? new Float32Array(0),
+    embeddingMax: tiles.max ?? new Float32Array(0),
+    ...(tiles.cls ? { embeddingCls: tiles.cls } : {}),
     colorHistogram: histogram,
     slideIds: tiles.slideIds,
     tileSlide,
@@ -97,7 +115,7 @@ export function encodePatient(patient: PatientFields, slides: SlideTensors[] | P
 }
 
 /** Size of a record from counts alone, for planning shards before anything is loaded. */
-export function estimateRecordBytes(numTiles: number, dim: number, slideIdBytes: number): number {
+export function estimateRecordBytes(numTiles: number, dim: number, slideIdBytes: number, vectors = 2): number {
   // Floats dominate; per-tile int64s are at most ~5 varint bytes each for realistic coordinates.
-  return 2 * numTiles * dim * 4 + numTiles * 12 + HISTOGRAM_BINS * 4 + slideIdBytes + 512;
+  return vectors * numTiles * dim * 4 + numTiles * 12 + HISTOGRAM_BINS * 4 + slideIdBytes + 512;
 }

@@ -1,13 +1,18 @@
 /** One patient's tiles, read from the slide links merge-slide put in the shard folder (what a record holds). */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { EMBEDDINGS_FILE, HISTOGRAM_BINS, HISTOGRAM_FILE } from '../../shared/contract/index.js';
+import {
+  DEFAULT_EMBEDDING_VECTORS,
+  EMBEDDINGS_FILE,
+  type EmbeddingVector,
+  HISTOGRAM_BINS,
+  HISTOGRAM_FILE,
+  type VectorTensors,
+} from '../../shared/contract/index.js';
 import { readSafetensors, readSafetensorsHeader, type HeaderEntry } from '../../shared/safetensors.js';
 
-export interface SlideTensors {
+export interface SlideTensors extends VectorTensors {
   slideId: string;
-  avg: Float32Array;
-  max: Float32Array;
   /** [n, 2] x, y per tile, as embed wrote them. */
   loc: Int32Array;
   histogramSum: Float64Array;
@@ -22,12 +27,9 @@ function readHistogram(path: string): { histogramSum: Float64Array; histogramCou
 }
 
 /** All tiles of one patient, slides concatenated in order (what a record holds, before encoding). */
-export interface PatientTiles {
+export interface PatientTiles extends VectorTensors {
   slideIds: string[];
   tilesPerSlide: number[];
-  /** [numTiles * dim] each. */
-  avg: Float32Array;
-  max: Float32Array;
   /** [numTiles * 2]: x, y per tile. */
   loc: Int32Array;
   histogramSum: Float64Array;
@@ -36,21 +38,25 @@ export interface PatientTiles {
 
 /**
  * Grow-only buffers reused from patient to patient: the record encoder copies out of them, so reuse is safe and
- * spares the garbage collector ~2 x numTiles x dim x 4 bytes per patient.
+ * spares the garbage collector ~vectors x numTiles x dim x 4 bytes per patient.
  */
 export class TileBuffers {
-  private avg = new Float32Array(0);
-  private max = new Float32Array(0);
+  private vectors: Partial<Record<EmbeddingVector, Float32Array>> = {};
   private loc = new Int32Array(0);
 
-  views(numTiles: number, dim: number): { avg: Float32Array; max: Float32Array; loc: Int32Array } {
+  views(
+    numTiles: number,
+    dim: number,
+    vectors: readonly EmbeddingVector[] = DEFAULT_EMBEDDING_VECTORS,
+  ): VectorTensors & { loc: Int32Array } {
     const n = numTiles * dim;
-    if (this.avg.length < n) {
-      this.avg = new Float32Array(n);
-      this.max = new Float32Array(n);
+    const out: VectorTensors = {};
+    for (const v of vectors) {
+      if ((this.vectors[v]?.length ?? -1) < n) this.vectors[v] = new Float32Array(n);
+      out[v] = this.vectors[v]!.subarray(0, n);
     }
     if (this.loc.length < numTiles * 2) this.loc = new Int32Array(numTiles * 2);
-    return { avg: this.avg.subarray(0, n), max: this.max.subarray(0, n), loc: this.loc.subarray(0, numTiles * 2) };
+    return { ...out, loc: this.loc.subarray(0, numTiles * 2) };
   }
 }
 
@@ -80,26 +86,31 @@ export function loadPatientTiles(
   slides: { slideId: string; tiles: number }[],
   dim: number,
   buffers = new TileBuffers(),
+  vectors: readonly EmbeddingVector[] = DEFAULT_EMBEDDING_VECTORS,
 ): PatientTiles {
   const numTiles = slides.reduce((a, s) => a + s.tiles, 0);
-  const { avg, max, loc } = buffers.views(numTiles, dim);
+  const views = buffers.views(numTiles, dim, vectors);
   const histogramSum = new Float64Array(HISTOGRAM_BINS);
   let histogramCount = 0;
   let t = 0;
   for (const s of slides) {
     const path = join(dirs.embed, s.slideId, EMBEDDINGS_FILE);
     const header = readSafetensorsHeader(path);
-    const n = header.tensors.avg?.shape[0];
-    if (n !== s.tiles || header.tensors.avg.shape[1] !== dim)
+    const first = header.tensors[vectors[0]];
+    const n = first?.shape[0];
+    if (n !== s.tiles || first.shape[1] !== dim)
       throw new Error(
-        `${path}: avg is [${header.tensors.avg?.shape}], expected [${s.tiles}, ${dim}]; did the file change during merge?`,
+        `${path}: ${vectors[0]} is [${first?.shape}], expected [${s.tiles}, ${dim}]; did the file change during merge?`,
       );
     const fd = openSync(path, 'r');
     try {
       const base = 8 + header.headerBytes;
-      readTensorInto(fd, path, base, header.tensors.avg, avg.subarray(t * dim, (t + n) * dim));
-      readTensorInto(fd, path, base, header.tensors.max, max.subarray(t * dim, (t + n) * dim));
-      readTensorInto(fd, path, base, header.tensors.loc, loc.subarray(t * 2, (t + n) * 2));
+      for (const v of vectors) {
+        const entry = header.tensors[v];
+        if (!entry) throw new Error(`${path}: no tensor ${v}; did the file change during merge?`);
+        readTensorInto(fd, path, base, entry, views[v]!.subarray(t * dim, (t + n) * dim));
+      }
+      readTensorInto(fd, path, base, header.tensors.loc, views.loc.subarray(t * 2, (t + n) * 2));
     } finally {
       closeSync(fd);
     }
@@ -111,9 +122,7 @@ export function loadPatientTiles(
   return {
     slideIds: slides.map((s) => s.slideId),
     tilesPerSlide: slides.map((s) => s.tiles),
-    avg,
-    max,
-    loc,
+    ...views,
     histogramSum,
     histogramCount,
   };

@@ -18,16 +18,22 @@ import {
   SUMMARY_DIR,
   UNLISTED_SUMMARY,
   shardSummaryFile,
+  DEFAULT_EMBEDDING_VECTORS,
+  embeddingLayout,
+  isDefaultVectors,
+  layoutDiffers,
+  type EmbeddingVector,
 } from '../../shared/contract/index.js';
 import { placeAtomic, withoutPfsRoot, writeFileAtomic } from '../../shared/pfs.js';
 import { fnv1a32 } from '../../shared/random.js';
-import type {
-  ExcludedSlide,
-  ShardCards,
-  ShardPatient,
-  ShardSummary,
-  SlideFile,
-  SlideOutcome,
+import {
+  type ExcludedSlide,
+  type ShardCards,
+  type ShardPatient,
+  type ShardSummary,
+  type SlideFile,
+  type SlideOutcome,
+  vectorsOf,
 } from '../cohort/merge-file-types.js';
 import { readQcCard, type QcCard } from '../cohort/qc-card-file.js';
 import { cardsScript, renderCard } from '../cohort/qc-card-html.js';
@@ -104,12 +110,20 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
   }
   for (const e of byPatient.values()) e.files.sort((a, b) => a.assigned.slideIndex - b.assigned.slideIndex);
 
-  // One embedding dimension per shard: the most common; slides of another model's size are left out (the last step
-  // checks that every shard agrees).
-  const dims = new Map<number, number>();
-  for (const { file } of slideFiles)
-    if (file.outcome.status === 'ok') dims.set(file.outcome.dim, (dims.get(file.outcome.dim) ?? 0) + 1);
-  const dim = [...dims.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 0;
+  // One embedding layout (dimension and pooled vectors) per shard: the most common; slides of another model's are left
+  // out (the last step checks that every shard agrees).
+  const layouts = new Map<string, { dim: number; vectors: readonly EmbeddingVector[]; count: number }>();
+  for (const { file } of slideFiles) {
+    if (file.outcome.status !== 'ok') continue;
+    const key = embeddingLayout(file.outcome.dim, vectorsOf(file.outcome));
+    const l = layouts.get(key) ?? { dim: file.outcome.dim, vectors: vectorsOf(file.outcome), count: 0 };
+    l.count++;
+    layouts.set(key, l);
+  }
+  const top = [...layouts.values()].sort((a, b) => b.count - a.count || a.dim - b.dim)[0];
+  const dim = top?.dim ?? 0;
+  const vectors = top?.vectors ?? DEFAULT_EMBEDDING_VECTORS;
+  const layout = embeddingLayout(dim, vectors);
 
   const seed = first.seed;
   const order = (id: string) => fnv1a32(`${seed}:${first.set}:order:${id}`);
@@ -131,11 +145,11 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
           stage: o.error.stage,
         });
       else if (o.status === 'excluded') excludedSlides.push({ slide: a.slide, patient: id, why: o.why });
-      else if (o.dim !== dim)
+      else if (embeddingLayout(o.dim, vectorsOf(o)) !== layout)
         excludedSlides.push({
           slide: a.slide,
           patient: id,
-          why: `embedding dimension ${o.dim} differs from the cohort's ${dim} (another model?); re-run embed`,
+          why: layoutDiffers(embeddingLayout(o.dim, vectorsOf(o)), layout),
         });
       else {
         used.push({ slideId: a.slide, tiles: o.tiles });
@@ -165,7 +179,7 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
       (patientId) => {
         const p = byId.get(patientId)!;
         const f = fields.get(patientId)!;
-        const tiles = loadPatientTiles({ embed: f.dir, histogram: f.dir }, p.slides, dim, buffers);
+        const tiles = loadPatientTiles({ embed: f.dir, histogram: f.dir }, p.slides, dim, buffers, vectors);
         return encodePatient({ patientId, centerId: f.centerId, label: f.label }, tiles, dim);
       },
       { gzip: first.compression === 'gzip' },
@@ -180,6 +194,7 @@ export async function runShard(shardDir: string, outDir: string): Promise<ShardS
     bytes: written[0]?.bytes ?? 0,
     compression: first.compression,
     dim: patients.length ? dim : 0,
+    ...(patients.length && !isDefaultVectors(vectors) ? { vectors: [...vectors] } : {}),
     patients,
     slides: slideFiles.map(({ file }) => ({
       patientId: file.assigned.patient,

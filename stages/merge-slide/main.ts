@@ -23,4 +23,6 @@ stageMain('merge-slide', async ({ env, log }) => {
   // The QC page's piece of a manifest slide (its card and scaled-down overlay), made here once per slide.
   if (file) await writeQcCard(slideId, tileDetect, join(env.outDir, path));
   log.info('slide', { slide: slideId, path, status: file?.outcome.status ?? 'unlisted' });
+  if (file?.outcome.status === 'ok' && file.outcome.geometry)
+    log.warn('tile geometry', { slide: slideId, why: file.outcome.geometry });
 });

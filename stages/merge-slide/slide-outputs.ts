@@ -11,9 +11,11 @@ import {
   checkHistogramTensors,
   EMBEDDINGS_FILE,
   HISTOGRAM_FILE,
+  isDefaultVectors,
   readTilesJson,
   TILES_JSON,
   type SlideError,
+  type TilesJson,
 } from '../../shared/contract/index.js';
 import { readSafetensors, readSafetensorsHeader } from '../../shared/safetensors.js';
 import { readSlideError } from '../../shared/slide-error.js';
@@ -74,7 +76,7 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
   try {
     const emb = readSafetensorsHeader(embPath);
     const hist = readSafetensors(histPath); // small (16^3 bins): read whole for the tile count
-    const { n, dim } = checkEmbeddingsHeader(emb.tensors);
+    const { n, dim, vectors } = checkEmbeddingsHeader(emb.tensors);
     checkHistogramTensors(hist.tensors);
     const counted = Number(hist.tensors.count.data[0]);
     if (counted !== n)
@@ -83,11 +85,61 @@ export function surveySlide(dirs: StageDirs, slideId: string): SlideOutcome {
       );
     if (n === 0)
       return { status: 'excluded', slideId, why: `no tiles: ${detect?.reason ?? 'no tissue found'}`, detect };
-    return { status: 'ok', slideId, tiles: n, dim, embedMeta: emb.metadata, histogramMeta: hist.metadata, detect };
+    const geometry = dirs.tileDetect ? geometryWarning(join(dirs.tileDetect, slideId), emb.metadata) : undefined;
+    return {
+      status: 'ok',
+      slideId,
+      tiles: n,
+      dim,
+      ...(isDefaultVectors(vectors) ? {} : { vectors }),
+      ...(geometry ? { geometry } : {}),
+      embedMeta: emb.metadata,
+      histogramMeta: hist.metadata,
+      detect,
+    };
   } catch (err) {
     return { status: 'excluded', slideId, why: `outputs not usable: ${(err as Error).message}`, detect };
   }
 }
+
+/** Relative gap between the tiles' resolution and the model's beyond which merge warns, unless the card says. */
+export const GEOMETRY_TOLERANCE = 0.1;
+
+/**
+ * The warning when the embed model's card states the resolution it was trained at (embed's metadata model_mpp) and
+ * the slide's tiles, as the model sees them, are at another: the tile's side in micrometres (tiles.json) over the
+ * model's input size. undefined when they agree, or the card states none.
+ */
+export function geometryWarning(tileDetectSlideDir: string, embedMeta: Record<string, string>): string | undefined {
+  const modelMpp = Number(embedMeta.model_mpp);
+  if (!embedMeta.model_mpp || !(modelMpp > 0)) return undefined;
+  const inputSize = Number(embedMeta.model_input_size);
+  const trained = `trained at ${modelMpp} um/px (${embedMeta.model_size} px)`;
+  const file = join(tileDetectSlideDir, TILES_JSON);
+  if (!existsSync(file)) return undefined;
+  let tiles: TilesJson;
+  try {
+    tiles = readTilesJson(file);
+  } catch {
+    return undefined;
+  }
+  const slideMpp = tiles.physical?.mpp ?? tiles.source.mpp?.x;
+  if (!slideMpp)
+    return `the slide states no resolution, so the tiles cannot be checked against the embed model, ${trained}`;
+  const tileUm = tiles.physical ? tiles.physical.tile_um : tiles.params.tile_size * slideMpp;
+  const seen = tileUm / inputSize;
+  const card = embedMeta.model_card ? (JSON.parse(embedMeta.model_card) as { geometry?: { tolerance?: number } }) : {};
+  const tolerance = card.geometry?.tolerance ?? GEOMETRY_TOLERANCE;
+  if (Math.abs(seen - modelMpp) / modelMpp <= tolerance) return undefined;
+  const px = tiles.physical ? tiles.physical.output_px : tiles.params.tile_size;
+  return (
+    `the embed model was ${trained}, but its tiles are ${round(seen)} um/px ` +
+    `(${px} px tiles of ${round(tileUm)} um brought to ${inputSize} px), ${Math.round((100 * Math.abs(seen - modelMpp)) / modelMpp)}% off ` +
+    `(tolerance ${Math.round(100 * tolerance)}%); tiles of the model's field are tile-detect's TILE_UM=${round(modelMpp * inputSize)}`
+  );
+}
+
+const round = (x: number) => Number(x.toPrecision(3));
 
 /** Slide folders present in a stage's output (for slides with outputs but no manifest row). */
 export function slideFolders(dir: string | undefined): string[] {

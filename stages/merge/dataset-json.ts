@@ -17,7 +17,7 @@ export function buildDatasetJson(result: MergeResult): DatasetJson {
     kind: result.kind,
     compression: config.COMPRESSION === 'gzip' ? 'GZIP' : '',
     embedding_dim: cohort.embeddingDim,
-    features: featureSpec(cohort.embeddingDim, result.kind === 'labeled'),
+    features: featureSpec(cohort.embeddingDim, result.kind === 'labeled', cohort.embeddingVectors),
     label_names: result.kind === 'labeled' ? manifest.labelNames : [],
     centers: manifest.centerNames.map((name) => ({ name, id: manifest.centerIds[name] })),
     center_id_rule: manifest.centerIdRule,

@@ -15,6 +15,11 @@ import {
   SPLITS_CSV,
   SUMMARY_DIR,
   UNLISTED_SUMMARY,
+  DEFAULT_EMBEDDING_VECTORS,
+  embeddingLayout,
+  isDefaultVectors,
+  layoutDiffers,
+  type EmbeddingVector,
 } from '../../shared/contract/index.js';
 import { createLogger, type Logger } from '../../shared/log.js';
 import { placeAtomic, writeFileAtomic } from '../../shared/pfs.js';
@@ -127,11 +132,19 @@ export function runFinal(inputs: FinalInputs): MergeResult {
     ? (JSON.parse(readFileSync(unlistedFile, 'utf8')) as { slides: string[] }).slides
     : [];
 
-  // One embedding dimension per dataset: the most common over the slides in records.
-  const dims = new Map<number, number>();
-  for (const s of summaries)
-    if (s.records > 0) dims.set(s.dim, (dims.get(s.dim) ?? 0) + s.patients.reduce((a, p) => a + p.slides.length, 0));
-  const embeddingDim = [...dims.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0] ?? 0;
+  // One embedding layout (dimension and pooled vectors) per dataset: the most common over the slides in records.
+  const layoutOf = (s: ShardSummary) => embeddingLayout(s.dim, s.vectors ?? DEFAULT_EMBEDDING_VECTORS);
+  const layouts = new Map<string, { dim: number; vectors: readonly EmbeddingVector[]; slides: number }>();
+  for (const s of summaries) {
+    if (s.records === 0) continue;
+    const l = layouts.get(layoutOf(s)) ?? { dim: s.dim, vectors: s.vectors ?? DEFAULT_EMBEDDING_VECTORS, slides: 0 };
+    l.slides += s.patients.reduce((a, p) => a + p.slides.length, 0);
+    layouts.set(layoutOf(s), l);
+  }
+  const top = [...layouts.values()].sort((a, b) => b.slides - a.slides || a.dim - b.dim)[0];
+  const embeddingDim = top?.dim ?? 0;
+  const embeddingVectors = top?.vectors ?? DEFAULT_EMBEDDING_VECTORS;
+  const cohortLayout = embeddingLayout(embeddingDim, embeddingVectors);
 
   const rowIndex = new Map(manifest.rows.map((r, i) => [r.imageId, i]));
   const patientIndex = new Map(manifest.patients.map((p, i) => [p.patientId, i]));
@@ -148,23 +161,20 @@ export function runFinal(inputs: FinalInputs): MergeResult {
         script: s.qc.script,
         cards: s.qc.cards,
         slides: s.slides.map((x) => x.outcome.slideId),
-        asIs: s.records === 0 || s.dim === embeddingDim,
+        asIs: s.records === 0 || layoutOf(s) === cohortLayout,
       });
     for (const sl of s.slides) outcomeOf.set(sl.outcome.slideId, sl.outcome);
     excludedSlides.push(...s.excludedSlides);
     for (const d of s.droppedPatients) dropped.set(d.patient, d.why);
     if (s.records === 0) continue;
-    if (s.dim !== embeddingDim) {
+    if (layoutOf(s) !== cohortLayout) {
       for (const p of s.patients) {
-        dropped.set(
-          p.patientId,
-          `embedding dimension ${s.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed`,
-        );
+        dropped.set(p.patientId, layoutDiffers(layoutOf(s), cohortLayout));
         for (const sl of p.slides)
           excludedSlides.push({
             slide: sl.slideId,
             patient: p.patientId,
-            why: `embedding dimension ${s.dim} differs from the cohort's ${embeddingDim} (another model?); re-run embed`,
+            why: layoutDiffers(layoutOf(s), cohortLayout),
           });
       }
       continue;
@@ -208,7 +218,16 @@ export function runFinal(inputs: FinalInputs): MergeResult {
     }
   }
   droppedPatients.sort((a, b) => patientIndex.get(a.patient)! - patientIndex.get(b.patient)!);
-  const cohort: Cohort = { outcomes, patients, excludedSlides, droppedPatients, unlistedSlides, embeddingDim, models };
+  const cohort: Cohort = {
+    outcomes,
+    patients,
+    excludedSlides,
+    droppedPatients,
+    unlistedSlides,
+    embeddingDim,
+    ...(isDefaultVectors(embeddingVectors) ? {} : { embeddingVectors: [...embeddingVectors] }),
+    models,
+  };
   refuseEmptyDataset(cohort, manifest.rows.length);
 
   const assignment = new Map<string, string>();

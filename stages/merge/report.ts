@@ -64,6 +64,9 @@ export function buildReport(result: MergeResult): string {
   out.push(
     `${result.kind === 'labeled' ? `Labelled dataset (labels: ${manifest.labelNames.join(', ')})` : 'Inference set (the manifest has no labels)'}; ` +
       `${total} patients in records, embedding dimension ${cohort.embeddingDim}, ` +
+      (cohort.embeddingVectors
+        ? `pooled vectors ${cohort.embeddingVectors.map((v) => `embedding_${v}`).join(', ')}, `
+        : '') +
       `${config.COMPRESSION === 'gzip' ? 'GZIP-compressed' : 'uncompressed'} TFRecords.`,
     '',
   );
@@ -110,6 +113,19 @@ export function buildReport(result: MergeResult): string {
   if (cohort.excludedSlides.length) {
     out.push('## Slides left out', '');
     out.push(md(excludedSlidesTable(result)), '');
+  }
+  // a warning, not a failure: the slides are in the records, at a resolution the model was not trained at
+  const geometry = cohort.outcomes.flatMap(({ outcome: o }) =>
+    o.status === 'ok' && o.geometry ? [`- ${o.slideId}: ${o.geometry}`] : [],
+  );
+  if (geometry.length) {
+    out.push('## Tile geometry warnings', '');
+    out.push(
+      `${geometry.length} slide(s) are in the records at a resolution the embed model's card says it was not trained at:`,
+      '',
+      ...geometry,
+      '',
+    );
   }
   if (cohort.unlistedSlides.length) {
     out.push('## Slides with outputs but no manifest row', '');

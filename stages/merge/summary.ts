@@ -1,7 +1,7 @@
 /**
  * What a merge run decided, in one value: the input to dataset.json and report.md (both pure functions of it).
  */
-import type { SetInfo } from '../../shared/contract/index.js';
+import type { EmbeddingVector, SetInfo } from '../../shared/contract/index.js';
 import { type ManifestSlideMatch, matchManifestToSlides } from '../../shared/manifest-match.js';
 import type { Manifest, Patient } from '../cohort/manifest.js';
 import type { MergeConfig } from '../cohort/merge-config.js';
@@ -31,6 +31,8 @@ export interface Cohort {
   /** Slide folders in a stage's output that no manifest row names. */
   unlistedSlides: string[];
   embeddingDim: number;
+  /** The pooled vectors of the records, when not the default avg and max. */
+  embeddingVectors?: EmbeddingVector[];
   /** stage -> metadata key -> distinct values, for keys that identify a model (sha256, card, model). */
   models: Record<string, Record<string, unknown[]>>;
 }

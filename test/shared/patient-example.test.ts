@@ -7,7 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { featureSpec, HISTOGRAM_BINS, PATIENT_FEATURES, type PatientFeature } from '../../shared/contract/index.js';
+import {
+  EMBEDDING_VECTORS,
+  featureSpec,
+  HISTOGRAM_BINS,
+  PATIENT_FEATURES,
+  type PatientFeature,
+} from '../../shared/contract/index.js';
 import { projectRoot } from '../helpers/dirs.js';
 
 /** The rows of the doc's "Each record holds" table: every backticked name of the first cell, with the type cell. */
@@ -43,13 +49,17 @@ test('docs/loading-the-dataset.md lists exactly the feature table, in order, wit
   );
 });
 
-test('the feature spec follows the table: every feature, label only in a labelled set', () => {
+test('the feature spec follows the table: every feature, label only in a labelled set, the vectors written', () => {
   assert.deepEqual(
-    Object.keys(featureSpec(8, true)),
+    Object.keys(featureSpec(8, true, EMBEDDING_VECTORS)),
     PATIENT_FEATURES.map((f) => f.name),
   );
   const unlabeled = PATIENT_FEATURES.filter((f) => !f.labeledOnly).map((f) => f.name);
-  assert.deepEqual(Object.keys(featureSpec(8, false)), unlabeled);
+  assert.deepEqual(Object.keys(featureSpec(8, false, EMBEDDING_VECTORS)), unlabeled);
+  // the default pooling (mean+max) writes avg and max; cls+mean writes cls and avg
+  const vectorsOf = (spec: object) => Object.keys(spec).filter((k) => /^embedding_(avg|max|cls)$/.test(k));
+  assert.deepEqual(vectorsOf(featureSpec(8, true)), ['embedding_avg', 'embedding_max']);
+  assert.deepEqual(vectorsOf(featureSpec(8, true, ['avg', 'cls'])), ['embedding_avg', 'embedding_cls']);
   assert.deepEqual(featureSpec(8, true).color_histogram.shape, [HISTOGRAM_BINS]);
   const perTile = { kind: 'FixedLenSequenceFeature', dtype: 'int64', shape: [], allow_missing: true };
   assert.deepEqual(featureSpec(8, true).tile_slide, perTile);
