@@ -48,7 +48,7 @@ export const EngineEnvSchema = z.object({
   /** datums in flight per CPU pipeline (default: the cores) */
   TESSELLA_MAX_PARALLEL: envInt({ min: 1 }).optional(),
   TESSELLA_GPUS: gpuList,
-  /** how a datum is kept from writing the store: see datum-sandbox.ts */
+  /** how a datum is kept from writing the store: see worker/sandbox.ts */
   TESSELLA_ISOLATION: envEnum(['auto', 'namespace', 'copy'] as const).default('auto'),
   /** off: a process per datum even where a spec asks for datum batching (to compare, or to debug one datum) */
   TESSELLA_DATUM_BATCHING: envEnum(['spec', 'off'] as const).default('spec'),

@@ -28,9 +28,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pipelineOrder } from '../engine/dag.js';
-import { parseSpecs, readSpecDocuments, SpecError, type PipelineSpec } from '../engine/spec.js';
-import { INPUT_REPOS, specFilesIn } from '../engine/spec-folder.js';
+import { pipelineOrder } from '../engine/pps/dag.js';
+import { parseSpecs } from '../engine/pps/spec/load.js';
+import { readSpecDocuments } from '../engine/pps/spec/documents.js';
+import { SpecError } from '../engine/pps/spec/spec-error.js';
+import type { PipelineSpec } from '../engine/pps/spec/pipeline-spec.js';
+import { INPUT_REPOS, specFilesIn } from '../app/spec-folder.js';
 
 const IMAGES = ['cpu', 'gpu'] as const;
 type Flavour = (typeof IMAGES)[number];

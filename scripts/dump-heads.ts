@@ -13,8 +13,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { filesOf, headOf, listRepos } from '../engine/pfs.js';
-import { pipelineNamesIn } from '../engine/spec-folder.js';
+import { filesOf, headOf } from '../engine/pfs/commits.js';
+import { listRepos } from '../engine/pfs/repos.js';
+import { pipelineNamesIn } from '../app/spec-folder.js';
 import { Store } from '../engine/store/store.js';
 import { buildModels } from './models/build.js';
 
@@ -61,7 +62,7 @@ export function runCohort(dir: string, sharedDir: string, name = 'store', env: R
   }
   const home = join(dir, `${name}`, 'home');
   const run = (...args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), ...args], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
       cwd: projectRoot,
       env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '', ...env },
       encoding: 'utf8',

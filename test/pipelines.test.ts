@@ -1,6 +1,6 @@
 /**
  * Every spec in pipelines/ is valid for Pachyderm (its own JSON schema, from ../shared/pachyderm, with the quirks
- * FIXTURES.md lists) and for the embedded engine (engine/spec.ts), runs an entry point the build produces, and
+ * FIXTURES.md lists) and for the embedded engine (engine/pps/spec/), runs an entry point the build produces, and
  * reads only the input repos (slides, manifest, models) or other pipelines.
  */
 import { test } from 'node:test';
@@ -10,8 +10,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv04 from 'ajv-draft-04';
 import addFormatsModule from 'ajv-formats';
-import { pipelineOrder } from '../engine/dag.js';
-import { inputsOf, parseSpecs, readSpecDocuments, type PipelineSpec } from '../engine/spec.js';
+import { pipelineOrder } from '../engine/pps/dag.js';
+import { inputsOf, type PipelineSpec } from '../engine/pps/spec/pipeline-spec.js';
+import { parseSpecs } from '../engine/pps/spec/load.js';
+import { readSpecDocuments } from '../engine/pps/spec/documents.js';
 
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 const pipelinesDir = join(projectRoot, 'pipelines');
@@ -142,7 +144,7 @@ test("every pipeline spec validates against Pachyderm's own JSON schema", { skip
   assert.deepEqual(failures, []);
 });
 
-/** Specs from every file (engine/spec.ts validation: throws SpecError naming file and field). */
+/** Specs from every file (engine/pps/spec/ validation: throws SpecError naming file and field). */
 function allSpecs(): PipelineSpec[] {
   return specFiles.flatMap((f) => parseSpecs(read(f), f));
 }

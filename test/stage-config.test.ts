@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { parseSpecs } from '../engine/spec.js';
+import { parseSpecs } from '../engine/pps/spec/load.js';
 import { STAGE_PARAMETERS } from '../shared/stage-parameters.js';
 import { EmbedConfigSchema } from '../stages/embed/config.js';
 import { ManifestMppConfigSchema } from '../stages/manifest-mpp/config.js';

@@ -3,8 +3,8 @@
  * usage line), the store's errors their own status (75: the store is busy, 124: timed out), bad specs and globs 1,
  * anything else 1 (its stack with TESSELLA_DEBUG set).
  */
-import { GlobError } from '../glob.js';
-import { SpecError } from '../spec.js';
+import { GlobError } from '../pfs/glob.js';
+import { SpecError } from '../pps/spec/spec-error.js';
 import { defaultHome, StoreError } from '../store/store.js';
 import { UsageError } from './verb.js';
 

@@ -1,18 +1,18 @@
 /**
- * runCli: finds the verb in the table (one word or two: `run`, `list repo`), answers `--help`, parses its flags
+ * runCli: finds the verb in a verb table (one word or two: `run`, `list repo`), answers `--help`, parses its flags
  * strictly and turns what it throws into a message and an exit status (errors.ts).
  */
 import { parseArgs } from 'node:util';
-import { verbs } from '../commands/index.js';
 import { jsonOption } from './args.js';
 import { reportError } from './errors.js';
 import { checkOptions, jsonValue } from './options.js';
 import { checkEnvironment, quietOnClosedPipes, unknownVariables } from './process-io.js';
 import { closeStore } from './session.js';
 import { isRawVerb, type Values, type Verb } from './verb.js';
+import type { VerbTable } from './verb-table.js';
 
 /** The whole help: every verb of the table, then `extra` lines. */
-export function help(extra: string[] = []): string {
+export function help(verbs: VerbTable, extra: string[] = []): string {
   const lines = [
     'tessella: Pachyderm-style pipelines on one machine (store: $TESSELLA_HOME, default ./.tessella)',
     '',
@@ -24,15 +24,15 @@ export function help(extra: string[] = []): string {
   return lines.join('\n') + '\n';
 }
 
-function find(argv: string[]): { name: string; verb: Verb; rest: string[] } | undefined {
+function find(verbs: VerbTable, argv: string[]): { name: string; verb: Verb; rest: string[] } | undefined {
   const two = argv.length > 1 ? `${argv[0]} ${argv[1]}` : undefined;
   if (Object.hasOwn(verbs, argv[0])) return { name: argv[0], verb: verbs[argv[0]], rest: argv.slice(1) };
   if (two && Object.hasOwn(verbs, two)) return { name: two, verb: verbs[two], rest: argv.slice(2) };
   return undefined;
 }
 
-/** Runs `tessella ARGV`; returns the exit status. `extra`: more lines for the help text. */
-export async function runCli(argv: string[], extra: string[] = []): Promise<number> {
+/** Runs `tessella ARGV` over `verbs`; returns the exit status. `extra`: more lines for the help text. */
+export async function runCli(verbs: VerbTable, argv: string[], extra: string[] = []): Promise<number> {
   quietOnClosedPipes();
   const envProblem = checkEnvironment();
   if (envProblem) {
@@ -42,12 +42,14 @@ export async function runCli(argv: string[], extra: string[] = []): Promise<numb
   const unknown = unknownVariables();
   if (unknown) process.stderr.write(`tessella: ${unknown}\n`);
   if (!argv.length || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
-    process.stdout.write(help(extra));
+    process.stdout.write(help(verbs, extra));
     return argv.length ? 0 : 2;
   }
-  const found = find(argv);
+  const found = find(verbs, argv);
   if (!found) {
-    process.stderr.write(`tessella: unknown verb ${JSON.stringify(argv.slice(0, 2).join(' '))}\n\n${help(extra)}`);
+    process.stderr.write(
+      `tessella: unknown verb ${JSON.stringify(argv.slice(0, 2).join(' '))}\n\n${help(verbs, extra)}`,
+    );
     return 2;
   }
   const { name, verb, rest } = found;

@@ -162,3 +162,16 @@ export function addHeadFile(store: Store, repo: string, branch: string, f: FileR
 export function dropRepoFiles(store: Store, repo: string): void {
   store.stmt(`DELETE FROM files WHERE repo = ?`).run(repo);
 }
+
+/** Squashing the commit at `seq` into its child at `childSeq`: versions that lived in that commit alone go. */
+export function dropVersionsLivingOnlyIn(store: Store, repo: string, branch: string, seq: number, childSeq: number) {
+  store
+    .stmt(`DELETE FROM files WHERE repo = ? AND branch = ? AND added = ? AND removed = ?`)
+    .run(repo, branch, seq, childSeq);
+}
+
+/** Deleting the head commit at `seq`: the versions it added go, those it ended are live again. */
+export function undoCommitVersions(store: Store, repo: string, branch: string, seq: number): void {
+  store.stmt(`DELETE FROM files WHERE repo = ? AND branch = ? AND added = ?`).run(repo, branch, seq);
+  store.stmt(`UPDATE files SET removed = NULL WHERE repo = ? AND branch = ? AND removed = ?`).run(repo, branch, seq);
+}

@@ -11,10 +11,11 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
-import { createRepo, putFiles } from '../../engine/pfs.js';
-import { putPipelines } from '../../engine/pipelines.js';
-import { runJobs } from '../../engine/runner.js';
-import { parseSpecs } from '../../engine/spec.js';
+import { createRepo } from '../../engine/pfs/repos.js';
+import { putFiles } from '../../engine/pfs/put-files.js';
+import { putPipelines } from '../../engine/pps/pipelines.js';
+import { runJobs } from '../../engine/pps/scheduler.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { Store } from '../../engine/store/store.js';
 import { Logger } from '../../shared/log.js';
 

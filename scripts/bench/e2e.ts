@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { appDir } from '../../engine/app-dir.js';
 import { tessella } from './tessella-cli.js';
-import { pipelineNamesIn } from '../../engine/spec-folder.js';
+import { pipelineNamesIn } from '../../app/spec-folder.js';
 import { buildModels } from '../models/build.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';

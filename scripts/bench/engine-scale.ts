@@ -18,10 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Logger } from '../../shared/log.js';
-import { putPipelines } from '../../engine/pipelines.js';
-import { runJobs } from '../../engine/runner.js';
-import { createRepo, globFile, listFile, putFiles, resolveCommit } from '../../engine/pfs.js';
-import { parseSpecs } from '../../engine/spec.js';
+import { putPipelines } from '../../engine/pps/pipelines.js';
+import { runJobs } from '../../engine/pps/scheduler.js';
+import { createRepo } from '../../engine/pfs/repos.js';
+import { globFile, listFile } from '../../engine/pfs/read-files.js';
+import { putFiles } from '../../engine/pfs/put-files.js';
+import { resolveCommit } from '../../engine/pfs/commits.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { Store } from '../../engine/store/store.js';
 
 const { values } = parseArgs({

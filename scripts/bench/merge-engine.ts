@@ -44,7 +44,7 @@ export class MergeEngine {
   tessella(...args: string[]): string {
     const entry = this.o.dist
       ? [join(projectRoot, 'dist', 'engine', 'cli.js')]
-      : ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts')];
+      : ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts')];
     const r = spawnSync(process.execPath, [...entry, ...args], {
       cwd: projectRoot,
       env: { ...process.env, TESSELLA_HOME: this.o.home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' },

@@ -20,13 +20,13 @@ import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, wr
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { computeDatums, datumEnv as datumOwnEnv, type Datum } from '../../engine/datums.js';
-import type { PipelineSpec } from '../../engine/spec.js';
-import { orderedSpecsIn } from '../../engine/spec-folder.js';
+import { computeDatums, datumEnv as datumOwnEnv, type Datum } from '../../engine/pps/datums.js';
+import type { PipelineSpec } from '../../engine/pps/spec/pipeline-spec.js';
+import { orderedSpecsIn } from '../../app/spec-folder.js';
 import { buildModels, DEFAULT_SHIFT } from '../models/build.js';
 import { compareTrees } from './compare-trees.js';
-import { answer, NextDatumServer, refuse } from '../../engine/datum-batch.js';
-import { clearDatumRoot } from '../../engine/datum-process.js';
+import { answer, NextDatumServer, refuse } from '../../engine/worker/next-datum-server.js';
+import { clearDatumRoot } from '../../engine/worker/scratch.js';
 import { imageRunner, type Builder, type ImageRunner } from './container.js';
 import { folderSnapshot, gatherOutputs, layOutDatum } from './folder-repos.js';
 

@@ -15,7 +15,7 @@ import {
   statSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import type { Datum, Snapshot } from '../../engine/datums.js';
+import type { Datum, Snapshot } from '../../engine/pps/datums.js';
 
 /** Every file under `dir`, as `/a/b` paths, sorted (symlinks followed, as an upload would). */
 export function walkFiles(dir: string, prefix = ''): string[] {

@@ -6,7 +6,7 @@ import { Logger } from '../../shared/log.js';
 import { projectRoot } from '../helpers/dirs.js';
 
 export { projectRoot };
-export const cliPath = join(projectRoot, 'engine', 'cli.ts');
+export const cliPath = join(projectRoot, 'app', 'cli.ts');
 /** tsx's loader by absolute URL, so the CLI starts from any working directory */
 const tsx = import.meta.resolve('tsx');
 

@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { filesOf, headOf, listRepos } from '../../engine/pfs.js';
+import { filesOf, headOf } from '../../engine/pfs/commits.js';
+import { listRepos } from '../../engine/pfs/repos.js';
 import { Store } from '../../engine/store/store.js';
 
 /** repo -> path -> hash of every repo's master head. */

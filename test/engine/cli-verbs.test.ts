@@ -1,5 +1,5 @@
 /**
- * The verbs added with the CLI's split into engine/cli/ and engine/commands/: paging of list commit and list
+ * The verbs added with the CLI's split into engine/cli/ and its verbs (engine/cli/verbs/): paging of list commit and list
  * datum (on the real engine), and the argument errors and help of gc, squash commit and delete commit (their
  * engine functions land separately).
  */
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { gcSummary } from '../../engine/commands/maintenance.js';
+import { gcSummary } from '../../engine/cli/verbs/gc.js';
 import { cli, writeTree } from './_engine-helpers.js';
 import { tempDir } from '../helpers/dirs.js';
 

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { downstreamOf, pipelineOrder } from '../../engine/dag.js';
-import { parseSpecs, SpecError, type PipelineSpec } from '../../engine/spec.js';
+import { downstreamOf, pipelineOrder } from '../../engine/pps/dag.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
+import { SpecError } from '../../engine/pps/spec/spec-error.js';
+import type { PipelineSpec } from '../../engine/pps/spec/pipeline-spec.js';
 
 const repos = new Set(['slides', 'manifest', 'models']);
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { compileGlob, globLiteralPrefix, globPaths, expandCaptures, GlobError } from '../../engine/glob.js';
+import { compileGlob, globLiteralPrefix, globPaths, expandCaptures, GlobError } from '../../engine/pfs/glob.js';
 import {
   computeDatums,
   datumHash,
@@ -9,8 +9,9 @@ import {
   datumInputEnv,
   type FileEntry,
   type Snapshot,
-} from '../../engine/datums.js';
-import { parseSpecs, type Input } from '../../engine/spec.js';
+} from '../../engine/pps/datums.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
+import type { Input } from '../../engine/pps/spec/pipeline-spec.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const file = (path: string, content = path): FileEntry => ({ path, hash: sha(content), size: content.length });

@@ -13,22 +13,15 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { computeDatums, datumHash } from '../../engine/datums.js';
-import { datumFiles, listDatums, listJobs, type JobInput } from '../../engine/jobs.js';
-import { deleteCommit, gc, squashCommit } from '../../engine/maintenance.js';
-import {
-  createRepo,
-  deleteFiles,
-  deleteRepo,
-  filesOf,
-  listCommits,
-  putFiles,
-  resolveCommit,
-  treeOf,
-} from '../../engine/pfs.js';
-import { deletePipeline, getPipeline, putPipelines } from '../../engine/pipelines.js';
-import { runJobs } from '../../engine/runner.js';
-import { parseSpecs } from '../../engine/spec.js';
+import { computeDatums, datumHash } from '../../engine/pps/datums.js';
+import { datumFiles, listDatums, listJobs, type JobInput } from '../../engine/pps/jobs.js';
+import { deleteCommit, gc, squashCommit } from '../../engine/pfs/reclaim.js';
+import { createRepo, deleteRepo } from '../../engine/pfs/repos.js';
+import { deleteFiles, putFiles } from '../../engine/pfs/put-files.js';
+import { filesOf, listCommits, resolveCommit, treeOf } from '../../engine/pfs/commits.js';
+import { deletePipeline, getPipeline, putPipelines } from '../../engine/pps/pipelines.js';
+import { runJobs } from '../../engine/pps/scheduler.js';
+import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { treeFiles } from '../../engine/store/files.js';
 import { Store } from '../../engine/store/store.js';
 import { mulberry32 } from '../../shared/random.js';

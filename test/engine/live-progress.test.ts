@@ -7,8 +7,8 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { DatumLogFollower } from '../../engine/datum-output.js';
-import { JobProgress } from '../../engine/progress.js';
+import { DatumLogFollower } from '../../engine/pps/datum-log-follower.js';
+import { JobProgress } from '../../engine/pps/job-progress.js';
 import { Logger } from '../../shared/log.js';
 import { Progress } from '../../shared/progress.js';
 

@@ -3,17 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  camelizeKeys,
-  inputLeaves,
-  inputsOf,
-  loadSpecFile,
-  parseDurationSeconds,
-  parseSpecs,
-  readSpecDocuments,
-  SpecError,
-  sourceOf,
-} from '../../engine/spec.js';
+import { camelizeKeys, readSpecDocuments } from '../../engine/pps/spec/documents.js';
+import { inputLeaves, inputsOf, parseDurationSeconds } from '../../engine/pps/spec/pipeline-spec.js';
+import { loadSpecFile, parseSpecs, sourceOf } from '../../engine/pps/spec/load.js';
+import { SpecError } from '../../engine/pps/spec/spec-error.js';
 
 const minimal = `
 pipeline: {name: tile-detect}

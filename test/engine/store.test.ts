@@ -3,21 +3,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  createRepo,
-  deleteFiles,
-  deleteRepo,
-  expandPutItems,
-  filesOf,
-  getFile,
-  globFile,
-  listCommits,
-  listFile,
-  normalizePath,
-  parseRepoRef,
-  putFiles,
-  resolveCommit,
-} from '../../engine/pfs.js';
+import { createRepo, deleteRepo } from '../../engine/pfs/repos.js';
+import { deleteFiles, expandPutItems, putFiles } from '../../engine/pfs/put-files.js';
+import { filesOf, listCommits, resolveCommit } from '../../engine/pfs/commits.js';
+import { getFile, globFile, listFile } from '../../engine/pfs/read-files.js';
+import { normalizePath, parseRepoRef } from '../../engine/pfs/names.js';
 import { Store, StoreError } from '../../engine/store/store.js';
 import { ownerAlive, ownerPrefix } from '../../engine/store/proc.js';
 import { writeTree } from './_engine-helpers.js';

@@ -8,7 +8,7 @@ import { encodeExample } from '../../shared/example.js';
 import { TFRecordWriter } from '../../shared/tfrecord.js';
 import { Logger } from '../../shared/log.js';
 import { runMerge } from '../helpers/run-merge.js';
-import { main as datasetCli } from '../../engine/commands/dataset.js';
+import { main as datasetCli } from '../../app/verbs/dataset.js';
 import {
   config,
   makePfs,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import protobuf from 'protobufjs';
-import { answer, NextDatumServer } from '../../engine/datum-batch.js';
+import { answer, NextDatumServer } from '../../engine/worker/next-datum-server.js';
 import { batchingPort, NextDatumClient } from '../../shared/next-datum.js';
 
 const Request = new protobuf.Type('NextDatumRequest').add(new protobuf.Field('error', 1, 'string'));

@@ -1,7 +1,7 @@
 /** The one progress meter: the stages' item counts and the engine's job datums, on a terminal and off it. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { JobProgress } from '../../engine/progress.js';
+import { JobProgress } from '../../engine/pps/job-progress.js';
 import { Logger } from '../../shared/log.js';
 import { Progress } from '../../shared/progress.js';
 

@@ -32,7 +32,7 @@ describe('story: a manifest that merge refuses holds back merge only, never a ne
   const tmp = tempDir('manifest-refused');
   const home = join(tmp.dir, 'home');
   const cli = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), ...args], {
+    spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
       cwd: projectRoot,
       env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' },
       encoding: 'utf8',

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
-import { pipelineNamesIn } from '../../engine/spec-folder.js';
+import { pipelineNamesIn } from '../../app/spec-folder.js';
 import { sharedDir, projectRoot, tempDir } from '../helpers/dirs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
@@ -28,7 +28,7 @@ describe('story: a model fault fails the job and leaves the dataset as it was', 
   const tmp = tempDir('model-faults');
   const home = join(tmp.dir, 'home');
   const tessella = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), ...args], {
+    spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
       cwd: projectRoot,
       env: { ...process.env, TESSELLA_HOME: home, TESSELLA_GPUS: '', TESSELLA_LOG_FORMAT: 'json' },
       encoding: 'utf8',

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pipelineNamesIn } from '../../engine/spec-folder.js';
+import { pipelineNamesIn } from '../../app/spec-folder.js';
 import { buildModels } from '../../scripts/models/build.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { projectRoot, sharedDir } from '../onnx/helpers.js';
@@ -28,7 +28,7 @@ function skipReason(): string | false {
       return `pipelines/${s}.yaml has not landed yet (written by another helper)`;
     if (!existsSync(join(projectRoot, 'stages', s, 'main.ts'))) return `stages/${s}/main.ts has not landed yet`;
   }
-  if (!existsSync(join(projectRoot, 'engine', 'cli.ts'))) return 'engine/cli.ts has not landed yet';
+  if (!existsSync(join(projectRoot, 'app', 'cli.ts'))) return 'app/cli.ts has not landed yet';
   return false;
 }
 
@@ -42,7 +42,7 @@ describe('story: swapping models re-runs only what depends on them', { skip: ski
       .filter(Boolean)
       .map((l) => JSON.parse(l));
   const tessella = (...args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), ...args], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
       cwd: projectRoot,
       env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' },
       encoding: 'utf8',
@@ -71,7 +71,7 @@ describe('story: swapping models re-runs only what depends on them', { skip: ski
         [
           '--import',
           'tsx',
-          join(projectRoot, 'engine', 'cli.ts'),
+          join(projectRoot, 'app', 'cli.ts'),
           'get',
           'file',
           `embed@master:/${slide}/embeddings.safetensors`,

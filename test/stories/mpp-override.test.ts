@@ -23,7 +23,7 @@ describe("story: the manifest's mpp column gives a slide its resolution for phys
   const home = join(tmp.dir, 'home');
   const manifest = join(tmp.dir, 'manifest.csv');
   const tessella = (...args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), ...args], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
       cwd: projectRoot,
       env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json' },
       encoding: 'utf8',
