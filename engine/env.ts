@@ -50,6 +50,12 @@ export const EngineEnvSchema = z.object({
   TESSELLA_GPUS: gpuList,
   /** how a datum is kept from writing the store: see worker/sandbox.ts */
   TESSELLA_ISOLATION: envEnum(['auto', 'namespace', 'copy'] as const).default('auto'),
+  /**
+   * true: hash every input file a datum mounts (hard link or copy) against its name before the datum runs; off by
+   * default, since a hard link reads no byte and the hash costs a full read (docs/engine.md). Sizes are always
+   * checked.
+   */
+  TESSELLA_VERIFY_MOUNTS: envBool().default(false),
   /** off: a process per datum even where a spec asks for datum batching (to compare, or to debug one datum) */
   TESSELLA_DATUM_BATCHING: envEnum(['spec', 'off'] as const).default('spec'),
   /** json: log lines as JSON even on a terminal */

@@ -1,10 +1,12 @@
 /**
  * An error out of a verb as the user sees it: one line on stderr and an exit status. Usage errors 2 (with the
  * usage line), the store's errors their own status (75: the store is busy, 124: timed out), bad specs and globs 1,
- * anything else 1 (its stack with TESSELLA_DEBUG set).
+ * a damaged SQLite file (SQLITE_CORRUPT, SQLITE_NOTADB) 1 with what to do, anything else 1 (its stack with
+ * TESSELLA_DEBUG set).
  */
 import { GlobError } from '../pfs/glob.js';
 import { SpecError } from '../pps/spec/spec-error.js';
+import { damagedStoreError, isCorruption } from '../store/integrity.js';
 import { defaultHome, StoreError } from '../store/store.js';
 import { UsageError } from './verb.js';
 
@@ -20,6 +22,10 @@ export function reportError(name: string, usage: string, e: unknown): number {
   }
   if (e instanceof SpecError || e instanceof GlobError) {
     process.stderr.write(`tessella ${name}: ${err.message}\n`);
+    return 1;
+  }
+  if (isCorruption(e)) {
+    process.stderr.write(`tessella ${name}: ${damagedStoreError(defaultHome(), e).message}\n`);
     return 1;
   }
   const code = (e as { code?: unknown }).code;

@@ -1,11 +1,11 @@
 /** Reading a commit's files as pachctl does: `list file` (one level), `glob file`, `get file` (a file or a folder). */
-import { createReadStream, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { pipeline as streamPipeline } from 'node:stream/promises';
 import { lowerBound } from '../pps/datums.js';
 import type { CommitRow } from '../store/commit-rows.js';
 import { treeFiles, treeFilesAt } from '../store/files.js';
 import { type Store, StoreError } from '../store/store.js';
+import { copyVerified, streamVerified } from '../store/verified-read.js';
 import { treeOf } from './commits.js';
 import { globPaths } from './glob.js';
 import { normalizePath } from './names.js';
@@ -60,8 +60,8 @@ export function globFile(store: Store, commit: CommitRow, pattern: string): List
 }
 
 /**
- * Writes a file to `out` (a local path) or to stdout; a folder (with `recursive`) to the folder `out`.
- * Returns how many files were written.
+ * Writes a file to `out` (a local path) or to stdout; a folder (with `recursive`) to the folder `out`. Every byte
+ * is checked against its hash as it is copied (verified-read.ts). Returns how many files were written.
  */
 export async function getFile(
   store: Store,
@@ -74,11 +74,12 @@ export async function getFile(
   const files = treeFilesAt(store, treeOf(store, commit), p);
   if (!files.length) throw new StoreError(`${commit.repo}@${commit.id}:${p}: no such file or folder`);
   if (files.length === 1 && files[0].path === p) {
+    const name = `${commit.repo}@${commit.id}:${p}`;
     if (out) {
       mkdirSync(dirname(out), { recursive: true });
-      await store.blobs.writeTo(files[0].hash, out);
+      await copyVerified(store.blobs.pathOf(files[0].hash), files[0], out, name);
     } else {
-      await streamPipeline(createReadStream(store.blobs.pathOf(files[0].hash)), process.stdout, { end: false });
+      await streamVerified(store.blobs.pathOf(files[0].hash), files[0], process.stdout, name);
     }
     return 1;
   }
@@ -88,7 +89,7 @@ export async function getFile(
   for (const f of files) {
     const dest = join(out, f.path.slice(prefix.length));
     mkdirSync(dirname(dest), { recursive: true });
-    await store.blobs.writeTo(f.hash, dest);
+    await copyVerified(store.blobs.pathOf(f.hash), f, dest, `${commit.repo}@${commit.id}:${f.path}`);
   }
   return files.length;
 }

@@ -24,6 +24,7 @@ import { pruneDatumHistory, referencedBlobs, undoJobVersions } from '../store/da
 import { dropVersionsLivingOnlyIn, undoCommitVersions } from '../store/files.js';
 import { deleteJob, jobById, jobsFrom } from '../store/job-rows.js';
 import { resolveCommit } from './commits.js';
+import { refuseIfDamaged } from '../store/integrity.js';
 import { liveStagers } from '../store/staging.js';
 import { StoreError, type Store } from '../store/store.js';
 
@@ -48,6 +49,8 @@ export async function gc(
   const log = opts.log ?? createLogger('tessella');
   await store.acquireRunner('tessella gc', opts.waitMs, (m) => log.info(m));
   try {
+    // gc deletes what the rows do not name: on a damaged file it would delete what damaged rows lost
+    refuseIfDamaged(store.db, store.home, 'full', 'gc is');
     const stagers = liveStagers(store);
     if (stagers.length) {
       throw new StoreError(

@@ -15,6 +15,7 @@ export interface Stager {
 
 /** Marks this process as staging blobs until `done()`; a crash leaves a dead row, ignored and cleared by gc. */
 export function beginStaging(store: Store): { done(): void } {
+  store.refuseWritesIfDamaged(); // before any blob of the put is written
   store
     .stmt(`INSERT OR REPLACE INTO staging (pid, pid_start, host, since) VALUES (?, ?, ?, ?)`)
     .run(process.pid, selfStartTime, hostname(), now());

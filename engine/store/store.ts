@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { engineEnv } from '../env.js';
 import { BlobStore } from './blobs.js';
+import { damagedStoreError, isCorruption, refuseIfDamaged } from './integrity.js';
 import { SCHEMA, SCHEMA_VERSION, schemaVersion, upgradeFromV1, VIEWS } from './schema.js';
 import { ownerAlive, processAlive, processStartTime, selfStartTime } from './proc.js';
 
@@ -42,6 +43,8 @@ export class Store {
   readonly scratchDir: string;
   readonly logsDir: string;
   private holdsRunner = false;
+  /** whether SQLite's quick check passed on this open store (checked before its first write: integrity.ts) */
+  private checkedForWrites = false;
 
   private constructor(
     readonly home: string,
@@ -61,6 +64,7 @@ export class Store {
       this.migrate();
     } catch (e) {
       if (e instanceof StoreError) throw e;
+      if (isCorruption(e)) throw damagedStoreError(home, e);
       const err = e as { code?: string; message: string };
       if (err.code === 'SQLITE_BUSY') {
         throw new StoreError(`the store at ${home} is busy (another tessella process is writing to it); try again`, 75);
@@ -116,7 +120,15 @@ export class Store {
 
   /** Runs `fn` in one write transaction (BEGIN IMMEDIATE: writers queue instead of failing mid-way). */
   tx<T>(fn: () => T): T {
+    this.refuseWritesIfDamaged();
     return this.db.transaction(fn).immediate();
+  }
+
+  /** Before this open store's first write: SQLite's quick check, refusing a damaged file (integrity.ts). */
+  refuseWritesIfDamaged(): void {
+    if (this.checkedForWrites || this.db.inTransaction) return;
+    refuseIfDamaged(this.db, this.home, 'quick', 'writing to it is');
+    this.checkedForWrites = true;
   }
 
   close(): void {

@@ -23,8 +23,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { engineEnv } from '../env.js';
 import type { Datum } from '../pps/datums.js';
+import type { BlobRef } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
+import { copyHashingSync, hashFileSync, inputMismatch } from '../store/verified-read.js';
 
 /** A stored file hard-linked into a datum's inputs, as it was before the datum ran. */
 export interface LinkedInput {
@@ -86,6 +89,21 @@ export interface Mount {
 }
 
 /**
+ * A mounted input's stat, refusing a stored copy whose size is not the one recorded (free: the stat is needed
+ * anyway) and, with `hash` (TESSELLA_VERIFY_MOUNTS), whose bytes do not match their hash.
+ */
+function checkedStat(path: string, mounted: string, want: BlobRef, hash: boolean) {
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (!st) throw inputMismatch(mounted, path, want, { hash: '', size: -1 });
+  if (st.size !== want.size) throw inputMismatch(mounted, path, want, { hash: '', size: st.size });
+  if (hash) {
+    const got = hashFileSync(path);
+    if (got.hash !== want.hash) throw inputMismatch(mounted, path, want, got);
+  }
+  return st;
+}
+
+/**
  * Mounts the datum's inputs under `scratch`. `privateCopies`: copy (reflink where possible) instead of hard-linking,
  * lazy inputs included, for a datum that could otherwise write through to the blobs.
  */
@@ -100,6 +118,7 @@ export function materialize(store: Store, datum: Datum, scratch: string, private
   const made = new Set<string>();
   const byPath = privateCopies ? undefined : new Map<string, { hash: string; size: number }>();
   let canLink = !privateCopies;
+  const verify = engineEnv().TESSELLA_VERIFY_MOUNTS;
   for (const input of datum.inputs) {
     const base = join(scratch, input.name);
     if (!made.has(base)) {
@@ -125,18 +144,19 @@ export function materialize(store: Store, datum: Datum, scratch: string, private
         byPath.set(join(scratchReal, input.name, f.path), ref);
       }
       const src = store.blobs.pathOf(f.hash);
+      const mounted = `${input.name}${f.path}`;
       if (input.lazy && !privateCopies) {
         symlinkSync(src, dest);
         lazy.set(join(blobsReal, f.hash.slice(0, 2), f.hash), f.hash);
-        const st = statSync(src);
-        linked.push({ mounted: `${input.name}${f.path}`, blob: src, mtimeMs: st.mtimeMs, size: st.size });
+        const st = checkedStat(src, mounted, f, false); // lazy: read in part by the stage, so never hashed here
+        linked.push({ mounted, blob: src, mtimeMs: st.mtimeMs, size: st.size });
         continue;
       }
       if (canLink) {
         try {
+          const st = checkedStat(src, mounted, f, verify);
           linkSync(src, dest);
-          const st = statSync(src);
-          linked.push({ mounted: `${input.name}${f.path}`, blob: src, mtimeMs: st.mtimeMs, size: st.size });
+          linked.push({ mounted, blob: src, mtimeMs: st.mtimeMs, size: st.size });
           known.set(join(scratchReal, input.name, f.path), {
             hash: f.hash,
             size: st.size,
@@ -151,8 +171,11 @@ export function materialize(store: Store, datum: Datum, scratch: string, private
           canLink = false;
         }
       }
-      copyFileSync(src, dest, constants.COPYFILE_FICLONE);
-      const st = statSync(dest);
+      if (verify) {
+        const got = copyHashingSync(src, dest);
+        if (got.hash !== f.hash) throw inputMismatch(mounted, src, f, got);
+      } else copyFileSync(src, dest, constants.COPYFILE_FICLONE);
+      const st = checkedStat(dest, mounted, f, false);
       known.set(join(scratchReal, input.name, f.path), {
         hash: f.hash,
         size: st.size,

@@ -1,6 +1,6 @@
 /**
  * The engine's verbs, grouped as `tessella help` lists them: pachctl's verbs by object (repo, file, commit,
- * pipeline, job, datum), `run`, then reclaiming space. An app adds its own verbs with verbTable (verb-table.ts).
+ * pipeline, job, datum), `run`, then reclaiming space and checking the store. An app adds its own verbs with verbTable (verb-table.ts).
  */
 import type { Verb } from '../verb.js';
 import { commitVerbs } from './commit.js';
@@ -9,6 +9,7 @@ import { fileVerbs } from './file.js';
 import { jobVerbs } from './job.js';
 import { pipelineVerbs } from './pipeline.js';
 import { gcVerbs } from './gc.js';
+import { fsckVerbs } from './fsck.js';
 import { repoVerbs } from './repo.js';
 import { runVerbs } from './run.js';
 
@@ -23,7 +24,7 @@ export const pachctlVerbs: Record<string, Verb> = {
   ...runVerbs,
 };
 
-export { gcVerbs };
+export { fsckVerbs, gcVerbs };
 
 /** Every verb of the engine alone. */
-export const engineVerbs: Record<string, Verb> = { ...pachctlVerbs, ...gcVerbs };
+export const engineVerbs: Record<string, Verb> = { ...pachctlVerbs, ...gcVerbs, ...fsckVerbs };
