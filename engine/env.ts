@@ -56,6 +56,12 @@ export const EngineEnvSchema = z.object({
    * checked.
    */
   TESSELLA_VERIFY_MOUNTS: envBool().default(false),
+  /**
+   * What a writing verb checks of meta.sqlite before its first write (store/integrity.ts): `auto` SQLite's quick_check
+   * while the file is at most 64 MiB (~0.2 s) and its header and size above that, so that a write's cost does not grow
+   * with the store; `quick` always quick_check (O(store)); `header` only the header and size (O(1)).
+   */
+  TESSELLA_WRITE_CHECK: envEnum(['auto', 'quick', 'header'] as const).default('auto'),
   /** off: a process per datum even where a spec asks for datum batching (to compare, or to debug one datum) */
   TESSELLA_DATUM_BATCHING: envEnum(['spec', 'off'] as const).default('spec'),
   /** json: log lines as JSON even on a terminal */

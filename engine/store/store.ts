@@ -8,12 +8,12 @@
  * (busy timeout); one process at a time may run jobs (the `runner` row, checked against live pids).
  */
 import Database, { type Statement } from 'better-sqlite3';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { engineEnv } from '../env.js';
 import { BlobStore } from './blobs.js';
-import { damagedStoreError, isCorruption, refuseIfDamaged } from './integrity.js';
+import { damagedStoreError, isCorruption, refuseIfDamaged, writeCheckDepth } from './integrity.js';
 import { SCHEMA, SCHEMA_VERSION, schemaVersion, upgradeFromV1, VIEWS } from './schema.js';
 import { ownerAlive, processAlive, processStartTime, selfStartTime } from './proc.js';
 
@@ -124,10 +124,11 @@ export class Store {
     return this.db.transaction(fn).immediate();
   }
 
-  /** Before this open store's first write: SQLite's quick check, refusing a damaged file (integrity.ts). */
+  /** Before this open store's first write: the check TESSELLA_WRITE_CHECK names, refusing a damaged file (integrity.ts). */
   refuseWritesIfDamaged(): void {
     if (this.checkedForWrites || this.db.inTransaction) return;
-    refuseIfDamaged(this.db, this.home, 'quick', 'writing to it is');
+    const depth = writeCheckDepth(engineEnv().TESSELLA_WRITE_CHECK, statSync(this.db.name).size);
+    refuseIfDamaged(this.db, this.home, depth, 'writing to it is');
     this.checkedForWrites = true;
   }
 

@@ -22,6 +22,7 @@ import {
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FsckResult } from '../../engine/fsck/fsck.js';
+import { headerProblems } from '../../engine/store/integrity.js';
 import { tempDir } from '../helpers/dirs.js';
 import { cli, cliSpawn, exited, sleep, writeTree } from './_engine-helpers.js';
 
@@ -139,6 +140,25 @@ describe('tessella fsck', () => {
       assert.equal(r.code, 1);
       assert.match(r.stderr, /is damaged .*tessella fsck/);
     }
+  });
+
+  test('a large store checks only the header before a write (TESSELLA_WRITE_CHECK=header): a truncation is refused', () => {
+    const home = copy();
+    const db = join(home, 'meta.sqlite');
+    const put = ['put', 'file', 'in@master:/c', '-f', join(t.dir, 'cp.yaml')];
+    const header = { TESSELLA_WRITE_CHECK: 'header' };
+    ok(cli(copy(), put, { env: header }), 'put on a sound store');
+    truncateSync(db, Math.floor(statSync(db).size / 2 / 4096) * 4096);
+    const r = cli(home, put, { env: header });
+    assert.equal(r.code, 1);
+    // refused by the header check, or earlier by a read that met the missing pages: one message either way
+    assert.match(r.stderr, /is damaged \((SQLite's file header|SQLITE_CORRUPT)/);
+    assert.match(r.stderr, /tessella fsck/);
+    assert.match(headerProblems(db)[0], /the file is \d+ bytes, but its header counts \d+ pages of 4096 .*truncated/);
+    overwrite(db, 0, Buffer.from('not a database!!'));
+    assert.match(cli(home, put, { env: header }).stderr, /is damaged/);
+    assert.deepEqual(headerProblems(db), ["the file does not start with SQLite's header"]);
+    assert.deepEqual(headerProblems(join(clean, 'meta.sqlite')), []);
   });
 
   test('a blob with one byte changed: fsck names the files it holds; get file fails and leaves nothing', () => {
