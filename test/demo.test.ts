@@ -64,6 +64,14 @@ test('demo: whole cohort, then one new slide, then a new embed model', {
   assert.match(r.stdout, /Story 1/);
   assert.match(r.stdout, /Story 2/);
   assert.ok(existsSync(join(out, 'dataset', 'report.html')), 'report.html exported');
+  // the store the demo leaves (three runs, a model swap) is sound by its own check, blobs hashed
+  const fsck = spawnSync(process.execPath, [join(root, 'bin', 'tessella.js'), 'fsck', '-o', 'json'], {
+    cwd: root,
+    env: { ...process.env, TESSELLA_HOME: join(out, '.tessella') },
+    encoding: 'utf8',
+  });
+  assert.equal(fsck.status, 0, `fsck after the demo:\n${fsck.stdout}\n${fsck.stderr}`);
+  assert.equal(JSON.parse(fsck.stdout).ok, true);
   demoDone = true;
 });
 
