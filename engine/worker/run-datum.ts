@@ -80,7 +80,7 @@ export async function runDatum(ctx: DatumContext, datum: Datum, executor: Execut
             files = await ingest(store, join(scratch, 'out'), mount);
           } catch (e) {
             if (!(e instanceof OutputError)) throw e;
-            error = e.message;
+            error = inUserTerms(e.message, scratch, datum, (h) => store.blobs.pathOf(h));
             executor.fail(error);
             writeSync(logFd, `--- ${error}\n`);
             retry = false; // the datum made the same link each time
