@@ -2,7 +2,7 @@
 import { jsonOption, one, wantsJson } from '../args.js';
 import { ago, duration } from '../format.js';
 import { out, printJson, printJsonLines, table } from '../output.js';
-import { openStore } from '../session.js';
+import { openStoreToRead } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
 import { listJobs, resolveJob, type JobRow } from '../../pps/jobs.js';
 
@@ -32,7 +32,7 @@ export const jobVerbs: Record<string, Verb> = {
     options: { ...jsonOption, pipeline: { type: 'string', short: 'p' } },
     run(args, v) {
       if (args.length) throw new UsageError('list job takes no arguments (use -p PIPELINE)');
-      const s = openStore();
+      const s = openStoreToRead();
       const jobs = listJobs(s, v.pipeline as string | undefined);
       if (wantsJson(v)) return printJsonLines(jobs.map(jobJson));
       table(
@@ -54,7 +54,7 @@ export const jobVerbs: Record<string, Verb> = {
     summary: 'show a job: inputs, counts, output commit, why it failed',
     options: jsonOption,
     run(args, v) {
-      const s = openStore();
+      const s = openStoreToRead();
       const j = resolveJob(s, one(args, 'PIPELINE@JOB'));
       if (wantsJson(v)) return printJson(jobJson(j));
       out(
