@@ -8,5 +8,17 @@ import { slideVerbs } from './add-slides.js';
 import { datasetVerbs } from './dataset.js';
 import { demoVerbs } from './demo.js';
 import { initVerbs } from './init.js';
+import { runVerbs } from './run.js';
 
-export const verbs: VerbTable = verbTable(pachctlVerbs, initVerbs, gcVerbs, slideVerbs, demoVerbs, datasetVerbs);
+// the engine's `run`, with tessella's end-of-run word on the manifest and the slides (./run.ts)
+const { run: _engineRun, ...pachctlWithoutRun } = pachctlVerbs;
+
+export const verbs: VerbTable = verbTable(
+  pachctlWithoutRun,
+  runVerbs,
+  initVerbs,
+  gcVerbs,
+  slideVerbs,
+  demoVerbs,
+  datasetVerbs,
+);
