@@ -23,14 +23,14 @@ transform:
 ${lines.map((l) => `    - ${JSON.stringify(l)}`).join('\n')}
 `;
 
-// "/p" "fs" kept apart: the engine maps a literal /pfs in a cmd to the datum's root, a stage's own link would not be
+// "/p" and "fs" kept apart: the engine maps a literal /pfs in a cmd to the datum's root, a stage's own link would not be
 const CASES: Record<string, { lines: string[]; says: RegExp }> = {
   relative: {
     lines: ['echo x > /pfs/out/a.txt', 'ln -s a.txt /pfs/out/b.txt'],
     says: /output \/b\.txt is a symlink to a\.txt, which is another output of the datum \(\/a\.txt\): links between outputs are not kept: only links into the datum's own inputs are kept/,
   },
   'as-in-pachyderm': {
-    lines: ['echo x > /pfs/out/a.txt', 'P=/p; ln -s "${P}fs/out/a.txt" /pfs/out/c.txt'],
+    lines: ['echo x > /pfs/out/a.txt', 'P=/p; Q=fs; ln -s "$P$Q/out/a.txt" /pfs/out/c.txt'],
     says: /output \/c\.txt is a symlink to \/pfs\/out\/a\.txt, which is another output of the datum \(\/a\.txt\): links between outputs are not kept/,
   },
   missing: {
