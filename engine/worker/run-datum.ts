@@ -51,7 +51,8 @@ export async function runDatum(ctx: DatumContext, datum: Datum, executor: Execut
         error = await executor.exec(datum, scratch, logFd);
         if (error) {
           const { reason, kind } = failureReason(logPath, from);
-          if (reason) error = `${error}: ${inUserTerms(reason, scratch, datum, (h) => store.blobs.pathOf(h))}`;
+          // the exit, the reported error and the log's reason all in the user's paths, not the scratch folder's
+          error = inUserTerms(reason ? `${error}: ${reason}` : error, scratch, datum, (h) => store.blobs.pathOf(h));
           jobWide = jobWideFault({ reason: error, kind });
           if (jobWide === 'a full disk') error = `${error}; ${fullDiskAdvice(store.home, error)}`;
           if (jobWide) retry = false;
