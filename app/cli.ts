@@ -4,9 +4,12 @@
  */
 import { realpathSync } from 'node:fs';
 import { runCli } from '../engine/cli/run-cli.js';
+import { addPutCheck } from '../engine/pfs/put-checks.js';
+import { refuseEmptySlides } from './slide-folder.js';
 import { verbs } from './verbs/tessella-verbs.js';
 
 export async function main(argv: string[]): Promise<number> {
+  addPutCheck(refuseEmptySlides);
   return runCli(verbs, argv);
 }
 

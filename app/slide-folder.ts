@@ -8,6 +8,7 @@ import { followLink, type WalkOptions } from '../engine/pfs/local-tree.js';
 import { expandPutItems } from '../engine/pfs/put-files.js';
 import { normalizePath } from '../engine/pfs/names.js';
 import { StoreError } from '../engine/store/store.js';
+import { SLIDES_REPO } from './spec-folder.js';
 
 const DOUBLE_EXT = /\.(ome\.tiff?|nii\.gz|tar\.gz)$/i;
 
@@ -54,4 +55,19 @@ export function slideItems(
   // every slide_id must be a valid path segment
   for (const id of ids) normalizePath('/' + id);
   return { files: expandPutItems(items, true, { ...walk, root: dir }), slides: ids.size };
+}
+
+/**
+ * One line per empty (0-byte) file among slide files: an interrupted copy or download leaves one, and it would
+ * otherwise be committed and reported much later as an unsupported image format.
+ */
+export function emptySlideFiles(files: readonly { local: string; path: string }[]): string[] {
+  return files
+    .filter((f) => statSync(f.local).size === 0)
+    .map((f) => `${f.local} (for ${f.path}): an empty file (0 bytes) is no slide; copy the slide again`);
+}
+
+/** The put check for the slides repo: `put file` refuses an empty slide as `add slides` does. */
+export function refuseEmptySlides(repo: string, files: readonly { local: string; path: string }[]): string[] {
+  return repo === SLIDES_REPO ? emptySlideFiles(files) : [];
 }

@@ -11,7 +11,10 @@ import { loadSpecFiles } from '../engine/pps/spec/load.js';
 import type { PipelineSpec } from '../engine/pps/spec/pipeline-spec.js';
 
 /** The input repos of the pathology DAG. */
-export const INPUT_REPOS: readonly string[] = ['slides', 'manifest', 'models'];
+/** The repo of the slides (`add slides` puts there; tile-detect reads it). */
+export const SLIDES_REPO = 'slides';
+
+export const INPUT_REPOS: readonly string[] = [SLIDES_REPO, 'manifest', 'models'];
 
 /** The spec files of `dir` (*.yaml, *.yml, *.json), sorted; none when the folder is missing. */
 export function specFilesIn(dir: string): string[] {

@@ -70,6 +70,8 @@ export const EngineEnvSchema = z.object({
   TESSELLA_DEBUG: envString().optional(),
   /** OpenSlide's library file, when not found by its usual names */
   TESSELLA_OPENSLIDE_LIB: envString().optional(),
+  /** set by the engine for a datum's process: the names of its spec's transform.env, comma-separated */
+  TESSELLA_SPEC_ENV: envString().optional(),
   /** read by scripts/setup only */
   TESSELLA_GPU: envBool().optional(),
 });

@@ -10,7 +10,7 @@
 import { createLogger, type Logger } from './log.js';
 import { batchingPort, markServing, NextDatumClient } from './next-datum.js';
 import { readStageEnv, type StageEnv } from './pfs.js';
-import { assertParameterNames } from './stage-parameters.js';
+import { assertParameterNames, specVariables } from './stage-parameters.js';
 
 export interface StageContext {
   env: StageEnv;
@@ -47,7 +47,7 @@ async function runOnce(stage: string, main: StageFn, onLogger: (log: Logger) => 
   const log = createLogger(stage, { ...job, ...datum });
   onLogger(log);
   // a near miss of a parameter (TILE_SIZ) fails here, before any work; other names are named once and left alone
-  const ignored = assertParameterNames(stage, process.env);
+  const ignored = assertParameterNames(stage, specVariables(process.env));
   if (!ignoredLogged && ignored.length) {
     log.info('variables ignored', { why: `not parameters of ${stage}`, names: ignored });
     ignoredLogged = true;

@@ -113,6 +113,19 @@ export function checkParameterNames(
   return { refused, ignored };
 }
 
+/**
+ * The variables that came from the pipeline's transform.env. The embedded engine names them in TESSELLA_SPEC_ENV,
+ * since a local stage also inherits the user's shell (an `export BATCH_SIZE=8` for another tool must not make
+ * tile-detect refuse); without it (a Pachyderm container, whose env is transform.env and Pachyderm's own) the
+ * whole environment is the spec's.
+ */
+export function specVariables(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const listed = env.TESSELLA_SPEC_ENV;
+  if (listed === undefined) return env;
+  const names = new Set(listed.split(',').filter((n) => n !== ''));
+  return Object.fromEntries(Object.entries(env).filter(([name]) => names.has(name)));
+}
+
 /** Throws a ConfigError listing every refused name, saying where to fix them; returns the ignored names. */
 export function assertParameterNames(stage: string, env: Record<string, string | undefined>): string[] {
   if (!(stage in STAGE_PARAMETERS)) return [];

@@ -5,7 +5,8 @@ import { openStore } from '../../engine/cli/session.js';
 import type { Verb } from '../../engine/cli/verb.js';
 import { createRepo, getRepo } from '../../engine/pfs/repos.js';
 import { putFiles } from '../../engine/pfs/put-files.js';
-import { slideItems } from '../slide-folder.js';
+import { emptySlideFiles, slideItems } from '../slide-folder.js';
+import { StoreError } from '../../engine/store/store.js';
 
 export const slideVerbs: Record<string, Verb> = {
   'add slides': {
@@ -18,6 +19,9 @@ export const slideVerbs: Record<string, Verb> = {
       const repo = (v.repo as string | undefined) ?? 'slides';
       if (!getRepo(s, repo)) createRepo(s, repo, { ifMissing: true });
       const { files, slides } = slideItems(dir, { followLinks: Boolean(v['follow-links']) });
+      // an empty slide is refused into any repo (put file refuses it only into the slides repo: put-checks)
+      const empty = emptySlideFiles(files);
+      if (empty.length) throw new StoreError(`nothing was added:\n  ${empty.join('\n  ')}`);
       const c = await putFiles(s, repo, (v.branch as string | undefined) ?? 'master', files, {
         description: `tessella add slides ${dir}`,
       });

@@ -8,9 +8,14 @@ import { slideVerbs } from './add-slides.js';
 import { datasetVerbs } from './dataset.js';
 import { demoVerbs } from './demo.js';
 import { initVerbs } from './init.js';
+import { runVerbs } from './run.js';
+
+// the engine's `run`, with tessella's end-of-run word on the manifest and the slides (./run.ts)
+const { run: _engineRun, ...pachctlWithoutRun } = pachctlVerbs;
 
 export const verbs: VerbTable = verbTable(
-  pachctlVerbs,
+  pachctlWithoutRun,
+  runVerbs,
   initVerbs,
   gcVerbs,
   fsckVerbs,

@@ -2,6 +2,7 @@
  * Putting local files into a repo and deleting paths, each as ONE commit (commit-writer.ts): contents go to the blob
  * store first (whole, fsynced, renamed), then one transaction makes the commit.
  */
+import { runPutChecks } from './put-checks.js';
 import { lstatSync, statSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
 import type { CommitRow } from '../store/commit-rows.js';
@@ -73,6 +74,7 @@ export async function putFiles(
     if (seen.has(p)) throw new StoreError(`two files go to ${repo}@${branch}:${p}`);
     seen.add(p);
   }
+  runPutChecks(repo, files);
   const puts: FileRow[] = new Array(files.length);
   const staging = beginStaging(store);
   try {

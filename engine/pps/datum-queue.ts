@@ -61,7 +61,8 @@ export async function executeDatums(
     }
   };
   const serveQueue = async (gpus: string[], batch: BatchWorker | undefined) => {
-    while (next < queue.length && !active.interrupted) {
+    // after a fault every datum would share, no datum is taken: the job fails with it (worker/job-wide-fault.ts)
+    while (next < queue.length && !active.interrupted && !result.halted) {
       const item = queue[next++];
       const release = await machine.take(gpus);
       let r;
@@ -76,6 +77,9 @@ export async function executeDatums(
       } else {
         result.failed++;
         result.failures.push({ datum: item.datum.id, log: r.log, error: r.error });
+        if (r.jobWide && !result.halted) {
+          result.halted = { datum: item.datum.id, log: r.log, error: r.error, cause: r.jobWide, notRun: 0 };
+        }
         progress.update('failed');
         log.error('datum failed', {
           pipeline: job.pipeline,
@@ -88,5 +92,6 @@ export async function executeDatums(
     }
   };
   await Promise.all(slots.map((g) => worker(g)));
+  if (result.halted) result.halted.notRun = queue.length - next;
   await scratchRemovals();
 }

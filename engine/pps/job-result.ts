@@ -21,6 +21,8 @@ export interface JobResult {
   seconds: number;
   reason?: string;
   failures: DatumFailure[];
+  /** the first failure that every datum would share (a model fault, a full disk): the job took no datum after it */
+  halted?: DatumFailure & { cause: string; notRun: number };
 }
 
 export function finishFailed(store: Store, job: JobRow, result: JobResult, reason: string, log: Logger): JobResult {

@@ -117,6 +117,17 @@ export async function runJob(
     failed: result.failed,
     recovered: result.recovered,
   });
+  if (result.halted) {
+    const h = result.halted;
+    const untried = h.notRun ? `; the job stopped there, ${h.notRun} datum(s) not tried` : '';
+    return finishFailed(
+      store,
+      job,
+      result,
+      `${h.datum}: ${h.error}${untried}: ${h.cause} fails every datum alike; fix it and run again (log: ${h.log})`,
+      log,
+    );
+  }
   if (result.failed) {
     const f = result.failures[0];
     return finishFailed(

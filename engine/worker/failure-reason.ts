@@ -10,23 +10,32 @@ const TAIL_BYTES = 64 * 1024;
 const MAX_REASON = 600;
 const LAST_LINES = 3;
 
-/** The reason in the log from byte `from` (the attempt's start) to its end, or undefined when it wrote nothing. */
-export function failureReason(logPath: string, from: number): string | undefined {
+/** What a failed attempt says about itself: its reason, and the `kind` its error event gives, if any. */
+export interface AttemptFailure {
+  reason?: string;
+  /** the error event's `kind`: 'model' or 'parameters' say that every datum of the job would fail alike */
+  kind?: string;
+}
+
+/** The reason in the log from byte `from` (the attempt's start) to its end; none when it wrote nothing. */
+export function failureReason(logPath: string, from: number): AttemptFailure {
   const text = tail(logPath, from);
-  if (!text) return undefined;
+  if (!text) return {};
   const lines = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('--- '));
   for (let i = lines.length - 1; i >= 0; i--) {
-    const reason = errorEvent(lines[i]);
-    if (reason) return clip(reason);
+    const event = errorEvent(lines[i]);
+    if (event) return { reason: clip(event.message), ...(event.kind ? { kind: event.kind } : {}) };
   }
   const plain = lines.filter((l) => !isJsonEvent(l));
-  if (!plain.length) return undefined;
-  return clip(
-    plain
-      .slice(-LAST_LINES)
-      .map((l) => l.trim())
-      .join(' | '),
-  );
+  if (!plain.length) return {};
+  return {
+    reason: clip(
+      plain
+        .slice(-LAST_LINES)
+        .map((l) => l.trim())
+        .join(' | '),
+    ),
+  };
 }
 
 /** The size of a log now: where the next attempt's lines start. */
@@ -58,7 +67,7 @@ function isJsonEvent(line: string): boolean {
 
 /** An error event's message: its `error` (or `message`, `reason`) field, stack frames dropped; a bare error name is
  * joined to its `message`. */
-function errorEvent(line: string): string | undefined {
+function errorEvent(line: string): { message: string; kind?: string } | undefined {
   if (!isJsonEvent(line)) return undefined;
   let ev: Record<string, unknown>;
   try {
@@ -74,14 +83,15 @@ function errorEvent(line: string): string | undefined {
     name && /^\w+$/.test(name) && text(ev.message)
       ? `${name}: ${text(ev.message)}`
       : (name ?? text(ev.message) ?? text(ev.reason));
-  if (!raw) return typeof ev.event === 'string' ? ev.event : undefined;
+  const kind = text(ev.kind);
+  if (!raw) return typeof ev.event === 'string' ? { message: ev.event, kind } : undefined;
   const message = raw
     .split('\n')
     .filter((l) => !/^\s+at /.test(l))
     .join(' ')
     .replace(/^(Error|TypeError|RangeError): /, '')
     .trim();
-  return message || undefined;
+  return message ? { message, kind } : undefined;
 }
 
 function clip(s: string): string {

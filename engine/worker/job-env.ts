@@ -1,4 +1,9 @@
-/** The environment of a datum's process: the engine's, the spec's `env`, Pachyderm's job variables. */
+/**
+ * The environment of a datum's process: the engine's, the spec's `env`, Pachyderm's job variables. Locally the
+ * process inherits the user's whole shell, unlike a Pachyderm container (transform.env and Pachyderm's own), so
+ * TESSELLA_SPEC_ENV names which variables came from the spec: a program checking its parameters by name checks
+ * those, not a user's unrelated `export`.
+ */
 import type { DatumContext } from './context.js';
 import { rewritePfs } from './spawn.js';
 
@@ -16,6 +21,7 @@ export function preJobEnv(ctx: Pick<DatumContext, 'spec'>, root: string, gpus: s
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   for (const [k, v] of Object.entries((ctx.spec.transform.env ?? {}) as Record<string, string>))
     env[k] = rewritePfs(String(v), root);
+  env.TESSELLA_SPEC_ENV = Object.keys(ctx.spec.transform.env ?? {}).join(',');
   env.PPS_PIPELINE_NAME = ctx.spec.pipeline.name;
   env.PFS_ROOT = root;
   if (gpus.length) env.CUDA_VISIBLE_DEVICES = gpus.join(',');

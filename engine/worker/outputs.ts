@@ -7,8 +7,8 @@
  * lazy and emptyFiles inputs), and so does the engine, for every input. Any other symlink (to /etc/passwd, to
  * another output, dangling) fails the datum naming it: an output is what the datum wrote or one of its inputs.
  */
-import { readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { FileRow } from '../store/files.js';
 import type { Store } from '../store/store.js';
 import type { Mount } from './mount.js';
@@ -90,6 +90,55 @@ export async function ingest(store: Store, out: string, mount: Mount): Promise<F
       else if (e.isFile()) add(p, await store.blobs.adoptFile(p));
     }
   };
+  // before any output is taken (adopted files leave out/): a link between outputs, with whether its target exists
+  refuseLinksBetweenOutputs(out, out, linkError);
   await visit(out, false);
   return files;
+}
+
+/** Throws for the first symlink under `dir` whose target is under out/ too, saying what it points to. */
+function refuseLinksBetweenOutputs(dir: string, out: string, linkError: (p: string, why: string) => Error): void {
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) refuseLinksBetweenOutputs(p, out, linkError);
+    if (!e.isSymbolicLink()) continue;
+    const sibling = siblingOutput(p, out);
+    if (sibling === undefined) continue;
+    const exists = lstatSync(join(out, sibling), { throwIfNoEntry: false }) !== undefined;
+    throw linkError(
+      p,
+      `which is ${exists ? 'another output of the datum' : 'a path under $PFS_ROOT/out that the datum did not write'} (${sibling}): links between outputs are not kept`,
+    );
+  }
+}
+
+/**
+ * The output path ('/a/tiles.json') a symlink under out/ points to when its target is under out/ too: relative, by
+ * its absolute scratch path, or as `/pfs/out/...` (what a stage in a Pachyderm container would write).
+ */
+function siblingOutput(link: string, out: string): string | undefined {
+  let target: string;
+  try {
+    target = readlinkSync(link);
+  } catch {
+    return undefined;
+  }
+  const resolved = target.startsWith('/pfs/out/')
+    ? join(out, target.slice('/pfs/out/'.length))
+    : isAbsolute(target)
+      ? target
+      : resolve(dirname(link), target);
+  for (const root of new Set([out, realOrSelf(out)])) {
+    const rel = relative(root, resolved);
+    if (rel !== '' && !rel.startsWith('..') && !isAbsolute(rel)) return '/' + rel.split(sep).join('/');
+  }
+  return undefined;
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }

@@ -12,18 +12,22 @@ import { now } from '../store/store.js';
 import { active } from './children.js';
 import type { DatumContext } from './context.js';
 import { failureReason, logSize } from './failure-reason.js';
+import { fullDiskAdvice, jobWideFault } from './job-wide-fault.js';
+import { inUserTerms } from './user-paths.js';
 import type { Executor } from './executor.js';
 import { changedInputs, inputsWrittenError, materialize } from './mount.js';
 import { ingest, OutputError } from './outputs.js';
 import { isolation } from './sandbox.js';
 import { type StoreEntries, storeStrays, strayError } from './strays.js';
 
-/** Runs one datum up to `tries` times; on success its outputs are in the store and recorded. */
-export async function runDatum(
-  ctx: DatumContext,
-  datum: Datum,
-  executor: Executor,
-): Promise<{ ok: true } | { ok: false; error: string; log: string }> {
+/** How a datum ended: its failure carries `jobWide` when every datum of the job would fail alike. */
+export type DatumOutcome = { ok: true } | { ok: false; error: string; log: string; jobWide?: string };
+
+/**
+ * Runs one datum up to `tries` times; on success its outputs are in the store and recorded. A fault that fails
+ * every datum alike (job-wide-fault.ts) is not retried and is returned with `jobWide`.
+ */
+export async function runDatum(ctx: DatumContext, datum: Datum, executor: Executor): Promise<DatumOutcome> {
   const { store, job } = ctx;
   const logPath = join(ctx.logDir, `${datum.id}.log`);
   const started = now();
@@ -31,6 +35,7 @@ export async function runDatum(
   let error = '';
   let attempt = 0;
   let retry = true;
+  let jobWide: string | undefined;
   const mode = isolation();
   for (attempt = 1; attempt <= ctx.tries && retry && !active.interrupted; attempt++) {
     // with datum batching every datum of the slot's process has the same root, emptied after each datum
@@ -45,8 +50,12 @@ export async function runDatum(
         const before: StoreEntries | undefined = mode === 'copy' ? storeStrays(store) : undefined;
         error = await executor.exec(datum, scratch, logFd);
         if (error) {
-          const reason = failureReason(logPath, from);
-          if (reason) error = `${error}: ${reason}`;
+          const { reason, kind } = failureReason(logPath, from);
+          // the exit, the reported error and the log's reason all in the user's paths, not the scratch folder's
+          error = inUserTerms(reason ? `${error}: ${reason}` : error, scratch, datum, (h) => store.blobs.pathOf(h));
+          jobWide = jobWideFault({ reason: error, kind });
+          if (jobWide === 'a full disk') error = `${error}; ${fullDiskAdvice(store.home, error)}`;
+          if (jobWide) retry = false;
         }
         const strays = before ? storeStrays(store, before) : [];
         if (strays.length) {
@@ -72,7 +81,7 @@ export async function runDatum(
             files = await ingest(store, join(scratch, 'out'), mount);
           } catch (e) {
             if (!(e instanceof OutputError)) throw e;
-            error = e.message;
+            error = inUserTerms(e.message, scratch, datum, (h) => store.blobs.pathOf(h));
             executor.fail(error);
             writeSync(logFd, `--- ${error}\n`);
             retry = false; // the datum made the same link each time
@@ -101,6 +110,11 @@ export async function runDatum(
       }
     } catch (e) {
       error = (e as Error).message;
+      // the engine's own writes (outputs into blobs, SQLite) on a full disk: every datum would meet it
+      jobWide = jobWideFault({ reason: error, code: (e as { code?: unknown }).code });
+      if (jobWide === 'a full disk' && !error.includes(store.home))
+        error = `${error}; ${fullDiskAdvice(store.home, error)}`;
+      if (jobWide) retry = false;
       executor.fail(error);
     } finally {
       executor.finish(scratch);
@@ -113,5 +127,6 @@ export async function runDatum(
     { pipeline: job.pipeline, id: datum.id, since: job.seq },
     { tries, started, finished: now(), seconds: (performance.now() - t0) / 1000, log: logPath, error },
   );
-  return { ok: false, error: `${error} (after ${tries} ${tries === 1 ? 'try' : 'tries'})`, log: logPath };
+  const after = `(after ${tries} ${tries === 1 ? 'try' : 'tries'}${jobWide && tries < ctx.tries ? `, not retried: ${jobWide}` : ''})`;
+  return { ok: false, error: `${error} ${after}`, log: logPath, ...(jobWide ? { jobWide } : {}) };
 }

@@ -93,8 +93,12 @@ describe('faults: disk full', () => {
     assert.match(r.stderr, /pipeline writer job \w+ failed/);
     assert.match(
       r.stderr,
-      /datum \w+: exit code 1: cannot write \S+\/out\/[ab]\/tiles\.tfrecord: ENOSPC: no space left on device/,
+      /datum \w+: exit code 1: cannot write \/pfs\/out\/[ab]\/tiles\.tfrecord: ENOSPC: no space left on device/,
     );
+    // the store's path, which the user knows, not the datum's scratch folder; not retried, every datum would fail
+    assert.ok(r.stderr.includes(`no space left on the device holding the store ${home} (TESSELLA_HOME)`), r.stderr);
+    assert.doesNotMatch(r.stderr, /scratch/);
+    assert.match(r.stderr, /not retried: a full disk/);
     assert.deepEqual(heads(home), before, 'nothing stored changed');
     assertStoreWhole(home);
     assert.deepEqual(readdirSync(join(home, 'scratch')), [], 'no scratch left behind');

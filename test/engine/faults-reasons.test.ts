@@ -61,7 +61,8 @@ describe('faults: the reason for a failure', () => {
     const r = cli(home, ['run']);
     assert.equal(r.code, 1);
     const jsonReason = /exit code 1: line 3, column 'image_id': duplicate image id S1 \(after 2 tries\)/;
-    const plainReason = /exit code 4: one \| cannot open \S+\/in\/a\.csv: bad header \(after 2 tries\)/;
+    // the datum's /pfs/in/a.csv is named as the user knows it: the file of repo `in`, not a scratch path
+    const plainReason = /exit code 4: one \| cannot open in@master:\/a\.csv: bad header \(after 2 tries\)/;
     assert.match(r.stderr, new RegExp(`datum \\w+: ${jsonReason.source}`));
     assert.match(r.stderr, new RegExp(`datum \\w+: ${plainReason.source}`));
     assert.doesNotMatch(r.stderr, /readManifest/, 'no stack frames');

@@ -90,7 +90,7 @@ tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
   );
 });
 
-test('unknown fields are kept (passthrough), also inside transform and pfs', () => {
+test("Pachyderm's fields the engine does not run are kept, also inside transform and pfs", () => {
   const [s] = parseSpecs(
     `
 pipeline: {name: a}

@@ -121,4 +121,29 @@ describe('a stage started with a near miss in its transform.env', () => {
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /IMAGE_COLUMNS: unknown parameter of merge-assign; did you mean IMAGE_COLUMN\?/);
   });
+
+  test("a user's own export of another stage's parameter is not the spec's: with TESSELLA_SPEC_ENV it runs", async () => {
+    // the engine names the spec's transform.env in TESSELLA_SPEC_ENV; the shell's BATCH_SIZE is not among them
+    const root = pfs();
+    const env = { PFS_ROOT: root, manifest: join(root, 'manifest'), IMAGE_COLUMN: 'image_id', BATCH_SIZE: '8' };
+    const r = await runStage('merge-assign', { ...env, TESSELLA_SPEC_ENV: 'IMAGE_COLUMN' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(readdirSync(join(root, 'out')).includes('cohort.json'));
+    // the same name in the spec is refused, and so it is without the list (a Pachyderm container)
+    for (const listed of ['IMAGE_COLUMN,BATCH_SIZE', undefined]) {
+      const again = pfs();
+      const named = listed === undefined ? {} : { TESSELLA_SPEC_ENV: listed };
+      const refused = await runStage('merge-assign', {
+        ...env,
+        PFS_ROOT: again,
+        manifest: join(again, 'manifest'),
+        ...named,
+      });
+      assert.equal(refused.status, 1, refused.stderr);
+      assert.match(
+        refused.stderr,
+        /BATCH_SIZE: unknown parameter of merge-assign; it is a parameter of normalize, embed/,
+      );
+    }
+  });
 });

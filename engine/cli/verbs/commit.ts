@@ -3,7 +3,7 @@ import { countOf, jsonOption, one, stringOf, wantsJson } from '../args.js';
 import { ago, humanBytes } from '../format.js';
 import { countValue, secondsValue } from '../options.js';
 import { nextPageHint, out, printJson, printJsonLines, table } from '../output.js';
-import { openStore } from '../session.js';
+import { openStore, openStoreToRead } from '../session.js';
 import { UsageError, type Values, type Verb } from '../verb.js';
 import { dueOf, lastJob } from '../../pps/jobs.js';
 import { deleteCommit, squashCommit, type RemovedCommit } from '../../pfs/reclaim.js';
@@ -91,7 +91,7 @@ export const commitVerbs: Record<string, Verb> = {
       const t = parseRepoRef(a);
       const n = countOf(v, 'number');
       const after = stringOf(v, 'after');
-      const s = openStore();
+      const s = openStoreToRead();
       const commits = listCommits(
         s,
         t.repo,
@@ -127,7 +127,7 @@ export const commitVerbs: Record<string, Verb> = {
     options: jsonOption,
     run(args, v) {
       const t = parseRepoRef(one(args, 'REPO@REF'));
-      const s = openStore();
+      const s = openStoreToRead();
       const c = resolveCommit(s, t.repo, t.ref);
       if (wantsJson(v)) return printJson(commitJson(s, c));
       out(
@@ -146,7 +146,7 @@ export const commitVerbs: Record<string, Verb> = {
     schema: { timeout: secondsValue },
     async run(args, v) {
       const t = parseRepoRef(one(args, 'REPO@REF'));
-      const s = openStore();
+      const s = openStoreToRead();
       const deadline = typeof v.timeout === 'number' ? Date.now() + v.timeout * 1000 : Infinity;
       await waitForPipeline(s, t.repo, t.ref, deadline);
       const c = resolveCommit(s, t.repo, t.ref);

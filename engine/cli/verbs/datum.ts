@@ -4,7 +4,7 @@ import { countOf, jsonOption, one, stringOf, wantsJson } from '../args.js';
 import { humanBytes } from '../format.js';
 import { countValue } from '../options.js';
 import { nextPageHint, out, printJson, printJsonLines, table } from '../output.js';
-import { openStore } from '../session.js';
+import { openStoreToRead } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
 import { datumFiles, getDatum, lastJob, listDatums, resolveJob, type DatumRow, type JobRow } from '../../pps/jobs.js';
 import { mustPipeline } from '../../pps/pipelines.js';
@@ -37,7 +37,7 @@ export const datumVerbs: Record<string, Verb> = {
       const ref = one(args, 'PIPELINE@JOB');
       const limit = countOf(v, 'limit');
       const after = stringOf(v, 'after');
-      const s = openStore();
+      const s = openStoreToRead();
       const j = resolveJob(s, ref);
       const ds = listDatums(s, j.id, limit === undefined && after === undefined ? undefined : { limit, after });
       if (wantsJson(v)) printJsonLines(ds.map((d) => datumJson(s, d)));
@@ -65,7 +65,7 @@ export const datumVerbs: Record<string, Verb> = {
     options: jsonOption,
     run(args, v) {
       if (args.length !== 2) throw new UsageError('expected PIPELINE@JOB DATUM');
-      const s = openStore();
+      const s = openStoreToRead();
       const j = resolveJob(s, args[0]);
       const d = getDatum(s, j.id, args[1]);
       const info = datumJson(s, d, true);
@@ -91,7 +91,7 @@ export const datumVerbs: Record<string, Verb> = {
     },
     run(args, v) {
       if (args.length) throw new UsageError('logs takes options only: -p PIPELINE [--job JOB] [--datum DATUM]');
-      const s = openStore();
+      const s = openStoreToRead();
       let job: JobRow | undefined;
       if (v.job)
         job = resolveJob(s, v.pipeline && !String(v.job).includes('@') ? `${v.pipeline}@${v.job}` : String(v.job));

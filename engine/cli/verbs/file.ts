@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { jsonOption, one, wantsJson } from '../args.js';
 import { humanBytes } from '../format.js';
 import { note, printJsonLines, table } from '../output.js';
-import { openStore } from '../session.js';
+import { openStore, openStoreToRead } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
 import { deleteFiles, expandPutItems, isLocalDir, putFiles } from '../../pfs/put-files.js';
 import { getFile, globFile, listFile, type ListEntry } from '../../pfs/read-files.js';
@@ -97,7 +97,7 @@ export const fileVerbs: Record<string, Verb> = {
     async run(args, v) {
       const t = parseRepoRef(one(args, 'REPO@REF:PATH'));
       if (!t.path) throw new UsageError('get file needs a path: REPO@REF:PATH');
-      const s = openStore();
+      const s = openStoreToRead();
       const c = resolveCommit(s, t.repo, t.ref);
       await getFile(s, c, t.path, v.output as string | undefined, Boolean(v.recursive));
     },
@@ -108,7 +108,7 @@ export const fileVerbs: Record<string, Verb> = {
     options: jsonOption,
     run(args, v) {
       const t = parseRepoRef(one(args, 'REPO@REF[:PATH]'));
-      const s = openStore();
+      const s = openStoreToRead();
       const c = resolveCommit(s, t.repo, t.ref);
       printFiles(listFile(s, c, t.path || '/'), c, wantsJson(v));
     },
@@ -119,7 +119,7 @@ export const fileVerbs: Record<string, Verb> = {
     options: jsonOption,
     run(args, v) {
       const t = parseRepoRef(one(args, 'REPO@REF:PATTERN'));
-      const s = openStore();
+      const s = openStoreToRead();
       const c = resolveCommit(s, t.repo, t.ref);
       printFiles(globFile(s, c, t.path || '/'), c, wantsJson(v));
     },

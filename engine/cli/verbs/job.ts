@@ -2,11 +2,12 @@
 import { jsonOption, one, wantsJson } from '../args.js';
 import { ago, duration } from '../format.js';
 import { out, printJson, printJsonLines, table } from '../output.js';
-import { openStore } from '../session.js';
+import { openStoreToRead } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
-import { listJobs, resolveJob, type JobRow } from '../../pps/jobs.js';
+import { type ShownJob, shownJob } from '../../pps/job-liveness.js';
+import { listJobs, resolveJob } from '../../pps/jobs.js';
 
-function jobJson(j: JobRow) {
+function jobJson(j: ShownJob) {
   return {
     job: { pipeline: j.pipeline, id: j.id },
     state: j.state,
@@ -32,8 +33,8 @@ export const jobVerbs: Record<string, Verb> = {
     options: { ...jsonOption, pipeline: { type: 'string', short: 'p' } },
     run(args, v) {
       if (args.length) throw new UsageError('list job takes no arguments (use -p PIPELINE)');
-      const s = openStore();
-      const jobs = listJobs(s, v.pipeline as string | undefined);
+      const s = openStoreToRead();
+      const jobs = listJobs(s, v.pipeline as string | undefined).map((j) => shownJob(s, j));
       if (wantsJson(v)) return printJsonLines(jobs.map(jobJson));
       table(
         ['PIPELINE', 'ID', 'STARTED', 'DURATION', 'PROGRESS', 'DL/SKIP/FAIL', 'STATE'],
@@ -41,7 +42,7 @@ export const jobVerbs: Record<string, Verb> = {
           j.pipeline,
           j.id,
           ago(j.started),
-          duration(j.started, j.finished),
+          j.state === 'interrupted' ? '-' : duration(j.started, j.finished),
           `${j.n_processed + j.n_skipped}/${j.n_total}`,
           `${j.n_processed}/${j.n_skipped}/${j.n_failed}`,
           j.state.toUpperCase(),
@@ -54,11 +55,11 @@ export const jobVerbs: Record<string, Verb> = {
     summary: 'show a job: inputs, counts, output commit, why it failed',
     options: jsonOption,
     run(args, v) {
-      const s = openStore();
-      const j = resolveJob(s, one(args, 'PIPELINE@JOB'));
+      const s = openStoreToRead();
+      const j = shownJob(s, resolveJob(s, one(args, 'PIPELINE@JOB')));
       if (wantsJson(v)) return printJson(jobJson(j));
       out(
-        `ID: ${j.id}\nPipeline: ${j.pipeline} (version ${j.version})\nState: ${j.state.toUpperCase()}\nStarted: ${j.started ?? '-'}\nDuration: ${duration(j.started, j.finished)}`,
+        `ID: ${j.id}\nPipeline: ${j.pipeline} (version ${j.version})\nState: ${j.state.toUpperCase()}\nStarted: ${j.started ?? '-'}\nDuration: ${j.state === 'interrupted' ? '-' : duration(j.started, j.finished)}`,
       );
       out(
         `Datums: ${j.n_total} total, ${j.n_processed} processed, ${j.n_skipped} skipped, ${j.n_failed} failed, ${j.n_recovered} resumed`,

@@ -2,7 +2,7 @@
 import { jsonOption, one, wantsJson } from '../args.js';
 import { ago } from '../format.js';
 import { note, out, printJson, printJsonLines, table } from '../output.js';
-import { openStore } from '../session.js';
+import { openStore, openStoreToRead } from '../session.js';
 import { UsageError, type Values, type Verb } from '../verb.js';
 import { lastJob } from '../../pps/jobs.js';
 import {
@@ -95,7 +95,7 @@ export const pipelineVerbs: Record<string, Verb> = {
     summary: 'list pipelines',
     options: jsonOption,
     run(_args, v) {
-      const s = openStore();
+      const s = openStoreToRead();
       const rows = orderedPipelines(s).map((x) => x.row);
       if (wantsJson(v)) return printJsonLines(rows.map((p) => pipelineJson(s, p)));
       table(
@@ -112,7 +112,7 @@ export const pipelineVerbs: Record<string, Verb> = {
     summary: 'show a pipeline and its spec',
     options: jsonOption,
     run(args, v) {
-      const s = openStore();
+      const s = openStoreToRead();
       const p = mustPipeline(s, one(args, 'a pipeline name'));
       const j = pipelineJson(s, p);
       if (wantsJson(v)) return printJson(j);

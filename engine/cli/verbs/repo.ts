@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { jsonOption, one, wantsJson } from '../args.js';
 import { ago, humanBytes } from '../format.js';
 import { out, printJson, printJsonLines, table } from '../output.js';
-import { openStore } from '../session.js';
+import { openStore, openStoreToRead } from '../session.js';
 import { UsageError, type Verb } from '../verb.js';
 import { createRepo, deleteRepo, inspectRepo, listRepos, type RepoInfo } from '../../pfs/repos.js';
 
@@ -42,7 +42,7 @@ export const repoVerbs: Record<string, Verb> = {
     options: jsonOption,
     run(args, v) {
       if (args.length) throw new UsageError('list repo takes no arguments');
-      const repos = listRepos(openStore());
+      const repos = listRepos(openStoreToRead());
       if (wantsJson(v)) return printJsonLines(repos.map(repoJson));
       table(
         ['NAME', 'CREATED', 'SIZE (MASTER)', 'DESCRIPTION'],
@@ -55,7 +55,7 @@ export const repoVerbs: Record<string, Verb> = {
     summary: 'show a repo',
     options: jsonOption,
     run(args, v) {
-      const r = inspectRepo(openStore(), one(args, 'a repo name'));
+      const r = inspectRepo(openStoreToRead(), one(args, 'a repo name'));
       if (wantsJson(v)) return printJson(repoJson(r));
       out(
         `Name: ${r.name}\nDescription: ${r.description}\nCreated: ${ago(r.created)}\nSize of HEAD on master: ${humanBytes(r.size_bytes)}\nBranches: ${r.branches.join(', ')}`,

@@ -39,9 +39,18 @@ export function camelizeKeys(value: unknown, where = ''): unknown {
   return out;
 }
 
+/** The documents of a spec file (YAML or JSON, one or several) as written, keys not converted. */
+export function readRawDocuments(text: string, file: string): unknown[] {
+  return looksLikeJson(text) ? parseJsonOrFlowYaml(text, file) : parseYamlDocs(text, file);
+}
+
 /** Raw documents of a spec file (YAML or JSON, one or several), keys converted to camelCase. */
 export function readSpecDocuments(text: string, file: string): unknown[] {
-  const raws = looksLikeJson(text) ? parseJsonOrFlowYaml(text, file) : parseYamlDocs(text, file);
+  return camelizeDocuments(readRawDocuments(text, file), file);
+}
+
+/** Documents as written, keys converted to camelCase; the error names the document when the file holds several. */
+export function camelizeDocuments(raws: unknown[], file: string): unknown[] {
   return raws.map((raw, i) => {
     try {
       return camelizeKeys(raw);

@@ -1,15 +1,25 @@
 /** Spec files read and validated into pipeline specs, each remembered with the file it came from. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readSpecDocuments } from './documents.js';
+import { camelizeDocuments, readRawDocuments } from './documents.js';
+import { unknownKeys } from './known-keys.js';
 import { describeIssue, fieldPath, specErrorOf, where } from './hints.js';
 import { checkInputs, type PipelineSpec, PipelineSpecSchema } from './pipeline-spec.js';
 import { SpecError } from './spec-error.js';
 
 /** Every pipeline spec of a file, validated. Throws SpecError naming the file, the field and what is allowed. */
 export function parseSpecs(text: string, file: string): PipelineSpec[] {
-  const docs = readSpecDocuments(text, file);
-  if (docs.length === 0) throw new SpecError(`${file}: no pipeline spec in the file`, file);
+  const raws = readRawDocuments(text, file);
+  if (raws.length === 0) throw new SpecError(`${file}: no pipeline spec in the file`, file);
+  const docs = camelizeDocuments(raws, file);
+  // unknown keys, in the user's spelling: Pachyderm's schema refuses them, and they would be ignored here
+  raws.forEach((raw, i) => {
+    const unknown = unknownKeys(raw);
+    if (unknown.length === 0) return;
+    const name = pipelineNameOf(raw);
+    const at = where(file, i, raws.length);
+    throw specErrorOf(name ? `${at} (pipeline ${name})` : at, file, unknown);
+  });
   return docs.map((doc, i) => parseSpecDocument(doc, file, i, docs.length));
 }
 
@@ -65,7 +75,8 @@ function parseSpecDocument(doc: unknown, file: string, index: number, count: num
   return spec;
 }
 
-function pipelineNameOf(doc: object): string | undefined {
+function pipelineNameOf(doc: unknown): string | undefined {
+  if (doc === null || typeof doc !== 'object') return undefined;
   const p = (doc as { pipeline?: { name?: unknown } }).pipeline;
   return p && typeof p.name === 'string' ? p.name : undefined;
 }
