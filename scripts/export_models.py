@@ -54,7 +54,8 @@ def _swiglu_silu():
 # The families: where their weights are published, how their authors load them, and what their card says.
 #   load:     timm (timm.create_model(hub, pretrained=True, **kwargs)), transformers (AutoModel), conch (CONCH's
 #             package), torchhub (torch.hub.load)
-#   arch:     the timm architecture and arguments that build the same network with random weights (check-exports.py)
+#   arch:     the architecture and arguments that build the same network with random weights (check-exports.py):
+#             timm's name and create_model arguments, or for transformers families the model_type and its config
 #   pooling:  the card's pooling (shared/onnx/card.ts); canonical: how the authors turn the tokens into the
 #             embedding they publish (check-exports.py compares tessella's vectors to it)
 #   verified: False where a fact (noted in scripts/models/README.md) was not checked against the authors' own page
@@ -113,7 +114,9 @@ FAMILIES = {
     "phikon-v2": dict(
         title="Phikon-v2 (ViT-L/16 DINOv2, Owkin)", load="transformers", hub="owkin/phikon-v2", gated=False,
         licence="Owkin non-commercial licence (unverified)", kwargs=lambda: {},
-        arch=None, mean=IMAGENET_MEAN, std=IMAGENET_STD, size=224, mpp=0.5, dim=1024,
+        arch=lambda: ("dinov2", {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+                                 "patch_size": 16, "image_size": 224, "mlp_ratio": 4, "use_swiglu_ffn": False}),
+        mean=IMAGENET_MEAN, std=IMAGENET_STD, size=224, mpp=0.5, dim=1024,
         pooling={"mode": "cls", "skipTokens": 1}, canonical="cls", verified=False),
     "conch": dict(
         title="CONCH image tower (ViT-B/16 CoCa, Mahmood Lab)", load="conch", hub="hf_hub:MahmoodLab/conch",
@@ -134,7 +137,10 @@ FAMILIES = {
         pooling={"mode": "cls+mean", "registers": 4}, canonical="cls+mean", verified=False),
     "midnight": dict(
         title="Midnight-12k (ViT-g/14 DINOv2, kaiko.ai)", load="transformers", hub="kaiko-ai/midnight", gated=False,
-        licence="MIT", kwargs=lambda: {}, arch=None, mean=HALF, std=HALF, size=224, mpp=0.5, dim=1536,
+        licence="MIT", kwargs=lambda: {},
+        arch=lambda: ("dinov2", {"hidden_size": 1536, "num_hidden_layers": 40, "num_attention_heads": 24,
+                                 "patch_size": 14, "image_size": 518, "mlp_ratio": 4, "use_swiglu_ffn": True}),
+        mean=HALF, std=HALF, size=224, mpp=0.5, dim=1536,
         pooling={"mode": "cls+mean", "skipTokens": 1}, canonical="cls+mean", verified=False),
 }
 
@@ -172,10 +178,15 @@ def load_family(family, random_weights=False):
     f = FAMILIES[family]
     if random_weights:
         if not f["arch"]:
-            raise SystemExit(f"{family}: no timm architecture for random weights (it loads through {f['load']})")
+            raise SystemExit(f"{family}: no architecture for random weights (it loads through {f['load']}, "
+                             "whose model is not built here without its package)")
+        name, kwargs = f["arch"]()
+        if f["load"] == "transformers":
+            from transformers import AutoConfig, AutoModel
+
+            return AutoModel.from_config(AutoConfig.for_model(name, **kwargs)).eval()
         import timm
 
-        name, kwargs = f["arch"]()
         return timm.create_model(name, pretrained=False, **kwargs).eval()
     if f["load"] == "timm":
         import timm
@@ -261,7 +272,8 @@ def export_torch(module, example, path, input_name, output_name, dynamic_axes, o
             dynamic_axes=dynamic_axes,
             opset_version=opset,
             do_constant_folding=True,
-            dynamo=False,  # the TorchScript exporter: dynamic batch axes as named, one .onnx file
+            dynamo=False,  # the TorchScript exporter: dynamic batch axes as named; one .onnx file up to 2 GB, past
+            # that torch writes each tensor as an external-data file beside it (same folder, names relative)
         )
     os.replace(tmp, path)
 

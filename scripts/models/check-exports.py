@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Check scripts/export_models.py's families against PyTorch, on real tiles, where torch and timm are installed.
 
-For each family: its architecture with random weights (timm, pretrained=False, seeded) is exported as
+For each family: its architecture with random weights (timm, pretrained=False, seeded; transformers' families from
+their DINOv2 config, export_models.load_family; CONCH, built by its own package, is not checked) is exported as
 export_models.py exports the real one (same wrapper, same card); tessella's embed (stages/embed/embed.ts, through
 scripts/models/embed-throughput.ts: decode, 2x2 mean and the card's arithmetic as ONNX nodes, ONNX Runtime, the
 card's pooling) runs on 32 real tiles of CMU-1 (../shared/fixtures: tile-detect, tile-extract and an identity
@@ -203,8 +204,13 @@ def check(family, tiles_path, images, work, threads, batch, repeat):
 
     torch.manual_seed(0)
     spec = B0 if family == "efficientnet-b0" else export_models.FAMILIES[family]
+    if not spec["arch"]:  # CONCH: its image tower is built by CONCH's own package, not by timm or transformers
+        raise SystemExit(f"{family}: no architecture for random weights (it loads through {spec['load']})")
     name, kwargs = spec["arch"]()
-    model = timm.create_model(name, pretrained=False, **kwargs).eval()
+    if family == "efficientnet-b0":
+        model = timm.create_model(name, pretrained=False, **kwargs).eval()
+    else:  # timm, or transformers from the family's config (export_models.load_family)
+        model = export_models.load_family(family, random_weights=True)
     folder = os.path.join(work, family)
     t0 = time.time()
     if family == "efficientnet-b0":
@@ -215,7 +221,9 @@ def check(family, tiles_path, images, work, threads, batch, repeat):
         card = json.load(open(os.path.join(folder, "embed", "model.json")))
         net = export_models.Tokens.module(family, model)
     export_s = time.time() - t0
-    onnx_mb = os.path.getsize(os.path.join(folder, "embed", "model.onnx")) / 1e6
+    # the graph and, past ONNX's 2 GB protobuf limit (ViT-H and larger), the external tensor files torch writes beside it
+    embed_dir = os.path.join(folder, "embed")
+    onnx_mb = sum(os.path.getsize(os.path.join(embed_dir, f)) for f in os.listdir(embed_dir) if f != "model.json") / 1e6
 
     vectors_path = os.path.join(folder, "vectors.safetensors")
     timing = json.loads(node("scripts/models/embed-throughput.ts", "--model", os.path.join(folder, "embed"),
@@ -232,7 +240,10 @@ def check(family, tiles_path, images, work, threads, batch, repeat):
         theirs = torch.cat([flat.mean(2), flat.amax(2)], 1)
         mine = np.concatenate([ours["avg"], ours["max"]], 1)
     else:
-        prefix = model.num_prefix_tokens  # timm's own count of class and register tokens, not the card's
+        # the library's own count of class and register tokens, not the card's (transformers' Dinov2Model has none)
+        prefix = getattr(model, "num_prefix_tokens", None)
+        if prefix is None:
+            prefix = 1 + getattr(model.config, "num_register_tokens", 0)
         cls = out[:, 0]
         if spec["canonical"] == "cls":
             theirs, mine = cls, ours["cls"]
@@ -272,6 +283,11 @@ def main(argv):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--repeat", type=int, default=3, help="timed passes of embed and of the bare model, best kept")
     a = p.parse_args(argv)
+    checkable = ["efficientnet-b0"] + [k for k, f in export_models.FAMILIES.items() if f["arch"]]
+    for family in a.families.split(","):  # before the tiles are made: a typo or CONCH fails at once
+        if family not in checkable:
+            p.error(f"--families: {family!r} cannot be checked here (no architecture for random weights); "
+                    f"any of: {', '.join(checkable)}")
     if not os.path.exists(SLIDE):
         raise SystemExit(f"needs {SLIDE} (../shared beside the project)")
     torchvision_ops_stub()
