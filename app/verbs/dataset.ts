@@ -217,8 +217,10 @@ function patientJson(r: PatientRecord & { set: string; file: string }, info: Dat
     num_tiles: r.numTiles,
     embedding_dim: r.embeddingDim,
     slides: perSlide,
-    embedding_avg: stats(r.embeddingAvg),
-    embedding_max: stats(r.embeddingMax),
+    // each pooled vector the dataset has (a cls model has no max; today's have avg and max)
+    ...(r.embeddingAvg.length ? { embedding_avg: stats(r.embeddingAvg) } : {}),
+    ...(r.embeddingMax.length ? { embedding_max: stats(r.embeddingMax) } : {}),
+    ...(r.embeddingCls?.length ? { embedding_cls: stats(r.embeddingCls) } : {}),
     histogram_sum: r.colorHistogram.reduce((a, b) => a + b, 0),
     histogram_top_bins: topBins,
     tile_loc_x: range(r.tileLocX),
@@ -235,8 +237,10 @@ function patientText(r: PatientRecord & { set: string; file: string }, info: Dat
     `patient ${j.patient_id}: set ${j.set} (${j.file})`,
     `  center_id ${j.center_id}${j.center !== undefined ? ` (${j.center})` : ''}${j.label !== undefined ? `, label ${j.label} (${j.label_name})` : ''}`,
     `  ${j.num_tiles} tiles from ${j.slides.length} slide(s): ${j.slides.map((x) => `${x.slide} (${x.tiles})`).join(', ')}`,
-    `  embedding_avg [${j.num_tiles} x ${j.embedding_dim}]: ${s(j.embedding_avg)}`,
-    `  embedding_max [${j.num_tiles} x ${j.embedding_dim}]: ${s(j.embedding_max)}`,
+    ...(['embedding_avg', 'embedding_max', 'embedding_cls'] as const).flatMap((k) => {
+      const v = j[k];
+      return v ? [`  ${k} [${j.num_tiles} x ${j.embedding_dim}]: ${s(v)}`] : [];
+    }),
     `  color_histogram: sums to ${j.histogram_sum.toFixed(4)}; top bins ${j.histogram_top_bins.map((b) => `rgb(${b.r},${b.g},${b.b})+ ${(100 * b.fraction).toFixed(1)}%`).join(', ')}`,
     `  tile centres: x ${j.tile_loc_x.min}..${j.tile_loc_x.max}, y ${j.tile_loc_y.min}..${j.tile_loc_y.max} (level-0 px)`,
   ].join('\n');

@@ -11,10 +11,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pipelineNamesIn } from '../../engine/spec-folder.js';
+import { pipelineNamesIn } from '../../app/spec-folder.js';
 import { buildModels } from '../../scripts/models/build.js';
 import { writeEfficientNetB0Folder } from '../../scripts/models/write.js';
 import { readDatasetJson } from '../../shared/contract/index.js';
+import { main as datasetCli } from '../../app/verbs/dataset.js';
 import { readPatients } from '../../shared/dataset-reader.js';
 import { fixtureModel, projectRoot, sharedDir } from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
@@ -27,7 +28,6 @@ function skipReason(): string | false {
   for (const s of SLIDES)
     if (!existsSync(join(sharedDir, 'fixtures/slides', s))) return `needs ../shared/fixtures/slides/${s}`;
   if (!existsSync(fixtureModel)) return `needs ${fixtureModel} (the EfficientNet-B0 cohort's model)`;
-  if (!existsSync(join(projectRoot, 'engine', 'cli.ts'))) return 'engine/cli.ts is missing';
   return false;
 }
 
@@ -39,7 +39,7 @@ describe('story: a ViT with cls+mean pooling replaces EfficientNet-B0', { skip: 
   const home = join(tmp.dir, 'home');
   const env = { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' };
   const tessella = (...args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'engine', 'cli.ts'), ...args], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
       cwd: projectRoot,
       env,
       encoding: 'utf8',
@@ -141,6 +141,15 @@ describe('story: a ViT with cls+mean pooling replaces EfficientNet-B0', { skip: 
       assert.notDeepEqual(r.embeddingCls, r.embeddingAvg);
     }
     assert.equal(records, 2);
+    // `tessella dataset --patient` shows the vectors the dataset has, and no empty max
+    const lines: string[] = [];
+    let someone = '';
+    for await (const r of readPatients(dir)) someone ||= r.patientId;
+    assert.equal(await datasetCli([dir, '--patient', someone], (l) => lines.push(l)), 0);
+    const shown = lines.join('\n');
+    assert.match(shown, new RegExp(`embedding_cls \\[\\d+ x ${VIT_DIM}\\]: mean`));
+    assert.match(shown, /embedding_avg \[/);
+    assert.doesNotMatch(shown, /embedding_max/);
     const report = readFileSync(join(dir, 'report.md'), 'utf8');
     assert.match(report, /embedding dimension 64, pooled vectors embedding_avg, embedding_cls/);
     assert.match(report, /## Tile geometry warnings/);
