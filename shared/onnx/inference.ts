@@ -118,12 +118,16 @@ export class InferenceWorker {
     });
   }
 
-  /** Run one batch (float32, or uint8 pixels). `data`'s buffer is transferred to the worker: do not use it afterwards. */
+  /**
+   * Run one batch (float32, or uint8 pixels). `data`'s buffer is transferred to the worker: do not use it afterwards.
+   * `rowsPerRun`: uint8 NHWC pixels into a model that maps each pixel on its own, run as slabs of that many rows.
+   */
   run(
     inputName: string,
     outputName: string,
     data: Float32Array | Uint8Array,
     dims: number[],
+    rowsPerRun?: number,
   ): Promise<InferenceOutput> {
     if (this.exitError) return Promise.reject(this.exitError);
     // errors name the model's own input dims, and a wrapped model's fixed dims are checked here, as ORT would
@@ -139,7 +143,7 @@ export class InferenceWorker {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, dims: modelDims });
-      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims };
+      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun };
       this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
     });
   }

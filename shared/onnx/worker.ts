@@ -26,6 +26,8 @@ export interface RunRequest {
   outputName: string;
   data: Float32Array | Uint8Array;
   dims: number[];
+  /** uint8 NHWC pixels into a pixel-by-pixel model: run them as slabs of this many rows (see runInSlabs) */
+  rowsPerRun?: number;
 }
 export type WorkerMessage =
   | {
@@ -100,6 +102,13 @@ async function start(): Promise<void> {
     }
     queue = queue.then(async () => {
       try {
+        if (req.rowsPerRun && req.data instanceof Uint8Array && req.dims.length === 4) {
+          const data = await runInSlabs(session, req as RunRequest & { data: Uint8Array; rowsPerRun: number });
+          port.postMessage({ type: 'result', id: req.id, data, dims: req.dims } satisfies WorkerMessage, [
+            data.buffer as ArrayBuffer,
+          ]);
+          return;
+        }
         const input =
           req.data instanceof Uint8Array
             ? new ort.Tensor('uint8', req.data, req.dims)
@@ -125,6 +134,33 @@ async function start(): Promise<void> {
       }
     });
   });
+}
+
+/**
+ * A batch [n, H, W, 3] of uint8 pixels run as slabs [1, rows, W, 3] of the tiles stacked one above the other,
+ * for a model that maps each pixel on its own (the caller knows): the same pixels come back, and the activations
+ * stay small enough for the caches instead of hundreds of MB per layer.
+ */
+async function runInSlabs(
+  session: ort.InferenceSession,
+  req: RunRequest & { data: Uint8Array; rowsPerRun: number },
+): Promise<Uint8Array> {
+  const [n, h, w, c] = req.dims;
+  const rowBytes = w * c;
+  const out = new Uint8Array(n * h * rowBytes);
+  for (let row = 0; row < n * h; row += req.rowsPerRun) {
+    const rows = Math.min(req.rowsPerRun, n * h - row);
+    const slab = req.data.subarray(row * rowBytes, (row + rows) * rowBytes);
+    const results = await session.run({ [req.inputName]: new ort.Tensor('uint8', slab, [1, rows, w, c]) }, [
+      req.outputName,
+    ]);
+    const y = results[req.outputName];
+    if (y.dims.join(',') !== [1, rows, w, c].join(','))
+      throw new Error(`a slab of ${rows} rows gave ${y.dims.join('x')}, not 1x${rows}x${w}x${c}`);
+    out.set(y.data as Uint8Array, row * rowBytes);
+    for (const t of Object.values(results)) t.dispose();
+  }
+  return out;
 }
 
 void start();
