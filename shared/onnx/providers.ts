@@ -143,9 +143,12 @@ export function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadat
   );
 }
 
-/** Batch size when the user gives none: small on CPU (StainNet at 448, batch 32 needs ~4 GB), larger on GPUs. */
+/**
+ * Batch size when the user gives none: small on CPU (StainNet at 448, batch 32 needs ~4 GB; B0 at batch 32 took
+ * 3-4x the CPU per tile of batch 8 here, its activations missing the caches and paged in afresh), larger on GPUs.
+ */
 export function defaultBatchSize(task: 'normalize' | 'embed', provider: string): number {
   const gpu = provider !== 'cpu';
   if (task === 'normalize') return gpu ? 32 : 8;
-  return gpu ? 128 : 32;
+  return gpu ? 128 : 8;
 }
