@@ -190,7 +190,9 @@ function breakdown(home: string, tiles: number, wall: number, peers: Record<stri
     '\ntessella per stage (its last run): job seconds, CPU of the stage processes (start-up included) per tile, ' +
       'process starts (their start-up CPU to the first datum, summed), model sessions opened (seconds, summed)',
   );
-  console.log('| stage | job s | CPU s | CPU ms/tile | starts (start-up CPU s) | sessions (s) |\n|---|---|---|---|---|---|');
+  console.log(
+    '| stage | job s | CPU s | CPU ms/tile | starts (start-up CPU s) | sessions (s) |\n|---|---|---|---|---|---|',
+  );
   for (const p of pipelines) {
     const secs = jobs.filter((j) => j.pipeline === p).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
     const g = logs[p] ?? { cpu: 0, datums: 0, starts: 0, startup: 0, opens: 0, open: 0 };
@@ -270,7 +272,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (const side of sides) {
         const run =
-          side === 'tessella' ? runTessella(home, slide.path, n, models.dir) : runPeer(side, cohortPaths(n, slide.path));
+          side === 'tessella'
+            ? runTessella(home, slide.path, n, models.dir)
+            : runPeer(side, cohortPaths(n, slide.path));
         if (side === 'tessella') {
           // the store is set up on the first tessella run; the peer reads the same names
           last = run;
@@ -280,7 +284,9 @@ async function main(): Promise<void> {
       }
     }
     console.log(`\n## ${n} slide(s), ${runs[0].tiles} tiles, ${rounds} round(s) alternated (${sides.join(' ')})`);
-    console.log('| round | side | wall s | tiles/s | tessella / side (tiles/s) | load avg |\n|---|---|---|---|---|---|');
+    console.log(
+      '| round | side | wall s | tiles/s | tessella / side (tiles/s) | load avg |\n|---|---|---|---|---|---|',
+    );
     for (let r = 0; r < rounds; r++) {
       const round = runs.slice(r * sides.length, (r + 1) * sides.length);
       const t = round.find((x) => x.side === 'tessella');

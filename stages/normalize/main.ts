@@ -38,9 +38,7 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
       const encoding = { quality: cfg.JPEG_QUALITY, chroma: cfg.JPEG_CHROMA, pngLevel: cfg.PNG_COMPRESSION };
       // on CPU a pixel-by-pixel model (StainNet) runs in slabs of rows: same pixels, activations that fit the caches
       const slabs =
-        model.pixelIo !== undefined &&
-        model.worker.provider === 'cpu' &&
-        isPixelwiseModel(join(model.dir, MODEL_FILE));
+        model.pixelIo !== undefined && model.worker.provider === 'cpu' && isPixelwiseModel(join(model.dir, MODEL_FILE));
       const rowsPerRun = slabs ? SLAB_ROWS : undefined;
       const options = { batchSize, format: cfg.TILE_FORMAT, encoding, rowsPerRun };
       const { tiles } = await normalizeTiles(input, join(env.outDir, slide, TILES_TFRECORD), model, options, log);

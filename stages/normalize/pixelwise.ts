@@ -60,7 +60,12 @@ interface Dim {
 }
 interface DecodedModel {
   graph?: {
-    node?: { opType?: string; input?: string[]; output?: string[]; attribute?: { name?: string; ints?: number[]; s?: Uint8Array; t?: { dims?: number[] } }[] }[];
+    node?: {
+      opType?: string;
+      input?: string[];
+      output?: string[];
+      attribute?: { name?: string; ints?: number[]; s?: Uint8Array; t?: { dims?: number[] } }[];
+    }[];
     initializer?: { name?: string; dims?: number[] }[];
     input?: { name?: string; type?: { tensorType?: { shape?: { dim?: Dim[] } } } }[];
   };
@@ -110,7 +115,7 @@ function pixelwiseProblem(m: DecodedModel): string | undefined {
     }
     if (op === 'Conv') {
       const w = shapes.get(ins[1] ?? '');
-      if (!w || w.length !== 4 || w[2] !== 1 || w[3] !== 1) return 'a convolution wider than 1x1';
+      if (w?.length !== 4 || w[2] !== 1 || w[3] !== 1) return 'a convolution wider than 1x1';
       for (const a of n.attribute ?? []) {
         const ints = (a.ints ?? []).map(Number);
         if (a.name === 'strides' && ints.some((x) => x !== 1)) return 'a strided convolution';
