@@ -5,7 +5,7 @@
  * from other work on the machine weighs on every side alike. One slide, then a cohort (the same slide under N
  * names; the peer runs slide after slide, as its users do).
  *
- *   npm run build && node --import tsx scripts/bench/vs-peer.ts [--cohort 8] [--rounds 2] [--sides tessella,onnx,torch]
+ *   npm run build && node --import tsx scripts/bench/vs-peer.ts [--sizes 1,8] [--rounds 2] [--sides tessella,onnx,torch]
  *     [--slide PATH] [--python /tmp/peer-venv/bin/python] [--peer ../shared/peer/strip_ai_modern.py] [--dir DIR]
  *     [--bare-tiles 64]
  *
@@ -33,7 +33,7 @@ import { tessella } from './tessella-cli.js';
 const root = appDir();
 const { values } = parseArgs({
   options: {
-    cohort: { type: 'string', default: '8' },
+    sizes: { type: 'string', default: '1,8' },
     rounds: { type: 'string', default: '2' },
     sides: { type: 'string', default: 'tessella,onnx,torch' },
     slide: { type: 'string' },
@@ -262,9 +262,9 @@ async function main(): Promise<void> {
   // the peer's ONNX export is cached on first use: do it before any clock
   if (sides.includes('onnx')) peerOnce('onnx', slide.path);
 
-  const cohort = Number(values.cohort);
   const rounds = Number(values.rounds);
-  for (const n of cohort > 1 ? [1, cohort] : [1]) {
+  for (const n of values.sizes!.split(',').map(Number)) {
+    if (!(n >= 1)) throw new Error(`--sizes: '${values.sizes}' is not a list of slide counts such as 1,8`);
     const home = join(base, `store-${n}`);
     const runs: Run[] = [];
     const peers: Record<string, PeerReport[]> = {};
@@ -298,6 +298,7 @@ async function main(): Promise<void> {
     if (last) {
       breakdown(home, last.tiles, last.wall, peers);
       if (n === 1) await bare(home, models.dir, last.tiles);
+      else console.log(`(bare session.run: see the 1-slide table; the cohort's per-tile rates are the same models)`);
     }
   }
 }

@@ -29,11 +29,14 @@ export class InferenceRunError extends Error {
 const fromSource = import.meta.url.endsWith('.ts');
 const workerUrl = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
 
-function newWorker(workerData: WorkerInit): Worker {
+function newWorker(workerData: WorkerInit | undefined): Worker {
   if (!fromSource) return new Worker(workerUrl, { workerData });
   const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
   return new Worker(boot, { eval: true, workerData });
 }
+
+/** A thread started ahead by prewarm(), its imports (ONNX Runtime) loading while the stage waits for its datum. */
+let spare: Worker | undefined;
 
 export class InferenceWorker {
   private nextId = 0;
@@ -85,7 +88,12 @@ export class InferenceWorker {
    */
   static start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
     const init: WorkerInit = { modelPath, ...settings, pixelIo };
-    const worker = newWorker(init);
+    const worker = spare ?? newWorker(init);
+    if (spare) {
+      spare = undefined;
+      worker.ref();
+      worker.postMessage({ type: 'init', init });
+    }
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       const onExit = (code: number) =>
@@ -116,6 +124,24 @@ export class InferenceWorker {
         }
       });
     });
+  }
+
+  /**
+   * Start the next start()'s thread now, without its model: Node's thread start and ONNX Runtime's load (~0.5 s)
+   * then overlap what comes before the model opens (a batch process waiting for its first datum, reading the
+   * card). Unreferenced until used, so it keeps no process alive.
+   */
+  static prewarm(): void {
+    if (spare) return;
+    const w = newWorker(undefined);
+    w.unref();
+    // a spare that fails to start is dropped; start() then makes a thread of its own
+    const drop = () => {
+      if (spare === w) spare = undefined;
+    };
+    w.once('error', drop);
+    w.once('exit', drop);
+    spare = w;
   }
 
   /**

@@ -43,7 +43,8 @@ export type WorkerMessage =
   | { type: 'error'; id: number; error: string };
 
 const port = parentPort!;
-const init = workerData as WorkerInit;
+/** Set when the thread was started with its model; a spare started ahead gets it in an 'init' message. */
+let init = workerData as WorkerInit;
 
 /** The model wrapped for pixels, or why not; a wrapped model ONNX Runtime refuses falls back to the model as it is. */
 async function openWrapped(req: PixelIoRequest): Promise<{
@@ -163,4 +164,11 @@ async function runInSlabs(
   return out;
 }
 
-void start();
+if (init) void start();
+else {
+  // a spare thread (InferenceWorker.prewarm): Node's thread start and ONNX Runtime's load are done; wait for the model
+  port.once('message', (m: { type: 'init'; init: WorkerInit }) => {
+    init = m.init;
+    void start();
+  });
+}
