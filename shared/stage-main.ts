@@ -52,8 +52,24 @@ async function runOnce(stage: string, main: StageFn, onLogger: (log: Logger) => 
     log.info('variables ignored', { why: `not parameters of ${stage}`, names: ignored });
     ignoredLogged = true;
   }
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  if (!startLogged) {
+    // what starting the process cost before the first datum (module loading): benchmarks add it up per stage
+    log.info('process started', { startup_s: round3(t0 / 1000), cpu_s: round3((cpu.user + cpu.system) / 1e6) });
+    startLogged = true;
+  }
   await main({ env, log });
+  const used = process.cpuUsage(cpu);
+  log.info('datum done', {
+    wall_s: round3((performance.now() - t0) / 1000),
+    cpu_s: round3((used.user + used.system) / 1e6),
+  });
 }
+
+/** Whether this process has logged its start-up (the first datum it serves). */
+let startLogged = false;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 function logCrash(log: Logger, err: unknown): string {
   const e = err instanceof Error ? err : new Error(String(err));

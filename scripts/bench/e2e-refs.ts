@@ -27,6 +27,7 @@ async function prepare(
   task: 'normalize' | 'embed',
   count: number,
   batch: number,
+  slabRows?: number,
 ): Promise<Prepared> {
   const pixels: { data: Uint8Array; k: number }[] = [];
   let side = 0;
@@ -37,6 +38,18 @@ async function prepare(
     if (pixels.length >= count) break;
   }
   const out: Prepared = [];
+  if (slabRows) {
+    // a pixel-by-pixel model as the normalize stage runs it on CPU: slabs of rows, one tile at a time
+    for (const p of pixels) {
+      for (let y = 0; y < side; y += slabRows) {
+        const rows = Math.min(slabRows, side - y);
+        const data = new Float32Array(3 * rows * side);
+        fillInput(data, 0, p.data.subarray(y * side * 3, (y + rows) * side * 3), rows, side, card.input, p.k);
+        out.push({ data, dims: inputDims(card.input.layout, 1, rows, side), n: y === 0 ? 1 : 0 });
+      }
+    }
+    return out;
+  }
   for (let s = 0; s < pixels.length; s += batch) {
     const part = pixels.slice(s, s + batch);
     const data = new Float32Array(part.length * 3 * side * side);
@@ -54,11 +67,11 @@ export async function bareRate(
   modelDir: string,
   task: 'normalize' | 'embed',
   tilesPath: string,
-  o: { batch: number; threads?: number; count: number; rounds: number },
+  o: { batch: number; threads?: number; count: number; rounds: number; slabRows?: number },
 ): Promise<BareRate> {
   const card = readModelCard(join(modelDir, 'model.json'));
   const threads = o.threads ?? availableParallelism();
-  const batches = await prepare(tilesPath, card, task, o.count, o.batch);
+  const batches = await prepare(tilesPath, card, task, o.count, o.batch, o.slabRows);
   const { session } = await openSession(join(modelDir, 'model.onnx'), {
     providers: ['cpu'],
     intraOpThreads: threads,

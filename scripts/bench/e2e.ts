@@ -14,8 +14,7 @@
  * (inference on cores - 1, tiles JPEG 4:2:0, normalize re-encoding JPEG). `--sweep` prints bare session.run
  * per batch size first (how the batch sizes were chosen).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,15 +22,12 @@ import YAML from 'yaml';
 import { appDir } from '../../engine/app-dir.js';
 import { tessella } from './tessella-cli.js';
 import { pipelineNamesIn } from '../../app/spec-folder.js';
-import { buildModels } from '../models/build.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
-import { makeSyntheticSlide } from '../synthetic-slide.js';
+import { benchModels, benchSlide, setUpStore, stageSeconds } from './e2e-store.js';
 import { bareRate, bothModels } from './e2e-refs.js';
 import { lossVsSlide, type Loss } from './e2e-quality.js';
 
 const root = appDir();
-const WIDTH = 17760;
-const HEIGHT = 10700;
 const STAGES = pipelineNamesIn();
 
 const MAIN_THREADS = Math.max(1, availableParallelism() - 1);
@@ -66,101 +62,10 @@ const base = resolve(values.dir ?? join(tmpdir(), 'tessella-e2e'));
 mkdirSync(base, { recursive: true });
 const refTiles = Number(values['ref-tiles']);
 
-/** The bench slide, made once per --dir. */
-async function benchSlide(): Promise<{ path: string; kind: string }> {
+/** The bench slide: --slide, else made once per --dir. */
+async function slideForBench(): Promise<{ path: string; kind: string }> {
   if (values.slide) return { path: resolve(values.slide), kind: values.slide };
-  const cmu = resolve(root, '../shared/fixtures/slides/cmu-1-small-region.svs');
-  const out = join(base, 'slide.tiff');
-  const hasVips = spawnSync('vips', ['--version'], { encoding: 'utf8' }).status === 0;
-  const kind =
-    hasVips && existsSync(cmu)
-      ? `CMU-1 small region replicated to ${WIDTH}x${HEIGHT} (vips)`
-      : `synthetic H&E ${WIDTH}x${HEIGHT}`;
-  if (existsSync(out)) return { path: out, kind };
-  if (kind.startsWith('CMU')) {
-    const v = (args: string[]) => {
-      const r = spawnSync('vips', args, { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`vips ${args.join(' ')}: ${r.stderr}`);
-    };
-    const rep = join(base, 'rep.v');
-    const flat = join(base, 'flat.v');
-    const crop = join(base, 'crop.v');
-    v(['replicate', cmu, rep, '8', '4']); // 2220 x 2967 -> 17760 x 11868
-    v(['flatten', rep, flat]);
-    v(['crop', flat, crop, '0', '0', String(WIDTH), String(HEIGHT)]);
-    v([
-      'tiffsave',
-      crop,
-      out,
-      '--tile',
-      '--pyramid',
-      '--compression',
-      'jpeg',
-      '--Q',
-      '90',
-      '--tile-width',
-      '256',
-      '--tile-height',
-      '256',
-    ]);
-    for (const f of [rep, flat, crop]) rmSync(f, { force: true });
-  } else {
-    await makeSyntheticSlide({ path: out, width: WIDTH, height: HEIGHT, seed: 7, tissueFraction: 0.5, pyramid: true });
-  }
-  return { path: out, kind };
-}
-
-/** A fresh store with the pipelines (env set per config), `n` copies of the slide, a manifest and the models. */
-function setUp(
-  home: string,
-  slide: string,
-  n: number,
-  models: string,
-  env: Record<string, Record<string, string>>,
-): string[] {
-  rmSync(home, { recursive: true, force: true });
-  tessella(home, ['init']);
-  const specDir = join(home, '..', `specs-${n}`);
-  mkdirSync(specDir, { recursive: true });
-  for (const [stage, vars] of Object.entries(env)) {
-    const spec = YAML.parse(readFileSync(join(root, 'pipelines', `${stage}.yaml`), 'utf8'));
-    spec.transform.env = { ...spec.transform.env, ...vars };
-    const file = join(specDir, `${stage}.json`);
-    writeFileSync(file, JSON.stringify(spec));
-    tessella(home, ['update', 'pipeline', '-f', file]);
-  }
-  const slidesDir = join(home, '..', `slides-${n}`);
-  rmSync(slidesDir, { recursive: true, force: true });
-  mkdirSync(slidesDir, { recursive: true });
-  const ids = Array.from({ length: n }, (_, i) => `S${String(i).padStart(2, '0')}`);
-  const rows = ['image_id,patient_id,center_id,label'];
-  ids.forEach((id, i) => {
-    spawnSync('ln', ['-s', slide, join(slidesDir, `${id}.tiff`)]);
-    rows.push(`${id},P${i},${i % 2},${i % 2 ? 'LAA' : 'CE'}`);
-  });
-  const manifest = join(home, '..', `manifest-${n}.csv`);
-  writeFileSync(manifest, rows.join('\n') + '\n');
-  tessella(home, ['add', 'slides', '-L', slidesDir]);
-  tessella(home, ['put', 'file', 'manifest@master:/manifest.csv', '-f', manifest]);
-  tessella(home, ['put', 'file', 'models@master:/', '-f', models, '-r']);
-  return ids;
-}
-
-interface JobRow {
-  job: { pipeline: string };
-  started: string | null;
-  finished: string | null;
-}
-
-function stageSeconds(home: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const line of tessella(home, ['list', 'job', '-o', 'json']).split('\n')) {
-    if (!line.trim()) continue;
-    const j = JSON.parse(line) as JobRow;
-    if (j.started && j.finished)
-      out[j.job.pipeline] = (out[j.job.pipeline] ?? 0) + (Date.parse(j.finished) - Date.parse(j.started)) / 1000;
-  }
-  return out;
+  return benchSlide(base);
 }
 
 function specEnv(stage: string, env: Record<string, Record<string, string>>): Record<string, string> {
@@ -204,21 +109,11 @@ async function references(work: string, home: string, models: string, batches: {
 async function main(): Promise<void> {
   if (!existsSync(join(root, 'dist', 'stages')))
     throw new Error('run `npm run build` first: the stages run from dist/');
-  const slide = await benchSlide();
+  const slide = await slideForBench();
   const models = join(base, 'models');
-  const b0 = resolve(root, '../shared/fixtures/models/efficientnet-b0-random.onnx');
-  buildModels({
-    out: models,
-    normalize: 'identity',
-    shift: [0, 0, 0],
-    embed: 'tiny',
-    embedOnnx: existsSync(b0) ? b0 : undefined,
-    seed: 0,
-  });
+  const built = benchModels(models);
   const cores = availableParallelism();
-  console.log(
-    `slide: ${slide.kind}; models: StainNet-shaped identity, ${existsSync(b0) ? 'EfficientNet-B0 (random weights)' : 'tiny CNN (no B0 fixture)'}; ${cores} cores`,
-  );
+  console.log(`slide: ${slide.kind}; models: StainNet-shaped identity, ${built.embed}; ${cores} cores`);
   console.log(
     `load average at start: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (other work on the machine slows both sides)`,
   );
@@ -233,7 +128,7 @@ async function main(): Promise<void> {
       const work = join(base, `${name}-${n}`);
       const home = join(work, 'store');
       mkdirSync(work, { recursive: true });
-      const ids = setUp(home, slide.path, n, models, env);
+      const ids = setUpStore(home, slide.path, n, models, env);
       const t0 = performance.now();
       tessella(home, ['run']);
       const wall = (performance.now() - t0) / 1000;

@@ -29,11 +29,14 @@ export class InferenceRunError extends Error {
 const fromSource = import.meta.url.endsWith('.ts');
 const workerUrl = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
 
-function newWorker(workerData: WorkerInit): Worker {
+function newWorker(workerData: WorkerInit | undefined): Worker {
   if (!fromSource) return new Worker(workerUrl, { workerData });
   const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(workerUrl.href)}); })`;
   return new Worker(boot, { eval: true, workerData });
 }
+
+/** A thread started ahead by prewarm(), its imports (ONNX Runtime) loading while the stage waits for its datum. */
+let spare: Worker | undefined;
 
 export class InferenceWorker {
   private nextId = 0;
@@ -88,7 +91,12 @@ export class InferenceWorker {
     // read by the TensorRT provider from the process's environment when it builds its engine; set here, on the main
     // thread, where process.env writes reach the C environment (a worker's process.env is its own copy)
     if (settings.fp16 && settings.providers.includes('tensorrt')) process.env.ORT_TENSORRT_FP16_ENABLE = '1';
-    const worker = newWorker(init);
+    const worker = spare ?? newWorker(init);
+    if (spare) {
+      spare = undefined;
+      worker.ref();
+      worker.postMessage({ type: 'init', init });
+    }
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       const onExit = (code: number) =>
@@ -121,12 +129,34 @@ export class InferenceWorker {
     });
   }
 
-  /** Run one batch (float32, or uint8 pixels). `data`'s buffer is transferred to the worker: do not use it afterwards. */
+  /**
+   * Start the next start()'s thread now, without its model: Node's thread start and ONNX Runtime's load (~0.5 s)
+   * then overlap what comes before the model opens (a batch process waiting for its first datum, reading the
+   * card). Unreferenced until used, so it keeps no process alive.
+   */
+  static prewarm(): void {
+    if (spare) return;
+    const w = newWorker(undefined);
+    w.unref();
+    // a spare that fails to start is dropped; start() then makes a thread of its own
+    const drop = () => {
+      if (spare === w) spare = undefined;
+    };
+    w.once('error', drop);
+    w.once('exit', drop);
+    spare = w;
+  }
+
+  /**
+   * Run one batch (float32, or uint8 pixels). `data`'s buffer is transferred to the worker: do not use it afterwards.
+   * `rowsPerRun`: uint8 NHWC pixels into a model that maps each pixel on its own, run as slabs of that many rows.
+   */
   run(
     inputName: string,
     outputName: string,
     data: Float32Array | Uint8Array,
     dims: number[],
+    rowsPerRun?: number,
   ): Promise<InferenceOutput> {
     if (this.exitError) return Promise.reject(this.exitError);
     // errors name the model's own input dims, and a wrapped model's fixed dims are checked here, as ORT would
@@ -142,7 +172,7 @@ export class InferenceWorker {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, dims: modelDims });
-      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims };
+      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun };
       this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
     });
   }

@@ -127,6 +127,7 @@ export async function openModel(
   const incomplete = onnxModelProblem(modelPath);
   if (incomplete) throw incompleteModel(modelPath, incomplete);
   const request = pixelRequest(card, task, pixels);
+  const openStart = performance.now();
   const [sha256, worker] = await Promise.all([
     sha256File(modelPath),
     InferenceWorker.start(modelPath, settings, typeof request === 'string' ? undefined : request).catch((err) => {
@@ -145,6 +146,7 @@ export async function openModel(
     provider: worker.provider,
     sha256: sha256.slice(0, 12),
     pixels: wrapped ? 'onnx' : 'js',
+    open_s: Math.round(performance.now() - openStart) / 1000,
   });
   const unwrapped = typeof request === 'string' ? request : worker.pixelIo?.reason;
   if (pixels.conversion === 'onnx' && !wrapped) log?.info('pixels converted in JavaScript', { why: unwrapped });

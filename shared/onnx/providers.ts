@@ -83,6 +83,9 @@ function sessionOptions(provider: string, s: SessionSettings): ort.InferenceSess
   const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? defaultCpuThreads() : 0;
   if (intra > 0) options.intraOpNumThreads = intra;
   if (s.interOpThreads > 0) options.interOpNumThreads = s.interOpThreads;
+  // On CPU, ORT's memory pattern plans one block per input shape from the first runs: a slide's few batches pay
+  // for tracing and paging it in (cold B0 batches took 50-60 ms of CPU per tile with it, 30-37 without; warm alike).
+  if (provider === 'cpu') options.enableMemPattern = false;
   if (provider === 'cpu' && !s.spinning) {
     options.extra = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
   }
@@ -162,9 +165,12 @@ export function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadat
   );
 }
 
-/** Batch size when the user gives none: small on CPU (StainNet at 448, batch 32 needs ~4 GB), larger on GPUs. */
+/**
+ * Batch size when the user gives none: small on CPU (StainNet at 448, batch 32 needs ~4 GB; B0 at batch 32 took
+ * 3-4x the CPU per tile of batch 8 here, its activations missing the caches and paged in afresh), larger on GPUs.
+ */
 export function defaultBatchSize(task: 'normalize' | 'embed', provider: string): number {
   const gpu = provider !== 'cpu';
   if (task === 'normalize') return gpu ? 32 : 8;
-  return gpu ? 128 : 32;
+  return gpu ? 128 : 8;
 }

@@ -27,6 +27,8 @@ export interface RunRequest {
   outputName: string;
   data: Float32Array | Uint8Array;
   dims: number[];
+  /** uint8 NHWC pixels into a pixel-by-pixel model: run them as slabs of this many rows (see runInSlabs) */
+  rowsPerRun?: number;
 }
 export type WorkerMessage =
   | {
@@ -42,7 +44,8 @@ export type WorkerMessage =
   | { type: 'error'; id: number; error: string };
 
 const port = parentPort!;
-const init = workerData as WorkerInit;
+/** Set when the thread was started with its model; a spare started ahead gets it in an 'init' message. */
+let init = workerData as WorkerInit;
 
 /** The model wrapped for pixels, or why not; a wrapped model ONNX Runtime refuses falls back to the model as it is. */
 async function openWrapped(req: PixelIoRequest): Promise<{
@@ -107,6 +110,13 @@ async function start(): Promise<void> {
     }
     queue = queue.then(async () => {
       try {
+        if (req.rowsPerRun && req.data instanceof Uint8Array && req.dims.length === 4) {
+          const data = await runInSlabs(session, req as RunRequest & { data: Uint8Array; rowsPerRun: number });
+          port.postMessage({ type: 'result', id: req.id, data, dims: req.dims } satisfies WorkerMessage, [
+            data.buffer as ArrayBuffer,
+          ]);
+          return;
+        }
         const input =
           req.data instanceof Uint8Array
             ? new ort.Tensor('uint8', req.data, req.dims)
@@ -137,4 +147,38 @@ async function start(): Promise<void> {
   });
 }
 
-void start();
+/**
+ * A batch [n, H, W, 3] of uint8 pixels run as slabs [1, rows, W, 3] of the tiles stacked one above the other,
+ * for a model that maps each pixel on its own (the caller knows): the same pixels come back, and the activations
+ * stay small enough for the caches instead of hundreds of MB per layer.
+ */
+async function runInSlabs(
+  session: ort.InferenceSession,
+  req: RunRequest & { data: Uint8Array; rowsPerRun: number },
+): Promise<Uint8Array> {
+  const [n, h, w, c] = req.dims;
+  const rowBytes = w * c;
+  const out = new Uint8Array(n * h * rowBytes);
+  for (let row = 0; row < n * h; row += req.rowsPerRun) {
+    const rows = Math.min(req.rowsPerRun, n * h - row);
+    const slab = req.data.subarray(row * rowBytes, (row + rows) * rowBytes);
+    const results = await session.run({ [req.inputName]: new ort.Tensor('uint8', slab, [1, rows, w, c]) }, [
+      req.outputName,
+    ]);
+    const y = results[req.outputName];
+    if (y.dims.join(',') !== [1, rows, w, c].join(','))
+      throw new Error(`a slab of ${rows} rows gave ${y.dims.join('x')}, not 1x${rows}x${w}x${c}`);
+    out.set(y.data as Uint8Array, row * rowBytes);
+    for (const t of Object.values(results)) t.dispose();
+  }
+  return out;
+}
+
+if (init) void start();
+else {
+  // a spare thread (InferenceWorker.prewarm): Node's thread start and ONNX Runtime's load are done; wait for the model
+  port.once('message', (m: { type: 'init'; init: WorkerInit }) => {
+    init = m.init;
+    void start();
+  });
+}

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { EMBEDDINGS_FILE } from '../../shared/contract/index.js';
 import { sessionSettings } from '../../shared/onnx/config.js';
+import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { runModelStage } from '../../shared/onnx/stage.js';
 import { inputPath, slideIdOf } from '../../shared/pfs.js';
@@ -16,6 +17,8 @@ import { embedTiles, writeEmbeddings } from './embed.js';
 
 const STAGE = 'embed';
 
+// the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
+InferenceWorker.prewarm();
 stageMain(STAGE, async ({ env, log: stageLog }) => {
   const cfg = readEmbedConfig();
   const tilesDir = inputPath('normalize');

@@ -3,8 +3,9 @@
  * model; writes `/<slide>/tiles.tfrecord` with the same keys. Wiring only; the work is in normalize.ts.
  */
 import { join } from 'node:path';
-import { TILES_TFRECORD } from '../../shared/contract/index.js';
+import { MODEL_FILE, TILES_TFRECORD } from '../../shared/contract/index.js';
 import { sessionSettings } from '../../shared/onnx/config.js';
+import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { runModelStage } from '../../shared/onnx/stage.js';
 import { inputPath, slideIdOf } from '../../shared/pfs.js';
@@ -12,9 +13,12 @@ import { stageMain } from '../../shared/stage-main.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
 import { readNormalizeConfig } from './config.js';
 import { normalizeTiles } from './normalize.js';
+import { isPixelwiseModel, SLAB_ROWS } from './pixelwise.js';
 
 const STAGE = 'normalize';
 
+// the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
+InferenceWorker.prewarm();
 stageMain(STAGE, async ({ env, log: stageLog }) => {
   const cfg = readNormalizeConfig();
   const tilesDir = inputPath('tile_extract');
@@ -35,9 +39,18 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
       const input = tilesRecordIn(tilesDir, 'tile-extract');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('normalize', model.worker.provider);
       const encoding = { quality: cfg.JPEG_QUALITY, chroma: cfg.JPEG_CHROMA, pngLevel: cfg.PNG_COMPRESSION };
-      const options = { batchSize, format: cfg.TILE_FORMAT, encoding };
+      // on CPU a pixel-by-pixel model (StainNet) runs in slabs of rows: same pixels, activations that fit the caches
+      const slabs =
+        model.pixelIo !== undefined && model.worker.provider === 'cpu' && isPixelwiseModel(join(model.dir, MODEL_FILE));
+      const rowsPerRun = slabs ? SLAB_ROWS : undefined;
+      const options = { batchSize, format: cfg.TILE_FORMAT, encoding, rowsPerRun };
       const { tiles } = await normalizeTiles(input, join(env.outDir, slide, TILES_TFRECORD), model, options, log);
-      log.info('normalized', { tiles, batch_size: batchSize, provider: model.worker.provider });
+      log.info('normalized', {
+        tiles,
+        batch_size: batchSize,
+        provider: model.worker.provider,
+        rows_per_run: rowsPerRun ?? 'whole tiles',
+      });
     },
   });
 });

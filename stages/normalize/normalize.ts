@@ -21,6 +21,8 @@ export interface NormalizeOptions {
   /** 'same' keeps each tile's format (JPEG stays JPEG). */
   format: 'same' | TileFormat;
   encoding?: Partial<TileEncoding>;
+  /** A pixel-by-pixel model taking pixels: run each batch as slabs of this many rows (pixelwise.ts). */
+  rowsPerRun?: number;
 }
 
 interface DecodedTile {
@@ -62,7 +64,7 @@ export async function normalizeTiles(
             height,
             width,
           );
-          return worker.run(pixelIo.input, pixelIo.output, data, dims);
+          return worker.run(pixelIo.input, pixelIo.output, data, dims, opts.rowsPerRun);
         }
         const data = new Float32Array(n * 3 * width * height);
         batch.items.forEach((t, i) => fillInput(data, i, t.img.data, height, width, card.input));
