@@ -11,7 +11,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { StoreError } from './store.js';
+import { StoreError } from './store-error.js';
 
 /** How many lines of SQLite's report a message quotes. */
 const QUOTED = 3;

@@ -13,20 +13,12 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { engineEnv } from '../env.js';
 import { BlobStore } from './blobs.js';
+import { StoreError } from './store-error.js';
 import { damagedStoreError, isCorruption, refuseIfDamaged, writeCheckDepth } from './integrity.js';
 import { SCHEMA, SCHEMA_VERSION, schemaVersion, upgradeFromV1, VIEWS } from './schema.js';
 import { ownerAlive, processAlive, processStartTime, selfStartTime } from './proc.js';
 
-export class StoreError extends Error {
-  constructor(
-    message: string,
-    /** exit status the CLI uses */
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'StoreError';
-  }
-}
+export { StoreError };
 
 export function defaultHome(): string {
   return resolve(engineEnv().TESSELLA_HOME ?? join(process.cwd(), '.tessella'));
