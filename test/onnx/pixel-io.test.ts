@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { buildModels } from '../../scripts/models/build.js';
 import { stainNetCard } from '../../scripts/models/stainnet.js';
 import { embedTiles } from '../../stages/embed/embed.js';

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeRgb, encodeRgb } from '../../shared/image.js';
