@@ -70,7 +70,13 @@ export async function syntheticTiles(
 export function runStage(stage: string, env: Record<string, string>): { status: number | null; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'stages', stage, 'main.ts')], {
     cwd: projectRoot,
-    env: { ...process.env, TESSELLA_LOG_FORMAT: 'json', INTRA_OP_THREADS: '2', ...env },
+    // a model stage's thread count; another stage refuses it as a parameter it does not have
+    env: {
+      ...process.env,
+      TESSELLA_LOG_FORMAT: 'json',
+      ...(stage === 'normalize' || stage === 'embed' ? { INTRA_OP_THREADS: '2' } : {}),
+      ...env,
+    },
     encoding: 'utf8',
     timeout: 120_000,
   });
