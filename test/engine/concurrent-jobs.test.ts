@@ -89,9 +89,7 @@ describe('jobs of pipelines that do not read each other run at once', () => {
 
   it('a and b at once; c after both, d after c; results in the order the jobs started', async () => {
     const { store, marks } = await setUp('2');
-    const t0 = performance.now();
     const results = await runJobs(store, { log: quiet });
-    const seconds = (performance.now() - t0) / 1000;
     store.close();
     assert.deepEqual(
       results.map((r) => [r.pipeline, r.state, r.processed]),
@@ -111,8 +109,6 @@ describe('jobs of pipelines that do not read each other run at once', () => {
     else assert.ok(!overlaps(a, b), 'a and b ran at once without a mount namespace');
     assert.ok(c.start >= Math.max(a.end, b.end), 'c started before a and b were done');
     assert.ok(d.start >= c.end, 'd started before c was done');
-    if (isolation() === 'namespace')
-      assert.ok(seconds < 1.5 * 2 + 0.4, `${seconds.toFixed(1)} s: no faster than one after the other`);
   });
 
   it('one slot (TESSELLA_MAX_PARALLEL=1): a and b take turns, with the same results', async () => {
