@@ -9,13 +9,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { pipelineNamesIn } from '../../app/spec-folder.js';
 import { buildModels } from '../../scripts/models/build.js';
 import { projectRoot, sharedDir, tempDir } from '../helpers/dirs.js';
+import { writeSourceSpecs } from '../helpers/source-specs.js';
 
 const SLIDE = 'cmu-1-small-region.pyramid.tiff';
 const SLIDE_IDS = ['s1', 's2', 's3', 's4'];
-const STAGES = pipelineNamesIn(join(projectRoot, 'pipelines'));
 const skip = existsSync(join(sharedDir, 'fixtures/slides', SLIDE)) ? false : `needs ../shared/fixtures/slides/${SLIDE}`;
 
 /** The attempt lines of every datum log of a pipeline: how many times one of its datums was started. */
@@ -47,15 +46,7 @@ describe('story: a corrupt model fails the job once', { skip }, () => {
   };
 
   it('embed stops at its first datum, naming /embed/model.onnx of the models repo', () => {
-    const specs = join(tmp.dir, 'pipelines');
-    mkdirSync(specs);
-    for (const s of STAGES) {
-      const text = readFileSync(join(projectRoot, 'pipelines', `${s}.yaml`), 'utf8').replace(
-        /\[\s*"?node"?\s*,\s*"?dist\/stages\/([\w-]+)\/main\.js"?\s*\]/,
-        (_m, stage: string) => `["node", "--import", "tsx", "stages/${stage}/main.ts"]`,
-      );
-      writeFileSync(join(specs, `${s}.yaml`), text);
-    }
+    const specs = writeSourceSpecs(join(tmp.dir, 'pipelines'));
     const slides = join(tmp.dir, 'slides');
     for (const id of SLIDE_IDS) {
       mkdirSync(join(slides, id), { recursive: true });

@@ -12,11 +12,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
-import { pipelineNamesIn } from '../../app/spec-folder.js';
 import { sharedDir, projectRoot, tempDir } from '../helpers/dirs.js';
+import { writeSourceSpecs } from '../helpers/source-specs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
-const STAGES = pipelineNamesIn(join(projectRoot, 'pipelines'));
 
 function skipReason(): string | false {
   for (const s of SLIDES)
@@ -46,16 +45,8 @@ describe('story: a model fault fails the job and leaves the dataset as it was', 
   let publishedHead = '';
 
   before(() => {
-    const specs = join(tmp.dir, 'pipelines');
-    mkdirSync(specs);
-    for (const s of STAGES) {
-      const text = readFileSync(join(projectRoot, 'pipelines', `${s}.yaml`), 'utf8').replace(
-        /\[\s*"?node"?\s*,\s*"?dist\/stages\/([\w-]+)\/main\.js"?\s*\]/,
-        (_m, stage: string) => `["node", "--import", "tsx", "stages/${stage}/main.ts"]`,
-      );
-      // one try: a model fault fails the same way every time, and the test need not wait for three
-      writeFileSync(join(specs, `${s}.yaml`), text.replace(/datumTries: \d+/, 'datumTries: 1'));
-    }
+    // one try: a model fault fails the same way every time, and the test need not wait for three
+    const specs = writeSourceSpecs(join(tmp.dir, 'pipelines'), (t) => t.replace(/datumTries: \d+/, 'datumTries: 1'));
     const slides = join(tmp.dir, 'slides');
     for (const s of SLIDES) {
       const id = s.split('.')[0];

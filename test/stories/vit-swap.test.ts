@@ -19,6 +19,7 @@ import { main as datasetCli } from '../../app/verbs/dataset.js';
 import { readPatients } from '../../shared/dataset-reader.js';
 import { fixtureModel, projectRoot, sharedDir } from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
+import { writeSourceSpecs } from '../helpers/source-specs.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
 const STAGES = pipelineNamesIn(join(projectRoot, 'pipelines'));
@@ -63,15 +64,7 @@ describe('story: a ViT with cls+mean pooling replaces EfficientNet-B0', { skip: 
   };
 
   before(() => {
-    const specs = join(tmp.dir, 'pipelines');
-    mkdirSync(specs);
-    for (const s of STAGES) {
-      const text = readFileSync(join(projectRoot, 'pipelines', `${s}.yaml`), 'utf8').replace(
-        /\[\s*"?node"?\s*,\s*"?dist\/stages\/([\w-]+)\/main\.js"?\s*\]/,
-        (_m, stage: string) => `["node", "--import", "tsx", "stages/${stage}/main.ts"]`,
-      );
-      writeFileSync(join(specs, `${s}.yaml`), text);
-    }
+    const specs = writeSourceSpecs(join(tmp.dir, 'pipelines'));
     const slides = join(tmp.dir, 'slides');
     for (const s of SLIDES) {
       const id = s.split('.')[0];
