@@ -12,7 +12,7 @@ import { active } from '../worker/children.js';
 import { isolation } from '../worker/sandbox.js';
 import { WarmWorkers } from '../worker/warm-workers.js';
 import { workingDirFor } from '../worker/working-dir.js';
-import { downstreamOf, readersOfRepo, upstreamOf } from './dag.js';
+import { downstreamOf, upstreamOf } from './dag.js';
 import type { JobResult } from './job-result.js';
 import { runJob } from './job-run.js';
 import { dueOf, duePipelines } from './jobs.js';
@@ -52,6 +52,15 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
         const specs = ordered.map((p) => p.spec);
         const due = duePipelines(store).filter((d) => !failed.has(d.row.name) && !running.has(d.row.name));
         const waiting = new Set([...running.keys(), ...due.map((d) => d.row.name)]);
+        // the processes of every batching pipeline this call will likely run, started ahead (worker/warm-workers.ts)
+        if (batchingEnabled() && due.length) {
+          warm.prestart(
+            ordered
+              .filter(({ row, spec }) => spec.transform.datumBatching && !failed.has(row.name) && !running.has(row.name))
+              .filter(({ row }) => waiting.has(row.name) || [...upstreamOf(row.name, specs)].some((u) => waiting.has(u)))
+              .map(({ row, spec }) => ({ spec, version: row.version })),
+          );
+        }
         for (const d of due) {
           const name = d.row.name;
           if ([...upstreamOf(name, specs)].some((u) => waiting.has(u))) continue;
@@ -59,15 +68,6 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
           // before and after (worker/run-datum.ts): that needs one job at a time
           if (running.size && isolation() === 'copy') break;
           const index = results.push(undefined) - 1;
-          if (batchingEnabled()) {
-            const readers = new Set(readersOfRepo(name, specs).map((s) => s.pipeline.name));
-            warm.prestart(
-              ordered
-                .filter((o) => readers.has(o.row.name) && o.spec.transform.datumBatching)
-                .filter((o) => !failed.has(o.row.name) && !running.has(o.row.name))
-                .map((o) => ({ spec: o.spec, version: o.row.version })),
-            );
-          }
           const job = runJob(store, d, log, slots, warm).then((r) => {
             results[index] = r;
             running.delete(name);

@@ -68,10 +68,11 @@ export class BatchWorker implements Executor {
 
   /**
    * Starts the process before any datum is ready (while the pipelines upstream still run), so its start-up (Node,
-   * the stage's imports) is off the path; the job's variables come with each datum's answer.
+   * the stage's imports) is off the path; the job's variables come with each datum's answer. Resolves as `start`.
    */
-  prestart(): void {
+  prestart(): Promise<string> {
     this.starting ??= this.start();
+    return this.starting;
   }
 
   /** Every datum of this worker has the same root, emptied after each (`finish`). */

@@ -6,7 +6,8 @@ import { Worker } from 'node:worker_threads';
 import type { TensorInfo } from './card.js';
 import { inputDimsProblem, modelInputDims, type PixelIoRequest } from './pixel-io.js';
 import type { ProviderAttempt, SessionSettings } from './providers.js';
-import type { PixelIoState, RunRequest, WorkerInit, WorkerMessage } from './worker.js';
+import { BufferPool, wholeBuffer } from './buffers.js';
+import type { PixelIoState, RecycleRequest, RunRequest, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface InferenceOutput {
   /** float32, or uint8 pixels from a model wrapped for pixel output */
@@ -45,6 +46,8 @@ export class InferenceWorker {
     { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; dims: number[] }
   >();
   private exitError: Error | undefined;
+  /** batch inputs the worker handed back, for the next batches (buffers.ts) */
+  private readonly inputBuffers = new BufferPool();
 
   private constructor(
     private readonly worker: Worker,
@@ -59,6 +62,7 @@ export class InferenceWorker {
   ) {
     worker.on('message', (m: WorkerMessage) => {
       if (m.type !== 'result' && m.type !== 'error') return;
+      if (m.type === 'result' && m.input) this.inputBuffers.give(m.input);
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
@@ -175,6 +179,21 @@ export class InferenceWorker {
       const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun };
       this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
     });
+  }
+
+  /**
+   * A buffer of `bytes` for a batch's input, one an earlier batch handed back when one fits (its old bytes still in
+   * it: fill all of it).
+   */
+  inputBuffer(bytes: number): ArrayBuffer {
+    return this.inputBuffers.take(bytes);
+  }
+
+  /** Gives an output's buffer back to the worker for a later batch's output; `out` must not be used afterwards. */
+  recycle(out: InferenceOutput): void {
+    const buffer = wholeBuffer(out.data);
+    if (!buffer || this.exitError) return;
+    this.worker.postMessage({ type: 'recycle', buffer } satisfies RecycleRequest, [buffer]);
   }
 
   async close(): Promise<void> {

@@ -12,10 +12,18 @@ export function inputDims(layout: ModelCard['input']['layout'], n: number, heigh
   return layout === 'NCHW' ? [n, 3, height, width] : [n, height, width, 3];
 }
 
-/** A batch of same-size RGB tiles as one uint8 NHWC buffer, and its dims: the input of a model wrapped for pixels. */
-export function pixelBatch(tiles: Uint8Array[], height: number, width: number): { data: Uint8Array; dims: number[] } {
+/**
+ * A batch of same-size RGB tiles as one uint8 NHWC buffer, and its dims: the input of a model wrapped for pixels.
+ * `into`: where the buffer comes from (the inference worker's reused ones), else a new one.
+ */
+export function pixelBatch(
+  tiles: Uint8Array[],
+  height: number,
+  width: number,
+  into?: (bytes: number) => ArrayBuffer,
+): { data: Uint8Array; dims: number[] } {
   const tile = height * width * 3;
-  const data = new Uint8Array(tiles.length * tile);
+  const data = into ? new Uint8Array(into(tiles.length * tile)) : new Uint8Array(tiles.length * tile);
   tiles.forEach((t, i) => data.set(t, i * tile));
   return { data, dims: inputDims('NHWC', tiles.length, height, width) };
 }

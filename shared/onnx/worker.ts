@@ -7,8 +7,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from './card.js';
 import { fromHalf, toHalf } from './half.js';
+import { encodeModel } from './onnx-proto.js';
 import { wrapWithPixelIo, type PixelIoRequest } from './pixel-io.js';
 import { openSession, ProviderError, tensorInfos, type OpenedSession, type SessionSettings } from './providers.js';
+import { BufferPool, wholeBuffer } from './buffers.js';
 
 export interface WorkerInit extends SessionSettings {
   modelPath: string;
@@ -30,6 +32,11 @@ export interface RunRequest {
   /** uint8 NHWC pixels into a pixel-by-pixel model: run them as slabs of this many rows (see runInSlabs) */
   rowsPerRun?: number;
 }
+/** An output's buffer given back by the main thread once it is done with it, for a later batch's output. */
+export interface RecycleRequest {
+  type: 'recycle';
+  buffer: ArrayBuffer;
+}
 export type WorkerMessage =
   | {
       type: 'ready';
@@ -40,7 +47,8 @@ export type WorkerMessage =
       pixelIo?: PixelIoState;
     }
   | { type: 'failed'; error: string; attempts: { provider: string; error?: string }[] }
-  | { type: 'result'; id: number; data: Float32Array | Uint8Array; dims: number[] }
+  /** `input`: the request's buffer, handed back for a later batch's input (buffers.ts) */
+  | { type: 'result'; id: number; data: Float32Array | Uint8Array; dims: number[]; input?: ArrayBuffer }
   | { type: 'error'; id: number; error: string };
 
 const port = parentPort!;
@@ -98,9 +106,15 @@ async function start(): Promise<void> {
       .filter((i) => i.type === 'float16')
       .map((i) => i.name),
   );
+  // outputs written in place (slabs) reuse the buffers the main thread gives back
+  const outputs = new BufferPool();
   // Requests are handled one at a time in arrival order; the main thread may queue the next one.
   let queue = Promise.resolve();
-  port.on('message', (req: RunRequest | { type: 'close' }) => {
+  port.on('message', (req: RunRequest | RecycleRequest | { type: 'close' }) => {
+    if (req.type === 'recycle') {
+      outputs.give(req.buffer);
+      return;
+    }
     if (req.type === 'close') {
       queue = queue.then(async () => {
         await session.release();
@@ -110,41 +124,54 @@ async function start(): Promise<void> {
     }
     queue = queue.then(async () => {
       try {
-        if (req.rowsPerRun && req.data instanceof Uint8Array && req.dims.length === 4) {
-          const data = await runInSlabs(session, req as RunRequest & { data: Uint8Array; rowsPerRun: number });
-          port.postMessage({ type: 'result', id: req.id, data, dims: req.dims } satisfies WorkerMessage, [
-            data.buffer as ArrayBuffer,
+        const { data, dims } = await runOne(session, req, halfInputs, outputs);
+        // the input goes back to the main thread for a later batch: fresh memory costs a page fault per 4 KiB
+        const input = wholeBuffer(req.data);
+        const send = (out: Float32Array | Uint8Array) =>
+          port.postMessage({ type: 'result', id: req.id, data: out, dims, input } satisfies WorkerMessage, [
+            out.buffer as ArrayBuffer,
+            ...(input ? [input] : []),
           ]);
-          return;
+        try {
+          send(data);
+        } catch {
+          // ORT's own output memory (an external buffer) cannot be transferred: a copy can
+          send(data.slice());
         }
-        const input =
-          req.data instanceof Uint8Array
-            ? new ort.Tensor('uint8', req.data, req.dims)
-            : halfInputs.has(req.inputName)
-              ? new ort.Tensor('float16', toHalf(req.data), req.dims)
-              : new ort.Tensor('float32', req.data, req.dims);
-        const results = await session.run({ [req.inputName]: input }, [req.outputName]);
-        const out = results[req.outputName];
-        const dims = [...out.dims];
-        const raw =
-          out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array | Uint8Array);
-        // Hand ORT's output buffer over without a copy when it is a whole, transferable ArrayBuffer.
-        if (raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer) {
-          try {
-            port.postMessage({ type: 'result', id: req.id, data: raw, dims } satisfies WorkerMessage, [raw.buffer]);
-            return;
-          } catch {
-            // not transferable (an external buffer): copy below
-          }
-        }
-        const data = raw.slice();
-        for (const t of Object.values(results)) t.dispose();
-        port.postMessage({ type: 'result', id: req.id, data, dims } satisfies WorkerMessage, [data.buffer]);
       } catch (err) {
         port.postMessage({ type: 'error', id: req.id, error: (err as Error).message } satisfies WorkerMessage);
       }
     });
   });
+}
+
+/** One request's output, in a buffer of its own that can be transferred. */
+async function runOne(
+  session: ort.InferenceSession,
+  req: RunRequest,
+  halfInputs: Set<string>,
+  outputs: BufferPool,
+): Promise<{ data: Float32Array | Uint8Array; dims: number[] }> {
+  if (req.rowsPerRun && req.data instanceof Uint8Array && req.dims.length === 4) {
+    const out = new Uint8Array(outputs.take(req.data.byteLength));
+    await runInSlabs(session, req as RunRequest & { data: Uint8Array; rowsPerRun: number }, out);
+    return { data: out, dims: req.dims };
+  }
+  const input =
+    req.data instanceof Uint8Array
+      ? new ort.Tensor('uint8', req.data, req.dims)
+      : halfInputs.has(req.inputName)
+        ? new ort.Tensor('float16', toHalf(req.data), req.dims)
+        : new ort.Tensor('float32', req.data, req.dims);
+  const results = await session.run({ [req.inputName]: input }, [req.outputName]);
+  const out = results[req.outputName];
+  const dims = [...out.dims];
+  const raw = out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array | Uint8Array);
+  // ORT's output buffer is handed over without a copy when it is a whole ArrayBuffer
+  if (wholeBuffer(raw)) return { data: raw, dims };
+  const data = raw.slice();
+  for (const t of Object.values(results)) t.dispose();
+  return { data, dims };
 }
 
 /**
@@ -155,30 +182,55 @@ async function start(): Promise<void> {
 async function runInSlabs(
   session: ort.InferenceSession,
   req: RunRequest & { data: Uint8Array; rowsPerRun: number },
-): Promise<Uint8Array> {
+  out: Uint8Array,
+): Promise<void> {
   const [n, h, w, c] = req.dims;
   const rowBytes = w * c;
-  const out = new Uint8Array(n * h * rowBytes);
   for (let row = 0; row < n * h; row += req.rowsPerRun) {
     const rows = Math.min(req.rowsPerRun, n * h - row);
     const slab = req.data.subarray(row * rowBytes, (row + rows) * rowBytes);
-    const results = await session.run({ [req.inputName]: new ort.Tensor('uint8', slab, [1, rows, w, c]) }, [
-      req.outputName,
-    ]);
+    // the slab's output is written in place (a pre-allocated output): no copy, no buffer per slab
+    const into = new ort.Tensor('uint8', out.subarray(row * rowBytes, (row + rows) * rowBytes), [1, rows, w, c]);
+    let results: ort.InferenceSession.ReturnType;
+    try {
+      results = await session.run({ [req.inputName]: new ort.Tensor('uint8', slab, [1, rows, w, c]) }, {
+        [req.outputName]: into,
+      });
+    } catch (err) {
+      throw new Error(`a slab of 1x${rows}x${w}x${c} did not run in place: ${(err as Error).message}`);
+    }
     const y = results[req.outputName];
     if (y.dims.join(',') !== [1, rows, w, c].join(','))
       throw new Error(`a slab of ${rows} rows gave ${y.dims.join('x')}, not 1x${rows}x${w}x${c}`);
-    out.set(y.data as Uint8Array, row * rowBytes);
-    for (const t of Object.values(results)) t.dispose();
   }
-  return out;
+}
+
+/**
+ * ONNX Runtime's first session in a process also sets up the runtime itself (~50-90 ms of CPU here): a spare thread
+ * opens a one-node model while its process waits for a datum, so the real model's open is only its own. Never fails.
+ */
+async function warmRuntime(): Promise<void> {
+  try {
+    const model = encodeModel({
+      name: 'warm-up',
+      inputs: [{ name: 'x', dims: [1] }],
+      outputs: [{ name: 'y', dims: [1] }],
+      initializers: [],
+      nodes: [{ opType: 'Identity', inputs: ['x'], outputs: ['y'] }],
+    });
+    const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+    await session.release();
+  } catch {
+    // the real open reports whatever is wrong with the runtime
+  }
 }
 
 if (init) void start();
 else {
-  // a spare thread (InferenceWorker.prewarm): Node's thread start and ONNX Runtime's load are done; wait for the model
+  // a spare thread (InferenceWorker.prewarm): Node's thread start and ONNX Runtime's load happen now; wait for the model
+  const warmed = warmRuntime();
   port.once('message', (m: { type: 'init'; init: WorkerInit }) => {
     init = m.init;
-    void start();
+    void warmed.then(start);
   });
 }

@@ -69,6 +69,7 @@ export async function embedTiles(
           batch.items.map((t) => t.data),
           side,
           side,
+          (bytes) => worker.inputBuffer(bytes),
         );
         return worker.run(pixelIo.input, pixelIo.output, data, dims);
       }

@@ -63,6 +63,7 @@ export async function normalizeTiles(
             batch.items.map((t) => t.img.data),
             height,
             width,
+            (bytes) => worker.inputBuffer(bytes),
           );
           return worker.run(pixelIo.input, pixelIo.output, data, dims, opts.rowsPerRun);
         }
@@ -96,6 +97,8 @@ export async function normalizeTiles(
             );
           }),
         );
+        // the pixels are in the encoded tiles now: the buffer goes back for a later batch's output
+        worker.recycle(out);
         for (let i = 0; i < n; i++) {
           const r = batch.records[i];
           await writer.write({ slide: r.slide, image: encoded[i], locX: r.locX, locY: r.locY });

@@ -174,19 +174,20 @@ describe('datum batching', () => {
     assert.deepEqual(alive, [], 'batch processes outlived their runner');
   });
 
-  it("a pipeline that reads a running job's pipeline has its process started before that job ends", async () => {
+  it('every pipeline below a running job has its one process started before that job ends', async () => {
     const pids = join(t.dir, `pids-${n++}`);
     mkdirSync(pids);
     process.env.PIDS = pids;
     try {
       const store = await setUp(['slow'], 'datumTries: 1');
-      const below = `pipeline: { name: below }
-input: { pfs: { name: in, repo: echo, glob: "/" } }
+      const reader = (name: string, repo: string) => `pipeline: { name: ${name} }
+input: { pfs: { name: in, repo: ${repo}, glob: "/" } }
 transform:
   cmd: [node, ${JSON.stringify(code)}]
   datumBatching: true
 `;
-      putPipelines(store, parseSpecs(below, 'below.yaml'));
+      // below reads echo; further reads below, so it is two levels under the running job
+      putPipelines(store, parseSpecs(`${reader('below', 'echo')}---\n${reader('further', 'below')}`, 'below.yaml'));
       const t0 = Date.now();
       const results = await runJobs(store, { log: quiet });
       assert.deepEqual(
@@ -194,14 +195,17 @@ transform:
         [
           ['echo', 'success'],
           ['below', 'success'],
+          ['further', 'success'],
         ],
       );
       const echoJob = store.stmt(`SELECT finished FROM jobs WHERE pipeline = 'echo'`).get() as { finished: string };
       const echoEnd = Date.parse(echoJob.finished);
-      const starts = readdirSync(pids).filter((f) => f.startsWith('start-below-'));
-      assert.equal(starts.length, 1, `below started ${starts.length} processes`);
-      const belowStart = Number(readFileSync(join(pids, starts[0]), 'utf8'));
-      assert.ok(belowStart >= t0 && belowStart < echoEnd, 'below was started after echo had finished');
+      for (const name of ['below', 'further']) {
+        const starts = readdirSync(pids).filter((f) => f.startsWith(`start-${name}-`));
+        assert.equal(starts.length, 1, `${name} started ${starts.length} processes`);
+        const started = Number(readFileSync(join(pids, starts[0]), 'utf8'));
+        assert.ok(started >= t0 && started < echoEnd, `${name} was started after echo had finished`);
+      }
       store.close();
     } finally {
       delete process.env.PIDS;
