@@ -7,6 +7,13 @@ import { decodePlainPng, encodePng } from './png.js';
 import { loadSharp } from './sharp.js';
 import type { RgbImage } from './slide/types.js';
 
+/** Pixels of PixelLayout 'bgrx' (shared/slide/types.ts): 4 bytes each, blue, green, red, an ignored byte. */
+export interface BgrxImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
 export type TileFormat = 'jpeg' | 'png';
 
 /** JPEG or PNG from the first bytes; undefined for anything else. */
@@ -129,6 +136,18 @@ export async function encodeRgb(
   return format === 'jpeg'
     ? s.jpeg({ quality: e.quality, chromaSubsampling: e.chroma, optimiseCoding: false }).toBuffer()
     : s.png({ compressionLevel: e.pngLevel }).toBuffer();
+}
+
+/**
+ * JPEG straight from 'bgrx' pixels (an OpenSlide read of opaque pixels), the bytes encodeRgb writes for their RGB,
+ * without converting them to RGB first; undefined where TurboJPEG is absent (then read RGB and use encodeRgb).
+ */
+export function bgrxJpegEncoder():
+  | ((img: BgrxImage, encoding: Pick<TileEncoding, 'quality' | 'chroma'>) => Promise<Buffer>)
+  | undefined {
+  const turbo = turboJpeg();
+  if (!turbo) return undefined;
+  return (img, e) => turbo.encode({ ...img, layout: 'bgrx' }, e.quality, e.chroma);
 }
 
 /**

@@ -10,12 +10,15 @@
  */
 import type koffi from 'koffi';
 import { loadFirstLibrary } from './native-lib.js';
-import type { RgbImage } from './slide/index.js';
+import type { PixelLayout, RgbImage } from './slide/index.js';
 
 const SONAMES = ['libturbojpeg.so.0', 'libturbojpeg.so', 'libturbojpeg.0.dylib', 'turbojpeg.dll'];
 
 /** TurboJPEG's constants (turbojpeg.h, 2.x). */
 const TJPF_RGB = 0;
+/** B, G, R and an ignored byte: OpenSlide's opaque ARGB words on a little-endian machine. */
+const TJPF_BGRX = 3;
+const TJPF: Record<PixelLayout, number> = { rgb: TJPF_RGB, bgrx: TJPF_BGRX };
 const TJSAMP: Record<'4:4:4' | '4:2:0', number> = { '4:4:4': 0, '4:2:0': 2 };
 const TJCS_RGB = 0;
 const TJCS_YCbCr = 1;
@@ -27,6 +30,15 @@ export interface TurboJpeg {
   /** RGB pixels, or undefined for a JPEG that is not 3-component YCbCr/RGB (grey, CMYK: sharp converts those). */
   decodeRgb(jpeg: Uint8Array): Promise<RgbImage | undefined>;
   encodeRgb(img: RgbImage, quality: number, chroma: '4:4:4' | '4:2:0'): Promise<Buffer>;
+  /**
+   * The same from pixels in `layout` (4-byte 'bgrx' as OpenSlide reads them): the same bytes as encodeRgb of their
+   * RGB, since TurboJPEG's colour conversion takes either layout, and for 'bgrx' no RGB copy is made first.
+   */
+  encode(
+    pixels: { data: Uint8Array; width: number; height: number; layout: PixelLayout },
+    quality: number,
+    chroma: '4:4:4' | '4:2:0',
+  ): Promise<Buffer>;
 }
 
 type Fn = koffi.KoffiFunction;
@@ -121,29 +133,42 @@ function bind(b: Bound): TurboJpeg {
           throw fail(h, 'JPEG data');
         return { data, width: w[0], height: ht[0] };
       }),
-    encodeRgb: (img, quality, chroma) =>
-      encoders.use(async (h) => {
-        const cap = Number(b.bufSize(img.width, img.height, TJSAMP[chroma]));
-        const out = Buffer.allocUnsafe(cap);
-        const size = [cap];
-        const r = await call(
-          b.compress,
-          h,
-          img.data,
-          img.width,
-          0,
-          img.height,
-          TJPF_RGB,
-          [out],
-          size,
-          TJSAMP[chroma],
-          quality,
-          TJFLAG_NOREALLOC | TJFLAG_ACCURATEDCT,
-        );
-        if (r !== 0) throw fail(h, 'JPEG encode');
-        return withoutJfif(out.subarray(0, Number(size[0])));
-      }),
+    encodeRgb: (img, quality, chroma) => encode({ ...img, layout: 'rgb' }, quality, chroma),
+    encode: (img, quality, chroma) => encode(img, quality, chroma),
   };
+
+  async function encode(
+    img: { data: Uint8Array; width: number; height: number; layout: PixelLayout },
+    quality: number,
+    chroma: '4:4:4' | '4:2:0',
+  ): Promise<Buffer> {
+    const bytesPerPixel = img.layout === 'rgb' ? 3 : 4;
+    if (img.data.length < img.width * img.height * bytesPerPixel)
+      throw new RangeError(
+        `JPEG encode: ${img.data.length} bytes hold no ${img.width}x${img.height} ${img.layout} image`,
+      );
+    return encoders.use(async (h) => {
+      const cap = Number(b.bufSize(img.width, img.height, TJSAMP[chroma]));
+      const out = Buffer.allocUnsafe(cap);
+      const size = [cap];
+      const r = await call(
+        b.compress,
+        h,
+        img.data,
+        img.width,
+        0,
+        img.height,
+        TJPF[img.layout],
+        [out],
+        size,
+        TJSAMP[chroma],
+        quality,
+        TJFLAG_NOREALLOC | TJFLAG_ACCURATEDCT,
+      );
+      if (r !== 0) throw fail(h, 'JPEG encode');
+      return withoutJfif(out.subarray(0, Number(size[0])));
+    });
+  }
 }
 
 /**

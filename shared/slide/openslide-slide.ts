@@ -2,13 +2,14 @@
 import { BufferPool } from './buffer-pool.js';
 import { loadOpenSlide, type OpenSlideHandle, type OpenSlideLib } from './openslide-lib.js';
 import { streamOverview, streamOverviewStrips } from './overview.js';
-import { plausibleMpp, premultipliedArgbToRgb } from './pixels.js';
+import { isOpaqueBgrx, plausibleMpp, premultipliedArgbToRgb } from './pixels.js';
 import {
   SlideOpenError,
   SlideReadError,
   type Overview,
   type OverviewStrips,
   type PooledPixels,
+  type RegionReadOptions,
   type RgbImage,
   type Slide,
   type SlideLevel,
@@ -92,8 +93,18 @@ export class OpenSlideSlide implements Slide {
     }
   }
 
-  /** Decoded into a pooled ARGB buffer and converted there in place: the RGB is a view of its first w*h*3 bytes. */
-  async readRegionPooled(level: number, x: number, y: number, w: number, h: number): Promise<PooledPixels> {
+  /**
+   * Decoded into a pooled ARGB buffer and converted there in place: the RGB is a view of its first w*h*3 bytes.
+   * Where `options.bgrx` accepts it and every pixel is opaque, the words are handed over as they are ('bgrx').
+   */
+  async readRegionPooled(
+    level: number,
+    x: number,
+    y: number,
+    w: number,
+    h: number,
+    options: RegionReadOptions = {},
+  ): Promise<PooledPixels> {
     this.checkRegion(level, w, h);
     const argb = this.pool.take(w * h * 4);
     try {
@@ -102,14 +113,15 @@ export class OpenSlideSlide implements Slide {
       this.pool.give(argb);
       throw err;
     }
-    const data = premultipliedArgbToRgb(argb, w * h, argb).subarray(0, w * h * 3);
+    const bgrx = options.bgrx === true && isOpaqueBgrx(argb, w * h);
+    const data = bgrx ? argb : premultipliedArgbToRgb(argb, w * h, argb).subarray(0, w * h * 3);
     let released = false;
     const release = () => {
       if (released) throw new Error('readRegionPooled: released twice');
       released = true;
       this.pool.give(argb);
     };
-    return { data, release };
+    return { data, layout: bgrx ? 'bgrx' : 'rgb', release };
   }
 
   private checkRegion(level: number, w: number, h: number): void {

@@ -45,6 +45,18 @@ export function premultipliedArgbToRgb(
   return out;
 }
 
+/**
+ * Whether OpenSlide's ARGB words lie in memory as B, G, R, A (a little-endian machine, 4-byte aligned) with every
+ * alpha 255: then they are layout 'bgrx' as they are (types.ts), and nothing needs compositing over white.
+ */
+export function isOpaqueBgrx(argb: Buffer, pixels: number): boolean {
+  if (!LITTLE_ENDIAN || argb.byteOffset % 4 !== 0) return false;
+  const words = new Uint32Array(argb.buffer, argb.byteOffset, pixels);
+  let all = -1;
+  for (let p = 0; p < pixels; p++) all &= words[p];
+  return all >>> 24 === 255;
+}
+
 function pixelToRgb(w: number, out: Buffer, o: number): void {
   if (w >>> 24 === 255) {
     out[o] = w >>> 16;

@@ -125,7 +125,7 @@ export class VipsSlide implements Slide {
 
   /** libvips hands over a buffer of its own per read: nothing to give back. */
   async readRegionPooled(level: number, x: number, y: number, w: number, h: number): Promise<PooledPixels> {
-    return { data: await this.readRegion(level, x, y, w, h), release: () => {} };
+    return { data: await this.readRegion(level, x, y, w, h), layout: 'rgb', release: () => {} };
   }
 
   async readRegion(levelIndex: number, x: number, y: number, w: number, h: number): Promise<Buffer> {

@@ -4,7 +4,7 @@
  */
 import type { Tile } from '../../shared/contract/index.js';
 import type { Slide } from '../../shared/slide/index.js';
-import { encodeRgb, type JpegChroma } from '../../shared/image.js';
+import { bgrxJpegEncoder, DEFAULT_TILE_ENCODING, encodeRgb, type JpegChroma } from '../../shared/image.js';
 
 export interface ExtractOptions {
   /** the stored tile's side; without `read`, also its side in level-0 pixels */
@@ -42,7 +42,9 @@ export class TileReadError extends Error {
  * pixels are in, and encodes beside the next reads); finished tiles wait in order, at most `4 * inFlight` ahead
  * of the consumer, so memory stays bounded by the window, not by the tile count. A tile's pixels are a pooled read,
  * released once encoded, so with a reader that reuses its buffers (OpenSlide) reads allocate as many buffers as the
- * window holds, not one per tile.
+ * window holds, not one per tile. Reads and encodes both run on libuv's threads (koffi's async calls); what stays on
+ * the main thread per tile is kept small: an opaque OpenSlide read goes to TurboJPEG as its own BGRX words, without
+ * the conversion to RGB (the same JPEG bytes; 1.6 ms of encode instead of 0.9 ms of conversion and 2.2 of encode).
  */
 export async function* extractTiles(
   slide: Slide,
@@ -62,6 +64,10 @@ export async function* extractTiles(
   // read starts on the level's nearest pixel, at most half a level pixel from the grid.
   const ds = level > 0 ? slide.levels[level].downsample : 1;
   const onLevelPixel = (v: number) => (ds === 1 ? v : Math.round(Math.round(v / ds) * ds));
+  const encoding = { quality: o.quality, chroma: o.chroma ?? DEFAULT_TILE_ENCODING.chroma };
+  // BGRX only where the read is the stored tile as it is (a resized one goes through libvips, which wants RGB)
+  const bgrxJpeg = o.format === 'jpeg' && side === o.tileSize ? bgrxJpegEncoder() : undefined;
+  const readOptions = { bgrx: bgrxJpeg !== undefined };
 
   const launch = (): void => {
     while (reading < o.inFlight && next < tiles.length && next - consumed < maxAhead) {
@@ -69,7 +75,7 @@ export async function* extractTiles(
       const tile = tiles[index];
       reading++;
       const read = slide
-        .readRegionPooled(level, onLevelPixel(tile.x), onLevelPixel(tile.y), side, side)
+        .readRegionPooled(level, onLevelPixel(tile.x), onLevelPixel(tile.y), side, side, readOptions)
         .catch((err: unknown) => {
           throw new TileReadError(tile, index, (err as { why?: string }).why ?? (err as Error).message);
         });
@@ -77,14 +83,17 @@ export async function* extractTiles(
         reading--;
         launch();
       });
-      const encoded = done.then(async (rgb) => {
+      const encoded = done.then(async (read) => {
         try {
-          const pixels = { data: rgb.data, width: side, height: side };
-          const image = await encodeRgb(pixels, o.format, { quality: o.quality, chroma: o.chroma }, o.tileSize);
+          const pixels = { data: read.data, width: side, height: side };
+          const image =
+            read.layout === 'bgrx'
+              ? await bgrxJpeg!(pixels, encoding)
+              : await encodeRgb(pixels, o.format, encoding, o.tileSize);
           return { tile, image, locX: tile.x + half, locY: tile.y + half };
         } finally {
-          // libvips is done with the pixels once the encode settles.
-          rgb.release();
+          // the encoder (TurboJPEG or libvips) is done with the pixels once the encode settles.
+          read.release();
         }
       });
       encoded.catch(() => undefined); // surfaced in order below

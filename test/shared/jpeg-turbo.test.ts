@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { decodeRgb, encodeRgb } from '../../shared/image.js';
+import { bgrxJpegEncoder, decodeRgb, encodeRgb } from '../../shared/image.js';
 import { turboJpeg } from '../../shared/jpeg-turbo.js';
 import { cmuTiles, cmuTilesMissing } from '../helpers/cmu-tiles.js';
 
@@ -57,6 +57,27 @@ describe('JPEG through TurboJPEG: the pixels and bytes libvips gives', () => {
         }
       }
     }
+  });
+
+  it('encodes BGRX pixels (OpenSlide opaque ARGB words) to the bytes of their RGB', cmu, async () => {
+    for (const tile of tiles) {
+      const bgrx = Buffer.alloc(S * S * 4);
+      for (let p = 0; p < S * S; p++) {
+        bgrx[p * 4] = tile[p * 3 + 2];
+        bgrx[p * 4 + 1] = tile[p * 3 + 1];
+        bgrx[p * 4 + 2] = tile[p * 3];
+        bgrx[p * 4 + 3] = p % 7; // ignored
+      }
+      for (const chroma of ['4:4:4', '4:2:0'] as const) {
+        const want = await encodeRgb({ data: tile, width: S, height: S }, 'jpeg', { quality: 95, chroma });
+        const got = await bgrxJpegEncoder()!({ data: bgrx, width: S, height: S }, { quality: 95, chroma });
+        assert.ok(got.equals(want), `${chroma}: ${got.length} bytes against ${want.length}`);
+      }
+    }
+    await assert.rejects(
+      turboJpeg()!.encode({ data: tiles[0], width: S, height: S, layout: 'bgrx' }, 95, '4:4:4'),
+      /bytes hold no 448x448 bgrx image/,
+    );
   });
 
   it('leaves grey and CMYK JPEGs to sharp, which turns them into RGB', cmu, async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { chooseLevel, levelFor, openSlide, SlideOpenError, SlideReadError } from '../../shared/slide/index.js';
-import { premultipliedArgbToRgb } from '../../shared/slide/pixels.js';
+import { isOpaqueBgrx, premultipliedArgbToRgb } from '../../shared/slide/pixels.js';
 import { fixture, hasOpenSlideTools, needsFixtures } from './helpers.js';
 import { tempDir } from '../helpers/dirs.js';
 
@@ -109,6 +109,16 @@ describe('pixels', () => {
     argb.writeUInt32LE(0x80400000, 8); // alpha 128, premultiplied red 64
     assert.deepEqual([...premultipliedArgbToRgb(argb, 3)], [16, 32, 48, 255, 255, 255, 64 + 127, 127, 127]);
   });
+
+  test('ARGB words are BGRX as they are only when every pixel is opaque', () => {
+    const argb = Buffer.alloc(4 * 9);
+    for (let i = 0; i < 9; i++) argb.writeUInt32LE(0xff000000 + i * 0x010203, i * 4);
+    assert.equal(isOpaqueBgrx(argb, 9), true);
+    assert.deepEqual([...argb.subarray(4, 8)], [3, 2, 1, 255], 'B, G, R, then alpha in memory');
+    argb.writeUInt32LE(0xfe102030, 8 * 4); // the last pixel, nearly opaque
+    assert.equal(isOpaqueBgrx(argb, 9), false);
+    assert.equal(isOpaqueBgrx(argb, 8), true, 'only the first `pixels` words count');
+  });
 });
 
 describe('reading regions', needsFixtures, () => {
@@ -202,6 +212,40 @@ describe('reading regions', needsFixtures, () => {
         let rows = 0;
         for await (const s of strips) rows += s.rows;
         assert.deepEqual([geometry.level, geometry.width, geometry.height, rows], [2, 75, 62, 62], reader);
+      } finally {
+        await slide.close();
+      }
+    }
+  });
+
+  test('a pooled read that accepts BGRX gets it for opaque pixels only, and RGB from libvips', async () => {
+    for (const reader of ['openslide', 'libvips'] as const) {
+      const slide = await openSlide(fixture('cmu-1-small-region.svs'), { reader });
+      try {
+        const rgb = await slide.readRegion(0, 300, 200, 64, 48);
+        const pooled = await slide.readRegionPooled(0, 300, 200, 64, 48, { bgrx: true });
+        if (reader === 'openslide') {
+          assert.equal(pooled.layout, 'bgrx');
+          assert.equal(pooled.data.length, 64 * 48 * 4);
+          for (let p = 0; p < 64 * 48; p++) {
+            const [b, g, r, x] = pooled.data.subarray(p * 4, p * 4 + 4);
+            assert.deepEqual([r, g, b, x], [rgb[p * 3], rgb[p * 3 + 1], rgb[p * 3 + 2], 255], `pixel ${p}`);
+          }
+        } else {
+          assert.equal(pooled.layout, 'rgb');
+          assert.ok(pooled.data.equals(rgb));
+        }
+        pooled.release();
+        // half outside the slide: the outside is transparent in OpenSlide, so it comes as RGB composited on white
+        const { width } = slide.levels[0];
+        const edge = await slide.readRegionPooled(0, width - 8, 0, 16, 4, { bgrx: true });
+        assert.equal(edge.layout, 'rgb', reader);
+        assert.ok(edge.data.equals(await slide.readRegion(0, width - 8, 0, 16, 4)), reader);
+        assert.deepEqual([...edge.data.subarray(15 * 3, 16 * 3)], [255, 255, 255], `${reader}: outside is white`);
+        edge.release();
+        const plain = await slide.readRegionPooled(0, 300, 200, 8, 8);
+        assert.equal(plain.layout, 'rgb', `${reader}: RGB unless BGRX is accepted`);
+        plain.release();
       } finally {
         await slide.close();
       }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { encodeRgb } from '../../shared/image.js';
 import { readSlideError, writeSlideError } from '../../shared/slide-error.js';
 import { openSlide } from '../../shared/slide/index.js';
 import { readTilesJson } from '../../shared/contract/index.js';
@@ -98,6 +99,21 @@ describe('tile-extract as the engine runs it (join of slides and tile_detect)', 
     });
     const meta = await sharp(recs[0].image).metadata();
     assert.deepEqual([meta.width, meta.height, meta.channels], [448, 448, 3]);
+  });
+
+  test("JPEG tiles are the bytes encodeRgb writes for the slide's RGB (read as BGRX, encoded without converting)", async () => {
+    const tiles = readTilesJson(join(outs.detect, 'tiles.json')).tiles;
+    const recs = await records(join(outs.jpeg, 'tiles.tfrecord'));
+    const slide = await openSlide(fixture('cmu-1-small-region.svs'));
+    try {
+      for (const i of [0, tiles.length - 1]) {
+        const rgb = await slide.readRegion(0, tiles[i].x, tiles[i].y, 448, 448);
+        const want = await encodeRgb({ data: rgb, width: 448, height: 448 }, 'jpeg', { quality: 95, chroma: '4:4:4' });
+        assert.ok(recs[i].image.equals(want), `tile ${i}`);
+      }
+    } finally {
+      await slide.close();
+    }
   });
 
   test('PNG tiles are the slide pixels exactly; JPEG q95 4:4:4 tiles are close to them, 4:2:0 further', async () => {
