@@ -194,7 +194,10 @@ export interface DecodedFeatures {
   [key: string]: { bytes: Buffer[] } | { float: Float32Array } | { int64: bigint[] };
 }
 
-/** Parse a serialized tf.train.Example. int64 values come back as bigint. */
+/**
+ * Parse a serialized tf.train.Example. int64 values come back as bigint. Bytes values are views into `buf`, not
+ * copies (a tile's image is most of its record): they stay valid as long as `buf` is left unchanged.
+ */
 export function decodeExample(buf: Uint8Array): DecodedFeatures {
   const msg = ExampleType.decode(buf) as unknown as {
     features?: {
@@ -210,12 +213,17 @@ export function decodeExample(buf: Uint8Array): DecodedFeatures {
   };
   const out: DecodedFeatures = {};
   for (const [key, f] of Object.entries(msg.features?.feature ?? {})) {
-    if (f.bytesList) out[key] = { bytes: f.bytesList.value.map((b) => Buffer.from(b)) };
+    if (f.bytesList) out[key] = { bytes: f.bytesList.value.map(bufferView) };
     else if (f.floatList) out[key] = { float: Float32Array.from(f.floatList.value) };
     else if (f.int64List) out[key] = { int64: f.int64List.value.map(longToBigInt) };
     else out[key] = { bytes: [] };
   }
   return out;
+}
+
+/** protobufjs hands out Buffer views for a Buffer input and Uint8Array views for any other. */
+function bufferView(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function longToBigInt(v: number | protobuf.Long): bigint {

@@ -43,3 +43,14 @@ test('the direct encoder produces the same bytes protobufjs would (as a message,
 test('a non-integer int64 is rejected with the value', () => {
   assert.throws(() => encodeExample({ n: { int64: [1.5] } }), /integer, got 1.5/);
 });
+
+test('bytes features are views into the record, not copies (a tile image is most of its record)', () => {
+  const image = Buffer.alloc(100_000, 9);
+  const record = encodeExample({ image_raw: { bytes: [image] }, n: { int64: [1] } });
+  for (const input of [record, new Uint8Array(record.buffer, record.byteOffset, record.byteLength)]) {
+    const got = (decodeExample(input).image_raw as { bytes: Buffer[] }).bytes[0];
+    assert.ok(Buffer.isBuffer(got));
+    assert.ok(got.equals(image));
+    assert.equal(got.buffer, record.buffer, 'the same memory as the record');
+  }
+});
