@@ -155,6 +155,12 @@ export interface ReadOptions {
   gzip?: boolean;
   /** Check both CRCs of every record (default true). */
   verify?: boolean;
+  /**
+   * Read records into two buffers used in turn: a record is then valid only until the next one is asked for (the
+   * caller copies what it keeps). For a caller that is done with each record before the next, it spares a fresh
+   * tile-sized buffer per record, whose pages the kernel must fault in (default false: each record its own).
+   */
+  reuseBuffers?: boolean;
 }
 
 /**
@@ -168,6 +174,17 @@ export async function* readTFRecords(path: string, options: ReadOptions = {}): A
   const gzip = options.gzip ?? (await isGzip(path));
   const source = gzip ? gunzipSource(path) : await fileSource(path);
   let next: Promise<RecordRead> | undefined;
+  // with reuseBuffers, two buffers in turn: the last one read into (the record about to be handed over, or in the
+  // caller's hands) and the spare, whose record the caller is done with when the next read starts
+  let lastRead: Buffer | undefined;
+  let spare: Buffer | undefined;
+  const recordBuffer = (size: number): Buffer => {
+    if (!options.reuseBuffers) return Buffer.allocUnsafe(size);
+    const buf = spare && spare.length >= size ? spare : Buffer.allocUnsafe(size);
+    spare = lastRead;
+    lastRead = buf;
+    return buf;
+  };
   try {
     const header = Buffer.allocUnsafe(12);
     let headerBytes = await source.fill(header);
@@ -188,7 +205,7 @@ export async function* readTFRecords(path: string, options: ReadOptions = {}): A
     };
     if (headerBytes === 0) return;
     let length = recordLength(0);
-    next = readRecord(source, length);
+    next = readRecord(source, recordBuffer(length + 16), length);
     for (let index = 0; ; index++) {
       const { record, got } = await next;
       next = undefined;
@@ -204,7 +221,7 @@ export async function* readTFRecords(path: string, options: ReadOptions = {}): A
       if (headerBytes > 0) {
         try {
           length = recordLength(index + 1);
-          next = readRecord(source, length);
+          next = readRecord(source, recordBuffer(length + 16), length);
         } catch (e) {
           nextProblem = e;
         }
@@ -230,8 +247,9 @@ interface RecordRead {
   got: number;
 }
 
-async function readRecord(source: ByteSource, length: number): Promise<RecordRead> {
-  const record = Buffer.allocUnsafe(length + 16);
+/** Record data of `length` bytes and the 16 after it, read into `buf` (of at least that many bytes). */
+async function readRecord(source: ByteSource, buf: Buffer, length: number): Promise<RecordRead> {
+  const record = buf.subarray(0, length + 16);
   return { record, got: await source.fill(record) };
 }
 

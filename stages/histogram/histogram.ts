@@ -7,7 +7,7 @@ import { decodeRgb, imageFormatOf } from '../../shared/image.js';
 import { inflatePlainPng } from '../../shared/png.js';
 import { decodeTile } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
-import { readTileRecords, type TileRecord } from '../../shared/tile-record.js';
+import { readTileRecords } from '../../shared/tile-record.js';
 
 /**
  * Count the pixels of `height` rows of packed RGB, the first starting at `first` and each `stride` bytes after the
@@ -52,13 +52,19 @@ function imageCounts(data: Uint8Array, first: number, stride: number, width: num
   return tableCounts(tables, width * height);
 }
 
+/** The bin counts of an unfiltered RGB PNG (normalize's tiles), from its inflated rows; undefined for other images. */
+function plainPngCounts(image: Uint8Array): TileCounts | undefined {
+  const plain = imageFormatOf(image) === 'png' ? inflatePlainPng(image) : undefined;
+  return plain && imageCounts(plain.rows, 1, plain.width * 3 + 1, plain.width, plain.height);
+}
+
 /**
  * A tile's bin counts from its encoded image. Normalize's tiles (unfiltered RGB PNGs) are counted in their inflated
  * rows, with no copy of the pixels; any other image is decoded to packed RGB first.
  */
 export async function tileCounts(image: Uint8Array): Promise<TileCounts> {
-  const plain = imageFormatOf(image) === 'png' ? inflatePlainPng(image) : undefined;
-  if (plain) return imageCounts(plain.rows, 1, plain.width * 3 + 1, plain.width, plain.height);
+  const plain = plainPngCounts(image);
+  if (plain) return plain;
   const { data, width, height } = await decodeRgb(image);
   return imageCounts(data, 0, width * 3, width, height);
 }
@@ -81,8 +87,8 @@ export interface SlideHistogram {
 }
 
 /**
- * Stream a tiles.tfrecord; `concurrency` tiles are decoded at once (those that need a general decoder decode on
- * libuv's threads; unfiltered PNGs are counted as they come). Tiles are added to the sum in file order.
+ * Stream a tiles.tfrecord. Unfiltered PNGs are counted as they come, in the reader's reused buffers; other images
+ * are copied out and decoded `concurrency` at a time (on libuv's threads). Tiles are added to the sum in file order.
  */
 export async function slideHistogram(
   path: string,
@@ -91,19 +97,25 @@ export async function slideHistogram(
 ): Promise<SlideHistogram> {
   const sum = new Float64Array(HISTOGRAM_BINS);
   let count = 0;
-  let group: TileRecord[] = [];
+  let pending: Promise<TileCounts>[] = [];
   const flush = async () => {
-    const counted = await Promise.all(group.map((t, i) => decodeTile(path, count + i, t, (r) => tileCounts(r.image))));
-    for (const c of counted) addTileCounts(c, sum);
-    count += group.length;
-    onTiles?.(group.length);
-    group = [];
+    for (const c of await Promise.all(pending)) addTileCounts(c, sum);
+    count += pending.length;
+    onTiles?.(pending.length);
+    pending = [];
   };
-  for await (const tile of readTileRecords(path)) {
-    group.push(tile);
-    if (group.length >= concurrency) await flush();
+  for await (const tile of readTileRecords(path, { reuseBuffers: true })) {
+    const plain = plainPngCounts(tile.image);
+    if (plain) pending.push(Promise.resolve(plain));
+    else {
+      const kept = { ...tile, image: Buffer.from(tile.image) };
+      const counted = decodeTile(path, count + pending.length, kept, (r) => tileCounts(r.image));
+      counted.catch(() => undefined); // its error is awaited in flush(); until then it is not unhandled
+      pending.push(counted);
+    }
+    if (pending.length >= concurrency) await flush();
   }
-  if (group.length) await flush();
+  if (pending.length) await flush();
   return { sum, count };
 }
 

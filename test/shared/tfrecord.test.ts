@@ -157,6 +157,30 @@ test('records stay valid after the stream moves on, and a reader stopped early c
   }
 });
 
+test('reuseBuffers: the same records, read into two buffers in turn (grown for a larger record)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tfrecord-'));
+  try {
+    const sizes = [50_000, 10, 80_000, 80_000, 0, 120_000, 7, 60_000];
+    const records = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+    const path = join(dir, 'x.tfrecord');
+    await writeAll(path, records);
+    for (const gzip of [false, true]) {
+      const file = gzip ? join(dir, 'x.tfrecord.gz') : path;
+      if (gzip) await writeAll(file, records, true);
+      const copies: Buffer[] = [];
+      const memory = new Set<ArrayBufferLike>();
+      for await (const r of readTFRecords(file, { reuseBuffers: true })) {
+        copies.push(Buffer.from(r)); // valid until the next record is asked for
+        memory.add(r.buffer);
+      }
+      assert.deepEqual(copies, records, `gzip ${gzip}`);
+      assert.ok(memory.size < records.length, `${memory.size} buffers for ${records.length} records (gzip ${gzip})`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('an aborted writer leaves nothing behind', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tfrecord-'));
   try {

@@ -6,7 +6,7 @@ import { HISTOGRAM_BINS } from '../../shared/contract/index.js';
 import sharp from 'sharp';
 import { decodeRgb } from '../../shared/image.js';
 import { encodePng } from '../../shared/png.js';
-import { addTileCounts, addTileHistogram, tileCounts } from '../../stages/histogram/histogram.js';
+import { addTileCounts, addTileHistogram, slideHistogram, tileCounts } from '../../stages/histogram/histogram.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import { encodeTile, runStage, writeTiles } from '../onnx/helpers.js';
@@ -77,6 +77,25 @@ describe('histogram', () => {
       const decoded = new Float64Array(HISTOGRAM_BINS);
       addTileHistogram((await decodeRgb(jpeg)).data, decoded);
       assert.deepEqual(fromJpeg, decoded, `JPEG, width ${width}`);
+    }
+  });
+
+  it('a slide mixing PNG and JPEG tiles is summed in file order, whatever decodes first', async () => {
+    const px = (seed: number) => Buffer.from(knownColours().map((v, i) => (v + seed * i) & 0xff));
+    const tiles = await Promise.all(
+      [0, 1, 2, 3, 4].map(async (k) => ({
+        image: await encodeTile(px(k), 448, k % 2 ? 'jpeg' : 'png'),
+        locX: 224 + 448 * k,
+        locY: 224,
+      })),
+    );
+    const path = join(await writeTiles(join(tmp.dir, 'normalize'), 'mixed', tiles), 'tiles.tfrecord');
+    const inOrder = new Float64Array(HISTOGRAM_BINS);
+    for (const t of tiles) addTileCounts(await tileCounts(t.image), inOrder);
+    for (const concurrency of [1, 2, 8]) {
+      const h = await slideHistogram(path, concurrency);
+      assert.equal(h.count, tiles.length);
+      assert.deepEqual(h.sum, inOrder, `concurrency ${concurrency}`);
     }
   });
 
