@@ -99,13 +99,15 @@ export function inflatePlainPng(buf: Uint8Array): PlainPngRows | undefined {
   return { rows, width, height };
 }
 
-/** The pixels of a plain PNG (see inflatePlainPng), packed; undefined for any other PNG. */
+/**
+ * The pixels of a plain PNG (see inflatePlainPng), packed; undefined for any other PNG. The rows are packed in
+ * place, each moved left over the filter bytes before it: no second tile-sized buffer (its pages are the cost).
+ */
 export function decodePlainPng(buf: Uint8Array): RgbImage | undefined {
   const plain = inflatePlainPng(buf);
   if (!plain) return undefined;
   const { rows, width, height } = plain;
   const row = width * 3;
-  const data = Buffer.allocUnsafe(height * row);
-  for (let y = 0, o = 1; y < height; y++, o += row + 1) rows.copy(data, y * row, o, o + row);
-  return { data, width, height };
+  for (let y = 0, o = 1; y < height; y++, o += row + 1) rows.copyWithin(y * row, o, o + row);
+  return { data: rows.subarray(0, height * row), width, height };
 }
