@@ -266,10 +266,11 @@ interface ByteSource {
 async function fileSource(path: string): Promise<ByteSource> {
   const file = await open(path, 'r');
   try {
-    const { size } = await file.stat();
+    const stat = await file.stat();
     let position = 0;
     return {
-      size,
+      // a pipe or device says nothing of what it will give
+      size: stat.isFile() ? stat.size : undefined,
       async fill(buf) {
         let got = 0;
         while (got < buf.length) {
