@@ -9,7 +9,8 @@
  *   BytesList { repeated bytes value = 1; }  FloatList { repeated float value = 1 [packed]; }
  *   Int64List { repeated int64 value = 1 [packed]; }
  */
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs';
 
 export type Feature =
   | { bytes: (Buffer | Uint8Array | string)[] }
@@ -187,8 +188,19 @@ const exampleProto = {
     },
   },
 };
-const root = protobuf.Root.fromJSON(exampleProto as unknown as protobuf.INamespace);
-export const ExampleType = root.lookupType('tensorflow.Example');
+let exampleMessage: protobuf.Type | undefined;
+
+/**
+ * tf.train.Example as a protobufjs type, made on the first decode: loading protobufjs costs ~80 ms of CPU, which
+ * a stage that only writes Examples (tile-extract) no longer pays at its start.
+ */
+export function exampleType(): protobuf.Type {
+  if (!exampleMessage) {
+    const pb = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+    exampleMessage = pb.Root.fromJSON(exampleProto as unknown as protobuf.INamespace).lookupType('tensorflow.Example');
+  }
+  return exampleMessage;
+}
 
 export interface DecodedFeatures {
   [key: string]: { bytes: Buffer[] } | { float: Float32Array } | { int64: bigint[] };
@@ -199,7 +211,7 @@ export interface DecodedFeatures {
  * copies (a tile's image is most of its record): they stay valid as long as `buf` is left unchanged.
  */
 export function decodeExample(buf: Uint8Array): DecodedFeatures {
-  const msg = ExampleType.decode(buf) as unknown as {
+  const msg = exampleType().decode(buf) as unknown as {
     features?: {
       feature?: Record<
         string,

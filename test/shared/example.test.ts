@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeExample, decodeExample, ExampleType } from '../../shared/example.js';
+import { encodeExample, decodeExample, exampleType } from '../../shared/example.js';
 
 test('every feature kind round-trips through the protobufjs decoder', () => {
   const floats = new Float32Array(1280 * 3).map((_, i) => Math.sin(i) * 1e3);
@@ -26,17 +26,19 @@ test('every feature kind round-trips through the protobufjs decoder', () => {
 test('the direct encoder produces the same bytes protobufjs would (as a message, not per element)', () => {
   const features = { a: { float: new Float32Array([1.5, -2]) }, b: { int64: [5, 300] }, c: { bytes: ['x'] } };
   const ours = decodeExample(encodeExample(features));
-  const viaProtobufjs = ExampleType.encode(
-    ExampleType.fromObject({
-      features: {
-        feature: {
-          a: { floatList: { value: [1.5, -2] } },
-          b: { int64List: { value: [5, 300] } },
-          c: { bytesList: { value: [Buffer.from('x')] } },
+  const viaProtobufjs = exampleType()
+    .encode(
+      exampleType().fromObject({
+        features: {
+          feature: {
+            a: { floatList: { value: [1.5, -2] } },
+            b: { int64List: { value: [5, 300] } },
+            c: { bytesList: { value: [Buffer.from('x')] } },
+          },
         },
-      },
-    }),
-  ).finish();
+      }),
+    )
+    .finish();
   assert.deepEqual(decodeExample(viaProtobufjs), ours);
 });
 
