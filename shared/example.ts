@@ -9,7 +9,8 @@
  *   BytesList { repeated bytes value = 1; }  FloatList { repeated float value = 1 [packed]; }
  *   Int64List { repeated int64 value = 1 [packed]; }
  */
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs';
 
 export type Feature =
   | { bytes: (Buffer | Uint8Array | string)[] }
@@ -187,16 +188,30 @@ const exampleProto = {
     },
   },
 };
-const root = protobuf.Root.fromJSON(exampleProto as unknown as protobuf.INamespace);
-export const ExampleType = root.lookupType('tensorflow.Example');
+let exampleMessage: protobuf.Type | undefined;
+
+/**
+ * tf.train.Example as a protobufjs type, made on the first decode: loading protobufjs costs ~80 ms of CPU, which
+ * a stage that only writes Examples (tile-extract) no longer pays at its start.
+ */
+export function exampleType(): protobuf.Type {
+  if (!exampleMessage) {
+    const pb = createRequire(import.meta.url)('protobufjs') as typeof protobuf;
+    exampleMessage = pb.Root.fromJSON(exampleProto as unknown as protobuf.INamespace).lookupType('tensorflow.Example');
+  }
+  return exampleMessage;
+}
 
 export interface DecodedFeatures {
   [key: string]: { bytes: Buffer[] } | { float: Float32Array } | { int64: bigint[] };
 }
 
-/** Parse a serialized tf.train.Example. int64 values come back as bigint. */
+/**
+ * Parse a serialized tf.train.Example. int64 values come back as bigint. Bytes values are views into `buf`, not
+ * copies (a tile's image is most of its record): they stay valid as long as `buf` is left unchanged.
+ */
 export function decodeExample(buf: Uint8Array): DecodedFeatures {
-  const msg = ExampleType.decode(buf) as unknown as {
+  const msg = exampleType().decode(buf) as unknown as {
     features?: {
       feature?: Record<
         string,
@@ -210,12 +225,17 @@ export function decodeExample(buf: Uint8Array): DecodedFeatures {
   };
   const out: DecodedFeatures = {};
   for (const [key, f] of Object.entries(msg.features?.feature ?? {})) {
-    if (f.bytesList) out[key] = { bytes: f.bytesList.value.map((b) => Buffer.from(b)) };
+    if (f.bytesList) out[key] = { bytes: f.bytesList.value.map(bufferView) };
     else if (f.floatList) out[key] = { float: Float32Array.from(f.floatList.value) };
     else if (f.int64List) out[key] = { int64: f.int64List.value.map(longToBigInt) };
     else out[key] = { bytes: [] };
   }
   return out;
+}
+
+/** protobufjs hands out Buffer views for a Buffer input and Uint8Array views for any other. */
+function bufferView(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 function longToBigInt(v: number | protobuf.Long): bigint {

@@ -55,11 +55,21 @@ export function encodePng(img: RgbImage, level: number): Buffer {
 }
 
 /**
- * The pixels of an 8-bit RGB, non-interlaced PNG whose rows are all unfiltered; undefined for any other PNG (the
- * caller decodes it the general way). Chunk CRCs are not checked: tiles live in TFRecords, whose records carry
- * their own CRC, and zlib checks the stream's Adler-32.
+ * A plain PNG inflated: row y is the filter byte `rows[y * (width * 3 + 1)]` (always 0, "none") and then the
+ * row's packed RGB pixels. Readers that only look at the pixels (a histogram) read them here, without a copy.
  */
-export function decodePlainPng(buf: Uint8Array): RgbImage | undefined {
+export interface PlainPngRows {
+  rows: Buffer;
+  width: number;
+  height: number;
+}
+
+/**
+ * The inflated rows of an 8-bit RGB, non-interlaced PNG whose rows are all unfiltered; undefined for any other PNG
+ * (the caller decodes it the general way). Chunk CRCs are not checked: tiles live in TFRecords, whose records
+ * carry their own CRC, and zlib checks the stream's Adler-32.
+ */
+export function inflatePlainPng(buf: Uint8Array): PlainPngRows | undefined {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.length < 33 || !b.subarray(0, 8).equals(SIGNATURE) || b.toString('latin1', 12, 16) !== 'IHDR') return undefined;
   const width = b.readUInt32BE(16);
@@ -74,18 +84,30 @@ export function decodePlainPng(buf: Uint8Array): RgbImage | undefined {
     else if (type === 'IEND') break;
     p += 12 + len;
   }
-  const row = width * 3;
-  let raw: Buffer;
+  const stride = width * 3 + 1;
+  const size = height * stride;
+  let rows: Buffer;
   try {
-    raw = inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat));
+    // zlib's output in one piece: its default 16 KiB pieces would be concatenated, one more copy of the image.
+    // One byte more than the image, or zlib allocates a spare piece when the image fills the first exactly.
+    rows = inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat), { chunkSize: Math.max(size + 1, 64) });
   } catch {
     return undefined; // let the general decoder say what is wrong with it
   }
-  if (raw.length !== height * (row + 1)) return undefined;
-  const data = Buffer.allocUnsafe(height * row);
-  for (let y = 0, o = 0; y < height; y++, o += row + 1) {
-    if (raw[o] !== 0) return undefined;
-    raw.copy(data, y * row, o + 1, o + 1 + row);
-  }
-  return { data, width, height };
+  if (rows.length !== size) return undefined;
+  for (let o = 0; o < size; o += stride) if (rows[o] !== 0) return undefined;
+  return { rows, width, height };
+}
+
+/**
+ * The pixels of a plain PNG (see inflatePlainPng), packed; undefined for any other PNG. The rows are packed in
+ * place, each moved left over the filter bytes before it: no second tile-sized buffer (its pages are the cost).
+ */
+export function decodePlainPng(buf: Uint8Array): RgbImage | undefined {
+  const plain = inflatePlainPng(buf);
+  if (!plain) return undefined;
+  const { rows, width, height } = plain;
+  const row = width * 3;
+  for (let y = 0, o = 1; y < height; y++, o += row + 1) rows.copyWithin(y * row, o, o + row);
+  return { data: rows.subarray(0, height * row), width, height };
 }

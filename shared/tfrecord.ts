@@ -1,10 +1,12 @@
 /**
  * TFRecord files as TensorFlow writes them: per record, uint64 LE length, masked CRC32C of the length,
  * the data, masked CRC32C of the data. Optional GZIP of the whole stream (TFRecordDataset compression_type="GZIP").
- * Writers stream to a temp file and rename on close; readers stream and never hold the whole file.
+ * Writers stream to a temp file and rename on close; readers read record by record and never hold the whole file.
  */
 import { crc32c } from '@node-rs/crc32';
+import { constants } from 'node:buffer';
 import { closeSync, createReadStream, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
@@ -153,43 +155,168 @@ export interface ReadOptions {
   gzip?: boolean;
   /** Check both CRCs of every record (default true). */
   verify?: boolean;
+  /**
+   * Read records into two buffers used in turn: a record is then valid only until the next one is asked for (the
+   * caller copies what it keeps). For a caller that is done with each record before the next, it spares a fresh
+   * tile-sized buffer per record, whose pages the kernel must fault in (default false: each record its own).
+   */
+  reuseBuffers?: boolean;
 }
 
-/** Stream the records of a TFRecord file. Detects GZIP by its magic bytes when `gzip` is not given. */
+/**
+ * Stream the records of a TFRecord file. Detects GZIP by its magic bytes when `gzip` is not given.
+ * Each record is read straight into a buffer of its own (the caller may keep it), with the 16 bytes after its data:
+ * its data CRC and the next record's header. So a record costs one read and no copy, and the next record's read
+ * is started before this one is handed over (the disk works while the caller does).
+ */
 export async function* readTFRecords(path: string, options: ReadOptions = {}): AsyncGenerator<Buffer> {
   const verify = options.verify ?? true;
   const gzip = options.gzip ?? (await isGzip(path));
-  const raw = createReadStream(path, { highWaterMark: 1 << 20 });
-  const source: AsyncIterable<Buffer> = gzip ? raw.pipe(createGunzip()) : raw;
-
-  let pending: Buffer = Buffer.alloc(0);
-  let offset = 0;
-  let index = 0;
-  for await (const chunk of source) {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    let pos = 0;
-    while (pending.length - pos >= 12) {
-      const header = pending.subarray(pos, pos + 12);
-      if (verify && header.readUInt32LE(8) !== maskedCrc32c(header.subarray(0, 8))) {
-        throw new TFRecordCorruptError(path, index, offset + pos, 'length CRC mismatch');
+  const source = gzip ? gunzipSource(path) : await fileSource(path);
+  let next: Promise<RecordRead> | undefined;
+  // with reuseBuffers, two buffers in turn: the last one read into (the record about to be handed over, or in the
+  // caller's hands) and the spare, whose record the caller is done with when the next read starts
+  let lastRead: Buffer | undefined;
+  let spare: Buffer | undefined;
+  const recordBuffer = (size: number): Buffer => {
+    if (!options.reuseBuffers) return Buffer.allocUnsafe(size);
+    const buf = spare && spare.length >= size ? spare : Buffer.allocUnsafe(size);
+    spare = lastRead;
+    lastRead = buf;
+    return buf;
+  };
+  try {
+    const header = Buffer.allocUnsafe(12);
+    let headerBytes = await source.fill(header);
+    let offset = 0;
+    /** The record at `offset` whose header is in `header`: its length, after the header's checks. */
+    const recordLength = (index: number): number => {
+      if (headerBytes < 12)
+        throw new TFRecordCorruptError(path, index, offset, `truncated: ${headerBytes} trailing bytes`);
+      if (verify && header.readUInt32LE(8) !== maskedCrc32c(header.subarray(0, 8)))
+        throw new TFRecordCorruptError(path, index, offset, 'length CRC mismatch');
+      const length = header.readBigUInt64LE(0);
+      // a length past the file's end (only an unverified length can be one) is a truncation, found unread
+      if (source.size !== undefined && BigInt(offset + 16) + length > source.size)
+        throw new TFRecordCorruptError(path, index, offset, `truncated: ${source.size - offset} trailing bytes`);
+      if (length > BigInt(MAX_RECORD_LENGTH))
+        throw new TFRecordCorruptError(path, index, offset, `length ${length} is more than a record can hold`);
+      return Number(length);
+    };
+    if (headerBytes === 0) return;
+    let length = recordLength(0);
+    next = readRecord(source, recordBuffer(length + 16), length);
+    for (let index = 0; ; index++) {
+      const { record, got } = await next;
+      next = undefined;
+      if (got < length + 4)
+        throw new TFRecordCorruptError(path, index, offset, `truncated: ${12 + got} trailing bytes`);
+      const data = record.subarray(0, length);
+      if (verify && record.readUInt32LE(length) !== maskedCrc32c(data))
+        throw new TFRecordCorruptError(path, index, offset, 'data CRC mismatch');
+      offset += 16 + length;
+      headerBytes = record.copy(header, 0, length + 4, got);
+      // a damaged next header is reported after this record is handed over, as a stream reader would
+      let nextProblem: unknown;
+      if (headerBytes > 0) {
+        try {
+          length = recordLength(index + 1);
+          next = readRecord(source, recordBuffer(length + 16), length);
+        } catch (e) {
+          nextProblem = e;
+        }
       }
-      const length = Number(header.readBigUInt64LE(0));
-      if (pending.length - pos < 12 + length + 4) break;
-      const data = pending.subarray(pos + 12, pos + 12 + length);
-      if (verify && pending.readUInt32LE(pos + 12 + length) !== maskedCrc32c(data)) {
-        throw new TFRecordCorruptError(path, index, offset + pos, 'data CRC mismatch');
-      }
-      // Copy so the caller may keep it after the buffer is reused.
-      yield Buffer.from(data);
-      pos += 16 + length;
-      index++;
+      yield data;
+      if (nextProblem) throw nextProblem;
+      if (!next) return;
     }
-    offset += pos;
-    pending = pending.subarray(pos);
+  } finally {
+    // a caller that stops early leaves a read in flight: let it end before the file closes
+    await next?.catch(() => undefined);
+    await source.close();
   }
-  if (pending.length > 0) {
-    throw new TFRecordCorruptError(path, index, offset, `truncated: ${pending.length} trailing bytes`);
+}
+
+/** Node's largest Buffer, less the 16 bytes read with a record's data. */
+const MAX_RECORD_LENGTH = constants.MAX_LENGTH - 16;
+
+interface RecordRead {
+  /** The data, its 4-byte CRC and up to 12 bytes of the next header. */
+  record: Buffer;
+  /** Bytes read into `record`: fewer than its length only at the end of the file. */
+  got: number;
+}
+
+/** Record data of `length` bytes and the 16 after it, read into `buf` (of at least that many bytes). */
+async function readRecord(source: ByteSource, buf: Buffer, length: number): Promise<RecordRead> {
+  const record = buf.subarray(0, length + 16);
+  return { record, got: await source.fill(record) };
+}
+
+/** The bytes of a TFRecord file, uncompressed, read in order. */
+interface ByteSource {
+  /** The uncompressed size when it is known without reading (a plain file). */
+  readonly size?: number;
+  /** Read into `buf` until it is full or the file ends; the number of bytes read (fewer only at the end). */
+  fill(buf: Buffer): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A plain file, read at positions straight into the caller's buffer: the kernel's copy is the only one. */
+async function fileSource(path: string): Promise<ByteSource> {
+  const file = await open(path, 'r');
+  try {
+    const stat = await file.stat();
+    let position = 0;
+    return {
+      // a pipe or device says nothing of what it will give
+      size: stat.isFile() ? stat.size : undefined,
+      async fill(buf) {
+        let got = 0;
+        while (got < buf.length) {
+          const { bytesRead } = await file.read(buf, got, buf.length - got, position);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+          position += bytesRead;
+        }
+        return got;
+      },
+      close: () => file.close(),
+    };
+  } catch (e) {
+    await file.close();
+    throw e;
   }
+}
+
+/** A GZIP file through zlib's stream: each inflated chunk is copied once, into the caller's buffer. */
+function gunzipSource(path: string): ByteSource {
+  const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+  const inflated = raw.pipe(createGunzip());
+  // a read error of the file ends the inflated stream with it
+  raw.on('error', (e) => inflated.destroy(e));
+  const chunks = inflated[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let chunk: Buffer = Buffer.alloc(0);
+  return {
+    async fill(buf) {
+      let got = 0;
+      while (got < buf.length) {
+        if (chunk.length === 0) {
+          const next = await chunks.next();
+          if (next.done) break;
+          chunk = next.value;
+        }
+        const n = chunk.copy(buf, got);
+        chunk = chunk.subarray(n);
+        got += n;
+      }
+      return got;
+    },
+    async close() {
+      await chunks.return?.();
+      raw.destroy();
+    },
+  };
 }
 
 async function isGzip(path: string): Promise<boolean> {

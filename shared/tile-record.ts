@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TILES_TFRECORD } from './contract/files.js';
 import { bytesFeature, decodeExample, encodeExample, int64Feature } from './example.js';
-import { countRecordsByHeaders, readTFRecords, TFRecordWriter } from './tfrecord.js';
+import { countRecordsByHeaders, type ReadOptions, readTFRecords, TFRecordWriter } from './tfrecord.js';
 
 /**
  * The tiles.tfrecord in an upstream slide folder. Its absence is a bug upstream (a slide without tiles carries
@@ -59,9 +59,15 @@ export function countTiles(path: string): number | undefined {
   }
 }
 
-/** Stream the tiles of a tiles.tfrecord in file order. */
-export async function* readTileRecords(path: string): AsyncGenerator<TileRecord> {
-  for await (const buf of readTFRecords(path)) yield decodeTileRecord(buf);
+/**
+ * Stream the tiles of a tiles.tfrecord in file order. With `reuseBuffers` a tile's image is valid only until the
+ * next tile is asked for (see readTFRecords).
+ */
+export async function* readTileRecords(
+  path: string,
+  options: Pick<ReadOptions, 'reuseBuffers'> = {},
+): AsyncGenerator<TileRecord> {
+  for await (const buf of readTFRecords(path, options)) yield decodeTileRecord(buf);
 }
 
 /** Write tiles in order to `path` (atomically, on close). */

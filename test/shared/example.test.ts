@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeExample, decodeExample, ExampleType } from '../../shared/example.js';
+import { encodeExample, decodeExample, exampleType } from '../../shared/example.js';
 
 test('every feature kind round-trips through the protobufjs decoder', () => {
   const floats = new Float32Array(1280 * 3).map((_, i) => Math.sin(i) * 1e3);
@@ -26,20 +26,33 @@ test('every feature kind round-trips through the protobufjs decoder', () => {
 test('the direct encoder produces the same bytes protobufjs would (as a message, not per element)', () => {
   const features = { a: { float: new Float32Array([1.5, -2]) }, b: { int64: [5, 300] }, c: { bytes: ['x'] } };
   const ours = decodeExample(encodeExample(features));
-  const viaProtobufjs = ExampleType.encode(
-    ExampleType.fromObject({
-      features: {
-        feature: {
-          a: { floatList: { value: [1.5, -2] } },
-          b: { int64List: { value: [5, 300] } },
-          c: { bytesList: { value: [Buffer.from('x')] } },
+  const viaProtobufjs = exampleType()
+    .encode(
+      exampleType().fromObject({
+        features: {
+          feature: {
+            a: { floatList: { value: [1.5, -2] } },
+            b: { int64List: { value: [5, 300] } },
+            c: { bytesList: { value: [Buffer.from('x')] } },
+          },
         },
-      },
-    }),
-  ).finish();
+      }),
+    )
+    .finish();
   assert.deepEqual(decodeExample(viaProtobufjs), ours);
 });
 
 test('a non-integer int64 is rejected with the value', () => {
   assert.throws(() => encodeExample({ n: { int64: [1.5] } }), /integer, got 1.5/);
+});
+
+test('bytes features are views into the record, not copies (a tile image is most of its record)', () => {
+  const image = Buffer.alloc(100_000, 9);
+  const record = encodeExample({ image_raw: { bytes: [image] }, n: { int64: [1] } });
+  for (const input of [record, new Uint8Array(record.buffer, record.byteOffset, record.byteLength)]) {
+    const got = (decodeExample(input).image_raw as { bytes: Buffer[] }).bytes[0];
+    assert.ok(Buffer.isBuffer(got));
+    assert.ok(got.equals(image));
+    assert.equal(got.buffer, record.buffer, 'the same memory as the record');
+  }
 });

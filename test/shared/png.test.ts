@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { appDir } from '../../engine/app-dir.js';
 import { decodeRgb, encodeRgb } from '../../shared/image.js';
-import { decodePlainPng, encodePng } from '../../shared/png.js';
+import { decodePlainPng, encodePng, inflatePlainPng } from '../../shared/png.js';
 import { openSlide, type RgbImage } from '../../shared/slide/index.js';
 
 const CMU1 = join(appDir(), '..', 'shared', 'fixtures', 'slides', 'cmu-1-small-region.svs');
@@ -43,6 +43,22 @@ test('a stored PNG decodes to the same pixels here and in libvips, and is a PNG 
   const deflated = encodePng(img, 1);
   assert.ok(deflated.length < png.length);
   assert.ok(decodePlainPng(deflated)!.data.equals(img.data));
+});
+
+test('the inflated rows of a plain PNG are its pixels behind one "none" filter byte per row', async () => {
+  const img = await tile();
+  for (const level of [0, 1]) {
+    const plain = inflatePlainPng(encodePng(img, level));
+    assert.ok(plain);
+    const row = img.width * 3;
+    assert.deepEqual([plain.width, plain.height, plain.rows.length], [img.width, img.height, img.height * (row + 1)]);
+    for (let y = 0; y < img.height; y++) {
+      assert.equal(plain.rows[y * (row + 1)], 0);
+      assert.ok(
+        plain.rows.subarray(y * (row + 1) + 1, (y + 1) * (row + 1)).equals(img.data.subarray(y * row, (y + 1) * row)),
+      );
+    }
+  }
 });
 
 test("libvips' unfiltered PNGs take the fast path; filtered, grey, alpha or damaged ones are left to libvips", async () => {

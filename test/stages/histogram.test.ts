@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HISTOGRAM_BINS } from '../../shared/contract/index.js';
-import { addTileHistogram } from '../../stages/histogram/histogram.js';
+import sharp from 'sharp';
+import { decodeRgb } from '../../shared/image.js';
+import { encodePng } from '../../shared/png.js';
+import { addTileCounts, addTileHistogram, slideHistogram, tileCounts } from '../../stages/histogram/histogram.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import { encodeTile, runStage, writeTiles } from '../onnx/helpers.js';
@@ -40,6 +43,60 @@ describe('histogram', () => {
       sum.reduce((a, b) => a + b, 0),
       1,
     );
+  });
+
+  it('counts every pixel of any width, whichever way the tile is encoded, as a plain count would', async () => {
+    // widths that leave 0..3 pixels after the groups of four; pseudo-random colours spread over many bins
+    for (const width of [300, 301, 302, 303]) {
+      const height = 37;
+      const px = Buffer.alloc(width * height * 3);
+      for (let i = 0, v = 12345; i < px.length; i++) {
+        v = (v * 1103515245 + 12345) >>> 0;
+        px[i] = v >>> 24;
+      }
+      const plain = new Float64Array(HISTOGRAM_BINS);
+      for (let p = 0; p < px.length; p += 3) plain[((px[p] >> 4) << 8) | ((px[p + 1] >> 4) << 4) | (px[p + 2] >> 4)]++;
+      for (let i = 0; i < HISTOGRAM_BINS; i++) plain[i] /= width * height;
+      const packed = new Float64Array(HISTOGRAM_BINS);
+      addTileHistogram(px, packed);
+      assert.deepEqual(packed, plain, `packed RGB, width ${width}`);
+      const raw = { raw: { width, height, channels: 3 as const } };
+      const encoded = {
+        'stored PNG': encodePng({ data: px, width, height }, 0),
+        'filtered PNG (libvips)': await sharp(px, raw).png({ adaptiveFiltering: true }).toBuffer(),
+      };
+      for (const [name, image] of Object.entries(encoded)) {
+        const sum = new Float64Array(HISTOGRAM_BINS);
+        addTileCounts(await tileCounts(image), sum);
+        assert.deepEqual(sum, plain, `${name}, width ${width}`);
+      }
+      // a JPEG changes the pixels: its counts are those of what it decodes to
+      const jpeg = await sharp(px, raw).jpeg({ quality: 90 }).toBuffer();
+      const fromJpeg = new Float64Array(HISTOGRAM_BINS);
+      addTileCounts(await tileCounts(jpeg), fromJpeg);
+      const decoded = new Float64Array(HISTOGRAM_BINS);
+      addTileHistogram((await decodeRgb(jpeg)).data, decoded);
+      assert.deepEqual(fromJpeg, decoded, `JPEG, width ${width}`);
+    }
+  });
+
+  it('a slide mixing PNG and JPEG tiles is summed in file order, whatever decodes first', async () => {
+    const px = (seed: number) => Buffer.from(knownColours().map((v, i) => (v + seed * i) & 0xff));
+    const tiles = await Promise.all(
+      [0, 1, 2, 3, 4].map(async (k) => ({
+        image: await encodeTile(px(k), 448, k % 2 ? 'jpeg' : 'png'),
+        locX: 224 + 448 * k,
+        locY: 224,
+      })),
+    );
+    const path = join(await writeTiles(join(tmp.dir, 'normalize'), 'mixed', tiles), 'tiles.tfrecord');
+    const inOrder = new Float64Array(HISTOGRAM_BINS);
+    for (const t of tiles) addTileCounts(await tileCounts(t.image), inOrder);
+    for (const concurrency of [1, 2, 8]) {
+      const h = await slideHistogram(path, concurrency);
+      assert.equal(h.count, tiles.length);
+      assert.deepEqual(h.sum, inOrder, `concurrency ${concurrency}`);
+    }
   });
 
   it('the stage sums tile histograms per slide and counts tiles', async () => {
