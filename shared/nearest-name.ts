@@ -5,21 +5,22 @@
 
 /** Edits (insert, delete, substitute, swap two neighbours) between a and b: optimal string alignment distance. */
 export function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
   const cols = b.length + 1;
-  // d[i][j]: edits between a's first i characters and b's first j
-  const d: number[][] = Array.from({ length: rows }, (_, i) =>
-    Array.from({ length: cols }, (_, j) => (i === 0 ? j : i)),
-  );
-  for (let i = 1; i < rows; i++) {
+  // three rows of the table (two back, one back, this one): d[i][j] is the edits between a's first i and b's first j
+  let back2 = new Uint16Array(cols);
+  let back1 = Uint16Array.from({ length: cols }, (_, j) => j);
+  let row = new Uint16Array(cols);
+  for (let i = 1; i <= a.length; i++) {
+    row[0] = i;
     for (let j = 1; j < cols; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      let d = Math.min(back1[j] + 1, row[j - 1] + 1, back1[j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, back2[j - 2] + 1);
+      row[j] = d;
     }
+    [back2, back1, row] = [back1, row, back2];
   }
-  return d[a.length][b.length];
+  return back1[b.length];
 }
 
 /**
@@ -36,8 +37,11 @@ export function nearestName(name: string, known: Iterable<string>): string | und
   const folded = name.toUpperCase();
   let best: { name: string; edits: number } | undefined;
   for (const candidate of known) {
+    const allowed = allowedEdits(Math.min(name.length, candidate.length));
+    // a difference in length is at least that many edits: most pairs are ruled out without the table
+    if (Math.abs(name.length - candidate.length) > allowed) continue;
     const edits = editDistance(folded, candidate.toUpperCase());
-    if (edits > allowedEdits(Math.min(name.length, candidate.length))) continue;
+    if (edits > allowed) continue;
     if (!best || edits < best.edits) best = { name: candidate, edits };
   }
   return best?.name;

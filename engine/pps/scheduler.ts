@@ -56,8 +56,12 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
         if (batchingEnabled() && due.length) {
           warm.prestart(
             ordered
-              .filter(({ row, spec }) => spec.transform.datumBatching && !failed.has(row.name) && !running.has(row.name))
-              .filter(({ row }) => waiting.has(row.name) || [...upstreamOf(row.name, specs)].some((u) => waiting.has(u)))
+              .filter(
+                ({ row, spec }) => spec.transform.datumBatching && !failed.has(row.name) && !running.has(row.name),
+              )
+              .filter(
+                ({ row }) => waiting.has(row.name) || [...upstreamOf(row.name, specs)].some((u) => waiting.has(u)),
+              )
               .map(({ row, spec }) => ({ spec, version: row.version })),
           );
         }

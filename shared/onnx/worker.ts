@@ -193,9 +193,12 @@ async function runInSlabs(
     const into = new ort.Tensor('uint8', out.subarray(row * rowBytes, (row + rows) * rowBytes), [1, rows, w, c]);
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = await session.run({ [req.inputName]: new ort.Tensor('uint8', slab, [1, rows, w, c]) }, {
-        [req.outputName]: into,
-      });
+      results = await session.run(
+        { [req.inputName]: new ort.Tensor('uint8', slab, [1, rows, w, c]) },
+        {
+          [req.outputName]: into,
+        },
+      );
     } catch (err) {
       throw new Error(`a slab of 1x${rows}x${w}x${c} did not run in place: ${(err as Error).message}`);
     }
