@@ -23,6 +23,7 @@ import type { Isolation } from './sandbox.js';
 import { clearDatumRoot, removeTree } from './scratch.js';
 import { type DatumProcess, startProcess } from './spawn.js';
 import { checkWorkingDir } from './working-dir.js';
+import { canLowerAhead, lowerGroup, restoreGroup } from './priority.js';
 import { engineEnv } from '../env.js';
 
 /** Whether specs that ask for datum batching get it (TESSELLA_DATUM_BATCHING=off: a process per datum). */
@@ -50,6 +51,8 @@ export class BatchWorker implements Executor {
   /** the job it serves now (`serve`); a worker started ahead of its job has none yet */
   private job: DatumContext | undefined;
   private closed = false;
+  /** its process was started ahead of any job, at a lower priority */
+  private lowered = false;
 
   /** `pipeline`: what its process is started from, before any job (prestart) or for the job it is made for. */
   constructor(
@@ -64,6 +67,9 @@ export class BatchWorker implements Executor {
   /** The job whose datums it serves from now on (before its first `exec`). */
   serve(job: DatumContext): void {
     this.job = job;
+    // started ahead at a lower priority (priority.ts): its job is on the path now
+    if (this.lowered && this.proc?.child.pid) restoreGroup(this.proc.child.pid);
+    this.lowered = false;
   }
 
   /**
@@ -163,6 +169,7 @@ export class BatchWorker implements Executor {
     const env = { ...base, PPS_WORKER_GRPC_PORT: String(port) };
     const proc = startProcess(this.pipeline, this.root, env, 'pipe', this.mode);
     this.proc = proc;
+    if (!this.job && proc.child.pid && canLowerAhead()) this.lowered = lowerGroup(proc.child.pid);
     // what a process writes after it was ended (killed for a timeout) belongs to no datum
     proc.child.stdout?.on('data', (c: Buffer) => proc === this.proc && this.output(c));
     proc.child.stderr?.on('data', (c: Buffer) => proc === this.proc && this.output(c));

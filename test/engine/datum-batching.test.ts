@@ -4,7 +4,8 @@
  * each datum's input and its own pid, and fails, crashes or hangs when its input says so.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRepo } from '../../engine/pfs/repos.js';
@@ -30,6 +31,7 @@ before(() => {
   writeFileSync(
     code,
     `import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { stageMain } from ${JSON.stringify(stageMain)};
 if (process.env.PIDS) writeFileSync(join(process.env.PIDS, 'start-' + process.env.PPS_PIPELINE_NAME + '-' + process.pid), String(Date.now()));
@@ -44,6 +46,13 @@ stageMain('echo', async ({ env, log }) => {
   if (text === 'hang') {
     if (process.env.PIDS) writeFileSync(join(process.env.PIDS, name), String(process.pid));
     return new Promise(() => setInterval(() => {}, 1000));
+  }
+  if (process.env.PIDS) {
+    let session = 'none';
+    try {
+      session = readFileSync('/proc/self/autogroup', 'utf8').match(/nice (-?\\d+)/)?.[1] ?? 'none';
+    } catch {}
+    writeFileSync(join(process.env.PIDS, 'priority-' + process.env.PPS_PIPELINE_NAME), getPriority() + ' ' + session);
   }
   writeFileSync(join(env.outDir, name), text + ' ' + process.pid + ' ' + process.env.PACH_DATUM_ID + '\\n');
 });
@@ -205,6 +214,14 @@ transform:
         assert.equal(starts.length, 1, `${name} started ${starts.length} processes`);
         const started = Number(readFileSync(join(pids, starts[0]), 'utf8'));
         assert.ok(started >= t0 && started < echoEnd, `${name} was started after echo had finished`);
+        // started ahead at a lower priority where the engine can raise it back (worker/priority.ts): its datum ran
+        // at the engine's own priority, in a scheduling session as nice as the engine's
+        const [nice, session] = readFileSync(join(pids, `priority-${name}`), 'utf8').split(' ');
+        assert.equal(Number(nice), getPriority(), `${name}'s datum ran at niceness ${nice}`);
+        const own = existsSync('/proc/self/autogroup')
+          ? (readFileSync('/proc/self/autogroup', 'utf8').match(/nice (-?\d+)/)?.[1] ?? 'none')
+          : 'none';
+        assert.equal(session, own, `${name}'s datum ran in a session of niceness ${session}`);
       }
       store.close();
     } finally {
