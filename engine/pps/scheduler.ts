@@ -52,25 +52,28 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
         const specs = ordered.map((p) => p.spec);
         const due = duePipelines(store).filter((d) => !failed.has(d.row.name) && !running.has(d.row.name));
         const waiting = new Set([...running.keys(), ...due.map((d) => d.row.name)]);
-        // the processes of every batching pipeline this call will likely run, started ahead (worker/warm-workers.ts)
+        // due jobs whose upstream is done start now; without a read-only store, what a datum leaves in it is found by
+        // comparing the store's folders before and after (worker/run-datum.ts): that needs one job at a time
+        const launch = due.filter((d) => ![...upstreamOf(d.row.name, specs)].some((u) => waiting.has(u)));
+        if (isolation() === 'copy') launch.splice(running.size ? 0 : 1);
+        const launching = new Set(launch.map((d) => d.row.name));
+        // the processes of every other batching pipeline this call will likely run, started ahead (a starting job
+        // starts its own at once): worker/warm-workers.ts
         if (batchingEnabled() && due.length) {
           warm.prestart(
             ordered
               .filter(
                 ({ row, spec }) => spec.transform.datumBatching && !failed.has(row.name) && !running.has(row.name),
               )
+              .filter(({ row }) => !launching.has(row.name))
               .filter(
                 ({ row }) => waiting.has(row.name) || [...upstreamOf(row.name, specs)].some((u) => waiting.has(u)),
               )
               .map(({ row, spec }) => ({ spec, version: row.version })),
           );
         }
-        for (const d of due) {
+        for (const d of launch) {
           const name = d.row.name;
-          if ([...upstreamOf(name, specs)].some((u) => waiting.has(u))) continue;
-          // without a read-only store, what a datum leaves in it is found by comparing the store's folders
-          // before and after (worker/run-datum.ts): that needs one job at a time
-          if (running.size && isolation() === 'copy') break;
           const index = results.push(undefined) - 1;
           const job = runJob(store, d, log, slots, warm).then((r) => {
             results[index] = r;
