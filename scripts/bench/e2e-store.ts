@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { appDir } from '../../engine/app-dir.js';
 import { buildModels } from '../models/build.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
-import { tessella } from './tessella-cli.js';
+import { tessella, tessella as tessellaCli } from './tessella-cli.js';
 
 const root = appDir();
 export const BENCH_WIDTH = 17760;
@@ -75,7 +75,8 @@ export function benchModels(dir: string): { dir: string; embed: string } {
 
 /**
  * A fresh store in `home` with the pipelines (env set per stage), `n` copies of the slide named S00, S01, ..., a
- * manifest and the models; returns the slide ids. Nothing runs yet.
+ * manifest and the models; returns the slide ids. Nothing runs yet. `checkout`: the built checkout whose CLI and
+ * pipelines/ make it (another one for a before/after comparison); default this one.
  */
 export function setUpStore(
   home: string,
@@ -83,13 +84,15 @@ export function setUpStore(
   n: number,
   models: string,
   env: Record<string, Record<string, string>> = {},
+  checkout = root,
 ): string[] {
+  const tessella = (h: string, args: string[]) => tessellaCli(h, args, checkout);
   rmSync(home, { recursive: true, force: true });
   tessella(home, ['init']);
   const specDir = join(home, '..', `specs-${n}`);
   mkdirSync(specDir, { recursive: true });
   for (const [stage, vars] of Object.entries(env)) {
-    const spec = YAML.parse(readFileSync(join(root, 'pipelines', `${stage}.yaml`), 'utf8'));
+    const spec = YAML.parse(readFileSync(join(checkout, 'pipelines', `${stage}.yaml`), 'utf8'));
     spec.transform.env = { ...spec.transform.env, ...vars };
     const file = join(specDir, `${stage}.json`);
     writeFileSync(file, JSON.stringify(spec));

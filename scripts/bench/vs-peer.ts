@@ -7,7 +7,11 @@
  *
  *   npm run build && node --import tsx scripts/bench/vs-peer.ts [--sizes 1,8] [--rounds 2] [--sides tessella,onnx,torch]
  *     [--slide PATH] [--python /tmp/peer-venv/bin/python] [--peer ../shared/peer/strip_ai_modern.py] [--dir DIR]
- *     [--bare-tiles 64]
+ *     [--bare-tiles 64] [--baseline DIR]
+ *
+ * --baseline DIR: another built checkout of tessella (e.g. `git worktree add DIR <commit> && (cd DIR && npm run
+ * build)`, node_modules linked in), run as the side `baseline` in the same rounds, its store made by its own CLI
+ * from its own pipelines/: the before/after of a change, against the peer, in one run.
  *
  * tessella's models are the bench's (e2e-store.ts): a StainNet-shaped identity and the random-weight B0 fixture;
  * the peer builds the same shapes (its own seeded weights: the work per tile is the same, the numbers differ).
@@ -41,6 +45,7 @@ const { values } = parseArgs({
     peer: { type: 'string', default: resolve(root, '../shared/peer/strip_ai_modern.py') },
     dir: { type: 'string' },
     'bare-tiles': { type: 'string', default: '64' },
+    baseline: { type: 'string' },
   },
 });
 const base = resolve(values.dir ?? join(tmpdir(), 'tessella-vs-peer'));
@@ -99,17 +104,19 @@ function runPeer(side: string, slides: string[]): Run {
   };
 }
 
-function runTessella(home: string, slide: string, n: number, models: string): Run {
-  const ids = setUpStore(home, slide, n, models);
+/** `tessella run` on a fresh store, by this checkout or (side 'baseline') by the --baseline one. */
+function runTessella(side: string, home: string, slide: string, n: number, models: string): Run {
+  const checkout = side === 'baseline' ? resolve(values.baseline!) : root;
+  const ids = setUpStore(home, slide, n, models, {}, checkout);
   const l = load();
   const t0 = performance.now();
-  tessella(home, ['run']);
+  tessella(home, ['run'], checkout);
   const wall = (performance.now() - t0) / 1000;
   let tiles = 0;
   for (const id of ids)
     tiles += (JSON.parse(tessella(home, ['get', 'file', `tile-detect@master:/${id}/tiles.json`])).tiles as unknown[])
       .length;
-  return { side: 'tessella', wall, tiles, load: l };
+  return { side, wall, tiles, load: l };
 }
 
 /** The cohort's slide paths for the peer: the same names tessella's store holds (links to the one slide). */
@@ -127,6 +134,9 @@ interface StageLog {
   startup: number;
   opens: number;
   open: number;
+  /** tiles and seconds of the stage's tile loops (`<stage> done`): the model open and the process start left out */
+  loopTiles: number;
+  loopSeconds: number;
 }
 
 /** Every stage's JSON log lines under the store's logs/, summed per stage. */
@@ -147,7 +157,16 @@ function stageLogs(home: string): Record<string, StageLog> {
         continue;
       }
       const s = String(e.component);
-      const acc = (out[s] ??= { cpu: 0, datums: 0, starts: 0, startup: 0, opens: 0, open: 0 });
+      const acc = (out[s] ??= {
+        cpu: 0,
+        datums: 0,
+        starts: 0,
+        startup: 0,
+        opens: 0,
+        open: 0,
+        loopTiles: 0,
+        loopSeconds: 0,
+      });
       if (e.event === 'datum done') {
         acc.cpu += Number(e.cpu_s);
         acc.datums++;
@@ -158,6 +177,9 @@ function stageLogs(home: string): Record<string, StageLog> {
       } else if (e.event === 'model loaded') {
         acc.opens++;
         acc.open += Number(e.open_s);
+      } else if (e.event === `${s} done` && typeof e.tiles_per_s === 'number') {
+        acc.loopTiles += Number(e.tiles);
+        acc.loopSeconds += Number(e.seconds);
       }
     }
   }
@@ -195,7 +217,7 @@ function breakdown(home: string, tiles: number, wall: number, peers: Record<stri
   );
   for (const p of pipelines) {
     const secs = jobs.filter((j) => j.pipeline === p).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
-    const g = logs[p] ?? { cpu: 0, datums: 0, starts: 0, startup: 0, opens: 0, open: 0 };
+    const g = logs[p] ?? { cpu: 0, datums: 0, starts: 0, startup: 0, opens: 0, open: 0, loopTiles: 0, loopSeconds: 0 };
     const perTile = PER_TILE_STAGES.includes(p) ? f1((g.cpu / tiles) * 1000) : '';
     console.log(
       `| ${p} | ${f1(secs)} | ${f1(g.cpu)} | ${perTile} | ${g.starts} (${f1(g.startup)}) | ${g.opens ? `${g.opens} (${f2(g.open)})` : ''} |`,
@@ -219,7 +241,10 @@ function breakdown(home: string, tiles: number, wall: number, peers: Record<stri
   }
 }
 
-/** Each model's bare session.run at the stage's batch size, against the stage's tiles/s over its job seconds. */
+/**
+ * Each model's bare session.run at the stage's batch size, against the stage's tiles/s over its job seconds and over
+ * its tile loop alone (decode, inference, encode or pooling, write: the process start and the model open left out).
+ */
 async function bare(home: string, models: string, tiles: number): Promise<void> {
   const work = join(base, 'bare');
   rmSync(work, { recursive: true, force: true });
@@ -237,9 +262,12 @@ async function bare(home: string, models: string, tiles: number): Promise<void> 
     const plan = (i: number) => (plans[i] ? `slabs of ${plans[i]} rows` : `batch ${batch}`);
     const secs = jobs.filter((j) => j.pipeline === task).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
     const stage = tiles / secs;
+    const g = stageLogs(home)[task];
+    const loop = g?.loopSeconds ? g.loopTiles / g.loopSeconds : 0;
     console.log(
       `${task}: bare session.run ${rates.map((x, i) => `${f1(x.tilesPerS)} tiles/s (${plan(i)})`).join(', ')}, ` +
-        `${r.threads} threads; the stage ${f1(stage)} tiles/s over its job: ${f2(stage / r.tilesPerS)}x the best bare`,
+        `${r.threads} threads; the stage ${f1(stage)} tiles/s over its job: ${f2(stage / r.tilesPerS)}x the best bare; ` +
+        `over its tile loop ${f1(loop)} tiles/s: ${f2(loop / r.tilesPerS)}x`,
     );
   }
 }
@@ -248,8 +276,16 @@ async function main(): Promise<void> {
   if (!existsSync(join(root, 'dist', 'stages')))
     throw new Error('run `npm run build` first: the stages run from dist/');
   const sides = values.sides!.split(',').filter(Boolean);
+  if (values.baseline) {
+    if (!existsSync(join(resolve(values.baseline), 'dist', 'stages')))
+      throw new Error(
+        `--baseline ${values.baseline}: not a built tessella checkout (no dist/stages; npm run build there)`,
+      );
+    if (!sides.includes('baseline')) sides.splice(sides.indexOf('tessella') + 1, 0, 'baseline');
+  }
   for (const s of sides)
-    if (s !== 'tessella' && !PEER_ARGS[s]) throw new Error(`--sides: unknown '${s}'; known: tessella, onnx, torch`);
+    if (s !== 'tessella' && s !== 'baseline' && !PEER_ARGS[s])
+      throw new Error(`--sides: unknown '${s}'; known: tessella, baseline (with --baseline), onnx, torch`);
   if (sides.some((s) => s !== 'tessella') && !existsSync(values.python!))
     throw new Error(`--python ${values.python}: missing; make it with ../shared/peer/setup-venv.sh ${values.python}`);
   mkdirSync(base, { recursive: true });
@@ -265,20 +301,20 @@ async function main(): Promise<void> {
   const rounds = Number(values.rounds);
   for (const n of values.sizes!.split(',').map(Number)) {
     if (!(n >= 1)) throw new Error(`--sizes: '${values.sizes}' is not a list of slide counts such as 1,8`);
-    const home = join(base, `store-${n}`);
+    const home = join(base, `tessella-${n}`);
     const runs: Run[] = [];
     const peers: Record<string, PeerReport[]> = {};
     let last: Run | undefined;
     for (let r = 0; r < rounds; r++) {
       for (const side of sides) {
-        const run =
-          side === 'tessella'
-            ? runTessella(home, slide.path, n, models.dir)
-            : runPeer(side, cohortPaths(n, slide.path));
+        const tessellaSide = side === 'tessella' || side === 'baseline';
+        const run = tessellaSide
+          ? runTessella(side, join(base, `${side}-${n}`), slide.path, n, models.dir)
+          : runPeer(side, cohortPaths(n, slide.path));
         if (side === 'tessella') {
           // the store is set up on the first tessella run; the peer reads the same names
           last = run;
-        } else peers[side] = run.peer!;
+        } else if (!tessellaSide) peers[side] = run.peer!;
         runs.push(run);
         console.error(`  ${n} slide(s), round ${r + 1}, ${side}: ${f1(run.wall)} s (load ${run.load})`);
       }
