@@ -189,7 +189,7 @@ async function runInSlabs(
   for (let row = 0; row < n * h; row += req.rowsPerRun) {
     const rows = Math.min(req.rowsPerRun, n * h - row);
     const slab = req.data.subarray(row * rowBytes, (row + rows) * rowBytes);
-    // the slab's output is written in place (a pre-allocated output): no copy, no buffer per slab
+    // the slab's output goes straight into `out` (a pre-allocated output; the Node binding also returns a copy, dropped)
     const into = new ort.Tensor('uint8', out.subarray(row * rowBytes, (row + rows) * rowBytes), [1, rows, w, c]);
     let results: ort.InferenceSession.ReturnType;
     try {
