@@ -111,6 +111,10 @@ export class BlobStore {
     const hash = createHash('sha256');
     const fh = await open(src, 'r');
     let size = 0;
+    // the disk's writeback runs while the file is hashed (the datum's output is mostly still in the page cache):
+    // a 265 MB tiles.tfrecord took 0.21 s to fsync and 0.22 s to hash here, one after the other until now
+    const synced = this.fsync ? fh.sync() : undefined;
+    synced?.catch(() => undefined); // awaited below; a failure is thrown there
     try {
       const buf = chunkFor(st.size);
       for (;;) {
@@ -120,8 +124,8 @@ export class BlobStore {
         size += bytesRead;
       }
       const h = hash.digest('hex');
+      await synced;
       if (this.has(h)) return { hash: h, size };
-      if (this.fsync) await fh.sync();
       await fh.close().catch(() => undefined);
       await chmod(src, 0o444);
       try {
