@@ -52,9 +52,10 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
         const specs = ordered.map((p) => p.spec);
         const due = duePipelines(store).filter((d) => !failed.has(d.row.name) && !running.has(d.row.name));
         const waiting = new Set([...running.keys(), ...due.map((d) => d.row.name)]);
+        const belowWaiting = (name: string) => [...upstreamOf(name, specs)].some((u) => waiting.has(u));
         // due jobs whose upstream is done start now; without a read-only store, what a datum leaves in it is found by
         // comparing the store's folders before and after (worker/run-datum.ts): that needs one job at a time
-        const launch = due.filter((d) => ![...upstreamOf(d.row.name, specs)].some((u) => waiting.has(u)));
+        const launch = due.filter((d) => !belowWaiting(d.row.name));
         if (isolation() === 'copy') launch.splice(running.size ? 0 : 1);
         const launching = new Set(launch.map((d) => d.row.name));
         // the processes of every other batching pipeline this call will likely run, started ahead (a starting job
@@ -66,9 +67,7 @@ export async function runJobs(store: Store, opts: RunOptions = {}): Promise<JobR
                 ({ row, spec }) => spec.transform.datumBatching && !failed.has(row.name) && !running.has(row.name),
               )
               .filter(({ row }) => !launching.has(row.name))
-              .filter(
-                ({ row }) => waiting.has(row.name) || [...upstreamOf(row.name, specs)].some((u) => waiting.has(u)),
-              )
+              .filter(({ row }) => waiting.has(row.name) || belowWaiting(row.name))
               .map(({ row, spec }) => ({ spec, version: row.version })),
           );
         }

@@ -1,16 +1,23 @@
 /** Process liveness, robust to pid reuse where /proc tells a process's start time (Linux). */
 import { readFileSync } from 'node:fs';
 
-/** The kernel's start time of a process (clock ticks since boot), or '' where unknown. */
-export function processStartTime(pid: number): string {
+/**
+ * The fields of /proc/PID/stat after the command name, from field 3 (state) on: index 0 is the state, 2 the process
+ * group, 19 the start time. Undefined where there is no such process (or no /proc).
+ */
+export function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // the command name (field 2) may hold spaces and parentheses: fields resume after the last ')'
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19] ?? ''; // field 22 overall
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return '';
+    return undefined;
   }
+}
+
+/** The kernel's start time of a process (clock ticks since boot), or '' where unknown. */
+export function processStartTime(pid: number): string {
+  return statFields(pid)?.[19] ?? ''; // field 22 overall
 }
 
 /** Whether `pid` is a live process and, when `startTime` is known, the same one that was recorded. */

@@ -11,6 +11,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
+import { statFields } from '../store/proc.js';
 
 const AHEAD_NICENESS = 10;
 
@@ -77,14 +78,7 @@ function groupMembers(leader: number): number[] {
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || pid === leader) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // fields after the command (which may hold spaces): state, ppid, pgrp, ...
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === leader) out.push(pid);
-    } catch {
-      // gone
-    }
+    if (Number(statFields(pid)?.[2]) === leader) out.push(pid);
   }
   return out;
 }

@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { appDir } from '../../engine/app-dir.js';
 import { buildModels } from '../models/build.js';
 import { makeSyntheticSlide } from '../synthetic-slide.js';
-import { tessella, tessella as tessellaCli } from './tessella-cli.js';
+import { tessella } from './tessella-cli.js';
 
 const root = appDir();
 export const BENCH_WIDTH = 17760;
@@ -86,9 +86,9 @@ export function setUpStore(
   env: Record<string, Record<string, string>> = {},
   checkout = root,
 ): string[] {
-  const tessella = (h: string, args: string[]) => tessellaCli(h, args, checkout);
+  const cli = (args: string[]) => tessella(home, args, checkout);
   rmSync(home, { recursive: true, force: true });
-  tessella(home, ['init']);
+  cli(['init']);
   const specDir = join(home, '..', `specs-${n}`);
   mkdirSync(specDir, { recursive: true });
   for (const [stage, vars] of Object.entries(env)) {
@@ -96,7 +96,7 @@ export function setUpStore(
     spec.transform.env = { ...spec.transform.env, ...vars };
     const file = join(specDir, `${stage}.json`);
     writeFileSync(file, JSON.stringify(spec));
-    tessella(home, ['update', 'pipeline', '-f', file]);
+    cli(['update', 'pipeline', '-f', file]);
   }
   const slidesDir = join(home, '..', `slides-${n}`);
   rmSync(slidesDir, { recursive: true, force: true });
@@ -109,9 +109,9 @@ export function setUpStore(
   });
   const manifest = join(home, '..', `manifest-${n}.csv`);
   writeFileSync(manifest, `${rows.join('\n')}\n`);
-  tessella(home, ['add', 'slides', '-L', slidesDir]);
-  tessella(home, ['put', 'file', 'manifest@master:/manifest.csv', '-f', manifest]);
-  tessella(home, ['put', 'file', 'models@master:/', '-f', models, '-r']);
+  cli(['add', 'slides', '-L', slidesDir]);
+  cli(['put', 'file', 'manifest@master:/manifest.csv', '-f', manifest]);
+  cli(['put', 'file', 'models@master:/', '-f', models, '-r']);
   return ids;
 }
 

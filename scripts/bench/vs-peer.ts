@@ -204,9 +204,14 @@ function engineGaps(jobs: JobTimes[]): { gaps: number; span: number } {
   return { gaps: (span - covered) / 1000, span: span / 1000 };
 }
 
-function breakdown(home: string, tiles: number, wall: number, peers: Record<string, PeerReport[]>): void {
+function breakdown(
+  home: string,
+  tiles: number,
+  wall: number,
+  peers: Record<string, PeerReport[]>,
+  logs: Record<string, StageLog>,
+): void {
   const jobs = jobTimes(home);
-  const logs = stageLogs(home);
   const pipelines = [...new Set(jobs.map((j) => j.pipeline))];
   console.log(
     '\ntessella per stage (its last run): job seconds, CPU of the stage processes (start-up included) per tile, ' +
@@ -245,7 +250,7 @@ function breakdown(home: string, tiles: number, wall: number, peers: Record<stri
  * Each model's bare session.run at the stage's batch size, against the stage's tiles/s over its job seconds and over
  * its tile loop alone (decode, inference, encode or pooling, write: the process start and the model open left out).
  */
-async function bare(home: string, models: string, tiles: number): Promise<void> {
+async function bare(home: string, models: string, tiles: number, logs: Record<string, StageLog>): Promise<void> {
   const work = join(base, 'bare');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -262,7 +267,7 @@ async function bare(home: string, models: string, tiles: number): Promise<void> 
     const plan = (i: number) => (plans[i] ? `slabs of ${plans[i]} rows` : `batch ${batch}`);
     const secs = jobs.filter((j) => j.pipeline === task).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
     const stage = tiles / secs;
-    const g = stageLogs(home)[task];
+    const g = logs[task];
     const loop = g?.loopSeconds ? g.loopTiles / g.loopSeconds : 0;
     console.log(
       `${task}: bare session.run ${rates.map((x, i) => `${f1(x.tilesPerS)} tiles/s (${plan(i)})`).join(', ')}, ` +
@@ -332,8 +337,9 @@ async function main(): Promise<void> {
       }
     }
     if (last) {
-      breakdown(home, last.tiles, last.wall, peers);
-      if (n === 1) await bare(home, models.dir, last.tiles);
+      const logs = stageLogs(home);
+      breakdown(home, last.tiles, last.wall, peers, logs);
+      if (n === 1) await bare(home, models.dir, last.tiles, logs);
       else console.log(`(bare session.run: see the 1-slide table; the cohort's per-tile rates are the same models)`);
     }
   }

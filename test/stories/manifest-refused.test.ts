@@ -7,13 +7,13 @@
  * manifest runs the merge pipelines and nothing per slide. Synthetic slides and test models: no ../shared needed.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
 import { makeSyntheticSlide } from '../../scripts/synthetic-slide.js';
 import { projectRoot, tempDir } from '../helpers/dirs.js';
+import { sourceCli } from '../helpers/source-cli.js';
 
 const PER_SLIDE = ['tile-detect', 'tile-extract', 'normalize', 'embed', 'histogram'];
 const MERGE = ['merge-slide', 'merge-shard', 'merge'];
@@ -31,18 +31,7 @@ interface JobJson {
 describe('story: a manifest that merge refuses holds back merge only, never a new slide', () => {
   const tmp = tempDir('manifest-refused');
   const home = join(tmp.dir, 'home');
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
-      cwd: projectRoot,
-      env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' },
-      encoding: 'utf8',
-      timeout: 300_000,
-    });
-  const tessella = (...args: string[]) => {
-    const r = cli(...args);
-    assert.equal(r.status, 0, `tessella ${args.join(' ')} exited ${r.status}:\n${r.stderr.slice(-4000)}`);
-    return r.stdout;
-  };
+  const { run: cli, ok: tessella } = sourceCli(home);
   const seen = new Set<string>();
   /** The jobs since the last call, by pipeline. */
   const jobsSince = (): Record<string, JobJson> => {

@@ -5,13 +5,13 @@
  * shipped), run from the sources, on copies of a real fixture slide.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
-import { projectRoot, sharedDir, tempDir } from '../helpers/dirs.js';
+import { sharedDir, tempDir } from '../helpers/dirs.js';
 import { writeSourceSpecs } from '../helpers/source-specs.js';
+import { sourceCli } from '../helpers/source-cli.js';
 
 const SLIDE = 'cmu-1-small-region.pyramid.tiff';
 const SLIDE_IDS = ['s1', 's2', 's3', 's4'];
@@ -32,18 +32,7 @@ describe('story: a corrupt model fails the job once', { skip }, () => {
   const tmp = tempDir('model-fault-once');
   after(() => tmp.cleanup());
   const home = join(tmp.dir, 'home');
-  const tessella = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
-      cwd: projectRoot,
-      env: { ...process.env, TESSELLA_HOME: home, TESSELLA_GPUS: '', TESSELLA_LOG_FORMAT: 'json' },
-      encoding: 'utf8',
-      timeout: 600_000,
-    });
-  const ok = (...args: string[]) => {
-    const r = tessella(...args);
-    assert.equal(r.status, 0, `tessella ${args.join(' ')} exited ${r.status}:\n${r.stderr.slice(-4000)}`);
-    return r.stdout;
-  };
+  const { run: tessella, ok } = sourceCli(home, 600_000);
 
   it('embed stops at its first datum, naming /embed/model.onnx of the models repo', () => {
     const specs = writeSourceSpecs(join(tmp.dir, 'pipelines'));

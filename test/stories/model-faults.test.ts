@@ -7,13 +7,14 @@
  * Through the engine's CLI with the project's own specs, run from the sources, on two real fixture slides.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
-import { sharedDir, projectRoot, tempDir } from '../helpers/dirs.js';
+import { sharedDir, tempDir } from '../helpers/dirs.js';
 import { writeSourceSpecs } from '../helpers/source-specs.js';
+import { sourceCli } from '../helpers/source-cli.js';
+import { fixtureSlideFolders } from '../helpers/fixture-slides.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
 
@@ -26,18 +27,7 @@ function skipReason(): string | false {
 describe('story: a model fault fails the job and leaves the dataset as it was', { skip: skipReason() }, () => {
   const tmp = tempDir('model-faults');
   const home = join(tmp.dir, 'home');
-  const tessella = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
-      cwd: projectRoot,
-      env: { ...process.env, TESSELLA_HOME: home, TESSELLA_GPUS: '', TESSELLA_LOG_FORMAT: 'json' },
-      encoding: 'utf8',
-      timeout: 300_000,
-    });
-  const ok = (...args: string[]) => {
-    const r = tessella(...args);
-    assert.equal(r.status, 0, `tessella ${args.join(' ')} exited ${r.status}:\n${r.stderr.slice(-4000)}`);
-    return r.stdout;
-  };
+  const { run: tessella, ok } = sourceCli(home);
   /** The dataset as published: every file of merge@master with its content hash. */
   const dataset = () => ok('glob', 'file', 'merge@master:/**', '-o', 'json');
   const head = () => JSON.parse(ok('inspect', 'commit', 'merge@master', '-o', 'json')).commit.id as string;
@@ -47,12 +37,7 @@ describe('story: a model fault fails the job and leaves the dataset as it was', 
   before(() => {
     // one try: a model fault fails the same way every time, and the test need not wait for three
     const specs = writeSourceSpecs(join(tmp.dir, 'pipelines'), (t) => t.replace(/datumTries: \d+/, 'datumTries: 1'));
-    const slides = join(tmp.dir, 'slides');
-    for (const s of SLIDES) {
-      const id = s.split('.')[0];
-      mkdirSync(join(slides, id), { recursive: true });
-      writeFileSync(join(slides, id, s), readFileSync(join(sharedDir, 'fixtures/slides', s)));
-    }
+    const slides = fixtureSlideFolders(join(tmp.dir, 'slides'), SLIDES);
     writeFileSync(
       join(tmp.dir, 'manifest.csv'),
       'image_id,patient_id,center_id,label\ncmu-1-small-region,p1,1,CE\nos-1-detail,p2,2,LAA\n',

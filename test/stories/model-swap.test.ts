@@ -16,6 +16,8 @@ import { buildModels } from '../../scripts/models/build.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { projectRoot, sharedDir } from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
+import { fixtureSlideFolders } from '../helpers/fixture-slides.js';
+import { sourceCli } from '../helpers/source-cli.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
 const STAGES = pipelineNamesIn(join(projectRoot, 'pipelines'));
@@ -35,16 +37,7 @@ describe('story: swapping models re-runs only what depends on them', { skip: ski
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l));
-  const tessella = (...args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
-      cwd: projectRoot,
-      env: { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' },
-      encoding: 'utf8',
-      timeout: 300_000,
-    });
-    assert.equal(r.status, 0, `tessella ${args.join(' ')} exited ${r.status}:\n${r.stderr.slice(-4000)}`);
-    return r.stdout;
-  };
+  const { ok: tessella } = sourceCli(home);
   /** Datums processed per pipeline by the jobs that are new since `seen`. */
   const processedSince = (seen: Set<string>) => {
     const per: Record<string, number> = Object.fromEntries(STAGES.map((s) => [s, 0]));
@@ -96,13 +89,7 @@ describe('story: swapping models re-runs only what depends on them', { skip: ski
       assert.match(text, /--import", "tsx"/, `pipelines/${s}.yaml: cmd not recognised`);
       writeFileSync(join(specs, `${s}.yaml`), text);
     }
-    const slides = join(tmp.dir, 'slides');
-    mkdirSync(slides);
-    for (const s of SLIDES) {
-      const id = s.split('.')[0];
-      mkdirSync(join(slides, id));
-      writeFileSync(join(slides, id, s), readFileSync(join(sharedDir, 'fixtures/slides', s)));
-    }
+    const slides = fixtureSlideFolders(join(tmp.dir, 'slides'), SLIDES);
     writeFileSync(
       join(tmp.dir, 'manifest.csv'),
       'image_id,patient_id,center_id,label\ncmu-1-small-region,p1,1,CE\nos-1-detail,p2,2,LAA\n',

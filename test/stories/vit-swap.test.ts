@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pipelineNamesIn } from '../../app/spec-folder.js';
@@ -20,6 +20,8 @@ import { readPatients } from '../../shared/dataset-reader.js';
 import { fixtureModel, projectRoot, sharedDir } from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
 import { writeSourceSpecs } from '../helpers/source-specs.js';
+import { fixtureSlideFolders } from '../helpers/fixture-slides.js';
+import { sourceCli } from '../helpers/source-cli.js';
 
 const SLIDES = ['cmu-1-small-region.pyramid.tiff', 'os-1-detail.pyramid.tiff'];
 const STAGES = pipelineNamesIn(join(projectRoot, 'pipelines'));
@@ -38,17 +40,7 @@ const noNumpy = numpy.error || numpy.status !== 0 ? 'python3 with NumPy is not a
 describe('story: a ViT with cls+mean pooling replaces EfficientNet-B0', { skip: skipReason() }, () => {
   const tmp = tempDir('vit-swap');
   const home = join(tmp.dir, 'home');
-  const env = { ...process.env, TESSELLA_HOME: home, TESSELLA_LOG_FORMAT: 'json', TESSELLA_GPUS: '' };
-  const tessella = (...args: string[]) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'app', 'cli.ts'), ...args], {
-      cwd: projectRoot,
-      env,
-      encoding: 'utf8',
-      timeout: 600_000,
-    });
-    assert.equal(r.status, 0, `tessella ${args.join(' ')} exited ${r.status}:\n${r.stderr.slice(-4000)}`);
-    return r.stdout;
-  };
+  const { ok: tessella } = sourceCli(home, 600_000);
   const jobs = () =>
     tessella('list', 'job', '-o', 'json')
       .trim()
@@ -65,12 +57,7 @@ describe('story: a ViT with cls+mean pooling replaces EfficientNet-B0', { skip: 
 
   before(() => {
     const specs = writeSourceSpecs(join(tmp.dir, 'pipelines'));
-    const slides = join(tmp.dir, 'slides');
-    for (const s of SLIDES) {
-      const id = s.split('.')[0];
-      mkdirSync(join(slides, id), { recursive: true });
-      writeFileSync(join(slides, id, s), readFileSync(join(sharedDir, 'fixtures/slides', s)));
-    }
+    const slides = fixtureSlideFolders(join(tmp.dir, 'slides'), SLIDES);
     writeFileSync(
       join(tmp.dir, 'manifest.csv'),
       'image_id,patient_id,center_id,label\ncmu-1-small-region,p1,1,CE\nos-1-detail,p2,2,LAA\n',
