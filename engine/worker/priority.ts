@@ -33,7 +33,8 @@ export function restoreGroup(pid: number): boolean {
   return setGroupPriority(pid, getPriority());
 }
 
-/** The niceness of the engine's own scheduling session (autogroup), 0 where the kernel has none. */
+/** The niceness of the engine's own scheduling session (autogroup); 0 where the kernel has none, and in the root
+ * session, whose file is empty. */
 function ownSessionNiceness(): number {
   try {
     return Number(/nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'))?.[1] ?? 0);

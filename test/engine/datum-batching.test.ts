@@ -48,9 +48,10 @@ stageMain('echo', async ({ env, log }) => {
     return new Promise(() => setInterval(() => {}, 1000));
   }
   if (process.env.PIDS) {
+    // the root session prints nothing: it is at niceness 0
     let session = 'none';
     try {
-      session = readFileSync('/proc/self/autogroup', 'utf8').match(/nice (-?\\d+)/)?.[1] ?? 'none';
+      session = readFileSync('/proc/self/autogroup', 'utf8').match(/nice (-?\\d+)/)?.[1] ?? '0';
     } catch {}
     writeFileSync(join(process.env.PIDS, 'priority-' + process.env.PPS_PIPELINE_NAME), getPriority() + ' ' + session);
   }
@@ -218,8 +219,10 @@ transform:
         // at the engine's own priority, in a scheduling session as nice as the engine's
         const [nice, session] = readFileSync(join(pids, `priority-${name}`), 'utf8').split(' ');
         assert.equal(Number(nice), getPriority(), `${name}'s datum ran at niceness ${nice}`);
+        // a process in the kernel's root session (a container's init session) reads an empty file: niceness 0,
+        // while the stage, which leads a session of its own, has one it can read
         const own = existsSync('/proc/self/autogroup')
-          ? (readFileSync('/proc/self/autogroup', 'utf8').match(/nice (-?\d+)/)?.[1] ?? 'none')
+          ? (readFileSync('/proc/self/autogroup', 'utf8').match(/nice (-?\d+)/)?.[1] ?? '0')
           : 'none';
         assert.equal(session, own, `${name}'s datum ran in a session of niceness ${session}`);
       }
