@@ -49,25 +49,50 @@ function bigVarintSize(v: bigint): number {
 }
 
 class Out {
+  /** bytes written, those of spliced items included */
   pos = 0;
-  constructor(readonly buf: Buffer) {}
+  /** position in `buf` */
+  private at = 0;
+  /** start in `buf` of the piece not yet in `parts` */
+  private from = 0;
+  private readonly parts: Uint8Array[] = [];
+  /** `spliceFrom`: byte items at least this long are not copied but left in place, between pieces of `buf` */
+  constructor(
+    readonly buf: Buffer,
+    private readonly spliceFrom = Number.POSITIVE_INFINITY,
+  ) {}
+  /** The message: pieces of `buf` with the spliced items between them, in order. */
+  pieces(): Uint8Array[] {
+    return [...this.parts, this.buf.subarray(this.from, this.at)].filter((p) => p.byteLength > 0);
+  }
   varint(v: number): void {
+    const start = this.at;
     while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
+      this.buf[this.at++] = (v % 128) | 0x80;
       v = Math.floor(v / 128);
     }
-    this.buf[this.pos++] = v;
+    this.buf[this.at++] = v;
+    this.pos += this.at - start;
   }
   bigVarint(v: bigint): void {
+    const start = this.at;
     while (v >= 0x80n) {
-      this.buf[this.pos++] = Number(v & 0x7fn) | 0x80;
+      this.buf[this.at++] = Number(v & 0x7fn) | 0x80;
       v >>= 7n;
     }
-    this.buf[this.pos++] = Number(v);
+    this.buf[this.at++] = Number(v);
+    this.pos += this.at - start;
   }
-  bytes(b: Uint8Array): void {
-    this.buf.set(b, this.pos);
+  /** `item`: a bytes value (one that may be spliced), not a part of the message's own framing */
+  bytes(b: Uint8Array, item = false): void {
     this.pos += b.byteLength;
+    if (item && b.byteLength >= this.spliceFrom) {
+      this.parts.push(this.buf.subarray(this.from, this.at), b);
+      this.from = this.at;
+      return;
+    }
+    this.buf.set(b, this.at);
+    this.at += b.byteLength;
   }
 }
 
@@ -123,13 +148,30 @@ function plan(key: string, feature: Feature): Planned {
 
 /** Serialize a tf.train.Example. Keys are written in sorted order so equal inputs give equal bytes. */
 export function encodeExample(features: Features): Buffer {
+  return encode(features, Number.POSITIVE_INFINITY).buf;
+}
+
+/**
+ * The same bytes as encodeExample, as pieces to write one after another: byte values of at least `spliceFrom`
+ * bytes (a tile's image) are pieces of their own, not copied into the message (a copy of each tile into new
+ * memory, for a message that is written and dropped).
+ */
+export function encodeExamplePieces(features: Features, spliceFrom = 64 << 10): Uint8Array[] {
+  return encode(features, spliceFrom).pieces();
+}
+
+function encode(features: Features, spliceFrom: number): Out {
   const planned = Object.keys(features)
     .sort()
     .map((k) => plan(k, features[k]));
   let featuresSize = 0;
-  for (const p of planned) featuresSize += 1 + varintSize(p.entrySize) + p.entrySize;
+  let spliced = 0;
+  for (const p of planned) {
+    featuresSize += 1 + varintSize(p.entrySize) + p.entrySize;
+    if (p.kind === 1) for (const b of p.items as Buffer[]) if (b.length >= spliceFrom) spliced += b.length;
+  }
   const total = 1 + varintSize(featuresSize) + featuresSize;
-  const out = new Out(Buffer.allocUnsafe(total));
+  const out = new Out(Buffer.allocUnsafe(total - spliced), spliceFrom);
   out.varint((1 << 3) | 2); // Example.features
   out.varint(featuresSize);
   for (const p of planned) {
@@ -146,7 +188,7 @@ export function encodeExample(features: Features): Buffer {
       for (const b of p.items as Buffer[]) {
         out.varint((1 << 3) | 2);
         out.varint(b.length);
-        out.bytes(b);
+        out.bytes(b, true);
       }
     } else if (p.packedSize > 0 || (p.items as ArrayLike<unknown>).length > 0) {
       out.varint((1 << 3) | 2); // packed value
@@ -161,7 +203,7 @@ export function encodeExample(features: Features): Buffer {
     }
   }
   if (out.pos !== total) throw new Error(`internal: Example size mismatch ${out.pos} != ${total}`);
-  return out.buf;
+  return out;
 }
 
 // ---- decoding (protobufjs, TensorFlow's field numbers) ----------------------------------------------------

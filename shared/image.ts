@@ -58,16 +58,20 @@ export function imageSize(buf: Uint8Array): { width: number; height: number } | 
   return undefined;
 }
 
-/** Decode any image sharp reads to 8-bit sRGB without alpha. */
-export async function decodeRgb(image: Uint8Array): Promise<RgbImage> {
-  // Unfiltered RGB PNGs (normalize's tiles) are an inflate and a copy: ~10x less CPU than libvips' PNG reader.
+/**
+ * Decode any image sharp reads to 8-bit sRGB without alpha. `into(bytes)`: the buffer for the pixels of a plain
+ * PNG or a JPEG (one used before spares the page faults of new memory); other images bring their own.
+ */
+export async function decodeRgb(image: Uint8Array, into?: (bytes: number) => Buffer): Promise<RgbImage> {
+  // Unfiltered RGB PNGs (normalize's tiles) are a copy (stored blocks) or an inflate and a copy: ~10x less CPU than
+  // libvips' PNG reader
   const format = imageFormatOf(image);
-  const plainPng = format === 'png' ? decodePlainPng(image) : undefined;
+  const plainPng = format === 'png' ? decodePlainPng(image, into) : undefined;
   if (plainPng) return plainPng;
   // JPEG through TurboJPEG directly: libvips' own decoder, without its pipeline (half the CPU of a 448 px tile)
   const turbo = format === 'jpeg' ? turboJpeg() : undefined;
   if (turbo) {
-    const img = await turbo.decodeRgb(image);
+    const img = await turbo.decodeRgb(image, into);
     if (img) return img;
   }
   // Fast path: tiles are 8-bit RGB JPEG/PNG, which decode to RGB as they are (half the time of the full chain).
@@ -110,19 +114,21 @@ export interface TileEncoding {
 export const DEFAULT_TILE_ENCODING: TileEncoding = { quality: 95, chroma: '4:4:4', pngLevel: 0 };
 
 /**
- * Encode packed RGB as JPEG or PNG, optionally resized to a square side first. Huffman table optimisation is off: it only makes files a few percent smaller
- * and doubles the encode time.
+ * Encode packed RGB as JPEG or PNG, optionally resized to a square side first. Huffman table optimisation is off: it
+ * only makes files a few percent smaller and doubles the encode time. `into(bytes)`: the buffer a stored PNG is
+ * written into (one used before spares the page faults of new memory); other encodings bring their own.
  */
 export async function encodeRgb(
   img: RgbImage,
   format: TileFormat,
   encoding: Partial<TileEncoding> = {},
   resizeTo?: number,
+  into?: (bytes: number) => Buffer,
 ): Promise<Buffer> {
   const e = { ...DEFAULT_TILE_ENCODING, ...encoding };
   const resized = resizeTo !== undefined && (resizeTo !== img.width || resizeTo !== img.height);
   // Stored PNG is written here; zlib's deflate at level >= 1 is ~2x slower than libvips' (zlib-ng), so that stays.
-  if (format === 'png' && e.pngLevel === 0 && !resized) return encodePng(img, 0);
+  if (format === 'png' && e.pngLevel === 0 && !resized) return encodePng(img, 0, into);
   // JPEG through TurboJPEG: the bytes libvips writes (jpeg-turbo.ts), in half the CPU
   const turbo = format === 'jpeg' && !resized ? turboJpeg() : undefined;
   if (turbo) return turbo.encodeRgb(img, e.quality, e.chroma);

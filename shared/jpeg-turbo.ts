@@ -27,8 +27,11 @@ const TJFLAG_NOREALLOC = 1024;
 const TJFLAG_ACCURATEDCT = 4096;
 
 export interface TurboJpeg {
-  /** RGB pixels, or undefined for a JPEG that is not 3-component YCbCr/RGB (grey, CMYK: sharp converts those). */
-  decodeRgb(jpeg: Uint8Array): Promise<RgbImage | undefined>;
+  /**
+   * RGB pixels, or undefined for a JPEG that is not 3-component YCbCr/RGB (grey, CMYK: sharp converts those).
+   * `into(bytes)` gives the buffer to decode into (one used before spares the kernel's page faults), else a new one.
+   */
+  decodeRgb(jpeg: Uint8Array, into?: (bytes: number) => Buffer): Promise<RgbImage | undefined>;
   encodeRgb(img: RgbImage, quality: number, chroma: '4:4:4' | '4:2:0'): Promise<Buffer>;
   /**
    * The same from pixels in `layout` (4-byte 'bgrx' as OpenSlide reads them): the same bytes as encodeRgb of their
@@ -118,7 +121,7 @@ function bind(b: Bound): TurboJpeg {
   const encoders = new HandlePool(() => b.initCompress(), destroy);
   const fail = (h: unknown, what: string) => new Error(`${what}: ${String(b.errorStr(h) ?? 'TurboJPEG error')}`);
   return {
-    decodeRgb: (jpeg) =>
+    decodeRgb: (jpeg, into) =>
       decoders.use(async (h) => {
         const w = [0];
         const ht = [0];
@@ -127,7 +130,8 @@ function bind(b: Bound): TurboJpeg {
         if (b.header(h, jpeg, jpeg.length, w, ht, ss, cs) !== 0) throw fail(h, 'JPEG header');
         if (!(w[0] > 0 && ht[0] > 0)) throw new Error(`JPEG header: no image size (${w[0]}x${ht[0]})`);
         if (cs[0] !== TJCS_YCbCr && cs[0] !== TJCS_RGB) return undefined;
-        const data = Buffer.allocUnsafe(w[0] * ht[0] * 3);
+        const bytes = w[0] * ht[0] * 3;
+        const data = into ? into(bytes).subarray(0, bytes) : Buffer.allocUnsafe(bytes);
         // the accurate integer IDCT and smooth upsampling, as libvips decodes
         if ((await call(b.decompress, h, jpeg, jpeg.length, data, w[0], 0, ht[0], TJPF_RGB, TJFLAG_ACCURATEDCT)) !== 0)
           throw fail(h, 'JPEG data');

@@ -16,8 +16,16 @@ const MASK_DELTA = 0xa282ead8;
 
 /** TensorFlow's CRC mask: rotate right by 15 bits, add a constant (all mod 2^32). */
 export function maskedCrc32c(data: Uint8Array): number {
-  const crc = crc32c(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)) >>> 0;
+  return mask(crc32c(asBuffer(data)) >>> 0);
+}
+
+/** TFRecord's mask of a CRC32C: rotated right by 15 bits, plus a constant. */
+function mask(crc: number): number {
   return ((((crc >>> 15) | (crc << 17)) >>> 0) + MASK_DELTA) >>> 0;
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** The 12-byte header (length + its masked CRC) and 4-byte footer (masked CRC of the data) of one record. */
@@ -87,14 +95,32 @@ export class TFRecordWriter {
   }
 
   async write(data: Uint8Array): Promise<void> {
+    return this.writePieces([data]);
+  }
+
+  /**
+   * One record whose data is `pieces` one after another, written as they are (no copy into one buffer). `written`
+   * is called once the file has the pieces (or the write failed): the caller may use their memory again then.
+   */
+  async writePieces(pieces: Uint8Array[], written?: () => void): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.closed) throw new Error(`TFRecordWriter for ${this.path} is closed`);
-    const [header, footer] = frameRecord(data);
+    let length = 0;
+    let crc = 0;
+    for (const p of pieces) {
+      length += p.byteLength;
+      crc = crc32c(asBuffer(p), crc);
+    }
+    const header = Buffer.allocUnsafe(12);
+    header.writeBigUInt64LE(BigInt(length), 0);
+    header.writeUInt32LE(maskedCrc32c(header.subarray(0, 8)), 8);
+    const footer = Buffer.allocUnsafe(4);
+    footer.writeUInt32LE(mask(crc >>> 0), 0);
     this.sink.write(header);
-    this.sink.write(data);
-    const ok = this.sink.write(footer);
+    for (const p of pieces) this.sink.write(p);
+    const ok = this.sink.write(footer, written && (() => written()));
     this.count++;
-    this.bytes += 16 + data.byteLength;
+    this.bytes += 16 + length;
     if (!ok) await this.drained();
   }
 
@@ -156,11 +182,12 @@ export interface ReadOptions {
   /** Check both CRCs of every record (default true). */
   verify?: boolean;
   /**
-   * Read records into two buffers used in turn: a record is then valid only until the next one is asked for (the
-   * caller copies what it keeps). For a caller that is done with each record before the next, it spares a fresh
-   * tile-sized buffer per record, whose pages the kernel must fault in (default false: each record its own).
+   * Read records into a few buffers used in turn. `true`: a record is valid only until the next one is asked for;
+   * a number n: until n more have been asked for (a caller that holds a batch of n records at once). The caller
+   * copies what it keeps. It spares a fresh tile-sized buffer per record, whose pages the kernel must fault in
+   * (default false: each record its own).
    */
-  reuseBuffers?: boolean;
+  reuseBuffers?: boolean | number;
 }
 
 /**
@@ -174,15 +201,17 @@ export async function* readTFRecords(path: string, options: ReadOptions = {}): A
   const gzip = options.gzip ?? (await isGzip(path));
   const source = gzip ? gunzipSource(path) : await fileSource(path);
   let next: Promise<RecordRead> | undefined;
-  // with reuseBuffers, two buffers in turn: the last one read into (the record about to be handed over, or in the
-  // caller's hands) and the spare, whose record the caller is done with when the next read starts
-  let lastRead: Buffer | undefined;
-  let spare: Buffer | undefined;
+  // with reuseBuffers (n held), n + 1 buffers in turn: the n records the caller may hold, and the one the next read
+  // goes into, whose record the caller was done with when that read starts
+  const held = options.reuseBuffers === true ? 1 : options.reuseBuffers || 0;
+  const ring: (Buffer | undefined)[] = new Array(held + 1);
+  let turn = 0;
   const recordBuffer = (size: number): Buffer => {
-    if (!options.reuseBuffers) return Buffer.allocUnsafe(size);
-    const buf = spare && spare.length >= size ? spare : Buffer.allocUnsafe(size);
-    spare = lastRead;
-    lastRead = buf;
+    if (!held) return Buffer.allocUnsafe(size);
+    const slot = turn++ % ring.length;
+    const old = ring[slot];
+    const buf = old && old.length >= size ? old : Buffer.allocUnsafe(size);
+    ring[slot] = buf;
     return buf;
   };
   try {

@@ -6,7 +6,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TILES_TFRECORD } from './contract/files.js';
-import { bytesFeature, decodeExample, encodeExample, int64Feature } from './example.js';
+import {
+  bytesFeature,
+  decodeExample,
+  encodeExample,
+  encodeExamplePieces,
+  type Features,
+  int64Feature,
+} from './example.js';
 import { countRecordsByHeaders, type ReadOptions, readTFRecords, TFRecordWriter } from './tfrecord.js';
 
 /**
@@ -28,13 +35,18 @@ export interface TileRecord {
   locY: number;
 }
 
-export function encodeTileRecord(t: TileRecord): Buffer {
-  return encodeExample({
+/** A tile's features, slideflow's keys. */
+function tileFeatures(t: TileRecord): Features {
+  return {
     slide: { bytes: [t.slide] },
     image_raw: { bytes: [t.image] },
     loc_x: { int64: [t.locX] },
     loc_y: { int64: [t.locY] },
-  });
+  };
+}
+
+export function encodeTileRecord(t: TileRecord): Buffer {
+  return encodeExample(tileFeatures(t));
 }
 
 export function decodeTileRecord(buf: Uint8Array): TileRecord {
@@ -79,8 +91,12 @@ export class TileRecordWriter {
   get count(): number {
     return this.writer.records;
   }
-  write(t: TileRecord): Promise<void> {
-    return this.writer.write(encodeTileRecord(t));
+  /**
+   * `written`: called once the file has the tile's image (or the write failed), whose memory the caller may then use
+   * again; the image is written from where it is, not copied into the record first.
+   */
+  write(t: TileRecord, written?: () => void): Promise<void> {
+    return this.writer.writePieces(encodeExamplePieces(tileFeatures(t)), written);
   }
   close(): Promise<void> {
     return this.writer.close();

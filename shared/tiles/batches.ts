@@ -1,12 +1,17 @@
 /**
  * Tiles of a tiles.tfrecord, decoded and grouped into batches of one pixel size for a model. Tiles in a batch
- * are decoded concurrently (sharp works on libuv's threads); the consumer decides what to do with the pixels.
+ * are decoded concurrently (on libuv's threads); the consumer decides what to do with the pixels. The encoded
+ * images are read into a few buffers used in turn (a batch's worth and one), so a batch's records carry no image:
+ * what `prepare` made of it is all that is left of it.
  */
 import { readTileRecords, type TileRecord } from '../tile-record.js';
 import { decodeTile } from './decode-error.js';
 
+/** A tile's record without its image (read into a buffer that later tiles use again). */
+export type TilePlace = Omit<TileRecord, 'image'>;
+
 export interface Batch<T> {
-  records: TileRecord[];
+  records: TilePlace[];
   items: T[];
   /** Index of the first tile of the batch in the file. */
   start: number;
@@ -33,12 +38,13 @@ export async function* tileBatches<T>(
     let from = 0;
     for (let i = 1; i <= items.length; i++) {
       if (i === items.length || key(items[i]) !== key(items[from])) {
-        yield { records: recs.slice(from, i), items: items.slice(from, i), start: first + from };
+        const places = recs.slice(from, i).map(({ slide, locX, locY }) => ({ slide, locX, locY }));
+        yield { records: places, items: items.slice(from, i), start: first + from };
         from = i;
       }
     }
   };
-  for await (const record of readTileRecords(path)) {
+  for await (const record of readTileRecords(path, { reuseBuffers: size })) {
     records.push(record);
     index++;
     if (records.length === size) {

@@ -9,6 +9,7 @@
 import type { Logger } from '../../shared/log.js';
 import { decodeRgb, encodeRgb, imageFormatOf, type TileEncoding, type TileFormat } from '../../shared/image.js';
 import type { RgbImage } from '../../shared/slide/index.js';
+import { BufferPool, wholeBuffer } from '../../shared/onnx/buffers.js';
 import { describeShape } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
@@ -40,6 +41,18 @@ export async function normalizeTiles(
   const { card, worker } = model;
   const writer = await TileRecordWriter.open(outputPath);
   const progress = log?.progress('normalize', countTiles(inputPath), 'tiles');
+  // a tile's pixels are copied into the batch's input when it runs: their buffer then serves a later tile
+  const tilePixels = new BufferPool(2 * opts.batchSize);
+  const into = (bytes: number) => Buffer.from(tilePixels.take(bytes));
+  // and an encoded tile's buffer, once the file has it (a stored PNG is written into it; other encodings ignore it)
+  const tileFiles = new BufferPool(4 * opts.batchSize);
+  const encodeInto = (bytes: number) => Buffer.from(tileFiles.take(bytes));
+  const giveBack = (tiles: DecodedTile[]) => {
+    for (const t of tiles) {
+      const whole = wholeBuffer(t.img.data);
+      if (whole) tilePixels.give(whole);
+    }
+  };
   try {
     const batches = tileBatches<DecodedTile>(
       inputPath,
@@ -48,7 +61,7 @@ export async function normalizeTiles(
         const format = imageFormatOf(record.image);
         if (!format)
           throw new Error(`neither JPEG nor PNG (first bytes ${record.image.subarray(0, 4).toString('hex')})`);
-        return { img: await decodeRgb(record.image), format };
+        return { img: await decodeRgb(record.image, into), format };
       },
       (t) => `${t.img.width}x${t.img.height}`,
     );
@@ -65,10 +78,12 @@ export async function normalizeTiles(
             width,
             (bytes) => worker.inputBuffer(bytes),
           );
+          giveBack(batch.items);
           return worker.run(pixelIo.input, pixelIo.output, data, dims, opts.rowsPerRun);
         }
         const data = new Float32Array(n * 3 * width * height);
         batch.items.forEach((t, i) => fillInput(data, i, t.img.data, height, width, card.input));
+        giveBack(batch.items);
         return worker.run(card.input.name, card.output.name, data, inputDims(card.input.layout, n, height, width));
       },
       async (batch, out) => {
@@ -94,6 +109,8 @@ export async function normalizeTiles(
               { data: rgb, width, height },
               opts.format === 'same' ? t.format : opts.format,
               opts.encoding,
+              undefined,
+              encodeInto,
             );
           }),
         );
@@ -101,7 +118,11 @@ export async function normalizeTiles(
         worker.recycle(out);
         for (let i = 0; i < n; i++) {
           const r = batch.records[i];
-          await writer.write({ slide: r.slide, image: encoded[i], locX: r.locX, locY: r.locY });
+          const image = encoded[i];
+          await writer.write({ slide: r.slide, image, locX: r.locX, locY: r.locY }, () => {
+            const whole = wholeBuffer(image);
+            if (whole) tileFiles.give(whole);
+          });
         }
         progress?.tick(n);
       },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeExample, decodeExample, exampleType } from '../../shared/example.js';
+import { encodeExample, encodeExamplePieces, decodeExample, exampleType } from '../../shared/example.js';
 
 test('every feature kind round-trips through the protobufjs decoder', () => {
   const floats = new Float32Array(1280 * 3).map((_, i) => Math.sin(i) * 1e3);
@@ -55,4 +55,26 @@ test('bytes features are views into the record, not copies (a tile image is most
     assert.ok(got.equals(image));
     assert.equal(got.buffer, record.buffer, 'the same memory as the record');
   }
+});
+
+test('as pieces, an Example is the same bytes, its large byte values left where they are', () => {
+  const image = Buffer.alloc(200_000);
+  for (let i = 0; i < image.length; i++) image[i] = (i * 31) & 255;
+  const small = Buffer.from('a small value');
+  const features = {
+    slide: { bytes: ['S00'] },
+    image_raw: { bytes: [image] },
+    other: { bytes: [small, image.subarray(0, 70_000)] },
+    loc_x: { int64: [448, -1] },
+    emb: { float: new Float32Array(30_000).fill(0.5) },
+  };
+  const whole = encodeExample(features);
+  const pieces = encodeExamplePieces(features);
+  assert.ok(Buffer.concat(pieces).equals(whole));
+  // the two large byte values are pieces of their own, the very buffers given (no copy); the floats are copied
+  assert.ok(pieces.includes(image));
+  assert.ok(pieces.some((p) => p.buffer === image.buffer && p.byteLength === 70_000));
+  assert.equal(pieces.length, 5, 'framing, image, framing, 70 kB view, framing');
+  // with no large value it is one piece
+  assert.deepEqual(encodeExamplePieces({ slide: { bytes: ['S00'] } }), [encodeExample({ slide: { bytes: ['S00'] } })]);
 });

@@ -181,6 +181,60 @@ test('reuseBuffers: the same records, read into two buffers in turn (grown for a
   }
 });
 
+test('reuseBuffers: n: the last n records stay valid while the next ones are read, in n + 1 buffers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tfrecord-'));
+  try {
+    // the largest first: a smaller record reuses a buffer, a larger one would grow it
+    const records = Array.from({ length: 23 }, (_, i) =>
+      Buffer.alloc(i < 9 ? 70_000 : 30_000 + (i % 5) * 9_000, i + 1),
+    );
+    const path = join(dir, 'x.tfrecord');
+    await writeAll(path, records);
+    for (const held of [1, 3, 8]) {
+      const window: Buffer[] = [];
+      const memory = new Set<ArrayBufferLike>();
+      let index = 0;
+      for await (const r of readTFRecords(path, { reuseBuffers: held })) {
+        window.push(r);
+        if (window.length > held) window.shift();
+        // every record still held reads as written, though later ones were read meanwhile
+        window.forEach((w, j) => assert.deepEqual(w, records[index - window.length + 1 + j], `held ${held}`));
+        memory.add(r.buffer);
+        index++;
+      }
+      assert.equal(index, records.length);
+      assert.ok(memory.size <= held + 1, `${memory.size} buffers with ${held} held`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a record written as pieces is the record of their bytes; `written` comes once the file has them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tfrecord-'));
+  try {
+    const pieces = [Buffer.from('head'), Buffer.alloc(300_000, 7), Buffer.alloc(0), Buffer.from('tail')];
+    for (const gzip of [false, true]) {
+      const path = join(dir, gzip ? 'p.tfrecord.gz' : 'p.tfrecord');
+      const w = await TFRecordWriter.open(path, { gzip });
+      let written = 0;
+      for (let i = 0; i < 3; i++) await w.writePieces(pieces, () => written++);
+      await w.write(Buffer.from('whole'));
+      await w.close();
+      assert.equal(written, 3);
+      const raw = gzip ? gunzipSync(readFileSync(path)) : readFileSync(path);
+      const one = Buffer.concat(pieces);
+      // both CRCs checked by the by-hand reader
+      assert.deepEqual(framedRecords(raw), [one, one, one, Buffer.from('whole')], `gzip ${gzip}`);
+      const back: Buffer[] = [];
+      for await (const r of readTFRecords(path)) back.push(Buffer.from(r));
+      assert.deepEqual(back, [one, one, one, Buffer.from('whole')]);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('an aborted writer leaves nothing behind', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tfrecord-'));
   try {

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// The build's second step, after tsc: each process entry (every stage's main.js, the inference worker, the CLI) is
+// rewritten in place as one file holding its whole import graph, zod's ~95 modules included. Node 20 loads an ES
+// module graph file by file (resolve, stat, read, compile each): a stage process spent 0.40-0.73 s of CPU starting
+// with ~150 files, 0.25-0.56 s with one (scripts/bench/startup.ts prints both). Ten stage processes start per
+// slide, so this is CPU every slide's run pays. Packages with native code, or loaded by path at run time, stay
+// outside. Each module keeps its own import.meta.url (the file tsc wrote), so paths computed from it (the worker
+// beside inference.js, the app folder) resolve as unbundled. A build without this step (tsc alone, `tsc --watch`)
+// runs the same, only starts slower.
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(root, 'dist');
+
+/** Packages left to Node's own loader: native addons and what the code loads by path. */
+const EXTERNAL = [
+  'onnxruntime-node',
+  'onnxruntime-common',
+  'sharp',
+  'koffi',
+  'better-sqlite3',
+  '@node-rs/crc32',
+  'protobufjs',
+  'tsx',
+];
+
+function entries() {
+  const stages = join(dist, 'stages');
+  const mains = readdirSync(stages)
+    .map((s) => join(stages, s, 'main.js'))
+    .filter(existsSync);
+  return [...mains, join(dist, 'shared', 'onnx', 'worker.js'), join(dist, 'app', 'cli.js')];
+}
+
+/**
+ * A project module imported with import() stays a module of its own, loaded when called (the demo from the CLI): in
+ * the bundle its packages would be imported at start, the CLI's start paying for what one verb uses.
+ */
+function keepDynamicImports(outfile) {
+  return {
+    name: 'keep-dynamic-imports',
+    setup(b) {
+      b.onResolve({ filter: /^\./ }, (args) => {
+        if (args.kind !== 'dynamic-import') return undefined;
+        let path = relative(dirname(outfile), join(args.resolveDir, args.path)).split(sep).join('/');
+        if (!path.startsWith('.')) path = `./${path}`;
+        return { path, external: true };
+      });
+    },
+  };
+}
+
+/** import.meta.url of a bundled module: its own file's URL, written relative to the bundle's. */
+function keepOwnUrl(outfile) {
+  return {
+    name: 'keep-own-url',
+    setup(b) {
+      b.onLoad({ filter: /\.js$/ }, (args) => {
+        if (!args.path.startsWith(dist + sep)) return undefined;
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes('import.meta.url')) return undefined;
+        const rel = relative(dirname(outfile), args.path).split(sep).join('/');
+        const own = `new URL(${JSON.stringify(rel)}, import.meta.url).href`;
+        return { contents: text.replaceAll('import.meta.url', own), loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
+// CommonJS packages bundled into an ES module still call require() for Node's built-ins
+const banner =
+  "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);";
+
+const started = performance.now();
+// an entry already bundled (this step run twice without tsc between) is left as it is
+const files = entries().filter((f) => !readFileSync(f, 'utf8').startsWith(banner));
+for (const file of files) {
+  // read before writing over it: esbuild reads its inputs first, then writes the one output
+  await build({
+    entryPoints: [file],
+    outfile: file,
+    allowOverwrite: true,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: EXTERNAL,
+    banner: { js: banner },
+    sourcemap: 'linked',
+    logLevel: 'error',
+    plugins: [keepDynamicImports(file), keepOwnUrl(file)],
+  });
+}
+const ms = Math.round(performance.now() - started);
+console.log(`bundled ${files.length} entries in dist/ in ${ms} ms`);
