@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // The build's second step, after tsc: each process entry (every stage's main.js, the inference worker, the CLI) is
 // rewritten in place as one file holding its whole import graph, zod's ~95 modules included. Node 20 loads an ES
-// module graph file by file (resolve, stat, read, compile each): a stage process spent 0.40-0.73 s of CPU starting
-// with ~150 files, 0.25-0.56 s with one (scripts/bench/startup.ts prints both). Ten stage processes start per
-// slide, so this is CPU every slide's run pays. Packages with native code, or loaded by path at run time, stay
-// outside. Each module keeps its own import.meta.url (the file tsc wrote), so paths computed from it (the worker
-// beside inference.js, the app folder) resolve as unbundled. A build without this step (tsc alone, `tsc --watch`)
-// runs the same, only starts slower.
+// module graph file by file (resolve, stat, read, compile each): the ten stages' starts took 4.2 s of CPU together
+// with ~150 files each, 3.2 s with one (scripts/bench/startup.ts --compare a tsc-only checkout), and ten stage
+// processes start for every `tessella run`. Packages with native code, or loaded by path at run time, stay outside.
+// Each module keeps its own import.meta.url (the file tsc wrote), so paths computed from it (the worker beside
+// inference.js, the app folder) resolve as unbundled. A build without this step (tsc alone, `tsc --watch`) runs
+// the same, only starts slower.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -62,9 +62,20 @@ export const STAGE_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   merge: [],
 };
 
-/** Set by Pachyderm or the engine, never by a user as a parameter: not worth a log line. */
+/**
+ * transform.env names read by the runtime when the process starts, not by the stage: the C library's tunables
+ * (tessella's tile stages ask glibc's malloc for transparent huge pages: see pipelines/embed.yaml).
+ */
+export const RUNTIME_VARIABLES: readonly string[] = ['GLIBC_TUNABLES'];
+
+/** Set by Pachyderm, the engine or the spec for the runtime, never as a stage's parameter: not worth a log line. */
 function isPlatformVariable(name: string): boolean {
-  return /^(PACH_|PPS_|TESSELLA_)/.test(name) || name.endsWith('_COMMIT') || name === 'PFS_ROOT';
+  return (
+    /^(PACH_|PPS_|TESSELLA_)/.test(name) ||
+    name.endsWith('_COMMIT') ||
+    name === 'PFS_ROOT' ||
+    RUNTIME_VARIABLES.includes(name)
+  );
 }
 
 export interface ParameterNameCheck {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { parseSpecs } from '../engine/pps/spec/load.js';
-import { STAGE_PARAMETERS } from '../shared/stage-parameters.js';
+import { RUNTIME_VARIABLES, STAGE_PARAMETERS } from '../shared/stage-parameters.js';
 import { EmbedConfigSchema } from '../stages/embed/config.js';
 import { ManifestMppConfigSchema } from '../stages/manifest-mpp/config.js';
 import { HistogramConfigSchema } from '../stages/histogram/config.js';
@@ -40,7 +40,7 @@ function envProblems(pipeline: string, env: Record<string, unknown>, schema: z.Z
   const known = new Set(schema ? Object.keys(schema.shape) : []);
   const reads = [...known].join(', ') || 'none';
   const problems = Object.keys(env)
-    .filter((k) => !known.has(k))
+    .filter((k) => !known.has(k) && !RUNTIME_VARIABLES.includes(k))
     .map((k) => `${pipeline}: transform.env.${k} is not a parameter of the stage (it reads ${reads})`);
   for (const k of known) {
     if (!(k in env)) problems.push(`${pipeline}: the stage reads ${k} but the spec does not set it`);

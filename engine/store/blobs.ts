@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { engineEnv } from '../env.js';
 import { ownerAlive, ownerPrefix } from './proc.js';
 
-const CHUNK = 4 * 1024 * 1024;
+// reads the size of a core's cache: 62 MB from the page cache hashed in 51 ms with 1 MiB reads, 63 ms with 4 MiB
+const CHUNK = 1024 * 1024;
 
 /**
  * A read buffer no larger than the file (plus one byte, so the read that finds the end needs no second call):
- * a 4 MiB buffer per small file costs more in allocation and GC than the file itself.
+ * a 1 MiB buffer per small file costs more in allocation and GC than the file itself.
  */
 function chunkFor(size: number): Buffer {
   return Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size + 1, 4096)));

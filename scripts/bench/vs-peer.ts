@@ -9,6 +9,9 @@
  *     [--slide PATH] [--python /tmp/peer-venv/bin/python] [--peer ../shared/peer/strip_ai_modern.py] [--dir DIR]
  *     [--bare-tiles 64] [--baseline DIR]
  *
+ * The tile stages' specs set GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages for malloc); the peer
+ * and the bare models inherit this process's environment: export it to give them the same.
+ *
  * --baseline DIR: another built checkout of tessella (e.g. `git worktree add DIR <commit> && (cd DIR && npm run
  * build)`, node_modules linked in), run as the side `baseline` in the same rounds, its store made by its own CLI
  * from its own pipelines/: the before/after of a change, against the peer, in one run.
@@ -299,6 +302,11 @@ async function main(): Promise<void> {
   console.log(
     `slide: ${slide.kind}; tessella's models: StainNet-shaped identity, ${models.embed}; ${availableParallelism()} cores, ` +
       'CPU only (no GPU lent)',
+  );
+  // tessella's tile stages set GLIBC_TUNABLES in their specs; the peer and the bare models get this process's
+  console.log(
+    `the peer and the bare models run with GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES ?? '(unset)'}; ` +
+      "tessella's tile stages with their specs' (pipelines/*.yaml)",
   );
   // the peer's ONNX export is cached on first use: do it before any clock
   if (sides.includes('onnx')) peerOnce('onnx', slide.path);

@@ -45,6 +45,7 @@ describe('near misses of a name', () => {
       slides: '/pfs/slides/s1',
       slides_COMMIT: 'c',
       TESSELLA_HOME: '/x',
+      GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1', // the spec's, for the C library: neither refused nor named
     };
     assert.deepEqual(checkParameterNames('tile-detect', env), {
       refused: [
