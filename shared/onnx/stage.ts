@@ -102,19 +102,27 @@ let kept: { key: string; model: OpenedModel } | undefined;
  * the pixel options are the same (the usual case: one job's datums share one model commit).
  */
 async function keptModel(a: ModelStageArgs, pixels: PixelOptions | undefined): Promise<OpenedModel> {
-  const [modelHash, cardHash] = await Promise.all([
-    sha256File(join(a.modelDir, MODEL_FILE)).catch(() => 'missing'),
-    sha256File(join(a.modelDir, MODEL_CARD_FILE)).catch(() => 'missing'),
-  ]);
-  const key = JSON.stringify([a.task, modelHash, cardHash, a.settings, pixels ?? null]);
-  if (kept?.key === key) {
-    a.log.info('model kept open from the last datum', { model: kept.model.card.name, sha256: modelHash.slice(0, 12) });
-    return { ...kept.model, dir: a.modelDir };
+  const cardHash = () => sha256File(join(a.modelDir, MODEL_CARD_FILE)).catch(() => 'missing');
+  const keyOf = (modelHash: string, card: string) =>
+    JSON.stringify([a.task, modelHash, card, a.settings, pixels ?? null]);
+  if (kept) {
+    const [modelHash, card] = await Promise.all([
+      sha256File(join(a.modelDir, MODEL_FILE)).catch(() => 'missing'),
+      cardHash(),
+    ]);
+    if (kept.key === keyOf(modelHash, card)) {
+      a.log.info('model kept open from the last datum', {
+        model: kept.model.card.name,
+        sha256: modelHash.slice(0, 12),
+      });
+      return { ...kept.model, dir: a.modelDir };
+    }
+    const last = kept;
+    kept = undefined;
+    await last.model.worker.close();
   }
-  const last = kept;
-  kept = undefined;
-  await last?.model.worker.close();
-  const model = await openModel(a.modelDir, a.task, a.settings, a.log, pixels);
-  kept = { key, model };
+  // the process's first model: its hash comes with the open (beside the session's start), not before it
+  const [model, card] = await Promise.all([openModel(a.modelDir, a.task, a.settings, a.log, pixels), cardHash()]);
+  kept = { key: keyOf(model.sha256, card), model };
   return model;
 }
