@@ -78,8 +78,9 @@ function jobEnv(spec: PipelineSpec): Record<string, string> {
   env.PACH_JOB_ID = 'check-images';
   env.PACH_OUTPUT_COMMIT_ID = 'check-images';
   env.PPS_PIPELINE_NAME = spec.pipeline.name;
-  // The CPU image runs the GPU stages on ONNX Runtime's CPU provider (their specs ask for cuda,cpu).
-  env.EXECUTION_PROVIDERS = 'cpu';
+  // The CPU image runs the GPU stages on ONNX Runtime's CPU provider (their specs ask for cuda,cpu). Only theirs:
+  // another stage refuses a parameter it does not have (shared/stage-parameters.ts).
+  if ('EXECUTION_PROVIDERS' in env) env.EXECUTION_PROVIDERS = 'cpu';
   return env;
 }
 
