@@ -28,14 +28,23 @@ function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** The 12-byte header (length + its masked CRC) and 4-byte footer (masked CRC of the data) of one record. */
-export function frameRecord(data: Uint8Array): [Buffer, Buffer] {
+/**
+ * The 12-byte header (length + its masked CRC) and 4-byte footer (masked CRC of the data) of one record whose data
+ * is `pieces` one after another (the CRC32C chained over them).
+ */
+function frameRecord(pieces: Uint8Array[]): { header: Buffer; footer: Buffer; length: number } {
+  let length = 0;
+  let crc = 0;
+  for (const p of pieces) {
+    length += p.byteLength;
+    crc = crc32c(asBuffer(p), crc);
+  }
   const header = Buffer.allocUnsafe(12);
-  header.writeBigUInt64LE(BigInt(data.byteLength), 0);
+  header.writeBigUInt64LE(BigInt(length), 0);
   header.writeUInt32LE(maskedCrc32c(header.subarray(0, 8)), 8);
   const footer = Buffer.allocUnsafe(4);
-  footer.writeUInt32LE(maskedCrc32c(data), 0);
-  return [header, footer];
+  footer.writeUInt32LE(mask(crc >>> 0), 0);
+  return { header, footer, length };
 }
 
 export interface TFRecordWriterOptions {
@@ -105,17 +114,7 @@ export class TFRecordWriter {
   async writePieces(pieces: Uint8Array[], written?: () => void): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.closed) throw new Error(`TFRecordWriter for ${this.path} is closed`);
-    let length = 0;
-    let crc = 0;
-    for (const p of pieces) {
-      length += p.byteLength;
-      crc = crc32c(asBuffer(p), crc);
-    }
-    const header = Buffer.allocUnsafe(12);
-    header.writeBigUInt64LE(BigInt(length), 0);
-    header.writeUInt32LE(maskedCrc32c(header.subarray(0, 8)), 8);
-    const footer = Buffer.allocUnsafe(4);
-    footer.writeUInt32LE(mask(crc >>> 0), 0);
+    const { header, footer, length } = frameRecord(pieces);
     this.sink.write(header);
     for (const p of pieces) this.sink.write(p);
     const ok = this.sink.write(footer, written && (() => written()));

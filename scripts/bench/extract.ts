@@ -57,35 +57,31 @@ async function steps(): Promise<void> {
   let same = 0;
   const wall = { read: 0, encode: 0 };
   for (const t of tiles) {
+    // each step's CPU since the last lap, added to its sum
     let c = cpuMs();
+    const lap = (step: keyof typeof sum) => {
+      const now = cpuMs();
+      sum[step] += now - c;
+      c = now;
+    };
     let w = performance.now();
     await lib.readRegionAsync(osr, argb, t.x, t.y, 0, side, side);
     wall.read += performance.now() - w;
-    let c2 = cpuMs();
-    sum.read += c2 - c;
-    c = c2;
+    lap('read');
     // the BGRX path: the opacity check, then TurboJPEG from OpenSlide's words as they are
     const opaque = isOpaqueBgrx(argb, side * side);
-    c2 = cpuMs();
-    sum.opaque += c2 - c;
-    c = c2;
+    lap('opaque');
     const fromBgrx = opaque && bgrxJpeg ? await bgrxJpeg({ data: argb, width: side, height: side }, JPEG) : undefined;
-    c2 = cpuMs();
-    sum.bgrx += c2 - c;
-    c = c2;
+    lap('bgrx');
     const rgb = premultipliedArgbToRgb(argb, side * side);
-    c2 = cpuMs();
-    sum.convert += c2 - c;
-    c = c2;
+    lap('convert');
     w = performance.now();
     const jpeg = await encodeRgb({ data: rgb, width: side, height: side }, 'jpeg', JPEG);
     wall.encode += performance.now() - w;
-    c2 = cpuMs();
-    sum.encode += c2 - c;
-    c = c2;
+    lap('encode');
     if (fromBgrx?.equals(jpeg)) same++;
     await writer.write({ slide: 'S', image: jpeg, locX: t.x, locY: t.y });
-    sum.write += cpuMs() - c;
+    lap('write');
   }
   await writer.close();
   lib.close(osr);

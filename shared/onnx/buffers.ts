@@ -4,14 +4,15 @@
  * a 60 MB copy into new memory took 370 ms, into used memory 8 ms), and a batch of 448 px tiles is ~5 MB.
  */
 
-/** At most this many buffers wait in a pool of batches: a stage has two or three batches in flight. */
+/** At most this many buffers wait in a pool: a stage has two or three batches in flight. */
 const POOL_SIZE = 4;
 
-export class BufferPool {
+/**
+ * ArrayBuffers of exactly the size asked, whole, so that they can be transferred to the other thread and back
+ * (shared/slide/buffer-pool.ts lends Buffers within one thread).
+ */
+export class TransferPool {
   private readonly free: ArrayBuffer[] = [];
-
-  /** `size`: how many buffers wait at most (a pool of single tiles holds a batch or two of them). */
-  constructor(private readonly size = POOL_SIZE) {}
 
   /** A buffer of exactly `bytes`, one given back earlier when one fits (its old bytes left in it), else a new one. */
   take(bytes: number): ArrayBuffer {
@@ -23,7 +24,7 @@ export class BufferPool {
   give(buffer: ArrayBuffer): void {
     if (buffer.byteLength === 0) return;
     this.free.push(buffer);
-    if (this.free.length > this.size) this.free.shift();
+    if (this.free.length > POOL_SIZE) this.free.shift();
   }
 }
 

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { TensorInfo } from './card.js';
 import { inputDimsProblem, modelInputDims, type PixelIoRequest } from './pixel-io.js';
 import type { ProviderAttempt, SessionSettings } from './providers.js';
-import { BufferPool, wholeBuffer } from './buffers.js';
+import { TransferPool, wholeBuffer } from './buffers.js';
 import type { PixelIoState, RecycleRequest, RunRequest, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface InferenceOutput {
@@ -47,7 +47,7 @@ export class InferenceWorker {
   >();
   private exitError: Error | undefined;
   /** batch inputs the worker handed back, for the next batches (buffers.ts) */
-  private readonly inputBuffers = new BufferPool();
+  private readonly inputBuffers = new TransferPool();
 
   private constructor(
     private readonly worker: Worker,

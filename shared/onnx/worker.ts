@@ -10,7 +10,7 @@ import { fromHalf, toHalf } from './half.js';
 import { encodeModel } from './onnx-proto.js';
 import { wrapWithPixelIo, type PixelIoRequest } from './pixel-io.js';
 import { openSession, ProviderError, tensorInfos, type OpenedSession, type SessionSettings } from './providers.js';
-import { BufferPool, wholeBuffer } from './buffers.js';
+import { TransferPool, wholeBuffer } from './buffers.js';
 
 export interface WorkerInit extends SessionSettings {
   modelPath: string;
@@ -107,7 +107,7 @@ async function start(): Promise<void> {
       .map((i) => i.name),
   );
   // outputs written in place (slabs) reuse the buffers the main thread gives back
-  const outputs = new BufferPool();
+  const outputs = new TransferPool();
   // Requests are handled one at a time in arrival order; the main thread may queue the next one.
   let queue = Promise.resolve();
   port.on('message', (req: RunRequest | RecycleRequest | { type: 'close' }) => {
@@ -150,7 +150,7 @@ async function runOne(
   session: ort.InferenceSession,
   req: RunRequest,
   halfInputs: Set<string>,
-  outputs: BufferPool,
+  outputs: TransferPool,
 ): Promise<{ data: Float32Array | Uint8Array; dims: number[] }> {
   if (req.rowsPerRun && req.data instanceof Uint8Array && req.dims.length === 4) {
     const out = new Uint8Array(outputs.take(req.data.byteLength));

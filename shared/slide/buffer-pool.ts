@@ -6,6 +6,8 @@
  */
 export class BufferPool {
   private readonly free: ArrayBuffer[] = [];
+  /** backings lent out by take() (weakly: one never given back, say by a decoder that failed, is the GC's) */
+  private readonly lent = new WeakSet<ArrayBuffer>();
 
   /** @param keep most free buffers held for reuse (more given back are left to the GC). */
   constructor(private readonly keep = 16) {}
@@ -18,13 +20,19 @@ export class BufferPool {
       if (n >= bytes && (best < 0 || n < this.free[best].byteLength)) best = i;
     }
     const backing = best >= 0 ? this.free.splice(best, 1)[0] : Buffer.allocUnsafeSlow(bytes).buffer;
+    this.lent.add(backing);
     return Buffer.from(backing, 0, bytes);
   }
 
-  /** Give back a buffer from `take` (or a view of one); the caller must not touch it afterwards. */
-  give(buf: Buffer): void {
+  /**
+   * Give back a buffer from `take` (or a view of one); the caller must not touch it afterwards. Any other buffer
+   * is left alone (a decoder that brought its own, a view into Node's shared slab), so a caller may give back
+   * whatever it holds.
+   */
+  give(buf: Uint8Array): void {
     const backing = buf.buffer as ArrayBuffer;
     if (this.free.includes(backing)) throw new Error('BufferPool: a buffer was given back twice');
+    if (!this.lent.delete(backing)) return;
     if (this.free.length >= this.keep) {
       // Keep the largest: they fit any later request.
       let smallest = 0;

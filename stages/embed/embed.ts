@@ -14,7 +14,7 @@ import {
 import type { Logger } from '../../shared/log.js';
 import { decodeRgb, resizeForModel, resizeLinear } from '../../shared/image.js';
 import type { RgbImage } from '../../shared/slide/index.js';
-import { BufferPool, wholeBuffer } from '../../shared/onnx/buffers.js';
+import { BufferPool } from '../../shared/slide/buffer-pool.js';
 import { describeShape, featureDim, poolingPlan } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
@@ -56,9 +56,8 @@ export async function embedTiles(
   const pixelIo = model.pixelIo;
   // a tile's pixels are copied into the batch's input when it runs: their buffer then serves a later tile
   const tilePixels = new BufferPool(2 * batchSize);
-  const into = (bytes: number) => Buffer.from(tilePixels.take(bytes));
   const batches = tileBatches(inputPath, batchSize, async (record) => {
-    const img = await decodeRgb(record.image, into);
+    const img = await decodeRgb(record.image, (bytes) => tilePixels.take(bytes));
     const resized = pixelIo ? await asModelPixels(img, size, pixelIo.k) : await resizeForModel(img, size);
     methods.add(resized.method);
     return resized;
@@ -75,12 +74,12 @@ export async function embedTiles(
           side,
           (bytes) => worker.inputBuffer(bytes),
         );
-        giveBack(tilePixels, batch.items);
+        for (const t of batch.items) tilePixels.give(t.data);
         return worker.run(pixelIo.input, pixelIo.output, data, dims);
       }
       const data = new Float32Array(n * 3 * size * size);
       batch.items.forEach((t, i) => fillInput(data, i, t.data, size, size, card.input, t.k));
-      giveBack(tilePixels, batch.items);
+      for (const t of batch.items) tilePixels.give(t.data);
       return worker.run(card.input.name, card.output.name, data, inputDims(card.input.layout, n, size, size));
     },
     (batch, out) => {
@@ -127,14 +126,6 @@ export async function embedTiles(
     loc: Int32Array.from(locs),
     resize: [...methods].join(',') || 'none',
   };
-}
-
-/** The tiles' pixel buffers, to the pool for later tiles (the tiles are not used afterwards). */
-function giveBack(pool: BufferPool, tiles: { data: Uint8Array | Float32Array }[]): void {
-  for (const t of tiles) {
-    const whole = wholeBuffer(t.data);
-    if (whole) pool.give(whole);
-  }
 }
 
 /**

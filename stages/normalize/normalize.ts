@@ -9,7 +9,7 @@
 import type { Logger } from '../../shared/log.js';
 import { decodeRgb, encodeRgb, imageFormatOf, type TileEncoding, type TileFormat } from '../../shared/image.js';
 import type { RgbImage } from '../../shared/slide/index.js';
-import { BufferPool, wholeBuffer } from '../../shared/onnx/buffers.js';
+import { BufferPool } from '../../shared/slide/buffer-pool.js';
 import { describeShape } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
@@ -43,16 +43,8 @@ export async function normalizeTiles(
   const progress = log?.progress('normalize', countTiles(inputPath), 'tiles');
   // a tile's pixels are copied into the batch's input when it runs: their buffer then serves a later tile
   const tilePixels = new BufferPool(2 * opts.batchSize);
-  const into = (bytes: number) => Buffer.from(tilePixels.take(bytes));
   // and an encoded tile's buffer, once the file has it (a stored PNG is written into it; other encodings ignore it)
   const tileFiles = new BufferPool(4 * opts.batchSize);
-  const encodeInto = (bytes: number) => Buffer.from(tileFiles.take(bytes));
-  const giveBack = (tiles: DecodedTile[]) => {
-    for (const t of tiles) {
-      const whole = wholeBuffer(t.img.data);
-      if (whole) tilePixels.give(whole);
-    }
-  };
   try {
     const batches = tileBatches<DecodedTile>(
       inputPath,
@@ -61,7 +53,7 @@ export async function normalizeTiles(
         const format = imageFormatOf(record.image);
         if (!format)
           throw new Error(`neither JPEG nor PNG (first bytes ${record.image.subarray(0, 4).toString('hex')})`);
-        return { img: await decodeRgb(record.image, into), format };
+        return { img: await decodeRgb(record.image, (bytes) => tilePixels.take(bytes)), format };
       },
       (t) => `${t.img.width}x${t.img.height}`,
     );
@@ -78,12 +70,12 @@ export async function normalizeTiles(
             width,
             (bytes) => worker.inputBuffer(bytes),
           );
-          giveBack(batch.items);
+          for (const t of batch.items) tilePixels.give(t.img.data);
           return worker.run(pixelIo.input, pixelIo.output, data, dims, opts.rowsPerRun);
         }
         const data = new Float32Array(n * 3 * width * height);
         batch.items.forEach((t, i) => fillInput(data, i, t.img.data, height, width, card.input));
-        giveBack(batch.items);
+        for (const t of batch.items) tilePixels.give(t.img.data);
         return worker.run(card.input.name, card.output.name, data, inputDims(card.input.layout, n, height, width));
       },
       async (batch, out) => {
@@ -110,7 +102,7 @@ export async function normalizeTiles(
               opts.format === 'same' ? t.format : opts.format,
               opts.encoding,
               undefined,
-              encodeInto,
+              (bytes) => tileFiles.take(bytes),
             );
           }),
         );
@@ -119,10 +111,7 @@ export async function normalizeTiles(
         for (let i = 0; i < n; i++) {
           const r = batch.records[i];
           const image = encoded[i];
-          await writer.write({ slide: r.slide, image, locX: r.locX, locY: r.locY }, () => {
-            const whole = wholeBuffer(image);
-            if (whole) tileFiles.give(whole);
-          });
+          await writer.write({ slide: r.slide, image, locX: r.locX, locY: r.locY }, () => tileFiles.give(image));
         }
         progress?.tick(n);
       },
