@@ -18,6 +18,8 @@ const SONAMES = ['libturbojpeg.so.0', 'libturbojpeg.so', 'libturbojpeg.0.dylib',
 const TJPF_RGB = 0;
 /** B, G, R and an ignored byte: OpenSlide's opaque ARGB words on a little-endian machine. */
 const TJPF_BGRX = 3;
+/** B, G, R, A (255): what OpenSlide's libjpeg decode gives (JCS_EXT_BGRA), its ARGB words on a little-endian machine. */
+const TJPF_BGRA = 8;
 const TJPF: Record<PixelLayout, number> = { rgb: TJPF_RGB, bgrx: TJPF_BGRX };
 const TJSAMP: Record<'4:4:4' | '4:2:0', number> = { '4:4:4': 0, '4:2:0': 2 };
 const TJCS_RGB = 0;
@@ -32,6 +34,17 @@ export interface TurboJpeg {
    * `into(bytes)` gives the buffer to decode into (one used before spares the kernel's page faults), else a new one.
    */
   decodeRgb(jpeg: Uint8Array, into?: (bytes: number) => Buffer): Promise<RgbImage | undefined>;
+  /**
+   * Decodes a JPEG of exactly `expect.width` x `expect.height` pixels, whose colour space libjpeg takes to be
+   * `expect.colorSpace`, into `dest` as B, G, R, A words (A = 255), `pitch` bytes a row. Resolves false, writing
+   * nothing, when the header says otherwise; rejects on a decoding error or warning.
+   */
+  decodeBgraInto(
+    jpeg: Uint8Array,
+    dest: Uint8Array,
+    pitch: number,
+    expect: { width: number; height: number; colorSpace: 'ycbcr' | 'rgb' },
+  ): Promise<boolean>;
   encodeRgb(img: RgbImage, quality: number, chroma: '4:4:4' | '4:2:0'): Promise<Buffer>;
   /**
    * The same from pixels in `layout` (4-byte 'bgrx' as OpenSlide reads them): the same bytes as encodeRgb of their
@@ -136,6 +149,22 @@ function bind(b: Bound): TurboJpeg {
         if ((await call(b.decompress, h, jpeg, jpeg.length, data, w[0], 0, ht[0], TJPF_RGB, TJFLAG_ACCURATEDCT)) !== 0)
           throw fail(h, 'JPEG data');
         return { data, width: w[0], height: ht[0] };
+      }),
+    decodeBgraInto: (jpeg, dest, pitch, expect) =>
+      decoders.use(async (h) => {
+        const w = [0];
+        const ht = [0];
+        const ss = [0];
+        const cs = [0];
+        if (b.header(h, jpeg, jpeg.length, w, ht, ss, cs) !== 0) throw fail(h, 'JPEG header');
+        const space = expect.colorSpace === 'ycbcr' ? TJCS_YCbCr : TJCS_RGB;
+        if (w[0] !== expect.width || ht[0] !== expect.height || cs[0] !== space) return false;
+        if (dest.length < pitch * (expect.height - 1) + expect.width * 4)
+          throw new RangeError(`JPEG decode: ${dest.length} bytes hold no ${expect.width}x${expect.height} BGRA image`);
+        // libjpeg's defaults (the accurate integer IDCT, smooth upsampling), as OpenSlide decodes
+        if ((await call(b.decompress, h, jpeg, jpeg.length, dest, w[0], pitch, ht[0], TJPF_BGRA, 0)) !== 0)
+          throw fail(h, 'JPEG data');
+        return true;
       }),
     encodeRgb: (img, quality, chroma) => encode({ ...img, layout: 'rgb' }, quality, chroma),
     encode: (img, quality, chroma) => encode(img, quality, chroma),

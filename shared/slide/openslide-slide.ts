@@ -1,5 +1,7 @@
 /** A Slide read by OpenSlide (vendor formats and tiled generic TIFF). */
+import { turboJpeg } from '../jpeg-turbo.js';
 import { BufferPool } from './buffer-pool.js';
+import { JpegTileLevel } from './jpeg-tile-level.js';
 import { loadOpenSlide, type OpenSlideHandle, type OpenSlideLib } from './openslide-lib.js';
 import { streamOverview, streamOverviewStrips } from './overview.js';
 import { isOpaqueBgrx, plausibleMpp, premultipliedArgbToRgb } from './pixels.js';
@@ -21,6 +23,13 @@ export function openSlideVendor(path: string): string | null {
   return loadOpenSlide().detectVendor(path);
 }
 
+/**
+ * Vendors whose level-0 JPEG tiles OpenSlide decodes straight from the TIFF (openslide-decode-tiff.c), so reading
+ * them directly gives its pixels. Others (Hamamatsu's restart-marker JPEGs, Ventana's overlapping tiles, ...) are
+ * left to OpenSlide.
+ */
+const DIRECT_TILE_VENDORS = new Set(['generic-tiff', 'aperio']);
+
 export class OpenSlideSlide implements Slide {
   readonly reader = 'openslide' as const;
   readonly vendor: string;
@@ -36,6 +45,12 @@ export class OpenSlideSlide implements Slide {
    * in place and lent out until released), so the pool holds about as many as a stream of reads holds at once.
    */
   private readonly pool = new BufferPool(64);
+  /** Level 0's JPEG tiles read directly, opened at the first level-0 read; undefined inside where not possible. */
+  private directLevel0: Promise<JpegTileLevel | undefined> | undefined;
+  /** TESSELLA_DIRECT_TILES=off when the slide was opened: everything through OpenSlide (the benchmark's comparison). */
+  private readonly directTilesAllowed = process.env.TESSELLA_DIRECT_TILES !== 'off';
+  /** OpenSlide reported an error on this handle (it then keeps failing). */
+  private failed = false;
 
   private constructor(
     readonly path: string,
@@ -107,13 +122,14 @@ export class OpenSlideSlide implements Slide {
   ): Promise<PooledPixels> {
     this.checkRegion(level, w, h);
     const argb = this.pool.take(w * h * 4);
+    let opaque: boolean;
     try {
-      await this.readArgb(argb, level, x, y, w, h);
+      opaque = await this.readArgb(argb, level, x, y, w, h);
     } catch (err) {
       this.pool.give(argb);
       throw err;
     }
-    const bgrx = options.bgrx === true && isOpaqueBgrx(argb, w * h);
+    const bgrx = options.bgrx === true && (opaque || isOpaqueBgrx(argb, w * h));
     const data = bgrx ? argb : premultipliedArgbToRgb(argb, w * h, argb).subarray(0, w * h * 3);
     let released = false;
     const release = () => {
@@ -131,7 +147,19 @@ export class OpenSlideSlide implements Slide {
     if (!(w > 0 && h > 0)) throw new RangeError(`region size ${w}x${h} must be positive`);
   }
 
-  private async readArgb(argb: Buffer, level: number, x: number, y: number, w: number, h: number): Promise<void> {
+  /** Resolves true when the pixels are known to be opaque (JPEG tiles decoded directly), else false. */
+  private async readArgb(argb: Buffer, level: number, x: number, y: number, w: number, h: number): Promise<boolean> {
+    // once OpenSlide has failed, the handle fails every read: so does this slide, whichever reader would read it
+    const direct = level === 0 && !this.failed ? await this.openDirectLevel0() : undefined;
+    if (direct?.covers(x, y, w, h)) {
+      const read = direct.read(argb, x, y, w, h);
+      this.inFlight.add(read);
+      try {
+        if (await read) return true;
+      } finally {
+        this.inFlight.delete(read);
+      }
+    }
     const read = this.lib.readRegionAsync(this.osr, argb, x, y, level, w, h);
     this.inFlight.add(read);
     try {
@@ -141,8 +169,30 @@ export class OpenSlideSlide implements Slide {
     }
     // After a decoding failure OpenSlide leaves the handle in an error state and the pixels undefined.
     const error = this.lib.getError(this.osr);
-    if (error)
+    if (error) {
+      this.failed = true;
       throw new SlideReadError(this.path, `region level ${level} (${x},${y}) ${w}x${h}`, `OpenSlide: ${error}`);
+    }
+    return false;
+  }
+
+  /**
+   * The direct reader of level 0, when the vendor, the library, the level and the environment allow it.
+   */
+  private openDirectLevel0(): Promise<JpegTileLevel | undefined> {
+    if (this.directLevel0) return this.directLevel0;
+    const jpeg = turboJpeg();
+    const tile = this.tileSize(0);
+    const allowed = DIRECT_TILE_VENDORS.has(this.vendor) && this.directTilesAllowed;
+    this.directLevel0 =
+      allowed && jpeg && tile
+        ? JpegTileLevel.open(
+            this.path,
+            { ...this.levels[0], tileWidth: tile.width, tileHeight: tile.height },
+            jpeg,
+          ).catch(() => undefined)
+        : Promise.resolve(undefined);
+    return this.directLevel0;
   }
 
   overviewStrips(downsample: number, options: StreamOptions = {}): OverviewStrips {
@@ -172,6 +222,7 @@ export class OpenSlideSlide implements Slide {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.inFlight]);
+    await (await this.directLevel0)?.close();
     this.lib.close(this.osr);
   }
 
