@@ -5,6 +5,7 @@
  */
 import type { ModelCardInput } from '../../shared/onnx/card.js';
 import { encodeModel, type GraphSpec } from '../../shared/onnx/onnx-proto.js';
+import { seededRandom, uniformWeights } from './random.js';
 
 const HIDDEN = 32;
 
@@ -16,6 +17,11 @@ export interface StainNetOptions {
   shift?: [number, number, number];
   /** Spatial dims of the input and output; symbolic by default (StainNet is fully convolutional). */
   spatial?: [number | string, number | string];
+  /**
+   * Dense random weights from this seed instead of the identity or shift: every output mixes every channel through
+   * both hidden layers, as trained weights do (tests of arithmetic that must not depend on where a pixel lies).
+   */
+  seed?: number;
 }
 
 export function stainNetGraph(opts: StainNetOptions = {}): GraphSpec {
@@ -27,13 +33,22 @@ export function stainNetGraph(opts: StainNetOptions = {}): GraphSpec {
   const b2 = new Float32Array(HIDDEN);
   const w3 = new Float32Array(3 * HIDDEN);
   const b3 = new Float32Array(3);
-  for (let c = 0; c < 3; c++) {
-    w1[c * 3 + c] = 1; // h1[c] = x[c] + 1 >= 0
-    b1[c] = 1;
-    w2[c * HIDDEN + c] = 1; // h2[c] = h1[c]
-    w3[c * HIDDEN + c] = 1; // y[c] = h2[c] - 1 + shift
-    b3[c] = -1 + shift[c] / LEVELS_PER_UNIT;
-  }
+  if (opts.seed !== undefined) {
+    // Glorot-like limits, so the outputs stay within a few units and most pixels do not clamp
+    const random = seededRandom(opts.seed);
+    w1.set(uniformWeights(w1.length, 1, random));
+    b1.set(uniformWeights(b1.length, 0.5, random));
+    w2.set(uniformWeights(w2.length, Math.sqrt(6 / HIDDEN), random));
+    b2.set(uniformWeights(b2.length, 0.1, random));
+    w3.set(uniformWeights(w3.length, Math.sqrt(6 / HIDDEN), random));
+  } else
+    for (let c = 0; c < 3; c++) {
+      w1[c * 3 + c] = 1; // h1[c] = x[c] + 1 >= 0
+      b1[c] = 1;
+      w2[c * HIDDEN + c] = 1; // h2[c] = h1[c]
+      w3[c * HIDDEN + c] = 1; // y[c] = h2[c] - 1 + shift
+      b3[c] = -1 + shift[c] / LEVELS_PER_UNIT;
+    }
   const conv = (x: string, w: string, b: string, y: string) => ({
     opType: 'Conv',
     inputs: [x, w, b],
@@ -42,10 +57,13 @@ export function stainNetGraph(opts: StainNetOptions = {}): GraphSpec {
   });
   const isIdentity = shift.every((s) => s === 0);
   return {
-    name: isIdentity ? 'stainnet_identity' : 'stainnet_shift',
-    doc: isIdentity
-      ? 'StainNet-shaped identity (tessella test model)'
-      : `StainNet-shaped colour shift by ${shift.join(',')} levels (tessella test model)`,
+    name: opts.seed !== undefined ? 'stainnet_random' : isIdentity ? 'stainnet_identity' : 'stainnet_shift',
+    doc:
+      opts.seed !== undefined
+        ? `StainNet-shaped, random weights from seed ${opts.seed} (tessella test model)`
+        : isIdentity
+          ? 'StainNet-shaped identity (tessella test model)'
+          : `StainNet-shaped colour shift by ${shift.join(',')} levels (tessella test model)`,
     inputs: [{ name: 'input', dims: ['N', 3, ...spatial] }],
     outputs: [{ name: 'output', dims: ['N', 3, ...spatial] }],
     initializers: [

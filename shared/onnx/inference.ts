@@ -13,6 +13,8 @@ export interface InferenceOutput {
   /** float32, or uint8 pixels from a model wrapped for pixel output */
   data: Float32Array | Uint8Array;
   dims: number[];
+  /** through the colour table: how many colours ran through the model (the rest of the pixels were answered) */
+  coloursRun?: number;
 }
 
 export class InferenceRunError extends Error {
@@ -66,7 +68,7 @@ export class InferenceWorker {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
-      if (m.type === 'result') p.resolve({ data: m.data, dims: m.dims });
+      if (m.type === 'result') p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
       else p.reject(new InferenceRunError(m.error, p.dims));
     });
     const failAll = (err: Error) => {
@@ -153,14 +155,15 @@ export class InferenceWorker {
 
   /**
    * Run one batch (float32, or uint8 pixels). `data`'s buffer is transferred to the worker: do not use it afterwards.
-   * `rowsPerRun`: uint8 NHWC pixels into a model that maps each pixel on its own, run as slabs of that many rows.
+   * `pixelwise`: uint8 NHWC pixels into a model that maps each pixel on its own, run as slabs of `rowsPerRun`
+   * rows, and with `colourTable` only the colours the worker's table has not answered yet (colour-table.ts).
    */
   run(
     inputName: string,
     outputName: string,
     data: Float32Array | Uint8Array,
     dims: number[],
-    rowsPerRun?: number,
+    pixelwise?: { rowsPerRun: number; colourTable?: boolean },
   ): Promise<InferenceOutput> {
     if (this.exitError) return Promise.reject(this.exitError);
     // errors name the model's own input dims, and a wrapped model's fixed dims are checked here, as ORT would
@@ -176,7 +179,7 @@ export class InferenceWorker {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, dims: modelDims });
-      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun };
+      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, ...pixelwise };
       this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
     });
   }

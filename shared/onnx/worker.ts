@@ -11,6 +11,7 @@ import { encodeModel } from './onnx-proto.js';
 import { wrapWithPixelIo, type PixelIoRequest } from './pixel-io.js';
 import { openSession, ProviderError, tensorInfos, type OpenedSession, type SessionSettings } from './providers.js';
 import { TransferPool, wholeBuffer } from './buffers.js';
+import { ColourTable } from './colour-table.js';
 
 export interface WorkerInit extends SessionSettings {
   modelPath: string;
@@ -31,6 +32,8 @@ export interface RunRequest {
   dims: number[];
   /** uint8 NHWC pixels into a pixel-by-pixel model: run them as slabs of this many rows (see runInSlabs) */
   rowsPerRun?: number;
+  /** and with rowsPerRun, through the worker's colour table: only colours it has not answered yet are run */
+  colourTable?: boolean;
 }
 /** An output's buffer given back by the main thread once it is done with it, for a later batch's output. */
 export interface RecycleRequest {
@@ -48,7 +51,14 @@ export type WorkerMessage =
     }
   | { type: 'failed'; error: string; attempts: { provider: string; error?: string }[] }
   /** `input`: the request's buffer, handed back for a later batch's input (buffers.ts) */
-  | { type: 'result'; id: number; data: Float32Array | Uint8Array; dims: number[]; input?: ArrayBuffer }
+  | {
+      type: 'result';
+      id: number;
+      data: Float32Array | Uint8Array;
+      dims: number[];
+      input?: ArrayBuffer;
+      coloursRun?: number;
+    }
   | { type: 'error'; id: number; error: string };
 
 const port = parentPort!;
@@ -124,11 +134,11 @@ async function start(): Promise<void> {
     }
     queue = queue.then(async () => {
       try {
-        const { data, dims } = await runOne(session, req, halfInputs, outputs);
+        const { data, dims, coloursRun } = await runOne(session, req, halfInputs, outputs);
         // the input goes back to the main thread for a later batch: fresh memory costs a page fault per 4 KiB
         const input = wholeBuffer(req.data);
         const send = (out: Float32Array | Uint8Array) =>
-          port.postMessage({ type: 'result', id: req.id, data: out, dims, input } satisfies WorkerMessage, [
+          port.postMessage({ type: 'result', id: req.id, data: out, dims, input, coloursRun } satisfies WorkerMessage, [
             out.buffer as ArrayBuffer,
             ...(input ? [input] : []),
           ]);
@@ -151,10 +161,13 @@ async function runOne(
   req: RunRequest,
   halfInputs: Set<string>,
   outputs: TransferPool,
-): Promise<{ data: Float32Array | Uint8Array; dims: number[] }> {
+): Promise<{ data: Float32Array | Uint8Array; dims: number[]; coloursRun?: number }> {
   if (req.rowsPerRun && req.data instanceof Uint8Array && req.dims.length === 4) {
     const out = new Uint8Array(outputs.take(req.data.byteLength));
-    await runInSlabs(session, req as RunRequest & { data: Uint8Array; rowsPerRun: number }, out);
+    const slabs = req as RunRequest & { data: Uint8Array; rowsPerRun: number };
+    if (req.colourTable && req.dims[3] === 3)
+      return { data: out, dims: req.dims, coloursRun: await runThroughTable(session, slabs, out) };
+    await runInSlabs(session, slabs, out);
     return { data: out, dims: req.dims };
   }
   const input =
@@ -206,6 +219,55 @@ async function runInSlabs(
     if (y.dims.join(',') !== [1, rows, w, c].join(','))
       throw new Error(`a slab of ${rows} rows gave ${y.dims.join('x')}, not 1x${rows}x${w}x${c}`);
   }
+}
+
+/** The session's colour table, and the scratch its requests use (grown to the largest batch, then reused). */
+let table: ColourTable | undefined;
+const scratch = {
+  asks: new Uint8Array(0),
+  holes: new Int32Array(0),
+  input: new Uint8Array(0),
+  answers: new Uint8Array(0),
+};
+
+/**
+ * A batch of pixels [n, H, W, 3] through the colour table: the pixels of known colours are answered from it, the
+ * colours never asked are run (as rows of W pixels, in slabs) and learnt, then the rest are filled. Requests run
+ * one at a time, so every colour a batch finds asked is answered by the time it fills. Returns the colours run.
+ */
+async function runThroughTable(
+  session: ort.InferenceSession,
+  req: RunRequest & { data: Uint8Array; rowsPerRun: number },
+  out: Uint8Array,
+): Promise<number> {
+  const [, , w, c] = req.dims;
+  const pixels = req.data.length / c;
+  if (scratch.holes.length < pixels) {
+    scratch.asks = new Uint8Array(req.data.length + w * c);
+    scratch.holes = new Int32Array(pixels);
+    scratch.input = new Uint8Array(req.data.length + w * c);
+    scratch.answers = new Uint8Array(req.data.length + w * c);
+  }
+  table ??= new ColourTable();
+  const { asks, holes } = scratch;
+  const found = table.lookUp(req.data, out, holes, asks, 0);
+  if (found.askedBytes > 0) {
+    // the new colours as rows of the tiles' width, the last one padded with black (its answers unused)
+    const rows = Math.ceil(found.askedBytes / (w * c));
+    const input = scratch.input.subarray(0, rows * w * c);
+    input.set(asks.subarray(0, found.askedBytes));
+    input.fill(0, found.askedBytes);
+    const answers = scratch.answers.subarray(0, input.length);
+    try {
+      await runInSlabs(session, { ...req, data: input, dims: [1, rows, w, c] }, answers);
+    } catch (err) {
+      table.forget(asks, found.askedBytes);
+      throw err;
+    }
+    table.learn(asks, answers, found.askedBytes);
+  }
+  table.fill(req.data, out, holes, found.holes);
+  return found.askedBytes / c;
 }
 
 /**

@@ -16,6 +16,8 @@ import { normalizeTiles } from './normalize.js';
 import { isPixelwiseModel, SLAB_ROWS } from './pixelwise.js';
 
 const STAGE = 'normalize';
+/** TESSELLA_COLOUR_TABLE=off runs every pixel through the model (the benchmark's comparison). */
+const colourTable = process.env.TESSELLA_COLOUR_TABLE !== 'off';
 
 // the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
 InferenceWorker.prewarm();
@@ -39,17 +41,26 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
       const input = tilesRecordIn(tilesDir, 'tile-extract');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('normalize', model.worker.provider);
       const encoding = { quality: cfg.JPEG_QUALITY, chroma: cfg.JPEG_CHROMA, pngLevel: cfg.PNG_COMPRESSION };
-      // on CPU a pixel-by-pixel model (StainNet) runs in slabs of rows: same pixels, activations that fit the caches
+      // on CPU a pixel-by-pixel model (StainNet) runs in slabs of rows: same pixels, activations that fit the caches;
+      // and through a colour table, so each colour runs once (the CPU the rest of the pixels took goes to the tiles)
       const slabs =
         model.pixelIo !== undefined && model.worker.provider === 'cpu' && isPixelwiseModel(join(model.dir, MODEL_FILE));
-      const rowsPerRun = slabs ? SLAB_ROWS : undefined;
-      const options = { batchSize, format: cfg.TILE_FORMAT, encoding, rowsPerRun };
-      const { tiles } = await normalizeTiles(input, join(env.outDir, slide, TILES_TFRECORD), model, options, log);
+      const pixelwise = slabs ? { rowsPerRun: SLAB_ROWS, colourTable } : undefined;
+      const options = { batchSize, format: cfg.TILE_FORMAT, encoding, pixelwise };
+      const { tiles, coloursRun } = await normalizeTiles(
+        input,
+        join(env.outDir, slide, TILES_TFRECORD),
+        model,
+        options,
+        log,
+      );
       log.info('normalized', {
         tiles,
         batch_size: batchSize,
         provider: model.worker.provider,
-        rows_per_run: rowsPerRun ?? 'whole tiles',
+        rows_per_run: pixelwise?.rowsPerRun ?? 'whole tiles',
+        // the colours this slide added to the table, each run once; its other pixels were answered from it
+        colours_run: coloursRun ?? 'every pixel',
       });
     },
   });

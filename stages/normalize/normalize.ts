@@ -22,8 +22,11 @@ export interface NormalizeOptions {
   /** 'same' keeps each tile's format (JPEG stays JPEG). */
   format: 'same' | TileFormat;
   encoding?: Partial<TileEncoding>;
-  /** A pixel-by-pixel model taking pixels: run each batch as slabs of this many rows (pixelwise.ts). */
-  rowsPerRun?: number;
+  /**
+   * A pixel-by-pixel model taking pixels (pixelwise.ts): run each batch as slabs of `rowsPerRun` rows, and with
+   * `colourTable` only the colours the worker has not answered yet, in this slide or an earlier one.
+   */
+  pixelwise?: { rowsPerRun: number; colourTable?: boolean };
 }
 
 interface DecodedTile {
@@ -37,7 +40,7 @@ export async function normalizeTiles(
   model: OpenedModel,
   opts: NormalizeOptions,
   log?: Logger,
-): Promise<{ tiles: number }> {
+): Promise<{ tiles: number; coloursRun?: number }> {
   const { card, worker } = model;
   const writer = await TileRecordWriter.open(outputPath);
   const progress = log?.progress('normalize', countTiles(inputPath), 'tiles');
@@ -45,6 +48,7 @@ export async function normalizeTiles(
   const tilePixels = new BufferPool(2 * opts.batchSize);
   // and an encoded tile's buffer, once the file has it (a stored PNG is written into it; other encodings ignore it)
   const tileFiles = new BufferPool(4 * opts.batchSize);
+  let coloursRun = 0;
   try {
     const batches = tileBatches<DecodedTile>(
       inputPath,
@@ -71,7 +75,7 @@ export async function normalizeTiles(
             (bytes) => worker.inputBuffer(bytes),
           );
           for (const t of batch.items) tilePixels.give(t.img.data);
-          return worker.run(pixelIo.input, pixelIo.output, data, dims, opts.rowsPerRun);
+          return worker.run(pixelIo.input, pixelIo.output, data, dims, opts.pixelwise);
         }
         const data = new Float32Array(n * 3 * width * height);
         batch.items.forEach((t, i) => fillInput(data, i, t.img.data, height, width, card.input));
@@ -107,6 +111,7 @@ export async function normalizeTiles(
           }),
         );
         // the pixels are in the encoded tiles now: the buffer goes back for a later batch's output
+        if (out.coloursRun !== undefined) coloursRun += out.coloursRun;
         worker.recycle(out);
         for (let i = 0; i < n; i++) {
           const r = batch.records[i];
@@ -122,5 +127,5 @@ export async function normalizeTiles(
     throw err;
   }
   progress?.finish();
-  return { tiles: writer.count };
+  return { tiles: writer.count, ...(opts.pixelwise?.colourTable && { coloursRun }) };
 }

@@ -1,15 +1,18 @@
 /**
- * normalize on CPU runs a pixel-by-pixel model (StainNet) in slabs of rows: which models qualify, and that the
- * slabs give the very bytes whole tiles give (slabs that cross tile boundaries and a short last slab included).
+ * normalize on CPU runs a pixel-by-pixel model (StainNet) in slabs of rows, and through a colour table: which
+ * models qualify, and that both give the very bytes whole tiles give (slabs that cross tile boundaries and a short
+ * last slab included; colours repeated within a batch, across batches and across slides).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
-import { stainNetGraph } from '../../scripts/models/stainnet.js';
+import { buildStainNet, stainNetCard, stainNetGraph } from '../../scripts/models/stainnet.js';
+import { writeModelFolder } from '../../scripts/models/write.js';
 import { buildTinyCnn } from '../../scripts/models/tiny-cnn.js';
 import { encodeRgb } from '../../shared/image.js';
+import { mulberry32 } from '../../shared/random.js';
 import { openModel } from '../../shared/onnx/model.js';
 import { encodeModel } from '../../shared/onnx/onnx-proto.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
@@ -68,7 +71,11 @@ describe('normalize in slabs of rows', () => {
       // 7 rows: slabs cross tile boundaries and the last one is short; batches of 2 leave a last batch of 1
       for (const rowsPerRun of [undefined, 7]) {
         const out = join(tmp.dir, `out-${rowsPerRun ?? 'whole'}.tfrecord`);
-        await normalizeTiles(path, out, m, { batchSize: 2, format: 'png', rowsPerRun });
+        await normalizeTiles(path, out, m, {
+          batchSize: 2,
+          format: 'png',
+          pixelwise: rowsPerRun ? { rowsPerRun } : undefined,
+        });
         written.push(readFileSync(out));
       }
     } finally {
@@ -76,5 +83,48 @@ describe('normalize in slabs of rows', () => {
     }
     assert.ok(written[0].equals(written[1]), 'slabs wrote different bytes from whole tiles');
     assert.ok(!written[0].equals(readFileSync(path)), 'the shift model changed the tiles');
+  });
+
+  it('writes the same bytes through a colour table as in whole tiles, with dense random weights', async () => {
+    const S = 48;
+    const dir = join(tmp.dir, 'random');
+    writeModelFolder(dir, buildStainNet({ seed: 3 }), stainNetCard('stainnet-random', 'random weights (test model)'));
+    assert.equal(isPixelwiseModel(join(dir, 'model.onnx')), true);
+    const path = join(tmp.dir, 'palette.tfrecord');
+    const w = await TileRecordWriter.open(path);
+    for (let i = 0; i < 7; i++) {
+      // tiles 0-3 noise of their own; 4 repeats 1 (every colour known from an earlier batch); 5 and 6 share one
+      // small palette (colours repeated within a tile and within a batch)
+      const data = Buffer.alloc(S * S * 3);
+      const random = mulberry32(i === 4 ? 1 : i);
+      for (let k = 0; k < data.length; k++) data[k] = i >= 5 ? ((k % 7) * 37 + (k % 3) * 11) & 255 : random() * 256;
+      await w.write({ slide: 's', image: await encodeRgb({ data, width: S, height: S }, 'png'), locX: i, locY: 0 });
+    }
+    await w.close();
+    const settings = { providers: ['cpu'], intraOpThreads: 2, interOpThreads: 0 };
+    const m = await openModel(dir, 'normalize', settings, undefined, { conversion: 'onnx' });
+    const written: Buffer[] = [];
+    const run: (number | undefined)[] = [];
+    try {
+      const pixelwise = [
+        undefined,
+        { rowsPerRun: 5 },
+        { rowsPerRun: 5, colourTable: true },
+        { rowsPerRun: 5, colourTable: true },
+      ];
+      for (const [i, p] of pixelwise.entries()) {
+        const out = join(tmp.dir, `random-${i}.tfrecord`);
+        const r = await normalizeTiles(path, out, m, { batchSize: 2, format: 'png', pixelwise: p });
+        written.push(readFileSync(out));
+        run.push(r.coloursRun);
+      }
+    } finally {
+      await m.worker.close();
+    }
+    assert.deepEqual(run.slice(0, 2), [undefined, undefined]);
+    assert.ok(run[2]! > 4 * S * S * 0.9 && run[2]! < 5 * S * S, `the first slide ran ${run[2]} colours`);
+    assert.equal(run[3], 0, 'the second slide through the same worker ran no colour: its table knew them all');
+    assert.ok(!written[0].equals(readFileSync(path)), 'the random model changed the tiles');
+    for (let i = 1; i < written.length; i++) assert.ok(written[0].equals(written[i]), `run ${i} wrote other bytes`);
   });
 });

@@ -1,0 +1,115 @@
+/**
+ * A pixel-by-pixel model's answer for every colour it has been asked, so that each colour runs through the model
+ * once and every later pixel of that colour takes the answer. For a model whose output pixel is a function of its
+ * input pixel alone (StainNet; stages/normalize/pixelwise.ts says which are) this gives the pixels a run over every
+ * pixel gives, and an H&E slide repeats its colours many times over: the 443 tiles of CMU-1 replicated hold 745k
+ * colours in 89M pixels, the real tissue of the CMU-1 small region 856k in 4.8M. The inference worker keeps one
+ * per session (worker.ts), so later slides of the same model ask only the colours they add.
+ *
+ * One entry per 24-bit colour: 0 unknown, PENDING asked and not answered yet, KNOWN | the answer's RGB once
+ * answered. The table's 64 MiB are zero pages until written, so a slide's palette costs the pages its colours fall
+ * in; with transparent huge pages (the specs' GLIBC_TUNABLES) a look-up misses the TLB far less often.
+ */
+
+/** Answers carry bit 24 (the table's values stay small integers, which V8 keeps unboxed). */
+const PENDING = 1 << 25;
+const KNOWN = 1 << 24;
+const COLOURS = 1 << 24;
+
+/**
+ * A colour's entry: its bits interleaved r7 g7 b7 r6 g6 b6 ... (Morton order), so that colours a few levels apart,
+ * as neighbouring pixels are, lie close in the table and share its cache lines and pages.
+ */
+const SPREAD = new Int32Array(256).map((_, v) => {
+  let s = 0;
+  for (let bit = 0; bit < 8; bit++) if (v & (1 << bit)) s |= 1 << (3 * bit);
+  return s;
+});
+const R_KEY = SPREAD.map((s) => s << 2);
+const G_KEY = SPREAD.map((s) => s << 1);
+const B_KEY = SPREAD;
+
+export class ColourTable {
+  private readonly answers = new Uint32Array(COLOURS);
+  private learnt = 0;
+
+  /** Colours answered so far. */
+  get size(): number {
+    return this.learnt;
+  }
+
+  /**
+   * One pass over a tile: the answer of every pixel whose colour is known goes into `out` (packed RGB, the size of
+   * `pixels`); the byte offsets of the other pixels go into `holes`, and each colour never asked before goes once
+   * into `asks` (packed RGB, from byte `askedBytes`), marked asked. Returns the count of holes and the new end of
+   * `asks`. `holes` and `asks` must have room for every pixel of the tile.
+   */
+  lookUp(
+    pixels: Uint8Array,
+    out: Uint8Array,
+    holes: Int32Array,
+    asks: Uint8Array,
+    askedBytes: number,
+  ): { holes: number; askedBytes: number } {
+    const answers = this.answers;
+    const rk = R_KEY;
+    const gk = G_KEY;
+    const bk = B_KEY;
+    let h = 0;
+    let at = askedBytes;
+    for (let p = 0; p < pixels.length; p += 3) {
+      const r = pixels[p];
+      const g = pixels[p + 1];
+      const b = pixels[p + 2];
+      const key = rk[r] | gk[g] | bk[b];
+      const v = answers[key];
+      if (v & KNOWN) {
+        out[p] = v >>> 16;
+        out[p + 1] = v >>> 8;
+        out[p + 2] = v;
+        continue;
+      }
+      holes[h++] = p;
+      if (v === 0) {
+        answers[key] = PENDING;
+        asks[at] = r;
+        asks[at + 1] = g;
+        asks[at + 2] = b;
+        at += 3;
+      }
+    }
+    return { holes: h, askedBytes: at };
+  }
+
+  /** Records the model's answers (packed RGB, `outputs`) to the first `bytes` bytes of asked colours `asks`. */
+  learn(asks: Uint8Array, outputs: Uint8Array, bytes: number): void {
+    const answers = this.answers;
+    for (let p = 0; p < bytes; p += 3) {
+      const key = R_KEY[asks[p]] | G_KEY[asks[p + 1]] | B_KEY[asks[p + 2]];
+      answers[key] = KNOWN | (outputs[p] << 16) | (outputs[p + 1] << 8) | outputs[p + 2];
+    }
+    this.learnt += bytes / 3;
+  }
+
+  /** The asked colours of `asks` (its first `bytes` bytes) made unknown again: their run failed. */
+  forget(asks: Uint8Array, bytes: number): void {
+    const answers = this.answers;
+    for (let p = 0; p < bytes; p += 3) answers[R_KEY[asks[p]] | G_KEY[asks[p + 1]] | B_KEY[asks[p + 2]]] = 0;
+  }
+
+  /**
+   * The holes lookUp left in `out` filled, once the answers to their colours are learnt (the asks of this tile's
+   * batch and of the batches before it). Throws if one is still unknown.
+   */
+  fill(pixels: Uint8Array, out: Uint8Array, holes: Int32Array, count: number): void {
+    const answers = this.answers;
+    for (let i = 0; i < count; i++) {
+      const p = holes[i];
+      const v = answers[R_KEY[pixels[p]] | G_KEY[pixels[p + 1]] | B_KEY[pixels[p + 2]]];
+      if (!(v & KNOWN)) throw new Error(`colour table: the colour of byte ${p} was never answered`);
+      out[p] = v >>> 16;
+      out[p + 1] = v >>> 8;
+      out[p + 2] = v;
+    }
+  }
+}
