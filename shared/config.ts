@@ -74,3 +74,12 @@ export function parseEnv<S extends z.ZodObject>(
   });
   throw new ConfigError(`invalid parameters in ${where}:\n  ${lines.join('\n  ')}`);
 }
+
+/**
+ * An on/off switch of the runtime's own, not a stage parameter (TESSELLA_DIRECT_TILES, TESSELLA_COLOUR_TABLE: what
+ * the benchmarks compare against): on unless set to `off`; any other value is refused, not taken for on.
+ */
+export function envSwitch(name: string, env: Record<string, string | undefined> = process.env): boolean {
+  const schema = z.object({ [name]: envEnum(['on', 'off'] as const).default('on') });
+  return parseEnv(schema, env, 'the environment')[name] === 'on';
+}

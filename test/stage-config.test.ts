@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { parseSpecs } from '../engine/pps/spec/load.js';
+import { ConfigError, envSwitch } from '../shared/config.js';
 import { RUNTIME_VARIABLES, STAGE_PARAMETERS } from '../shared/stage-parameters.js';
 import { EmbedConfigSchema } from '../stages/embed/config.js';
 import { ManifestMppConfigSchema } from '../stages/manifest-mpp/config.js';
@@ -96,4 +97,15 @@ test("the stage frame's list of parameters (shared/stage-parameters.ts) is each 
     Object.entries(STAGE_PARAMETERS).map(([stage, names]) => [stage, [...names].sort()]),
   );
   assert.deepEqual(listed, fromSchemas);
+});
+
+test("the runtime's on/off switches are on unless off, and refuse any other value by name", () => {
+  assert.equal(envSwitch('TESSELLA_DIRECT_TILES', {}), true);
+  assert.equal(envSwitch('TESSELLA_DIRECT_TILES', { TESSELLA_DIRECT_TILES: 'OFF' }), false);
+  assert.equal(envSwitch('TESSELLA_COLOUR_TABLE', { TESSELLA_COLOUR_TABLE: 'on' }), true);
+  assert.throws(
+    () => envSwitch('TESSELLA_COLOUR_TABLE', { TESSELLA_COLOUR_TABLE: 'no' }),
+    (err: Error) =>
+      err instanceof ConfigError && /TESSELLA_COLOUR_TABLE: expected one of on, off, got 'no'/.test(err.message),
+  );
 });

@@ -1,4 +1,5 @@
 /** A Slide read by OpenSlide (vendor formats and tiled generic TIFF). */
+import { envSwitch } from '../config.js';
 import { turboJpeg } from '../jpeg-turbo.js';
 import { BufferPool } from './buffer-pool.js';
 import { JpegTileLevel } from './jpeg-tile-level.js';
@@ -48,7 +49,7 @@ export class OpenSlideSlide implements Slide {
   /** Level 0's JPEG tiles read directly, opened at the first level-0 read; undefined inside where not possible. */
   private directLevel0: Promise<JpegTileLevel | undefined> | undefined;
   /** TESSELLA_DIRECT_TILES=off when the slide was opened: everything through OpenSlide (the benchmark's comparison). */
-  private readonly directTilesAllowed = process.env.TESSELLA_DIRECT_TILES !== 'off';
+  private readonly directTilesAllowed = envSwitch('TESSELLA_DIRECT_TILES');
   /** OpenSlide reported an error on this handle (it then keeps failing). */
   private failed = false;
 

@@ -3,6 +3,7 @@
  * model; writes `/<slide>/tiles.tfrecord` with the same keys. Wiring only; the work is in normalize.ts.
  */
 import { join } from 'node:path';
+import { envSwitch } from '../../shared/config.js';
 import { MODEL_FILE, TILES_TFRECORD } from '../../shared/contract/index.js';
 import { sessionSettings } from '../../shared/onnx/config.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
@@ -16,8 +17,6 @@ import { normalizeTiles } from './normalize.js';
 import { isPixelwiseModel, SLAB_ROWS } from './pixelwise.js';
 
 const STAGE = 'normalize';
-/** TESSELLA_COLOUR_TABLE=off runs every pixel through the model (the benchmark's comparison). */
-const colourTable = process.env.TESSELLA_COLOUR_TABLE !== 'off';
 
 // the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
 InferenceWorker.prewarm();
@@ -45,7 +44,8 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
       // and through a colour table, so each colour runs once (the CPU the rest of the pixels took goes to the tiles)
       const slabs =
         model.pixelIo !== undefined && model.worker.provider === 'cpu' && isPixelwiseModel(join(model.dir, MODEL_FILE));
-      const pixelwise = slabs ? { rowsPerRun: SLAB_ROWS, colourTable } : undefined;
+      // TESSELLA_COLOUR_TABLE=off runs every pixel through the model (the benchmark's comparison)
+      const pixelwise = slabs ? { rowsPerRun: SLAB_ROWS, colourTable: envSwitch('TESSELLA_COLOUR_TABLE') } : undefined;
       const options = { batchSize, format: cfg.TILE_FORMAT, encoding, pixelwise };
       const { tiles, coloursRun } = await normalizeTiles(
         input,
