@@ -133,36 +133,39 @@ function bind(b: Bound): TurboJpeg {
   const decoders = new HandlePool(() => b.initDecompress(), destroy);
   const encoders = new HandlePool(() => b.initCompress(), destroy);
   const fail = (h: unknown, what: string) => new Error(`${what}: ${String(b.errorStr(h) ?? 'TurboJPEG error')}`);
+  /** The JPEG's size and colour space (TJCS_*), as libjpeg reads its header. */
+  const header = (h: unknown, jpeg: Uint8Array) => {
+    const w = [0];
+    const ht = [0];
+    const ss = [0];
+    const cs = [0];
+    if (b.header(h, jpeg, jpeg.length, w, ht, ss, cs) !== 0) throw fail(h, 'JPEG header');
+    return { width: w[0], height: ht[0], colorSpace: cs[0] };
+  };
   return {
     decodeRgb: (jpeg, into) =>
       decoders.use(async (h) => {
-        const w = [0];
-        const ht = [0];
-        const ss = [0];
-        const cs = [0];
-        if (b.header(h, jpeg, jpeg.length, w, ht, ss, cs) !== 0) throw fail(h, 'JPEG header');
-        if (!(w[0] > 0 && ht[0] > 0)) throw new Error(`JPEG header: no image size (${w[0]}x${ht[0]})`);
-        if (cs[0] !== TJCS_YCbCr && cs[0] !== TJCS_RGB) return undefined;
-        const bytes = w[0] * ht[0] * 3;
+        const { width, height, colorSpace } = header(h, jpeg);
+        if (!(width > 0 && height > 0)) throw new Error(`JPEG header: no image size (${width}x${height})`);
+        if (colorSpace !== TJCS_YCbCr && colorSpace !== TJCS_RGB) return undefined;
+        const bytes = width * height * 3;
         const data = into ? into(bytes).subarray(0, bytes) : Buffer.allocUnsafe(bytes);
         // the accurate integer IDCT and smooth upsampling, as libvips decodes
-        if ((await call(b.decompress, h, jpeg, jpeg.length, data, w[0], 0, ht[0], TJPF_RGB, TJFLAG_ACCURATEDCT)) !== 0)
+        if (
+          (await call(b.decompress, h, jpeg, jpeg.length, data, width, 0, height, TJPF_RGB, TJFLAG_ACCURATEDCT)) !== 0
+        )
           throw fail(h, 'JPEG data');
-        return { data, width: w[0], height: ht[0] };
+        return { data, width, height };
       }),
     decodeBgraInto: (jpeg, dest, pitch, expect) =>
       decoders.use(async (h) => {
-        const w = [0];
-        const ht = [0];
-        const ss = [0];
-        const cs = [0];
-        if (b.header(h, jpeg, jpeg.length, w, ht, ss, cs) !== 0) throw fail(h, 'JPEG header');
+        const { width, height, colorSpace } = header(h, jpeg);
         const space = expect.colorSpace === 'ycbcr' ? TJCS_YCbCr : TJCS_RGB;
-        if (w[0] !== expect.width || ht[0] !== expect.height || cs[0] !== space) return false;
+        if (width !== expect.width || height !== expect.height || colorSpace !== space) return false;
         if (dest.length < pitch * (expect.height - 1) + expect.width * 4)
           throw new RangeError(`JPEG decode: ${dest.length} bytes hold no ${expect.width}x${expect.height} BGRA image`);
         // libjpeg's defaults (the accurate integer IDCT, smooth upsampling), as OpenSlide decodes
-        if ((await call(b.decompress, h, jpeg, jpeg.length, dest, w[0], pitch, ht[0], TJPF_BGRA, 0)) !== 0)
+        if ((await call(b.decompress, h, jpeg, jpeg.length, dest, width, pitch, height, TJPF_BGRA, 0)) !== 0)
           throw fail(h, 'JPEG data');
         return true;
       }),

@@ -12,7 +12,7 @@
  */
 import { type FileHandle, open } from 'node:fs/promises';
 import type { TurboJpeg } from '../jpeg-turbo.js';
-import { readBytes, readInteger, readIntegers, readTiffStructure, TAG, TiffStructureError } from './tiff-directory.js';
+import { TAG, TiffFile, TiffStructureError } from './tiff-directory.js';
 
 /** TIFF Compression: JPEG (the technote's "new-style" JPEG, as OpenSlide reads directly). */
 const COMPRESSION_JPEG = 7;
@@ -85,9 +85,9 @@ export class JpegTileLevel {
   ): Promise<JpegTileLevel | undefined> {
     const file = await open(path, 'r');
     try {
-      const tiff = await readTiffStructure(file);
+      const tiff = await TiffFile.read(file);
       for (const dir of tiff.directories) {
-        const int = (tag: number) => readInteger(file, tiff, dir, tag);
+        const int = (tag: number) => tiff.integer(dir, tag);
         if (
           (await int(TAG.imageWidth)) !== level.width ||
           (await int(TAG.imageLength)) !== level.height ||
@@ -96,7 +96,7 @@ export class JpegTileLevel {
         )
           continue;
         const photometric = await int(TAG.photometric);
-        const bits = await readIntegers(file, tiff, dir, TAG.bitsPerSample);
+        const bits = await tiff.integers(dir, TAG.bitsPerSample);
         const supported =
           (await int(TAG.compression)) === COMPRESSION_JPEG &&
           (photometric === PHOTOMETRIC_RGB || photometric === PHOTOMETRIC_YCBCR) &&
@@ -105,11 +105,11 @@ export class JpegTileLevel {
           bits?.every((b) => b === 8) === true;
         if (!supported) break;
         const tiles = Math.ceil(level.width / level.tileWidth) * Math.ceil(level.height / level.tileHeight);
-        const offsets = await readIntegers(file, tiff, dir, TAG.tileOffsets);
-        const byteCounts = await readIntegers(file, tiff, dir, TAG.tileByteCounts);
+        const offsets = await tiff.integers(dir, TAG.tileOffsets);
+        const byteCounts = await tiff.integers(dir, TAG.tileByteCounts);
         if (!offsets || !byteCounts || offsets.length < tiles || byteCounts.length < tiles) break;
         for (let i = 0; i < tiles; i++) if (offsets[i] + byteCounts[i] > tiff.size) byteCounts[i] = 0;
-        const tables = await readBytes(file, tiff, dir, TAG.jpegTables);
+        const tables = await tiff.bytes(dir, TAG.jpegTables);
         const tablesHead = tables ? tablesWithoutEnd(tables) : undefined;
         if (tables && !tablesHead) break;
         const space = photometric === PHOTOMETRIC_YCBCR ? 'ycbcr' : 'rgb';

@@ -40,11 +40,28 @@ export interface TiffDirectory {
   fields: ReadonlyMap<number, TiffField>;
 }
 
-export interface TiffFile {
+/** Integer reads in a file's byte order. */
+interface ByteOrder {
   littleEndian: boolean;
-  big: boolean;
-  size: number;
-  directories: TiffDirectory[];
+  u16(b: Buffer, at: number): number;
+  u32(b: Buffer, at: number): number;
+  u64(b: Buffer, at: number): number;
+}
+
+function byteOrder(littleEndian: boolean): ByteOrder {
+  return littleEndian
+    ? {
+        littleEndian,
+        u16: (b, at) => b.readUInt16LE(at),
+        u32: (b, at) => b.readUInt32LE(at),
+        u64: (b, at) => Number(b.readBigUInt64LE(at)),
+      }
+    : {
+        littleEndian,
+        u16: (b, at) => b.readUInt16BE(at),
+        u32: (b, at) => b.readUInt32BE(at),
+        u64: (b, at) => Number(b.readBigUInt64BE(at)),
+      };
 }
 
 /** The file is not a TIFF this module can walk: the caller reads it another way. */
@@ -58,105 +75,93 @@ export class TiffStructureError extends Error {
 /** Directories walked at most (a pyramid's levels and its associated images are a dozen; a loop is a fault). */
 const MAX_DIRECTORIES = 256;
 
-/** The header and every directory's entries (not the values they point at). */
-export async function readTiffStructure(file: FileHandle): Promise<TiffFile> {
-  const size = (await file.stat()).size;
-  const head = await readAt(file, 0, 16, size);
-  const order = head.toString('latin1', 0, 2);
-  if (order !== 'II' && order !== 'MM') throw new TiffStructureError('no TIFF byte-order mark');
-  const le = order === 'II';
-  const u16 = (b: Buffer, at: number) => (le ? b.readUInt16LE(at) : b.readUInt16BE(at));
-  const u32 = (b: Buffer, at: number) => (le ? b.readUInt32LE(at) : b.readUInt32BE(at));
-  const u64 = (b: Buffer, at: number) => Number(le ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at));
-  const version = u16(head, 2);
-  if (version !== 42 && version !== 43) throw new TiffStructureError(`TIFF version ${version}`);
-  const big = version === 43;
-  const entrySize = big ? 20 : 12;
-  const inlineBytes = big ? 8 : 4;
+/** An open TIFF's directories, and the values of their tags read on demand. */
+export class TiffFile {
+  private constructor(
+    private readonly file: FileHandle,
+    private readonly order: ByteOrder,
+    /** the file's size in bytes: no value is read past it */
+    readonly size: number,
+    readonly directories: readonly TiffDirectory[],
+  ) {}
 
-  const directories: TiffDirectory[] = [];
-  const seen = new Set<number>();
-  let next = big ? u64(head, 8) : u32(head, 4);
-  while (next !== 0) {
-    if (seen.has(next) || directories.length >= MAX_DIRECTORIES)
-      throw new TiffStructureError(`directory chain loops or runs past ${MAX_DIRECTORIES} directories`);
-    seen.add(next);
-    const countBytes = await readAt(file, next, big ? 8 : 2, size);
-    const n = big ? u64(countBytes, 0) : u16(countBytes, 0);
-    const at = next + (big ? 8 : 2);
-    const body = await readAt(file, at, n * entrySize + inlineBytes, size);
-    const fields = new Map<number, TiffField>();
-    for (let i = 0; i < n; i++) {
-      const e = i * entrySize;
-      const tag = u16(body, e);
-      const type = u16(body, e + 2);
-      const count = big ? u64(body, e + 4) : u32(body, e + 4);
-      const unit = TYPE_SIZE[type];
-      if (unit === undefined) continue;
-      const valueAt = e + (big ? 12 : 8);
-      if (count * unit <= inlineBytes)
-        fields.set(tag, { type, count, inline: body.subarray(valueAt, valueAt + inlineBytes) });
-      else fields.set(tag, { type, count, offset: big ? u64(body, valueAt) : u32(body, valueAt) });
+  /** The header and every directory's entries (not the values they point at). */
+  static async read(file: FileHandle): Promise<TiffFile> {
+    const size = (await file.stat()).size;
+    const head = await readAt(file, 0, 16, size);
+    const mark = head.toString('latin1', 0, 2);
+    if (mark !== 'II' && mark !== 'MM') throw new TiffStructureError('no TIFF byte-order mark');
+    const order = byteOrder(mark === 'II');
+    const version = order.u16(head, 2);
+    if (version !== 42 && version !== 43) throw new TiffStructureError(`TIFF version ${version}`);
+    const big = version === 43;
+    const entrySize = big ? 20 : 12;
+    const inlineBytes = big ? 8 : 4;
+    const offset = (b: Buffer, at: number) => (big ? order.u64(b, at) : order.u32(b, at));
+
+    const directories: TiffDirectory[] = [];
+    const seen = new Set<number>();
+    let next = offset(head, big ? 8 : 4);
+    while (next !== 0) {
+      if (seen.has(next) || directories.length >= MAX_DIRECTORIES)
+        throw new TiffStructureError(`directory chain loops or runs past ${MAX_DIRECTORIES} directories`);
+      seen.add(next);
+      const countBytes = await readAt(file, next, big ? 8 : 2, size);
+      const n = big ? order.u64(countBytes, 0) : order.u16(countBytes, 0);
+      const body = await readAt(file, next + (big ? 8 : 2), n * entrySize + inlineBytes, size);
+      const fields = new Map<number, TiffField>();
+      for (let i = 0; i < n; i++) {
+        const e = i * entrySize;
+        const type = order.u16(body, e + 2);
+        const unit = TYPE_SIZE[type];
+        if (unit === undefined) continue;
+        const count = big ? order.u64(body, e + 4) : order.u32(body, e + 4);
+        const valueAt = e + (big ? 12 : 8);
+        fields.set(
+          order.u16(body, e),
+          count * unit <= inlineBytes
+            ? { type, count, inline: body.subarray(valueAt, valueAt + inlineBytes) }
+            : { type, count, offset: offset(body, valueAt) },
+        );
+      }
+      directories.push({ index: directories.length, fields });
+      next = offset(body, n * entrySize);
     }
-    directories.push({ index: directories.length, fields });
-    const link = n * entrySize;
-    next = big ? u64(body, link) : u32(body, link);
+    return new TiffFile(file, order, size, directories);
   }
-  return { littleEndian: le, big, size, directories };
-}
 
-/** A field's integer values (BYTE, SHORT, LONG, LONG8), or undefined when the tag is absent or not integers. */
-export async function readIntegers(
-  file: FileHandle,
-  tiff: TiffFile,
-  dir: TiffDirectory,
-  tag: number,
-): Promise<Float64Array | undefined> {
-  const f = dir.fields.get(tag);
-  if (!f || ![1, 3, 4, 16].includes(f.type)) return undefined;
-  const unit = TYPE_SIZE[f.type];
-  const bytes = f.inline ?? (await readAt(file, f.offset!, f.count * unit, tiff.size));
-  const le = tiff.littleEndian;
-  const out = new Float64Array(f.count);
-  for (let i = 0; i < f.count; i++) {
-    const at = i * unit;
-    out[i] =
-      unit === 1
-        ? bytes[at]
-        : unit === 2
-          ? le
-            ? bytes.readUInt16LE(at)
-            : bytes.readUInt16BE(at)
-          : unit === 4
-            ? le
-              ? bytes.readUInt32LE(at)
-              : bytes.readUInt32BE(at)
-            : Number(le ? bytes.readBigUInt64LE(at) : bytes.readBigUInt64BE(at));
+  /** A field's integer values (BYTE, SHORT, LONG, LONG8), or undefined when the tag is absent or not integers. */
+  async integers(dir: TiffDirectory, tag: number): Promise<Float64Array | undefined> {
+    const f = dir.fields.get(tag);
+    const read = f && INTEGER_READS[f.type];
+    if (!f || !read) return undefined;
+    const unit = TYPE_SIZE[f.type];
+    const bytes = f.inline ?? (await readAt(this.file, f.offset!, f.count * unit, this.size));
+    const out = new Float64Array(f.count);
+    for (let i = 0; i < f.count; i++) out[i] = read(this.order, bytes, i * unit);
+    return out;
   }
-  return out;
+
+  /** A field's first integer value, or undefined. */
+  async integer(dir: TiffDirectory, tag: number): Promise<number | undefined> {
+    return (await this.integers(dir, tag))?.[0];
+  }
+
+  /** A field's bytes as stored (UNDEFINED or BYTE: JPEGTables), or undefined. */
+  async bytes(dir: TiffDirectory, tag: number): Promise<Buffer | undefined> {
+    const f = dir.fields.get(tag);
+    if (!f || (f.type !== 7 && f.type !== 1)) return undefined;
+    return f.inline ? Buffer.from(f.inline.subarray(0, f.count)) : readAt(this.file, f.offset!, f.count, this.size);
+  }
 }
 
-/** A field's first integer value, or undefined. */
-export async function readInteger(
-  file: FileHandle,
-  tiff: TiffFile,
-  dir: TiffDirectory,
-  tag: number,
-): Promise<number | undefined> {
-  return (await readIntegers(file, tiff, dir, tag))?.[0];
-}
-
-/** A field's bytes as stored (UNDEFINED or BYTE: JPEGTables), or undefined. */
-export async function readBytes(
-  file: FileHandle,
-  tiff: TiffFile,
-  dir: TiffDirectory,
-  tag: number,
-): Promise<Buffer | undefined> {
-  const f = dir.fields.get(tag);
-  if (!f || (f.type !== 7 && f.type !== 1)) return undefined;
-  return f.inline ? Buffer.from(f.inline.subarray(0, f.count)) : readAt(file, f.offset!, f.count, tiff.size);
-}
+/** How each integer field type is read: BYTE, SHORT, LONG, LONG8. */
+const INTEGER_READS: Record<number, (order: ByteOrder, b: Buffer, at: number) => number> = {
+  1: (_, b, at) => b[at],
+  3: (order, b, at) => order.u16(b, at),
+  4: (order, b, at) => order.u32(b, at),
+  16: (order, b, at) => order.u64(b, at),
+};
 
 /** Exactly `length` bytes at `position`, or a TiffStructureError when they would lie past the end of the file. */
 async function readAt(file: FileHandle, position: number, length: number, size: number): Promise<Buffer> {

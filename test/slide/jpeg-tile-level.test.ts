@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { turboJpeg } from '../../shared/jpeg-turbo.js';
 import { type Slide, openSlide, SlideReadError } from '../../shared/slide/index.js';
 import { JpegTileLevel } from '../../shared/slide/jpeg-tile-level.js';
-import { readIntegers, readTiffStructure, TAG } from '../../shared/slide/tiff-directory.js';
+import { TAG, TiffFile } from '../../shared/slide/tiff-directory.js';
 import { tempDir } from '../helpers/dirs.js';
 import { fixture, needsFixtures } from './helpers.js';
 
@@ -153,10 +153,10 @@ describe('JPEG tiles read directly', needsTurboJpeg, () => {
 
   test('a missing or damaged tile is left to OpenSlide: the same pixels, or the same error', async () => {
     const file = await open(classic);
-    const tiff = await readTiffStructure(file);
+    const tiff = await TiffFile.read(file);
     const dir = tiff.directories[0];
-    const offsets = (await readIntegers(file, tiff, dir, TAG.tileOffsets))!;
-    const counts = (await readIntegers(file, tiff, dir, TAG.tileByteCounts))!;
+    const offsets = (await tiff.integers(dir, TAG.tileOffsets))!;
+    const counts = (await tiff.integers(dir, TAG.tileByteCounts))!;
     const countsAt = dir.fields.get(TAG.tileByteCounts)!.offset!;
     const unit = dir.fields.get(TAG.tileByteCounts)!.type === 3 ? 2 : 4;
     await file.close();
