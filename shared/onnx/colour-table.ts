@@ -31,12 +31,6 @@ const B_KEY = SPREAD;
 
 export class ColourTable {
   private readonly answers = new Uint32Array(COLOURS);
-  private learnt = 0;
-
-  /** Colours answered so far. */
-  get size(): number {
-    return this.learnt;
-  }
 
   /**
    * One pass over a tile: the answer of every pixel whose colour is known goes into `out` (packed RGB, the size of
@@ -88,7 +82,6 @@ export class ColourTable {
       const key = R_KEY[asks[p]] | G_KEY[asks[p + 1]] | B_KEY[asks[p + 2]];
       answers[key] = KNOWN | (outputs[p] << 16) | (outputs[p + 1] << 8) | outputs[p + 2];
     }
-    this.learnt += bytes / 3;
   }
 
   /** The asked colours of `asks` (its first `bytes` bytes) made unknown again: their run failed. */

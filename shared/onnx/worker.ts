@@ -221,14 +221,12 @@ async function runInSlabs(
   }
 }
 
-/** The session's colour table, and the scratch its requests use (grown to the largest batch, then reused). */
+/**
+ * The session's colour table, and the scratch its requests use (grown to the largest batch, then reused): the asked
+ * colours, which run through the model as they lie (room for a padded last row), the holes, and the answers.
+ */
 let table: ColourTable | undefined;
-const scratch = {
-  asks: new Uint8Array(0),
-  holes: new Int32Array(0),
-  input: new Uint8Array(0),
-  answers: new Uint8Array(0),
-};
+const scratch = { asks: new Uint8Array(0), holes: new Int32Array(0), answers: new Uint8Array(0) };
 
 /**
  * A batch of pixels [n, H, W, 3] through the colour table: the pixels of known colours are answered from it, the
@@ -245,7 +243,6 @@ async function runThroughTable(
   if (scratch.holes.length < pixels) {
     scratch.asks = new Uint8Array(req.data.length + w * c);
     scratch.holes = new Int32Array(pixels);
-    scratch.input = new Uint8Array(req.data.length + w * c);
     scratch.answers = new Uint8Array(req.data.length + w * c);
   }
   table ??= new ColourTable();
@@ -254,8 +251,7 @@ async function runThroughTable(
   if (found.askedBytes > 0) {
     // the new colours as rows of the tiles' width, the last one padded with black (its answers unused)
     const rows = Math.ceil(found.askedBytes / (w * c));
-    const input = scratch.input.subarray(0, rows * w * c);
-    input.set(asks.subarray(0, found.askedBytes));
+    const input = asks.subarray(0, rows * w * c);
     input.fill(0, found.askedBytes);
     const answers = scratch.answers.subarray(0, input.length);
     try {

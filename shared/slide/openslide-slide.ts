@@ -50,8 +50,6 @@ export class OpenSlideSlide implements Slide {
   private directLevel0: Promise<JpegTileLevel | undefined> | undefined;
   /** TESSELLA_DIRECT_TILES=off when the slide was opened: everything through OpenSlide (the benchmark's comparison). */
   private readonly directTilesAllowed = envSwitch('TESSELLA_DIRECT_TILES');
-  /** OpenSlide reported an error on this handle (it then keeps failing). */
-  private failed = false;
 
   private constructor(
     readonly path: string,
@@ -151,30 +149,24 @@ export class OpenSlideSlide implements Slide {
   /** Resolves true when the pixels are known to be opaque (JPEG tiles decoded directly), else false. */
   private async readArgb(argb: Buffer, level: number, x: number, y: number, w: number, h: number): Promise<boolean> {
     // once OpenSlide has failed, the handle fails every read: so does this slide, whichever reader would read it
-    const direct = level === 0 && !this.failed ? await this.openDirectLevel0() : undefined;
-    if (direct?.covers(x, y, w, h)) {
-      const read = direct.read(argb, x, y, w, h);
-      this.inFlight.add(read);
-      try {
-        if (await read) return true;
-      } finally {
-        this.inFlight.delete(read);
-      }
-    }
-    const read = this.lib.readRegionAsync(this.osr, argb, x, y, level, w, h);
+    const direct = level === 0 && !this.lib.getError(this.osr) ? await this.openDirectLevel0() : undefined;
+    if (direct?.covers(x, y, w, h) && (await this.tracked(direct.read(argb, x, y, w, h)))) return true;
+    await this.tracked(this.lib.readRegionAsync(this.osr, argb, x, y, level, w, h));
+    // After a decoding failure OpenSlide leaves the handle in an error state and the pixels undefined.
+    const error = this.lib.getError(this.osr);
+    if (error)
+      throw new SlideReadError(this.path, `region level ${level} (${x},${y}) ${w}x${h}`, `OpenSlide: ${error}`);
+    return false;
+  }
+
+  /** A read, counted in flight until it settles (close() waits for those). */
+  private async tracked<T>(read: Promise<T>): Promise<T> {
     this.inFlight.add(read);
     try {
-      await read;
+      return await read;
     } finally {
       this.inFlight.delete(read);
     }
-    // After a decoding failure OpenSlide leaves the handle in an error state and the pixels undefined.
-    const error = this.lib.getError(this.osr);
-    if (error) {
-      this.failed = true;
-      throw new SlideReadError(this.path, `region level ${level} (${x},${y}) ${w}x${h}`, `OpenSlide: ${error}`);
-    }
-    return false;
   }
 
   /**
