@@ -7,24 +7,40 @@
 /** At most this many buffers wait in a pool: a stage has two or three batches in flight. */
 const POOL_SIZE = 4;
 
-/**
- * ArrayBuffers of exactly the size asked, whole, so that they can be transferred to the other thread and back
- * (shared/slide/buffer-pool.ts lends Buffers within one thread).
- */
-export class TransferPool {
-  private readonly free: ArrayBuffer[] = [];
+/** Buffers of exactly the size asked, kept for reuse. */
+class SizedPool<B extends ArrayBuffer | SharedArrayBuffer> {
+  private readonly free: B[] = [];
+
+  constructor(private readonly make: (bytes: number) => B) {}
 
   /** A buffer of exactly `bytes`, one given back earlier when one fits (its old bytes left in it), else a new one. */
-  take(bytes: number): ArrayBuffer {
+  take(bytes: number): B {
     const i = this.free.findIndex((b) => b.byteLength === bytes);
-    return i >= 0 ? this.free.splice(i, 1)[0] : new ArrayBuffer(bytes);
+    return i >= 0 ? this.free.splice(i, 1)[0] : this.make(bytes);
   }
 
   /** Keeps `buffer` for a later `take` (the oldest goes when the pool is full). */
-  give(buffer: ArrayBuffer): void {
+  give(buffer: B): void {
     if (buffer.byteLength === 0) return;
     this.free.push(buffer);
     if (this.free.length > POOL_SIZE) this.free.shift();
+  }
+}
+
+/**
+ * ArrayBuffers, whole, so that they can be transferred to the other thread and back (shared/slide/buffer-pool.ts
+ * lends Buffers within one thread).
+ */
+export class TransferPool extends SizedPool<ArrayBuffer> {
+  constructor() {
+    super((bytes) => new ArrayBuffer(bytes));
+  }
+}
+
+/** Shared memory, which both threads use at once (a batch both look up: chunked-lookup.ts). */
+export class SharedPool extends SizedPool<SharedArrayBuffer> {
+  constructor() {
+    super((bytes) => new SharedArrayBuffer(bytes));
   }
 }
 

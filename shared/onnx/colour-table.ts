@@ -4,7 +4,8 @@
  * input pixel alone (StainNet; stages/normalize/pixelwise.ts says which are) this gives the pixels a run over every
  * pixel gives, and an H&E slide repeats its colours many times over: the 443 tiles of CMU-1 replicated hold 745k
  * colours in 89M pixels, the real tissue of the CMU-1 small region 856k in 4.8M. The inference worker keeps one
- * per session (worker.ts), so later slides of the same model ask only the colours they add.
+ * per session, so later slides of the same model ask only the colours they add. The table lives in shared memory:
+ * the stage's thread and the inference worker look up the same batch at once (chunked-lookup.ts).
  *
  * One entry per 24-bit colour: 0 unknown, PENDING asked and not answered yet, KNOWN | the answer's RGB once
  * answered. The table's 64 MiB are zero pages until written, so a slide's palette costs the pages its colours fall
@@ -30,13 +31,21 @@ const G_KEY = SPREAD.map((s) => s << 1);
 const B_KEY = SPREAD;
 
 export class ColourTable {
-  private readonly answers = new Uint32Array(COLOURS);
+  private readonly answers: Uint32Array;
+
+  /** A table in `buffer` (one another thread holds too), or in new shared memory. */
+  constructor(readonly buffer = new SharedArrayBuffer(COLOURS * 4)) {
+    if (buffer.byteLength !== COLOURS * 4)
+      throw new Error(`a colour table takes ${COLOURS * 4} bytes, not ${buffer.byteLength}`);
+    this.answers = new Uint32Array(buffer);
+  }
 
   /**
    * One pass over a tile: the answer of every pixel whose colour is known goes into `out` (packed RGB, the size of
    * `pixels`); the byte offsets of the other pixels go into `holes`, and each colour never asked before goes once
    * into `asks` (packed RGB, from byte `askedBytes`), marked asked. Returns the count of holes and the new end of
-   * `asks`. `holes` and `asks` must have room for every pixel of the tile.
+   * `asks`. `holes` and `asks` must have room for every pixel of the tile. A colour is marked asked by one thread
+   * only (compare-and-swap from unknown): when two threads meet a new colour at once, one asks it.
    */
   lookUp(
     pixels: Uint8Array,
@@ -64,8 +73,7 @@ export class ColourTable {
         continue;
       }
       holes[h++] = p;
-      if (v === 0) {
-        answers[key] = PENDING;
+      if (v === 0 && Atomics.compareExchange(answers, key, 0, PENDING) === 0) {
         asks[at] = r;
         asks[at + 1] = g;
         asks[at + 2] = b;
@@ -91,18 +99,24 @@ export class ColourTable {
   }
 
   /**
-   * The holes lookUp left in `out` filled, once the answers to their colours are learnt (the asks of this tile's
-   * batch and of the batches before it). Throws if one is still unknown.
+   * The holes lookUp left in `out` filled with the answers learnt so far (the asks of this tile's batch and of the
+   * batches before it). A hole whose colour is still unanswered (asked by a later batch, whose look-up ran ahead in
+   * the other thread) stays: such holes move to the front of `holes`; returns how many.
    */
-  fill(pixels: Uint8Array, out: Uint8Array, holes: Int32Array, count: number): void {
+  fill(pixels: Uint8Array, out: Uint8Array, holes: Int32Array, count: number): number {
     const answers = this.answers;
+    let left = 0;
     for (let i = 0; i < count; i++) {
       const p = holes[i];
       const v = answers[R_KEY[pixels[p]] | G_KEY[pixels[p + 1]] | B_KEY[pixels[p + 2]]];
-      if (!(v & KNOWN)) throw new Error(`colour table: the colour of byte ${p} was never answered`);
+      if (!(v & KNOWN)) {
+        holes[left++] = p;
+        continue;
+      }
       out[p] = v >>> 16;
       out[p + 1] = v >>> 8;
       out[p + 2] = v;
     }
+    return left;
   }
 }

@@ -6,7 +6,9 @@ import { Worker } from 'node:worker_threads';
 import type { TensorInfo } from './card.js';
 import { inputDimsProblem, modelInputDims, type PixelIoRequest } from './pixel-io.js';
 import type { ProviderAttempt, SessionSettings } from './providers.js';
-import { TransferPool, wholeBuffer } from './buffers.js';
+import { SharedPool, TransferPool, wholeBuffer } from './buffers.js';
+import { ChunkedLookUp } from './chunked-lookup.js';
+import { ColourTable } from './colour-table.js';
 import type { PixelIoState, RecycleRequest, RunRequest, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface InferenceOutput {
@@ -45,11 +47,17 @@ export class InferenceWorker {
   private nextId = 0;
   private readonly pending = new Map<
     number,
-    { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; dims: number[] }
+    { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; dims: number[]; settled?: () => void }
   >();
   private exitError: Error | undefined;
   /** batch inputs the worker handed back, for the next batches (buffers.ts) */
   private readonly inputBuffers = new TransferPool();
+  /** the colour table both threads look up (colour-table.ts), made at the first batch that uses it */
+  private colourTable: ColourTable | undefined;
+  /** shared memory of batches through the table: inputs, outputs, look-ups (each pool holds one size) */
+  private readonly shared = { inputs: new SharedPool(), outputs: new SharedPool(), lookUps: new SharedPool() };
+  /** batches sent through the table and not answered yet, oldest first */
+  private readonly tableBatches: { batch: ChunkedLookUp; pixels: Uint8Array; out: Uint8Array }[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -68,6 +76,7 @@ export class InferenceWorker {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
+      p.settled?.();
       if (m.type === 'result') p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
       else p.reject(new InferenceRunError(m.error, p.dims));
     });
@@ -177,23 +186,87 @@ export class InferenceWorker {
       if (problem) return Promise.reject(new InferenceRunError(problem, modelDims));
     }
     const id = this.nextId++;
+    if (pixelwise?.colourTable && data instanceof Uint8Array && dims[3] === 3)
+      return this.runThroughTable(id, inputName, outputName, data, dims, pixelwise.rowsPerRun, modelDims);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, dims: modelDims });
-      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, ...pixelwise };
+      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun: pixelwise?.rowsPerRun };
       this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
     });
   }
 
   /**
-   * A buffer of `bytes` for a batch's input, one an earlier batch handed back when one fits (its old bytes still in
-   * it: fill all of it).
+   * A batch of pixels through the colour table, sent with its shared memory; the worker looks it up, and this thread
+   * takes a share of the look-ups while it waits (lookUpWhileWaiting). Returns when the worker has run the new
+   * colours and filled the rest.
    */
-  inputBuffer(bytes: number): ArrayBuffer {
-    return this.inputBuffers.take(bytes);
+  private runThroughTable(
+    id: number,
+    inputName: string,
+    outputName: string,
+    pixels: Uint8Array,
+    dims: number[],
+    rowsPerRun: number,
+    modelDims: number[],
+  ): Promise<InferenceOutput> {
+    this.colourTable ??= new ColourTable();
+    const { inputs, outputs, lookUps } = this.shared;
+    let data = pixels;
+    if (!(pixels.buffer instanceof SharedArrayBuffer) || pixels.byteLength !== pixels.buffer.byteLength) {
+      data = new Uint8Array(inputs.take(pixels.byteLength));
+      data.set(pixels);
+    }
+    const input = data.buffer as SharedArrayBuffer;
+    const output = outputs.take(data.byteLength);
+    const lookUp = lookUps.take(ChunkedLookUp.bufferBytes(data.byteLength));
+    const batch = new ChunkedLookUp(lookUp, data.byteLength);
+    batch.reset();
+    const sent = { batch, pixels: data, out: new Uint8Array(output) };
+    this.tableBatches.push(sent);
+    return new Promise<InferenceOutput>((resolve, reject) => {
+      // the output goes to the caller (recycle() gives it back); the rest is free once the worker answers
+      const settled = () => {
+        this.tableBatches.splice(this.tableBatches.indexOf(sent), 1);
+        inputs.give(input);
+        lookUps.give(lookUp);
+      };
+      this.pending.set(id, { resolve, reject, dims: modelDims, settled });
+      const colourTable = { colours: this.colourTable!.buffer, lookUp, output };
+      const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun, colourTable };
+      this.worker.postMessage(req);
+    });
   }
 
-  /** Gives an output's buffer back to the worker for a later batch's output; `out` must not be used afterwards. */
+  /**
+   * Work for this thread while it would wait for the worker: look up chunks of the batches sent through the colour
+   * table, the oldest first, until the oldest is answered or none is left to claim. Call it before awaiting a result.
+   */
+  lookUpWhileWaiting(): void {
+    const oldest = this.tableBatches[0];
+    if (!oldest || !this.colourTable) return;
+    const answered = () => oldest.batch.finished();
+    for (const { batch, pixels, out } of this.tableBatches) {
+      if (answered()) return;
+      batch.lookUp(this.colourTable, pixels, out, answered);
+    }
+  }
+
+  /**
+   * A buffer of `bytes` for a batch's input, one an earlier batch handed back when one fits (its old bytes still in
+   * it: fill all of it). `shared`: shared memory, for a batch through the colour table (run's pixelwise.colourTable).
+   */
+  inputBuffer(bytes: number, shared?: false): ArrayBuffer;
+  inputBuffer(bytes: number, shared: true): SharedArrayBuffer;
+  inputBuffer(bytes: number, shared = false): ArrayBuffer | SharedArrayBuffer {
+    return shared ? this.shared.inputs.take(bytes) : this.inputBuffers.take(bytes);
+  }
+
+  /** Gives an output's buffer back for a later batch's output; `out` must not be used afterwards. */
   recycle(out: InferenceOutput): void {
+    if (out.data.buffer instanceof SharedArrayBuffer) {
+      this.shared.outputs.give(out.data.buffer);
+      return;
+    }
     const buffer = wholeBuffer(out.data);
     if (!buffer || this.exitError) return;
     this.worker.postMessage({ type: 'recycle', buffer } satisfies RecycleRequest, [buffer]);
@@ -221,22 +294,23 @@ export async function runOverlapped<B, R>(
   infer: (batch: B) => Promise<R>,
   consume: (batch: B, result: R) => Promise<void> | void,
   depth = 2,
+  /** work this thread can do while it waits for the oldest batch's result (InferenceWorker.lookUpWhileWaiting) */
+  whileWaiting?: () => void,
 ): Promise<void> {
   const inflight: { batch: B; result: Promise<R> }[] = [];
+  const next = async () => {
+    const first = inflight.shift()!;
+    whileWaiting?.();
+    await consume(first.batch, await first.result);
+  };
   try {
     for await (const batch of batches) {
       const result = infer(batch);
       result.catch(() => {}); // awaited below, in order; avoid an unhandled rejection meanwhile
       inflight.push({ batch, result });
-      if (inflight.length >= depth) {
-        const first = inflight.shift()!;
-        await consume(first.batch, await first.result);
-      }
+      if (inflight.length >= depth) await next();
     }
-    while (inflight.length) {
-      const first = inflight.shift()!;
-      await consume(first.batch, await first.result);
-    }
+    while (inflight.length) await next();
   } finally {
     // Let batches still running settle before the caller closes the worker.
     await Promise.allSettled(inflight.map((f) => f.result));

@@ -20,7 +20,7 @@ export function pixelBatch(
   tiles: Uint8Array[],
   height: number,
   width: number,
-  into?: (bytes: number) => ArrayBuffer,
+  into?: (bytes: number) => ArrayBuffer | SharedArrayBuffer,
 ): { data: Uint8Array; dims: number[] } {
   const tile = height * width * 3;
   const data = into ? new Uint8Array(into(tiles.length * tile)) : new Uint8Array(tiles.length * tile);

@@ -11,6 +11,7 @@ import { encodeModel } from './onnx-proto.js';
 import { wrapWithPixelIo, type PixelIoRequest } from './pixel-io.js';
 import { openSession, ProviderError, tensorInfos, type OpenedSession, type SessionSettings } from './providers.js';
 import { TransferPool, wholeBuffer } from './buffers.js';
+import { ChunkedLookUp } from './chunked-lookup.js';
 import { ColourTable } from './colour-table.js';
 
 export interface WorkerInit extends SessionSettings {
@@ -32,8 +33,17 @@ export interface RunRequest {
   dims: number[];
   /** uint8 NHWC pixels into a pixel-by-pixel model: run them as slabs of this many rows (see runInSlabs) */
   rowsPerRun?: number;
-  /** and with rowsPerRun, through the worker's colour table: only colours it has not answered yet are run */
-  colourTable?: boolean;
+  /** and with rowsPerRun, through the colour table: only colours it has not answered yet are run */
+  colourTable?: TableRun;
+}
+/** A batch through the colour table, looked up by both threads at once: its shared memory (`data` is shared too). */
+export interface TableRun {
+  /** the table (ColourTable), the same for every batch of the session */
+  colours: SharedArrayBuffer;
+  /** the batch's ChunkedLookUp */
+  lookUp: SharedArrayBuffer;
+  /** where the batch's pixels come out */
+  output: SharedArrayBuffer;
 }
 /** An output's buffer given back by the main thread once it is done with it, for a later batch's output. */
 export interface RecycleRequest {
@@ -137,11 +147,12 @@ async function start(): Promise<void> {
         const { data, dims, coloursRun } = await runOne(session, req, halfInputs, outputs);
         // the input goes back to the main thread for a later batch: fresh memory costs a page fault per 4 KiB
         const input = wholeBuffer(req.data);
+        // shared memory is shared, not transferred
         const send = (out: Float32Array | Uint8Array) =>
-          port.postMessage({ type: 'result', id: req.id, data: out, dims, input, coloursRun } satisfies WorkerMessage, [
-            out.buffer as ArrayBuffer,
-            ...(input ? [input] : []),
-          ]);
+          port.postMessage(
+            { type: 'result', id: req.id, data: out, dims, input, coloursRun } satisfies WorkerMessage,
+            [out.buffer, input].filter((b) => b instanceof ArrayBuffer),
+          );
         try {
           send(data);
         } catch {
@@ -163,10 +174,12 @@ async function runOne(
   outputs: TransferPool,
 ): Promise<{ data: Float32Array | Uint8Array; dims: number[]; coloursRun?: number }> {
   if (req.rowsPerRun && req.data instanceof Uint8Array && req.dims.length === 4) {
-    const out = new Uint8Array(outputs.take(req.data.byteLength));
     const slabs = req as RunRequest & { data: Uint8Array; rowsPerRun: number };
-    if (req.colourTable && req.dims[3] === 3)
-      return { data: out, dims: req.dims, coloursRun: await runThroughTable(session, slabs, out) };
+    if (req.colourTable && req.dims[3] === 3) {
+      const out = new Uint8Array(req.colourTable.output);
+      return { data: out, dims: req.dims, coloursRun: await runThroughTable(session, slabs, req.colourTable, out) };
+    }
+    const out = new Uint8Array(outputs.take(req.data.byteLength));
     await runInSlabs(session, slabs, out);
     return { data: out, dims: req.dims };
   }
@@ -221,49 +234,65 @@ async function runInSlabs(
   }
 }
 
-/**
- * The session's colour table, and the scratch its requests use (grown to the largest batch, then reused): the asked
- * colours, which run through the model as they lie (room for a padded last row), the holes, and the answers.
- */
+/** The session's colour table (shared with the main thread), and the asks' scratch, grown to the largest batch. */
 let table: ColourTable | undefined;
-const scratch = { asks: new Uint8Array(0), holes: new Int32Array(0), answers: new Uint8Array(0) };
+const scratch = { asks: new Uint8Array(0), answers: new Uint8Array(0) };
 
 /**
- * A batch of pixels [n, H, W, 3] through the colour table: the pixels of known colours are answered from it, the
- * colours never asked are run (as rows of W pixels, in slabs) and learnt, then the rest are filled. Requests run
- * one at a time, so every colour a batch finds asked is answered by the time it fills. Returns the colours run.
+ * A batch of pixels [n, H, W, 3] through the colour table. This thread claims its chunks (the main thread claims
+ * some too while it waits for this one), waits for the last, runs the colours asked (as rows of W pixels, in slabs),
+ * learns them and fills the holes. Requests run one at a time, so every colour
+ * asked in this batch or an earlier one is answered by then; a colour the main thread asked for a later batch meanwhile
+ * is run here as well (same answer). Returns the colours run.
  */
 async function runThroughTable(
   session: ort.InferenceSession,
   req: RunRequest & { data: Uint8Array; rowsPerRun: number },
+  shared: TableRun,
   out: Uint8Array,
 ): Promise<number> {
   const [, , w, c] = req.dims;
-  const pixels = req.data.length / c;
-  if (scratch.holes.length < pixels) {
-    scratch.asks = new Uint8Array(req.data.length + w * c);
-    scratch.holes = new Int32Array(pixels);
-    scratch.answers = new Uint8Array(req.data.length + w * c);
+  const rowBytes = w * c;
+  if (scratch.asks.length < req.data.length + rowBytes) {
+    scratch.asks = new Uint8Array(req.data.length + rowBytes);
+    scratch.answers = new Uint8Array(req.data.length + rowBytes);
   }
-  table ??= new ColourTable();
-  const { asks, holes } = scratch;
-  const found = table.lookUp(req.data, out, holes, asks, 0);
-  if (found.askedBytes > 0) {
-    // the new colours as rows of the tiles' width, the last one padded with black (its answers unused)
-    const rows = Math.ceil(found.askedBytes / (w * c));
-    const input = asks.subarray(0, rows * w * c);
-    input.fill(0, found.askedBytes);
-    const answers = scratch.answers.subarray(0, input.length);
+  table ??= new ColourTable(shared.colours);
+  const batch = new ChunkedLookUp(shared.lookUp, req.data.length);
+  batch.lookUp(table, req.data, out);
+  batch.waitDone();
+  const asked = batch.gatherAsks(scratch.asks);
+  if (asked > 0) {
     try {
-      await runInSlabs(session, { ...req, data: input, dims: [1, rows, w, c] }, answers);
+      await runColours(session, req, asked);
     } catch (err) {
-      table.forget(asks, found.askedBytes);
+      table.forget(scratch.asks, asked);
       throw err;
     }
-    table.learn(asks, answers, found.askedBytes);
   }
-  table.fill(req.data, out, holes, found.holes);
-  return found.askedBytes / c;
+  let late = 0;
+  if (batch.fill(table, req.data, out) > 0) {
+    late = batch.gatherUnanswered(req.data, scratch.asks);
+    await runColours(session, req, late);
+    if (batch.fill(table, req.data, out) > 0) throw new Error('colour table: a colour was run and is still unanswered');
+  }
+  batch.finish();
+  return (asked + late) / c;
+}
+
+/** The first `bytes` of scratch.asks run through the model as rows of the batch's width, and learnt. */
+async function runColours(
+  session: ort.InferenceSession,
+  req: RunRequest & { data: Uint8Array; rowsPerRun: number },
+  bytes: number,
+): Promise<void> {
+  const [, , w, c] = req.dims;
+  // the colours as rows of the tiles' width, the last one padded with black (its answers unused)
+  const rows = Math.ceil(bytes / (w * c));
+  const input = scratch.asks.subarray(0, rows * w * c);
+  input.fill(0, bytes);
+  await runInSlabs(session, { ...req, data: input, dims: [1, rows, w, c] }, scratch.answers.subarray(0, input.length));
+  table!.learn(scratch.asks, scratch.answers, bytes);
 }
 
 /**

@@ -68,11 +68,13 @@ export async function normalizeTiles(
         const { width, height } = batch.items[0].img;
         const n = batch.items.length;
         if (pixelIo) {
+          // through the colour table both threads read the batch at once: shared memory
+          const shared = opts.pixelwise?.colourTable === true;
           const { data, dims } = pixelBatch(
             batch.items.map((t) => t.img.data),
             height,
             width,
-            (bytes) => worker.inputBuffer(bytes),
+            (bytes) => (shared ? worker.inputBuffer(bytes, true) : worker.inputBuffer(bytes)),
           );
           for (const t of batch.items) tilePixels.give(t.img.data);
           return worker.run(pixelIo.input, pixelIo.output, data, dims, opts.pixelwise);
@@ -120,6 +122,8 @@ export async function normalizeTiles(
         }
         progress?.tick(n);
       },
+      2,
+      () => worker.lookUpWhileWaiting(),
     );
     await writer.close();
   } catch (err) {

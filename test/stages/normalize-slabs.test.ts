@@ -86,7 +86,8 @@ describe('normalize in slabs of rows', () => {
   });
 
   it('writes the same bytes through a colour table as in whole tiles, with dense random weights', async () => {
-    const S = 48;
+    // two tiles a batch make 4 chunks of look-ups (chunked-lookup.ts), for the stage's thread and the worker to share
+    const S = 128;
     const dir = join(tmp.dir, 'random');
     writeModelFolder(dir, buildStainNet({ seed: 3 }), stainNetCard('stainnet-random', 'random weights (test model)'));
     assert.equal(isPixelwiseModel(join(dir, 'model.onnx')), true);
