@@ -7,6 +7,7 @@
  * (palettes, alpha, 16 bits, filtered rows, interlace) to the caller's general decoder.
  */
 import { crc32, deflateSync, inflateSync } from 'node:zlib';
+import { adler32 } from './adler32.js';
 import type { RgbImage } from './slide/types.js';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -107,12 +108,14 @@ function encodeStoredPng(img: RgbImage, into: (bytes: number) => Buffer): Buffer
   out[o++] = 0x78; // deflate, 32 KiB window
   out[o++] = 0x01; // no dictionary, fastest level
   let r = 0; // position in the rows stream
+  let adler = 1; // of the rows stream, block by block as each is written
   for (let i = 0; i < blocks.length; i++) {
     const len = blocks[i];
     out[o] = i === blocks.length - 1 ? 1 : 0; // BFINAL, BTYPE 00 (stored)
     out.writeUInt16LE(len, o + 1);
     out.writeUInt16LE(len ^ 0xffff, o + 3);
     o += 5;
+    const blockStart = o;
     for (let left = len; left > 0; ) {
       const y = Math.floor(r / stride);
       const c = r - y * stride;
@@ -129,37 +132,15 @@ function encodeStoredPng(img: RgbImage, into: (bytes: number) => Buffer): Buffer
       r += n;
       left -= n;
     }
+    adler = adler32(out.subarray(blockStart, o), adler);
   }
-  out.writeUInt32BE(adler32Rows(data, width, height), o);
+  out.writeUInt32BE(adler, o);
   o += 4;
   out.writeUInt32BE(crc32(out.subarray(idatStart + 4, o)), o);
   o += 4;
   o += IEND.copy(out, o);
   if (o !== total) throw new Error(`internal: stored PNG of ${o} bytes, planned ${total}`);
   return out;
-}
-
-/** zlib's Adler-32 of the rows stream: each row of packed RGB behind a zero filter byte. */
-function adler32Rows(data: Uint8Array, width: number, height: number): number {
-  const row = width * 3;
-  let a = 1;
-  let b = 0;
-  // the sums stay exact in a double far past zlib's 5552-byte limit for 32 bits; reduce once a row (and within
-  // rows longer than this)
-  const step = 1 << 20;
-  for (let y = 0; y < height; y++) {
-    b += a; // the filter byte, 0
-    for (let x = y * row, end = x + row; x < end; ) {
-      const stop = Math.min(end, x + step);
-      for (; x < stop; x++) {
-        a += data[x];
-        b += a;
-      }
-      a %= 65521;
-      b %= 65521;
-    }
-  }
-  return ((b << 16) | a) >>> 0;
 }
 
 /**
