@@ -189,8 +189,14 @@ async function runOne(
       : halfInputs.has(req.inputName)
         ? new ort.Tensor('float16', toHalf(req.data), req.dims)
         : new ort.Tensor('float32', req.data, req.dims);
-  const results = await session.run({ [req.inputName]: input }, [req.outputName]);
-  const out = results[req.outputName];
+  // a float32 output of an input shape seen before goes into a buffer the main thread gave back (recycle): a fresh
+  // one per batch (2 MB for B0 at batch 8) costs its page faults and the garbage collector's time
+  const shape = `${req.outputName}:${req.dims.join('x')}`;
+  const known = outputDims.get(shape);
+  const into = known && new ort.Tensor('float32', new Float32Array(outputs.take(4 * size(known))), known);
+  const results = await session.run({ [req.inputName]: input }, into ? { [req.outputName]: into } : [req.outputName]);
+  const out = into ?? results[req.outputName];
+  if (!known && out.type === 'float32') outputDims.set(shape, [...out.dims]);
   const dims = [...out.dims];
   const raw = out.type === 'float16' ? fromHalf(out.data as Uint16Array) : (out.data as Float32Array | Uint8Array);
   // ORT's output buffer is handed over without a copy when it is a whole ArrayBuffer
@@ -199,6 +205,10 @@ async function runOne(
   for (const t of Object.values(results)) t.dispose();
   return { data, dims };
 }
+
+/** Each output's dims for an input shape, once seen (`output:dims`): later batches of that shape write in place. */
+const outputDims = new Map<string, number[]>();
+const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
 /**
  * A batch [n, H, W, 3] of uint8 pixels run as slabs [1, rows, W, 3] of the tiles stacked one above the other,

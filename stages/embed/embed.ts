@@ -104,6 +104,7 @@ export async function embedTiles(
         );
       }
       dim = pooled.dim;
+      worker.recycle(out);
       for (const v of vectors) parts[v].push(pooled.vectors[v]!);
       for (const r of batch.records) locs.push(r.locX, r.locY);
       progress?.tick(n);
