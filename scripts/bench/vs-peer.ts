@@ -31,8 +31,12 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
+import { openModel } from '../../shared/onnx/model.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
-import { SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
+import { firstTileSide } from '../../shared/tiles/index.js';
+import { embedTiles } from '../../stages/embed/embed.js';
+import { normalizeTiles } from '../../stages/normalize/normalize.js';
+import { isPixelwiseModel, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
 import { bareRate } from './e2e-refs.js';
 import { benchModels, benchSlide, jobTimes, setUpStore, type JobTimes } from './e2e-store.js';
 import { tessella } from './tessella-cli.js';
@@ -251,7 +255,9 @@ function breakdown(
 
 /**
  * Each model's bare session.run at the stage's batch size, against the stage's tiles/s over its job seconds and over
- * its tile loop alone (decode, inference, encode or pooling, write: the process start and the model open left out).
+ * its tile loop (decode, inference, encode or pooling, write: the process start and the model open left out); then
+ * the stage's own loop run alone in this process on the same tiles (nothing of the DAG beside it), which tells its
+ * own overhead from what the other pipelines' processes take of the cores.
  */
 async function bare(home: string, models: string, tiles: number, logs: Record<string, StageLog>): Promise<void> {
   const work = join(base, 'bare');
@@ -259,6 +265,8 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
   mkdirSync(work, { recursive: true });
   const path = join(work, 'tiles.tfrecord');
   tessella(home, ['get', 'file', 'tile-extract@master:/S00/tiles.tfrecord', '-o', path]);
+  const normalized = join(work, 'normalized.tfrecord');
+  tessella(home, ['get', 'file', 'normalize@master:/S00/tiles.tfrecord', '-o', normalized]);
   const jobs = jobTimes(home);
   const o = { count: Number(values['bare-tiles']), rounds: 2 };
   for (const task of ['normalize', 'embed'] as const) {
@@ -272,12 +280,51 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
     const stage = tiles / secs;
     const g = logs[task];
     const loop = g?.loopSeconds ? g.loopTiles / g.loopSeconds : 0;
+    const alone = await aloneRate(
+      task,
+      join(models, task),
+      task === 'normalize' ? path : normalized,
+      join(work, 'out'),
+    );
     console.log(
       `${task}: bare session.run ${rates.map((x, i) => `${f1(x.tilesPerS)} tiles/s (${plan(i)})`).join(', ')}, ` +
         `${r.threads} threads; the stage ${f1(stage)} tiles/s over its job: ${f2(stage / r.tilesPerS)}x the best bare; ` +
-        `over its tile loop ${f1(loop)} tiles/s: ${f2(loop / r.tilesPerS)}x`,
+        `over its tile loop ${f1(loop)} tiles/s: ${f2(loop / r.tilesPerS)}x; its loop alone here ${f1(alone)} tiles/s: ` +
+        `${f2(alone / r.tilesPerS)}x`,
     );
   }
+}
+
+/**
+ * The stage's tile loop (normalizeTiles, embedTiles) in this process with the specs' settings (CPU, every core, no
+ * spinning, pixels into the session; normalize in slabs through a fresh colour table), the best of two runs, each
+ * on a newly opened model, as a slide's first datum is.
+ */
+async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: string, out: string): Promise<number> {
+  const settings = { providers: ['cpu'], intraOpThreads: 0, interOpThreads: 0, spinning: false };
+  let best = 0;
+  for (let round = 0; round < 2; round++) {
+    const model = await openModel(modelDir, task, settings, undefined, {
+      conversion: 'onnx',
+      tileSide: await firstTileSide(tiles),
+    });
+    try {
+      const batchSize = defaultBatchSize(task, 'cpu');
+      const t0 = performance.now();
+      let n: number;
+      if (task === 'embed') n = (await embedTiles(tiles, model, batchSize)).n;
+      else {
+        const slabs = model.pixelIo !== undefined && isPixelwiseModel(join(modelDir, 'model.onnx'));
+        const pixelwise = slabs ? { rowsPerRun: SLAB_ROWS, colourTable: true } : undefined;
+        n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;
+      }
+      best = Math.max(best, n / ((performance.now() - t0) / 1000));
+    } finally {
+      await model.worker.close();
+      rmSync(out, { force: true });
+    }
+  }
+  return best;
 }
 
 async function main(): Promise<void> {

@@ -267,7 +267,7 @@ async function runThroughTable(
     scratch.asks = new Uint8Array(req.data.length + rowBytes);
     scratch.answers = new Uint8Array(req.data.length + rowBytes);
   }
-  table ??= new ColourTable(shared.colours);
+  if (table?.buffer !== shared.colours) table = new ColourTable(shared.colours);
   const batch = new ChunkedLookUp(shared.lookUp, req.data.length);
   batch.lookUp(table, req.data, out);
   batch.waitDone();
