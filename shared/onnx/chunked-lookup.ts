@@ -56,11 +56,6 @@ export class ChunkedLookUp {
     Atomics.store(this.control, FINISHED, 0);
   }
 
-  /** Whether chunks are left to claim. */
-  unclaimed(): boolean {
-    return Atomics.load(this.control, NEXT) < this.chunks;
-  }
-
   /** The worker has run the batch's new colours and filled its holes (set by the worker, read by the stage's thread). */
   finish(): void {
     Atomics.store(this.control, FINISHED, 1);

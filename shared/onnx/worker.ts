@@ -251,9 +251,9 @@ const scratch = { asks: new Uint8Array(0), answers: new Uint8Array(0) };
 /**
  * A batch of pixels [n, H, W, 3] through the colour table. This thread claims its chunks (the main thread claims
  * some too while it waits for this one), waits for the last, runs the colours asked (as rows of W pixels, in slabs),
- * learns them and fills the holes. Requests run one at a time, so every colour
- * asked in this batch or an earlier one is answered by then; a colour the main thread asked for a later batch meanwhile
- * is run here as well (same answer). Returns the colours run.
+ * learns them and fills the holes. Requests run one at a time, so every colour asked in this batch or an earlier one
+ * is answered by then; a colour the main thread asked for a later batch meanwhile is run here as well (same answer).
+ * Returns the colours run.
  */
 async function runThroughTable(
   session: ort.InferenceSession,

@@ -57,6 +57,13 @@ describe('a batch looked up by two threads in chunks', () => {
     assert.equal(runAsks(table, batch), colours.size, 'each colour asked once, in whichever chunk met it first');
     assert.equal(batch.fill(table, pixels, out), 0);
     assert.deepEqual(out, pixels.map(answer));
+    // the worker says it is done; the buffer, used again, starts a new batch
+    assert.equal(batch.finished(), false);
+    batch.finish();
+    assert.equal(batch.finished(), true);
+    batch.reset();
+    assert.equal(batch.finished(), false);
+    assert.equal(batch.lookUp(table, pixels, out), 4, 'every chunk claimable again');
   });
 
   it('leaves a colour a later batch asked first unanswered, and answers it once that colour is run', () => {
