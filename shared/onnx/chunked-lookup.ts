@@ -91,10 +91,18 @@ export class ChunkedLookUp {
     return mine;
   }
 
-  /** Blocks until every chunk is looked up, by either thread (the worker's side: Atomics.wait). */
-  waitDone(): void {
-    for (let done = Atomics.load(this.control, DONE); done < this.chunks; done = Atomics.load(this.control, DONE))
-      Atomics.wait(this.control, DONE, done);
+  /**
+   * Blocks until every chunk is looked up, by either thread (the worker's side: Atomics.wait). A chunk claimed and
+   * never finished (its thread stopped) is an error after `patienceMs` without progress, not a hang.
+   */
+  waitDone(patienceMs = 60_000): void {
+    for (let done = Atomics.load(this.control, DONE); done < this.chunks; ) {
+      if (Atomics.wait(this.control, DONE, done, patienceMs) === 'timed-out')
+        throw new Error(
+          `colour table: ${this.chunks - done} of ${this.chunks} chunks claimed and not looked up after ${patienceMs} ms`,
+        );
+      done = Atomics.load(this.control, DONE);
+    }
   }
 
   /** The colours every chunk asked, packed into `into` from its start; returns their bytes. */

@@ -93,6 +93,16 @@ describe('a batch looked up by two threads in chunks', () => {
     assert.deepEqual(later.out, laterPixels.map(answer));
   });
 
+  it('says so, instead of waiting for ever, when a claimed chunk is never looked up', () => {
+    const pixels = new Uint8Array(3 * 2 * CHUNK_PIXELS);
+    const { batch, out } = batchOf(pixels);
+    // a thread that claims the first chunk and stops before looking it up, as one that died would
+    const control = new Int32Array(batch.buffer, 0, 1);
+    Atomics.add(control, 0, 1);
+    assert.equal(batch.lookUp(new ColourTable(), pixels, out), 1);
+    assert.throws(() => batch.waitDone(50), /1 of 2 chunks claimed and not looked up after 50 ms/);
+  });
+
   it('refuses shared memory too small for the batch, and a table of the wrong size', () => {
     assert.throws(() => new ChunkedLookUp(new SharedArrayBuffer(64), 300), /needs \d+ of shared memory/);
     assert.throws(() => new ColourTable(new SharedArrayBuffer(1024)), /takes 67108864 bytes, not 1024/);
