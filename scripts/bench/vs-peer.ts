@@ -36,7 +36,7 @@ import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
 import { embedTiles } from '../../stages/embed/embed.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
-import { isPixelwiseModel, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
+import { pixelwisePlan, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
 import { bareRate } from './e2e-refs.js';
 import { benchModels, benchSlide, jobTimes, setUpStore, type JobTimes } from './e2e-store.js';
 import { tessella } from './tessella-cli.js';
@@ -314,8 +314,7 @@ async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: s
       let n: number;
       if (task === 'embed') n = (await embedTiles(tiles, model, batchSize)).n;
       else {
-        const slabs = model.pixelIo !== undefined && isPixelwiseModel(join(modelDir, 'model.onnx'));
-        const pixelwise = slabs ? { rowsPerRun: SLAB_ROWS, colourTable: true } : undefined;
+        const pixelwise = pixelwisePlan(model, true);
         n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;
       }
       best = Math.max(best, n / ((performance.now() - t0) / 1000));

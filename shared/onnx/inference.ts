@@ -245,10 +245,7 @@ export class InferenceWorker {
     const oldest = this.tableBatches[0];
     if (!oldest || !this.colourTable) return;
     const answered = () => oldest.batch.finished();
-    for (const { batch, pixels, out } of this.tableBatches) {
-      if (answered()) return;
-      batch.lookUp(this.colourTable, pixels, out, answered);
-    }
+    for (const { batch, pixels, out } of this.tableBatches) batch.lookUp(this.colourTable, pixels, out, answered);
   }
 
   /**

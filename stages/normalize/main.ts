@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { envSwitch } from '../../shared/config.js';
-import { MODEL_FILE, TILES_TFRECORD } from '../../shared/contract/index.js';
+import { TILES_TFRECORD } from '../../shared/contract/index.js';
 import { sessionSettings } from '../../shared/onnx/config.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
@@ -14,7 +14,7 @@ import { stageMain } from '../../shared/stage-main.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
 import { readNormalizeConfig } from './config.js';
 import { normalizeTiles } from './normalize.js';
-import { isPixelwiseModel, SLAB_ROWS } from './pixelwise.js';
+import { pixelwisePlan } from './pixelwise.js';
 
 const STAGE = 'normalize';
 
@@ -40,12 +40,8 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
       const input = tilesRecordIn(tilesDir, 'tile-extract');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('normalize', model.worker.provider);
       const encoding = { quality: cfg.JPEG_QUALITY, chroma: cfg.JPEG_CHROMA, pngLevel: cfg.PNG_COMPRESSION };
-      // on CPU a pixel-by-pixel model (StainNet) runs in slabs of rows: same pixels, activations that fit the caches;
-      // and through a colour table, so each colour runs once (the CPU the rest of the pixels took goes to the tiles)
-      const slabs =
-        model.pixelIo !== undefined && model.worker.provider === 'cpu' && isPixelwiseModel(join(model.dir, MODEL_FILE));
       // TESSELLA_COLOUR_TABLE=off runs every pixel through the model (the benchmark's comparison)
-      const pixelwise = slabs ? { rowsPerRun: SLAB_ROWS, colourTable: envSwitch('TESSELLA_COLOUR_TABLE') } : undefined;
+      const pixelwise = pixelwisePlan(model, envSwitch('TESSELLA_COLOUR_TABLE'));
       const options = { batchSize, format: cfg.TILE_FORMAT, encoding, pixelwise };
       const { tiles, coloursRun } = await normalizeTiles(
         input,

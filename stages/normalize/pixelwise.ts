@@ -10,6 +10,9 @@
  * makes the answer no, and the stage runs whole tiles as before.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { MODEL_FILE } from '../../shared/contract/index.js';
+import type { OpenedModel } from '../../shared/onnx/model.js';
 import { ModelProto } from '../../shared/onnx/onnx-proto.js';
 
 /** Operators that map each element (or a pixel's channel vector, with per-channel constants) on its own. */
@@ -131,4 +134,18 @@ function pixelwiseProblem(m: DecodedModel): string | undefined {
     if (data.length) return `operator ${op} with a constant that varies over the image`;
   }
   return undefined;
+}
+
+/**
+ * How normalize runs `model`: on CPU a pixel-by-pixel model taking pixels (StainNet) runs in slabs of rows (same
+ * pixels, activations that fit the caches) and, with `colourTable`, through the colour table, so each colour runs
+ * once; undefined for whole tiles (another model, the GPU).
+ */
+export function pixelwisePlan(
+  model: OpenedModel,
+  colourTable: boolean,
+): { rowsPerRun: number; colourTable: boolean } | undefined {
+  const slabs =
+    model.pixelIo !== undefined && model.worker.provider === 'cpu' && isPixelwiseModel(join(model.dir, MODEL_FILE));
+  return slabs ? { rowsPerRun: SLAB_ROWS, colourTable } : undefined;
 }
