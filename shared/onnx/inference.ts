@@ -163,20 +163,20 @@ export class InferenceWorker {
   }
 
   /**
-   * Run one batch (float32, or uint8 pixels). `data`'s buffer is transferred to the worker: do not use it afterwards.
+   * Run one batch (float32, uint8 pixels, or uint16 block sums). `data`'s buffer is transferred to the worker: do not use it afterwards.
    * `pixelwise`: uint8 NHWC pixels into a model that maps each pixel on its own, run as slabs of `rowsPerRun`
    * rows, and with `colourTable` only the colours the worker's table has not answered yet (colour-table.ts).
    */
   run(
     inputName: string,
     outputName: string,
-    data: Float32Array | Uint8Array,
+    data: Float32Array | Uint8Array | Uint16Array,
     dims: number[],
     pixelwise?: { rowsPerRun: number; colourTable?: boolean },
   ): Promise<InferenceOutput> {
     if (this.exitError) return Promise.reject(this.exitError);
     // errors name the model's own input dims, and a wrapped model's fixed dims are checked here, as ORT would
-    const req = data instanceof Uint8Array ? this.pixelRequest : undefined;
+    const req = data instanceof Float32Array ? undefined : this.pixelRequest;
     const modelDims = req ? modelInputDims(req, dims) : dims;
     if (req) {
       const problem = inputDimsProblem(

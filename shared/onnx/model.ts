@@ -12,8 +12,8 @@ import { repoPathOf } from '../pfs.js';
 import { cardMismatches, ModelCardError, readModelCard, type ModelCard } from './card.js';
 import { InferenceWorker } from './inference.js';
 import { onnxModelProblem } from './onnx-proto.js';
-import { PIXELS_INPUT, PIXELS_OUTPUT, type PixelIoRequest } from './pixel-io.js';
-import { halfPrecisionOf, type SessionSettings } from './providers.js';
+import { canSum, PIXELS_INPUT, PIXELS_OUTPUT, type PixelIoRequest } from './pixel-io.js';
+import { expectedProvider, halfPrecisionOf, type SessionSettings } from './providers.js';
 
 /**
  * How a stage hands tiles to the model. 'onnx': as uint8 pixels, the card's arithmetic run as ONNX nodes
@@ -25,9 +25,13 @@ export interface PixelOptions {
   tileSide?: number;
 }
 
-/** The wrapped session's tensors: uint8 NHWC pixels of side k x the card's size (embed; normalize: any) in. */
+/**
+ * The wrapped session's tensors: uint8 NHWC pixels of side k x the card's size (embed; normalize: any) in, or with
+ * `sums` their k x k block sums (tensor.ts sumsBatch).
+ */
 export interface PixelIo {
   k: number;
+  sums: boolean;
   input: string;
   output: string;
 }
@@ -43,14 +47,24 @@ export interface OpenedModel {
   precision: string;
 }
 
-/** What to ask the worker to wrap, or why nothing. */
-function pixelRequest(card: ModelCard, task: ModelCard['task'], o: PixelOptions): PixelIoRequest | string {
+/**
+ * What to ask the worker to wrap, or why nothing. A feature model on CPU takes block sums where they are exact
+ * (pixel-io.ts `sums`): there ONNX Runtime's threads are what the stage waits on; a GPU does the mean for nothing,
+ * and the stage's thread is then what feeds it.
+ */
+function pixelRequest(
+  card: ModelCard,
+  task: ModelCard['task'],
+  o: PixelOptions,
+  settings: SessionSettings,
+): PixelIoRequest | string {
   if (o.conversion === 'js') return 'PIXEL_CONVERSION is js';
   if (task === 'normalize') return { input: card.input, output: card.output, k: 1 };
   if (o.tileSide === undefined) return 'the slide has no tiles';
   if (o.tileSide % card.input.size)
     return `tiles of ${o.tileSide} px are not a whole multiple of the model's ${card.input.size} px`;
-  return { input: card.input, k: o.tileSide / card.input.size };
+  const k = o.tileSide / card.input.size;
+  return { input: card.input, k, sums: canSum(k) && expectedProvider(settings.providers) === 'cpu' };
 }
 
 /** The card does not match the model (or the folder is incomplete): the datum's error, not a crash. */
@@ -126,7 +140,7 @@ export async function openModel(
   }
   const incomplete = onnxModelProblem(modelPath);
   if (incomplete) throw incompleteModel(modelPath, incomplete);
-  const request = pixelRequest(card, task, pixels);
+  const request = pixelRequest(card, task, pixels, settings);
   const openStart = performance.now();
   const [sha256, worker] = await Promise.all([
     sha256File(modelPath),
@@ -160,7 +174,12 @@ export async function openModel(
   }
   const pixelIo =
     wrapped && typeof request !== 'string'
-      ? { k: request.k, input: PIXELS_INPUT, output: task === 'normalize' ? PIXELS_OUTPUT : card.output.name }
+      ? {
+          k: request.k,
+          sums: request.sums === true,
+          input: PIXELS_INPUT,
+          output: task === 'normalize' ? PIXELS_OUTPUT : card.output.name,
+        }
       : undefined;
   const declared = worker.inputs.find((i) => i.name === card.input.name)?.type ?? 'float32';
   let precision = declared;

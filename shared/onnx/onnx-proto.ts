@@ -95,7 +95,7 @@ export const ValueInfoProto = root.lookupType('onnx.ValueInfoProto');
 export const OperatorSetIdProto = root.lookupType('onnx.OperatorSetIdProto');
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT64: 7, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, UINT16: 4, INT64: 7, FLOAT16: 10 } as const;
 
 /** ONNX Runtime's names of TensorProto.DataType values, as its session metadata reports them. */
 export const ORT_TYPE_NAMES: Record<number, string> = {

@@ -1,6 +1,6 @@
 /**
- * A model wrapped to take tile pixels as they are decoded (uint8, N x H x W x 3) and, for image models, to give
- * pixels back the same way: the card's arithmetic (tensor.ts: scale, mean, std, layout, a k x k mean, clamp and
+ * A model wrapped to take tile pixels as they are decoded (uint8, N x H x W x 3; or, for a feature model on CPU,
+ * their k x k block sums: see `sums`) and, for image models, to give pixels back the same way: the card's arithmetic (tensor.ts: scale, mean, std, layout, a k x k mean, clamp and
  * round) runs as ONNX nodes inside ONNX Runtime, vectorized on its threads or on the GPU, instead of as JavaScript
  * loops on the stage's main thread (~2-6 ms of CPU per 448 px tile each way on this project's machines), and the
  * batches sent to the worker are bytes, 4x smaller than floats.
@@ -32,6 +32,21 @@ export interface PixelIoRequest {
   /** Set for an image model (normalize): its output comes back as pixels. */
   output?: ModelCard['output'];
   k: number;
+  /**
+   * The stage sends each k x k block's sum per channel, planar (uint16 [N, 3, H, W] at the model's size; tensor.ts
+   * `sumsBatch`), not the tile's bytes: the session then skips a transpose, a cast and a mean at the tile's full
+   * resolution (~0.8 ms of CPU a 448 px tile for B0 on 2 cores, half the bytes sent), for ~0.2 ms of the stage's
+   * thread. The same floats reach the model (see `canSum`).
+   */
+  sums?: boolean;
+}
+
+/**
+ * Whether block sums give the model the same floats as the mean: a sum of k x k bytes is exact in float32 and
+ * uint16 up to k = 16, and sum x (a / k^2) rounds as (sum / k^2) x a only when k^2 is a power of two.
+ */
+export function canSum(k: number): boolean {
+  return Number.isInteger(k) && k >= 2 && k <= 16 && (k & (k - 1)) === 0;
 }
 
 export const PIXELS_INPUT = 'tessella_pixels';
@@ -127,19 +142,20 @@ function initializerField(t: Initializer): Uint8Array {
   return lengthDelimited(GRAPH_INITIALIZER, TensorProto.encode(TensorProto.fromObject(initializer(t))).finish());
 }
 
-function valueInfoField(no: number, name: string, elemType: number): Uint8Array {
-  const msg = ValueInfoProto.fromObject(valueInfo({ name, dims: ['N', 'H', 'W', 3], elemType }));
+function valueInfoField(no: number, name: string, elemType: number, dims: (number | string)[]): Uint8Array {
+  const msg = ValueInfoProto.fromObject(valueInfo({ name, dims, elemType }));
   return lengthDelimited(no, ValueInfoProto.encode(msg).finish());
 }
 
 const f32 = (values: number[]) => Float32Array.from(values);
 const NHWC_TO_NCHW = [0, 3, 1, 2];
 const NCHW_TO_NHWC = [0, 2, 3, 1];
+const NHWC_DIMS = ['N', 'H', 'W', 3];
 
 /**
- * uint8 NHWC pixels -> the model's input, per the card: x = (mean_k(p) * scale - mean[c]) / std[c]. The arithmetic
- * runs on NCHW planes, where a per-channel constant is one number per contiguous plane (ONNX Runtime's Mul and Add
- * broadcast a [3] over interleaved pixels ~8x slower).
+ * uint8 NHWC pixels (or block sums) -> the model's input, per the card: x = (mean_k(p) * scale - mean[c]) / std[c].
+ * The arithmetic runs on NCHW planes, where a per-channel constant is one number per contiguous plane (ONNX
+ * Runtime's Mul and Add broadcast a [3] over interleaved pixels ~8x slower).
  */
 function inputNodes(
   req: PixelIoRequest,
@@ -147,14 +163,28 @@ function inputNodes(
   inputType: string | undefined,
 ): { nodes: Node[]; initializers: Initializer[] } {
   const { input, k } = req;
-  const a = [0, 1, 2].map((c) => input.scale / input.std[c]);
+  // sums: the mean's 1 / k^2 goes into a, exactly (a power of two; canSum)
+  const perSum = req.sums ? k * k : 1;
+  const a = [0, 1, 2].map((c) => input.scale / input.std[c] / perSum);
   const b = [0, 1, 2].map((c) => -input.mean[c] / input.std[c]);
-  const nodes: Node[] = [
-    { opType: 'Transpose', inputs: [PIXELS_INPUT], outputs: ['tessella_px_nchw'], attributes: { perm: NHWC_TO_NCHW } },
-    { opType: 'Cast', inputs: ['tessella_px_nchw'], outputs: ['tessella_px_f'], attributes: { to: DataType.FLOAT } },
-  ];
+  const nodes: Node[] = req.sums
+    ? [{ opType: 'Cast', inputs: [PIXELS_INPUT], outputs: ['tessella_px_f'], attributes: { to: DataType.FLOAT } }]
+    : [
+        {
+          opType: 'Transpose',
+          inputs: [PIXELS_INPUT],
+          outputs: ['tessella_px_nchw'],
+          attributes: { perm: NHWC_TO_NCHW },
+        },
+        {
+          opType: 'Cast',
+          inputs: ['tessella_px_nchw'],
+          outputs: ['tessella_px_f'],
+          attributes: { to: DataType.FLOAT },
+        },
+      ];
   let x = 'tessella_px_f';
-  if (k > 1) {
+  if (k > 1 && !req.sums) {
     nodes.push({
       opType: 'AveragePool',
       inputs: [x],
@@ -229,11 +259,11 @@ function outputNodes(
   return { nodes, initializers };
 }
 
-/** The model's own input dims for a batch of pixels [n, h, w, 3] (h and w: k x the model's). */
-export function modelInputDims(req: PixelIoRequest, pixelDims: number[]): number[] {
-  const [n, h, w] = pixelDims;
-  const mh = h / req.k;
-  const mw = w / req.k;
+/** The model's own input dims for a batch of pixels [n, h, w, 3] (h and w: k x the model's), or of sums [n, 3, h, w]. */
+export function modelInputDims(req: PixelIoRequest, batchDims: number[]): number[] {
+  const [n, h, w] = req.sums ? [batchDims[0], batchDims[2], batchDims[3]] : batchDims;
+  const mh = req.sums ? h : h / req.k;
+  const mw = req.sums ? w : w / req.k;
   return req.input.layout === 'NCHW' ? [n, 3, mh, mw] : [n, mh, mw, 3];
 }
 
@@ -269,6 +299,8 @@ function defaultOpset(fields: Field[]): number {
 export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped {
   if (!Number.isInteger(req.k) || req.k < 1)
     return { reason: `the tile is not a whole multiple of the model's size (k = ${req.k})` };
+  if (req.sums && (req.output || !canSum(req.k)))
+    return { reason: `block sums are for a feature model at k = 2, 4, 8 or 16 (k = ${req.k})` };
   const top = fieldsOf(model);
   const graphs = top.filter((f) => f.no === MODEL_GRAPH && f.body);
   if (graphs.length !== 1) return { reason: 'the model has no single graph' };
@@ -318,8 +350,9 @@ export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped
   }
   post.nodes.forEach((n, i) => parts.push(nodeField(n, pre.nodes.length + i)));
   for (const t of [...pre.initializers, ...post.initializers]) parts.push(initializerField(t));
-  parts.push(valueInfoField(GRAPH_INPUT, PIXELS_INPUT, DataType.UINT8));
-  if (req.output) parts.push(valueInfoField(GRAPH_OUTPUT, PIXELS_OUTPUT, DataType.UINT8));
+  if (req.sums) parts.push(valueInfoField(GRAPH_INPUT, PIXELS_INPUT, DataType.UINT16, ['N', 3, 'H', 'W']));
+  else parts.push(valueInfoField(GRAPH_INPUT, PIXELS_INPUT, DataType.UINT8, NHWC_DIMS));
+  if (req.output) parts.push(valueInfoField(GRAPH_OUTPUT, PIXELS_OUTPUT, DataType.UINT8, NHWC_DIMS));
 
   // the model's bytes copied once: the graph's parts go in place behind their new header
   const graphLength = parts.reduce((n, p) => n + p.length, 0);

@@ -112,6 +112,14 @@ export function providerMissing(provider: string): string | undefined {
   return `onnxruntime-node has no GPU provider libraries (${join(dir, lib)} is missing: it was installed with ONNXRUNTIME_NODE_INSTALL=skip; the GPU image installs them with cuda12)`;
 }
 
+/**
+ * The provider a session of these settings will run on, as far as is known before opening one: the first listed
+ * that is not missing here (one that is present may still fail to open a model; openSession then goes on).
+ */
+export function expectedProvider(providers: string[]): string | undefined {
+  return checkProviders(providers).find((p) => !providerMissing(p));
+}
+
 /** Open a model (a path, or its bytes with `label` to name it) with the first provider that starts. */
 export async function openSession(
   model: string | Uint8Array,

@@ -29,7 +29,8 @@ export interface RunRequest {
   id: number;
   inputName: string;
   outputName: string;
-  data: Float32Array | Uint8Array;
+  /** float32 inputs, uint8 pixels, or uint16 block sums (pixel-io.ts) */
+  data: Float32Array | Uint8Array | Uint16Array;
   dims: number[];
   /** uint8 NHWC pixels into a pixel-by-pixel model: run them as slabs of this many rows (see runInSlabs) */
   rowsPerRun?: number;
@@ -186,9 +187,11 @@ async function runOne(
   const input =
     req.data instanceof Uint8Array
       ? new ort.Tensor('uint8', req.data, req.dims)
-      : halfInputs.has(req.inputName)
-        ? new ort.Tensor('float16', toHalf(req.data), req.dims)
-        : new ort.Tensor('float32', req.data, req.dims);
+      : req.data instanceof Uint16Array
+        ? new ort.Tensor('uint16', req.data, req.dims)
+        : halfInputs.has(req.inputName)
+          ? new ort.Tensor('float16', toHalf(req.data), req.dims)
+          : new ort.Tensor('float32', req.data, req.dims);
   // a float32 output of an input shape seen before goes into a buffer the main thread gave back (recycle): a fresh
   // one per batch (2 MB for B0 at batch 8) costs its page faults and the garbage collector's time
   const shape = `${req.outputName}:${req.dims.join('x')}`;

@@ -29,7 +29,7 @@ export class BufferPool {
    * is left alone (a decoder that brought its own, a view into Node's shared slab), so a caller may give back
    * whatever it holds.
    */
-  give(buf: Uint8Array): void {
+  give(buf: ArrayBufferView): void {
     const backing = buf.buffer as ArrayBuffer;
     if (this.free.includes(backing)) throw new Error('BufferPool: a buffer was given back twice');
     if (!this.lent.delete(backing)) return;

@@ -13,7 +13,7 @@ import { openModel } from '../../shared/onnx/model.js';
 import { encodeModel, ModelProto } from '../../shared/onnx/onnx-proto.js';
 import { PIXELS_INPUT, PIXELS_OUTPUT, wrapWithPixelIo } from '../../shared/onnx/pixel-io.js';
 import { tensorInfos } from '../../shared/onnx/providers.js';
-import { fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
+import { blockSums, fillInput, inputDims, outputToRgb } from '../../shared/onnx/tensor.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
 import { cmuTiles, cmuTilesMissing } from '../helpers/cmu-tiles.js';
 import { tempDir } from '../helpers/dirs.js';
@@ -37,6 +37,14 @@ function batch(px: Uint8Array[]): Uint8Array {
   const data = new Uint8Array(px.length * S * S * 3);
   px.forEach((p, i) => data.set(p, i * S * S * 3));
   return data;
+}
+
+/** The tiles' k x k block sums, as a model wrapped for sums takes them. */
+function sumsOf(px: Uint8Array[], k: number): ort.Tensor {
+  const m = S / k;
+  const data = new Uint16Array(px.length * 3 * m * m);
+  px.forEach((p, i) => blockSums(data, i, p, S, k));
+  return new ort.Tensor('uint16', data, [px.length, 3, m, m]);
 }
 
 /** A model whose output is its input: what the wrapped model computes as the input is then visible. */
@@ -154,6 +162,22 @@ describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing
         assert.ok(worst <= 5e-7, `largest difference ${worst}`);
       });
     }
+    it(`block sums give the model the very floats of the bytes' mean (${layout}, k = 2 and 4)`, async () => {
+      for (const k of [2, 4]) {
+        const size = S / k;
+        const c = card({ layout, size, task: 'embed' });
+        const got: Float32Array[] = [];
+        for (const sums of [false, true]) {
+          const w = wrapWithPixelIo(identityModel(layout, size), { input: c.input, k, sums });
+          assert.ok('model' in w, 'reason' in w ? w.reason : '');
+          const feed = sums ? sumsOf(px, k) : new ort.Tensor('uint8', batch(px), [px.length, S, S, 3]);
+          const y = await run(w.model, { [PIXELS_INPUT]: feed }, 'features');
+          assert.deepEqual(y.dims, inputDims(layout, px.length, size, size));
+          got.push(y.data as Float32Array);
+        }
+        assert.ok(Buffer.from(got[0].buffer).equals(Buffer.from(got[1].buffer)), `k = ${k}: the floats differ`);
+      }
+    });
     it(`an NHWC or NCHW image model gives its pixels back in NHWC bytes (${layout})`, async () => {
       const c = card({ layout, size: S, task: 'normalize' });
       const w = wrapWithPixelIo(identityModel(layout, 'S'), { input: c.input, output: c.output, k: 1 });
@@ -166,6 +190,24 @@ describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing
       assert.ok(Buffer.from(got.data as Uint8Array).equals(Buffer.from(batch(px))));
     });
   }
+
+  it('B0 gives the same features, bit for bit, from block sums as from bytes', {
+    skip: !existsSync(B0) && 'the B0 fixture is absent',
+  }, async () => {
+    const c = card({ layout: 'NCHW', size: 224, task: 'embed' });
+    const bytes = readFileSync(B0);
+    const bare = await ort.InferenceSession.create(B0);
+    const output = tensorInfos(bare.outputMetadata)[0].name;
+    await bare.release();
+    const got: Float32Array[] = [];
+    for (const sums of [false, true]) {
+      const w = wrapWithPixelIo(bytes, { input: c.input, k: 2, sums });
+      assert.ok('model' in w, 'reason' in w ? w.reason : '');
+      const feed = sums ? sumsOf(px, 2) : new ort.Tensor('uint8', batch(px), [px.length, S, S, 3]);
+      got.push((await run(w.model, { [PIXELS_INPUT]: feed }, output)).data as Float32Array);
+    }
+    assert.ok(Buffer.from(got[0].buffer).equals(Buffer.from(got[1].buffer)), 'the features differ');
+  });
 
   it("declares the model's own inputs and outputs as ONNX Runtime reports them (what the card is checked against)", async () => {
     const models: [string, ModelCard, number][] = [
@@ -212,6 +254,14 @@ describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing
     );
     assert.match(reason(identityModel('NCHW', 'S'), { output: { ...c.output, name: 'y' } }), /no output 'y'/);
     assert.match(reason(identityModel('NCHW', 'S'), { k: 1.5 }), /not a whole multiple/);
+    const sums = (k: number, output?: ModelCard['output']) => {
+      const w = wrapWithPixelIo(identityModel('NCHW', 224), { input: c.input, output, k, sums: true });
+      return 'reason' in w ? w.reason : 'wrapped';
+    };
+    assert.equal(sums(2), 'wrapped');
+    assert.match(sums(3), /block sums are for a feature model at k = 2, 4, 8 or 16 \(k = 3\)/);
+    assert.match(sums(32), /k = 32/);
+    assert.match(sums(2, c.output), /block sums are for a feature model/);
     const external = encodeModel({
       name: 'external',
       inputs: [{ name: 'input', dims: ['N', 3, 'S', 'S'] }],
@@ -254,6 +304,8 @@ describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing
         tileSide: S,
       });
       assert.equal(m.pixelIo?.k, conversion === 'onnx' ? 2 : undefined);
+      // on CPU a 2x2 mean goes as block sums
+      assert.equal(m.pixelIo?.sums, conversion === 'onnx' ? true : undefined);
       try {
         embedded.push(await embedTiles(join(tmp.dir, 'normalized-js.tfrecord'), m, 4));
       } finally {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { ModelMismatchError, openModel } from '../../shared/onnx/model.js';
-import { checkProviders, openSession, providerMissing } from '../../shared/onnx/providers.js';
+import { checkProviders, expectedProvider, openSession, providerMissing } from '../../shared/onnx/providers.js';
 import { tempDir } from '../helpers/dirs.js';
 
 describe('sessions: provider fallback and the inference worker', () => {
@@ -35,6 +35,12 @@ describe('sessions: provider fallback and the inference worker', () => {
   it('rejects unknown providers by name', () => {
     assert.throws(() => checkProviders(['cuda', 'tpu']), /unknown provider 'tpu'/);
     assert.throws(() => checkProviders([]), /at least one/);
+    assert.throws(() => expectedProvider(['tpu']), /unknown provider 'tpu'/);
+  });
+
+  it('expects the first provider listed that is not missing here', () => {
+    assert.equal(expectedProvider(['cpu', 'cuda']), 'cpu');
+    assert.equal(expectedProvider(['cuda', 'cpu']), providerMissing('cuda') ? 'cpu' : 'cuda');
   });
 
   it('runs batches in the worker thread and returns the output', async () => {

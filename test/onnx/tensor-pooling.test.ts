@@ -6,7 +6,7 @@ import { decodeRgb, resizeForModel } from '../../shared/image.js';
 import { parseModelCard } from '../../shared/onnx/card.js';
 import { runOverlapped } from '../../shared/onnx/inference.js';
 import { poolFeatures } from '../../shared/onnx/pooling.js';
-import { fillInput, outputToRgb } from '../../shared/onnx/tensor.js';
+import { blockSums, fillInput, outputToRgb, sumsBatch } from '../../shared/onnx/tensor.js';
 
 /** The k x k means of an RGB image as floats, by hand: the reference the fused mean in fillInput must match. */
 function meansByHand(data: Uint8Array, width: number, height: number, k: number): Float32Array {
@@ -75,6 +75,49 @@ describe('tensors, pooling, resizing', () => {
         assert.deepEqual(Array.from(onePass), Array.from(twoPass), `${layout}, k = ${k}`);
       }
     assert.throws(() => fillInput(new Float32Array(12), 0, new Uint8Array(12), 1, 2, card.input, 2), /expected 2x4x3/);
+  });
+
+  it('block sums are each k x k block summed per channel, planar, word-wise or byte-wise alike (aligned or not)', () => {
+    const byHand = (px: Uint8Array, side: number, k: number) => {
+      const m = side / k;
+      const out = new Uint16Array(3 * m * m);
+      for (let c = 0; c < 3; c++)
+        for (let y = 0; y < side; y++)
+          for (let x = 0; x < side; x++)
+            out[c * m * m + Math.floor(y / k) * m + Math.floor(x / k)] += px[(y * side + x) * 3 + c];
+      return out;
+    };
+    for (const [side, k] of [
+      [8, 2], // word-wise (sides a multiple of 4, aligned)
+      [6, 2], // byte-wise: rows of 18 bytes
+      [12, 4],
+      [16, 16], // the largest block whose sum fits 16 bits
+    ]) {
+      for (const fill of ['ramp', 'white'] as const) {
+        const backing = new Uint8Array(side * side * 3 + 1);
+        for (let i = 0; i < backing.length; i++) backing[i] = fill === 'white' ? 255 : (i * 7919 + 13) % 256;
+        for (const offset of [0, 1]) {
+          const px = backing.subarray(offset, offset + side * side * 3);
+          const m = side / k;
+          const dst = new Uint16Array(2 * 3 * m * m).fill(7);
+          blockSums(dst, 1, px, side, k);
+          const label = `${side} px, k = ${k}, ${fill}, offset ${offset}`;
+          assert.deepEqual(Array.from(dst.subarray(0, 3 * m * m)), new Array(3 * m * m).fill(7), label);
+          assert.deepEqual(Array.from(dst.subarray(3 * m * m)), Array.from(byHand(px, side, k)), label);
+        }
+      }
+    }
+    assert.throws(() => blockSums(new Uint16Array(12), 0, new Uint8Array(12), 4, 2), /expected 4x4x3/);
+    assert.throws(() => blockSums(new Uint16Array(27), 0, new Uint8Array(27), 3, 2), /no whole 2 x 2 blocks/);
+    const { data, dims } = sumsBatch([Uint16Array.of(1, 2, 3), Uint16Array.of(4, 5, 6)], 1);
+    assert.deepEqual(
+      [Array.from(data), dims],
+      [
+        [1, 2, 3, 4, 5, 6],
+        [2, 3, 1, 1],
+      ],
+    );
+    assert.throws(() => sumsBatch([new Uint16Array(4)], 1), /4 sums, expected 3x1x1/);
   });
 
   it('decodes greyscale and RGBA tiles to RGB', async () => {
