@@ -56,6 +56,18 @@ export function inputPath(name: string, env: Record<string, string | undefined> 
 }
 
 /**
+ * Where input `name` of the coming job's datums most likely is, shown to a process started ahead of its job by the
+ * embedded engine (TESSELLA_AHEAD_<name>; engine/worker/ahead-inputs.ts): a hint to prepare from before the first
+ * datum, never the datum's input. undefined where none is shown (Pachyderm, a process started for its datum).
+ */
+export function aheadInputPath(
+  name: string,
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  return env[`TESSELLA_AHEAD_${name}`] || undefined;
+}
+
+/**
  * The matched path of an input a datum may lack (the inner side of an outer join): Pachyderm then neither mounts
  * it nor sets its variable, so only the variable counts (no `$PFS_ROOT/<name>` fallback).
  */

@@ -20,11 +20,19 @@ export interface StageContext {
 
 type StageFn = (ctx: StageContext) => Promise<void> | void;
 
+export interface StageOptions {
+  /**
+   * Work a batching process may do before its first datum, while it waits (a model stage opens the model the engine
+   * shows it ahead: pfs.ts aheadInputPath). The first datum waits for it; what it throws is logged, not fatal.
+   */
+  ahead?: (log: Logger) => Promise<void>;
+}
+
 /** Run a stage's `main` and own its exit: 0 when it returns, 1 with the error logged when it throws. */
-export function stageMain(stage: string, main: StageFn): void {
+export function stageMain(stage: string, main: StageFn, options: StageOptions = {}): void {
   const port = batchingPort();
   if (port !== undefined) {
-    void serveDatums(stage, main, port);
+    void serveDatums(stage, main, port, options);
     return;
   }
   let log = createLogger(stage);
@@ -85,10 +93,15 @@ function logCrash(log: Logger, err: unknown): string {
 }
 
 /** One datum after another, until the worker ends the process. */
-async function serveDatums(stage: string, main: StageFn, port: number): Promise<void> {
+async function serveDatums(stage: string, main: StageFn, port: number, options: StageOptions): Promise<void> {
   markServing();
   const client = new NextDatumClient(port);
   let log = createLogger(stage);
+  let ahead = options.ahead?.(log).catch((err: unknown) =>
+    log.warn('preparing ahead of the first datum failed; the datum does it itself', {
+      error: (err as Error).message,
+    }),
+  );
   let previous: string[] = [];
   let error = '';
   for (;;) {
@@ -104,6 +117,8 @@ async function serveDatums(stage: string, main: StageFn, port: number): Promise<
     Object.assign(process.env, env);
     previous = Object.keys(env);
     error = '';
+    await ahead;
+    ahead = undefined;
     try {
       await runOnce(stage, main, (l) => {
         log = l;

@@ -2,9 +2,10 @@
  * Datum batching (`transform.datumBatching: true`), as Pachyderm's worker does it: one process of the pipeline's
  * cmd serves one slot's datums in turn, asking for each with the `NextDatum` call (shared/next-datum.ts), which this
  * worker answers on its own loopback port. The process starts without a datum; its first call says it is ready.
- * For each datum the inputs are mounted under the same PFS_ROOT (out/ emptied, the last datum's inputs removed),
- * the call is answered with the datum's environment, and the next call ends that datum, with the error it reports
- * when it failed. A datum that fails, however (reported, exited, timed out, a stray write), ends the process: the
+ * A process started ahead of its job is also shown the inputs its job's datums will most likely share
+ * (ahead-inputs.ts). For each datum the inputs are mounted under the same PFS_ROOT (out/ emptied, the last datum's
+ * inputs removed), the call is answered with the datum's environment, and the next call ends that datum, with the
+ * error it reports when it failed. A datum that fails, however (reported, exited, timed out, a stray write), ends the process: the
  * next datum gets a fresh one. When the job's datums are done the process is killed.
  *
  * The process's output is read here and written to the log of the datum it is serving, so each datum keeps its own
@@ -25,6 +26,7 @@ import { type DatumProcess, startProcess } from './spawn.js';
 import { checkWorkingDir } from './working-dir.js';
 import { canLowerAhead, lowerGroup, restoreGroup } from './priority.js';
 import { engineEnv } from '../env.js';
+import { mountAhead } from './ahead-inputs.js';
 
 /** Whether specs that ask for datum batching get it (TESSELLA_DATUM_BATCHING=off: a process per datum). */
 export function batchingEnabled(): boolean {
@@ -166,7 +168,9 @@ export class BatchWorker implements Executor {
     if (this.closed) return 'the worker was closed before its process started';
     // started ahead of its job: the job's own variables come with each datum's answer
     const base = this.job ? jobEnv(this.job, this.root, this.gpus) : preJobEnv(this.pipeline, this.root, this.gpus);
-    const env = { ...base, PPS_WORKER_GRPC_PORT: String(port) };
+    // and what its job's datums will most likely share, to prepare from while it waits (ahead-inputs.ts)
+    const ahead = this.job ? {} : mountAhead(this.pipeline.store, this.pipeline.spec, this.root, this.mode === 'copy');
+    const env = { ...base, ...ahead, PPS_WORKER_GRPC_PORT: String(port) };
     const proc = startProcess(this.pipeline, this.root, env, 'pipe', this.mode);
     this.proc = proc;
     if (!this.job && proc.child.pid && canLowerAhead()) this.lowered = lowerGroup(proc.child.pid);

@@ -141,6 +141,8 @@ interface StageLog {
   startup: number;
   opens: number;
   open: number;
+  /** sessions opened ahead of the first datum (engine/worker/ahead-inputs.ts): off the datum's path, not timed here */
+  opensAhead: number;
   /** tiles and seconds of the stage's tile loops (`<stage> done`): the model open and the process start left out */
   loopTiles: number;
   loopSeconds: number;
@@ -171,6 +173,7 @@ function stageLogs(home: string): Record<string, StageLog> {
         startup: 0,
         opens: 0,
         open: 0,
+        opensAhead: 0,
         loopTiles: 0,
         loopSeconds: 0,
       });
@@ -181,6 +184,8 @@ function stageLogs(home: string): Record<string, StageLog> {
         acc.starts++;
         acc.startup += Number(e.cpu_s);
         acc.cpu += Number(e.cpu_s);
+      } else if (e.event === 'model loaded' && e.ahead) {
+        acc.opensAhead++;
       } else if (e.event === 'model loaded') {
         acc.opens++;
         acc.open += Number(e.open_s);
@@ -222,18 +227,30 @@ function breakdown(
   const pipelines = [...new Set(jobs.map((j) => j.pipeline))];
   console.log(
     '\ntessella per stage (its last run): job seconds, CPU of the stage processes (start-up included) per tile, ' +
-      'process starts (their start-up CPU to the first datum, summed), model sessions opened (seconds, summed)',
+      'process starts (their start-up CPU to the first datum, summed), model sessions opened in a datum (seconds, ' +
+      'summed; "+ N ahead": opened before the first datum, beside the stages above)',
   );
   console.log(
     '| stage | job s | CPU s | CPU ms/tile | starts (start-up CPU s) | sessions (s) |\n|---|---|---|---|---|---|',
   );
   for (const p of pipelines) {
     const secs = jobs.filter((j) => j.pipeline === p).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
-    const g = logs[p] ?? { cpu: 0, datums: 0, starts: 0, startup: 0, opens: 0, open: 0, loopTiles: 0, loopSeconds: 0 };
+    const g = logs[p] ?? {
+      cpu: 0,
+      datums: 0,
+      starts: 0,
+      startup: 0,
+      opens: 0,
+      open: 0,
+      opensAhead: 0,
+      loopTiles: 0,
+      loopSeconds: 0,
+    };
+    const sessions = [g.opens ? `${g.opens} (${f2(g.open)})` : '', g.opensAhead ? `+ ${g.opensAhead} ahead` : '']
+      .filter(Boolean)
+      .join(' ');
     const perTile = PER_TILE_STAGES.includes(p) ? f1((g.cpu / tiles) * 1000) : '';
-    console.log(
-      `| ${p} | ${f1(secs)} | ${f1(g.cpu)} | ${perTile} | ${g.starts} (${f1(g.startup)}) | ${g.opens ? `${g.opens} (${f2(g.open)})` : ''} |`,
-    );
+    console.log(`| ${p} | ${f1(secs)} | ${f1(g.cpu)} | ${perTile} | ${g.starts} (${f1(g.startup)}) | ${sessions} |`);
   }
   const { gaps, span } = engineGaps(jobs);
   console.log(

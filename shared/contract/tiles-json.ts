@@ -8,6 +8,9 @@ import { TILES_JSON } from './files.js';
 
 export const TILES_JSON_VERSION = 1;
 
+/** The tiles' side, in pixels as stored, when tile-detect's TILE_SIZE is not set. */
+export const DEFAULT_TILE_SIZE = 448;
+
 const int = z.number().int();
 const count = int.nonnegative();
 

@@ -94,14 +94,19 @@ export async function runModelStage(a: ModelStageArgs): Promise<'done' | 'passed
   }
 }
 
-/** The model kept open from the last datum of this process, with what it was opened from. */
-let kept: { key: string; model: OpenedModel } | undefined;
+/**
+ * The model kept open from the last datum of this process (or opened ahead of its first: openModelAhead), with what
+ * it was opened from.
+ */
+let kept: { key: string; model: OpenedModel; ahead: boolean } | undefined;
+
+type KeptArgs = Pick<ModelStageArgs, 'task' | 'modelDir' | 'settings' | 'log'>;
 
 /**
  * The model for this datum, reusing the last datum's session when the model's and card's bytes, the settings and
  * the pixel options are the same (the usual case: one job's datums share one model commit).
  */
-async function keptModel(a: ModelStageArgs, pixels: PixelOptions | undefined): Promise<OpenedModel> {
+async function keptModel(a: KeptArgs, pixels: PixelOptions | undefined, ahead = false): Promise<OpenedModel> {
   const cardHash = () => sha256File(join(a.modelDir, MODEL_CARD_FILE)).catch(() => 'missing');
   const keyOf = (modelHash: string, card: string) =>
     JSON.stringify([a.task, modelHash, card, a.settings, pixels ?? null]);
@@ -110,19 +115,31 @@ async function keptModel(a: ModelStageArgs, pixels: PixelOptions | undefined): P
       sha256File(join(a.modelDir, MODEL_FILE)).catch(() => 'missing'),
       cardHash(),
     ]);
+    const model = { model: kept.model.card.name, sha256: modelHash.slice(0, 12) };
     if (kept.key === keyOf(modelHash, card)) {
-      a.log.info('model kept open from the last datum', {
-        model: kept.model.card.name,
-        sha256: modelHash.slice(0, 12),
-      });
+      a.log.info(kept.ahead ? 'model opened ahead of the datum' : 'model kept open from the last datum', model);
+      kept.ahead = false;
       return { ...kept.model, dir: a.modelDir };
     }
+    if (kept.ahead)
+      a.log.info("the model opened ahead is not this datum's (model, card, settings or tile size): opening it", model);
     const last = kept;
     kept = undefined;
     await last.model.worker.close();
   }
   // the process's first model: its hash comes with the open (beside the session's start), not before it
   const [model, card] = await Promise.all([openModel(a.modelDir, a.task, a.settings, a.log, pixels), cardHash()]);
-  kept = { key: keyOf(model.sha256, card), model };
+  kept = { key: keyOf(model.sha256, card), model, ahead };
   return model;
+}
+
+/**
+ * Opens the model a batching process is shown before its first datum (pfs.ts aheadInputPath), as that datum would
+ * open it: when the datum's model and card bytes, settings and pixel options are the same, the datum finds the
+ * session open (the session's start, ~0.2-0.4 s, then runs while the pipelines above still run). `pixels`: the
+ * options the first datum will most likely ask for. Throws what opening throws (the datum then opens it itself).
+ */
+export async function openModelAhead(a: KeptArgs, pixels?: PixelOptions): Promise<OpenedModel> {
+  // its 'model loaded' says so: it ran beside the stages above, at the lower priority of a process waiting for its job
+  return keptModel({ ...a, log: a.log.child({ ahead: true }) }, pixels, true);
 }

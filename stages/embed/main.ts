@@ -3,13 +3,13 @@
  * extractor; writes `/<slide>/embeddings.safetensors`. Wiring only; the work is in embed.ts.
  */
 import { join } from 'node:path';
-import { EMBEDDINGS_FILE } from '../../shared/contract/index.js';
+import { DEFAULT_TILE_SIZE, EMBEDDINGS_FILE } from '../../shared/contract/index.js';
 import { sessionSettings } from '../../shared/onnx/config.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
-import { runModelStage } from '../../shared/onnx/stage.js';
-import { inputPath, slideIdOf } from '../../shared/pfs.js';
-import { stageMain } from '../../shared/stage-main.js';
+import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
+import { aheadInputPath, inputPath, slideIdOf } from '../../shared/pfs.js';
+import { type StageContext, stageMain, type StageOptions } from '../../shared/stage-main.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
 import { readEmbedConfig } from './config.js';
@@ -17,9 +17,18 @@ import { embedTiles, writeEmbeddings } from './embed.js';
 
 const STAGE = 'embed';
 
+/** A process started ahead opens the model the engine shows it while the stages above run (for tiles of the default size). */
+const ahead: StageOptions['ahead'] = async (log) => {
+  const modelDir = aheadInputPath('models');
+  if (!modelDir) return;
+  const cfg = readEmbedConfig();
+  const pixels = { conversion: cfg.PIXEL_CONVERSION, tileSide: DEFAULT_TILE_SIZE };
+  await openModelAhead({ task: 'embed', modelDir, settings: sessionSettings(cfg), log }, pixels);
+};
+
 // the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
 InferenceWorker.prewarm();
-stageMain(STAGE, async ({ env, log: stageLog }) => {
+async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
   const cfg = readEmbedConfig();
   const tilesDir = inputPath('normalize');
   const modelDir = inputPath('models');
@@ -52,4 +61,6 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
       });
     },
   });
-});
+}
+
+stageMain(STAGE, embedSlide, { ahead });

@@ -8,9 +8,9 @@ import { TILES_TFRECORD } from '../../shared/contract/index.js';
 import { sessionSettings } from '../../shared/onnx/config.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
-import { runModelStage } from '../../shared/onnx/stage.js';
-import { inputPath, slideIdOf } from '../../shared/pfs.js';
-import { stageMain } from '../../shared/stage-main.js';
+import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
+import { aheadInputPath, inputPath, slideIdOf } from '../../shared/pfs.js';
+import { type StageContext, stageMain, type StageOptions } from '../../shared/stage-main.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
 import { readNormalizeConfig } from './config.js';
 import { normalizeTiles } from './normalize.js';
@@ -18,9 +18,18 @@ import { pixelwisePlan } from './pixelwise.js';
 
 const STAGE = 'normalize';
 
+/** A process started ahead opens the model the engine shows it while the stages above run. */
+const ahead: StageOptions['ahead'] = async (log) => {
+  const modelDir = aheadInputPath('models');
+  if (!modelDir) return;
+  const cfg = readNormalizeConfig();
+  const pixels = { conversion: cfg.PIXEL_CONVERSION };
+  await openModelAhead({ task: 'normalize', modelDir, settings: sessionSettings(cfg), log }, pixels);
+};
+
 // the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
 InferenceWorker.prewarm();
-stageMain(STAGE, async ({ env, log: stageLog }) => {
+async function normalizeSlide({ env, log: stageLog }: StageContext): Promise<void> {
   const cfg = readNormalizeConfig();
   const tilesDir = inputPath('tile_extract');
   const modelDir = inputPath('models');
@@ -60,4 +69,6 @@ stageMain(STAGE, async ({ env, log: stageLog }) => {
       });
     },
   });
-});
+}
+
+stageMain(STAGE, normalizeSlide, { ahead });

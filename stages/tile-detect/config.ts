@@ -1,10 +1,11 @@
 /** tile-detect's parameters, from the pipeline's transform.env. */
 import { z } from 'zod';
 import { ConfigError, envInt, envNumber, parseEnv } from '../../shared/config.js';
+import { DEFAULT_TILE_SIZE } from '../../shared/contract/index.js';
 
 export const DetectConfigSchema = z.object({
   /** Tile side in level-0 pixels; with TILE_UM or TARGET_MPP, the output tile's side. */
-  TILE_SIZE: envInt({ min: 16, max: 16384 }).default(448),
+  TILE_SIZE: envInt({ min: 16, max: 16384 }).default(DEFAULT_TILE_SIZE),
   /** Tiles of this many micrometres a side, resized to TILE_SIZE px; 0 = off (tiles of TILE_SIZE level-0 px). */
   TILE_UM: envNumber({ min: 0, max: 100_000 }).default(0),
   /** Or: tiles of TILE_SIZE px at this many micrometres per pixel (TILE_UM = TILE_SIZE x TARGET_MPP); 0 = off. */

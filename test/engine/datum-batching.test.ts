@@ -35,6 +35,13 @@ import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { stageMain } from ${JSON.stringify(stageMain)};
 if (process.env.PIDS) writeFileSync(join(process.env.PIDS, 'start-' + process.env.PPS_PIPELINE_NAME + '-' + process.pid), String(Date.now()));
+if (process.env.AHEAD) {
+  // what the engine showed this process ahead of its job: each TESSELLA_AHEAD_<input>'s files and their text
+  const ahead = {};
+  for (const [k, v] of Object.entries(process.env))
+    if (k.startsWith('TESSELLA_AHEAD_')) ahead[k] = Object.fromEntries(readdirSync(v).map((f) => [f, readFileSync(join(v, f), 'utf8')]));
+  writeFileSync(join(process.env.AHEAD, process.env.PPS_PIPELINE_NAME), JSON.stringify(ahead));
+}
 stageMain('echo', async ({ env, log }) => {
   const dir = process.env.in;
   const name = readdirSync(dir)[0];
@@ -55,7 +62,9 @@ stageMain('echo', async ({ env, log }) => {
     } catch {}
     writeFileSync(join(process.env.PIDS, 'priority-' + process.env.PPS_PIPELINE_NAME), getPriority() + ' ' + session);
   }
-  writeFileSync(join(env.outDir, name), text + ' ' + process.pid + ' ' + process.env.PACH_DATUM_ID + '\\n');
+  // OUT_BY_DATUM: a pipeline of several datums over one input file writes one file each
+  const out = process.env.OUT_BY_DATUM ? name + '-' + process.env.PACH_DATUM_ID : name;
+  writeFileSync(join(env.outDir, out), text + ' ' + process.pid + ' ' + process.env.PACH_DATUM_ID + '\\n');
 });
 `,
   );
@@ -229,6 +238,57 @@ transform:
       store.close();
     } finally {
       delete process.env.PIDS;
+    }
+  });
+
+  it("a process started ahead is shown what its job's datums will share: a user's repo matched once in a cross", async () => {
+    const shownDir = join(t.dir, `ahead-${n++}`);
+    mkdirSync(shownDir);
+    process.env.AHEAD = shownDir;
+    try {
+      const store = await setUp(['slow'], 'datumTries: 1');
+      createRepo(store, 'cfg');
+      const local = join(t.dir, `cfg-${n++}`);
+      for (const [dir, text] of [
+        ['one', 'settings v1'],
+        ['two', 'other'],
+      ]) {
+        mkdirSync(join(local, dir), { recursive: true });
+        writeFileSync(join(local, dir, 'x.txt'), text);
+      }
+      await putFiles(store, 'cfg', 'master', [
+        { local: join(local, 'one', 'x.txt'), path: '/one/x.txt' },
+        { local: join(local, 'two', 'x.txt'), path: '/two/x.txt' },
+      ]);
+      // in: a pipeline's output (its head changes with this run); cfg: one path; each: two paths (two datums)
+      const below = `pipeline: { name: below }
+input:
+  cross:
+    - pfs: { name: in, repo: echo, glob: "/" }
+    - pfs: { name: cfg, repo: cfg, glob: "/one" }
+    - pfs: { name: each, repo: cfg, glob: "/*" }
+transform:
+  cmd: [node, ${JSON.stringify(code)}]
+  datumBatching: true
+  env: { OUT_BY_DATUM: "1" }
+`;
+      putPipelines(store, parseSpecs(below, 'below.yaml'));
+      const results = await runJobs(store, { log: quiet });
+      assert.deepEqual(
+        results.map((r) => [r.pipeline, r.state]),
+        [
+          ['echo', 'success'],
+          ['below', 'success'],
+        ],
+      );
+      const shown = JSON.parse(readFileSync(join(shownDir, 'below'), 'utf8'));
+      assert.deepEqual(shown, { TESSELLA_AHEAD_cfg: { 'x.txt': 'settings v1' } });
+      // echo's job started its own process, with its datum: nothing ahead
+      assert.deepEqual(JSON.parse(readFileSync(join(shownDir, 'echo'), 'utf8')), {});
+      assert.deepEqual(readdirSync(store.scratchDir), [], 'a scratch root was left');
+      store.close();
+    } finally {
+      delete process.env.AHEAD;
     }
   });
 

@@ -39,7 +39,7 @@ describe('two clean runs of one cohort give byte-identical repos, every pipeline
     );
   });
 
-  it('with datum batching, a model stage opens its model once for the slides one process serves', () => {
+  it('with datum batching, a model stage opens its model once, ahead of its first datum, for the slides one process serves', () => {
     for (const stage of ['normalize', 'embed']) {
       const logs = join(firstHome, 'logs', stage);
       const events = readdirSync(logs).flatMap((job) =>
@@ -52,6 +52,8 @@ describe('two clean runs of one cohort give byte-identical repos, every pipeline
       );
       // two slides with tiles, one slot (GPU pipelines run one datum at a time without a GPU)
       assert.equal(events.filter((e) => e === 'model loaded').length, 1, `${stage}: ${events.join(', ')}`);
+      // its process started ahead was shown the models repo's /<stage> (engine/worker/ahead-inputs.ts)
+      assert.equal(events.filter((e) => e === 'model opened ahead of the datum').length, 1, stage);
       assert.equal(events.filter((e) => e === 'model kept open from the last datum').length, 1, stage);
     }
   });
