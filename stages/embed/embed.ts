@@ -134,6 +134,24 @@ export async function embedTiles(
 }
 
 /**
+ * One batch of black tiles of `tileSide` through the session, as embedTiles would send it, its output dropped: a new
+ * session's first runs cost more (ONNX Runtime's memory paged in, its threads started; ~0.1-0.2 s of B0's first two
+ * batches here), paid this way before the first datum by a model opened ahead of it.
+ */
+export async function warmUp(model: OpenedModel, batchSize: number, tileSide: number): Promise<void> {
+  const { card, worker, pixelIo } = model;
+  const size = card.input.size;
+  const n = batchSize;
+  let batch: { data: Float32Array | Uint8Array | Uint16Array; dims: number[] };
+  if (pixelIo?.sums) batch = sumsBatch(Array(n).fill(new Uint16Array(3 * size * size)), size);
+  else if (pixelIo) batch = pixelBatch(Array(n).fill(new Uint8Array(tileSide * tileSide * 3)), tileSide, tileSide);
+  else batch = { data: new Float32Array(n * 3 * size * size), dims: inputDims(card.input.layout, n, size, size) };
+  const input = pixelIo?.input ?? card.input.name;
+  const output = pixelIo?.output ?? card.output.name;
+  worker.recycle(await worker.run(input, output, batch.data, batch.dims));
+}
+
+/**
  * A tile as a wrapped model takes it: bytes of side k x size (the k x k mean is the model's first node). A tile of
  * another side (none from tile-extract, whose tiles share one size) is resized to that side with sharp first.
  */

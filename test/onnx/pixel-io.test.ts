@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { buildModels } from '../../scripts/models/build.js';
 import { stainNetCard } from '../../scripts/models/stainnet.js';
-import { embedTiles } from '../../stages/embed/embed.js';
+import { embedTiles, warmUp } from '../../stages/embed/embed.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
 import { encodeRgb } from '../../shared/image.js';
 import { parseModelCard, type ModelCard } from '../../shared/onnx/card.js';
@@ -321,6 +321,31 @@ describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing
       for (let i = 0; i < a[key].length; i++)
         worst = Math.max(worst, Math.abs(a[key][i] - b[key][i]) / Math.max(1, Math.abs(a[key][i])));
       assert.ok(worst < 1e-5, `${key}: largest relative difference ${worst}`);
+    }
+  });
+
+  it("a warm-up batch (a model opened ahead of its datum) leaves embedTiles' vectors as they are, either conversion", async () => {
+    const settings = { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 };
+    for (const conversion of ['js', 'onnx'] as const) {
+      const vectors = [];
+      for (const warm of [false, true]) {
+        const m = await openModel(join(tmp.dir, 'identity', 'embed'), 'embed', settings, undefined, {
+          conversion,
+          tileSide: S,
+        });
+        try {
+          if (warm) await warmUp(m, 4, S);
+          vectors.push(await embedTiles(join(tmp.dir, 'normalized-js.tfrecord'), m, 4));
+        } finally {
+          await m.worker.close();
+        }
+      }
+      assert.equal(vectors[1].n, 11);
+      for (const key of ['avg', 'max'] as const)
+        assert.ok(
+          Buffer.from(vectors[0][key].buffer).equals(Buffer.from(vectors[1][key].buffer)),
+          `${conversion} ${key}`,
+        );
     }
   });
 
