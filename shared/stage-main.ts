@@ -23,7 +23,7 @@ type StageFn = (ctx: StageContext) => Promise<void> | void;
 export interface StageOptions {
   /**
    * Work a batching process may do before its first datum, while it waits (a model stage opens the model the engine
-   * shows it ahead: pfs.ts aheadInputPath). The first datum waits for it; what it throws is logged, not fatal.
+   * shows it ahead: pfs.ts aheadInputPath), before its first NextDatum call. What it throws is logged, not fatal.
    */
   ahead?: (log: Logger) => Promise<void>;
 }
@@ -97,7 +97,9 @@ async function serveDatums(stage: string, main: StageFn, port: number, options: 
   markServing();
   const client = new NextDatumClient(port);
   let log = createLogger(stage);
-  let ahead = options.ahead?.(log).catch((err: unknown) =>
+  // before the first call, which tells the worker the process is ready: the engine starts the processes ahead of
+  // their jobs in DAG order, a few at a time, so this work comes before that of the processes below
+  await options.ahead?.(log).catch((err: unknown) =>
     log.warn('preparing ahead of the first datum failed; the datum does it itself', {
       error: (err as Error).message,
     }),
@@ -117,8 +119,6 @@ async function serveDatums(stage: string, main: StageFn, port: number, options: 
     Object.assign(process.env, env);
     previous = Object.keys(env);
     error = '';
-    await ahead;
-    ahead = undefined;
     try {
       await runOnce(stage, main, (l) => {
         log = l;
