@@ -148,6 +148,10 @@ interface StageLog {
   loopSeconds: number;
 }
 
+function emptyStageLog(): StageLog {
+  return { cpu: 0, datums: 0, starts: 0, startup: 0, opens: 0, open: 0, opensAhead: 0, loopTiles: 0, loopSeconds: 0 };
+}
+
 /** Every stage's JSON log lines under the store's logs/, summed per stage. */
 function stageLogs(home: string): Record<string, StageLog> {
   const out: Record<string, StageLog> = {};
@@ -166,17 +170,7 @@ function stageLogs(home: string): Record<string, StageLog> {
         continue;
       }
       const s = String(e.component);
-      const acc = (out[s] ??= {
-        cpu: 0,
-        datums: 0,
-        starts: 0,
-        startup: 0,
-        opens: 0,
-        open: 0,
-        opensAhead: 0,
-        loopTiles: 0,
-        loopSeconds: 0,
-      });
+      const acc = (out[s] ??= emptyStageLog());
       if (e.event === 'datum done') {
         acc.cpu += Number(e.cpu_s);
         acc.datums++;
@@ -235,17 +229,7 @@ function breakdown(
   );
   for (const p of pipelines) {
     const secs = jobs.filter((j) => j.pipeline === p).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
-    const g = logs[p] ?? {
-      cpu: 0,
-      datums: 0,
-      starts: 0,
-      startup: 0,
-      opens: 0,
-      open: 0,
-      opensAhead: 0,
-      loopTiles: 0,
-      loopSeconds: 0,
-    };
+    const g = logs[p] ?? emptyStageLog();
     const sessions = [g.opens ? `${g.opens} (${f2(g.open)})` : '', g.opensAhead ? `+ ${g.opensAhead} ahead` : '']
       .filter(Boolean)
       .join(' ');
