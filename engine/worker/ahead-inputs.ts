@@ -1,8 +1,9 @@
 /**
  * Inputs a batch process started ahead of its job may look at before its first datum: each pfs input of a top-level
- * cross whose repo no pipeline writes (a user's repo: models, parameters) and whose glob matches exactly one path at
- * its branch's head. Every datum of the coming job will then most likely hold that same path with the same files, so
- * a stage can do what depends on it alone (a model stage opens its model) while the pipelines above still run.
+ * cross whose repo no pipeline writes (a user's repo: models, parameters) and whose glob matches exactly one path, of
+ * at most AHEAD_MAX_FILES files, at its branch's head. Every datum of the coming job will then most likely hold that
+ * same path with the same files, so a stage can do what depends on it alone (a model stage opens its model) while the
+ * pipelines above still run.
  *
  * A hint, never an input: the datum's own inputs decide (a commit made in between changes them, and a stage checks
  * by content that what it prepared is what its datum holds). They are mounted as a datum's are, under
@@ -20,6 +21,11 @@ import type { Store } from '../store/store.js';
 import { materialize } from './mount.js';
 
 export const AHEAD_DIR = '.ahead';
+/**
+ * Inputs of more files are not shown ahead: a model is two, and mounting costs a link per file in the engine's own
+ * thread, which should not grow with what a user keeps in a repo read whole (glob "/").
+ */
+export const AHEAD_MAX_FILES = 64;
 export const AHEAD_PREFIX = 'TESSELLA_AHEAD_';
 
 /**
@@ -44,7 +50,7 @@ export function mountAhead(
       if (!head) continue;
       const trees = new Trees(store, [{ repo: pfs.repo, branch: pfs.branch, commit: head.id }]);
       const matched = pfsDatums(pfs, (repo, branch, glob) => trees.snapshot(repo, branch, glob));
-      if (matched.length !== 1) continue;
+      if (matched.length !== 1 || matched[0].input.files.length > AHEAD_MAX_FILES) continue;
       const input = matched[0].input;
       const datum: Datum = { id: datumId([input]), inputs: [input] };
       const dir = join(root, AHEAD_DIR);

@@ -13,6 +13,7 @@ import { filesOf, headOf } from '../../engine/pfs/commits.js';
 import { putFiles } from '../../engine/pfs/put-files.js';
 import { processAlive } from '../../engine/store/proc.js';
 import { putPipelines } from '../../engine/pps/pipelines.js';
+import { AHEAD_MAX_FILES } from '../../engine/worker/ahead-inputs.js';
 import { BatchWorker } from '../../engine/worker/batch-executor.js';
 import { runJobs } from '../../engine/pps/scheduler.js';
 import { parseSpecs } from '../../engine/pps/spec/load.js';
@@ -260,13 +261,22 @@ transform:
         { local: join(local, 'one', 'x.txt'), path: '/one/x.txt' },
         { local: join(local, 'two', 'x.txt'), path: '/two/x.txt' },
       ]);
-      // in: a pipeline's output (its head changes with this run); cfg: one path; each: two paths (two datums)
+      // big:/all is one path, of more files than are shown ahead
+      createRepo(store, 'big');
+      const many = Array.from({ length: AHEAD_MAX_FILES + 1 }, (_, i) => ({
+        local: join(local, 'one', 'x.txt'),
+        path: `/all/f${i}.txt`,
+      }));
+      await putFiles(store, 'big', 'master', many);
+      // in: a pipeline's output (its head changes with this run); cfg: one path; each: two paths (two datums);
+      // bulk: one path of too many files
       const below = `pipeline: { name: below }
 input:
   cross:
     - pfs: { name: in, repo: echo, glob: "/" }
     - pfs: { name: cfg, repo: cfg, glob: "/one" }
     - pfs: { name: each, repo: cfg, glob: "/*" }
+    - pfs: { name: bulk, repo: big, glob: "/all" }
 transform:
   cmd: [node, ${JSON.stringify(code)}]
   datumBatching: true
