@@ -55,6 +55,9 @@ export function inputPath(name: string, env: Record<string, string | undefined> 
   );
 }
 
+/** The variables naming the inputs shown ahead (aheadInputPath): this prefix, then the input's name. */
+export const AHEAD_INPUT_PREFIX = 'TESSELLA_AHEAD_';
+
 /**
  * Where input `name` of the coming job's datums most likely is, shown to a process started ahead of its job by the
  * embedded engine (TESSELLA_AHEAD_<name>; engine/worker/ahead-inputs.ts): a hint to prepare from before the first
@@ -64,7 +67,7 @@ export function aheadInputPath(
   name: string,
   env: Record<string, string | undefined> = process.env,
 ): string | undefined {
-  return env[`TESSELLA_AHEAD_${name}`] || undefined;
+  return env[`${AHEAD_INPUT_PREFIX}${name}`] || undefined;
 }
 
 /**

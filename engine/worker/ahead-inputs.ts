@@ -12,6 +12,7 @@
  * first datum, as here when nothing is ahead.
  */
 import { join } from 'node:path';
+import { AHEAD_INPUT_PREFIX } from '../../shared/pfs.js';
 import { headOf } from '../pfs/commits.js';
 import { type Datum, datumId, datumInputEnv, pfsDatums } from '../pps/datums.js';
 import { Trees } from '../pps/plan-trees.js';
@@ -20,13 +21,12 @@ import { pipelineRow } from '../store/pipeline-rows.js';
 import type { Store } from '../store/store.js';
 import { materialize } from './mount.js';
 
-export const AHEAD_DIR = '.ahead';
+const AHEAD_DIR = '.ahead';
 /**
  * Inputs of more files are not shown ahead: a model is two, and mounting costs a link per file in the engine's own
  * thread, which should not grow with what a user keeps in a repo read whole (glob "/").
  */
 export const AHEAD_MAX_FILES = 64;
-export const AHEAD_PREFIX = 'TESSELLA_AHEAD_';
 
 /**
  * Mounts the inputs ahead of `spec`'s next job under `<root>/.ahead` and returns their variables. `privateCopies`: as
@@ -55,7 +55,7 @@ export function mountAhead(
       const datum: Datum = { id: datumId([input]), inputs: [input] };
       const dir = join(root, AHEAD_DIR);
       materialize(store, datum, dir, privateCopies);
-      env[`${AHEAD_PREFIX}${pfs.name}`] = datumInputEnv(datum, dir)[pfs.name];
+      env[`${AHEAD_INPUT_PREFIX}${pfs.name}`] = datumInputEnv(datum, dir)[pfs.name];
     } catch {
       // only a hint: the datum mounts its inputs itself, and says what is wrong with them
     }

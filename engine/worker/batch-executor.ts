@@ -5,8 +5,8 @@
  * A process started ahead of its job is also shown the inputs its job's datums will most likely share
  * (ahead-inputs.ts). For each datum the inputs are mounted under the same PFS_ROOT (out/ emptied, the last datum's
  * inputs removed), the call is answered with the datum's environment, and the next call ends that datum, with the
- * error it reports when it failed. A datum that fails, however (reported, exited, timed out, a stray write), ends the process: the
- * next datum gets a fresh one. When the job's datums are done the process is killed.
+ * error it reports when it failed. A datum that fails, however (reported, exited, timed out, a stray write), ends
+ * the process: the next datum gets a fresh one. When the job's datums are done the process is killed.
  *
  * The process's output is read here and written to the log of the datum it is serving, so each datum keeps its own
  * log, progress events included; what it writes between datums goes to the next datum's log.

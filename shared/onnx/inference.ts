@@ -163,7 +163,8 @@ export class InferenceWorker {
   }
 
   /**
-   * Run one batch (float32, uint8 pixels, or uint16 block sums). `data`'s buffer is transferred to the worker: do not use it afterwards.
+   * Run one batch (float32, uint8 pixels, or uint16 block sums). `data`'s buffer is transferred to the worker: do
+   * not use it afterwards.
    * `pixelwise`: uint8 NHWC pixels into a model that maps each pixel on its own, run as slabs of `rowsPerRun`
    * rows, and with `colourTable` only the colours the worker's table has not answered yet (colour-table.ts).
    */

@@ -1,9 +1,10 @@
 /**
  * A model wrapped to take tile pixels as they are decoded (uint8, N x H x W x 3; or, for a feature model on CPU,
- * their k x k block sums: see `sums`) and, for image models, to give pixels back the same way: the card's arithmetic (tensor.ts: scale, mean, std, layout, a k x k mean, clamp and
- * round) runs as ONNX nodes inside ONNX Runtime, vectorized on its threads or on the GPU, instead of as JavaScript
- * loops on the stage's main thread (~2-6 ms of CPU per 448 px tile each way on this project's machines), and the
- * batches sent to the worker are bytes, 4x smaller than floats.
+ * their k x k block sums: see `sums`) and, for image models, to give pixels back the same way: the card's arithmetic
+ * (tensor.ts: scale, mean, std, layout, a k x k mean, clamp and round) runs as ONNX nodes inside ONNX Runtime,
+ * vectorized on its threads or on the GPU, instead of as JavaScript loops on the stage's main thread (~2-6 ms of CPU
+ * per 448 px tile each way on this project's machines), and the batches sent to the worker are bytes, 4x smaller
+ * than floats.
  *
  * The model's bytes are edited field by field, not decoded and re-encoded: everything of the model that is not
  * the one input and (for images) the one output replaced is copied as it is, so fields this schema does not know
@@ -259,7 +260,10 @@ function outputNodes(
   return { nodes, initializers };
 }
 
-/** The model's own input dims for a batch of pixels [n, h, w, 3] (h and w: k x the model's), or of sums [n, 3, h, w]. */
+/**
+ * The model's own input dims for a batch of pixels [n, h, w, 3] (h and w: k x the model's), or of sums
+ * [n, 3, h, w].
+ */
 export function modelInputDims(req: PixelIoRequest, batchDims: number[]): number[] {
   const [n, h, w] = req.sums ? [batchDims[0], batchDims[2], batchDims[3]] : batchDims;
   const mh = req.sums ? h : h / req.k;

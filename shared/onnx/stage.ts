@@ -115,14 +115,14 @@ async function keptModel(a: KeptArgs, pixels: PixelOptions | undefined, ahead = 
       sha256File(join(a.modelDir, MODEL_FILE)).catch(() => 'missing'),
       cardHash(),
     ]);
-    const model = { model: kept.model.card.name, sha256: modelHash.slice(0, 12) };
+    const named = { model: kept.model.card.name, sha256: modelHash.slice(0, 12) };
     if (kept.key === keyOf(modelHash, card)) {
-      a.log.info(kept.ahead ? 'model opened ahead of the datum' : 'model kept open from the last datum', model);
+      a.log.info(kept.ahead ? 'model opened ahead of the datum' : 'model kept open from the last datum', named);
       kept.ahead = false;
       return { ...kept.model, dir: a.modelDir };
     }
     if (kept.ahead)
-      a.log.info("the model opened ahead is not this datum's (model, card, settings or tile size): opening it", model);
+      a.log.info("the model opened ahead is not this datum's (model, card, settings or tile size): opening it", named);
     const last = kept;
     kept = undefined;
     await last.model.worker.close();
