@@ -1,8 +1,8 @@
 /**
  * tessella against the script a skilled user would write instead (issue 23): `tessella run` on a fresh store
  * against ../shared/peer/strip_ai_modern.py (ONNX Runtime `--onnx --loader thread --batch 8`, and its torch
- * default) on the same slide, wall time of the whole command on each side, alternated (A B C A B C) so that load
- * from other work on the machine weighs on every side alike. One slide, then a cohort (the same slide under N
+ * default) on the same slide, wall time of the whole command on each side, alternated and rotated (A B C, B C A,
+ * C A B) so that load from other work on the machine, and the first run's place, weigh on every side alike. One slide, then a cohort (the same slide under N
  * names; the peer runs slide after slide, as its users do).
  *
  *   npm run build && node --import tsx scripts/bench/vs-peer.ts [--sizes 1,8] [--rounds 2] [--sides tessella,onnx,torch]
@@ -32,12 +32,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
 import { openModel } from '../../shared/onnx/model.js';
-import { defaultBatchSize } from '../../shared/onnx/providers.js';
+import { defaultBatchSize, defaultSessions } from '../../shared/onnx/providers.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
 import { embedTiles } from '../../stages/embed/embed.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
 import { pixelwisePlan, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
-import { bareRate } from './e2e-refs.js';
+import { bareRate, type BareRate } from './e2e-refs.js';
 import { benchModels, benchSlide, jobTimes, setUpStore, type JobTimes } from './e2e-store.js';
 import { tessella } from './tessella-cli.js';
 
@@ -272,11 +272,20 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
   const o = { count: Number(values['bare-tiles']), rounds: 2 };
   for (const task of ['normalize', 'embed'] as const) {
     const batch = defaultBatchSize(task, 'cpu');
-    const plans = task === 'normalize' ? [undefined, SLAB_ROWS] : [undefined];
-    const rates = [];
-    for (const slabRows of plans) rates.push(await bareRate(join(models, task), task, path, { ...o, batch, slabRows }));
+    // one session of every core, slabs (normalize), and two sessions of half the cores side by side
+    const plans = [
+      {},
+      ...(task === 'normalize' ? [{ slabRows: SLAB_ROWS }] : []),
+      ...(availableParallelism() >= 2 ? [{ sessions: 2 }] : []),
+    ];
+    const rates: BareRate[] = [];
+    for (const p of plans) rates.push(await bareRate(join(models, task), task, path, { ...o, batch, ...p }));
     const r = rates.reduce((a, b) => (b.tilesPerS > a.tilesPerS ? b : a));
-    const plan = (i: number) => (plans[i] ? `slabs of ${plans[i]} rows` : `batch ${batch}`);
+    const plan = (i: number) =>
+      [
+        plans[i].slabRows ? `slabs of ${plans[i].slabRows} rows` : `batch ${batch}`,
+        `${rates[i].sessions} x ${rates[i].threads} threads`,
+      ].join(', ');
     const secs = jobs.filter((j) => j.pipeline === task).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
     const stage = tiles / secs;
     const g = logs[task];
@@ -289,7 +298,7 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
     );
     console.log(
       `${task}: bare session.run ${rates.map((x, i) => `${f1(x.tilesPerS)} tiles/s (${plan(i)})`).join(', ')}, ` +
-        `${r.threads} threads; the stage ${f1(stage)} tiles/s over its job: ${f2(stage / r.tilesPerS)}x the best bare; ` +
+        `spinning; the stage ${f1(stage)} tiles/s over its job: ${f2(stage / r.tilesPerS)}x the best bare; ` +
         `over its tile loop ${f1(loop)} tiles/s: ${f2(loop / r.tilesPerS)}x; its loop alone here ${f1(alone)} tiles/s: ` +
         `${f2(alone / r.tilesPerS)}x`,
     );
@@ -297,12 +306,13 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
 }
 
 /**
- * The stage's tile loop (normalizeTiles, embedTiles) in this process with the specs' settings (CPU, every core, no
- * spinning, pixels into the session; normalize in slabs through a fresh colour table), the best of two runs, each
+ * The stage's tile loop (normalizeTiles, embedTiles) in this process with the specs' settings (CPU, every core, its
+ * default sessions, no spinning, pixels into the session; normalize in slabs through a fresh colour table), the best of two runs, each
  * on a newly opened model, as a slide's first datum is.
  */
 async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: string, out: string): Promise<number> {
-  const settings = { providers: ['cpu'], intraOpThreads: 0, interOpThreads: 0, spinning: false };
+  const providers = ['cpu'];
+  const settings = { providers, sessions: defaultSessions(task, providers), intraOpThreads: 0, interOpThreads: 0 };
   let best = 0;
   for (let round = 0; round < 2; round++) {
     const model = await openModel(modelDir, task, settings, undefined, {
@@ -366,7 +376,8 @@ async function main(): Promise<void> {
     const peers: Record<string, PeerReport[]> = {};
     let last: Run | undefined;
     for (let r = 0; r < rounds; r++) {
-      for (const side of sides) {
+      // the side that runs first in a round loses ~5% on a shared host: each round starts one side later
+      for (const side of rotated(sides, r)) {
         const tessellaSide = side === 'tessella' || side === 'baseline';
         const run = tessellaSide
           ? runTessella(side, join(base, `${side}-${n}`), slide.path, n, models.dir)
@@ -379,7 +390,9 @@ async function main(): Promise<void> {
         console.error(`  ${n} slide(s), round ${r + 1}, ${side}: ${f1(run.wall)} s (load ${run.load})`);
       }
     }
-    console.log(`\n## ${n} slide(s), ${runs[0].tiles} tiles, ${rounds} round(s) alternated (${sides.join(' ')})`);
+    console.log(
+      `\n## ${n} slide(s), ${runs[0].tiles} tiles, ${rounds} round(s) alternated, each starting one side later (${sides.join(' ')})`,
+    );
     console.log(
       '| round | side | wall s | tiles/s | tessella / side (tiles/s) | load avg |\n|---|---|---|---|---|---|',
     );
@@ -398,6 +411,11 @@ async function main(): Promise<void> {
       else console.log(`(bare session.run: see the 1-slide table; the cohort's per-tile rates are the same models)`);
     }
   }
+}
+
+function rotated<T>(list: T[], by: number): T[] {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
 }
 
 main().catch((err) => {

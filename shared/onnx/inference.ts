@@ -40,17 +40,39 @@ function newWorker(workerData: WorkerInit | undefined): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
-/** A thread started ahead by prewarm(), its imports (ONNX Runtime) loading while the stage waits for its datum. */
-let spare: Worker | undefined;
+/** Threads started ahead by prewarm(), their imports (ONNX Runtime) loading while the stage waits for its datum. */
+const spares: Worker[] = [];
 
+/** What the threads said when their session opened. */
+type Ready = Extract<WorkerMessage, { type: 'ready' }>;
+
+/**
+ * One thread and its session, or several side by side (SessionSettings.sessions): a batch goes to the thread with the
+ * fewest batches queued, so each session runs batches whole and none waits on another's threads. Batches through
+ * the colour table all go to the first thread, where the table's learning is.
+ */
 export class InferenceWorker {
   private nextId = 0;
   private readonly pending = new Map<
     number,
-    { resolve: (o: InferenceOutput) => void; reject: (e: Error) => void; dims: number[]; settled?: () => void }
+    {
+      resolve: (o: InferenceOutput) => void;
+      reject: (e: Error) => void;
+      dims: number[];
+      thread: number;
+      settled?: () => void;
+    }
   >();
+  /** batches sent to each thread and not answered yet */
+  private readonly queued: number[];
+  /** the thread the last batch went to (leastQueued) */
+  private lastSent = -1;
+  /** batches sent to each thread since it started */
+  private readonly sent: number[];
+  /** which thread made an output (its buffer goes back there: recycle) */
+  private readonly madeBy = new WeakMap<ArrayBufferLike, number>();
   private exitError: Error | undefined;
-  /** batch inputs the worker handed back, for the next batches (buffers.ts) */
+  /** batch inputs the threads handed back, for the next batches (buffers.ts) */
   private readonly inputBuffers = new TransferPool();
   /** the colour table both threads look up (colour-table.ts), made at the first batch that uses it */
   private colourTable: ColourTable | undefined;
@@ -59,107 +81,120 @@ export class InferenceWorker {
   /** batches sent through the table and not answered yet, oldest first */
   private readonly tableBatches: { batch: ChunkedLookUp; pixels: Uint8Array; out: Uint8Array }[] = [];
 
+  readonly provider: string;
+  readonly attempts: ProviderAttempt[];
+  readonly inputs: TensorInfo[];
+  readonly outputs: TensorInfo[];
+  /** set when pixel I/O was asked for: whether the session takes pixels, and why not */
+  readonly pixelIo: PixelIoState | undefined;
+
   private constructor(
-    private readonly worker: Worker,
-    readonly provider: string,
-    readonly attempts: ProviderAttempt[],
-    readonly inputs: TensorInfo[],
-    readonly outputs: TensorInfo[],
-    /** set when pixel I/O was asked for: whether the session takes pixels, and why not */
-    readonly pixelIo: PixelIoState | undefined,
+    private readonly threads: Worker[],
+    ready: Ready,
     /** what the session was wrapped for, when it was */
     private readonly pixelRequest?: PixelIoRequest,
   ) {
-    worker.on('message', (m: WorkerMessage) => {
-      if (m.type !== 'result' && m.type !== 'error') return;
-      if (m.type === 'result' && m.input) this.inputBuffers.give(m.input);
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      p.settled?.();
-      if (m.type === 'result') p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
-      else p.reject(new InferenceRunError(m.error, p.dims));
-    });
+    this.provider = ready.provider;
+    this.attempts = ready.attempts;
+    this.inputs = ready.inputs as TensorInfo[];
+    this.outputs = ready.outputs as TensorInfo[];
+    this.pixelIo = ready.pixelIo;
+    this.queued = threads.map(() => 0);
+    this.sent = threads.map(() => 0);
     const failAll = (err: Error) => {
-      this.exitError = err;
-      for (const p of this.pending.values()) p.reject(err);
+      this.exitError ??= err;
+      for (const p of this.pending.values()) p.reject(this.exitError);
       this.pending.clear();
     };
-    worker.on('error', failAll);
-    // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
-    worker.on('exit', (code) =>
-      failAll(
-        this.exitError ??
+    threads.forEach((thread, t) => {
+      thread.on('message', (m: WorkerMessage) => {
+        if (m.type !== 'result' && m.type !== 'error') return;
+        if (m.type === 'result' && m.input) this.inputBuffers.give(m.input);
+        const p = this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id);
+        this.queued[p.thread]--;
+        p.settled?.();
+        if (m.type === 'result') {
+          if (!(m.data.buffer instanceof SharedArrayBuffer)) this.madeBy.set(m.data.buffer, t);
+          p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
+        } else p.reject(new InferenceRunError(m.error, p.dims));
+      });
+      thread.on('error', failAll);
+      // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
+      thread.on('exit', (code) =>
+        failAll(
           new Error(
             `the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`,
           ),
-      ),
-    );
+        ),
+      );
+    });
+  }
+
+  /** Sessions side by side. */
+  get sessions(): number {
+    return this.threads.length;
+  }
+
+  /** Batches sent to each session so far. */
+  get batchesPerSession(): number[] {
+    return [...this.sent];
   }
 
   /**
-   * Start a worker and open `modelPath` in it (wrapped for pixels when `pixelIo` is given and it can be); rejects
-   * with every provider's error when none starts.
+   * Start the threads and open `modelPath` in each (wrapped for pixels when `pixelIo` is given and it can be);
+   * rejects with every provider's error when none starts, or with the first error of a session that did not open.
    */
-  static start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
+  static async start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
     const init: WorkerInit = { modelPath, ...settings, pixelIo };
     // read by the TensorRT provider from the process's environment when it builds its engine; set here, on the main
     // thread, where process.env writes reach the C environment (a worker's process.env is its own copy)
     if (settings.fp16 && settings.providers.includes('tensorrt')) process.env.ORT_TENSORRT_FP16_ENABLE = '1';
-    const worker = spare ?? newWorker(init);
-    if (spare) {
-      spare = undefined;
-      worker.ref();
-      worker.postMessage({ type: 'init', init });
-    }
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      const onExit = (code: number) =>
-        reject(new Error(`the inference worker exited (code ${code}) before opening ${modelPath}`));
-      worker.once('error', onError);
-      worker.once('exit', onExit);
-      worker.once('message', (m: WorkerMessage) => {
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-        if (m.type === 'ready') {
-          resolve(
-            new InferenceWorker(
-              worker,
-              m.provider,
-              m.attempts,
-              m.inputs as TensorInfo[],
-              m.outputs as TensorInfo[],
-              m.pixelIo,
-              m.pixelIo?.used ? pixelIo : undefined,
-            ),
-          );
-        } else if (m.type === 'failed') {
-          void worker.terminate();
-          reject(new Error(m.error));
-        } else {
-          void worker.terminate();
-          reject(new Error(`the inference worker sent '${m.type}' before it was ready`));
-        }
-      });
+    const count = Math.max(1, settings.sessions ?? 1);
+    const threads = Array.from({ length: count }, () => {
+      const spare = spares.shift();
+      if (!spare) return newWorker(init);
+      spare.ref();
+      spare.postMessage({ type: 'init', init });
+      return spare;
     });
+    const opened = await Promise.allSettled(threads.map((t) => ready(t, modelPath)));
+    const failed = opened.find((o) => o.status === 'rejected');
+    const answers = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+    // every session must be the same model on the same provider (a provider that starts once but not twice: refused)
+    const differs = answers.find(
+      (a) => a.provider !== answers[0].provider || a.pixelIo?.used !== answers[0].pixelIo?.used,
+    );
+    if (failed || differs) {
+      await Promise.all(threads.map((t) => t.terminate()));
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      throw new Error(
+        `the ${count} sessions of ${modelPath} did not open alike (${answers.map((a) => a.provider).join(', ')}): ` +
+          'set SESSIONS=1',
+      );
+    }
+    return new InferenceWorker(threads, answers[0], answers[0].pixelIo?.used ? pixelIo : undefined);
   }
 
   /**
-   * Start the next start()'s thread now, without its model: Node's thread start and ONNX Runtime's load (~0.5 s)
-   * then overlap what comes before the model opens (a batch process waiting for its first datum, reading the
-   * card). Unreferenced until used, so it keeps no process alive.
+   * Start the next start()'s `count` threads now, without their model: Node's thread start and ONNX Runtime's load
+   * (~0.5 s) then overlap what comes before the model opens (a batch process waiting for its first datum, reading
+   * the card). Unreferenced until used, so they keep no process alive.
    */
-  static prewarm(): void {
-    if (spare) return;
-    const w = newWorker(undefined);
-    w.unref();
-    // a spare that fails to start is dropped; start() then makes a thread of its own
-    const drop = () => {
-      if (spare === w) spare = undefined;
-    };
-    w.once('error', drop);
-    w.once('exit', drop);
-    spare = w;
+  static prewarm(count = 1): void {
+    while (spares.length < count) {
+      const w = newWorker(undefined);
+      w.unref();
+      // a spare that fails to start is dropped; start() then makes a thread of its own
+      const drop = () => {
+        const i = spares.indexOf(w);
+        if (i >= 0) spares.splice(i, 1);
+      };
+      w.once('error', drop);
+      w.once('exit', drop);
+      spares.push(w);
+    }
   }
 
   /**
@@ -189,11 +224,30 @@ export class InferenceWorker {
     const id = this.nextId++;
     if (pixelwise?.colourTable && data instanceof Uint8Array && dims[3] === 3)
       return this.runThroughTable(id, inputName, outputName, data, dims, pixelwise.rowsPerRun, modelDims);
+    const thread = this.leastQueued();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, dims: modelDims });
+      this.pending.set(id, { resolve, reject, dims: modelDims, thread });
+      this.queued[thread]++;
+      this.sent[thread]++;
       const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun: pixelwise?.rowsPerRun };
-      this.worker.postMessage(req, [data.buffer as ArrayBuffer]);
+      this.threads[thread].postMessage(req, [data.buffer as ArrayBuffer]);
     });
+  }
+
+  /**
+   * The thread with the fewest batches queued; of several, the next in turn after the last one sent to. Results are
+   * taken in order, so a tie broken always the same way would queue two batches on one thread while the other ran
+   * dry (182-198 tiles/s in turn, 149-163 first-of-the-least, B0 on 2 cores).
+   */
+  private leastQueued(): number {
+    const n = this.queued.length;
+    let best = (this.lastSent + 1) % n;
+    for (let i = 1; i < n; i++) {
+      const t = (this.lastSent + 1 + i) % n;
+      if (this.queued[t] < this.queued[best]) best = t;
+    }
+    this.lastSent = best;
+    return best;
   }
 
   /**
@@ -231,10 +285,13 @@ export class InferenceWorker {
         inputs.give(input);
         lookUps.give(lookUp);
       };
-      this.pending.set(id, { resolve, reject, dims: modelDims, settled });
+      // the table learns in the first thread's session
+      this.pending.set(id, { resolve, reject, dims: modelDims, thread: 0, settled });
+      this.queued[0]++;
+      this.sent[0]++;
       const colourTable = { colours: this.colourTable!.buffer, lookUp, output };
       const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun, colourTable };
-      this.worker.postMessage(req);
+      this.threads[0].postMessage(req);
     });
   }
 
@@ -267,19 +324,42 @@ export class InferenceWorker {
     }
     const buffer = wholeBuffer(out.data);
     if (!buffer || this.exitError) return;
-    this.worker.postMessage({ type: 'recycle', buffer } satisfies RecycleRequest, [buffer]);
+    const thread = this.threads[this.madeBy.get(buffer) ?? 0];
+    thread.postMessage({ type: 'recycle', buffer } satisfies RecycleRequest, [buffer]);
   }
 
   async close(): Promise<void> {
-    this.worker.postMessage({ type: 'close' });
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => void this.worker.terminate().then(() => resolve()), 5000);
-      this.worker.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await Promise.all(
+      this.threads.map((thread) => {
+        thread.postMessage({ type: 'close' });
+        return new Promise<void>((resolve) => {
+          const timer = setTimeout(() => void thread.terminate().then(() => resolve()), 5000);
+          thread.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }),
+    );
   }
+}
+
+/** The thread's first message: its session opened (its provider, tensors, pixel I/O), or why not. */
+function ready(thread: Worker, modelPath: string): Promise<Ready> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    const onExit = (code: number) =>
+      reject(new Error(`the inference worker exited (code ${code}) before opening ${modelPath}`));
+    thread.once('error', onError);
+    thread.once('exit', onExit);
+    thread.once('message', (m: WorkerMessage) => {
+      thread.off('error', onError);
+      thread.off('exit', onExit);
+      if (m.type === 'ready') resolve(m);
+      else if (m.type === 'failed') reject(new Error(m.error));
+      else reject(new Error(`the inference worker sent '${m.type}' before it was ready`));
+    });
+  });
 }
 
 /**

@@ -113,6 +113,8 @@ export async function embedTiles(
       for (const r of batch.records) locs.push(r.locX, r.locY);
       progress?.tick(n);
     },
+    // a batch queued for each session while the oldest result is consumed
+    worker.sessions + 1,
   );
   progress?.finish();
   const n = locs.length / 2;
@@ -134,9 +136,9 @@ export async function embedTiles(
 }
 
 /**
- * One batch of black tiles of `tileSide` through the session, as embedTiles would send it, its output dropped: a new
- * session's first runs cost more (ONNX Runtime's memory paged in, its threads started; ~0.1-0.2 s of B0's first two
- * batches here), paid this way before the first datum by a model opened ahead of it.
+ * One batch of black tiles of `tileSide` through each session, as embedTiles would send them, the outputs dropped: a
+ * new session's first runs cost more (ONNX Runtime's memory paged in, its threads started; ~0.1-0.2 s of B0's first
+ * two batches here), paid this way before the first datum by a model opened ahead of it.
  */
 export async function warmUp(model: OpenedModel, batchSize: number, tileSide: number): Promise<void> {
   const { card, worker, pixelIo } = model;
@@ -148,7 +150,9 @@ export async function warmUp(model: OpenedModel, batchSize: number, tileSide: nu
   else batch = { data: new Float32Array(n * 3 * size * size), dims: inputDims(card.input.layout, n, size, size) };
   const input = pixelIo?.input ?? card.input.name;
   const output = pixelIo?.output ?? card.output.name;
-  worker.recycle(await worker.run(input, output, batch.data, batch.dims));
+  // sent together, the batches go one to each session (the least busy); run() takes the data's buffer, so each its own
+  const runs = Array.from({ length: worker.sessions }, () => worker.run(input, output, batch.data.slice(), batch.dims));
+  for (const out of await Promise.all(runs)) worker.recycle(out);
 }
 
 /**

@@ -7,7 +7,7 @@ import { DEFAULT_TILE_SIZE, EMBEDDINGS_FILE } from '../../shared/contract/index.
 import { sessionSettings } from '../../shared/onnx/config.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
-import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
+import { openModelAhead, runModelStage, sessionsOr1 } from '../../shared/onnx/stage.js';
 import { aheadInputPath, inputPath, slideIdOf } from '../../shared/pfs.js';
 import { type StageContext, stageMain, type StageOptions } from '../../shared/stage-main.js';
 import { tilesRecordIn } from '../../shared/tile-record.js';
@@ -26,14 +26,15 @@ const ahead: StageOptions['ahead'] = async (log) => {
   if (!modelDir) return;
   const cfg = readEmbedConfig();
   const pixels = { conversion: cfg.PIXEL_CONVERSION, tileSide: DEFAULT_TILE_SIZE };
-  const model = await openModelAhead({ task: 'embed', modelDir, settings: sessionSettings(cfg), log }, pixels);
+  const model = await openModelAhead({ task: 'embed', modelDir, settings: sessionSettings(cfg, 'embed'), log }, pixels);
   // the session's first batch (its memory paged in) too: the first datum's loop took 0.79-0.87 s for 104 tiles
   // after it, 0.94-1.14 s without (three alternated runs each)
   await warmUp(model, cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider), DEFAULT_TILE_SIZE);
 };
 
-// the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
-InferenceWorker.prewarm();
+// the inference threads and ONNX Runtime load while the process waits for its datum (a batch process started ahead);
+// parameters that do not parse are the datum's error, reported there
+InferenceWorker.prewarm(sessionsOr1(() => sessionSettings(readEmbedConfig(), 'embed').sessions));
 async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
   const cfg = readEmbedConfig();
   const tilesDir = inputPath('normalize');
@@ -47,7 +48,7 @@ async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
     inputDir: tilesDir,
     modelDir,
     outDir: env.outDir,
-    settings: sessionSettings(cfg),
+    settings: sessionSettings(cfg, 'embed'),
     pixels: async () => ({
       conversion: cfg.PIXEL_CONVERSION,
       tileSide: await firstTileSide(tilesRecordIn(tilesDir, 'normalize')),
@@ -63,6 +64,7 @@ async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
         dim: e.dim,
         batch_size: batchSize,
         provider: model.worker.provider,
+        sessions: model.worker.sessions,
         resize: e.resize,
       });
     },

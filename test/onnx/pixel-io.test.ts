@@ -349,6 +349,34 @@ describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing
     }
   });
 
+  it("two sessions side by side give embedTiles' vectors bit for bit as one does, both sessions used", async () => {
+    for (const conversion of ['js', 'onnx'] as const) {
+      const vectors = [];
+      for (const sessions of [1, 2]) {
+        const settings = { providers: ['cpu'], sessions, intraOpThreads: 1, interOpThreads: 0 };
+        const m = await openModel(join(tmp.dir, 'identity', 'embed'), 'embed', settings, undefined, {
+          conversion,
+          tileSide: S,
+        });
+        try {
+          await warmUp(m, 4, S);
+          vectors.push(await embedTiles(join(tmp.dir, 'normalized-js.tfrecord'), m, 2));
+          assert.equal(m.worker.sessions, sessions);
+          // the warm-up's batch for each, then 11 tiles in 6 batches of 2 dealt in turn
+          assert.deepEqual(m.worker.batchesPerSession, sessions === 1 ? [7] : [4, 4]);
+        } finally {
+          await m.worker.close();
+        }
+      }
+      assert.equal(vectors[1].n, 11);
+      for (const key of ['avg', 'max'] as const)
+        assert.ok(
+          Buffer.from(vectors[0][key].buffer).equals(Buffer.from(vectors[1][key].buffer)),
+          `${conversion} ${key}`,
+        );
+    }
+  });
+
   it("embed keeps converting in JavaScript when the tiles are no whole multiple of the model's size", async () => {
     const m = await openModel(
       join(tmp.dir, 'identity', 'embed'),

@@ -4,7 +4,15 @@ import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { ModelMismatchError, openModel } from '../../shared/onnx/model.js';
-import { checkProviders, expectedProvider, openSession, providerMissing } from '../../shared/onnx/providers.js';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import {
+  checkProviders,
+  defaultSessions,
+  expectedProvider,
+  openSession,
+  providerMissing,
+} from '../../shared/onnx/providers.js';
 import { tempDir } from '../helpers/dirs.js';
 
 describe('sessions: provider fallback and the inference worker', () => {
@@ -60,6 +68,57 @@ describe('sessions: provider fallback and the inference worker', () => {
     } finally {
       await worker.close();
     }
+  });
+
+  it('sessions side by side: batches dealt in turn, each answered with its own output, a bad one failing alone', async () => {
+    const worker = await InferenceWorker.start(join(tmp.dir, 'normalize', 'model.onnx'), {
+      providers: ['cpu'],
+      sessions: 2,
+      intraOpThreads: 1,
+      interOpThreads: 0,
+    });
+    try {
+      assert.equal(worker.sessions, 2);
+      // six batches in flight at once, each of its own value: every answer is its own batch's, shifted
+      const runs = Array.from({ length: 6 }, (_, i) =>
+        worker.run('input', 'output', new Float32Array(3 * 2 * 2).fill(i / 10), [1, 3, 2, 2]),
+      );
+      // (its rejection handled at once: it may come before the others' answers)
+      const bad = assert.rejects(
+        worker.run('input', 'output', new Float32Array(4), [1, 4, 1, 1]),
+        /invalid dimensions|Got/i,
+      );
+      const outs = await Promise.all(runs);
+      outs.forEach((o, i) => assert.ok(Math.abs(o.data[0] - (i / 10 + 20 / 127.5)) < 1e-6, `batch ${i}: ${o.data[0]}`));
+      await bad;
+      // 7 sent: none queued twice on one session while the other had none
+      assert.deepEqual(worker.batchesPerSession, [4, 3]);
+      for (const o of outs) worker.recycle(o);
+      const again = await worker.run('input', 'output', new Float32Array(3 * 2 * 2).fill(0), [1, 3, 2, 2]);
+      assert.ok(Math.abs(again.data[0] - 20 / 127.5) < 1e-6);
+    } finally {
+      await worker.close();
+    }
+  });
+
+  it('sessions that do not all open fail the start with the reason', async () => {
+    const broken = join(tmp.dir, 'broken.onnx');
+    writeFileSync(broken, 'not a model');
+    await assert.rejects(
+      InferenceWorker.start(broken, { providers: ['cpu'], sessions: 2, intraOpThreads: 1, interOpThreads: 0 }),
+      /protobuf|parse|model/i,
+    );
+  });
+
+  it('runs two sessions of embed on CPU where there are 2 cores or more, one of normalize, one on a GPU', () => {
+    assert.equal(defaultSessions('embed', ['cpu']), availableParallelism() >= 2 ? 2 : 1);
+    assert.equal(
+      defaultSessions('embed', ['cuda', 'cpu']),
+      providerMissing('cuda') ? defaultSessions('embed', ['cpu']) : 1,
+    );
+    assert.equal(defaultSessions('normalize', ['cpu']), 1);
+    // an unknown name is the open's to refuse, not this
+    assert.equal(defaultSessions('embed', ['tpu']), 1);
   });
 
   it('a model folder whose card disagrees with the model is a ModelMismatchError, not a crash', async () => {
