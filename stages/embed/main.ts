@@ -19,7 +19,7 @@ const STAGE = 'embed';
 
 /**
  * A process started ahead opens the model the engine shows it while the stages above run, for tiles of the default
- * size, and runs one batch through it.
+ * size, and starts one batch through each session.
  */
 const ahead: StageOptions['ahead'] = async (log) => {
   const modelDir = aheadInputPath('models');
@@ -27,9 +27,13 @@ const ahead: StageOptions['ahead'] = async (log) => {
   const cfg = readEmbedConfig();
   const pixels = { conversion: cfg.PIXEL_CONVERSION, tileSide: DEFAULT_TILE_SIZE };
   const model = await openModelAhead({ task: 'embed', modelDir, settings: sessionSettings(cfg, 'embed'), log }, pixels);
-  // the session's first batch (its memory paged in) too: the first datum's loop took 0.79-0.87 s for 104 tiles
-  // after it, 0.94-1.14 s without (three alternated runs each)
-  await warmUp(model, cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider), DEFAULT_TILE_SIZE);
+  // each session's first batch (its memory paged in) too: the first datum's loop took 0.79-0.87 s for 104 tiles
+  // after it, 0.94-1.14 s without (three alternated runs each). Not awaited: a datum that comes meanwhile queues its
+  // batches behind these (at 443 tiles, awaiting them held the first datum back 0.4 s with two sessions)
+  void warmUp(model, cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider), DEFAULT_TILE_SIZE).catch(
+    (err: unknown) =>
+      log.warn('the warm-up batch failed; the datum runs without it', { error: (err as Error).message }),
+  );
 };
 
 // the inference threads and ONNX Runtime load while the process waits for its datum (a batch process started ahead);
