@@ -34,7 +34,8 @@ import { appDir } from '../../engine/app-dir.js';
 import { openModel } from '../../shared/onnx/model.js';
 import { defaultBatchSize, defaultSessions } from '../../shared/onnx/providers.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
-import { embedTiles } from '../../stages/embed/embed.js';
+import { embedTiles, GROW_AT_TILES } from '../../stages/embed/embed.js';
+import { countTiles } from '../../shared/tile-record.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
 import { pixelwisePlan, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
 import { bareRate, type BareRate } from './e2e-refs.js';
@@ -323,7 +324,9 @@ async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: s
       const batchSize = defaultBatchSize(task, 'cpu');
       const t0 = performance.now();
       let n: number;
-      if (task === 'embed') n = (await embedTiles(tiles, model, batchSize)).n;
+      if (task === 'embed')
+        n = (await embedTiles(tiles, model, batchSize, undefined, { grow: (countTiles(tiles) ?? 0) >= GROW_AT_TILES }))
+          .n;
       else {
         const pixelwise = pixelwisePlan(model, true);
         n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;

@@ -43,13 +43,13 @@ function newWorker(workerData: WorkerInit | undefined): Worker {
 /** Threads started ahead by prewarm(), their imports (ONNX Runtime) loading while the stage waits for its datum. */
 const spares: Worker[] = [];
 
-/** What the threads said when their session opened. */
+/** What a thread says when its session opened. */
 type Ready = Extract<WorkerMessage, { type: 'ready' }>;
 
 /**
- * One thread and its session, or several side by side (SessionSettings.sessions): a batch goes to the thread with the
- * fewest batches queued, so each session runs batches whole and none waits on another's threads. Batches through
- * the colour table all go to the first thread, where the table's learning is.
+ * One thread and its session, and after grow() the sessions the settings ask for (SessionSettings.sessions) side by
+ * side: a batch goes to the thread with the fewest batches queued, so each session runs batches whole and none waits
+ * on another's threads. Batches through the colour table all go to the first thread, where the table's learning is.
  */
 export class InferenceWorker {
   private nextId = 0;
@@ -63,12 +63,18 @@ export class InferenceWorker {
       settled?: () => void;
     }
   >();
+  /** the threads taking batches, in the order they joined */
+  private readonly threads: Worker[] = [];
   /** batches sent to each thread and not answered yet */
-  private readonly queued: number[];
+  private readonly queued: number[] = [];
+  /** batches sent to each thread since it joined */
+  private readonly sent: number[] = [];
   /** the thread the last batch went to (leastQueued) */
   private lastSent = -1;
-  /** batches sent to each thread since it started */
-  private readonly sent: number[];
+  /** threads still opening their session (grow) */
+  private readonly opening = new Set<Worker>();
+  private growing: Promise<string | undefined> | undefined;
+  private closed = false;
   /** which thread made an output (its buffer goes back there: recycle) */
   private readonly madeBy = new WeakMap<ArrayBufferLike, number>();
   private exitError: Error | undefined;
@@ -89,8 +95,9 @@ export class InferenceWorker {
   readonly pixelIo: PixelIoState | undefined;
 
   private constructor(
-    private readonly threads: Worker[],
+    first: Worker,
     ready: Ready,
+    private readonly init: WorkerInit,
     /** what the session was wrapped for, when it was */
     private readonly pixelRequest?: PixelIoRequest,
   ) {
@@ -99,42 +106,53 @@ export class InferenceWorker {
     this.inputs = ready.inputs as TensorInfo[];
     this.outputs = ready.outputs as TensorInfo[];
     this.pixelIo = ready.pixelIo;
-    this.queued = threads.map(() => 0);
-    this.sent = threads.map(() => 0);
-    const failAll = (err: Error) => {
-      this.exitError ??= err;
-      for (const p of this.pending.values()) p.reject(this.exitError);
-      this.pending.clear();
-    };
-    threads.forEach((thread, t) => {
-      thread.on('message', (m: WorkerMessage) => {
-        if (m.type !== 'result' && m.type !== 'error') return;
-        if (m.type === 'result' && m.input) this.inputBuffers.give(m.input);
-        const p = this.pending.get(m.id);
-        if (!p) return;
-        this.pending.delete(m.id);
-        this.queued[p.thread]--;
-        p.settled?.();
-        if (m.type === 'result') {
-          if (!(m.data.buffer instanceof SharedArrayBuffer)) this.madeBy.set(m.data.buffer, t);
-          p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
-        } else p.reject(new InferenceRunError(m.error, p.dims));
-      });
-      thread.on('error', failAll);
-      // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
-      thread.on('exit', (code) =>
-        failAll(
-          new Error(
-            `the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`,
-          ),
-        ),
-      );
-    });
+    this.join(first);
   }
 
-  /** Sessions side by side. */
+  private readonly failAll = (err: Error): void => {
+    this.exitError ??= err;
+    for (const p of this.pending.values()) p.reject(this.exitError);
+    this.pending.clear();
+  };
+
+  /** A thread whose session is open takes batches from now on. */
+  private join(thread: Worker): void {
+    const t = this.threads.length;
+    this.threads.push(thread);
+    this.queued.push(0);
+    this.sent.push(0);
+    thread.on('message', (m: WorkerMessage) => {
+      if (m.type !== 'result' && m.type !== 'error') return;
+      if (m.type === 'result' && m.input) this.inputBuffers.give(m.input);
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      this.queued[p.thread]--;
+      p.settled?.();
+      if (m.type === 'result') {
+        if (!(m.data.buffer instanceof SharedArrayBuffer)) this.madeBy.set(m.data.buffer, t);
+        p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
+      } else p.reject(new InferenceRunError(m.error, p.dims));
+    });
+    thread.on('error', this.failAll);
+    // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
+    thread.on('exit', (code) =>
+      this.failAll(
+        new Error(
+          `the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`,
+        ),
+      ),
+    );
+  }
+
+  /** Sessions taking batches now. */
   get sessions(): number {
     return this.threads.length;
+  }
+
+  /** Sessions the settings ask for (grow opens those beyond the first). */
+  get sessionsAsked(): number {
+    return Math.max(1, this.init.sessions ?? 1);
   }
 
   /** Batches sent to each session so far. */
@@ -143,38 +161,54 @@ export class InferenceWorker {
   }
 
   /**
-   * Start the threads and open `modelPath` in each (wrapped for pixels when `pixelIo` is given and it can be);
-   * rejects with every provider's error when none starts, or with the first error of a session that did not open.
+   * Start a thread and open `modelPath` in it (wrapped for pixels when `pixelIo` is given and it can be); rejects
+   * with every provider's error when none starts. The sessions asked beyond the first open on grow().
    */
   static async start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
     const init: WorkerInit = { modelPath, ...settings, pixelIo };
     // read by the TensorRT provider from the process's environment when it builds its engine; set here, on the main
     // thread, where process.env writes reach the C environment (a worker's process.env is its own copy)
     if (settings.fp16 && settings.providers.includes('tensorrt')) process.env.ORT_TENSORRT_FP16_ENABLE = '1';
-    const count = Math.max(1, settings.sessions ?? 1);
-    const threads = Array.from({ length: count }, () => {
-      const spare = spares.shift();
-      if (!spare) return newWorker(init);
-      spare.ref();
-      spare.postMessage({ type: 'init', init });
-      return spare;
+    const thread = startThread(init);
+    const opened = await ready(thread, modelPath).catch(async (err: unknown) => {
+      await thread.terminate();
+      throw err;
     });
-    const opened = await Promise.allSettled(threads.map((t) => ready(t, modelPath)));
-    const failed = opened.find((o) => o.status === 'rejected');
-    const answers = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
-    // every session must be the same model on the same provider (a provider that starts once but not twice: refused)
-    const differs = answers.find(
-      (a) => a.provider !== answers[0].provider || a.pixelIo?.used !== answers[0].pixelIo?.used,
-    );
-    if (failed || differs) {
-      await Promise.all(threads.map((t) => t.terminate()));
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-      throw new Error(
-        `the ${count} sessions of ${modelPath} did not open alike (${answers.map((a) => a.provider).join(', ')}): ` +
-          'set SESSIONS=1',
-      );
-    }
-    return new InferenceWorker(threads, answers[0], answers[0].pixelIo?.used ? pixelIo : undefined);
+    return new InferenceWorker(thread, opened, init, opened.pixelIo?.used ? pixelIo : undefined);
+  }
+
+  /**
+   * Opens the sessions asked beyond the first, on the provider the first runs on; each takes batches as soon as it
+   * is open, so the caller need not wait. Resolves when all have joined (undefined) or with why one did not: it is
+   * left out and the others serve. A second call returns the first's promise.
+   */
+  grow(): Promise<string | undefined> {
+    this.growing ??= this.openMore();
+    return this.growing;
+  }
+
+  private async openMore(): Promise<string | undefined> {
+    const init: WorkerInit = { ...this.init, providers: [this.provider] };
+    const problems: string[] = [];
+    const more = Array.from({ length: this.sessionsAsked - this.threads.length }, async () => {
+      const thread = startThread(init);
+      this.opening.add(thread);
+      try {
+        const opened = await ready(thread, init.modelPath);
+        // a session that takes other tensors than the first's cannot share its batches
+        if (opened.pixelIo?.used !== this.pixelIo?.used)
+          throw new Error(`it opened ${opened.pixelIo?.used ? 'with' : 'without'} pixel input, unlike the first`);
+        this.opening.delete(thread);
+        if (this.closed) await stop(thread);
+        else this.join(thread);
+      } catch (err) {
+        this.opening.delete(thread);
+        await thread.terminate();
+        problems.push((err as Error).message);
+      }
+    });
+    await Promise.all(more);
+    return problems[0];
   }
 
   /**
@@ -329,19 +363,31 @@ export class InferenceWorker {
   }
 
   async close(): Promise<void> {
-    await Promise.all(
-      this.threads.map((thread) => {
-        thread.postMessage({ type: 'close' });
-        return new Promise<void>((resolve) => {
-          const timer = setTimeout(() => void thread.terminate().then(() => resolve()), 5000);
-          thread.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-      }),
-    );
+    this.closed = true;
+    await Promise.all([...this.opening].map((t) => t.terminate()));
+    await Promise.all(this.threads.map(stop));
   }
+}
+
+/** A thread for `init`: one started ahead (prewarm) when there is one, else a new one. */
+function startThread(init: WorkerInit): Worker {
+  const spare = spares.shift();
+  if (!spare) return newWorker(init);
+  spare.ref();
+  spare.postMessage({ type: 'init', init });
+  return spare;
+}
+
+/** Asks a thread to release its session and end; terminated if it has not within 5 s. */
+function stop(thread: Worker): Promise<void> {
+  thread.postMessage({ type: 'close' });
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => void thread.terminate().then(() => resolve()), 5000);
+    thread.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** The thread's first message: its session opened (its provider, tensors, pixel I/O), or why not. */
@@ -371,7 +417,8 @@ export async function runOverlapped<B, R>(
   batches: AsyncIterable<B>,
   infer: (batch: B) => Promise<R>,
   consume: (batch: B, result: R) => Promise<void> | void,
-  depth = 2,
+  /** a number, or asked before each batch (an InferenceWorker's sessions grow while batches run) */
+  depth: number | (() => number) = 2,
   /** work this thread can do while it waits for the oldest batch's result (InferenceWorker.lookUpWhileWaiting) */
   whileWaiting?: () => void,
 ): Promise<void> {
@@ -386,7 +433,7 @@ export async function runOverlapped<B, R>(
       const result = infer(batch);
       result.catch(() => {}); // awaited below, in order; avoid an unhandled rejection meanwhile
       inflight.push({ batch, result });
-      if (inflight.length >= depth) await next();
+      while (inflight.length >= (typeof depth === 'number' ? depth : depth())) await next();
     }
     while (inflight.length) await next();
   } finally {

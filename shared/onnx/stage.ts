@@ -143,12 +143,3 @@ export async function openModelAhead(a: KeptArgs, pixels?: PixelOptions): Promis
   // its 'model loaded' says so: it ran beside the stages above, at the lower priority of a process waiting for its job
   return keptModel({ ...a, log: a.log.child({ ahead: true }) }, pixels, true);
 }
-
-/** The sessions a stage's settings ask for, or 1 when its parameters do not parse (the datum then says why). */
-export function sessionsOr1(sessions: () => number | undefined): number {
-  try {
-    return sessions() ?? 1;
-  } catch {
-    return 1;
-  }
-}

@@ -25,6 +25,15 @@ import { tileBatches } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { countTiles } from '../../shared/tile-record.js';
 
+/**
+ * Tiles (a slide's, or a process's slides' together) from which the sessions asked beyond the first are worth opening
+ * (SessionSettings.sessions): one costs ~0.45 s of CPU with B0 here (the wrap and the session), repaid at ~1 ms of
+ * CPU and ~15% of the loop's time a tile. It opens beside the slide's first batches, which go to the first session,
+ * takes batches once open, and stays open for the process's later slides. The first 443-tile slide of a process took
+ * as long either way (127-145 against 130-150 tiles/s, one session); the slides after it 166-212 against 139-162.
+ */
+export const GROW_AT_TILES = 256;
+
 export interface Embeddings extends VectorTensors {
   n: number;
   dim: number;
@@ -41,6 +50,8 @@ export async function embedTiles(
   model: OpenedModel,
   batchSize: number,
   log?: Logger,
+  /** grow: open the sessions asked beside the first (GROW_AT_TILES), which take batches as they open */
+  o: { grow?: boolean } = {},
 ): Promise<Embeddings> {
   const { card, worker } = model;
   const size = card.input.size;
@@ -54,6 +65,8 @@ export async function embedTiles(
     worker.outputs.find((o) => o.name === card.output.name),
   );
   const progress = log?.progress('embed', countTiles(inputPath), 'tiles');
+  if (o.grow && worker.sessions < worker.sessionsAsked)
+    void worker.grow().then((why) => why && log?.warn('a session beside the first did not open', { why }));
   const pixelIo = model.pixelIo;
   // a tile's pixels (or sums) are copied into the batch's input when it runs: their buffer then serves a later tile
   const tilePixels = new BufferPool(2 * batchSize);
@@ -113,8 +126,8 @@ export async function embedTiles(
       for (const r of batch.records) locs.push(r.locX, r.locY);
       progress?.tick(n);
     },
-    // a batch queued for each session while the oldest result is consumed
-    worker.sessions + 1,
+    // a batch queued for each session while the oldest result is consumed (sessions join as they open)
+    () => worker.sessions + 1,
   );
   progress?.finish();
   const n = locs.length / 2;

@@ -7,19 +7,19 @@ import { DEFAULT_TILE_SIZE, EMBEDDINGS_FILE } from '../../shared/contract/index.
 import { sessionSettings } from '../../shared/onnx/config.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
-import { openModelAhead, runModelStage, sessionsOr1 } from '../../shared/onnx/stage.js';
+import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
 import { aheadInputPath, inputPath, slideIdOf } from '../../shared/pfs.js';
 import { type StageContext, stageMain, type StageOptions } from '../../shared/stage-main.js';
-import { tilesRecordIn } from '../../shared/tile-record.js';
+import { countTiles, tilesRecordIn } from '../../shared/tile-record.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
 import { readEmbedConfig } from './config.js';
-import { embedTiles, warmUp, writeEmbeddings } from './embed.js';
+import { embedTiles, GROW_AT_TILES, warmUp, writeEmbeddings } from './embed.js';
 
 const STAGE = 'embed';
 
 /**
  * A process started ahead opens the model the engine shows it while the stages above run, for tiles of the default
- * size, and starts one batch through each session.
+ * size, and starts one batch through it.
  */
 const ahead: StageOptions['ahead'] = async (log) => {
   const modelDir = aheadInputPath('models');
@@ -27,18 +27,20 @@ const ahead: StageOptions['ahead'] = async (log) => {
   const cfg = readEmbedConfig();
   const pixels = { conversion: cfg.PIXEL_CONVERSION, tileSide: DEFAULT_TILE_SIZE };
   const model = await openModelAhead({ task: 'embed', modelDir, settings: sessionSettings(cfg, 'embed'), log }, pixels);
-  // each session's first batch (its memory paged in) too: the first datum's loop took 0.79-0.87 s for 104 tiles
+  // the session's first batch (its memory paged in) too: the first datum's loop took 0.79-0.87 s for 104 tiles
   // after it, 0.94-1.14 s without (three alternated runs each). Not awaited: a datum that comes meanwhile queues its
-  // batches behind these (at 443 tiles, awaiting them held the first datum back 0.4 s with two sessions)
+  // batch behind this one
   void warmUp(model, cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider), DEFAULT_TILE_SIZE).catch(
     (err: unknown) =>
       log.warn('the warm-up batch failed; the datum runs without it', { error: (err as Error).message }),
   );
 };
 
-// the inference threads and ONNX Runtime load while the process waits for its datum (a batch process started ahead);
-// parameters that do not parse are the datum's error, reported there
-InferenceWorker.prewarm(sessionsOr1(() => sessionSettings(readEmbedConfig(), 'embed').sessions));
+// the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
+InferenceWorker.prewarm();
+/** Tiles this process has embedded: a cohort's small slides together repay the sessions beside the first. */
+let tilesEmbedded = 0;
+
 async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
   const cfg = readEmbedConfig();
   const tilesDir = inputPath('normalize');
@@ -61,7 +63,9 @@ async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
     work: async (model) => {
       const input = tilesRecordIn(tilesDir, 'normalize');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
-      const e = await embedTiles(input, model, batchSize, log);
+      const tiles = countTiles(input) ?? 0;
+      const e = await embedTiles(input, model, batchSize, log, { grow: tilesEmbedded + tiles >= GROW_AT_TILES });
+      tilesEmbedded += e.n;
       writeEmbeddings(join(env.outDir, slide, EMBEDDINGS_FILE), e, model, slide);
       log.info('embedded', {
         tiles: e.n,

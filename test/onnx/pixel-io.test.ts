@@ -359,11 +359,20 @@ describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing
           tileSide: S,
         });
         try {
+          // a slide this small (11 tiles) does not grow the sessions itself
+          await m.worker.grow();
           await warmUp(m, 4, S);
           vectors.push(await embedTiles(join(tmp.dir, 'normalized-js.tfrecord'), m, 2));
           assert.equal(m.worker.sessions, sessions);
-          // the warm-up's batch for each, then 11 tiles in 6 batches of 2 dealt in turn
-          assert.deepEqual(m.worker.batchesPerSession, sessions === 1 ? [7] : [4, 4]);
+          // the warm-up's batch for each, then 11 tiles in 6 batches (to the least busy: how they split depends on
+          // which answers first)
+          const sent = m.worker.batchesPerSession;
+          assert.equal(sent.length, sessions);
+          assert.equal(
+            sent.reduce((a, b) => a + b),
+            6 + sessions,
+          );
+          assert.ok(Math.min(...sent) >= 2, `batches per session ${sent}`);
         } finally {
           await m.worker.close();
         }

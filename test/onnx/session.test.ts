@@ -78,6 +78,9 @@ describe('sessions: provider fallback and the inference worker', () => {
       interOpThreads: 0,
     });
     try {
+      // one session until grow() opens the one asked beside it
+      assert.deepEqual([worker.sessions, worker.sessionsAsked], [1, 2]);
+      assert.equal(await worker.grow(), undefined);
       assert.equal(worker.sessions, 2);
       // six batches in flight at once, each of its own value: every answer is its own batch's, shifted
       const runs = Array.from({ length: 6 }, (_, i) =>

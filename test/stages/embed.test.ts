@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
@@ -10,6 +11,7 @@ import { tinyCnnCard } from '../../scripts/models/tiny-cnn.js';
 import { buildTinyCnn } from '../../scripts/models/tiny-cnn.js';
 import { writeModelFolder } from '../../scripts/models/write.js';
 import { readSafetensors } from '../../shared/safetensors.js';
+import { GROW_AT_TILES } from '../../stages/embed/embed.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import { fixtureModel, fixtureModelMissing, runStage, syntheticTiles, writeTiles } from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
@@ -179,6 +181,34 @@ describe('embed stage (run as the engine runs a datum)', () => {
     assert.match(r.stderr, /\[N,3,224,224\]/);
     assert.match(r.stderr, /\[N,224,224,3\]/);
     assert.equal(existsSync(join(pfs, 'out', 's1')), false, 'nothing written for the slide');
+  });
+
+  it('a slide of GROW_AT_TILES tiles or more opens the sessions asked beside the first, the same vectors as one', async () => {
+    const { tiles } = await syntheticTiles(GROW_AT_TILES, 448, 'png');
+    await writeTiles(join(root, 'normalize'), 'big', tiles);
+    const files: Buffer[] = [];
+    const sessions: number[] = [];
+    for (const asked of ['0', '1']) {
+      const pfs = join(root, `pfs-sessions-${asked}`);
+      const r = runStage('embed', {
+        PFS_ROOT: pfs,
+        normalize: join(root, 'normalize', 'big'),
+        models: join(root, 'tiny', 'embed'),
+        BATCH_SIZE: '8',
+        SESSIONS: asked,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const embedded = r.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l))
+        .find((e) => e.event === 'embedded');
+      sessions.push(embedded.sessions);
+      files.push(readFileSync(join(pfs, 'out', 'big', 'embeddings.safetensors')));
+    }
+    // 0: embed's default, two on CPU where there are 2 cores or more
+    assert.deepEqual(sessions, [availableParallelism() >= 2 ? 2 : 1, 1]);
+    assert.ok(files[0].equals(files[1]), 'the embeddings differ');
   });
 
   it('a card whose size is a string fails the datum, naming the field', () => {
