@@ -20,7 +20,6 @@ const MODEL_PARAMETERS = [
   'BATCH_SIZE',
   'INTRA_OP_THREADS',
   'INTER_OP_THREADS',
-  'SESSIONS',
   'THREAD_SPINNING',
   'PIXEL_CONVERSION',
   'PRECISION',
@@ -40,7 +39,7 @@ export const STAGE_PARAMETERS: Readonly<Record<string, readonly string[]>> = {
   ],
   'tile-extract': ['TILE_FORMAT', 'JPEG_QUALITY', 'JPEG_CHROMA', 'READS_IN_FLIGHT'],
   normalize: [...MODEL_PARAMETERS, 'TILE_FORMAT', 'JPEG_QUALITY', 'JPEG_CHROMA', 'PNG_COMPRESSION'],
-  embed: [...MODEL_PARAMETERS],
+  embed: [...MODEL_PARAMETERS, 'SESSIONS'],
   histogram: ['DECODE_CONCURRENCY'],
   'manifest-mpp': ['MANIFEST_FILE', 'IMAGE_COLUMN', 'MPP_COLUMN'],
   'merge-assign': [

@@ -313,7 +313,8 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
  */
 async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: string, out: string): Promise<number> {
   const providers = ['cpu'];
-  const settings = { providers, sessions: defaultSessions(task, providers), intraOpThreads: 0, interOpThreads: 0 };
+  const sessions = task === 'embed' ? defaultSessions(providers) : 1;
+  const settings = { providers, sessions, intraOpThreads: 0, interOpThreads: 0 };
   let best = 0;
   for (let round = 0; round < 2; round++) {
     const model = await openModel(modelDir, task, settings, undefined, {

@@ -1,8 +1,7 @@
 /** The parameters every model stage takes from `transform.env`. */
 import { z } from 'zod';
 import { envEnum, envInt, envList } from '../config.js';
-import type { ModelCard } from './card.js';
-import { DEFAULT_PROVIDERS, defaultSessions, type SessionSettings } from './providers.js';
+import { DEFAULT_PROVIDERS, type SessionSettings } from './providers.js';
 
 export const modelEnvFields = {
   /** Providers by preference; each is tried and the next used when it cannot start. */
@@ -12,11 +11,6 @@ export const modelEnvFields = {
   /** ONNX Runtime intra-op threads; 0 = on CPU every core (its threads do not spin), else ORT's default. */
   INTRA_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
   INTER_OP_THREADS: envInt({ min: 0, max: 256 }).default(0),
-  /**
-   * Sessions of the model side by side, each with its share of the cores (INTRA_OP_THREADS each when set), batches
-   * dealt to the least busy; 0 picks by task and provider (defaultSessions: on CPU, embed 2, normalize 1).
-   */
-  SESSIONS: envInt({ min: 0, max: 64 }).default(0),
   /** on: ORT's idle threads spin-wait (its own default; lower latency on a core nothing else needs); off: sleep. */
   THREAD_SPINNING: envEnum(['off', 'on'] as const).default('off'),
   /**
@@ -33,11 +27,9 @@ export const modelEnvFields = {
 
 export const ModelEnvSchema = z.object(modelEnvFields);
 
-export function sessionSettings(cfg: z.infer<typeof ModelEnvSchema>, task: ModelCard['task']): SessionSettings {
-  const providers = cfg.EXECUTION_PROVIDERS.map((p) => p.toLowerCase());
+export function sessionSettings(cfg: z.infer<typeof ModelEnvSchema>): SessionSettings {
   return {
-    providers,
-    sessions: cfg.SESSIONS || defaultSessions(task, providers),
+    providers: cfg.EXECUTION_PROVIDERS.map((p) => p.toLowerCase()),
     intraOpThreads: cfg.INTRA_OP_THREADS,
     interOpThreads: cfg.INTER_OP_THREADS,
     spinning: cfg.THREAD_SPINNING === 'on',

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import type { TensorInfo } from './card.js';
 import { inputDimsProblem, modelInputDims, type PixelIoRequest } from './pixel-io.js';
-import type { ProviderAttempt, SessionSettings } from './providers.js';
+import { defaultCpuThreads, type ProviderAttempt, type SessionSettings } from './providers.js';
 import { SharedPool, TransferPool, wholeBuffer } from './buffers.js';
 import { ChunkedLookUp } from './chunked-lookup.js';
 import { ColourTable } from './colour-table.js';
@@ -47,9 +47,10 @@ const spares: Worker[] = [];
 type Ready = Extract<WorkerMessage, { type: 'ready' }>;
 
 /**
- * One thread and its session, and after grow() the sessions the settings ask for (SessionSettings.sessions) side by
- * side: a batch goes to the thread with the fewest batches queued, so each session runs batches whole and none waits
- * on another's threads. Batches through the colour table all go to the first thread, where the table's learning is.
+ * One thread and its session of every core; after grow(), the sessions the settings ask for (SessionSettings.sessions)
+ * side by side in its place, each with its share of the cores: a batch goes to the thread with the fewest batches
+ * queued, so each session runs batches whole and none waits on another's threads. Batches through the colour table
+ * go to the first thread, where the table's learning is (normalize, which never grows).
  */
 export class InferenceWorker {
   private nextId = 0;
@@ -63,8 +64,10 @@ export class InferenceWorker {
       settled?: () => void;
     }
   >();
-  /** the threads taking batches, in the order they joined */
+  /** the threads, in the order they joined */
   private readonly threads: Worker[] = [];
+  /** whether each thread takes batches (the first stops when the sessions grown beside it join) */
+  private readonly active: boolean[] = [];
   /** batches sent to each thread and not answered yet */
   private readonly queued: number[] = [];
   /** batches sent to each thread since it joined */
@@ -119,6 +122,7 @@ export class InferenceWorker {
   private join(thread: Worker): void {
     const t = this.threads.length;
     this.threads.push(thread);
+    this.active.push(true);
     this.queued.push(0);
     this.sent.push(0);
     thread.on('message', (m: WorkerMessage) => {
@@ -129,6 +133,7 @@ export class InferenceWorker {
       this.pending.delete(m.id);
       this.queued[p.thread]--;
       p.settled?.();
+      if (!this.active[p.thread] && this.queued[p.thread] === 0) void stop(thread);
       if (m.type === 'result') {
         if (!(m.data.buffer instanceof SharedArrayBuffer)) this.madeBy.set(m.data.buffer, t);
         p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
@@ -136,33 +141,35 @@ export class InferenceWorker {
     });
     thread.on('error', this.failAll);
     // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
-    thread.on('exit', (code) =>
+    thread.on('exit', (code) => {
+      // the first session, closed once the sessions grown in its place have joined, ends as it should
+      if (!this.active[t]) return;
       this.failAll(
         new Error(
           `the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`,
         ),
-      ),
-    );
+      );
+    });
   }
 
   /** Sessions taking batches now. */
   get sessions(): number {
-    return this.threads.length;
+    return this.active.filter(Boolean).length;
   }
 
-  /** Sessions the settings ask for (grow opens those beyond the first). */
+  /** Sessions the settings ask for (grow opens them). */
   get sessionsAsked(): number {
     return Math.max(1, this.init.sessions ?? 1);
   }
 
-  /** Batches sent to each session so far. */
+  /** Batches sent to each session taking batches now. */
   get batchesPerSession(): number[] {
-    return [...this.sent];
+    return this.sent.filter((_, t) => this.active[t]);
   }
 
   /**
    * Start a thread and open `modelPath` in it (wrapped for pixels when `pixelIo` is given and it can be); rejects
-   * with every provider's error when none starts. The sessions asked beyond the first open on grow().
+   * with every provider's error when none starts. The sessions asked side by side open on grow().
    */
   static async start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
     const init: WorkerInit = { modelPath, ...settings, pixelIo };
@@ -178,37 +185,44 @@ export class InferenceWorker {
   }
 
   /**
-   * Opens the sessions asked beyond the first, on the provider the first runs on; each takes batches as soon as it
-   * is open, so the caller need not wait. Resolves when all have joined (undefined) or with why one did not: it is
-   * left out and the others serve. A second call returns the first's promise.
+   * Opens the sessions asked (SessionSettings.sessions, when more than one) on the provider the first runs on, each
+   * with its share of the cores (or `intraOpThreads`); once all are open they take the batches and the first session
+   * closes when its own are answered. Meanwhile the first serves, so the caller need not wait. Resolves when they
+   * have joined (undefined), or with why one did not open: then none joins and the first serves on. A second call
+   * returns the first's promise.
    */
   grow(): Promise<string | undefined> {
-    this.growing ??= this.openMore();
+    this.growing ??= this.openSideBySide();
     return this.growing;
   }
 
-  private async openMore(): Promise<string | undefined> {
-    const init: WorkerInit = { ...this.init, providers: [this.provider] };
-    const problems: string[] = [];
-    const more = Array.from({ length: this.sessionsAsked - this.threads.length }, async () => {
-      const thread = startThread(init);
-      this.opening.add(thread);
-      try {
-        const opened = await ready(thread, init.modelPath);
-        // a session that takes other tensors than the first's cannot share its batches
-        if (opened.pixelIo?.used !== this.pixelIo?.used)
-          throw new Error(`it opened ${opened.pixelIo?.used ? 'with' : 'without'} pixel input, unlike the first`);
-        this.opening.delete(thread);
-        if (this.closed) await stop(thread);
-        else this.join(thread);
-      } catch (err) {
-        this.opening.delete(thread);
-        await thread.terminate();
-        problems.push((err as Error).message);
-      }
-    });
-    await Promise.all(more);
-    return problems[0];
+  private async openSideBySide(): Promise<string | undefined> {
+    const count = this.sessionsAsked;
+    if (count <= 1 || this.threads.length > 1) return undefined;
+    const threads = this.init.intraOpThreads || (this.provider === 'cpu' ? Math.max(1, Math.floor(defaultCpuThreads() / count)) : 0);
+    const init: WorkerInit = { ...this.init, providers: [this.provider], intraOpThreads: threads };
+    const opened = Array.from({ length: count }, () => startThread(init));
+    for (const t of opened) this.opening.add(t);
+    const answers = await Promise.allSettled(opened.map((t) => ready(t, init.modelPath)));
+    for (const t of opened) this.opening.delete(t);
+    // a session that takes other tensors than the first's cannot share its batches
+    const why = answers
+      .map((a) =>
+        a.status === 'rejected'
+          ? (a.reason as Error).message
+          : a.value.pixelIo?.used !== this.pixelIo?.used
+            ? `it opened ${a.value.pixelIo?.used ? 'with' : 'without'} pixel input, unlike the first`
+            : undefined,
+      )
+      .find((w) => w !== undefined);
+    if (why !== undefined || this.closed) {
+      await Promise.all(opened.map((t) => t.terminate()));
+      return why;
+    }
+    this.active[0] = false;
+    for (const t of opened) this.join(t);
+    if (this.queued[0] === 0) await stop(this.threads[0]);
+    return undefined;
   }
 
   /**
@@ -275,10 +289,10 @@ export class InferenceWorker {
    */
   private leastQueued(): number {
     const n = this.queued.length;
-    let best = (this.lastSent + 1) % n;
-    for (let i = 1; i < n; i++) {
-      const t = (this.lastSent + 1 + i) % n;
-      if (this.queued[t] < this.queued[best]) best = t;
+    let best = -1;
+    for (let i = 1; i <= n; i++) {
+      const t = (this.lastSent + i) % n;
+      if (this.active[t] && (best < 0 || this.queued[t] < this.queued[best])) best = t;
     }
     this.lastSent = best;
     return best;
@@ -358,14 +372,17 @@ export class InferenceWorker {
     }
     const buffer = wholeBuffer(out.data);
     if (!buffer || this.exitError) return;
-    const thread = this.threads[this.madeBy.get(buffer) ?? 0];
+    const made = this.madeBy.get(buffer) ?? 0;
+    // a session closed since keeps no buffers
+    if (!this.active[made]) return;
+    const thread = this.threads[made];
     thread.postMessage({ type: 'recycle', buffer } satisfies RecycleRequest, [buffer]);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.opening].map((t) => t.terminate()));
-    await Promise.all(this.threads.map(stop));
+    await Promise.all(this.threads.filter((_, t) => this.active[t]).map(stop));
   }
 }
 

@@ -19,8 +19,8 @@ export interface SessionSettings {
   intraOpThreads: number;
   interOpThreads: number;
   /**
-   * Sessions of the model side by side (default 1), each with `intraOpThreads`, or when that is 0 on CPU its share
-   * of the cores: see defaultSessions.
+   * Sessions of the model side by side once InferenceWorker.grow opens them (default 1), each with `intraOpThreads`,
+   * or when that is 0 on CPU its share of the cores; until then one session of every core: see defaultSessions.
    */
   sessions?: number;
   /**
@@ -85,8 +85,7 @@ function sessionOptions(provider: string, s: SessionSettings): ort.InferenceSess
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
   };
-  const cpuShare = Math.max(1, Math.floor(defaultCpuThreads() / (s.sessions ?? 1)));
-  const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? cpuShare : 0;
+  const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? defaultCpuThreads() : 0;
   if (intra > 0) options.intraOpNumThreads = intra;
   if (s.interOpThreads > 0) options.interOpNumThreads = s.interOpThreads;
   // On CPU, ORT's memory pattern plans one block per input shape from the first runs: a slide's few batches pay
@@ -180,18 +179,17 @@ export function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadat
 }
 
 /**
- * Sessions side by side when the user gives none. On CPU a feature model runs as two sessions of half the cores
- * each: one session's threads meet at every parallel section of every node (~240 a batch for B0), and a thread the
- * stage's own work holds off its core makes the other wait there; two sessions each run a batch alone, so they keep
- * the cores busy. B0 at batch 8 in the stage, on 2 cores: 182-196 tiles/s against 147-158 with one session of both
- * cores, at 10.0-10.5 against 11.8-12.3 ms of CPU a tile (the same vectors, bit for bit). normalize keeps one: its
- * colour table (colour-table.ts) lives in one session. On a GPU, one session.
+ * embed's sessions side by side when the user gives none. On CPU a feature model runs as two sessions of half the
+ * cores each: one session's threads meet at every parallel section of every node (~240 a batch for B0), and a thread
+ * the stage's own work holds off its core makes the other wait there; two sessions each run a batch alone, so they
+ * keep the cores busy. B0 at batch 8 in the stage, on 2 cores, alternated: 185-211 tiles/s against 165-183 with one
+ * session of both cores, at 9.3-10.3 against 10.2-11.4 ms of CPU a tile (the same vectors, bit for bit). On a GPU,
+ * one session.
  */
-export function defaultSessions(task: 'normalize' | 'embed', providers: string[]): number {
+export function defaultSessions(providers: string[]): number {
   // an unknown name is left for the open to refuse, with the datum
   const first = providers.find((p) => (KNOWN_PROVIDERS as readonly string[]).includes(p) && !providerMissing(p));
-  if (task !== 'embed' || first !== 'cpu') return 1;
-  return defaultCpuThreads() >= 2 ? 2 : 1;
+  return first === 'cpu' && defaultCpuThreads() >= 2 ? 2 : 1;
 }
 
 /**

@@ -26,13 +26,13 @@ import { writeSafetensors } from '../../shared/safetensors.js';
 import { countTiles } from '../../shared/tile-record.js';
 
 /**
- * Tiles (a slide's, or a process's slides' together) from which the sessions asked beyond the first are worth opening
- * (SessionSettings.sessions): one costs ~0.45 s of CPU with B0 here (the wrap and the session), repaid at ~1 ms of
- * CPU and ~15% of the loop's time a tile. It opens beside the slide's first batches, which go to the first session,
- * takes batches once open, and stays open for the process's later slides. The first 443-tile slide of a process took
- * as long either way (127-145 against 130-150 tiles/s, one session); the slides after it 166-212 against 139-162.
+ * Tiles (a slide's, or a process's slides' together) from which embed opens its sessions side by side
+ * (SessionSettings.sessions; InferenceWorker.grow): on CPU two of one thread each in place of one of both cores,
+ * ~1 ms of CPU and ~15% of the loop's time less a tile, for ~0.9 s of CPU to open them (B0's wrap and session,
+ * twice). They open beside the slide's first batches, which the first session runs, and stay open for the process's
+ * later slides.
  */
-export const GROW_AT_TILES = 256;
+export const GROW_AT_TILES = 1000;
 
 export interface Embeddings extends VectorTensors {
   n: number;

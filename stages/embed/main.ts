@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { DEFAULT_TILE_SIZE, EMBEDDINGS_FILE } from '../../shared/contract/index.js';
-import { sessionSettings } from '../../shared/onnx/config.js';
+
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
@@ -12,7 +12,7 @@ import { aheadInputPath, inputPath, slideIdOf } from '../../shared/pfs.js';
 import { type StageContext, stageMain, type StageOptions } from '../../shared/stage-main.js';
 import { countTiles, tilesRecordIn } from '../../shared/tile-record.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
-import { readEmbedConfig } from './config.js';
+import { embedSessionSettings, readEmbedConfig } from './config.js';
 import { embedTiles, GROW_AT_TILES, warmUp, writeEmbeddings } from './embed.js';
 
 const STAGE = 'embed';
@@ -26,7 +26,7 @@ const ahead: StageOptions['ahead'] = async (log) => {
   if (!modelDir) return;
   const cfg = readEmbedConfig();
   const pixels = { conversion: cfg.PIXEL_CONVERSION, tileSide: DEFAULT_TILE_SIZE };
-  const model = await openModelAhead({ task: 'embed', modelDir, settings: sessionSettings(cfg, 'embed'), log }, pixels);
+  const model = await openModelAhead({ task: 'embed', modelDir, settings: embedSessionSettings(cfg), log }, pixels);
   // the session's first batch (its memory paged in) too: the first datum's loop took 0.79-0.87 s for 104 tiles
   // after it, 0.94-1.14 s without (three alternated runs each). Not awaited: a datum that comes meanwhile queues its
   // batch behind this one
@@ -54,7 +54,7 @@ async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
     inputDir: tilesDir,
     modelDir,
     outDir: env.outDir,
-    settings: sessionSettings(cfg, 'embed'),
+    settings: embedSessionSettings(cfg),
     pixels: async () => ({
       conversion: cfg.PIXEL_CONVERSION,
       tileSide: await firstTileSide(tilesRecordIn(tilesDir, 'normalize')),

@@ -24,7 +24,7 @@ const ahead: StageOptions['ahead'] = async (log) => {
   if (!modelDir) return;
   const cfg = readNormalizeConfig();
   const pixels = { conversion: cfg.PIXEL_CONVERSION };
-  await openModelAhead({ task: 'normalize', modelDir, settings: sessionSettings(cfg, 'normalize'), log }, pixels);
+  await openModelAhead({ task: 'normalize', modelDir, settings: sessionSettings(cfg), log }, pixels);
 };
 
 // the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
@@ -42,7 +42,7 @@ async function normalizeSlide({ env, log: stageLog }: StageContext): Promise<voi
     inputDir: tilesDir,
     modelDir,
     outDir: env.outDir,
-    settings: sessionSettings(cfg, 'normalize'),
+    settings: sessionSettings(cfg),
     pixels: async () => ({ conversion: cfg.PIXEL_CONVERSION }),
     log,
     work: async (model) => {

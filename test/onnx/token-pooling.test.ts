@@ -157,7 +157,7 @@ describe('pooling modes and float16 on ViT-shaped token models', () => {
   it('PRECISION=fp16 on CPU runs a float32 model in float32 and logs why; a float16 model needs no setting', async () => {
     const lines: string[] = [];
     const log = new Logger('embed', {}, { isTTY: false, write: (l: string) => void lines.push(l) });
-    const settings16 = sessionSettings(readEmbedConfig({ PRECISION: 'fp16', EXECUTION_PROVIDERS: 'cpu' }), 'embed');
+    const settings16 = sessionSettings(readEmbedConfig({ PRECISION: 'fp16', EXECUTION_PROVIDERS: 'cpu' }));
     assert.equal(settings16.fp16, true);
     for (const float16 of [false, true]) {
       const dir = join(tmp.dir, `fp16-setting-${float16}`);
