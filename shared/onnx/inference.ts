@@ -199,7 +199,8 @@ export class InferenceWorker {
   private async openSideBySide(): Promise<string | undefined> {
     const count = this.sessionsAsked;
     if (count <= 1 || this.threads.length > 1) return undefined;
-    const threads = this.init.intraOpThreads || (this.provider === 'cpu' ? Math.max(1, Math.floor(defaultCpuThreads() / count)) : 0);
+    const threads =
+      this.init.intraOpThreads || (this.provider === 'cpu' ? Math.max(1, Math.floor(defaultCpuThreads() / count)) : 0);
     const init: WorkerInit = { ...this.init, providers: [this.provider], intraOpThreads: threads };
     const opened = Array.from({ length: count }, () => startThread(init));
     for (const t of opened) this.opening.add(t);
