@@ -285,8 +285,8 @@ export class InferenceWorker {
 
   /**
    * The thread with the fewest batches queued; of several, the next in turn after the last one sent to. Results are
-   * taken in order, so a tie broken always the same way would queue two batches on one thread while the other ran
-   * dry (182-198 tiles/s in turn, 149-163 first-of-the-least, B0 on 2 cores).
+   * taken in order, oldest first, so a tie broken always the same way can queue two batches on one thread while the
+   * other runs dry.
    */
   private leastQueued(): number {
     const n = this.queued.length;

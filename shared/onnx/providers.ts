@@ -180,11 +180,11 @@ export function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadat
 
 /**
  * embed's sessions side by side when the user gives none. On CPU a feature model runs as two sessions of half the
- * cores each: one session's threads meet at every parallel section of every node (~240 a batch for B0), and a thread
+ * cores each: one session's threads meet at the end of every parallel section of every node, and a thread
  * the stage's own work holds off its core makes the other wait there; two sessions each run a batch alone, so they
  * keep the cores busy. B0 at batch 8 in the stage, on 2 cores, alternated: 185-211 tiles/s against 165-183 with one
- * session of both cores, at 9.3-10.3 against 10.2-11.4 ms of CPU a tile (the same vectors, bit for bit). On a GPU,
- * one session.
+ * session of both cores, at 9.3-10.3 against 10.2-11.4 ms of CPU a tile (the same vectors, bit for bit); embed opens
+ * them once a slide is big enough to repay their opening (stages/embed/embed.ts GROW_AT_TILES). On a GPU, one session.
  */
 export function defaultSessions(providers: string[]): number {
   // an unknown name is left for the open to refuse, with the datum
