@@ -40,7 +40,7 @@ function newWorker(workerData: WorkerInit | undefined): Worker {
   return new Worker(boot, { eval: true, workerData });
 }
 
-/** Threads started ahead by prewarm(), their imports (ONNX Runtime) loading while the stage waits for its datum. */
+/** A thread started ahead by prewarm(), its imports (ONNX Runtime) loading while the stage waits for its datum. */
 const spares: Worker[] = [];
 
 /** What a thread says when its session opened. */
@@ -206,6 +206,11 @@ export class InferenceWorker {
     for (const t of opened) this.opening.add(t);
     const answers = await Promise.allSettled(opened.map((t) => ready(t, init.modelPath)));
     for (const t of opened) this.opening.delete(t);
+    // closed meanwhile (close() ended the threads): nothing to say
+    if (this.closed) {
+      await Promise.all(opened.map((t) => t.terminate()));
+      return undefined;
+    }
     // a session that takes other tensors than the first's cannot share its batches
     const why = answers
       .map((a) =>
@@ -216,7 +221,7 @@ export class InferenceWorker {
             : undefined,
       )
       .find((w) => w !== undefined);
-    if (why !== undefined || this.closed) {
+    if (why !== undefined) {
       await Promise.all(opened.map((t) => t.terminate()));
       return why;
     }
@@ -227,23 +232,22 @@ export class InferenceWorker {
   }
 
   /**
-   * Start the next start()'s `count` threads now, without their model: Node's thread start and ONNX Runtime's load
-   * (~0.5 s) then overlap what comes before the model opens (a batch process waiting for its first datum, reading
-   * the card). Unreferenced until used, so they keep no process alive.
+   * Start the next start()'s thread now, without its model: Node's thread start and ONNX Runtime's load (~0.5 s)
+   * then overlap what comes before the model opens (a batch process waiting for its first datum, reading the
+   * card). Unreferenced until used, so it keeps no process alive.
    */
-  static prewarm(count = 1): void {
-    while (spares.length < count) {
-      const w = newWorker(undefined);
-      w.unref();
-      // a spare that fails to start is dropped; start() then makes a thread of its own
-      const drop = () => {
-        const i = spares.indexOf(w);
-        if (i >= 0) spares.splice(i, 1);
-      };
-      w.once('error', drop);
-      w.once('exit', drop);
-      spares.push(w);
-    }
+  static prewarm(): void {
+    if (spares.length) return;
+    const w = newWorker(undefined);
+    w.unref();
+    // a spare that fails to start is dropped; start() then makes a thread of its own
+    const drop = () => {
+      const i = spares.indexOf(w);
+      if (i >= 0) spares.splice(i, 1);
+    };
+    w.once('error', drop);
+    w.once('exit', drop);
+    spares.push(w);
   }
 
   /**

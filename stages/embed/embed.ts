@@ -50,7 +50,7 @@ export async function embedTiles(
   model: OpenedModel,
   batchSize: number,
   log?: Logger,
-  /** grow: open the sessions asked beside the first (GROW_AT_TILES), which take batches as they open */
+  /** grow: open the sessions asked side by side (GROW_AT_TILES), which take the batches from the first once open */
   o: { grow?: boolean } = {},
 ): Promise<Embeddings> {
   const { card, worker } = model;
@@ -66,7 +66,9 @@ export async function embedTiles(
   );
   const progress = log?.progress('embed', countTiles(inputPath), 'tiles');
   if (o.grow && worker.sessions < worker.sessionsAsked)
-    void worker.grow().then((why) => why && log?.warn('a session beside the first did not open', { why }));
+    void worker
+      .grow()
+      .then((why) => why && log?.warn('the sessions side by side did not open; one serves on', { why }));
   const pixelIo = model.pixelIo;
   // a tile's pixels (or sums) are copied into the batch's input when it runs: their buffer then serves a later tile
   const tilePixels = new BufferPool(2 * batchSize);

@@ -4,7 +4,6 @@
  */
 import { join } from 'node:path';
 import { DEFAULT_TILE_SIZE, EMBEDDINGS_FILE } from '../../shared/contract/index.js';
-
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
@@ -38,7 +37,7 @@ const ahead: StageOptions['ahead'] = async (log) => {
 
 // the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
 InferenceWorker.prewarm();
-/** Tiles this process has embedded: a cohort's small slides together repay the sessions beside the first. */
+/** Tiles this process has embedded: a cohort's small slides together repay the sessions side by side. */
 let tilesEmbedded = 0;
 
 async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
