@@ -2,8 +2,8 @@
  * tessella against the script a skilled user would write instead (issue 23): `tessella run` on a fresh store
  * against ../shared/peer/strip_ai_modern.py (ONNX Runtime `--onnx --loader thread --batch 8`, and its torch
  * default) on the same slide, wall time of the whole command on each side, alternated and rotated (A B C, B C A,
- * C A B) so that load from other work on the machine, and the first run's place, weigh on every side alike. One slide, then a cohort (the same slide under N
- * names; the peer runs slide after slide, as its users do).
+ * C A B) so that load from other work on the machine, and the first run's place, weigh on every side alike. One
+ * slide, then a cohort (the same slide under N names; the peer runs slide after slide, as its users do).
  *
  *   npm run build && node --import tsx scripts/bench/vs-peer.ts [--sizes 1,8] [--rounds 2] [--sides tessella,onnx,torch]
  *     [--slide PATH] [--python /tmp/peer-venv/bin/python] [--peer ../shared/peer/strip_ai_modern.py] [--dir DIR]
@@ -307,9 +307,9 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
 }
 
 /**
- * The stage's tile loop (normalizeTiles, embedTiles) in this process with the specs' settings (CPU, every core, its
- * default sessions, no spinning, pixels into the session; normalize in slabs through a fresh colour table), the best of two runs, each
- * on a newly opened model, as a slide's first datum is.
+ * The stage's tile loop (normalizeTiles, embedTiles) in this process with the specs' settings (CPU, every core,
+ * embed's sessions by its own rule, no spinning, pixels into the session; normalize in slabs through a fresh colour
+ * table), the best of two runs, each on a newly opened model, as a slide's first datum is.
  */
 async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: string, out: string): Promise<number> {
   const providers = ['cpu'];
