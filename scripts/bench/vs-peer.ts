@@ -32,10 +32,12 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
 import { openModel } from '../../shared/onnx/model.js';
-import { defaultBatchSize, defaultSessions } from '../../shared/onnx/providers.js';
+import { defaultBatchSize } from '../../shared/onnx/providers.js';
+import { sessionSettings } from '../../shared/onnx/config.js';
+import { embedSessionSettings, readEmbedConfig } from '../../stages/embed/config.js';
+import { readNormalizeConfig } from '../../stages/normalize/config.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
-import { embedTiles, GROW_AT_TILES } from '../../stages/embed/embed.js';
-import { countTiles } from '../../shared/tile-record.js';
+import { embedTiles } from '../../stages/embed/embed.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
 import { pixelwisePlan, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
 import { bareRate, type BareRate } from './e2e-refs.js';
@@ -312,9 +314,9 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
  * table), the best of two runs, each on a newly opened model, as a slide's first datum is.
  */
 async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: string, out: string): Promise<number> {
-  const providers = ['cpu'];
-  const sessions = task === 'embed' ? defaultSessions(providers) : 1;
-  const settings = { providers, sessions, intraOpThreads: 0, interOpThreads: 0 };
+  const spec = { EXECUTION_PROVIDERS: 'cpu' };
+  const settings =
+    task === 'embed' ? embedSessionSettings(readEmbedConfig(spec)) : sessionSettings(readNormalizeConfig(spec));
   let best = 0;
   for (let round = 0; round < 2; round++) {
     const model = await openModel(modelDir, task, settings, undefined, {
@@ -325,9 +327,7 @@ async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: s
       const batchSize = defaultBatchSize(task, 'cpu');
       const t0 = performance.now();
       let n: number;
-      if (task === 'embed')
-        n = (await embedTiles(tiles, model, batchSize, undefined, { grow: (countTiles(tiles) ?? 0) >= GROW_AT_TILES }))
-          .n;
+      if (task === 'embed') n = (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n;
       else {
         const pixelwise = pixelwisePlan(model, true);
         n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;

@@ -46,6 +46,27 @@ const spares: Worker[] = [];
 /** What a thread says when its session opened. */
 type Ready = Extract<WorkerMessage, { type: 'ready' }>;
 
+/** A batch sent and not answered yet: how to answer it, and the session it went to. */
+interface Pending {
+  resolve: (o: InferenceOutput) => void;
+  reject: (e: Error) => void;
+  dims: number[];
+  session: Session;
+  /** called once the thread has answered, before the caller hears of it */
+  settled?: () => void;
+}
+
+/** A thread and its session, as the main thread keeps count of it. */
+interface Session {
+  thread: Worker;
+  /** whether it takes batches (the first stops when the sessions grown in its place join) */
+  active: boolean;
+  /** batches sent and not answered yet */
+  queued: number;
+  /** batches sent since it joined */
+  sent: number;
+}
+
 /**
  * One thread and its session of every core; after grow(), the sessions the settings ask for (SessionSettings.sessions)
  * side by side in its place, each with its share of the cores: a batch goes to the thread with the fewest batches
@@ -54,32 +75,17 @@ type Ready = Extract<WorkerMessage, { type: 'ready' }>;
  */
 export class InferenceWorker {
   private nextId = 0;
-  private readonly pending = new Map<
-    number,
-    {
-      resolve: (o: InferenceOutput) => void;
-      reject: (e: Error) => void;
-      dims: number[];
-      thread: number;
-      settled?: () => void;
-    }
-  >();
-  /** the threads, in the order they joined */
-  private readonly threads: Worker[] = [];
-  /** whether each thread takes batches (the first stops when the sessions grown beside it join) */
-  private readonly active: boolean[] = [];
-  /** batches sent to each thread and not answered yet */
-  private readonly queued: number[] = [];
-  /** batches sent to each thread since it joined */
-  private readonly sent: number[] = [];
-  /** the thread the last batch went to (leastQueued) */
+  private readonly pending = new Map<number, Pending>();
+  /** the sessions, in the order they joined */
+  private readonly all: Session[] = [];
+  /** the index of the session the last batch went to (leastQueued) */
   private lastSent = -1;
   /** threads still opening their session (grow) */
   private readonly opening = new Set<Worker>();
   private growing: Promise<string | undefined> | undefined;
   private closed = false;
-  /** which thread made an output (its buffer goes back there: recycle) */
-  private readonly madeBy = new WeakMap<ArrayBufferLike, number>();
+  /** which session made an output (its buffer goes back there: recycle) */
+  private readonly madeBy = new WeakMap<ArrayBufferLike, Session>();
   private exitError: Error | undefined;
   /** batch inputs the threads handed back, for the next batches (buffers.ts) */
   private readonly inputBuffers = new TransferPool();
@@ -120,22 +126,19 @@ export class InferenceWorker {
 
   /** A thread whose session is open takes batches from now on. */
   private join(thread: Worker): void {
-    const t = this.threads.length;
-    this.threads.push(thread);
-    this.active.push(true);
-    this.queued.push(0);
-    this.sent.push(0);
+    const session: Session = { thread, active: true, queued: 0, sent: 0 };
+    this.all.push(session);
     thread.on('message', (m: WorkerMessage) => {
       if (m.type !== 'result' && m.type !== 'error') return;
       if (m.type === 'result' && m.input) this.inputBuffers.give(m.input);
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
-      this.queued[p.thread]--;
+      session.queued--;
       p.settled?.();
-      if (!this.active[p.thread] && this.queued[p.thread] === 0) void stop(thread);
+      if (!session.active && session.queued === 0) void stop(thread);
       if (m.type === 'result') {
-        if (!(m.data.buffer instanceof SharedArrayBuffer)) this.madeBy.set(m.data.buffer, t);
+        if (!(m.data.buffer instanceof SharedArrayBuffer)) this.madeBy.set(m.data.buffer, session);
         p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
       } else p.reject(new InferenceRunError(m.error, p.dims));
     });
@@ -143,7 +146,7 @@ export class InferenceWorker {
     // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
     thread.on('exit', (code) => {
       // the first session, closed once the sessions grown in its place have joined, ends as it should
-      if (!this.active[t]) return;
+      if (!session.active) return;
       this.failAll(
         new Error(
           `the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`,
@@ -154,7 +157,7 @@ export class InferenceWorker {
 
   /** Sessions taking batches now. */
   get sessions(): number {
-    return this.active.filter(Boolean).length;
+    return this.all.filter((s) => s.active).length;
   }
 
   /** Sessions the settings ask for (grow opens them). */
@@ -164,7 +167,7 @@ export class InferenceWorker {
 
   /** Batches sent to each session taking batches now. */
   get batchesPerSession(): number[] {
-    return this.sent.filter((_, t) => this.active[t]);
+    return this.all.filter((s) => s.active).map((s) => s.sent);
   }
 
   /**
@@ -198,7 +201,7 @@ export class InferenceWorker {
 
   private async openSideBySide(): Promise<string | undefined> {
     const count = this.sessionsAsked;
-    if (count <= 1 || this.threads.length > 1) return undefined;
+    if (count <= 1 || this.all.length > 1) return undefined;
     const threads =
       this.init.intraOpThreads || (this.provider === 'cpu' ? Math.max(1, Math.floor(defaultCpuThreads() / count)) : 0);
     const init: WorkerInit = { ...this.init, providers: [this.provider], intraOpThreads: threads };
@@ -225,9 +228,10 @@ export class InferenceWorker {
       await Promise.all(opened.map((t) => t.terminate()));
       return why;
     }
-    this.active[0] = false;
+    const [first] = this.all;
+    first.active = false;
     for (const t of opened) this.join(t);
-    if (this.queued[0] === 0) await stop(this.threads[0]);
+    if (first.queued === 0) await stop(first.thread);
     return undefined;
   }
 
@@ -277,14 +281,23 @@ export class InferenceWorker {
     const id = this.nextId++;
     if (pixelwise?.colourTable && data instanceof Uint8Array && dims[3] === 3)
       return this.runThroughTable(id, inputName, outputName, data, dims, pixelwise.rowsPerRun, modelDims);
-    const thread = this.leastQueued();
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, dims: modelDims, thread });
-      this.queued[thread]++;
-      this.sent[thread]++;
       const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun: pixelwise?.rowsPerRun };
-      this.threads[thread].postMessage(req, [data.buffer as ArrayBuffer]);
+      this.send(this.leastQueued(), req, { resolve, reject, dims: modelDims }, [data.buffer as ArrayBuffer]);
     });
+  }
+
+  /** A request to `session`'s thread, answered through `pending` (the thread's message handler settles it). */
+  private send(
+    session: Session,
+    req: RunRequest,
+    answer: Omit<Pending, 'session'>,
+    transfer: ArrayBuffer[] = [],
+  ): void {
+    this.pending.set(req.id, { ...answer, session });
+    session.queued++;
+    session.sent++;
+    session.thread.postMessage(req, transfer);
   }
 
   /**
@@ -292,15 +305,15 @@ export class InferenceWorker {
    * taken in order, oldest first, so a tie broken always the same way can queue two batches on one thread while the
    * other runs dry.
    */
-  private leastQueued(): number {
-    const n = this.queued.length;
+  private leastQueued(): Session {
+    const n = this.all.length;
     let best = -1;
     for (let i = 1; i <= n; i++) {
       const t = (this.lastSent + i) % n;
-      if (this.active[t] && (best < 0 || this.queued[t] < this.queued[best])) best = t;
+      if (this.all[t].active && (best < 0 || this.all[t].queued < this.all[best].queued)) best = t;
     }
     this.lastSent = best;
-    return best;
+    return this.all[best];
   }
 
   /**
@@ -338,13 +351,10 @@ export class InferenceWorker {
         inputs.give(input);
         lookUps.give(lookUp);
       };
-      // the table learns in the first thread's session
-      this.pending.set(id, { resolve, reject, dims: modelDims, thread: 0, settled });
-      this.queued[0]++;
-      this.sent[0]++;
       const colourTable = { colours: this.colourTable!.buffer, lookUp, output };
       const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun, colourTable };
-      this.threads[0].postMessage(req);
+      // the table learns in the first thread's session
+      this.send(this.all[0], req, { resolve, reject, dims: modelDims, settled });
     });
   }
 
@@ -377,17 +387,16 @@ export class InferenceWorker {
     }
     const buffer = wholeBuffer(out.data);
     if (!buffer || this.exitError) return;
-    const made = this.madeBy.get(buffer) ?? 0;
+    const made = this.madeBy.get(buffer) ?? this.all[0];
     // a session closed since keeps no buffers
-    if (!this.active[made]) return;
-    const thread = this.threads[made];
-    thread.postMessage({ type: 'recycle', buffer } satisfies RecycleRequest, [buffer]);
+    if (!made.active) return;
+    made.thread.postMessage({ type: 'recycle', buffer } satisfies RecycleRequest, [buffer]);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.opening].map((t) => t.terminate()));
-    await Promise.all(this.threads.filter((_, t) => this.active[t]).map(stop));
+    await Promise.all(this.all.filter((s) => s.active).map((s) => stop(s.thread)));
   }
 }
 

@@ -50,8 +50,11 @@ export async function embedTiles(
   model: OpenedModel,
   batchSize: number,
   log?: Logger,
-  /** grow: open the sessions asked side by side (GROW_AT_TILES), which take the batches from the first once open */
-  o: { grow?: boolean } = {},
+  /**
+   * tilesBefore: the tiles this process embedded before this slide; given, the sessions asked side by side open once
+   * it and this slide's tiles reach GROW_AT_TILES, and take the batches from the first once open
+   */
+  o: { tilesBefore?: number } = {},
 ): Promise<Embeddings> {
   const { card, worker } = model;
   const size = card.input.size;
@@ -64,8 +67,10 @@ export async function embedTiles(
     card,
     worker.outputs.find((o) => o.name === card.output.name),
   );
-  const progress = log?.progress('embed', countTiles(inputPath), 'tiles');
-  if (o.grow && worker.sessions < worker.sessionsAsked)
+  const total = countTiles(inputPath);
+  const progress = log?.progress('embed', total, 'tiles');
+  const grow = o.tilesBefore !== undefined && o.tilesBefore + (total ?? 0) >= GROW_AT_TILES;
+  if (grow && worker.sessions < worker.sessionsAsked)
     void worker
       .grow()
       .then((why) => why && log?.warn('the sessions side by side did not open; one serves on', { why }));

@@ -9,10 +9,10 @@ import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
 import { aheadInputPath, inputPath, slideIdOf } from '../../shared/pfs.js';
 import { type StageContext, stageMain, type StageOptions } from '../../shared/stage-main.js';
-import { countTiles, tilesRecordIn } from '../../shared/tile-record.js';
+import { tilesRecordIn } from '../../shared/tile-record.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
 import { embedSessionSettings, readEmbedConfig } from './config.js';
-import { embedTiles, GROW_AT_TILES, warmUp, writeEmbeddings } from './embed.js';
+import { embedTiles, warmUp, writeEmbeddings } from './embed.js';
 
 const STAGE = 'embed';
 
@@ -62,8 +62,7 @@ async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
     work: async (model) => {
       const input = tilesRecordIn(tilesDir, 'normalize');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
-      const tiles = countTiles(input) ?? 0;
-      const e = await embedTiles(input, model, batchSize, log, { grow: tilesEmbedded + tiles >= GROW_AT_TILES });
+      const e = await embedTiles(input, model, batchSize, log, { tilesBefore: tilesEmbedded });
       tilesEmbedded += e.n;
       writeEmbeddings(join(env.outDir, slide, EMBEDDINGS_FILE), e, model, slide);
       log.info('embedded', {
