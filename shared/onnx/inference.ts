@@ -2,6 +2,9 @@
  * The main thread's side of the inference worker: start it (a session with provider fallback), check nothing
  * blocks, send batches, get outputs back. Buffers move between threads without copies (transferred).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { TensorInfo } from './card.js';
 import { inputDimsProblem, modelInputDims, type PixelIoRequest } from './pixel-io.js';
@@ -9,7 +12,7 @@ import { defaultCpuThreads, type ProviderAttempt, type SessionSettings } from '.
 import { SharedPool, TransferPool, wholeBuffer } from './buffers.js';
 import { ChunkedLookUp } from './chunked-lookup.js';
 import { ColourTable } from './colour-table.js';
-import type { PixelIoState, RecycleRequest, RunRequest, WorkerInit, WorkerMessage } from './worker.js';
+import type { OptimizedGraph, PixelIoState, RecycleRequest, RunRequest, WorkerInit, WorkerMessage } from './worker.js';
 
 export interface InferenceOutput {
   /** float32, or uint8 pixels from a model wrapped for pixel output */
@@ -96,6 +99,11 @@ export class InferenceWorker {
   /** batches sent through the table and not answered yet, oldest first */
   private readonly tableBatches: { batch: ChunkedLookUp; pixels: Uint8Array; out: Uint8Array }[] = [];
 
+  /** the first session's optimized graph, for the sessions grow opens (removed once they have) */
+  private optimized: OptimizedGraph | undefined;
+  /** what the sessions grow opened read: the first session's optimized graph, or the model (grow's log says) */
+  grownFrom: 'optimized graph' | 'model' | undefined;
+
   readonly provider: string;
   readonly attempts: ProviderAttempt[];
   readonly inputs: TensorInfo[];
@@ -115,6 +123,8 @@ export class InferenceWorker {
     this.inputs = ready.inputs as TensorInfo[];
     this.outputs = ready.outputs as TensorInfo[];
     this.pixelIo = ready.pixelIo;
+    if (ready.optimized)
+      this.optimized = { path: ready.optimized, inputs: this.inputs, outputs: this.outputs, pixelIo: this.pixelIo };
     this.join(first);
   }
 
@@ -175,15 +185,18 @@ export class InferenceWorker {
    * with every provider's error when none starts. The sessions asked side by side open on grow().
    */
   static async start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
-    const init: WorkerInit = { modelPath, ...settings, pixelIo };
+    const saveOptimizedTo = (settings.sessions ?? 1) > 1 ? scratchGraphPath() : undefined;
+    const init: WorkerInit = { modelPath, ...settings, pixelIo, saveOptimizedTo };
     // read by the TensorRT provider from the process's environment when it builds its engine; set here, on the main
     // thread, where process.env writes reach the C environment (a worker's process.env is its own copy)
     if (settings.fp16 && settings.providers.includes('tensorrt')) process.env.ORT_TENSORRT_FP16_ENABLE = '1';
     const thread = startThread(init);
     const opened = await ready(thread, modelPath).catch(async (err: unknown) => {
       await thread.terminate();
+      removeScratchGraph(saveOptimizedTo);
       throw err;
     });
+    if (!opened.optimized) removeScratchGraph(saveOptimizedTo);
     return new InferenceWorker(thread, opened, init, opened.pixelIo?.used ? pixelIo : undefined);
   }
 
@@ -195,8 +208,13 @@ export class InferenceWorker {
    * returns the first's promise.
    */
   grow(): Promise<string | undefined> {
-    this.growing ??= this.openSideBySide();
+    this.growing ??= this.openSideBySide().finally(() => this.dropOptimized());
     return this.growing;
+  }
+
+  private dropOptimized(): void {
+    removeScratchGraph(this.optimized?.path);
+    this.optimized = undefined;
   }
 
   private async openSideBySide(): Promise<string | undefined> {
@@ -204,7 +222,14 @@ export class InferenceWorker {
     if (count <= 1 || this.all.length > 1) return undefined;
     const threads =
       this.init.intraOpThreads || (this.provider === 'cpu' ? Math.max(1, Math.floor(defaultCpuThreads() / count)) : 0);
-    const init: WorkerInit = { ...this.init, providers: [this.provider], intraOpThreads: threads };
+    // the first session's optimized graph, when it wrote one, opens without the model's read, wrap and optimization
+    const init: WorkerInit = {
+      ...this.init,
+      providers: [this.provider],
+      intraOpThreads: threads,
+      saveOptimizedTo: undefined,
+      optimized: this.optimized,
+    };
     const opened = Array.from({ length: count }, () => startThread(init));
     for (const t of opened) this.opening.add(t);
     const answers = await Promise.allSettled(opened.map((t) => ready(t, init.modelPath)));
@@ -229,6 +254,9 @@ export class InferenceWorker {
       return why;
     }
     const [first] = this.all;
+    this.grownFrom = answers.every((a) => a.status === 'fulfilled' && a.value.openedGraph)
+      ? 'optimized graph'
+      : 'model';
     first.active = false;
     for (const t of opened) this.join(t);
     if (first.queued === 0) await stop(first.thread);
@@ -395,9 +423,39 @@ export class InferenceWorker {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.dropOptimized();
     await Promise.all([...this.opening].map((t) => t.terminate()));
     await Promise.all(this.all.filter((s) => s.active).map((s) => stop(s.thread)));
   }
+}
+
+/** Scratch folders of optimized graphs not removed yet: removed at the latest when the process exits. */
+const scratchGraphs = new Set<string>();
+let removedOnExit = false;
+
+/** A path for a session's optimized graph, in a scratch folder of its own; undefined when none can be made. */
+function scratchGraphPath(): string | undefined {
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'tessella-graph-'));
+  } catch {
+    return undefined; // no writable scratch: the sessions grown open the model themselves
+  }
+  if (!removedOnExit) {
+    removedOnExit = true;
+    process.once('exit', () => {
+      for (const d of scratchGraphs) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  scratchGraphs.add(dir);
+  return join(dir, 'optimized.onnx');
+}
+
+function removeScratchGraph(path: string | undefined): void {
+  if (!path) return;
+  const dir = dirname(path);
+  rmSync(dir, { recursive: true, force: true });
+  scratchGraphs.delete(dir);
 }
 
 /** A thread for `init`: one started ahead (prewarm) when there is one, else a new one. */

@@ -2,7 +2,7 @@
  * The inference worker thread: owns one ONNX Runtime session so `session.run` (which blocks its thread) never
  * stalls the stage's event loop; the main thread decodes the next batch meanwhile. Messages: see inference.ts.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from './card.js';
@@ -18,6 +18,17 @@ export interface WorkerInit extends SessionSettings {
   modelPath: string;
   /** Open the model wrapped to take (and for images give) uint8 pixels, when it can be. */
   pixelIo?: PixelIoRequest;
+  /** Where to write the session's optimized graph, when it opens on CPU, for sessions opened beside it later. */
+  saveOptimizedTo?: string;
+  /** Open this graph, another session's optimized one, as it is, in place of the model: see GraphReuse. */
+  optimized?: OptimizedGraph;
+}
+/** A session's optimized graph (the path its 'ready' named) and what that session reported of its tensors. */
+export interface OptimizedGraph {
+  path: string;
+  inputs: TensorInfo[];
+  outputs: TensorInfo[];
+  pixelIo?: PixelIoState;
 }
 /** Whether the session takes pixels (pixel-io.ts), and why not when it was asked to and does not. */
 export interface PixelIoState {
@@ -59,6 +70,10 @@ export type WorkerMessage =
       inputs: unknown[];
       outputs: unknown[];
       pixelIo?: PixelIoState;
+      /** where the optimized graph was written (saveOptimizedTo), when it was */
+      optimized?: string;
+      /** whether the session opened the graph it was given (WorkerInit.optimized) rather than the model */
+      openedGraph?: boolean;
     }
   | { type: 'failed'; error: string; attempts: { provider: string; error?: string }[] }
   /** `input`: the request's buffer, handed back for a later batch's input (buffers.ts) */
@@ -71,6 +86,8 @@ export type WorkerMessage =
       coloursRun?: number;
     }
   | { type: 'error'; id: number; error: string };
+
+type Ready = Extract<WorkerMessage, { type: 'ready' }>;
 
 const port = parentPort!;
 /** Set when the thread was started with its model; a spare started ahead gets it in an 'init' message. */
@@ -91,35 +108,63 @@ async function openWrapped(req: PixelIoRequest): Promise<{
   }
   if ('reason' in wrapped) return { state: { used: false, reason: wrapped.reason } };
   try {
-    const opened = await openSession(wrapped.model, init, `${init.modelPath} (wrapped for pixel input)`);
+    const opened = await openSession(wrapped.model, init, `${init.modelPath} (wrapped for pixel input)`, {
+      saveTo: init.saveOptimizedTo,
+    });
     return { opened, declared: wrapped.declared, state: { used: true } };
   } catch (err) {
     return { state: { used: false, reason: `ONNX Runtime did not open the wrapped model: ${(err as Error).message}` } };
   }
 }
 
+/**
+ * A session of another's optimized graph, reported as that session was; undefined when ONNX Runtime does not open it
+ * (the file gone from the scratch folder, say): the model is then opened as the first session opened it.
+ */
+async function openOptimized(graph: OptimizedGraph): Promise<OpenedSession | undefined> {
+  try {
+    return await openSession(graph.path, init, `${graph.path} (the first session's optimized graph)`, {
+      optimized: true,
+    });
+  } catch {
+    return undefined;
+  }
+}
+
 async function start(): Promise<void> {
+  const graph = init.optimized;
+  const reused = graph && (await openOptimized(graph));
+  if (graph && reused) {
+    const { inputs, outputs, pixelIo } = graph;
+    serve(reused, { inputs, outputs, pixelIo, openedGraph: true });
+    return;
+  }
   const wrapped = init.pixelIo ? await openWrapped(init.pixelIo) : undefined;
   let opened = wrapped?.opened;
   if (!opened) {
     try {
-      opened = await openSession(init.modelPath, init);
+      opened = await openSession(init.modelPath, init, undefined, { saveTo: init.saveOptimizedTo });
     } catch (err) {
       const attempts = err instanceof ProviderError ? err.attempts : [];
       port.postMessage({ type: 'failed', error: (err as Error).message, attempts } satisfies WorkerMessage);
       return;
     }
   }
-  const { session, provider, attempts } = opened;
-  port.postMessage({
-    type: 'ready',
-    provider,
-    attempts,
+  const { session } = opened;
+  const saved = init.saveOptimizedTo && existsSync(init.saveOptimizedTo) ? init.saveOptimizedTo : undefined;
+  serve(opened, {
     // a wrapped model is checked against its card as the model it wraps declares itself
     inputs: wrapped?.declared?.inputs ?? tensorInfos(session.inputMetadata),
     outputs: wrapped?.declared?.outputs ?? tensorInfos(session.outputMetadata),
     pixelIo: wrapped?.state,
-  } satisfies WorkerMessage);
+    optimized: saved,
+  });
+}
+
+/** Says the session is ready (with what it takes and gives) and runs the requests that come. */
+function serve(opened: OpenedSession, report: Omit<Ready, 'type' | 'provider' | 'attempts'>): void {
+  const { session, provider, attempts } = opened;
+  port.postMessage({ type: 'ready', provider, attempts, ...report } satisfies WorkerMessage);
 
   // float16 inputs take floats converted here (the stage fills float32); float16 outputs go back as float32
   const halfInputs = new Set(

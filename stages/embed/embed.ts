@@ -28,9 +28,10 @@ import { countTiles } from '../../shared/tile-record.js';
 /**
  * Tiles (a slide's, or a process's slides' together) from which embed opens its sessions side by side
  * (SessionSettings.sessions; InferenceWorker.grow): on CPU two of one thread each in place of one of both cores,
- * ~1 ms of CPU and ~15% of the loop's time less a tile, for ~0.9 s of CPU to open them (B0's wrap and session,
- * twice). They open beside the slide's first batches, which the first session runs, and stay open for the process's
- * later slides.
+ * ~0.5 ms of CPU and 7-14% of the loop's time less a tile (1,772 tiles, a quiet host), for ~0.5 s of CPU to open
+ * them (two threads, each opening the first session's optimized graph) and ~0.3 s each for their first, cold batch.
+ * They open beside the slide's first batches, which the first session runs, and stay open for the process's later
+ * slides. A 700-tile loop gained 0.96-1.12x, a 443-tile one lost (0.78-0.92x).
  */
 export const GROW_AT_TILES = 1000;
 
@@ -73,7 +74,12 @@ export async function embedTiles(
   if (grow && worker.sessions < worker.sessionsAsked)
     void worker
       .grow()
-      .then((why) => why && log?.warn('the sessions side by side did not open; one serves on', { why }));
+      .then((why) =>
+        why
+          ? log?.warn('the sessions side by side did not open; one serves on', { why })
+          : worker.grownFrom &&
+            log?.info('sessions side by side', { sessions: worker.sessions, from: worker.grownFrom }),
+      );
   const pixelIo = model.pixelIo;
   // a tile's pixels (or sums) are copied into the batch's input when it runs: their buffer then serves a later tile
   const tilePixels = new BufferPool(2 * batchSize);

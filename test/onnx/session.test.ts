@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
 import { InferenceWorker } from '../../shared/onnx/inference.js';
 import { ModelMismatchError, openModel } from '../../shared/onnx/model.js';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import {
   checkProviders,
@@ -14,6 +14,7 @@ import {
   providerMissing,
 } from '../../shared/onnx/providers.js';
 import { tempDir } from '../helpers/dirs.js';
+import { fixtureModel, fixtureModelMissing } from './helpers.js';
 
 describe('sessions: provider fallback and the inference worker', () => {
   const tmp = tempDir('session');
@@ -107,6 +108,88 @@ describe('sessions: provider fallback and the inference worker', () => {
     } finally {
       await worker.close();
     }
+  });
+
+  it("sessions grown open the first session's optimized graph, kept in a scratch folder until they have", async () => {
+    const scratch = join(tmp.dir, 'scratch');
+    mkdirSync(scratch, { recursive: true });
+    const graphs = () => readdirSync(scratch).filter((d) => d.startsWith('tessella-graph-'));
+    const settings = { providers: ['cpu'], sessions: 2, intraOpThreads: 1, interOpThreads: 0 };
+    const model = join(tmp.dir, 'normalize', 'model.onnx');
+    const shifted = async (worker: InferenceWorker) => {
+      const out = await worker.run('input', 'output', new Float32Array(3 * 2 * 2).fill(0), [1, 3, 2, 2]);
+      assert.ok(Math.abs(out.data[0] - 20 / 127.5) < 1e-6, `${out.data[0]}`);
+    };
+    const tmpdir = process.env.TMPDIR;
+    process.env.TMPDIR = scratch;
+    try {
+      const worker = await InferenceWorker.start(model, settings);
+      assert.equal(graphs().length, 1);
+      assert.deepEqual(readdirSync(join(scratch, graphs()[0])), ['optimized.onnx']);
+      assert.equal(await worker.grow(), undefined);
+      assert.deepEqual([worker.sessions, worker.grownFrom, graphs()], [2, 'optimized graph', []]);
+      await shifted(worker);
+      await worker.close();
+
+      // the graph gone (a scratch cleaner, say): the sessions open the model as the first did
+      const orphan = await InferenceWorker.start(model, settings);
+      rmSync(join(scratch, graphs()[0], 'optimized.onnx'));
+      assert.equal(await orphan.grow(), undefined);
+      assert.deepEqual([orphan.sessions, orphan.grownFrom, graphs()], [2, 'model', []]);
+      await shifted(orphan);
+      await orphan.close();
+
+      // never grown: the folder goes with close(); one session asked: none is made
+      const small = await InferenceWorker.start(model, settings);
+      await small.close();
+      const single = await InferenceWorker.start(model, { ...settings, sessions: 1 });
+      assert.deepEqual(graphs(), []);
+      await single.close();
+    } finally {
+      if (tmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdir;
+    }
+  });
+
+  /** A convolutional model's output for one batch from the first session, and from a session grown from its graph. */
+  async function beforeAndAfterGrowing(model: string): Promise<Float32Array[]> {
+    const worker = await InferenceWorker.start(model, {
+      providers: ['cpu'],
+      sessions: 2,
+      // as embed opens them: the first of every core, the grown of their share
+      intraOpThreads: 0,
+      interOpThreads: 0,
+    });
+    try {
+      const x = Float32Array.from({ length: 2 * 3 * 224 * 224 }, (_, i) => ((i * 7919) % 1021) / 1021 - 0.5);
+      const first = await worker.run('input', 'features', x.slice(), [2, 3, 224, 224]);
+      assert.equal(await worker.grow(), undefined);
+      assert.equal(worker.grownFrom, 'optimized graph');
+      const grown = await worker.run('input', 'features', x.slice(), [2, 3, 224, 224]);
+      return [first.data as Float32Array, grown.data as Float32Array];
+    } finally {
+      await worker.close();
+    }
+  }
+
+  it("a session of the optimized graph computes the first session's bits (the tiny CNN)", async () => {
+    const [first, grown] = await beforeAndAfterGrowing(join(tmp.dir, 'embed', 'model.onnx'));
+    assert.ok(first.length > 0);
+    assert.deepEqual(
+      Buffer.from(grown.buffer, grown.byteOffset, grown.byteLength),
+      Buffer.from(first.buffer, first.byteOffset, first.byteLength),
+    );
+  });
+
+  it("a session of the optimized graph computes the first session's bits (EfficientNet-B0)", {
+    skip: fixtureModelMissing,
+  }, async () => {
+    const [first, grown] = await beforeAndAfterGrowing(fixtureModel);
+    assert.equal(first.length, 2 * 1280 * 7 * 7);
+    assert.deepEqual(
+      Buffer.from(grown.buffer, grown.byteOffset, grown.byteLength),
+      Buffer.from(first.buffer, first.byteOffset, first.byteLength),
+    );
   });
 
   it('sessions that do not all open fail the start with the reason', async () => {
