@@ -2,7 +2,7 @@
  * The main thread's side of the inference worker: start it (a session with provider fallback), check nothing
  * blocks, send batches, get outputs back. Buffers move between threads without copies (transferred).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -99,8 +99,8 @@ export class InferenceWorker {
   /** batches sent through the table and not answered yet, oldest first */
   private readonly tableBatches: { batch: ChunkedLookUp; pixels: Uint8Array; out: Uint8Array }[] = [];
 
-  /** the first session's optimized graph, for the sessions grow opens (removed once they have) */
-  private optimized: OptimizedGraph | undefined;
+  /** the first session's optimized graph, for the sessions grow opens (closed once they have) */
+  private optimized: (OptimizedGraph & { fd: number }) | undefined;
   /** what the sessions grow opened read: the first session's optimized graph, or the model (grow's log says) */
   grownFrom: 'optimized graph' | 'model' | undefined;
 
@@ -117,14 +117,15 @@ export class InferenceWorker {
     private readonly init: WorkerInit,
     /** what the session was wrapped for, when it was */
     private readonly pixelRequest?: PixelIoRequest,
+    /** the first session's optimized graph, held open (heldGraph) */
+    graph?: { path: string; fd: number },
   ) {
     this.provider = ready.provider;
     this.attempts = ready.attempts;
     this.inputs = ready.inputs as TensorInfo[];
     this.outputs = ready.outputs as TensorInfo[];
     this.pixelIo = ready.pixelIo;
-    if (ready.optimized)
-      this.optimized = { path: ready.optimized, inputs: this.inputs, outputs: this.outputs, pixelIo: this.pixelIo };
+    if (graph) this.optimized = { ...graph, inputs: this.inputs, outputs: this.outputs, pixelIo: this.pixelIo };
     this.join(first);
   }
 
@@ -191,13 +192,18 @@ export class InferenceWorker {
     // thread, where process.env writes reach the C environment (a worker's process.env is its own copy)
     if (settings.fp16 && settings.providers.includes('tensorrt')) process.env.ORT_TENSORRT_FP16_ENABLE = '1';
     const thread = startThread(init);
-    const opened = await ready(thread, modelPath).catch(async (err: unknown) => {
+    let opened: Ready;
+    let graph: { path: string; fd: number } | undefined;
+    try {
+      opened = await ready(thread, modelPath);
+      if (opened.optimized && saveOptimizedTo) graph = heldGraph(saveOptimizedTo);
+    } catch (err) {
       await thread.terminate();
-      removeScratchGraph(saveOptimizedTo);
       throw err;
-    });
-    if (!opened.optimized) removeScratchGraph(saveOptimizedTo);
-    return new InferenceWorker(thread, opened, init, opened.pixelIo?.used ? pixelIo : undefined);
+    } finally {
+      removeScratchGraph(saveOptimizedTo);
+    }
+    return new InferenceWorker(thread, opened, init, opened.pixelIo?.used ? pixelIo : undefined, graph);
   }
 
   /**
@@ -213,7 +219,7 @@ export class InferenceWorker {
   }
 
   private dropOptimized(): void {
-    removeScratchGraph(this.optimized?.path);
+    if (this.optimized) closeSync(this.optimized.fd);
     this.optimized = undefined;
   }
 
@@ -429,33 +435,35 @@ export class InferenceWorker {
   }
 }
 
-/** Scratch folders of optimized graphs not removed yet: removed at the latest when the process exits. */
-const scratchGraphs = new Set<string>();
-let removedOnExit = false;
-
-/** A path for a session's optimized graph, in a scratch folder of its own; undefined when none can be made. */
+/**
+ * A path for the first session's optimized graph, in a scratch folder of its own (ONNX Runtime writes the graph only
+ * to a file); undefined where heldGraph cannot hold it, or no folder can be made.
+ */
 function scratchGraphPath(): string | undefined {
-  let dir: string;
+  if (!existsSync('/proc/self/fd')) return undefined;
   try {
-    dir = mkdtempSync(join(tmpdir(), 'tessella-graph-'));
+    return join(mkdtempSync(join(tmpdir(), 'tessella-graph-')), 'optimized.onnx');
   } catch {
     return undefined; // no writable scratch: the sessions grown open the model themselves
   }
-  if (!removedOnExit) {
-    removedOnExit = true;
-    process.once('exit', () => {
-      for (const d of scratchGraphs) rmSync(d, { recursive: true, force: true });
-    });
+}
+
+/**
+ * The graph at `path` held open, and a path that opens it once its folder is gone: the folder is removed as soon as
+ * the first session is open, so that a process killed later (the engine ends its processes with SIGKILL) leaves
+ * nothing behind. On Linux /proc/self/fd/N opens the file anew, with its own offset, for each grown session.
+ */
+function heldGraph(path: string): { path: string; fd: number } | undefined {
+  try {
+    const fd = openSync(path, 'r');
+    return { path: `/proc/self/fd/${fd}`, fd };
+  } catch {
+    return undefined;
   }
-  scratchGraphs.add(dir);
-  return join(dir, 'optimized.onnx');
 }
 
 function removeScratchGraph(path: string | undefined): void {
-  if (!path) return;
-  const dir = dirname(path);
-  rmSync(dir, { recursive: true, force: true });
-  scratchGraphs.delete(dir);
+  if (path) rmSync(dirname(path), { recursive: true, force: true });
 }
 
 /** A thread for `init`: one started ahead (prewarm) when there is one, else a new one. */

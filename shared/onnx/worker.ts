@@ -23,7 +23,7 @@ export interface WorkerInit extends SessionSettings {
   /** Open this graph, another session's optimized one, as it is, in place of the model: see GraphReuse. */
   optimized?: OptimizedGraph;
 }
-/** A session's optimized graph (the path its 'ready' named) and what that session reported of its tensors. */
+/** A session's optimized graph (a path that opens it) and what that session reported of its tensors. */
 export interface OptimizedGraph {
   path: string;
   inputs: TensorInfo[];
@@ -70,8 +70,8 @@ export type WorkerMessage =
       inputs: unknown[];
       outputs: unknown[];
       pixelIo?: PixelIoState;
-      /** where the optimized graph was written (saveOptimizedTo), when it was */
-      optimized?: string;
+      /** whether the optimized graph was written to saveOptimizedTo */
+      optimized?: boolean;
       /** whether the session opened the graph it was given (WorkerInit.optimized) rather than the model */
       openedGraph?: boolean;
     }
@@ -118,12 +118,12 @@ async function openWrapped(req: PixelIoRequest): Promise<{
 }
 
 /**
- * A session of another's optimized graph, reported as that session was; undefined when ONNX Runtime does not open it
- * (the file gone from the scratch folder, say): the model is then opened as the first session opened it.
+ * A session of another's optimized graph, reported as that session was; undefined when ONNX Runtime does not open it:
+ * the model is then opened as the first session opened it.
  */
 async function openOptimized(graph: OptimizedGraph): Promise<OpenedSession | undefined> {
   try {
-    return await openSession(graph.path, init, `${graph.path} (the first session's optimized graph)`, {
+    return await openSession(graph.path, init, `${init.modelPath} (the first session's optimized graph)`, {
       optimized: true,
     });
   } catch {
@@ -151,13 +151,12 @@ async function start(): Promise<void> {
     }
   }
   const { session } = opened;
-  const saved = init.saveOptimizedTo && existsSync(init.saveOptimizedTo) ? init.saveOptimizedTo : undefined;
   serve(opened, {
     // a wrapped model is checked against its card as the model it wraps declares itself
     inputs: wrapped?.declared?.inputs ?? tensorInfos(session.inputMetadata),
     outputs: wrapped?.declared?.outputs ?? tensorInfos(session.outputMetadata),
     pixelIo: wrapped?.state,
-    optimized: saved,
+    optimized: !!init.saveOptimizedTo && existsSync(init.saveOptimizedTo),
   });
 }
 
