@@ -505,6 +505,20 @@ function ready(thread: Worker, modelPath: string): Promise<Ready> {
   });
 }
 
+/** How runOverlapped keeps its batches moving. */
+export interface OverlapOptions {
+  /** batches in the worker at once: a number, or asked before each batch (an InferenceWorker's sessions grow) */
+  depth?: number | (() => number);
+  /** work this thread can do while it waits for the oldest batch's result (InferenceWorker.lookUpWhileWaiting) */
+  whileWaiting?: () => void;
+  /**
+   * Ask for the next batch as soon as one arrives, so that it is produced while this one is sent and the oldest
+   * consumed: for batches made off this thread (JPEG tiles decoding on libuv's threads). Batches made on this thread
+   * gain nothing, and hold one more batch's buffers.
+   */
+  prefetch?: boolean;
+}
+
 /**
  * Keep up to `depth` batches in the worker while the next ones are produced: with depth 2, batch k+1 is
  * decoded while batch k runs, and batch k's results are written while batch k+1 runs. Results are consumed
@@ -514,10 +528,7 @@ export async function runOverlapped<B, R>(
   batches: AsyncIterable<B>,
   infer: (batch: B) => Promise<R>,
   consume: (batch: B, result: R) => Promise<void> | void,
-  /** a number, or asked before each batch (an InferenceWorker's sessions grow while batches run) */
-  depth: number | (() => number) = 2,
-  /** work this thread can do while it waits for the oldest batch's result (InferenceWorker.lookUpWhileWaiting) */
-  whileWaiting?: () => void,
+  { depth = 2, whileWaiting, prefetch = false }: OverlapOptions = {},
 ): Promise<void> {
   const inflight: { batch: B; result: Promise<R> }[] = [];
   const next = async () => {
@@ -525,15 +536,25 @@ export async function runOverlapped<B, R>(
     whileWaiting?.();
     await consume(first.batch, await first.result);
   };
+  const source = batches[Symbol.asyncIterator]();
   try {
-    for await (const batch of batches) {
+    let coming = source.next();
+    for (;;) {
+      coming.catch(() => {}); // awaited below; avoid an unhandled rejection meanwhile
+      const got = await coming;
+      if (got.done) break;
+      const batch = got.value;
+      if (prefetch) coming = source.next();
       const result = infer(batch);
       result.catch(() => {}); // awaited below, in order; avoid an unhandled rejection meanwhile
       inflight.push({ batch, result });
       while (inflight.length >= (typeof depth === 'number' ? depth : depth())) await next();
+      if (!prefetch) coming = source.next();
     }
     while (inflight.length) await next();
   } finally {
+    // a source left early (an error) closes its file; a batch asked for ahead is made first
+    await source.return?.(undefined)?.catch(() => {});
     // Let batches still running settle before the caller closes the worker.
     await Promise.allSettled(inflight.map((f) => f.result));
   }

@@ -171,4 +171,55 @@ describe('tensors, pooling, resizing', () => {
     assert.deepEqual(consumed, [0, 0, 1, 10, 2, 20, 3, 30, 4, 40, 5, 50]);
     assert.equal(peak, 2);
   });
+
+  it('runOverlapped with prefetch asks for the next batch before consuming the oldest, the order kept', async () => {
+    for (const prefetch of [false, true]) {
+      const events: string[] = [];
+      async function* source() {
+        for (let i = 0; i < 4; i++) {
+          events.push(`made ${i}`);
+          yield i;
+        }
+      }
+      await runOverlapped(
+        source(),
+        async (b) => b * 10,
+        (b, r) => void events.push(`consumed ${b}:${r}`),
+        { depth: 2, prefetch },
+      );
+      const at = (e: string) => events.indexOf(e);
+      assert.deepEqual(
+        events.filter((e) => e.startsWith('consumed')),
+        ['consumed 0:0', 'consumed 1:10', 'consumed 2:20', 'consumed 3:30'],
+      );
+      // with two in flight, batch 2 is made before batch 0 is consumed only when asked for ahead
+      assert.equal(at('made 2') < at('consumed 0:0'), prefetch, events.join(', '));
+    }
+  });
+
+  it('runOverlapped closes its source when a batch fails, prefetching or not', async () => {
+    for (const prefetch of [false, true]) {
+      let closed = false;
+      async function* source() {
+        try {
+          for (let i = 0; i < 10; i++) yield i;
+        } finally {
+          closed = true;
+        }
+      }
+      await assert.rejects(
+        runOverlapped(
+          source(),
+          async (b) => {
+            if (b === 3) throw new Error('batch 3 failed');
+            return b;
+          },
+          () => undefined,
+          { prefetch },
+        ),
+        /batch 3 failed/,
+      );
+      assert.ok(closed, `source closed (prefetch ${prefetch})`);
+    }
+  });
 });
