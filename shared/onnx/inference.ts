@@ -12,7 +12,15 @@ import { defaultCpuThreads, type ProviderAttempt, type SessionSettings } from '.
 import { SharedPool, TransferPool, wholeBuffer } from './buffers.js';
 import { ChunkedLookUp } from './chunked-lookup.js';
 import { ColourTable } from './colour-table.js';
-import type { OptimizedGraph, PixelIoState, RecycleRequest, RunRequest, WorkerInit, WorkerMessage } from './worker.js';
+import type {
+  OptimizedGraph,
+  PixelIoState,
+  Ready,
+  RecycleRequest,
+  RunRequest,
+  WorkerInit,
+  WorkerMessage,
+} from './worker.js';
 
 export interface InferenceOutput {
   /** float32, or uint8 pixels from a model wrapped for pixel output */
@@ -45,9 +53,6 @@ function newWorker(workerData: WorkerInit | undefined): Worker {
 
 /** A thread started ahead by prewarm(), its imports (ONNX Runtime) loading while the stage waits for its datum. */
 const spares: Worker[] = [];
-
-/** What a thread says when its session opened. */
-type Ready = Extract<WorkerMessage, { type: 'ready' }>;
 
 /** A batch sent and not answered yet: how to answer it, and the session it went to. */
 interface Pending {
@@ -101,8 +106,7 @@ export class InferenceWorker {
 
   /** the first session's optimized graph, for the sessions grow opens (closed once they have) */
   private optimized: (OptimizedGraph & { fd: number }) | undefined;
-  /** what the sessions grow opened read: the first session's optimized graph, or the model (grow's log says) */
-  grownFrom: 'optimized graph' | 'model' | undefined;
+  private grown: 'optimized graph' | 'model' | undefined;
 
   readonly provider: string;
   readonly attempts: ProviderAttempt[];
@@ -174,6 +178,11 @@ export class InferenceWorker {
   /** Sessions the settings ask for (grow opens them). */
   get sessionsAsked(): number {
     return Math.max(1, this.init.sessions ?? 1);
+  }
+
+  /** What the sessions grow opened: the first session's optimized graph, or the model; undefined before they join. */
+  get grownFrom(): 'optimized graph' | 'model' | undefined {
+    return this.grown;
   }
 
   /** Batches sent to each session taking batches now. */
@@ -260,9 +269,7 @@ export class InferenceWorker {
       return why;
     }
     const [first] = this.all;
-    this.grownFrom = answers.every((a) => a.status === 'fulfilled' && a.value.openedGraph)
-      ? 'optimized graph'
-      : 'model';
+    this.grown = answers.every((a) => a.status === 'fulfilled' && a.value.openedGraph) ? 'optimized graph' : 'model';
     first.active = false;
     for (const t of opened) this.join(t);
     if (first.queued === 0) await stop(first.thread);

@@ -87,7 +87,8 @@ export type WorkerMessage =
     }
   | { type: 'error'; id: number; error: string };
 
-type Ready = Extract<WorkerMessage, { type: 'ready' }>;
+/** What a thread says when its session opened. */
+export type Ready = Extract<WorkerMessage, { type: 'ready' }>;
 
 const port = parentPort!;
 /** Set when the thread was started with its model; a spare started ahead gets it in an 'init' message. */
