@@ -26,6 +26,7 @@ import { putFiles } from '../../engine/pfs/put-files.js';
 import { resolveCommit } from '../../engine/pfs/commits.js';
 import { parseSpecs } from '../../engine/pps/spec/load.js';
 import { Store } from '../../engine/store/store.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -47,7 +48,6 @@ mkdirSync(base, { recursive: true });
 const quiet = new Logger('bench', {}, { isTTY: false, write: () => undefined });
 process.env.TESSELLA_FSYNC ??= '0'; // the metadata path is measured, not the disk's fsync latency
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 function metadataBytes(store: Store): number {

@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
 import { benchModels } from './e2e-store.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -71,7 +72,6 @@ function start(checkout: string): Start {
   return out;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const starts = new Map<string, Start[]>(checkouts.map((c) => [c, []]));
 for (let i = 0; i < runs; i++) for (const c of checkouts) starts.get(c)!.push(start(c));
 

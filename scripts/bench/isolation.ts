@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: { slide: { type: 'string' }, home: { type: 'string' }, repeat: { type: 'string', default: '2' } },
@@ -93,7 +94,6 @@ for (let i = 0; i < repeat; i++) {
     }
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const summary: Record<string, Record<string, number>> = {};
 for (const r of results) {
   summary[r.pipeline] ??= {};

@@ -24,6 +24,7 @@ import { DetectConfigSchema } from '../../stages/tile-detect/config.js';
 import { detectTilesStreamed } from '../../stages/tile-detect/detect.js';
 import { makeQcPictures } from '../../stages/tile-detect/qc.js';
 import { extractTiles } from '../../stages/tile-extract/extract.js';
+import { median } from './stats.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const { values } = parseArgs({
@@ -65,7 +66,6 @@ async function measured(run: () => Promise<unknown>): Promise<Cost> {
   const u = process.cpuUsage(c);
   return { wall: now() - t, cpu: (u.user + u.system) / 1000 };
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Open the slide and read the chosen level in the blocks the overview uses, 4 in flight, nothing else. */
 async function readLevelAlone(path: string, downsample: number): Promise<number> {

@@ -12,6 +12,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
+import { median } from './stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -48,7 +49,6 @@ function start(checkout: string, stage: string): { wall: number; cpu: number } {
   return { wall, cpu: seconds[0] + seconds[1] };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const f2 = (x: number) => x.toFixed(2);
 
 console.log(`## stage process start-up, median of ${runs} starts (wall s / CPU s)`);

@@ -205,7 +205,8 @@ export class InferenceWorker {
     let graph: { path: string; fd: number } | undefined;
     try {
       opened = await ready(thread, modelPath);
-      if (opened.optimized && saveOptimizedTo) graph = heldGraph(saveOptimizedTo);
+      // there when ONNX Runtime wrote it (on CPU)
+      if (saveOptimizedTo) graph = heldGraph(saveOptimizedTo);
     } catch (err) {
       await thread.terminate();
       throw err;
@@ -456,9 +457,10 @@ function scratchGraphPath(): string | undefined {
 }
 
 /**
- * The graph at `path` held open, and a path that opens it once its folder is gone: the folder is removed as soon as
- * the first session is open, so that a process killed later (the engine ends its processes with SIGKILL) leaves
- * nothing behind. On Linux /proc/self/fd/N opens the file anew, with its own offset, for each grown session.
+ * The graph at `path`, when there is one, held open, and a path that opens it once its folder is gone: the folder is
+ * removed as soon as the first session is open, so that a process killed later (the engine ends its processes with
+ * SIGKILL) leaves nothing behind. On Linux /proc/self/fd/N opens the file anew, with its own offset, for each grown
+ * session.
  */
 function heldGraph(path: string): { path: string; fd: number } | undefined {
   try {

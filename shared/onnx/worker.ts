@@ -2,7 +2,7 @@
  * The inference worker thread: owns one ONNX Runtime session so `session.run` (which blocks its thread) never
  * stalls the stage's event loop; the main thread decodes the next batch meanwhile. Messages: see inference.ts.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from './card.js';
@@ -70,8 +70,6 @@ export type WorkerMessage =
       inputs: unknown[];
       outputs: unknown[];
       pixelIo?: PixelIoState;
-      /** whether the optimized graph was written to saveOptimizedTo */
-      optimized?: boolean;
       /** whether the session opened the graph it was given (WorkerInit.optimized) rather than the model */
       openedGraph?: boolean;
     }
@@ -157,7 +155,6 @@ async function start(): Promise<void> {
     inputs: wrapped?.declared?.inputs ?? tensorInfos(session.inputMetadata),
     outputs: wrapped?.declared?.outputs ?? tensorInfos(session.outputMetadata),
     pixelIo: wrapped?.state,
-    optimized: !!init.saveOptimizedTo && existsSync(init.saveOptimizedTo),
   });
 }
 
