@@ -3,7 +3,7 @@
  * the variable and what is allowed, instead of becoming NaN (a lock wait "up to NaN s" that never ends).
  * `tessella` checks them before any verb runs; each reader takes its value from engineEnv().
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { envEnum, envInt, envNumber, envString, parseEnv } from '../shared/config.js';
 
 /** true/false, 1/0, yes/no, on/off; unset when empty. */

@@ -7,6 +7,8 @@
 // Each module keeps its own import.meta.url (the file tsc wrote), so paths computed from it (the worker beside
 // inference.js, the app folder) resolve as unbundled. A build without this step (tsc alone, `tsc --watch`) runs
 // the same, only starts slower.
+// zod is imported as a namespace (`import * as z`, a lint rule holds it): with the named import `{ z }` esbuild keeps
+// every export of zod, its ~50 locales among them: 830 KB of merge's bundle against 266 KB, ~0.04 s of CPU per start.
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -2,7 +2,7 @@
  * Stage parameters come from `transform.env` (strings). Each stage declares a zod object of them; parseEnv
  * validates and converts, and rewrites zod's issues so the message names the variable and what is allowed.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export class ConfigError extends Error {
   /** The stage frame logs it with the crash: a fault that fails every datum alike (read by the engine). */

@@ -3,7 +3,7 @@
  * string map), then the raw little-endian tensor bytes. Used for per-slide embeddings and histograms.
  */
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { writeFileAtomic } from './pfs.js';
 
 export type DType = 'F32' | 'F64' | 'I32' | 'I64';

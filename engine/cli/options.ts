@@ -4,7 +4,7 @@
  * usage error naming the option as it was typed and what is allowed; the verb gets the converted values.
  */
 import type { ParseArgsConfig } from 'node:util';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UsageError, type Values } from './verb.js';
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>[string];

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DATASET_JSON } from './files.js';
 import { FeatureSpecSchema } from './patient-example.js';
 

@@ -2,7 +2,7 @@
  * `/<slide>/error.json`: a slide stage's output in place of its files when the slide cannot be processed (bad input
  * is data, the stage exits 0). Each stage after it copies the file on, adding itself to `passedThrough`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const SlideErrorSchema = z.object({
   slide: z.string(),

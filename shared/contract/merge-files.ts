@@ -3,7 +3,7 @@
  * merge-slide. (cohort.json, slide.json and the shard summaries: stages/cohort/merge-file-types.ts.)
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { withoutPfsRoot } from '../pfs.js';
 
 export const AssignedSlideSchema = z.object({

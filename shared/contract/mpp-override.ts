@@ -4,7 +4,7 @@
  * so the file changes, and tile-detect re-runs, only when that slide's value does.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { withoutPfsRoot } from '../pfs.js';
 
 /** The range a manifest resolution must lie in, in micrometres per pixel (scanners write ~0.1 to ~10). */

@@ -3,7 +3,7 @@
  * description; the encoder (merge), the `features` of dataset.json (how TensorFlow parses a record) and the
  * decoder (tessella's own reader) are all derived from it, and docs/loading-the-dataset.md is checked against it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   bytesFeature,
   decodeExample,

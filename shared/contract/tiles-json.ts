@@ -3,7 +3,7 @@
  * facts, the parameters used, and the kept tiles in level-0 pixels. One zod schema gives both the type and the check.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { TILES_JSON } from './files.js';
 
 export const TILES_JSON_VERSION = 1;

@@ -7,7 +7,7 @@
  *         or features (embed: a CNN map NCHW/NHWC, tokens NLC, or already pooled NC).
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EmbeddingVector } from '../contract/shapes.js';
 
 const triple = z.tuple([z.number(), z.number(), z.number()]);

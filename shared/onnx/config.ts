@@ -1,5 +1,5 @@
 /** The parameters every model stage takes from `transform.env`. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { envEnum, envInt, envList } from '../config.js';
 import { DEFAULT_PROVIDERS, type SessionSettings } from './providers.js';
 

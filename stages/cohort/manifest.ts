@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { z } from 'zod';
+import * as z from 'zod';
 import { MANIFEST_CSV, MPP_RANGE } from '../../shared/contract/index.js';
 
 export class ManifestError extends Error {

@@ -1,5 +1,5 @@
 /** merge's parameters (transform.env), parsed once into a typed config. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { envEnum, envList, envNumber, envString, parseEnv } from '../../shared/config.js';
 import { MANIFEST_CSV, SPLITS_CSV } from '../../shared/contract/index.js';
 

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { QC_CARD_FILE, QC_PICTURE_FILE } from '../../shared/contract/files.js';
 import { TissueHistogramSchema } from '../../shared/contract/tiles-json.js';
 

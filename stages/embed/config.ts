@@ -1,5 +1,5 @@
 /** embed's parameters, from the pipeline's transform.env: those of every model stage, and its sessions. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { envInt, parseEnv } from '../../shared/config.js';
 import { modelEnvFields, sessionSettings } from '../../shared/onnx/config.js';
 import { defaultSessions, type SessionSettings } from '../../shared/onnx/providers.js';

@@ -1,5 +1,5 @@
 /** histogram's parameters, from the pipeline's transform.env. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { envInt, parseEnv } from '../../shared/config.js';
 
 export const HistogramConfigSchema = z.object({

@@ -1,5 +1,5 @@
 /** normalize's parameters, from the pipeline's transform.env. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { envEnum, envInt, parseEnv } from '../../shared/config.js';
 import { JPEG_CHROMAS } from '../../shared/image.js';
 import { modelEnvFields } from '../../shared/onnx/config.js';

@@ -1,5 +1,5 @@
 /** tile-detect's parameters, from the pipeline's transform.env. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, envInt, envNumber, parseEnv } from '../../shared/config.js';
 import { DEFAULT_TILE_SIZE } from '../../shared/contract/index.js';
 

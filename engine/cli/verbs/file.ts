@@ -1,6 +1,6 @@
 /** Verbs on files: put, delete, get, list, glob. */
 import { basename, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonOption, one, wantsJson } from '../args.js';
 import { humanBytes } from '../format.js';
 import { note, printJsonLines, table } from '../output.js';

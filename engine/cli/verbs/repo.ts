@@ -1,5 +1,5 @@
 /** Verbs on repos: create, delete, list, inspect. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { jsonOption, one, wantsJson } from '../args.js';
 import { ago, humanBytes } from '../format.js';
 import { out, printJson, printJsonLines, table } from '../output.js';

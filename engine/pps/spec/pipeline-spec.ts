@@ -3,7 +3,7 @@
  * zod schema the types come from, the input tree's leaves, and the checks zod cannot express (input names,
  * join and group keys, globs).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { captureRefs, compileGlob, GlobError } from '../../pfs/glob.js';
 import { SpecError } from './spec-error.js';
 
