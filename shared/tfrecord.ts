@@ -49,6 +49,13 @@ function frameRecord(pieces: Uint8Array[]): { header: Buffer; footer: Buffer; le
 
 export interface TFRecordWriterOptions {
   gzip?: boolean;
+  /**
+   * Bytes queued for the file before write() waits for them to be written (the file stream's highWaterMark; default
+   * Node's 16 KiB, so a record of a tile waits for its own write). A write runs on libuv's threads, behind whatever
+   * else is queued there (a stage's decodes and encodes): a writer whose records are made on those threads takes a
+   * few MB, so it goes on making them meanwhile.
+   */
+  bufferBytes?: number;
 }
 
 export class TFRecordWriter {
@@ -78,7 +85,7 @@ export class TFRecordWriter {
 
   static async open(path: string, options: TFRecordWriterOptions = {}): Promise<TFRecordWriter> {
     const file = atomicFile(path);
-    const fileStream = createWriteStream(file.tmpPath);
+    const fileStream = createWriteStream(file.tmpPath, { highWaterMark: options.bufferBytes });
     try {
       await once(fileStream, 'open');
     } catch (e) {

@@ -14,7 +14,13 @@ import {
   type Features,
   int64Feature,
 } from './example.js';
-import { countRecordsByHeaders, type ReadOptions, readTFRecords, TFRecordWriter } from './tfrecord.js';
+import {
+  countRecordsByHeaders,
+  type ReadOptions,
+  readTFRecords,
+  TFRecordWriter,
+  type TFRecordWriterOptions,
+} from './tfrecord.js';
 
 /**
  * The tiles.tfrecord in an upstream slide folder. Its absence is a bug upstream (a slide without tiles carries
@@ -85,8 +91,8 @@ export async function* readTileRecords(
 /** Write tiles in order to `path` (atomically, on close). */
 export class TileRecordWriter {
   private constructor(private readonly writer: TFRecordWriter) {}
-  static async open(path: string): Promise<TileRecordWriter> {
-    return new TileRecordWriter(await TFRecordWriter.open(path));
+  static async open(path: string, options: Pick<TFRecordWriterOptions, 'bufferBytes'> = {}): Promise<TileRecordWriter> {
+    return new TileRecordWriter(await TFRecordWriter.open(path, options));
   }
   get count(): number {
     return this.writer.records;

@@ -2,8 +2,8 @@
  * tile-extract's costs on one slide, outside the engine: first each step alone, one tile at a time (so the
  * process's CPU over a step is that step's CPU, whichever thread ran it): OpenSlide's read, the ARGB -> RGB
  * conversion, the JPEG encode, the TFRecord framing and write; then the stage's own pipeline (extractTiles into
- * a TileRecordWriter) at several READS_IN_FLIGHT, with its wall, CPU, and cores busy (CPU s / wall s), best of
- * --passes. Tiles: tiles.json from tile-detect for that slide (e.g. `tessella get file
+ * a TileRecordWriter buffered as the stage's) at several READS_IN_FLIGHT, with its wall, CPU, and cores busy (CPU s /
+ * wall s), best of --passes. Tiles: tiles.json from tile-detect for that slide (e.g. `tessella get file
  * tile-detect@master:/S00/tiles.json -o tiles.json` from a store that ran it).
  *
  *   npx tsx scripts/bench/extract.ts --slide PATH --tiles tiles.json [--in-flight 2,4,8] [--passes 3] [--out DIR]
@@ -19,6 +19,7 @@ import { loadOpenSlide } from '../../shared/slide/openslide-lib.js';
 import { isOpaqueBgrx, premultipliedArgbToRgb } from '../../shared/slide/pixels.js';
 import { TileRecordWriter } from '../../shared/tile-record.js';
 import { extractTiles } from '../../stages/tile-extract/extract.js';
+import { WRITE_BUFFER } from '../../stages/tile-extract/extract-slide.js';
 
 const { values } = parseArgs({
   options: {
@@ -111,7 +112,7 @@ async function pipeline(inFlight: number, layout: 'rgb' | 'bgrx'): Promise<{ wal
           readRegionPooled: (l: number, x: number, y: number, w: number, h: number) =>
             opened.readRegionPooled(l, x, y, w, h),
         });
-  const writer = await TileRecordWriter.open(join(out, `p${inFlight}.tfrecord`));
+  const writer = await TileRecordWriter.open(join(out, `p${inFlight}.tfrecord`), { bufferBytes: WRITE_BUFFER });
   const c = cpuMs();
   const w = performance.now();
   for await (const t of extractTiles(slide, tiles, { tileSize: side, format: 'jpeg', ...JPEG, inFlight }))
