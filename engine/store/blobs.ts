@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
+import { chmod, copyFile, type FileHandle, lstat, mkdir, open, realpath, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { engineEnv } from '../env.js';
 import { ownerAlive, ownerPrefix } from './proc.js';
@@ -20,6 +20,32 @@ const CHUNK = 1024 * 1024;
  */
 function chunkFor(size: number): Buffer {
   return Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size + 1, 4096)));
+}
+
+/**
+ * The SHA-256 and size of an open file, read from its start. A file of more than one chunk is read into two buffers
+ * in turn, the next chunk on libuv's threads while this one is hashed: a 1.1 GB tiles.tfrecord from the page cache
+ * took 0.72 s against 0.98 s read and hashed one after the other.
+ */
+async function hashOpenFile(fh: FileHandle, sizeHint: number): Promise<BlobRef> {
+  const hash = createHash('sha256');
+  const buffers = sizeHint < CHUNK ? [chunkFor(sizeHint)] : [chunkFor(sizeHint), chunkFor(sizeHint)];
+  const readInto = (i: number, at: number) => fh.read(buffers[i], 0, buffers[i].length, at);
+  let size = 0;
+  let turn = 0;
+  let reading = readInto(0, 0);
+  for (;;) {
+    const { bytesRead } = await reading;
+    if (bytesRead === 0) break;
+    const chunk = buffers[turn].subarray(0, bytesRead);
+    size += bytesRead;
+    turn = (turn + 1) % buffers.length;
+    // one buffer: its chunk is hashed before the next read goes into it
+    if (buffers.length > 1) reading = readInto(turn, size);
+    hash.update(chunk);
+    if (buffers.length === 1) reading = readInto(turn, size);
+  }
+  return { hash: hash.digest('hex'), size };
 }
 
 export interface BlobRef {
@@ -109,22 +135,13 @@ export class BlobStore {
     // another name of the same file (a hard link the datum made to a file elsewhere): renaming and chmod-ing it
     // would take that file over; copy it instead
     if (st.nlink > 1) return this.putFile(src);
-    const hash = createHash('sha256');
     const fh = await open(src, 'r');
-    let size = 0;
     // the disk's writeback runs while the file is hashed (the datum's output is mostly still in the page cache):
     // a 265 MB tiles.tfrecord took 0.21 s to fsync and 0.22 s to hash here, one after the other until now
     const synced = this.fsync ? fh.sync() : undefined;
     synced?.catch(() => undefined); // awaited below; a failure is thrown there
     try {
-      const buf = chunkFor(st.size);
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        hash.update(buf.subarray(0, bytesRead));
-        size += bytesRead;
-      }
-      const h = hash.digest('hex');
+      const { hash: h, size } = await hashOpenFile(fh, st.size);
       await synced;
       if (this.has(h)) return { hash: h, size };
       await fh.close().catch(() => undefined);

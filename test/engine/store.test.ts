@@ -211,3 +211,24 @@ test("temp and scratch entries belong to a pid and its start time: a reused pid 
     t.cleanup();
   }
 });
+
+test('an adopted file is stored under the sha256 of its bytes, whatever its size against the read chunks', async () => {
+  const t = tempDir();
+  const s = Store.open(join(t.dir, 'home'));
+  try {
+    const MiB = 1 << 20;
+    // empty, within one chunk, at a chunk's edge, and over several chunks read into two buffers in turn
+    for (const size of [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 12_345]) {
+      const bytes = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) bytes[i] = (i * 131 + (i >> 20) * 7) & 255;
+      const src = join(t.dir, `out-${size}`);
+      writeFileSync(src, bytes);
+      const ref = await s.blobs.adoptFile(src);
+      assert.deepEqual(ref, { hash: createHash('sha256').update(bytes).digest('hex'), size }, `${size} bytes`);
+      assert.ok(readFileSync(s.blobs.pathOf(ref.hash)).equals(bytes), `${size} bytes: the blob holds the file`);
+    }
+  } finally {
+    s.close();
+    t.cleanup();
+  }
+});
