@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { parseSpecs } from '../engine/pps/spec/load.js';
 import { ConfigError, envSwitch } from '../shared/config.js';
 import { RUNTIME_VARIABLES, STAGE_PARAMETERS } from '../shared/stage-parameters.js';

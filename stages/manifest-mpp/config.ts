@@ -2,7 +2,7 @@
  * manifest-mpp's parameters (transform.env): merge-assign's own three that name where the resolutions are, with the
  * same names and defaults (picked from its schema), so a user sets them alike in both specs.
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { parseEnv } from '../../shared/config.js';
 import { MergeConfigSchema } from '../cohort/merge-config.js';
 

@@ -1,5 +1,5 @@
 /** What a spec error says: where (file, document, field) and what the field takes, in words. */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { SpecError } from './spec-error.js';
 
 /** `input.cross[1].pfs.glob` */
