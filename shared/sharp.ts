@@ -1,18 +1,22 @@
 /**
- * sharp (libvips), loaded on first use. Importing it takes ~0.2 s of a stage process's start, and the tile paths
- * most stages run (JPEG through TurboJPEG, stored PNG) never call it: only slides libvips reads, QC pictures and
- * unusual tiles (grey or CMYK JPEG, filtered PNG, resizing) do. Its cache is off: every image is seen once.
+ * sharp (libvips), loaded on first use. Loading it takes ~0.1 s of CPU, and the tile paths most stages run (JPEG
+ * through TurboJPEG, stored PNG) never call it: only slides libvips reads, QC pictures and unusual tiles (grey or CMYK
+ * JPEG, filtered PNG, resizing) do. It is loaded with require(): an ES import of this CommonJS package first has Node
+ * scan its sources for their exports, ~0.27 s of CPU against ~0.08 s (a fresh process, the median of nine; see
+ * scripts/bundle.mjs). Its cache is off: every image is seen once.
  */
+import { createRequire } from 'node:module';
 import type Sharp from 'sharp';
 
 export type SharpFn = typeof Sharp;
 
-let loading: Promise<SharpFn> | undefined;
+let loaded: SharpFn | undefined;
 
-export function loadSharp(): Promise<SharpFn> {
-  loading ??= import('sharp').then((m) => {
-    m.default.cache(false);
-    return m.default;
-  });
-  return loading;
+export async function loadSharp(): Promise<SharpFn> {
+  if (!loaded) {
+    const sharp = createRequire(import.meta.url)('sharp') as SharpFn;
+    sharp.cache(false);
+    loaded = sharp;
+  }
+  return loaded;
 }
