@@ -33,14 +33,16 @@ const EXTERNAL = [
 ];
 
 /**
- * The externals, all CommonJS packages, loaded with require() (the banner's) in place of an ES import. Node imports a
- * CommonJS module into an ES one by first scanning its source for the names it exports, with a lexer written in
- * JavaScript that a long file makes hot enough to be optimized: importing @node-rs/crc32 (a 28 KB loader) cost ~80 ms
- * of CPU against ~10 ms through require(), onnxruntime-node ~60 against ~35 (a fresh process, the median of nine).
- * An import() stays one: what it loads is only loaded when called.
+ * The CommonJS externals (all but tsx, an ES package) loaded with require() (the banner's) in place of an ES import.
+ * Node imports a CommonJS module into an ES one by first scanning its source for the names it exports, with a lexer
+ * written in JavaScript that a long file makes hot enough to be optimized: importing @node-rs/crc32 (a 28 KB loader)
+ * cost ~80 ms of CPU against ~10 ms through require(), onnxruntime-node ~60 against ~35 (a fresh process, the median
+ * of nine). An import() stays one: what it loads is only loaded when called.
  */
 function requireExternals() {
-  const names = EXTERNAL.map((e) => e.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|');
+  const names = EXTERNAL.filter((e) => e !== 'tsx')
+    .map((e) => e.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
+    .join('|');
   const filter = new RegExp(`^(${names})(/.*)?$`);
   return {
     name: 'require-externals',
