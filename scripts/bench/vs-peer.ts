@@ -7,7 +7,7 @@
  *
  *   npm run build && node --import tsx scripts/bench/vs-peer.ts [--sizes 1,8] [--rounds 2] [--sides tessella,onnx,torch]
  *     [--slide PATH] [--python /tmp/peer-venv/bin/python] [--peer ../shared/peer/strip_ai_modern.py] [--dir DIR]
- *     [--bare-tiles 64] [--baseline DIR]
+ *     [--bare-tiles 64] [--bare-rounds 3] [--baseline DIR]
  *
  * The tile stages' specs set GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages for malloc); the peer
  * and the bare models inherit this process's environment: export it to give them the same.
@@ -31,6 +31,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
+import { inferenceRate, sessionRunsBetween } from '../../shared/onnx/inference.js';
 import { openModel } from '../../shared/onnx/model.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { sessionSettings } from '../../shared/onnx/config.js';
@@ -55,6 +56,7 @@ const { values } = parseArgs({
     peer: { type: 'string', default: resolve(root, '../shared/peer/strip_ai_modern.py') },
     dir: { type: 'string' },
     'bare-tiles': { type: 'string', default: '64' },
+    'bare-rounds': { type: 'string', default: '3' },
     baseline: { type: 'string' },
   },
 });
@@ -149,6 +151,9 @@ interface StageLog {
   /** tiles and seconds of the stage's tile loops (`<stage> done`): the model open and the process start left out */
   loopTiles: number;
   loopSeconds: number;
+  /** embed's sessions in the run (`embedded`: inference_tiles_per_s, inference_busy), the last datum's */
+  inferenceRate?: number;
+  inferenceBusy?: number;
 }
 
 function emptyStageLog(): StageLog {
@@ -186,6 +191,9 @@ function stageLogs(home: string): Record<string, StageLog> {
       } else if (e.event === 'model loaded') {
         acc.opens++;
         acc.open += Number(e.open_s);
+      } else if (e.event === 'embedded' && typeof e.inference_tiles_per_s === 'number') {
+        acc.inferenceRate = e.inference_tiles_per_s;
+        acc.inferenceBusy = Number(e.inference_busy);
       } else if (e.event === `${s} done` && typeof e.tiles_per_s === 'number') {
         acc.loopTiles += Number(e.tiles);
         acc.loopSeconds += Number(e.seconds);
@@ -258,10 +266,13 @@ function breakdown(
 }
 
 /**
- * Each model's bare session.run at the stage's batch size, against the stage's tiles/s over its job seconds and over
- * its tile loop (decode, inference, encode or pooling, write: the process start and the model open left out); then
- * the stage's own loop run alone in this process on the same tiles (nothing of the DAG beside it), which tells its
- * own overhead from what the other pipelines' processes take of the cores.
+ * Each model's bare session.run at the stage's batch size against the stage: over its job seconds, over its tile
+ * loop in the run (decode, inference, encode or pooling, write: the process start and the model open left out), and
+ * its own loop run alone in this process on the same tiles (nothing of the DAG beside it), which tells the stage's
+ * own overhead from what the other pipelines' processes take of the cores. The bare plans and the loop alone
+ * alternate, round by round (a host's slow spell then weighs on both sides of a round's ratio); the ratios are each
+ * round's, the loop against that round's best bare plan. For embed also the sessions' own rate inside the stage
+ * (inferenceRate: their tiles over their seconds in session.run), in the run and alone, and how busy they were.
  */
 async function bare(home: string, models: string, tiles: number, logs: Record<string, StageLog>): Promise<void> {
   const work = join(base, 'bare');
@@ -273,6 +284,7 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
   tessella(home, ['get', 'file', 'normalize@master:/S00/tiles.tfrecord', '-o', normalized]);
   const jobs = jobTimes(home);
   const o = { count: Number(values['bare-tiles']), rounds: 2 };
+  const rounds = Number(values['bare-rounds']);
   for (const task of ['normalize', 'embed'] as const) {
     const batch = defaultBatchSize(task, 'cpu');
     // one session of every core, slabs (normalize), and two sessions of half the cores side by side
@@ -281,64 +293,96 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
       ...(task === 'normalize' ? [{ slabRows: SLAB_ROWS }] : []),
       ...(availableParallelism() >= 2 ? [{ sessions: 2 }] : []),
     ];
-    const rates: BareRate[] = [];
-    for (const p of plans) rates.push(await bareRate(join(models, task), task, path, { ...o, batch, ...p }));
-    const r = rates.reduce((a, b) => (b.tilesPerS > a.tilesPerS ? b : a));
-    const plan = (i: number) =>
+    const plan = (i: number, r: BareRate) =>
       [
         plans[i].slabRows ? `slabs of ${plans[i].slabRows} rows` : `batch ${batch}`,
-        `${rates[i].sessions} x ${rates[i].threads} threads`,
+        `${r.sessions} x ${r.threads}`,
       ].join(', ');
+    const best: number[] = [];
+    const alone: AloneRate[] = [];
+    console.log(`${task}, bare session.run (spinning) and the stage's loop alone, alternated:`);
+    for (let round = 0; round < rounds; round++) {
+      const rates: BareRate[] = [];
+      for (const p of plans) rates.push(await bareRate(join(models, task), task, path, { ...o, batch, ...p }));
+      const a = await aloneRate(task, join(models, task), task === 'normalize' ? path : normalized, join(work, 'out'));
+      best.push(Math.max(...rates.map((x) => x.tilesPerS)));
+      alone.push(a);
+      const inference = a.inference
+        ? `; its sessions ${f1(a.inference)} tiles/s (${f2(a.inference / best[round])}x), busy ${f2(a.busy)}`
+        : '';
+      console.log(
+        `  round ${round + 1}: bare ${rates.map((x, i) => `${f1(x.tilesPerS)} (${plan(i, x)})`).join(', ')} tiles/s; ` +
+          `the loop alone ${f1(a.tilesPerS)} tiles/s: ${f2(a.tilesPerS / best[round])}x the best bare${inference}`,
+      );
+    }
     const secs = jobs.filter((j) => j.pipeline === task).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
-    const stage = tiles / secs;
     const g = logs[task];
     const loop = g?.loopSeconds ? g.loopTiles / g.loopSeconds : 0;
-    const alone = await aloneRate(
-      task,
-      join(models, task),
-      task === 'normalize' ? path : normalized,
-      join(work, 'out'),
-    );
+    const ref = median(best);
+    const aloneRatios = alone.map((a, i) => a.tilesPerS / best[i]);
+    const inRun = g?.inferenceRate
+      ? `; its sessions ${f1(g.inferenceRate)} tiles/s: ${f2(g.inferenceRate / ref)}x, busy ${f2(g.inferenceBusy ?? 0)}`
+      : '';
+    const sessionsAlone = alone.every((a) => a.inference)
+      ? `; its sessions alone ${spread(alone.map((a, i) => a.inference! / best[i]))}`
+      : '';
     console.log(
-      `${task}: bare session.run ${rates.map((x, i) => `${f1(x.tilesPerS)} tiles/s (${plan(i)})`).join(', ')}, ` +
-        `spinning; the stage ${f1(stage)} tiles/s over its job: ${f2(stage / r.tilesPerS)}x the best bare; ` +
-        `over its tile loop ${f1(loop)} tiles/s: ${f2(loop / r.tilesPerS)}x; its loop alone here ${f1(alone)} tiles/s: ` +
-        `${f2(alone / r.tilesPerS)}x`,
+      `${task}: against the best bare plan of each round (median ${f1(ref)} tiles/s): in the run, over its job ` +
+        `${f1(tiles / secs)} tiles/s: ${f2(tiles / secs / ref)}x; over its tile loop ${f1(loop)} tiles/s: ${f2(loop / ref)}x${inRun}; ` +
+        `its loop alone ${spread(aloneRatios)}${sessionsAlone}`,
     );
   }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+/** Ratios as `median (min-max)x`. */
+const spread = (xs: number[]) =>
+  xs.length === 1 ? `${f2(xs[0])}x` : `${f2(median(xs))}x (${f2(Math.min(...xs))}-${f2(Math.max(...xs))})`;
+
+interface AloneRate {
+  tilesPerS: number;
+  /** the sessions' own rate (inferenceRate) and their seconds over the loop's (sessionRunsBetween) */
+  inference?: number;
+  busy: number;
 }
 
 /**
  * The stage's tile loop (normalizeTiles, embedTiles) in this process with the specs' settings (CPU, every core,
  * embed's sessions by its own rule, no spinning, pixels into the session; normalize in slabs through a fresh colour
- * table), the best of two runs, each on a newly opened model, as a slide's first datum is.
+ * table), once, on a newly opened model, as a slide's first datum is.
  */
-async function aloneRate(task: 'normalize' | 'embed', modelDir: string, tiles: string, out: string): Promise<number> {
+async function aloneRate(
+  task: 'normalize' | 'embed',
+  modelDir: string,
+  tiles: string,
+  out: string,
+): Promise<AloneRate> {
   const spec = { EXECUTION_PROVIDERS: 'cpu' };
   const settings =
     task === 'embed' ? embedSessionSettings(readEmbedConfig(spec)) : sessionSettings(readNormalizeConfig(spec));
-  let best = 0;
-  for (let round = 0; round < 2; round++) {
-    const model = await openModel(modelDir, task, settings, undefined, {
-      conversion: 'onnx',
-      tileSide: await firstTileSide(tiles),
-    });
-    try {
-      const batchSize = defaultBatchSize(task, 'cpu');
-      const t0 = performance.now();
-      let n: number;
-      if (task === 'embed') n = (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n;
-      else {
-        const pixelwise = pixelwisePlan(model, true);
-        n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;
-      }
-      best = Math.max(best, n / ((performance.now() - t0) / 1000));
-    } finally {
-      await model.worker.close();
-      rmSync(out, { force: true });
+  const model = await openModel(modelDir, task, settings, undefined, {
+    conversion: 'onnx',
+    tileSide: await firstTileSide(tiles),
+  });
+  try {
+    const batchSize = defaultBatchSize(task, 'cpu');
+    const before = model.worker.runs;
+    const t0 = performance.now();
+    let n: number;
+    if (task === 'embed') n = (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n;
+    else {
+      const pixelwise = pixelwisePlan(model, true);
+      n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;
     }
+    const seconds = (performance.now() - t0) / 1000;
+    const { runs, busy } = sessionRunsBetween(before, model.worker.runs, seconds);
+    // through the colour table a session runs only new colours: its rate is not the model's over whole tiles
+    const inference = task === 'embed' ? inferenceRate(runs) : undefined;
+    return { tilesPerS: n / seconds, inference, busy };
+  } finally {
+    await model.worker.close();
+    rmSync(out, { force: true });
   }
-  return best;
 }
 
 async function main(): Promise<void> {

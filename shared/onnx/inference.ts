@@ -73,6 +73,61 @@ interface Session {
   queued: number;
   /** batches sent since it joined */
   sent: number;
+  /** tiles its thread has answered, and the seconds it spent on them (the session's runs) */
+  tiles: number;
+  runS: number;
+}
+
+/** A session's work as its thread timed it: tiles answered and seconds spent running them (InferenceWorker.runs). */
+export interface SessionRuns {
+  /** whether it takes batches now (the first stops once sessions grown in its place join) */
+  active: boolean;
+  tiles: number;
+  seconds: number;
+}
+
+/**
+ * What each session ran between two readings of InferenceWorker.runs (a datum's loop, the model kept open across
+ * datums), the sessions that ran nothing left out; `loopSeconds` gives `busy`, the sessions' seconds over the loop's:
+ * about the session count when inference bounds the loop, less when the loop feeds them too slowly.
+ */
+export function sessionRunsBetween(
+  before: SessionRuns[],
+  after: SessionRuns[],
+  loopSeconds: number,
+): { runs: SessionRuns[]; busy: number } {
+  const runs = after
+    .map((a, i) => ({
+      active: a.active,
+      tiles: a.tiles - (before[i]?.tiles ?? 0),
+      seconds: a.seconds - (before[i]?.seconds ?? 0),
+    }))
+    .filter((r) => r.tiles > 0);
+  const busy = loopSeconds > 0 ? runs.reduce((t, r) => t + r.seconds, 0) / loopSeconds : 0;
+  return { runs, busy };
+}
+
+/**
+ * A loop's sessions for its log line: `session_runs` [tiles, seconds] per session that ran (joined order),
+ * `inference_busy` (sessionRunsBetween) and `inference_tiles_per_s` (inferenceRate).
+ */
+export function inferenceLogFields(i: { runs: SessionRuns[]; busy: number }): Record<string, unknown> {
+  const rate = inferenceRate(i.runs);
+  return {
+    session_runs: i.runs.map((r) => [r.tiles, Math.round(r.seconds * 1000) / 1000]),
+    inference_busy: Math.round(i.busy * 100) / 100,
+    ...(rate === undefined ? {} : { inference_tiles_per_s: Math.round(rate * 10) / 10 }),
+  };
+}
+
+/**
+ * The sessions' own rate over a loop: each session taking batches at its end, its tiles over its run seconds,
+ * summed (they run side by side); what the loop would reach were inference all it did, to hold against the bare
+ * model's session.run. Undefined when none ran.
+ */
+export function inferenceRate(runs: SessionRuns[]): number | undefined {
+  const last = runs.filter((r) => r.active && r.seconds > 0);
+  return last.length ? last.reduce((t, r) => t + r.tiles / r.seconds, 0) : undefined;
 }
 
 /**
@@ -141,7 +196,7 @@ export class InferenceWorker {
 
   /** A thread whose session is open takes batches from now on. */
   private join(thread: Worker): void {
-    const session: Session = { thread, active: true, queued: 0, sent: 0 };
+    const session: Session = { thread, active: true, queued: 0, sent: 0, tiles: 0, runS: 0 };
     this.all.push(session);
     thread.on('message', (m: WorkerMessage) => {
       if (m.type !== 'result' && m.type !== 'error') return;
@@ -150,6 +205,10 @@ export class InferenceWorker {
       if (!p) return;
       this.pending.delete(m.id);
       session.queued--;
+      if (m.type === 'result') {
+        session.tiles += p.dims[0] ?? 0;
+        session.runS += m.runS;
+      }
       p.settled?.();
       if (!session.active && session.queued === 0) void stop(thread);
       if (m.type === 'result') {
@@ -183,6 +242,11 @@ export class InferenceWorker {
   /** What the sessions grow opened: the first session's optimized graph, or the model; undefined before they join. */
   get grownFrom(): 'optimized graph' | 'model' | undefined {
     return this.grown;
+  }
+
+  /** Every session's tiles answered and seconds spent running them since it joined, in the order they joined. */
+  get runs(): SessionRuns[] {
+    return this.all.map((s) => ({ active: s.active, tiles: s.tiles, seconds: s.runS }));
   }
 
   /** Batches sent to each session taking batches now. */

@@ -82,6 +82,8 @@ export type WorkerMessage =
       dims: number[];
       input?: ArrayBuffer;
       coloursRun?: number;
+      /** seconds this thread spent on the request (the session's run, and the table's work for a table batch) */
+      runS: number;
     }
   | { type: 'error'; id: number; error: string };
 
@@ -187,13 +189,15 @@ function serve(opened: OpenedSession, report: Omit<Ready, 'type' | 'provider' | 
     }
     queue = queue.then(async () => {
       try {
+        const started = performance.now();
         const { data, dims, coloursRun } = await runOne(session, req, halfInputs, outputs);
+        const runS = (performance.now() - started) / 1000;
         // the input goes back to the main thread for a later batch: fresh memory costs a page fault per 4 KiB
         const input = wholeBuffer(req.data);
         // shared memory is shared, not transferred
         const send = (out: Float32Array | Uint8Array) =>
           port.postMessage(
-            { type: 'result', id: req.id, data: out, dims, input, coloursRun } satisfies WorkerMessage,
+            { type: 'result', id: req.id, data: out, dims, input, coloursRun, runS } satisfies WorkerMessage,
             [out.buffer, input].filter((b) => b instanceof ArrayBuffer),
           );
         try {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
-import { InferenceWorker } from '../../shared/onnx/inference.js';
+import { InferenceWorker, inferenceRate, sessionRunsBetween } from '../../shared/onnx/inference.js';
 import { ModelMismatchError, openModel } from '../../shared/onnx/model.js';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -83,6 +83,10 @@ describe('sessions: provider fallback and the inference worker', () => {
       assert.deepEqual([worker.sessions, worker.sessionsAsked], [1, 2]);
       const first = await worker.run('input', 'output', new Float32Array(3 * 2 * 2).fill(0), [1, 3, 2, 2]);
       assert.deepEqual(worker.batchesPerSession, [1]);
+      const [one] = worker.runs;
+      assert.equal(one.tiles, 1);
+      assert.ok(one.seconds > 0, `the first batch's run was timed: ${one.seconds}`);
+      const runsBefore = worker.runs;
       assert.equal(await worker.grow(), undefined);
       assert.equal(worker.sessions, 2);
       assert.deepEqual(worker.batchesPerSession, [0, 0]);
@@ -102,6 +106,16 @@ describe('sessions: provider fallback and the inference worker', () => {
       await bad;
       // 7 sent: none queued twice on one session while the other had none
       assert.deepEqual(worker.batchesPerSession, [4, 3]);
+      // the failed batch counts no tiles; the first session, closed, ran nothing since
+      const grown = sessionRunsBetween(runsBefore, worker.runs, 1).runs;
+      assert.deepEqual(
+        grown.map((r) => [r.active, r.tiles]),
+        [
+          [true, 3],
+          [true, 3],
+        ],
+      );
+      assert.ok(grown.every((r) => r.seconds > 0));
       for (const o of outs) worker.recycle(o);
       const again = await worker.run('input', 'output', new Float32Array(3 * 2 * 2).fill(0), [1, 3, 2, 2]);
       assert.ok(Math.abs(again.data[0] - 20 / 127.5) < 1e-6);
@@ -218,5 +232,32 @@ describe('sessions: provider fallback and the inference worker', () => {
       openModel(join(tmp.dir, 'nothing'), 'embed', { providers: ['cpu'], intraOpThreads: 1, interOpThreads: 0 }),
       /model.onnx is missing/,
     );
+  });
+});
+
+describe("sessions' runs over a loop", () => {
+  it('what each session ran between two readings, how busy they were, and their own rate side by side', () => {
+    const before = [{ active: true, tiles: 40, seconds: 0.5 }];
+    // the first session ran 16 more tiles, then two grown in its place took the rest
+    const after = [
+      { active: false, tiles: 56, seconds: 0.7 },
+      { active: true, tiles: 100, seconds: 1.0 },
+      { active: true, tiles: 50, seconds: 0.5 },
+      { active: true, tiles: 0, seconds: 0 },
+    ];
+    const { runs, busy } = sessionRunsBetween(before, after, 1.25);
+    assert.deepEqual(
+      runs.map((r) => [r.active, r.tiles]),
+      [
+        [false, 16],
+        [true, 100],
+        [true, 50],
+      ],
+    );
+    assert.ok(Math.abs(busy - 1.7 / 1.25) < 1e-9, `busy ${busy}`);
+    // the two taking batches at the end, 100 tiles/s each; the first, replaced, is left out
+    assert.ok(Math.abs((inferenceRate(runs) ?? 0) - 200) < 1e-9);
+    assert.equal(inferenceRate([]), undefined);
+    assert.equal(sessionRunsBetween(after, after, 1).runs.length, 0);
   });
 });

@@ -198,6 +198,12 @@ describe('embed stage (run as the engine runs a datum)', () => {
         .map((l) => JSON.parse(l))
         .find((e) => e.event === 'embedded');
       assert.equal(embedded.sessions, 1);
+      // its one session ran every tile (5), timed: the log says how busy it kept the loop and at what rate
+      assert.equal(embedded.session_runs.length, 1);
+      assert.equal(embedded.session_runs[0][0], embedded.tiles);
+      assert.ok(embedded.session_runs[0][1] > 0);
+      assert.ok(embedded.inference_busy > 0 && embedded.inference_busy <= 1.01, `busy ${embedded.inference_busy}`);
+      assert.ok(embedded.inference_tiles_per_s > 0);
     }
     const r = runStage('embed', {
       PFS_ROOT: join(root, 'pfs-sessions-bad'),
