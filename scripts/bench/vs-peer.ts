@@ -9,8 +9,9 @@
  *     [--slide PATH] [--python /tmp/peer-venv/bin/python] [--peer ../shared/peer/strip_ai_modern.py] [--dir DIR]
  *     [--bare-tiles 64] [--bare-rounds 3] [--baseline DIR]
  *
- * The tile stages' specs set GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (transparent huge pages for malloc); the peer
- * and the bare models inherit this process's environment: export it to give them the same.
+ * The tile stages' specs set GLIBC_TUNABLES (transparent huge pages for malloc; embed's also keeps freed memory); the
+ * peer inherits this process's environment (export it to give it the same), the bare models and the stages' loops
+ * alone get their stage's spec's (model-loop.ts).
  *
  * --baseline DIR: another built checkout of tessella (e.g. `git worktree add DIR <commit> && (cd DIR && npm run
  * build)`, node_modules linked in), run as the side `baseline` in the same rounds, its store made by its own CLI
@@ -31,17 +32,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
-import { inferenceRate, sessionRunsBetween } from '../../shared/onnx/inference.js';
-import { openModel } from '../../shared/onnx/model.js';
-import { defaultBatchSize } from '../../shared/onnx/providers.js';
-import { sessionSettings } from '../../shared/onnx/config.js';
-import { embedSessionSettings, readEmbedConfig } from '../../stages/embed/config.js';
-import { readNormalizeConfig } from '../../stages/normalize/config.js';
-import { firstTileSide } from '../../shared/tiles/index.js';
-import { embedTiles } from '../../stages/embed/embed.js';
-import { normalizeTiles } from '../../stages/normalize/normalize.js';
-import { pixelwisePlan, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
-import { bareRate, type BareRate } from './e2e-refs.js';
+import { loadSpecFile } from '../../engine/pps/spec/load.js';
+import type { LoopRound } from './model-loop.js';
 import { benchModels, benchSlide, jobTimes, setUpStore, type JobTimes } from './e2e-store.js';
 import { tessella } from './tessella-cli.js';
 
@@ -268,13 +260,13 @@ function breakdown(
 /**
  * Each model's bare session.run at the stage's batch size against the stage: over its job seconds, over its tile
  * loop in the run (decode, inference, encode or pooling, write: the process start and the model open left out), and
- * its own loop run alone in this process on the same tiles (nothing of the DAG beside it), which tells the stage's
- * own overhead from what the other pipelines' processes take of the cores. The bare plans and the loop alone
- * alternate, round by round (a host's slow spell then weighs on both sides of a round's ratio); the ratios are each
- * round's, the loop against that round's best bare plan. For embed also the sessions' own rate inside the stage
- * (inferenceRate: their tiles over their seconds in session.run), in the run and alone, and how busy they were.
+ * its own loop run alone on the same tiles (nothing of the DAG beside it), which tells the stage's own overhead from
+ * what the other pipelines' processes take of the cores. The bare plans and the loop alone alternate, round by round,
+ * in a process of their own with the stage's spec's GLIBC_TUNABLES (model-loop.ts); the ratios are each round's, the
+ * loop against that round's best bare plan. For embed also the sessions' own rate inside the stage (inferenceRate:
+ * their tiles over their seconds in session.run), in the run and alone, and how busy they were.
  */
-async function bare(home: string, models: string, tiles: number, logs: Record<string, StageLog>): Promise<void> {
+function bare(home: string, models: string, tiles: number, logs: Record<string, StageLog>): void {
   const work = join(base, 'bare');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
@@ -283,53 +275,64 @@ async function bare(home: string, models: string, tiles: number, logs: Record<st
   const normalized = join(work, 'normalized.tfrecord');
   tessella(home, ['get', 'file', 'normalize@master:/S00/tiles.tfrecord', '-o', normalized]);
   const jobs = jobTimes(home);
-  const o = { count: Number(values['bare-tiles']), rounds: 2 };
-  const rounds = Number(values['bare-rounds']);
   for (const task of ['normalize', 'embed'] as const) {
-    const batch = defaultBatchSize(task, 'cpu');
-    // one session of every core, slabs (normalize), and two sessions of half the cores side by side
-    const plans = [
-      {},
-      ...(task === 'normalize' ? [{ slabRows: SLAB_ROWS }] : []),
-      ...(availableParallelism() >= 2 ? [{ sessions: 2 }] : []),
-    ];
-    const plan = (i: number, r: BareRate) =>
+    const tunables = loadSpecFile(join(root, 'pipelines', `${task}.yaml`))[0].transform.env?.GLIBC_TUNABLES;
+    console.log(
+      `${task}, bare session.run (spinning) and the stage's loop alone, alternated (GLIBC_TUNABLES=${tunables ?? '(unset)'}):`,
+    );
+    const r = spawnSync(
+      process.execPath,
       [
-        plans[i].slabRows ? `slabs of ${plans[i].slabRows} rows` : `batch ${batch}`,
-        `${r.sessions} x ${r.threads}`,
-      ].join(', ');
-    const best: number[] = [];
-    const alone: AloneRate[] = [];
-    console.log(`${task}, bare session.run (spinning) and the stage's loop alone, alternated:`);
-    for (let round = 0; round < rounds; round++) {
-      const rates: BareRate[] = [];
-      for (const p of plans) rates.push(await bareRate(join(models, task), task, path, { ...o, batch, ...p }));
-      const a = await aloneRate(task, join(models, task), task === 'normalize' ? path : normalized, join(work, 'out'));
-      best.push(Math.max(...rates.map((x) => x.tilesPerS)));
-      alone.push(a);
-      const inference = a.inference
-        ? `; its sessions ${f1(a.inference)} tiles/s (${f2(a.inference / best[round])}x), busy ${f2(a.busy)}`
+        '--import',
+        'tsx',
+        join(root, 'scripts', 'bench', 'model-loop.ts'),
+        '--task',
+        task,
+        '--models',
+        join(models, task),
+        '--tiles',
+        task === 'normalize' ? path : normalized,
+        '--raw',
+        path,
+        '--out',
+        join(work, 'out'),
+        '--bare-tiles',
+        values['bare-tiles']!,
+        '--rounds',
+        values['bare-rounds']!,
+      ],
+      { encoding: 'utf8', env: { ...process.env, GLIBC_TUNABLES: tunables ?? '' }, maxBuffer: 16 << 20 },
+    );
+    if (r.status !== 0) throw new Error(`model-loop.ts --task ${task}: exit ${r.status}\n${r.stderr.slice(-3000)}`);
+    const rounds = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as LoopRound);
+    const best = rounds.map((x) => Math.max(...x.bare.map((b) => b.tilesPerS)));
+    rounds.forEach((x, i) => {
+      const inference = x.alone.inference
+        ? `; its sessions ${f1(x.alone.inference)} tiles/s (${f2(x.alone.inference / best[i])}x), busy ${f2(x.alone.busy)}`
         : '';
       console.log(
-        `  round ${round + 1}: bare ${rates.map((x, i) => `${f1(x.tilesPerS)} (${plan(i, x)})`).join(', ')} tiles/s; ` +
-          `the loop alone ${f1(a.tilesPerS)} tiles/s: ${f2(a.tilesPerS / best[round])}x the best bare${inference}`,
+        `  round ${i + 1}: bare ${x.bare.map((b) => `${f1(b.tilesPerS)} (${b.plan})`).join(', ')} tiles/s; ` +
+          `the loop alone ${f1(x.alone.tilesPerS)} tiles/s: ${f2(x.alone.tilesPerS / best[i])}x the best bare${inference}`,
       );
-    }
+    });
     const secs = jobs.filter((j) => j.pipeline === task).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
     const g = logs[task];
     const loop = g?.loopSeconds ? g.loopTiles / g.loopSeconds : 0;
     const ref = median(best);
-    const aloneRatios = alone.map((a, i) => a.tilesPerS / best[i]);
     const inRun = g?.inferenceRate
       ? `; its sessions ${f1(g.inferenceRate)} tiles/s: ${f2(g.inferenceRate / ref)}x, busy ${f2(g.inferenceBusy ?? 0)}`
       : '';
-    const sessionsAlone = alone.every((a) => a.inference)
-      ? `; its sessions alone ${spread(alone.map((a, i) => a.inference! / best[i]))}`
+    const sessionsAlone = rounds.every((x) => x.alone.inference)
+      ? `; its sessions alone ${spread(rounds.map((x, i) => x.alone.inference! / best[i]))}`
       : '';
     console.log(
       `${task}: against the best bare plan of each round (median ${f1(ref)} tiles/s): in the run, over its job ` +
         `${f1(tiles / secs)} tiles/s: ${f2(tiles / secs / ref)}x; over its tile loop ${f1(loop)} tiles/s: ${f2(loop / ref)}x${inRun}; ` +
-        `its loop alone ${spread(aloneRatios)}${sessionsAlone}`,
+        `its loop alone ${spread(rounds.map((x, i) => x.alone.tilesPerS / best[i]))}${sessionsAlone}`,
     );
   }
 }
@@ -338,52 +341,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.le
 /** Ratios as `median (min-max)x`. */
 const spread = (xs: number[]) =>
   xs.length === 1 ? `${f2(xs[0])}x` : `${f2(median(xs))}x (${f2(Math.min(...xs))}-${f2(Math.max(...xs))})`;
-
-interface AloneRate {
-  tilesPerS: number;
-  /** the sessions' own rate (inferenceRate) and their seconds over the loop's (sessionRunsBetween) */
-  inference?: number;
-  busy: number;
-}
-
-/**
- * The stage's tile loop (normalizeTiles, embedTiles) in this process with the specs' settings (CPU, every core,
- * embed's sessions by its own rule, no spinning, pixels into the session; normalize in slabs through a fresh colour
- * table), once, on a newly opened model, as a slide's first datum is.
- */
-async function aloneRate(
-  task: 'normalize' | 'embed',
-  modelDir: string,
-  tiles: string,
-  out: string,
-): Promise<AloneRate> {
-  const spec = { EXECUTION_PROVIDERS: 'cpu' };
-  const settings =
-    task === 'embed' ? embedSessionSettings(readEmbedConfig(spec)) : sessionSettings(readNormalizeConfig(spec));
-  const model = await openModel(modelDir, task, settings, undefined, {
-    conversion: 'onnx',
-    tileSide: await firstTileSide(tiles),
-  });
-  try {
-    const batchSize = defaultBatchSize(task, 'cpu');
-    const before = model.worker.runs;
-    const t0 = performance.now();
-    let n: number;
-    if (task === 'embed') n = (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n;
-    else {
-      const pixelwise = pixelwisePlan(model, true);
-      n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    const { runs, busy } = sessionRunsBetween(before, model.worker.runs, seconds);
-    // through the colour table a session runs only new colours: its rate is not the model's over whole tiles
-    const inference = task === 'embed' ? inferenceRate(runs) : undefined;
-    return { tilesPerS: n / seconds, inference, busy };
-  } finally {
-    await model.worker.close();
-    rmSync(out, { force: true });
-  }
-}
 
 async function main(): Promise<void> {
   if (!existsSync(join(root, 'dist', 'stages')))
@@ -408,10 +365,10 @@ async function main(): Promise<void> {
     `slide: ${slide.kind}; tessella's models: StainNet-shaped identity, ${models.embed}; ${availableParallelism()} cores, ` +
       'CPU only (no GPU lent)',
   );
-  // tessella's tile stages set GLIBC_TUNABLES in their specs; the peer and the bare models get this process's
+  // tessella's tile stages set GLIBC_TUNABLES in their specs; the peer gets this process's
   console.log(
-    `the peer and the bare models run with GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES ?? '(unset)'}; ` +
-      "tessella's tile stages with their specs' (pipelines/*.yaml)",
+    `the peer runs with GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES ?? '(unset)'}; ` +
+      "tessella's tile stages, and the bare models and the stages' loops alone, with their specs' (pipelines/*.yaml)",
   );
   // the peer's ONNX export is cached on first use: do it before any clock
   if (sides.includes('onnx')) peerOnce('onnx', slide.path);
@@ -455,7 +412,7 @@ async function main(): Promise<void> {
     if (last) {
       const logs = stageLogs(home);
       breakdown(home, last.tiles, last.wall, peers, logs);
-      if (n === 1) await bare(home, models.dir, last.tiles, logs);
+      if (n === 1) bare(home, models.dir, last.tiles, logs);
       else console.log(`(bare session.run: see the 1-slide table; the cohort's per-tile rates are the same models)`);
     }
   }

@@ -1,0 +1,114 @@
+/**
+ * A model stage's tile loop against its model's bare session.run, alternated round by round in this one process (a
+ * host's slow spell then weighs on both sides of a round): each round the bare plans (e2e-refs.ts bareRate: one
+ * session of every core, slabs for normalize, two sessions of half the cores), then the stage's own loop
+ * (normalizeTiles, embedTiles) on the same tiles with the specs' settings, on a newly opened model as a slide's first
+ * datum is. One JSON line per round. vs-peer.ts runs it with the stage's spec's GLIBC_TUNABLES, so the loop and the
+ * bare model both get the C library's settings the stage runs with.
+ *
+ *   npx tsx scripts/bench/model-loop.ts --task embed --models DIR/embed --tiles normalized.tfrecord
+ *     --raw tiles.tfrecord --out DIR [--bare-tiles 64] [--rounds 3]
+ *
+ * --tiles: the loop's input (normalize: tile-extract's tiles; embed: normalize's); --raw: tile-extract's tiles, from
+ * which the bare batches are made (as the bare models take them).
+ */
+import { rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { sessionSettings } from '../../shared/onnx/config.js';
+import { inferenceRate, sessionRunsBetween } from '../../shared/onnx/inference.js';
+import { openModel } from '../../shared/onnx/model.js';
+import { defaultBatchSize } from '../../shared/onnx/providers.js';
+import { firstTileSide } from '../../shared/tiles/index.js';
+import { embedSessionSettings, readEmbedConfig } from '../../stages/embed/config.js';
+import { embedTiles } from '../../stages/embed/embed.js';
+import { readNormalizeConfig } from '../../stages/normalize/config.js';
+import { normalizeTiles } from '../../stages/normalize/normalize.js';
+import { pixelwisePlan, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
+import { bareRate } from './e2e-refs.js';
+
+export interface LoopRound {
+  /** each bare plan's tiles/s, and the plan in words */
+  bare: { tilesPerS: number; plan: string }[];
+  alone: {
+    tilesPerS: number;
+    /** the sessions' own rate (inferenceRate; embed only: through normalize's colour table it is not the model's) */
+    inference?: number;
+    /** the sessions' seconds over the loop's (sessionRunsBetween) */
+    busy: number;
+  };
+}
+
+const TASKS = ['normalize', 'embed'] as const;
+type Task = (typeof TASKS)[number];
+
+/**
+ * The stage's tile loop once, with the specs' settings (CPU, every core, embed's sessions by its own rule, no
+ * spinning, pixels into the session; normalize in slabs through a fresh colour table).
+ */
+async function loopAlone(task: Task, modelDir: string, tiles: string, out: string): Promise<LoopRound['alone']> {
+  const spec = { EXECUTION_PROVIDERS: 'cpu' };
+  const settings =
+    task === 'embed' ? embedSessionSettings(readEmbedConfig(spec)) : sessionSettings(readNormalizeConfig(spec));
+  const model = await openModel(modelDir, task, settings, undefined, {
+    conversion: 'onnx',
+    tileSide: await firstTileSide(tiles),
+  });
+  try {
+    const batchSize = defaultBatchSize(task, 'cpu');
+    const before = model.worker.runs;
+    const t0 = performance.now();
+    let n: number;
+    if (task === 'embed') n = (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n;
+    else {
+      const pixelwise = pixelwisePlan(model, true);
+      n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const { runs, busy } = sessionRunsBetween(before, model.worker.runs, seconds);
+    return { tilesPerS: n / seconds, inference: task === 'embed' ? inferenceRate(runs) : undefined, busy };
+  } finally {
+    await model.worker.close();
+    rmSync(out, { force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      task: { type: 'string' },
+      models: { type: 'string' },
+      tiles: { type: 'string' },
+      raw: { type: 'string' },
+      out: { type: 'string' },
+      'bare-tiles': { type: 'string', default: '64' },
+      rounds: { type: 'string', default: '3' },
+    },
+  });
+  const task = values.task as Task;
+  if (!TASKS.includes(task)) throw new Error(`--task: expected one of ${TASKS.join(', ')}, got '${values.task}'`);
+  for (const k of ['models', 'tiles', 'raw', 'out'] as const)
+    if (!values[k]) throw new Error(`--${k}: required (see the usage at the top of model-loop.ts)`);
+  const batch = defaultBatchSize(task, 'cpu');
+  const plans = [
+    {},
+    ...(task === 'normalize' ? [{ slabRows: SLAB_ROWS }] : []),
+    ...(availableParallelism() >= 2 ? [{ sessions: 2 }] : []),
+  ];
+  const o = { count: Number(values['bare-tiles']), rounds: 2, batch };
+  for (let round = 0; round < Number(values.rounds); round++) {
+    const bare: LoopRound['bare'] = [];
+    for (const p of plans) {
+      const r = await bareRate(values.models!, task, values.raw!, { ...o, ...p });
+      const shape = p.slabRows ? `slabs of ${p.slabRows} rows` : `batch ${batch}`;
+      bare.push({ tilesPerS: r.tilesPerS, plan: `${shape}, ${r.sessions} x ${r.threads}` });
+    }
+    const alone = await loopAlone(task, values.models!, values.tiles!, values.out!);
+    console.log(JSON.stringify({ bare, alone } satisfies LoopRound));
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
