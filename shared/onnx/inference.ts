@@ -62,6 +62,8 @@ interface Pending {
   session: Session;
   /** called once the thread has answered, before the caller hears of it */
   settled?: () => void;
+  /** a warm-up batch: left out of the session's runs */
+  uncounted?: boolean;
 }
 
 /** A thread and its session, as the main thread keeps count of it. */
@@ -205,7 +207,7 @@ export class InferenceWorker {
       if (!p) return;
       this.pending.delete(m.id);
       session.queued--;
-      if (m.type === 'result') {
+      if (m.type === 'result' && !p.uncounted) {
         session.tiles += p.dims[0] ?? 0;
         session.runS += m.runS;
       }
@@ -372,6 +374,8 @@ export class InferenceWorker {
     data: Float32Array | Uint8Array | Uint16Array,
     dims: number[],
     pixelwise?: { rowsPerRun: number; colourTable?: boolean },
+    /** uncounted: a warm-up batch, left out of `runs` (a datum's loop would count it as its own) */
+    o: { uncounted?: boolean } = {},
   ): Promise<InferenceOutput> {
     if (this.exitError) return Promise.reject(this.exitError);
     // errors name the model's own input dims, and a wrapped model's fixed dims are checked here, as ORT would
@@ -389,7 +393,8 @@ export class InferenceWorker {
       return this.runThroughTable(id, inputName, outputName, data, dims, pixelwise.rowsPerRun, modelDims);
     return new Promise((resolve, reject) => {
       const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun: pixelwise?.rowsPerRun };
-      this.send(this.leastQueued(), req, { resolve, reject, dims: modelDims }, [data.buffer as ArrayBuffer]);
+      const answer = { resolve, reject, dims: modelDims, uncounted: o.uncounted };
+      this.send(this.leastQueued(), req, answer, [data.buffer as ArrayBuffer]);
     });
   }
 

@@ -178,7 +178,9 @@ export async function warmUp(model: OpenedModel, batchSize: number, tileSide: nu
   const input = pixelIo?.input ?? card.input.name;
   const output = pixelIo?.output ?? card.output.name;
   // sent together, the batches go one to each session (the least busy); run() takes the data's buffer, so each its own
-  const runs = Array.from({ length: worker.sessions }, () => worker.run(input, output, batch.data.slice(), batch.dims));
+  const runs = Array.from({ length: worker.sessions }, () =>
+    worker.run(input, output, batch.data.slice(), batch.dims, undefined, { uncounted: true }),
+  );
   for (const out of await Promise.all(runs)) worker.recycle(out);
 }
 

@@ -65,6 +65,14 @@ describe('sessions: provider fallback and the inference worker', () => {
       assert.deepEqual(out.dims, [2, 3, 2, 2]);
       assert.ok(Math.abs(out.data[0] - 20 / 127.5) < 1e-6, 'R shifted by 20 levels');
       assert.ok(Math.abs(out.data[4] + 15 / 127.5) < 1e-6, 'G shifted by -15 levels');
+      // its 2 tiles are counted to the session; a warm-up batch is not
+      await worker.run('input', 'output', new Float32Array(2 * 3 * 2 * 2), [2, 3, 2, 2], undefined, {
+        uncounted: true,
+      });
+      assert.deepEqual(
+        worker.runs.map((r) => r.tiles),
+        [2],
+      );
       await assert.rejects(worker.run('input', 'output', new Float32Array(4), [1, 4, 1, 1]), /invalid dimensions|Got/i);
     } finally {
       await worker.close();
