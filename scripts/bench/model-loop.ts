@@ -16,7 +16,7 @@ import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { sessionSettings } from '../../shared/onnx/config.js';
-import { inferenceRate, sessionRunsBetween } from '../../shared/onnx/inference.js';
+import { inferenceRate, sessionsOver } from '../../shared/onnx/inference.js';
 import { openModel } from '../../shared/onnx/model.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
@@ -56,16 +56,14 @@ async function loopAlone(task: Task, modelDir: string, tiles: string, out: strin
   });
   try {
     const batchSize = defaultBatchSize(task, 'cpu');
-    const before = model.worker.runs;
     const t0 = performance.now();
-    let n: number;
-    if (task === 'embed') n = (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n;
-    else {
-      const pixelwise = pixelwisePlan(model, true);
-      n = (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise })).tiles;
-    }
+    const loop = async () =>
+      task === 'embed'
+        ? (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n
+        : (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise: pixelwisePlan(model, true) }))
+            .tiles;
+    const { result: n, runs, busy } = await sessionsOver(model.worker, loop);
     const seconds = (performance.now() - t0) / 1000;
-    const { runs, busy } = sessionRunsBetween(before, model.worker.runs, seconds);
     return { tilesPerS: n / seconds, inference: task === 'embed' ? inferenceRate(runs) : undefined, busy };
   } finally {
     await model.worker.close();

@@ -109,6 +109,17 @@ export function sessionRunsBetween(
   return { runs, busy };
 }
 
+/** Runs `loop` and says what the worker's sessions ran meanwhile (sessionRunsBetween over the loop's seconds). */
+export async function sessionsOver<T>(
+  worker: InferenceWorker,
+  loop: () => Promise<T>,
+): Promise<{ result: T; runs: SessionRuns[]; busy: number }> {
+  const before = worker.runs;
+  const started = performance.now();
+  const result = await loop();
+  return { result, ...sessionRunsBetween(before, worker.runs, (performance.now() - started) / 1000) };
+}
+
 /**
  * A loop's sessions for its log line: `session_runs` [tiles, seconds] per session that ran (joined order),
  * `inference_busy` (sessionRunsBetween) and `inference_tiles_per_s` (inferenceRate).

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { DEFAULT_TILE_SIZE, EMBEDDINGS_FILE } from '../../shared/contract/index.js';
-import { InferenceWorker, inferenceLogFields, sessionRunsBetween } from '../../shared/onnx/inference.js';
+import { InferenceWorker, inferenceLogFields, sessionsOver } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
 import { aheadInputPath, inputPath, slideIdOf } from '../../shared/pfs.js';
@@ -62,10 +62,9 @@ async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
     work: async (model) => {
       const input = tilesRecordIn(tilesDir, 'normalize');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
-      const runsBefore = model.worker.runs;
-      const started = performance.now();
-      const e = await embedTiles(input, model, batchSize, log, { tilesBefore: tilesEmbedded });
-      const inference = sessionRunsBetween(runsBefore, model.worker.runs, (performance.now() - started) / 1000);
+      const { result: e, ...inference } = await sessionsOver(model.worker, () =>
+        embedTiles(input, model, batchSize, log, { tilesBefore: tilesEmbedded }),
+      );
       tilesEmbedded += e.n;
       writeEmbeddings(join(env.outDir, slide, EMBEDDINGS_FILE), e, model, slide);
       log.info('embedded', {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { envSwitch } from '../../shared/config.js';
 import { TILES_TFRECORD } from '../../shared/contract/index.js';
 import { sessionSettings } from '../../shared/onnx/config.js';
-import { InferenceWorker, inferenceLogFields, sessionRunsBetween } from '../../shared/onnx/inference.js';
+import { InferenceWorker, inferenceLogFields, sessionsOver } from '../../shared/onnx/inference.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { openModelAhead, runModelStage } from '../../shared/onnx/stage.js';
 import { aheadInputPath, inputPath, slideIdOf } from '../../shared/pfs.js';
@@ -52,16 +52,10 @@ async function normalizeSlide({ env, log: stageLog }: StageContext): Promise<voi
       // TESSELLA_COLOUR_TABLE=off runs every pixel through the model (the benchmark's comparison)
       const pixelwise = pixelwisePlan(model, envSwitch('TESSELLA_COLOUR_TABLE'));
       const options = { batchSize, format: cfg.TILE_FORMAT, encoding, pixelwise };
-      const runsBefore = model.worker.runs;
-      const started = performance.now();
-      const { tiles, coloursRun } = await normalizeTiles(
-        input,
-        join(env.outDir, slide, TILES_TFRECORD),
-        model,
-        options,
-        log,
+      const { result, ...inference } = await sessionsOver(model.worker, () =>
+        normalizeTiles(input, join(env.outDir, slide, TILES_TFRECORD), model, options, log),
       );
-      const inference = sessionRunsBetween(runsBefore, model.worker.runs, (performance.now() - started) / 1000);
+      const { tiles, coloursRun } = result;
       log.info('normalized', {
         tiles,
         batch_size: batchSize,
