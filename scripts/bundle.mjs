@@ -18,31 +18,29 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
 
 /**
- * Packages left to Node's own loader: native addons and what the code loads by path (tsx, in the inference worker's
- * boot). protobufjs, plain JavaScript, is bundled: loaded by Node it read ~30 files, ~50 ms of CPU a process, and
- * normalize's and embed's processes load it twice (their inference worker too).
+ * Packages left to Node's own loader: native addons (CommonJS, every one) and what the code loads by path (tsx, an
+ * ES package, in the inference worker's boot). protobufjs, plain JavaScript, is bundled: loaded by Node it read ~30
+ * files, ~50 ms of CPU a process, and normalize's and embed's processes load it twice (their inference worker too).
  */
-const EXTERNAL = [
+const COMMONJS_EXTERNAL = [
   'onnxruntime-node',
   'onnxruntime-common',
   'sharp',
   'koffi',
   'better-sqlite3',
   '@node-rs/crc32',
-  'tsx',
 ];
+const EXTERNAL = [...COMMONJS_EXTERNAL, 'tsx'];
 
 /**
- * The CommonJS externals (all but tsx, an ES package) loaded with require() (the banner's) in place of an ES import.
+ * The CommonJS externals loaded with require() (the banner's) in place of an ES import.
  * Node imports a CommonJS module into an ES one by first scanning its source for the names it exports, with a lexer
  * written in JavaScript that a long file makes hot enough to be optimized: importing @node-rs/crc32 (a 28 KB loader)
  * cost ~80 ms of CPU against ~10 ms through require(), onnxruntime-node ~60 against ~35 (a fresh process, the median
  * of nine). An import() stays one: what it loads is only loaded when called.
  */
 function requireExternals() {
-  const names = EXTERNAL.filter((e) => e !== 'tsx')
-    .map((e) => e.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join('|');
+  const names = COMMONJS_EXTERNAL.map((e) => e.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|');
   const filter = new RegExp(`^(${names})(/.*)?$`);
   return {
     name: 'require-externals',

@@ -56,14 +56,12 @@ async function loopAlone(task: Task, modelDir: string, tiles: string, out: strin
   });
   try {
     const batchSize = defaultBatchSize(task, 'cpu');
-    const t0 = performance.now();
     const loop = async () =>
       task === 'embed'
         ? (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n
         : (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise: pixelwisePlan(model, true) }))
             .tiles;
-    const { result: n, runs, busy } = await sessionsOver(model.worker, loop);
-    const seconds = (performance.now() - t0) / 1000;
+    const { result: n, seconds, runs, busy } = await sessionsOver(model.worker, loop);
     return { tilesPerS: n / seconds, inference: task === 'embed' ? inferenceRate(runs) : undefined, busy };
   } finally {
     await model.worker.close();

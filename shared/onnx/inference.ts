@@ -109,15 +109,16 @@ export function sessionRunsBetween(
   return { runs, busy };
 }
 
-/** Runs `loop` and says what the worker's sessions ran meanwhile (sessionRunsBetween over the loop's seconds). */
+/** Runs `loop` and says how long it took and what the worker's sessions ran meanwhile (sessionRunsBetween). */
 export async function sessionsOver<T>(
   worker: InferenceWorker,
   loop: () => Promise<T>,
-): Promise<{ result: T; runs: SessionRuns[]; busy: number }> {
+): Promise<{ result: T; seconds: number; runs: SessionRuns[]; busy: number }> {
   const before = worker.runs;
   const started = performance.now();
   const result = await loop();
-  return { result, ...sessionRunsBetween(before, worker.runs, (performance.now() - started) / 1000) };
+  const seconds = (performance.now() - started) / 1000;
+  return { result, seconds, ...sessionRunsBetween(before, worker.runs, seconds) };
 }
 
 /**
