@@ -2,8 +2,8 @@
  * A model stage's tile loop against its model's bare session.run, alternated round by round in this one process (a
  * host's slow spell then weighs on both sides of a round): each round the bare plans (e2e-refs.ts bareRate: one
  * session of every core, slabs for normalize, two sessions of half the cores), then the stage's own loop
- * (normalizeTiles, embedTiles) on the same tiles with the specs' settings, on a newly opened model as a slide's first
- * datum is. One JSON line per round. vs-peer.ts runs it with the stage's spec's GLIBC_TUNABLES, so the loop and the
+ * (normalizeTiles, embedTiles) on the same tiles with the specs' settings, on a newly opened model as a stage process
+ * started ahead has it at its first datum (embed's sessions warmed). One JSON line per round. vs-peer.ts runs it with the stage's spec's GLIBC_TUNABLES, so the loop and the
  * bare model both get the C library's settings the stage runs with.
  *
  *   npx tsx scripts/bench/model-loop.ts --task embed --models DIR/embed --tiles normalized.tfrecord
@@ -21,7 +21,7 @@ import { openModel } from '../../shared/onnx/model.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
 import { embedSessionSettings, readEmbedConfig } from '../../stages/embed/config.js';
-import { embedTiles } from '../../stages/embed/embed.js';
+import { embedTiles, warmUp } from '../../stages/embed/embed.js';
 import { readNormalizeConfig } from '../../stages/normalize/config.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
 import { pixelwisePlan, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
@@ -50,15 +50,15 @@ async function loopAlone(task: Task, modelDir: string, tiles: string, out: strin
   const spec = { EXECUTION_PROVIDERS: 'cpu' };
   const settings =
     task === 'embed' ? embedSessionSettings(readEmbedConfig(spec)) : sessionSettings(readNormalizeConfig(spec));
-  const model = await openModel(modelDir, task, settings, undefined, {
-    conversion: 'onnx',
-    tileSide: await firstTileSide(tiles),
-  });
+  const tileSide = await firstTileSide(tiles);
+  const model = await openModel(modelDir, task, settings, undefined, { conversion: 'onnx', tileSide });
   try {
     const batchSize = defaultBatchSize(task, 'cpu');
+    // as a stage process started ahead of its datum has it (its `ahead`): embed's sessions all open and warmed
+    if (task === 'embed' && tileSide) await warmUp(model, batchSize, tileSide);
     const loop = async () =>
       task === 'embed'
-        ? (await embedTiles(tiles, model, batchSize, undefined, { tilesBefore: 0 })).n
+        ? (await embedTiles(tiles, model, batchSize)).n
         : (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise: pixelwisePlan(model, true) }))
             .tiles;
     const { result: n, seconds, runs, busy } = await sessionsOver(model.worker, loop);

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { TensorInfo } from './card.js';
 import { inputDimsProblem, modelInputDims, type PixelIoRequest } from './pixel-io.js';
-import { defaultCpuThreads, type ProviderAttempt, type SessionSettings } from './providers.js';
+import type { ProviderAttempt, SessionSettings } from './providers.js';
 import { SharedPool, TransferPool, wholeBuffer } from './buffers.js';
 import { ChunkedLookUp } from './chunked-lookup.js';
 import { ColourTable } from './colour-table.js';
@@ -69,8 +69,6 @@ interface Pending {
 /** A thread and its session, as the main thread keeps count of it. */
 interface Session {
   thread: Worker;
-  /** whether it takes batches (the first stops when the sessions grown in its place join) */
-  active: boolean;
   /** batches sent and not answered yet */
   queued: number;
   /** batches sent since it joined */
@@ -82,8 +80,6 @@ interface Session {
 
 /** A session's work as its thread timed it: tiles answered and seconds spent running them (InferenceWorker.runs). */
 export interface SessionRuns {
-  /** whether it takes batches now (the first stops once sessions grown in its place join) */
-  active: boolean;
   tiles: number;
   seconds: number;
 }
@@ -100,7 +96,6 @@ export function sessionRunsBetween(
 ): { runs: SessionRuns[]; busy: number } {
   const runs = after
     .map((a, i) => ({
-      active: a.active,
       tiles: a.tiles - (before[i]?.tiles ?? 0),
       seconds: a.seconds - (before[i]?.seconds ?? 0),
     }))
@@ -135,20 +130,21 @@ export function inferenceLogFields(i: { runs: SessionRuns[]; busy: number }): Re
 }
 
 /**
- * The sessions' own rate over a loop: each session taking batches at its end, its tiles over its run seconds,
- * summed (they run side by side); what the loop would reach were inference all it did, to hold against the bare
- * model's session.run. Undefined when none ran.
+ * The sessions' own rate over a loop: each session's tiles over its run seconds, summed (they run side by side);
+ * what the loop would reach were inference all it did, to hold against the bare model's session.run. Undefined when
+ * none ran.
  */
 export function inferenceRate(runs: SessionRuns[]): number | undefined {
-  const last = runs.filter((r) => r.active && r.seconds > 0);
-  return last.length ? last.reduce((t, r) => t + r.tiles / r.seconds, 0) : undefined;
+  const ran = runs.filter((r) => r.seconds > 0);
+  return ran.length ? ran.reduce((t, r) => t + r.tiles / r.seconds, 0) : undefined;
 }
 
 /**
- * One thread and its session of every core; after grow(), the sessions the settings ask for (SessionSettings.sessions)
- * side by side in its place, each with its share of the cores: a batch goes to the thread with the fewest batches
- * queued, so each session runs batches whole and none waits on another's threads. Batches through the colour table
- * go to the first thread, where the table's learning is (normalize, which never grows).
+ * The sessions the settings ask for (SessionSettings.sessions), each on a thread of its own with its share of the
+ * cores: the first opens the model, the others its optimized graph as soon as it is open, and join it. A batch goes
+ * to the thread with the fewest batches queued, so each session runs batches whole and none waits on another's
+ * threads. Batches through the colour table go to the first thread, where the table's learning is (normalize, one
+ * session).
  */
 export class InferenceWorker {
   private nextId = 0;
@@ -157,9 +153,10 @@ export class InferenceWorker {
   private readonly all: Session[] = [];
   /** the index of the session the last batch went to (leastQueued) */
   private lastSent = -1;
-  /** threads still opening their session (grow) */
+  /** threads still opening their session (joinOthers) */
   private readonly opening = new Set<Worker>();
-  private growing: Promise<string | undefined> | undefined;
+  /** the sessions beside the first: joined (undefined), or why they did not open */
+  private othersJoined: Promise<string | undefined> = Promise.resolve(undefined);
   private closed = false;
   /** which session made an output (its buffer goes back there: recycle) */
   private readonly madeBy = new WeakMap<ArrayBufferLike, Session>();
@@ -173,9 +170,9 @@ export class InferenceWorker {
   /** batches sent through the table and not answered yet, oldest first */
   private readonly tableBatches: { batch: ChunkedLookUp; pixels: Uint8Array; out: Uint8Array }[] = [];
 
-  /** the first session's optimized graph, for the sessions grow opens (closed once they have) */
+  /** the first session's optimized graph, for the sessions beside it (closed once they have opened) */
   private optimized: (OptimizedGraph & { fd: number }) | undefined;
-  private grown: 'optimized graph' | 'model' | undefined;
+  private others: 'optimized graph' | 'model' | undefined;
 
   readonly provider: string;
   readonly attempts: ProviderAttempt[];
@@ -200,6 +197,7 @@ export class InferenceWorker {
     this.pixelIo = ready.pixelIo;
     if (graph) this.optimized = { ...graph, inputs: this.inputs, outputs: this.outputs, pixelIo: this.pixelIo };
     this.join(first);
+    if (this.sessionsAsked > 1) this.othersJoined = this.joinOthers().finally(() => this.dropOptimized());
   }
 
   private readonly failAll = (err: Error): void => {
@@ -210,7 +208,7 @@ export class InferenceWorker {
 
   /** A thread whose session is open takes batches from now on. */
   private join(thread: Worker): void {
-    const session: Session = { thread, active: true, queued: 0, sent: 0, tiles: 0, runS: 0 };
+    const session: Session = { thread, queued: 0, sent: 0, tiles: 0, runS: 0 };
     this.all.push(session);
     thread.on('message', (m: WorkerMessage) => {
       if (m.type !== 'result' && m.type !== 'error') return;
@@ -224,7 +222,6 @@ export class InferenceWorker {
         session.runS += m.runS;
       }
       p.settled?.();
-      if (!session.active && session.queued === 0) void stop(thread);
       if (m.type === 'result') {
         if (!(m.data.buffer instanceof SharedArrayBuffer)) this.madeBy.set(m.data.buffer, session);
         p.resolve({ data: m.data, dims: m.dims, coloursRun: m.coloursRun });
@@ -233,8 +230,7 @@ export class InferenceWorker {
     thread.on('error', this.failAll);
     // Whether or not batches are pending: a later run() must fail at once, not wait on a dead worker.
     thread.on('exit', (code) => {
-      // the first session, closed once the sessions grown in its place have joined, ends as it should
-      if (!session.active) return;
+      if (this.closed) return;
       this.failAll(
         new Error(
           `the inference worker exited (code ${code})${this.pending.size ? ` with ${this.pending.size} batch(es) pending` : ''}`,
@@ -245,32 +241,33 @@ export class InferenceWorker {
 
   /** Sessions taking batches now. */
   get sessions(): number {
-    return this.all.filter((s) => s.active).length;
+    return this.all.length;
   }
 
-  /** Sessions the settings ask for (grow opens them). */
+  /** Sessions the settings ask for. */
   get sessionsAsked(): number {
     return Math.max(1, this.init.sessions ?? 1);
   }
 
-  /** What the sessions grow opened: the first session's optimized graph, or the model; undefined before they join. */
-  get grownFrom(): 'optimized graph' | 'model' | undefined {
-    return this.grown;
+  /** What the sessions beside the first opened: its optimized graph, or the model; undefined before they join. */
+  get othersFrom(): 'optimized graph' | 'model' | undefined {
+    return this.others;
   }
 
   /** Every session's tiles answered and seconds spent running them since it joined, in the order they joined. */
   get runs(): SessionRuns[] {
-    return this.all.map((s) => ({ active: s.active, tiles: s.tiles, seconds: s.runS }));
+    return this.all.map((s) => ({ tiles: s.tiles, seconds: s.runS }));
   }
 
-  /** Batches sent to each session taking batches now. */
+  /** Batches sent to each session. */
   get batchesPerSession(): number[] {
-    return this.all.filter((s) => s.active).map((s) => s.sent);
+    return this.all.map((s) => s.sent);
   }
 
   /**
    * Start a thread and open `modelPath` in it (wrapped for pixels when `pixelIo` is given and it can be); rejects
-   * with every provider's error when none starts. The sessions asked side by side open on grow().
+   * with every provider's error when none starts. Resolves once this first session is open: the others asked open
+   * meanwhile and join when open (allOpen).
    */
   static async start(modelPath: string, settings: SessionSettings, pixelIo?: PixelIoRequest): Promise<InferenceWorker> {
     const saveOptimizedTo = (settings.sessions ?? 1) > 1 ? scratchGraphPath() : undefined;
@@ -295,15 +292,11 @@ export class InferenceWorker {
   }
 
   /**
-   * Opens the sessions asked (SessionSettings.sessions, when more than one) on the provider the first runs on, each
-   * with its share of the cores (or `intraOpThreads`); once all are open they take the batches and the first session
-   * closes when its own are answered. Meanwhile the first serves, so the caller need not wait. Resolves when they
-   * have joined (undefined), or with why one did not open: then none joins and the first serves on. A second call
-   * returns the first's promise.
+   * Resolves once the sessions asked beside the first have joined (undefined), or with why one did not open: then
+   * none joins and the first serves alone.
    */
-  grow(): Promise<string | undefined> {
-    this.growing ??= this.openSideBySide().finally(() => this.dropOptimized());
-    return this.growing;
+  allOpen(): Promise<string | undefined> {
+    return this.othersJoined;
   }
 
   private dropOptimized(): void {
@@ -311,20 +304,18 @@ export class InferenceWorker {
     this.optimized = undefined;
   }
 
-  private async openSideBySide(): Promise<string | undefined> {
-    const count = this.sessionsAsked;
-    if (count <= 1 || this.all.length > 1) return undefined;
-    const threads =
-      this.init.intraOpThreads || (this.provider === 'cpu' ? Math.max(1, Math.floor(defaultCpuThreads() / count)) : 0);
-    // the first session's optimized graph, when it wrote one, opens without the model's read, wrap and optimization
+  /**
+   * Opens the sessions asked beside the first on the provider it runs on, with the same share of the cores, from its
+   * optimized graph when it wrote one (without the model's read, wrap and optimization); they join together.
+   */
+  private async joinOthers(): Promise<string | undefined> {
     const init: WorkerInit = {
       ...this.init,
       providers: [this.provider],
-      intraOpThreads: threads,
       saveOptimizedTo: undefined,
       optimized: this.optimized,
     };
-    const opened = Array.from({ length: count }, () => startThread(init));
+    const opened = Array.from({ length: this.sessionsAsked - 1 }, () => startThread(init));
     for (const t of opened) this.opening.add(t);
     const answers = await Promise.allSettled(opened.map((t) => ready(t, init.modelPath)));
     for (const t of opened) this.opening.delete(t);
@@ -347,11 +338,8 @@ export class InferenceWorker {
       await Promise.all(opened.map((t) => t.terminate()));
       return why;
     }
-    const [first] = this.all;
-    this.grown = answers.every((a) => a.status === 'fulfilled' && a.value.openedGraph) ? 'optimized graph' : 'model';
-    first.active = false;
+    this.others = answers.every((a) => a.status === 'fulfilled' && a.value.openedGraph) ? 'optimized graph' : 'model';
     for (const t of opened) this.join(t);
-    if (first.queued === 0) await stop(first.thread);
     return undefined;
   }
 
@@ -433,7 +421,7 @@ export class InferenceWorker {
     let best = -1;
     for (let i = 1; i <= n; i++) {
       const t = (this.lastSent + i) % n;
-      if (this.all[t].active && (best < 0 || this.all[t].queued < this.all[best].queued)) best = t;
+      if (best < 0 || this.all[t].queued < this.all[best].queued) best = t;
     }
     this.lastSent = best;
     return this.all[best];
@@ -511,8 +499,6 @@ export class InferenceWorker {
     const buffer = wholeBuffer(out.data);
     if (!buffer || this.exitError) return;
     const made = this.madeBy.get(buffer) ?? this.all[0];
-    // a session closed since keeps no buffers
-    if (!made.active) return;
     made.thread.postMessage({ type: 'recycle', buffer } satisfies RecycleRequest, [buffer]);
   }
 
@@ -520,7 +506,7 @@ export class InferenceWorker {
     this.closed = true;
     this.dropOptimized();
     await Promise.all([...this.opening].map((t) => t.terminate()));
-    await Promise.all(this.all.filter((s) => s.active).map((s) => stop(s.thread)));
+    await Promise.all(this.all.map((s) => stop(s.thread)));
   }
 }
 
@@ -533,15 +519,15 @@ function scratchGraphPath(): string | undefined {
   try {
     return join(mkdtempSync(join(tmpdir(), 'tessella-graph-')), 'optimized.onnx');
   } catch {
-    return undefined; // no writable scratch: the sessions grown open the model themselves
+    return undefined; // no writable scratch: the sessions beside the first open the model themselves
   }
 }
 
 /**
  * The graph at `path`, when there is one, held open, and a path that opens it once its folder is gone: the folder is
  * removed as soon as the first session is open, so that a process killed later (the engine ends its processes with
- * SIGKILL) leaves nothing behind. On Linux /proc/self/fd/N opens the file anew, with its own offset, for each grown
- * session.
+ * SIGKILL) leaves nothing behind. On Linux /proc/self/fd/N opens the file anew, with its own offset, for each session
+ * beside the first.
  */
 function heldGraph(path: string): { path: string; fd: number } | undefined {
   try {
@@ -597,7 +583,7 @@ function ready(thread: Worker, modelPath: string): Promise<Ready> {
 
 /** How runOverlapped keeps its batches moving. */
 export interface OverlapOptions {
-  /** batches in the worker at once: a number, or asked before each batch (an InferenceWorker's sessions grow) */
+  /** batches in the worker at once: a number, or asked before each batch (an InferenceWorker's sessions join as they open) */
   depth?: number | (() => number);
   /** work this thread can do while it waits for the oldest batch's result (InferenceWorker.lookUpWhileWaiting) */
   whileWaiting?: () => void;

@@ -162,6 +162,14 @@ export async function openModel(
     pixels: wrapped ? 'onnx' : 'js',
     open_s: Math.round(performance.now() - openStart) / 1000,
   });
+  if (worker.sessionsAsked > 1)
+    void worker
+      .allOpen()
+      .then((why) =>
+        why
+          ? log?.warn('the sessions beside the first did not open; it serves alone', { why })
+          : log?.info('sessions side by side', { sessions: worker.sessions, from: worker.othersFrom }),
+      );
   const unwrapped = typeof request === 'string' ? request : worker.pixelIo?.reason;
   if (pixels.conversion === 'onnx' && !wrapped) log?.info('pixels converted in JavaScript', { why: unwrapped });
   const problems = cardMismatches(card, worker.inputs, worker.outputs);

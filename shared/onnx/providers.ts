@@ -19,8 +19,9 @@ export interface SessionSettings {
   intraOpThreads: number;
   interOpThreads: number;
   /**
-   * Sessions of the model side by side once InferenceWorker.grow opens them (default 1), each with `intraOpThreads`,
-   * or when that is 0 on CPU its share of the cores; until then one session of every core: see defaultSessions.
+   * Sessions of the model side by side (default 1), each with `intraOpThreads`, or when that is 0 on CPU its share
+   * of the cores (cpuThreadsPerSession): the first opens, the others open from its optimized graph and join it
+   * (InferenceWorker.start). See defaultSessions.
    */
   sessions?: number;
   /**
@@ -103,7 +104,7 @@ function sessionOptions(
   // CPU, where ORT's warning that says so (on every save) is noise
   if (provider === 'cpu' && reuse.saveTo)
     Object.assign(options, { optimizedModelFilePath: reuse.saveTo, logSeverityLevel: 3 });
-  const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? defaultCpuThreads() : 0;
+  const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? cpuThreadsPerSession(s) : 0;
   if (intra > 0) options.intraOpNumThreads = intra;
   if (s.interOpThreads > 0) options.interOpNumThreads = s.interOpThreads;
   // On CPU, ORT's memory pattern plans one block per input shape from the first runs: a slide's few batches pay
@@ -184,6 +185,11 @@ export function defaultCpuThreads(): number {
   return availableParallelism();
 }
 
+/** A CPU session's intra-op threads when the settings leave them to us: its share of every core, at least one. */
+export function cpuThreadsPerSession(s: SessionSettings): number {
+  return Math.max(1, Math.floor(defaultCpuThreads() / Math.max(1, s.sessions ?? 1)));
+}
+
 function firstLine(text: string): string {
   const line = text.split('\n').find((l) => l.trim()) ?? text;
   return line.length > 400 ? line.slice(0, 400) + '...' : line;
@@ -202,8 +208,8 @@ export function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadat
  * cores each: one session's threads meet at the end of every parallel section of every node, and a thread
  * the stage's own work holds off its core makes the other wait there; two sessions each run a batch alone, so they
  * keep the cores busy. B0 at batch 8 in the stage, on 2 cores, alternated: 185-211 tiles/s against 165-183 with one
- * session of both cores, at 9.3-10.3 against 10.2-11.4 ms of CPU a tile (the same vectors, bit for bit); embed opens
- * them once a slide is big enough to repay their opening (stages/embed/embed.ts GROW_AT_TILES). On a GPU, one session.
+ * session of both cores, at 9.3-10.3 against 10.2-11.4 ms of CPU a tile (the same vectors, bit for bit). The second
+ * opens the first's optimized graph (InferenceWorker). On a GPU, one session.
  */
 export function defaultSessions(providers: string[]): number {
   // an unknown name is left for the open to refuse, with the datum

@@ -8,8 +8,7 @@ export const EmbedConfigSchema = z.object({
   ...modelEnvFields,
   /**
    * Sessions of the model side by side, each with its share of the cores (or INTRA_OP_THREADS each), batches dealt
-   * to the least busy; opened for a slide, or a process's slides together, of GROW_AT_TILES tiles or more (before,
-   * one session of every core). 0 picks: 2 on CPU where there are 2 cores or more, 1 on a GPU (defaultSessions).
+   * to the least busy. 0 picks: 2 on CPU where there are 2 cores or more, 1 on a GPU (defaultSessions).
    */
   SESSIONS: envInt({ min: 0, max: 64 }).default(0),
 });

@@ -25,16 +25,6 @@ import { tileBatches } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
 import { countTiles } from '../../shared/tile-record.js';
 
-/**
- * Tiles (a slide's, or a process's slides' together) from which embed opens its sessions side by side
- * (SessionSettings.sessions; InferenceWorker.grow): on CPU two of one thread each in place of one of both cores,
- * ~0.5 ms of CPU and 7-14% of the loop's time less a tile (1,772 tiles, a quiet host), for ~0.5 s of CPU to open
- * them (two threads, each opening the first session's optimized graph) and ~0.3 s each for their first, cold batch.
- * They open beside the slide's first batches, which the first session runs, and stay open for the process's later
- * slides. A 700-tile loop gained 0.96-1.12x, a 443-tile one lost (0.78-0.92x).
- */
-export const GROW_AT_TILES = 1000;
-
 export interface Embeddings extends VectorTensors {
   n: number;
   dim: number;
@@ -51,11 +41,6 @@ export async function embedTiles(
   model: OpenedModel,
   batchSize: number,
   log?: Logger,
-  /**
-   * tilesBefore: the tiles this process embedded before this slide; given, the sessions asked side by side open once
-   * it and this slide's tiles reach GROW_AT_TILES, and take the batches from the first once open
-   */
-  o: { tilesBefore?: number } = {},
 ): Promise<Embeddings> {
   const { card, worker } = model;
   const size = card.input.size;
@@ -70,16 +55,6 @@ export async function embedTiles(
   );
   const total = countTiles(inputPath);
   const progress = log?.progress('embed', total, 'tiles');
-  const grow = o.tilesBefore !== undefined && o.tilesBefore + (total ?? 0) >= GROW_AT_TILES;
-  if (grow && worker.sessions < worker.sessionsAsked)
-    void worker
-      .grow()
-      .then((why) =>
-        why
-          ? log?.warn('the sessions side by side did not open; one serves on', { why })
-          : worker.grownFrom &&
-            log?.info('sessions side by side', { sessions: worker.sessions, from: worker.grownFrom }),
-      );
   const pixelIo = model.pixelIo;
   // a tile's pixels (or sums) are copied into the batch's input when it runs: their buffer then serves a later tile
   const tilePixels = new BufferPool(2 * batchSize);
@@ -163,12 +138,13 @@ export async function embedTiles(
 }
 
 /**
- * One batch of black tiles of `tileSide` through each session, as embedTiles would send them, the outputs dropped: a
- * new session's first runs cost more (ONNX Runtime's memory paged in, its threads started; ~0.1-0.2 s of B0's first
- * two batches here), paid this way before the first datum by a model opened ahead of it.
+ * One batch of black tiles of `tileSide` through each session once all are open, as embedTiles would send them, the
+ * outputs dropped: a new session's first runs cost more (ONNX Runtime's memory paged in, its threads started; ~0.1-0.2
+ * s of B0's first two batches here), paid this way before the first datum by a model opened ahead of it.
  */
 export async function warmUp(model: OpenedModel, batchSize: number, tileSide: number): Promise<void> {
   const { card, worker, pixelIo } = model;
+  await worker.allOpen();
   const size = card.input.size;
   const n = batchSize;
   let batch: { data: Float32Array | Uint8Array | Uint16Array; dims: number[] };

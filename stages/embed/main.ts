@@ -37,9 +37,6 @@ const ahead: StageOptions['ahead'] = async (log) => {
 
 // the inference thread and ONNX Runtime load while the process waits for its datum (a batch process started ahead)
 InferenceWorker.prewarm();
-/** Tiles this process has embedded: a cohort's small slides together repay the sessions side by side. */
-let tilesEmbedded = 0;
-
 async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
   const cfg = readEmbedConfig();
   const tilesDir = inputPath('normalize');
@@ -63,9 +60,8 @@ async function embedSlide({ env, log: stageLog }: StageContext): Promise<void> {
       const input = tilesRecordIn(tilesDir, 'normalize');
       const batchSize = cfg.BATCH_SIZE || defaultBatchSize('embed', model.worker.provider);
       const { result: e, ...inference } = await sessionsOver(model.worker, () =>
-        embedTiles(input, model, batchSize, log, { tilesBefore: tilesEmbedded }),
+        embedTiles(input, model, batchSize, log),
       );
-      tilesEmbedded += e.n;
       writeEmbeddings(join(env.outDir, slide, EMBEDDINGS_FILE), e, model, slide);
       log.info('embedded', {
         tiles: e.n,

@@ -361,13 +361,12 @@ describe('pixel I/O: the card arithmetic as ONNX nodes', { skip: cmuTilesMissing
           tileSide: S,
         });
         try {
-          // a slide this small (11 tiles) does not grow the sessions itself
-          await m.worker.grow();
+          // (the warm-up waits for both sessions to open)
           await warmUp(m, 4, S);
           vectors.push(await embedTiles(join(tmp.dir, 'normalized-js.tfrecord'), m, 2));
           assert.equal(m.worker.sessions, sessions);
-          // the grown sessions opened the first's optimized graph (its wrap, for 'onnx')
-          assert.equal(m.worker.grownFrom, sessions === 2 ? 'optimized graph' : undefined);
+          // the second session opened the first's optimized graph (its wrap, for 'onnx')
+          assert.equal(m.worker.othersFrom, sessions === 2 ? 'optimized graph' : undefined);
           // the warm-up's batch for each, then 11 tiles in 6 batches (to the least busy: how they split depends on
           // which answers first)
           const sent = m.worker.batchesPerSession;

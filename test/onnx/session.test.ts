@@ -87,18 +87,17 @@ describe('sessions: provider fallback and the inference worker', () => {
       interOpThreads: 0,
     });
     try {
-      // one session until grow() opens the two asked in its place
-      assert.deepEqual([worker.sessions, worker.sessionsAsked], [1, 2]);
+      // the first session serves at once; the second joins when its graph is open
       const first = await worker.run('input', 'output', new Float32Array(3 * 2 * 2).fill(0), [1, 3, 2, 2]);
-      assert.deepEqual(worker.batchesPerSession, [1]);
-      const [one] = worker.runs;
+      assert.equal(worker.sessionsAsked, 2);
+      assert.equal(await worker.allOpen(), undefined);
+      assert.equal(worker.sessions, 2);
+      const one = worker.runs[0];
       assert.equal(one.tiles, 1);
       assert.ok(one.seconds > 0, `the first batch's run was timed: ${one.seconds}`);
       const runsBefore = worker.runs;
-      assert.equal(await worker.grow(), undefined);
-      assert.equal(worker.sessions, 2);
-      assert.deepEqual(worker.batchesPerSession, [0, 0]);
-      // an output of the closed first session is dropped, not sent to a thread that is gone
+      const sentBefore = worker.batchesPerSession;
+      assert.deepEqual(sentBefore, [1, 0]);
       worker.recycle(first);
       // six batches in flight at once, each of its own value: every answer is its own batch's, shifted
       const runs = Array.from({ length: 6 }, (_, i) =>
@@ -113,17 +112,15 @@ describe('sessions: provider fallback and the inference worker', () => {
       outs.forEach((o, i) => assert.ok(Math.abs(o.data[0] - (i / 10 + 20 / 127.5)) < 1e-6, `batch ${i}: ${o.data[0]}`));
       await bad;
       // 7 sent: none queued twice on one session while the other had none
-      assert.deepEqual(worker.batchesPerSession, [4, 3]);
-      // the failed batch counts no tiles; the first session, closed, ran nothing since
-      const grown = sessionRunsBetween(runsBefore, worker.runs, 1).runs;
+      const sent = worker.batchesPerSession.map((n, i) => n - sentBefore[i]);
+      assert.deepEqual(sent.toSorted(), [3, 4]);
+      // the failed batch counts no tiles
+      const both = sessionRunsBetween(runsBefore, worker.runs, 1).runs;
       assert.deepEqual(
-        grown.map((r) => [r.active, r.tiles]),
-        [
-          [true, 3],
-          [true, 3],
-        ],
+        both.map((r) => r.tiles),
+        [3, 3],
       );
-      assert.ok(grown.every((r) => r.seconds > 0));
+      assert.ok(both.every((r) => r.seconds > 0));
       for (const o of outs) worker.recycle(o);
       const again = await worker.run('input', 'output', new Float32Array(3 * 2 * 2).fill(0), [1, 3, 2, 2]);
       assert.ok(Math.abs(again.data[0] - 20 / 127.5) < 1e-6);
@@ -132,7 +129,7 @@ describe('sessions: provider fallback and the inference worker', () => {
     }
   });
 
-  it("sessions grown open the first session's optimized graph, its scratch folder gone once the first is open", async () => {
+  it('the sessions beside the first open its optimized graph, its scratch folder gone once the first is open', async () => {
     const scratch = join(tmp.dir, 'scratch');
     mkdirSync(scratch, { recursive: true });
     const graphs = () => readdirSync(scratch).filter((d) => d.startsWith('tessella-graph-'));
@@ -152,20 +149,20 @@ describe('sessions: provider fallback and the inference worker', () => {
       const worker = await InferenceWorker.start(model, settings);
       // the graph is held open, its folder gone: a process killed from here on leaves nothing behind
       assert.deepEqual(graphs(), []);
-      assert.equal(await worker.grow(), undefined);
-      assert.deepEqual([worker.sessions, worker.grownFrom], [2, 'optimized graph']);
+      assert.equal(await worker.allOpen(), undefined);
+      assert.deepEqual([worker.sessions, worker.othersFrom], [2, 'optimized graph']);
       await shifted(worker);
       await worker.close();
 
-      // no scratch folder can be made (TMPDIR a file): the sessions grown open the model. The thread is started
+      // no scratch folder can be made (TMPDIR a file): the second session opens the model. The thread is started
       // ahead, before TMPDIR changes, as a thread takes the environment it starts with.
       InferenceWorker.prewarm();
       setTmpdir(model);
       const noScratch = InferenceWorker.start(model, settings);
       setTmpdir(scratch);
       const opened = await noScratch;
-      assert.equal(await opened.grow(), undefined);
-      assert.deepEqual([opened.sessions, opened.grownFrom], [2, 'model']);
+      assert.equal(await opened.allOpen(), undefined);
+      assert.deepEqual([opened.sessions, opened.othersFrom], [2, 'model']);
       await shifted(opened);
       await opened.close();
       assert.deepEqual(graphs(), []);
@@ -174,45 +171,55 @@ describe('sessions: provider fallback and the inference worker', () => {
     }
   });
 
-  /** A convolutional model's output for one batch from the first session, and from a session grown from its graph. */
-  async function beforeAndAfterGrowing(model: string): Promise<Float32Array[]> {
+  /**
+   * A convolutional model's output for one batch from the first session, and from the second, opened from its graph,
+   * and from a session of every core (the model itself): the same bits.
+   */
+  async function fromEachSession(model: string): Promise<Float32Array[]> {
+    const x = Float32Array.from({ length: 2 * 3 * 224 * 224 }, (_, i) => ((i * 7919) % 1021) / 1021 - 0.5);
+    const outputs: Float32Array[] = [];
+    // as embed opens them: each its share of the cores
     const worker = await InferenceWorker.start(model, {
       providers: ['cpu'],
       sessions: 2,
-      // as embed opens them: the first of every core, the grown of their share
       intraOpThreads: 0,
       interOpThreads: 0,
     });
     try {
-      const x = Float32Array.from({ length: 2 * 3 * 224 * 224 }, (_, i) => ((i * 7919) % 1021) / 1021 - 0.5);
-      const first = await worker.run('input', 'features', x.slice(), [2, 3, 224, 224]);
-      assert.equal(await worker.grow(), undefined);
-      assert.equal(worker.grownFrom, 'optimized graph');
-      const grown = await worker.run('input', 'features', x.slice(), [2, 3, 224, 224]);
-      return [first.data as Float32Array, grown.data as Float32Array];
+      assert.equal(await worker.allOpen(), undefined);
+      assert.equal(worker.othersFrom, 'optimized graph');
+      // two at once: one to each session
+      const both = await Promise.all([0, 1].map(() => worker.run('input', 'features', x.slice(), [2, 3, 224, 224])));
+      assert.deepEqual(worker.batchesPerSession, [1, 1]);
+      outputs.push(...both.map((o) => o.data as Float32Array));
     } finally {
       await worker.close();
     }
+    const alone = await InferenceWorker.start(model, { providers: ['cpu'], intraOpThreads: 0, interOpThreads: 0 });
+    try {
+      outputs.push((await alone.run('input', 'features', x.slice(), [2, 3, 224, 224])).data as Float32Array);
+    } finally {
+      await alone.close();
+    }
+    return outputs;
   }
 
-  it("a session of the optimized graph computes the first session's bits (the tiny CNN)", async () => {
-    const [first, grown] = await beforeAndAfterGrowing(join(tmp.dir, 'embed', 'model.onnx'));
+  const bytes = (f: Float32Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+
+  it("a session of the optimized graph computes the first session's bits, and one session of every core's (the tiny CNN)", async () => {
+    const [first, second, alone] = await fromEachSession(join(tmp.dir, 'embed', 'model.onnx'));
     assert.ok(first.length > 0);
-    assert.deepEqual(
-      Buffer.from(grown.buffer, grown.byteOffset, grown.byteLength),
-      Buffer.from(first.buffer, first.byteOffset, first.byteLength),
-    );
+    assert.deepEqual(bytes(second), bytes(first));
+    assert.deepEqual(bytes(alone), bytes(first));
   });
 
-  it("a session of the optimized graph computes the first session's bits (EfficientNet-B0)", {
+  it("a session of the optimized graph computes the first session's bits, and one session of every core's (EfficientNet-B0)", {
     skip: fixtureModelMissing,
   }, async () => {
-    const [first, grown] = await beforeAndAfterGrowing(fixtureModel);
+    const [first, second, alone] = await fromEachSession(fixtureModel);
     assert.equal(first.length, 2 * 1280 * 7 * 7);
-    assert.deepEqual(
-      Buffer.from(grown.buffer, grown.byteOffset, grown.byteLength),
-      Buffer.from(first.buffer, first.byteOffset, first.byteLength),
-    );
+    assert.deepEqual(bytes(second), bytes(first));
+    assert.deepEqual(bytes(alone), bytes(first));
   });
 
   it('sessions that do not all open fail the start with the reason', async () => {
@@ -245,25 +252,20 @@ describe('sessions: provider fallback and the inference worker', () => {
 
 describe("sessions' runs over a loop", () => {
   it('what each session ran between two readings, how busy they were, and their own rate side by side', () => {
-    const before = [{ active: true, tiles: 40, seconds: 0.5 }];
-    // the first session ran 16 more tiles, then two grown in its place took the rest
+    const before = [{ tiles: 40, seconds: 0.5 }];
+    // the first session ran 60 more tiles; two more joined it, one of which ran nothing
     const after = [
-      { active: false, tiles: 56, seconds: 0.7 },
-      { active: true, tiles: 100, seconds: 1.0 },
-      { active: true, tiles: 50, seconds: 0.5 },
-      { active: true, tiles: 0, seconds: 0 },
+      { tiles: 100, seconds: 1.1 },
+      { tiles: 50, seconds: 0.5 },
+      { tiles: 0, seconds: 0 },
     ];
     const { runs, busy } = sessionRunsBetween(before, after, 1.25);
     assert.deepEqual(
-      runs.map((r) => [r.active, r.tiles]),
-      [
-        [false, 16],
-        [true, 100],
-        [true, 50],
-      ],
+      runs.map((r) => r.tiles),
+      [60, 50],
     );
-    assert.ok(Math.abs(busy - 1.7 / 1.25) < 1e-9, `busy ${busy}`);
-    // the two taking batches at the end, 100 tiles/s each; the first, replaced, is left out
+    assert.ok(Math.abs(busy - 1.1 / 1.25) < 1e-9, `busy ${busy}`);
+    // side by side: 100 tiles/s each
     assert.ok(Math.abs((inferenceRate(runs) ?? 0) - 200) < 1e-9);
     assert.equal(inferenceRate([]), undefined);
     assert.equal(sessionRunsBetween(after, after, 1).runs.length, 0);

@@ -10,7 +10,6 @@ import { tinyCnnCard } from '../../scripts/models/tiny-cnn.js';
 import { buildTinyCnn } from '../../scripts/models/tiny-cnn.js';
 import { writeModelFolder } from '../../scripts/models/write.js';
 import { readSafetensors } from '../../shared/safetensors.js';
-import { GROW_AT_TILES } from '../../stages/embed/embed.js';
 import { writeSlideError } from '../../shared/slide-error.js';
 import { fixtureModel, fixtureModelMissing, runStage, syntheticTiles, writeTiles } from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
@@ -182,9 +181,8 @@ describe('embed stage (run as the engine runs a datum)', () => {
     assert.equal(existsSync(join(pfs, 'out', 's1')), false, 'nothing written for the slide');
   });
 
-  it('a slide under GROW_AT_TILES tiles runs on one session of every core, whatever SESSIONS asks', () => {
-    assert.ok(5 < GROW_AT_TILES);
-    for (const asked of ['0', '2']) {
+  it('SESSIONS sessions run the tiles, each timed in the log; a value that is no count is refused', () => {
+    for (const asked of ['1', '2']) {
       const r = runStage('embed', {
         PFS_ROOT: join(root, `pfs-sessions-${asked}`),
         normalize: join(root, 'normalize', 's1'),
@@ -197,12 +195,20 @@ describe('embed stage (run as the engine runs a datum)', () => {
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l))
         .find((e) => e.event === 'embedded');
-      assert.equal(embedded.sessions, 1);
-      // its one session ran every tile (5), timed: the log says how busy it kept the loop and at what rate
-      assert.equal(embedded.session_runs.length, 1);
-      assert.equal(embedded.session_runs[0][0], embedded.tiles);
-      assert.ok(embedded.session_runs[0][1] > 0);
-      assert.ok(embedded.inference_busy > 0 && embedded.inference_busy <= 1.01, `busy ${embedded.inference_busy}`);
+      // the second session joins once open: a slide of 5 tiles may be done before it does
+      assert.ok(embedded.sessions >= 1 && embedded.sessions <= Number(asked), `sessions ${embedded.sessions}`);
+      // the sessions ran every tile (5), timed: the log says how busy they kept the loop and at what rate
+      const runs = embedded.session_runs as [number, number][];
+      assert.ok(runs.length >= 1 && runs.length <= embedded.sessions);
+      assert.equal(
+        runs.reduce((t, r) => t + r[0], 0),
+        embedded.tiles,
+      );
+      assert.ok(runs.every((r) => r[1] > 0));
+      assert.ok(
+        embedded.inference_busy > 0 && embedded.inference_busy <= runs.length + 0.01,
+        `busy ${embedded.inference_busy}`,
+      );
       assert.ok(embedded.inference_tiles_per_s > 0);
     }
     const r = runStage('embed', {
