@@ -331,7 +331,9 @@ export class InferenceWorker {
           ? (a.reason as Error).message
           : a.value.pixelIo?.used !== this.pixelIo?.used
             ? `it opened ${a.value.pixelIo?.used ? 'with' : 'without'} pixel input, unlike the first`
-            : undefined,
+            : (a.value.pixelIo?.pooled?.used ?? false) !== (this.pixelIo?.pooled?.used ?? false)
+              ? `it opened ${a.value.pixelIo?.pooled?.used ? 'pooling' : 'not pooling'} its map, unlike the first`
+              : undefined,
       )
       .find((w) => w !== undefined);
     if (why !== undefined) {

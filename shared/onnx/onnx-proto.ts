@@ -95,7 +95,7 @@ export const ValueInfoProto = root.lookupType('onnx.ValueInfoProto');
 export const OperatorSetIdProto = root.lookupType('onnx.OperatorSetIdProto');
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, UINT8: 2, UINT16: 4, INT64: 7, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, UINT16: 4, INT64: 7, FLOAT16: 10, DOUBLE: 11 } as const;
 
 /** ONNX Runtime's names of TensorProto.DataType values, as its session metadata reports them. */
 export const ORT_TYPE_NAMES: Record<number, string> = {
@@ -117,7 +117,7 @@ export const ORT_TYPE_NAMES: Record<number, string> = {
 export interface Initializer {
   name: string;
   dims: number[];
-  data: Float32Array | BigInt64Array;
+  data: Float32Array | Float64Array | BigInt64Array;
 }
 export interface Node {
   opType: string;
@@ -163,7 +163,12 @@ export function initializer(t: Initializer) {
   return {
     name: t.name,
     dims: t.dims,
-    dataType: t.data instanceof Float32Array ? DataType.FLOAT : DataType.INT64,
+    dataType:
+      t.data instanceof Float32Array
+        ? DataType.FLOAT
+        : t.data instanceof Float64Array
+          ? DataType.DOUBLE
+          : DataType.INT64,
     rawData: raw,
   };
 }

@@ -40,6 +40,22 @@ export interface PixelIoRequest {
    * thread. The same floats reach the model (see `canSum`).
    */
   sums?: boolean;
+  /** Set for a feature model whose vectors are pooled inside the session (see PoolRequest). */
+  pool?: PoolRequest;
+}
+
+/**
+ * A feature map's mean and max over its positions taken by the session (embed), in place of the stage's pooling
+ * (pooling.ts): the session gives [N, vectors x C], each vector's C values in `vectors` order, not the map. The
+ * mean is summed and divided in float64 and rounded to float32 once, as poolFeatures does; the max is exact. Only
+ * for a map whose positions are fixed in the model's declared output (the count is a constant); otherwise the
+ * stage pools as before.
+ */
+export interface PoolRequest {
+  /** the model's output, a feature map */
+  output: string;
+  layout: 'NCHW' | 'NHWC';
+  vectors: ('avg' | 'max')[];
 }
 
 /**
@@ -52,12 +68,15 @@ export function canSum(k: number): boolean {
 
 export const PIXELS_INPUT = 'tessella_pixels';
 export const PIXELS_OUTPUT = 'tessella_rgb';
+export const POOLED_OUTPUT = 'tessella_pooled';
 
 export type Wrapped =
   | {
       model: Buffer;
       /** The model's own inputs and outputs as it declares them (what the card is checked against). */
       declared: { inputs: TensorInfo[]; outputs: TensorInfo[] };
+      /** Whether the session pools (PoolRequest), and why not when it was asked to and does not. */
+      pooled?: { used: boolean; reason?: string };
     }
   | { reason: string };
 
@@ -261,6 +280,61 @@ function outputNodes(
 }
 
 /**
+ * The feature map `features` ([N, C, H, W] or [N, H, W, C], H x W = `positions`) -> [N, vectors x C]: ReduceMax for
+ * max; for avg a float64 ReduceSum divided by the count, cast to float32 (poolFeatures' arithmetic). `opset` decides
+ * whether the reductions take their axes as an attribute or an input (ReduceSum from 13, ReduceMax from 18).
+ */
+function poolNodes(
+  pool: PoolRequest,
+  positions: number,
+  opset: number,
+): { nodes: Node[]; initializers: Initializer[] } {
+  const axes = pool.layout === 'NCHW' ? [2, 3] : [1, 2];
+  const initializers: Initializer[] = [];
+  const reduce = (op: string, input: string, output: string, axesAsInput: boolean): Node => {
+    if (!axesAsInput) return { opType: op, inputs: [input], outputs: [output], attributes: { axes, keepdims: 0 } };
+    if (!initializers.some((t) => t.name === 'tessella_pool_axes'))
+      initializers.push({ name: 'tessella_pool_axes', dims: [2], data: BigInt64Array.from(axes.map(BigInt)) });
+    return { opType: op, inputs: [input, 'tessella_pool_axes'], outputs: [output], attributes: { keepdims: 0 } };
+  };
+  const nodes: Node[] = [];
+  const joined: string[] = [];
+  for (const v of pool.vectors) {
+    if (v === 'max') {
+      nodes.push(reduce('ReduceMax', pool.output, 'tessella_pool_max', opset >= 18));
+      joined.push('tessella_pool_max');
+      continue;
+    }
+    initializers.push({ name: 'tessella_pool_count', dims: [], data: Float64Array.of(positions) });
+    nodes.push(
+      { opType: 'Cast', inputs: [pool.output], outputs: ['tessella_pool_f64'], attributes: { to: DataType.DOUBLE } },
+      reduce('ReduceSum', 'tessella_pool_f64', 'tessella_pool_sum', opset >= 13),
+      { opType: 'Div', inputs: ['tessella_pool_sum', 'tessella_pool_count'], outputs: ['tessella_pool_mean'] },
+      {
+        opType: 'Cast',
+        inputs: ['tessella_pool_mean'],
+        outputs: ['tessella_pool_avg'],
+        attributes: { to: DataType.FLOAT },
+      },
+    );
+    joined.push('tessella_pool_avg');
+  }
+  nodes.push({ opType: 'Concat', inputs: joined, outputs: [POOLED_OUTPUT], attributes: { axis: 1 } });
+  return { nodes, initializers };
+}
+
+/** The positions of a float32 feature map as its model declares it (H x W), when both are fixed; else why not. */
+function mapPositions(info: TensorInfo | undefined, layout: PoolRequest['layout']): number | string {
+  if (!info) return 'the model has no such output';
+  if (info.type !== 'float32') return `the map is ${info.type}, not float32`;
+  const [, a, b, c] = info.shape;
+  const [h, w] = layout === 'NCHW' ? [b, c] : [a, b];
+  if (info.shape.length !== 4 || typeof h !== 'number' || typeof w !== 'number' || h <= 0 || w <= 0)
+    return `its positions are not fixed in the model (${info.shape.join('x')})`;
+  return h * w;
+}
+
+/**
  * The model's own input dims for a batch of pixels [n, h, w, 3] (h and w: k x the model's), or of sums
  * [n, 3, h, w].
  */
@@ -342,14 +416,25 @@ export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped
     if (i.name.startsWith('tessella_')) return { reason: `the model already has a tensor named ${i.name}` };
 
   const pre = inputNodes(req, req.input.name, input.info.type);
-  const post = req.output
-    ? outputNodes(req.output, req.output.name, output?.info.type)
-    : { nodes: [], initializers: [] };
+  let post: { nodes: Node[]; initializers: Initializer[] } = { nodes: [], initializers: [] };
+  let pooled: { used: boolean; reason?: string } | undefined;
+  let pooledField: Field | undefined;
+  if (req.output) post = outputNodes(req.output, req.output.name, output?.info.type);
+  else if (req.pool) {
+    const map = outputs.find((o) => o.info.name === req.pool!.output);
+    const positions = mapPositions(map?.info, req.pool.layout);
+    if (typeof positions === 'string') pooled = { used: false, reason: positions };
+    else {
+      post = poolNodes(req.pool, positions, opset);
+      pooled = { used: true };
+      pooledField = map!.field;
+    }
+  }
   const parts: Uint8Array[] = [];
   // nodes in topological order: the input's nodes first, the model's, then the output's
   pre.nodes.forEach((n, i) => parts.push(nodeField(n, i)));
   for (const f of graph) {
-    if (f === input.field || f === output?.field) continue;
+    if (f === input.field || f === output?.field || f === pooledField) continue;
     parts.push(graphs[0].body!.subarray(f.start, f.end));
   }
   post.nodes.forEach((n, i) => parts.push(nodeField(n, pre.nodes.length + i)));
@@ -357,6 +442,7 @@ export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped
   if (req.sums) parts.push(valueInfoField(GRAPH_INPUT, PIXELS_INPUT, DataType.UINT16, ['N', 3, 'H', 'W']));
   else parts.push(valueInfoField(GRAPH_INPUT, PIXELS_INPUT, DataType.UINT8, NHWC_DIMS));
   if (req.output) parts.push(valueInfoField(GRAPH_OUTPUT, PIXELS_OUTPUT, DataType.UINT8, NHWC_DIMS));
+  if (pooledField) parts.push(valueInfoField(GRAPH_OUTPUT, POOLED_OUTPUT, DataType.FLOAT, ['N', 'P']));
 
   // the model's bytes copied once: the graph's parts go in place behind their new header
   const graphLength = parts.reduce((n, p) => n + p.length, 0);
@@ -365,5 +451,5 @@ export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped
     if (f !== graphs[0]) out.push(model.subarray(f.start, f.end));
     else out.push(fieldHeader(MODEL_GRAPH, graphLength), ...parts);
   }
-  return { model: Buffer.concat(out), declared };
+  return { model: Buffer.concat(out), declared, ...(pooled && { pooled }) };
 }

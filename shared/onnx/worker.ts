@@ -34,6 +34,8 @@ export interface OptimizedGraph {
 export interface PixelIoState {
   used: boolean;
   reason?: string;
+  /** asked to pool (PixelIoRequest.pool): whether the session does, and why not */
+  pooled?: { used: boolean; reason?: string };
 }
 export interface RunRequest {
   type: 'run';
@@ -112,7 +114,7 @@ async function openWrapped(req: PixelIoRequest): Promise<{
     const opened = await openSession(wrapped.model, init, `${init.modelPath} (wrapped for pixel input)`, {
       saveTo: init.saveOptimizedTo,
     });
-    return { opened, declared: wrapped.declared, state: { used: true } };
+    return { opened, declared: wrapped.declared, state: { used: true, pooled: wrapped.pooled } };
   } catch (err) {
     return { state: { used: false, reason: `ONNX Runtime did not open the wrapped model: ${(err as Error).message}` } };
   }
