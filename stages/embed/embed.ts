@@ -1,9 +1,10 @@
 /**
  * Embedding of one slide's normalized tiles (DESIGN.md step 4): decode, bring to the card's size (448 -> 224 by
  * an exact 2x2 mean; see shared/image.ts for other sizes), normalize per the card, run batched in the
- * inference worker, pool each tile's output (map, tokens or pooled) to the vectors of the card's pooling mode, in tile order. With a model
- * wrapped for pixels (model.pixelIo) the card's arithmetic runs inside the worker, on uint8 tiles (the mean too) or,
- * on CPU, on their 2x2 block sums, taken here.
+ * inference worker, pool each tile's output (map, tokens or pooled) to the vectors of the card's pooling mode, in
+ * tile order. With a model wrapped for pixels (model.pixelIo) the card's arithmetic runs inside the worker, on uint8
+ * tiles (the mean too) or, on CPU, on their 2x2 block sums, taken here; and a CNN's map is pooled there too
+ * (pixel-io.ts PoolRequest), the same bits.
  */
 import {
   EMBEDDING_VECTORS,
