@@ -6,12 +6,11 @@
  * inference-only limit) follows from the two.
  */
 import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { decodeRgb, resizeForModel } from '../../shared/image.js';
 import { readModelCard, type ModelCard } from '../../shared/onnx/card.js';
-import { openSession } from '../../shared/onnx/providers.js';
+import { cpuThreadsPerSession, openSession } from '../../shared/onnx/providers.js';
 import { fillInput, inputDims } from '../../shared/onnx/tensor.js';
 import { readTileRecords } from '../../shared/tile-record.js';
 
@@ -76,7 +75,7 @@ export async function bareRate(
 ): Promise<BareRate> {
   const card = readModelCard(join(modelDir, 'model.json'));
   const sessions = o.sessions ?? 1;
-  const threads = o.threads ?? Math.max(1, Math.floor(availableParallelism() / sessions));
+  const threads = o.threads ?? cpuThreadsPerSession(sessions);
   const batches = await prepare(tilesPath, card, task, o.count, o.batch, o.slabRows);
   if (sessions > 1) {
     const tilesPerS = await sideBySide(

@@ -198,9 +198,9 @@ export async function openModel(
           : log?.info('sessions side by side', { sessions: worker.sessions, from: worker.othersFrom }),
       );
   const unwrapped = typeof request === 'string' ? request : worker.pixelIo?.reason;
-  const pooled = wrapped && typeof request !== 'string' && request.pool && worker.pixelIo?.pooled?.used;
-  if (wrapped && typeof request !== 'string' && request.pool && !pooled)
-    log?.info('vectors pooled in JavaScript', { why: worker.pixelIo?.pooled?.reason });
+  const poolAsked = wrapped && typeof request !== 'string' ? request.pool : undefined;
+  const pooled = poolAsked && worker.pixelIo?.pooled?.used ? poolAsked.vectors : undefined;
+  if (poolAsked && !pooled) log?.info('vectors pooled in JavaScript', { why: worker.pixelIo?.pooled?.reason });
   if (pixels.conversion === 'onnx' && !wrapped) log?.info('pixels converted in JavaScript', { why: unwrapped });
   const problems = cardMismatches(card, worker.inputs, worker.outputs);
   if (problems.length) {
@@ -217,7 +217,7 @@ export async function openModel(
           sums: request.sums === true,
           input: PIXELS_INPUT,
           output: task === 'normalize' ? PIXELS_OUTPUT : pooled ? POOLED_OUTPUT : card.output.name,
-          ...(pooled && { pooled: request.pool!.vectors }),
+          ...(pooled && { pooled }),
         }
       : undefined;
   const declared = worker.inputs.find((i) => i.name === card.input.name)?.type ?? 'float32';

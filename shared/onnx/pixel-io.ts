@@ -70,13 +70,18 @@ export const PIXELS_INPUT = 'tessella_pixels';
 export const PIXELS_OUTPUT = 'tessella_rgb';
 export const POOLED_OUTPUT = 'tessella_pooled';
 
+/** Whether the session pools (PoolRequest), and why not when it was asked to and does not. */
+export interface PoolState {
+  used: boolean;
+  reason?: string;
+}
+
 export type Wrapped =
   | {
       model: Buffer;
       /** The model's own inputs and outputs as it declares them (what the card is checked against). */
       declared: { inputs: TensorInfo[]; outputs: TensorInfo[] };
-      /** Whether the session pools (PoolRequest), and why not when it was asked to and does not. */
-      pooled?: { used: boolean; reason?: string };
+      pooled?: PoolState;
     }
   | { reason: string };
 
@@ -417,7 +422,7 @@ export function wrapWithPixelIo(model: Uint8Array, req: PixelIoRequest): Wrapped
 
   const pre = inputNodes(req, req.input.name, input.info.type);
   let post: { nodes: Node[]; initializers: Initializer[] } = { nodes: [], initializers: [] };
-  let pooled: { used: boolean; reason?: string } | undefined;
+  let pooled: PoolState | undefined;
   let pooledField: Field | undefined;
   if (req.output) post = outputNodes(req.output, req.output.name, output?.info.type);
   else if (req.pool) {

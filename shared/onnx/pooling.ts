@@ -113,3 +113,25 @@ export function poolVectors(
   if (wants.has('cls')) vectors.cls = classTokens(data, pooled.n, dims[1], pooled.dim);
   return { n: pooled.n, dim: pooled.dim, vectors };
 }
+
+/**
+ * The vectors a session pooled itself (pixel-io.ts PoolRequest), one batch's [n, vectors x dim] in `order`: each
+ * vector's [n, dim], as poolVectors gives them.
+ */
+export function sessionPooledVectors(
+  data: Float32Array,
+  dims: number[],
+  order: readonly EmbeddingVector[],
+): PooledVectors {
+  const [n, width] = dims;
+  if (dims.length !== 2 || width % order.length)
+    throw new Error(`the session returned ${describeShape(dims)}, not ${order.length} pooled vectors per tile`);
+  const dim = width / order.length;
+  const vectors: PooledVectors['vectors'] = {};
+  order.forEach((v, j) => {
+    const out = new Float32Array(n * dim);
+    for (let t = 0; t < n; t++) out.set(data.subarray(t * width + j * dim, t * width + (j + 1) * dim), t * dim);
+    vectors[v] = out;
+  });
+  return { n, dim, vectors };
+}

@@ -15,7 +15,7 @@ export const DEFAULT_PROVIDERS = ['cuda', 'cpu'];
 export interface SessionSettings {
   /** Providers in order of preference. */
   providers: string[];
-  /** 0: on CPU, every core (see defaultCpuThreads); elsewhere ONNX Runtime's default. */
+  /** 0: on CPU, each session's share of every core (cpuThreadsPerSession); elsewhere ONNX Runtime's default. */
   intraOpThreads: number;
   interOpThreads: number;
   /**
@@ -104,7 +104,7 @@ function sessionOptions(
   // CPU, where ORT's warning that says so (on every save) is noise
   if (provider === 'cpu' && reuse.saveTo)
     Object.assign(options, { optimizedModelFilePath: reuse.saveTo, logSeverityLevel: 3 });
-  const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? cpuThreadsPerSession(s) : 0;
+  const intra = s.intraOpThreads > 0 ? s.intraOpThreads : provider === 'cpu' ? cpuThreadsPerSession(s.sessions) : 0;
   if (intra > 0) options.intraOpNumThreads = intra;
   if (s.interOpThreads > 0) options.interOpNumThreads = s.interOpThreads;
   // On CPU, ORT's memory pattern plans one block per input shape from the first runs: a slide's few batches pay
@@ -186,8 +186,8 @@ export function defaultCpuThreads(): number {
 }
 
 /** A CPU session's intra-op threads when the settings leave them to us: its share of every core, at least one. */
-export function cpuThreadsPerSession(s: SessionSettings): number {
-  return Math.max(1, Math.floor(defaultCpuThreads() / Math.max(1, s.sessions ?? 1)));
+export function cpuThreadsPerSession(sessions = 1): number {
+  return Math.max(1, Math.floor(defaultCpuThreads() / Math.max(1, sessions)));
 }
 
 function firstLine(text: string): string {

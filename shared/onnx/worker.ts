@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import type { TensorInfo } from './card.js';
 import { fromHalf, toHalf } from './half.js';
 import { encodeModel } from './onnx-proto.js';
-import { wrapWithPixelIo, type PixelIoRequest } from './pixel-io.js';
+import { wrapWithPixelIo, type PixelIoRequest, type PoolState } from './pixel-io.js';
 import { openSession, ProviderError, tensorInfos, type OpenedSession, type SessionSettings } from './providers.js';
 import { TransferPool, wholeBuffer } from './buffers.js';
 import { ChunkedLookUp } from './chunked-lookup.js';
@@ -35,7 +35,7 @@ export interface PixelIoState {
   used: boolean;
   reason?: string;
   /** asked to pool (PixelIoRequest.pool): whether the session does, and why not */
-  pooled?: { used: boolean; reason?: string };
+  pooled?: PoolState;
 }
 export interface RunRequest {
   type: 'run';

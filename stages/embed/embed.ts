@@ -20,7 +20,7 @@ import { BufferPool } from '../../shared/slide/buffer-pool.js';
 import { describeShape, featureDim, poolingPlan } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
-import { poolVectors, type PooledVectors } from '../../shared/onnx/pooling.js';
+import { poolVectors, sessionPooledVectors } from '../../shared/onnx/pooling.js';
 import { blockSums, fillInput, inputDims, pixelBatch, sumsBatch } from '../../shared/onnx/tensor.js';
 import { tileBatches } from '../../shared/tiles/index.js';
 import { writeSafetensors } from '../../shared/safetensors.js';
@@ -94,7 +94,7 @@ export async function embedTiles(
       try {
         if (!(out.data instanceof Float32Array)) throw new Error(`the model returned bytes, not float32 features`);
         pooled = pixelIo?.pooled
-          ? pooledInSession(out.data, out.dims, pixelIo.pooled)
+          ? sessionPooledVectors(out.data, out.dims, pixelIo.pooled)
           : poolVectors(out.data, out.dims, card.output.layout, plan);
       } catch (err) {
         throw new InferenceRunError((err as Error).message, inputDims(card.input.layout, n, size, size));
@@ -161,24 +161,6 @@ export async function warmUp(model: OpenedModel, batchSize: number, tileSide: nu
     worker.run(input, output, batch.data.slice(), batch.dims, undefined, { uncounted: true }),
   );
   for (const out of await Promise.all(runs)) worker.recycle(out);
-}
-
-/**
- * The vectors a session pooled (pixel-io.ts PoolRequest), [n, vectors x dim]: each vector's [n, dim] copied out, as
- * poolVectors gives them.
- */
-function pooledInSession(data: Float32Array, dims: number[], order: readonly EmbeddingVector[]): PooledVectors {
-  const [n, width] = dims;
-  if (dims.length !== 2 || width % order.length)
-    throw new Error(`the session returned ${describeShape(dims)}, not ${order.length} pooled vectors per tile`);
-  const dim = width / order.length;
-  const vectors: PooledVectors['vectors'] = {};
-  order.forEach((v, j) => {
-    const out = new Float32Array(n * dim);
-    for (let t = 0; t < n; t++) out.set(data.subarray(t * width + j * dim, t * width + (j + 1) * dim), t * dim);
-    vectors[v] = out;
-  });
-  return { n, dim, vectors };
 }
 
 /**
