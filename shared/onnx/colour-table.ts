@@ -8,44 +8,44 @@
  * the stage's thread and the inference worker look up the same batch at once (chunked-lookup.ts).
  *
  * One entry per 24-bit colour: 0 unknown, PENDING asked and not answered yet, KNOWN | the answer's RGB once
- * answered. The table's 64 MiB are zero pages until written, so a slide's palette costs the pages its colours fall
- * in; with transparent huge pages (the specs' GLIBC_TUNABLES) a look-up misses the TLB far less often.
+ * answered. The look-up, once per pixel, is a WebAssembly kernel (colour-table-kernel.ts) over a shared WebAssembly
+ * memory that holds the table; its pages are zero until written, so a slide's palette costs the pages its colours
+ * fall in (the 443 tiles above: 31 of the 64 MiB).
  */
-
-/** Answers carry bit 24 (the table's values stay small integers, which V8 keeps unboxed). */
-const PENDING = 1 << 25;
-const KNOWN = 1 << 24;
-const COLOURS = 1 << 24;
-
-/**
- * A colour's entry: its bits interleaved r7 g7 b7 r6 g6 b6 ... (Morton order), so that colours a few levels apart,
- * as neighbouring pixels are, lie close in the table and share its cache lines and pages.
- */
-const SPREAD = new Int32Array(256).map((_, v) => {
-  let s = 0;
-  for (let bit = 0; bit < 8; bit++) if (v & (1 << bit)) s |= 1 << (3 * bit);
-  return s;
-});
-const R_KEY = SPREAD.map((s) => s << 2);
-const G_KEY = SPREAD.map((s) => s << 1);
-const B_KEY = SPREAD;
+import {
+  B_KEY,
+  COLOURS,
+  createLookUp,
+  G_KEY,
+  KNOWN,
+  type LookUp,
+  newTableMemory,
+  R_KEY,
+} from './colour-table-kernel.js';
 
 export class ColourTable {
   private readonly answers: Uint32Array;
+  private readonly kernel: LookUp;
 
-  /** A table in `buffer` (one another thread holds too), or in new shared memory. */
-  constructor(readonly buffer = new SharedArrayBuffer(COLOURS * 4)) {
-    if (buffer.byteLength !== COLOURS * 4)
-      throw new Error(`a colour table takes ${COLOURS * 4} bytes, not ${buffer.byteLength}`);
-    this.answers = new Uint32Array(buffer);
+  /**
+   * A table in `memory` (one another thread holds too), or in new shared memory. `slot`: this thread's scratch in
+   * that memory (colour-table-kernel.ts SLOTS), different for each thread that looks up in the same table.
+   */
+  constructor(
+    readonly memory = newTableMemory(),
+    slot = 0,
+  ) {
+    this.kernel = createLookUp(memory, slot);
+    this.answers = new Uint32Array(memory.buffer, 0, COLOURS);
   }
 
   /**
    * One pass over a tile: the answer of every pixel whose colour is known goes into `out` (packed RGB, the size of
-   * `pixels`); the byte offsets of the other pixels go into `holes`, and each colour never asked before goes once
-   * into `asks` (packed RGB, from byte `askedBytes`), marked asked. Returns the count of holes and the new end of
-   * `asks`. `holes` and `asks` must have room for every pixel of the tile. A colour is marked asked by one thread
-   * only (compare-and-swap from unknown): when two threads meet a new colour at once, one asks it.
+   * `pixels`; the bytes of the other pixels are left undefined until fill); the byte offsets of the other pixels go
+   * into `holes`, and each colour never asked before goes once into `asks` (packed RGB, from byte `askedBytes`),
+   * marked asked. Returns the count of holes and the new end of `asks`. `holes` and `asks` must have room for every
+   * pixel of the tile. A colour is marked asked by one thread only (compare-and-swap from unknown): when two threads
+   * meet a new colour at once, one asks it.
    */
   lookUp(
     pixels: Uint8Array,
@@ -54,33 +54,7 @@ export class ColourTable {
     asks: Uint8Array,
     askedBytes: number,
   ): { holes: number; askedBytes: number } {
-    const answers = this.answers;
-    const rk = R_KEY;
-    const gk = G_KEY;
-    const bk = B_KEY;
-    let h = 0;
-    let at = askedBytes;
-    for (let p = 0; p < pixels.length; p += 3) {
-      const r = pixels[p];
-      const g = pixels[p + 1];
-      const b = pixels[p + 2];
-      const key = rk[r] | gk[g] | bk[b];
-      const v = answers[key];
-      if (v & KNOWN) {
-        out[p] = v >>> 16;
-        out[p + 1] = v >>> 8;
-        out[p + 2] = v;
-        continue;
-      }
-      holes[h++] = p;
-      if (v === 0 && Atomics.compareExchange(answers, key, 0, PENDING) === 0) {
-        asks[at] = r;
-        asks[at + 1] = g;
-        asks[at + 2] = b;
-        at += 3;
-      }
-    }
-    return { holes: h, askedBytes: at };
+    return this.kernel(pixels, out, holes, asks, askedBytes);
   }
 
   /** Records the model's answers (packed RGB, `outputs`) to the first `bytes` bytes of asked colours `asks`. */

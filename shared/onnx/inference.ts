@@ -464,7 +464,7 @@ export class InferenceWorker {
         inputs.give(input);
         lookUps.give(lookUp);
       };
-      const colourTable = { colours: this.colourTable!.buffer, lookUp, output };
+      const colourTable = { colours: this.colourTable!.memory, lookUp, output };
       const req: RunRequest = { type: 'run', id, inputName, outputName, data, dims, rowsPerRun, colourTable };
       // the table learns in the first thread's session
       this.send(this.all[0], req, { resolve, reject, dims: modelDims, settled });

@@ -52,8 +52,8 @@ export interface RunRequest {
 }
 /** A batch through the colour table, looked up by both threads at once: its shared memory (`data` is shared too). */
 export interface TableRun {
-  /** the table (ColourTable), the same for every batch of the session */
-  colours: SharedArrayBuffer;
+  /** the table's memory (ColourTable), the same for every batch of the session */
+  colours: WebAssembly.Memory;
   /** the batch's ChunkedLookUp */
   lookUp: SharedArrayBuffer;
   /** where the batch's pixels come out */
@@ -295,8 +295,12 @@ async function runInSlabs(
   }
 }
 
-/** The session's colour table (shared with the main thread), and the asks' scratch, grown to the largest batch. */
+/**
+ * The session's colour table (shared with the main thread, which looks up in slot 0), and the asks' scratch, grown
+ * to the largest batch. A worker thread serves one InferenceWorker, whose table is made once.
+ */
 let table: ColourTable | undefined;
+const WORKER_SLOT = 1;
 const scratch = { asks: new Uint8Array(0), answers: new Uint8Array(0) };
 
 /**
@@ -318,7 +322,8 @@ async function runThroughTable(
     scratch.asks = new Uint8Array(req.data.length + rowBytes);
     scratch.answers = new Uint8Array(req.data.length + rowBytes);
   }
-  if (table?.buffer !== shared.colours) table = new ColourTable(shared.colours);
+  // a memory sent again arrives as a new object over the same bytes: the table is mapped once, in this thread's slot
+  table ??= new ColourTable(shared.colours, WORKER_SLOT);
   const batch = new ChunkedLookUp(shared.lookUp, req.data.length);
   batch.lookUp(table, req.data, out);
   batch.waitDone();

@@ -105,6 +105,8 @@ describe('a batch looked up by two threads in chunks', () => {
 
   it('refuses shared memory too small for the batch, and a table of the wrong size', () => {
     assert.throws(() => new ChunkedLookUp(new SharedArrayBuffer(64), 300), /needs \d+ of shared memory/);
-    assert.throws(() => new ColourTable(new SharedArrayBuffer(1024)), /takes 67108864 bytes, not 1024/);
+    const small = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
+    assert.throws(() => new ColourTable(small), /memory is 1028 pages of 64 KiB \(67371008 bytes\), not 1048576 bytes/);
+    assert.throws(() => new ColourTable(undefined, 2), /scratch slot is 0\.\.1, not 2/);
   });
 });

@@ -1,0 +1,229 @@
+/**
+ * The colour table's layout in its shared WebAssembly memory, and its look-up as a WebAssembly kernel: the one loop
+ * that runs for every pixel normalize writes. On the 443 tiles of CMU-1 replicated (a warm table, one thread) the same
+ * loop in JavaScript took 14.6-16.5 ns a pixel, ~10 of it the loop's own work and bounds checks, this kernel 5.1-6.2
+ * ns, with the same answers (scripts/bench/colour-lookup.ts); in normalize's loop it took the stage's CPU from
+ * 8.5-10 ms a tile to 7.0-7.3.
+ *
+ * The memory: the table's 2^24 entries (colour-table.ts) from byte 0, the three key tables after it, then a scratch
+ * region per thread (a slot) into which a piece of pixels is copied, looked up, and copied out. Both threads that
+ * share a table instantiate the kernel over the same memory, each with its own slot.
+ */
+import { op, wasmModule } from '../wasm/encode.js';
+
+/** Answers carry bit 24 (the table's values stay small integers, which V8 keeps unboxed). */
+export const KNOWN = 1 << 24;
+export const PENDING = 1 << 25;
+export const COLOURS = 1 << 24;
+export const TABLE_BYTES = COLOURS * 4;
+
+/**
+ * A colour's entry: its bits interleaved r7 g7 b7 r6 g6 b6 ... (Morton order), so that colours a few levels apart,
+ * as neighbouring pixels are, lie close in the table and share its cache lines and pages.
+ */
+const SPREAD = new Int32Array(256).map((_, v) => {
+  let s = 0;
+  for (let bit = 0; bit < 8; bit++) if (v & (1 << bit)) s |= 1 << (3 * bit);
+  return s;
+});
+export const R_KEY = SPREAD.map((s) => s << 2);
+export const G_KEY = SPREAD.map((s) => s << 1);
+export const B_KEY = SPREAD;
+
+/** Threads that may look up in one table at once, each in its own scratch: the stage's and the inference worker's. */
+export const SLOTS = 2;
+/** Pixels per call of the kernel: a ChunkedLookUp chunk is one call. */
+export const PIECE_PIXELS = 8192;
+
+const KEYS_AT = TABLE_BYTES;
+const SCRATCH_AT = KEYS_AT + 4096;
+const PIECE_BYTES = 3 * PIECE_PIXELS;
+/** per slot: the piece's pixels, their answers, its holes (i32), its asks */
+const SLOT_BYTES = 3 * PIECE_BYTES + 4 * PIECE_PIXELS;
+const PAGE = 65536;
+export const MEMORY_PAGES = Math.ceil((SCRATCH_AT + SLOTS * SLOT_BYTES) / PAGE);
+
+/**
+ * lookUp(pixels, count, out, holes, asks, base) -> holes: `count` packed RGB pixels from byte `pixels`; each known
+ * colour's answer to `out`, each other pixel's byte offset plus `base` to the i32s at `holes`, each unknown colour
+ * marked PENDING (compare-and-swap from 0, so one thread asks it) and its RGB appended at `asks`; the global `asked`
+ * says how many bytes of asks it wrote.
+ */
+function lookUpKernel(): number[] {
+  const [px, count, out, holes, asks, base] = [0, 1, 2, 3, 4, 5];
+  const [end, h, at, key, v, delta] = [6, 7, 8, 9, 10, 11];
+  const channelKey = (channel: number) => [
+    ...op.localGet(px),
+    ...op.i32Load8U(channel),
+    ...op.i32Const(2),
+    ...op.i32Shl,
+    ...op.i32Load(KEYS_AT + channel * 1024),
+  ];
+  const storeByte = (to: number, offset: number, value: number[]) => [
+    ...op.localGet(to),
+    ...value,
+    ...op.i32Store8(offset),
+  ];
+  const askChannel = (channel: number) => [
+    ...op.localGet(asks),
+    ...op.localGet(at),
+    ...op.i32Add,
+    ...op.localGet(px),
+    ...op.i32Load8U(channel),
+    ...op.i32Store8(channel),
+  ];
+  return [
+    ...op.localGet(px),
+    ...op.localGet(count),
+    ...op.i32Const(3),
+    ...op.i32Mul,
+    ...op.i32Add,
+    ...op.localSet(end),
+    ...op.localGet(base),
+    ...op.localGet(px),
+    ...op.i32Sub,
+    ...op.localSet(delta),
+    ...op.block,
+    ...op.localGet(px),
+    ...op.localGet(end),
+    ...op.i32GeU,
+    ...op.brIf(0),
+    ...op.loop,
+    // the entry of this pixel's colour
+    ...channelKey(0),
+    ...channelKey(1),
+    ...op.i32Or,
+    ...channelKey(2),
+    ...op.i32Or,
+    ...op.localTee(key),
+    ...op.i32Const(2),
+    ...op.i32Shl,
+    ...op.i32Load(0),
+    ...op.localTee(v),
+    ...op.i32Const(KNOWN),
+    ...op.i32And,
+    ...op.if,
+    ...storeByte(out, 0, [...op.localGet(v), ...op.i32Const(16), ...op.i32ShrU]),
+    ...storeByte(out, 1, [...op.localGet(v), ...op.i32Const(8), ...op.i32ShrU]),
+    ...storeByte(out, 2, op.localGet(v)),
+    ...op.else,
+    // a hole: its byte offset, and the colour asked when no one has asked it yet
+    ...op.localGet(holes),
+    ...op.localGet(h),
+    ...op.i32Const(2),
+    ...op.i32Shl,
+    ...op.i32Add,
+    ...op.localGet(px),
+    ...op.localGet(delta),
+    ...op.i32Add,
+    ...op.i32Store(0),
+    ...op.localGet(h),
+    ...op.i32Const(1),
+    ...op.i32Add,
+    ...op.localSet(h),
+    ...op.localGet(v),
+    ...op.i32Eqz,
+    ...op.if,
+    ...op.localGet(key),
+    ...op.i32Const(2),
+    ...op.i32Shl,
+    ...op.i32Const(0),
+    ...op.i32Const(PENDING),
+    ...op.i32AtomicCmpxchg(0),
+    ...op.i32Eqz,
+    ...op.if,
+    ...askChannel(0),
+    ...askChannel(1),
+    ...askChannel(2),
+    ...op.localGet(at),
+    ...op.i32Const(3),
+    ...op.i32Add,
+    ...op.localSet(at),
+    ...op.end,
+    ...op.end,
+    ...op.end,
+    ...op.localGet(out),
+    ...op.i32Const(3),
+    ...op.i32Add,
+    ...op.localSet(out),
+    ...op.localGet(px),
+    ...op.i32Const(3),
+    ...op.i32Add,
+    ...op.localTee(px),
+    ...op.localGet(end),
+    ...op.i32LtU,
+    ...op.brIf(0),
+    ...op.end,
+    ...op.end,
+    ...op.localGet(at),
+    ...op.globalSet(0),
+    ...op.localGet(h),
+  ];
+}
+
+let compiled: WebAssembly.Module | undefined;
+/** The kernel's module, compiled once per thread. */
+function kernelModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(
+    wasmModule({
+      memoryPages: MEMORY_PAGES,
+      globals: ['asked'],
+      functions: [{ name: 'lookUp', params: 6, locals: 6, results: 1, body: lookUpKernel() }],
+    }),
+  );
+  return compiled;
+}
+
+/** A new table's memory: shared (another thread maps it), its entries all unknown, the key tables written. */
+export function newTableMemory(): WebAssembly.Memory {
+  const memory = new WebAssembly.Memory({ initial: MEMORY_PAGES, maximum: MEMORY_PAGES, shared: true });
+  const keys = new Int32Array(memory.buffer, KEYS_AT, 3 * 256);
+  keys.set(R_KEY, 0);
+  keys.set(G_KEY, 256);
+  keys.set(B_KEY, 512);
+  return memory;
+}
+
+export type LookUp = (
+  pixels: Uint8Array,
+  out: Uint8Array,
+  holes: Int32Array,
+  asks: Uint8Array,
+  askedBytes: number,
+) => { holes: number; askedBytes: number };
+
+/** ColourTable.lookUp for this thread, over `memory` (newTableMemory's), in scratch slot `slot`. */
+export function createLookUp(memory: WebAssembly.Memory, slot: number): LookUp {
+  if (memory.buffer.byteLength !== MEMORY_PAGES * PAGE)
+    throw new Error(
+      `a colour table's memory is ${MEMORY_PAGES} pages of 64 KiB (${MEMORY_PAGES * PAGE} bytes), not ${memory.buffer.byteLength} bytes`,
+    );
+  if (!Number.isInteger(slot) || slot < 0 || slot >= SLOTS)
+    throw new Error(`a colour table's scratch slot is 0..${SLOTS - 1}, not ${slot}`);
+  const instance = new WebAssembly.Instance(kernelModule(), { env: { memory } });
+  const kernel = instance.exports.lookUp as (...args: number[]) => number;
+  const asked = instance.exports.asked as WebAssembly.Global;
+  const bytes = new Uint8Array(memory.buffer);
+  const pixelsAt = SCRATCH_AT + slot * SLOT_BYTES;
+  const outAt = pixelsAt + PIECE_BYTES;
+  const asksAt = outAt + PIECE_BYTES;
+  const holesAt = asksAt + PIECE_BYTES;
+  const holesOut = new Int32Array(memory.buffer, holesAt, PIECE_PIXELS);
+  return (pixels, out, holes, asks, askedBytes) => {
+    let h = 0;
+    let at = askedBytes;
+    for (let start = 0; start < pixels.length; start += PIECE_BYTES) {
+      const end = Math.min(pixels.length, start + PIECE_BYTES);
+      bytes.set(pixels.subarray(start, end), pixelsAt);
+      const found = kernel(pixelsAt, (end - start) / 3, outAt, holesAt, asksAt, start);
+      // the holes' bytes come too: undefined until ColourTable.fill writes them
+      out.set(bytes.subarray(outAt, outAt + end - start), start);
+      holes.set(holesOut.subarray(0, found), h);
+      h += found;
+      const askedHere = asked.value as number;
+      asks.set(bytes.subarray(asksAt, asksAt + askedHere), at);
+      at += askedHere;
+    }
+    return { holes: h, askedBytes: at };
+  };
+}
