@@ -176,7 +176,16 @@ function kernelModule(): WebAssembly.Module {
 
 /** A new table's memory: shared (another thread maps it), its entries all unknown, the key tables written. */
 export function newTableMemory(): WebAssembly.Memory {
-  const memory = new WebAssembly.Memory({ initial: MEMORY_PAGES, maximum: MEMORY_PAGES, shared: true });
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: MEMORY_PAGES, maximum: MEMORY_PAGES, shared: true });
+  } catch (err) {
+    throw new Error(
+      `the colour table's shared WebAssembly memory (${MEMORY_PAGES * 64} KiB) could not be made: ${(err as Error).message}. ` +
+        'A limit on virtual memory (ulimit -v) refuses the address space V8 reserves for it; set ' +
+        'TESSELLA_COLOUR_TABLE: "off" in the spec\'s transform.env to run every pixel through the model instead',
+    );
+  }
   const keys = new Int32Array(memory.buffer, KEYS_AT, 3 * 256);
   keys.set(R_KEY, 0);
   keys.set(G_KEY, 256);
