@@ -9,7 +9,7 @@
  * region per thread (a slot) into which a piece of pixels is copied, looked up, and copied out. Both threads that
  * share a table instantiate the kernel over the same memory, each with its own slot.
  */
-import { op, wasmModule } from '../wasm/encode.js';
+import { type Code, wasm, wasmModule } from '../wasm/encode.js';
 
 /** Answers carry bit 24 (the table's values stay small integers, which V8 keeps unboxed). */
 export const KNOWN = 1 << 24;
@@ -49,115 +49,50 @@ export const MEMORY_PAGES = Math.ceil((SCRATCH_AT + SLOTS * SLOT_BYTES) / PAGE);
  * marked PENDING (compare-and-swap from 0, so one thread asks it) and its RGB appended at `asks`; the global `asked`
  * says how many bytes of asks it wrote.
  */
-function lookUpKernel(): number[] {
+function lookUpKernel(): Code {
+  const { get, set, tee, i32, add, sub, mul, and, or, shl, shrU, ltU, geU, eqz } = wasm;
+  const { load, load8U, store, store8, cmpxchg, block, loop, brIf } = wasm;
   const [px, count, out, holes, asks, base] = [0, 1, 2, 3, 4, 5];
   const [end, h, at, key, v, delta] = [6, 7, 8, 9, 10, 11];
-  const channelKey = (channel: number) => [
-    ...op.localGet(px),
-    ...op.i32Load8U(channel),
-    ...op.i32Const(2),
-    ...op.i32Shl,
-    ...op.i32Load(KEYS_AT + channel * 1024),
-  ];
-  const storeByte = (to: number, offset: number, value: number[]) => [
-    ...op.localGet(to),
-    ...value,
-    ...op.i32Store8(offset),
-  ];
-  const askChannel = (channel: number) => [
-    ...op.localGet(asks),
-    ...op.localGet(at),
-    ...op.i32Add,
-    ...op.localGet(px),
-    ...op.i32Load8U(channel),
-    ...op.i32Store8(channel),
-  ];
+  const plus = (local: number, n: number) => set(local, add(get(local), i32(n)));
+  // a channel's part of the key: its spread bits from the key table (R_KEY, G_KEY, B_KEY, 256 i32s each)
+  const channelKey = (channel: number) => load(shl(load8U(get(px), channel), i32(2)), KEYS_AT + channel * 1024);
+  const entry = shl(get(key), i32(2));
   return [
-    ...op.localGet(px),
-    ...op.localGet(count),
-    ...op.i32Const(3),
-    ...op.i32Mul,
-    ...op.i32Add,
-    ...op.localSet(end),
-    ...op.localGet(base),
-    ...op.localGet(px),
-    ...op.i32Sub,
-    ...op.localSet(delta),
-    ...op.block,
-    ...op.localGet(px),
-    ...op.localGet(end),
-    ...op.i32GeU,
-    ...op.brIf(0),
-    ...op.loop,
-    // the entry of this pixel's colour
-    ...channelKey(0),
-    ...channelKey(1),
-    ...op.i32Or,
-    ...channelKey(2),
-    ...op.i32Or,
-    ...op.localTee(key),
-    ...op.i32Const(2),
-    ...op.i32Shl,
-    ...op.i32Load(0),
-    ...op.localTee(v),
-    ...op.i32Const(KNOWN),
-    ...op.i32And,
-    ...op.if,
-    ...storeByte(out, 0, [...op.localGet(v), ...op.i32Const(16), ...op.i32ShrU]),
-    ...storeByte(out, 1, [...op.localGet(v), ...op.i32Const(8), ...op.i32ShrU]),
-    ...storeByte(out, 2, op.localGet(v)),
-    ...op.else,
-    // a hole: its byte offset, and the colour asked when no one has asked it yet
-    ...op.localGet(holes),
-    ...op.localGet(h),
-    ...op.i32Const(2),
-    ...op.i32Shl,
-    ...op.i32Add,
-    ...op.localGet(px),
-    ...op.localGet(delta),
-    ...op.i32Add,
-    ...op.i32Store(0),
-    ...op.localGet(h),
-    ...op.i32Const(1),
-    ...op.i32Add,
-    ...op.localSet(h),
-    ...op.localGet(v),
-    ...op.i32Eqz,
-    ...op.if,
-    ...op.localGet(key),
-    ...op.i32Const(2),
-    ...op.i32Shl,
-    ...op.i32Const(0),
-    ...op.i32Const(PENDING),
-    ...op.i32AtomicCmpxchg(0),
-    ...op.i32Eqz,
-    ...op.if,
-    ...askChannel(0),
-    ...askChannel(1),
-    ...askChannel(2),
-    ...op.localGet(at),
-    ...op.i32Const(3),
-    ...op.i32Add,
-    ...op.localSet(at),
-    ...op.end,
-    ...op.end,
-    ...op.end,
-    ...op.localGet(out),
-    ...op.i32Const(3),
-    ...op.i32Add,
-    ...op.localSet(out),
-    ...op.localGet(px),
-    ...op.i32Const(3),
-    ...op.i32Add,
-    ...op.localTee(px),
-    ...op.localGet(end),
-    ...op.i32LtU,
-    ...op.brIf(0),
-    ...op.end,
-    ...op.end,
-    ...op.localGet(at),
-    ...op.globalSet(0),
-    ...op.localGet(h),
+    ...set(end, add(get(px), mul(get(count), i32(3)))),
+    // a hole's offset is its pixel's from the piece's start, plus `base`
+    ...set(delta, sub(get(base), get(px))),
+    ...block(
+      brIf(0, geU(get(px), get(end))),
+      loop(
+        set(key, or(or(channelKey(0), channelKey(1)), channelKey(2))),
+        wasm.if(
+          and(tee(v, load(entry)), i32(KNOWN)),
+          [
+            store8(get(out), shrU(get(v), i32(16)), 0),
+            store8(get(out), shrU(get(v), i32(8)), 1),
+            store8(get(out), get(v), 2),
+          ],
+          [
+            store(add(get(holes), shl(get(h), i32(2))), add(get(px), get(delta))),
+            plus(h, 1),
+            // never asked: ask it, unless another thread marks it first
+            wasm.if(eqz(get(v)), [
+              wasm.if(eqz(cmpxchg(entry, i32(0), i32(PENDING))), [
+                store8(add(get(asks), get(at)), load8U(get(px), 0), 0),
+                store8(add(get(asks), get(at)), load8U(get(px), 1), 1),
+                store8(add(get(asks), get(at)), load8U(get(px), 2), 2),
+                plus(at, 3),
+              ]),
+            ]),
+          ],
+        ),
+        plus(out, 3),
+        brIf(0, ltU(tee(px, add(get(px), i32(3))), get(end))),
+      ),
+    ),
+    ...wasm.setGlobal(0, get(at)),
+    ...get(h),
   ];
 }
 

@@ -1,7 +1,7 @@
 /**
  * The few parts of the WebAssembly binary format that the project's hand-written kernels need: i32 functions over
- * one imported shared memory, i32 globals, exports. A kernel is a list of instructions built with `op`; `wasmModule`
- * lays them out as a module's bytes (the format: webassembly.github.io/spec/core/binary). Written here so that no
+ * one imported shared memory, i32 globals, exports. A kernel's body is written with `wasm`'s nested expressions;
+ * `wasmModule` lays it out as a module's bytes (the format: webassembly.github.io/spec/core/binary). Written here so that no
  * compiler or toolchain is needed to build or install the project.
  */
 
@@ -46,37 +46,79 @@ const name = (s: string) => {
 /** A memory access's immediates: log2 of its alignment, and its constant offset. */
 const memarg = (align: number, offset: number) => [...uleb(align), ...uleb(offset)];
 
-/** The instructions the kernels use (i32 only). Blocks, loops and ifs have no result; `end` closes each. */
-export const op = {
+/** The instructions the kernels use (i32 only), in the binary's stack order. Blocks, loops and ifs have no result. */
+const op = {
   localGet: (i: number) => [0x20, ...uleb(i)],
   localSet: (i: number) => [0x21, ...uleb(i)],
   localTee: (i: number) => [0x22, ...uleb(i)],
-  globalGet: (i: number) => [0x23, ...uleb(i)],
   globalSet: (i: number) => [0x24, ...uleb(i)],
   i32Const: (n: number) => [0x41, ...sleb(n)],
-  i32Load: (offset = 0) => [0x28, ...memarg(2, offset)],
-  i32Load8U: (offset = 0) => [0x2d, ...memarg(0, offset)],
-  i32Store: (offset = 0) => [0x36, ...memarg(2, offset)],
-  i32Store8: (offset = 0) => [0x3a, ...memarg(0, offset)],
-  /** compare-and-swap of an aligned i32 (shared memory): [address, expected, replacement] -> the old value */
-  i32AtomicCmpxchg: (offset = 0) => [0xfe, 0x48, ...memarg(2, offset)],
-  i32Eqz: [0x45],
-  i32LtU: [0x49],
-  i32GeU: [0x4f],
-  i32Add: [0x6a],
-  i32Sub: [0x6b],
-  i32Mul: [0x6c],
-  i32And: [0x71],
-  i32Or: [0x72],
-  i32Shl: [0x74],
-  i32ShrU: [0x76],
+  i32Load: (offset: number) => [0x28, ...memarg(2, offset)],
+  i32Load8U: (offset: number) => [0x2d, ...memarg(0, offset)],
+  i32Store: (offset: number) => [0x36, ...memarg(2, offset)],
+  i32Store8: (offset: number) => [0x3a, ...memarg(0, offset)],
+  i32AtomicCmpxchg: (offset: number) => [0xfe, 0x48, ...memarg(2, offset)],
+  brIf: (depth: number) => [0x0d, ...uleb(depth)],
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
   if: [0x04, 0x40],
   else: [0x05],
   end: [0x0b],
-  brIf: (depth: number) => [0x0d, ...uleb(depth)],
-} as const;
+};
+
+/** Code: an instruction sequence. */
+export type Code = number[];
+const binary =
+  (opcode: number) =>
+  (a: Code, b: Code): Code => [...a, ...b, opcode];
+
+/**
+ * The instructions as nested expressions (the text format's folded form): `add(get(x), i32(3))` is x + 3. Each
+ * returns its bytes in the order the stack machine runs them.
+ */
+export const wasm = {
+  get: (local: number): Code => op.localGet(local),
+  set: (local: number, value: Code): Code => [...value, ...op.localSet(local)],
+  /** sets the local and leaves the value */
+  tee: (local: number, value: Code): Code => [...value, ...op.localTee(local)],
+  setGlobal: (global: number, value: Code): Code => [...value, ...op.globalSet(global)],
+  i32: (n: number): Code => op.i32Const(n),
+  add: binary(0x6a),
+  sub: binary(0x6b),
+  mul: binary(0x6c),
+  and: binary(0x71),
+  or: binary(0x72),
+  shl: binary(0x74),
+  shrU: binary(0x76),
+  ltU: binary(0x49),
+  geU: binary(0x4f),
+  eqz: (a: Code): Code => [...a, 0x45],
+  /** the i32 at address + offset (aligned) */
+  load: (address: Code, offset = 0): Code => [...address, ...op.i32Load(offset)],
+  load8U: (address: Code, offset = 0): Code => [...address, ...op.i32Load8U(offset)],
+  store: (address: Code, value: Code, offset = 0): Code => [...address, ...value, ...op.i32Store(offset)],
+  /** the value's low byte */
+  store8: (address: Code, value: Code, offset = 0): Code => [...address, ...value, ...op.i32Store8(offset)],
+  /** compare-and-swap of an aligned i32 (shared memory): the old value; `replacement` stored when it was `expected` */
+  cmpxchg: (address: Code, expected: Code, replacement: Code): Code => [
+    ...address,
+    ...expected,
+    ...replacement,
+    ...op.i32AtomicCmpxchg(0),
+  ],
+  block: (...body: Code[]): Code => [...op.block, ...body.flat(), ...op.end],
+  /** `brIf(0, ...)` inside it goes back to its start */
+  loop: (...body: Code[]): Code => [...op.loop, ...body.flat(), ...op.end],
+  if: (condition: Code, then: Code[], otherwise?: Code[]): Code => [
+    ...condition,
+    ...op.if,
+    ...then.flat(),
+    ...(otherwise ? [...op.else, ...otherwise.flat()] : []),
+    ...op.end,
+  ],
+  /** to the end of the enclosing block `depth` levels out (the start, for a loop) when `condition` is not 0 */
+  brIf: (depth: number, condition: Code): Code => [...condition, ...op.brIf(depth)],
+};
 
 export interface WasmFunction {
   /** its export's name */
@@ -86,7 +128,7 @@ export interface WasmFunction {
   locals: number;
   /** 0 or 1 i32 result */
   results: 0 | 1;
-  body: number[];
+  body: Code;
 }
 
 export interface WasmModuleSpec {

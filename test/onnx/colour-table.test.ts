@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { PIECE_PIXELS } from '../../shared/onnx/colour-table-kernel.js';
 import { ColourTable } from '../../shared/onnx/colour-table.js';
-import { op, sleb, uleb, wasmModule } from '../../shared/wasm/encode.js';
+import { sleb, uleb, wasm, wasmModule } from '../../shared/wasm/encode.js';
 
 const answer = (v: number) => (v * 7 + 13) & 255;
 const colourOf = (px: Uint8Array, p: number) => (px[p] << 16) | (px[p + 1] << 8) | px[p + 2];
@@ -112,16 +112,9 @@ describe('the WebAssembly encoder', () => {
           results: 1,
           // memory[a] += b as an i32; last = b; returns the sum
           body: [
-            ...op.localGet(0),
-            ...op.localGet(0),
-            ...op.i32Load(0),
-            ...op.localGet(1),
-            ...op.i32Add,
-            ...op.i32Store(0),
-            ...op.localGet(1),
-            ...op.globalSet(0),
-            ...op.localGet(0),
-            ...op.i32Load(0),
+            ...wasm.store(wasm.get(0), wasm.add(wasm.load(wasm.get(0)), wasm.get(1))),
+            ...wasm.setGlobal(0, wasm.get(1)),
+            ...wasm.load(wasm.get(0)),
           ],
         },
       ],
