@@ -30,8 +30,9 @@ export const R_KEY = SPREAD.map((s) => s << 2);
 export const G_KEY = SPREAD.map((s) => s << 1);
 export const B_KEY = SPREAD;
 
-/** Threads that may look up in one table at once, each in its own scratch: the stage's and the inference worker's. */
-export const SLOTS = 2;
+/** The threads that look up in one table at once, each in its own scratch slot. */
+export const SLOT = { stage: 0, worker: 1 } as const;
+const SLOTS = Object.keys(SLOT).length;
 /** Pixels per call of the kernel: a ChunkedLookUp chunk is one call. */
 export const PIECE_PIXELS = 8192;
 

@@ -21,6 +21,7 @@ import {
   type LookUp,
   newTableMemory,
   R_KEY,
+  SLOT,
 } from './colour-table-kernel.js';
 
 export class ColourTable {
@@ -29,11 +30,11 @@ export class ColourTable {
 
   /**
    * A table in `memory` (one another thread holds too), or in new shared memory. `slot`: this thread's scratch in
-   * that memory (colour-table-kernel.ts SLOTS), different for each thread that looks up in the same table.
+   * that memory (colour-table-kernel.ts SLOT), different for each thread that looks up in the same table.
    */
   constructor(
     readonly memory = newTableMemory(),
-    slot = 0,
+    slot: number = SLOT.stage,
   ) {
     this.kernel = createLookUp(memory, slot);
     this.answers = new Uint32Array(memory.buffer, 0, COLOURS);

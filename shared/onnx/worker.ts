@@ -13,6 +13,7 @@ import { openSession, ProviderError, tensorInfos, type OpenedSession, type Sessi
 import { TransferPool, wholeBuffer } from './buffers.js';
 import { ChunkedLookUp } from './chunked-lookup.js';
 import { ColourTable } from './colour-table.js';
+import { SLOT } from './colour-table-kernel.js';
 
 export interface WorkerInit extends SessionSettings {
   modelPath: string;
@@ -296,11 +297,10 @@ async function runInSlabs(
 }
 
 /**
- * The session's colour table (shared with the main thread, which looks up in slot 0), and the asks' scratch, grown
- * to the largest batch. A worker thread serves one InferenceWorker, whose table is made once.
+ * The session's colour table (shared with the stage's thread, each looking up in its own slot), and the asks'
+ * scratch, grown to the largest batch. A worker thread serves one InferenceWorker, whose table is made once.
  */
 let table: ColourTable | undefined;
-const WORKER_SLOT = 1;
 const scratch = { asks: new Uint8Array(0), answers: new Uint8Array(0) };
 
 /**
@@ -323,7 +323,7 @@ async function runThroughTable(
     scratch.answers = new Uint8Array(req.data.length + rowBytes);
   }
   // a memory sent again arrives as a new object over the same bytes: the table is mapped once, in this thread's slot
-  table ??= new ColourTable(shared.colours, WORKER_SLOT);
+  table ??= new ColourTable(shared.colours, SLOT.worker);
   const batch = new ChunkedLookUp(shared.lookUp, req.data.length);
   batch.lookUp(table, req.data, out);
   batch.waitDone();

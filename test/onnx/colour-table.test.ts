@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { PIECE_PIXELS } from '../../shared/onnx/colour-table-kernel.js';
+import { PIECE_PIXELS, SLOT } from '../../shared/onnx/colour-table-kernel.js';
 import { ColourTable } from '../../shared/onnx/colour-table.js';
 import { sleb, uleb, wasm, wasmModule } from '../../shared/wasm/encode.js';
 
@@ -77,7 +77,7 @@ describe('the colour table look-up kernel', () => {
 
   it('gives two threads, each in its own slot of one memory, the same table', () => {
     const mine = new ColourTable();
-    const theirs = new ColourTable(mine.memory, 1);
+    const theirs = new ColourTable(mine.memory, SLOT.worker);
     const pixels = noise(3000, 9, 16);
     const holes = new Int32Array(3000);
     const asks = new Uint8Array(pixels.length);
