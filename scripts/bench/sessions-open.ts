@@ -3,9 +3,9 @@
  * `ahead`): the bench's B0 (the EfficientNet-B0 fixture, else the tiny CNN) wrapped for 448 px tiles on CPU with the
  * spec's sessions (SESSIONS 0: two here), each start in a fresh process. Printed per checkout, medians of the CPU (the
  * process's, all threads) and wall: the first session's open; the sessions beside it, until they have joined
- * (InferenceWorker.allOpen); the warm-up batch through each (warmUp). Under embed's spec's GLIBC_TUNABLES. With --compare DIR (another built checkout)
- * the two alternate, start by start; a checkout from before the sessions opened together (its InferenceWorker has
- * no allOpen) opens one session there, as its own `ahead` did.
+ * (InferenceWorker.allOpen); the warm-up batch through each (warmUp). Under embed's spec's GLIBC_TUNABLES. With
+ * --compare DIR (another built checkout) the two alternate, start by start; a checkout from before the sessions
+ * opened together (its InferenceWorker has no allOpen) opens one session there, as its own `ahead` did.
  *
  *   npm run build && node --import tsx scripts/bench/sessions-open.ts [--runs 5] [--compare DIR]
  */

@@ -10,6 +10,7 @@
  * share a table instantiate the kernel over the same memory, each with its own slot.
  */
 import { type Code, wasm, wasmModule } from '../wasm/encode.js';
+import { CHUNK_PIXELS } from './chunked-lookup.js';
 
 /** Answers carry bit 24 (the table's values stay small integers, which V8 keeps unboxed). */
 export const KNOWN = 1 << 24;
@@ -33,8 +34,8 @@ export const B_KEY = SPREAD;
 /** The threads that look up in one table at once, each in its own scratch slot. */
 export const SLOT = { stage: 0, worker: 1 } as const;
 const SLOTS = Object.keys(SLOT).length;
-/** Pixels per call of the kernel: a ChunkedLookUp chunk is one call. */
-export const PIECE_PIXELS = 8192;
+/** Pixels per call of the kernel, its scratch's size: a ChunkedLookUp chunk, so that a chunk is one call. */
+export const PIECE_PIXELS = CHUNK_PIXELS;
 
 const KEYS_AT = TABLE_BYTES;
 const SCRATCH_AT = KEYS_AT + 4096;

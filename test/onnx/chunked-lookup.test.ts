@@ -7,9 +7,10 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { CHUNK_PIXELS, ChunkedLookUp } from '../../shared/onnx/chunked-lookup.js';
 import { ColourTable } from '../../shared/onnx/colour-table.js';
+import { channelAnswer, noise } from './helpers.js';
 
 /** The "model": a colour's answer, a function of the colour alone. */
-const answer = (v: number) => (v * 7 + 13) & 255;
+const answer = channelAnswer;
 
 function batchOf(pixels: Uint8Array): { batch: ChunkedLookUp; out: Uint8Array } {
   const batch = new ChunkedLookUp(new SharedArrayBuffer(ChunkedLookUp.bufferBytes(pixels.length)), pixels.length);
@@ -23,14 +24,6 @@ function runAsks(table: ColourTable, batch: ChunkedLookUp): number {
   const bytes = batch.gatherAsks(asks);
   table.learn(asks, asks.map(answer), bytes);
   return bytes / 3;
-}
-
-function noise(pixels: number, seed: number): Uint8Array {
-  let s = seed;
-  return Uint8Array.from({ length: pixels * 3 }, () => {
-    s = (s * 1103515245 + 12345) >>> 0;
-    return s >>> 24;
-  });
 }
 
 describe('a batch looked up by two threads in chunks', () => {

@@ -8,18 +8,10 @@ import { describe, it } from 'node:test';
 import { PIECE_PIXELS, SLOT } from '../../shared/onnx/colour-table-kernel.js';
 import { ColourTable } from '../../shared/onnx/colour-table.js';
 import { sleb, uleb, wasm, wasmModule } from '../../shared/wasm/encode.js';
+import { channelAnswer, noise } from './helpers.js';
 
-const answer = (v: number) => (v * 7 + 13) & 255;
+const answer = channelAnswer;
 const colourOf = (px: Uint8Array, p: number) => (px[p] << 16) | (px[p + 1] << 8) | px[p + 2];
-
-/** Bytes of `levels` values, a hash of (seed, index): sequences of different seeds do not overlap. */
-function noise(pixels: number, seed: number, levels = 256): Uint8Array {
-  return Uint8Array.from({ length: pixels * 3 }, (_, i) => {
-    let h = Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(seed, 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
-    return ((h ^ (h >>> 13)) >>> 0) % levels;
-  });
-}
 
 /** The rule: `known` colours answered, the rest holes; colours neither known nor `pending` asked once, in order. */
 function expected(pixels: Uint8Array, known: Set<number>, pending: Set<number>) {

@@ -82,3 +82,15 @@ export function runStage(stage: string, env: Record<string, string>): { status: 
   });
   return { status: r.status, stderr: r.stderr };
 }
+
+/** Bytes of `levels` values, a hash of (seed, index): sequences of different seeds do not overlap. */
+export function noise(pixels: number, seed: number, levels = 256): Uint8Array {
+  return Uint8Array.from({ length: pixels * 3 }, (_, i) => {
+    let h = Math.imul(i + 1, 0x9e3779b1) ^ Math.imul(seed, 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+    return ((h ^ (h >>> 13)) >>> 0) % levels;
+  });
+}
+
+/** A colour table's "model" in tests: each channel's answer a function of that channel alone. */
+export const channelAnswer = (v: number): number => (v * 7 + 13) & 255;
