@@ -41,6 +41,8 @@ export interface LoopRound {
 }
 
 const TASKS = ['normalize', 'embed'] as const;
+/** The peer's batch size (vs-peer.ts runs it with `--batch 8`). */
+const PEER_BATCH = 8;
 type Task = (typeof TASKS)[number];
 
 /**
@@ -86,18 +88,19 @@ async function main(): Promise<void> {
   if (!TASKS.includes(task)) throw new Error(`--task: expected one of ${TASKS.join(', ')}, got '${values.task}'`);
   for (const k of ['models', 'tiles', 'raw', 'out'] as const)
     if (!values[k]) throw new Error(`--${k}: required (see the usage at the top of model-loop.ts)`);
-  const batch = defaultBatchSize(task, 'cpu');
-  const plans = [
-    {},
-    ...(task === 'normalize' ? [{ slabRows: SLAB_ROWS }] : []),
-    ...(availableParallelism() >= 2 ? [{ sessions: 2 }] : []),
+  // the bare model at the peer's batch (8) and at the stage's own, whichever is its best
+  const batches = [...new Set([PEER_BATCH, defaultBatchSize(task, 'cpu')])];
+  const plans: { batch: number; slabRows?: number; sessions?: number }[] = [
+    ...batches.map((batch) => ({ batch })),
+    ...(task === 'normalize' ? [{ batch: PEER_BATCH, slabRows: SLAB_ROWS }] : []),
+    ...(availableParallelism() >= 2 ? batches.map((batch) => ({ batch, sessions: 2 })) : []),
   ];
-  const o = { count: Number(values['bare-tiles']), rounds: 2, batch };
+  const o = { count: Number(values['bare-tiles']), rounds: 2 };
   for (let round = 0; round < Number(values.rounds); round++) {
     const bare: LoopRound['bare'] = [];
     for (const p of plans) {
       const r = await bareRate(values.models!, task, values.raw!, { ...o, ...p });
-      const shape = p.slabRows ? `slabs of ${p.slabRows} rows` : `batch ${batch}`;
+      const shape = p.slabRows ? `slabs of ${p.slabRows} rows` : `batch ${p.batch}`;
       bare.push({ tilesPerS: r.tilesPerS, plan: `${shape}, ${r.sessions} x ${r.threads}` });
     }
     const alone = await loopAlone(task, values.models!, values.tiles!, values.out!);

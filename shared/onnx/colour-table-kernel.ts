@@ -9,6 +9,7 @@
  * region per thread (a slot) into which a piece of pixels is copied, looked up, and copied out. Both threads that
  * share a table instantiate the kernel over the same memory, each with its own slot.
  */
+import { adviseHugePages } from '../huge-pages.js';
 import { type Code, wasm, wasmModule } from '../wasm/encode.js';
 import { CHUNK_PIXELS } from './chunked-lookup.js';
 
@@ -111,7 +112,10 @@ function kernelModule(): WebAssembly.Module {
   return compiled;
 }
 
-/** A new table's memory: shared (another thread maps it), its entries all unknown, the key tables written. */
+/**
+ * A new table's memory: shared (another thread maps it), its entries all unknown, the key tables written, on huge
+ * pages where the kernel gives them (huge-pages.ts).
+ */
 export function newTableMemory(): WebAssembly.Memory {
   let memory: WebAssembly.Memory;
   try {
@@ -123,6 +127,7 @@ export function newTableMemory(): WebAssembly.Memory {
         'TESSELLA_COLOUR_TABLE: "off" in the spec\'s transform.env to run every pixel through the model instead',
     );
   }
+  adviseHugePages(memory.buffer); // before the key tables' first touch
   const keys = new Int32Array(memory.buffer, KEYS_AT, 3 * 256);
   keys.set(R_KEY, 0);
   keys.set(G_KEY, 256);
