@@ -1,6 +1,7 @@
 /**
  * The few parts of the WebAssembly binary format that the project's hand-written kernels need: i32 functions over
- * one imported shared memory, i32 globals, exports. A kernel's body is written with `wasm`'s nested expressions;
+ * one imported shared memory, i32 globals, exports, and a few 128-bit SIMD instructions (v128 values on the stack
+ * only, no v128 locals). A kernel's body is written with `wasm`'s nested expressions;
  * `wasmModule` lays it out as a module's bytes (the format: webassembly.github.io/spec/core/binary). Written here so that no
  * compiler or toolchain is needed to build or install the project.
  */
@@ -58,6 +59,12 @@ const op = {
   i32Store: (offset: number) => [0x36, ...memarg(2, offset)],
   i32Store8: (offset: number) => [0x3a, ...memarg(0, offset)],
   i32AtomicCmpxchg: (offset: number) => [0xfe, 0x48, ...memarg(2, offset)],
+  // SIMD (prefix 0xfd, then the opcode as an unsigned LEB128); memory accesses declare byte alignment, any address
+  v128Load: (offset: number) => [0xfd, ...uleb(0x00), ...memarg(0, offset)],
+  v128Store: (offset: number) => [0xfd, ...uleb(0x0b), ...memarg(0, offset)],
+  i8x16Shuffle: (lanes: number[]) => [0xfd, ...uleb(0x0d), ...lanes],
+  i16x8ExtaddPairwiseI8x16U: [0xfd, ...uleb(0x7d)],
+  i16x8Add: [0xfd, ...uleb(0x8e)],
   brIf: (depth: number) => [0x0d, ...uleb(depth)],
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
@@ -71,6 +78,7 @@ export type Code = number[];
 const binary =
   (opcode: number) =>
   (a: Code, b: Code): Code => [...a, ...b, opcode];
+const binary16x8 = (a: Code, b: Code): Code => [...a, ...b, ...op.i16x8Add];
 
 /**
  * The instructions as nested expressions (the text format's folded form): `add(get(x), i32(3))` is x + 3. Each
@@ -106,6 +114,19 @@ export const wasm = {
     ...replacement,
     ...op.i32AtomicCmpxchg(0),
   ],
+  /** 16 bytes at address + offset, as a v128 */
+  v128Load: (address: Code, offset = 0): Code => [...address, ...op.v128Load(offset)],
+  v128Store: (address: Code, value: Code, offset = 0): Code => [...address, ...value, ...op.v128Store(offset)],
+  /** 16 bytes picked from a's and b's 32 by `lanes` (0-15 from a, 16-31 from b) */
+  shuffle: (a: Code, b: Code, lanes: number[]): Code => {
+    if (lanes.length !== 16 || lanes.some((l) => !Number.isInteger(l) || l < 0 || l > 31))
+      throw new Error(`shuffle: expected 16 lane indices in 0-31, got [${lanes.join(', ')}]`);
+    return [...a, ...b, ...op.i8x16Shuffle(lanes)];
+  },
+  /** each pair of adjacent bytes' sum, unsigned, as eight 16-bit lanes */
+  pairSumsU8: (a: Code): Code => [...a, ...op.i16x8ExtaddPairwiseI8x16U],
+  /** eight 16-bit lanes added, lane by lane (wrapping) */
+  addI16x8: binary16x8,
   block: (...body: Code[]): Code => [...op.block, ...body.flat(), ...op.end],
   /** `brIf(0, ...)` inside it goes back to its start */
   loop: (...body: Code[]): Code => [...op.loop, ...body.flat(), ...op.end],
@@ -132,8 +153,13 @@ export interface WasmFunction {
 }
 
 export interface WasmModuleSpec {
-  /** the imported memory ("env", "memory"), shared, of exactly `pages` pages of 64 KiB */
+  /** the imported memory ("env", "memory"), of exactly `pages` pages of 64 KiB */
   memoryPages: number;
+  /**
+   * whether that memory is shared (default): another thread may map it. A memory of one thread is better unshared:
+   * V8 copies into and out of a shared one (TypedArray.set) a word at a time, ~3x slower than memmove.
+   */
+  shared?: boolean;
   /** mutable i32 globals, each exported under its name, starting at 0 */
   globals: string[];
   functions: WasmFunction[];
@@ -146,8 +172,16 @@ export function wasmModule(spec: WasmModuleSpec): Uint8Array {
     ...vector(Array.from({ length: f.params }, () => [I32])),
     ...vector(Array.from({ length: f.results }, () => [I32])),
   ]);
-  // limits flag 3: a minimum and a maximum, shared
-  const memory = [...name('env'), ...name('memory'), 0x02, 0x03, ...uleb(spec.memoryPages), ...uleb(spec.memoryPages)];
+  // limits flag 3: a minimum and a maximum, shared; 1: the same, unshared
+  const limits = spec.shared === false ? 0x01 : 0x03;
+  const memory = [
+    ...name('env'),
+    ...name('memory'),
+    0x02,
+    limits,
+    ...uleb(spec.memoryPages),
+    ...uleb(spec.memoryPages),
+  ];
   const globals = spec.globals.map(() => [I32, 0x01, ...op.i32Const(0), ...op.end]);
   const exports = [
     ...spec.functions.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]),

@@ -14,11 +14,13 @@ import {
   type VectorTensors,
 } from '../../shared/contract/index.js';
 import type { Logger } from '../../shared/log.js';
-import { decodeRgb, resizeForModel, resizeLinear } from '../../shared/image.js';
+import { decodeRgb, imageFormatOf, resizeForModel, resizeLinear } from '../../shared/image.js';
+import { decodePlainPng } from '../../shared/png.js';
 import type { RgbImage } from '../../shared/slide/index.js';
 import { BufferPool } from '../../shared/slide/buffer-pool.js';
 import { describeShape, featureDim, poolingPlan } from '../../shared/onnx/card.js';
 import { InferenceRunError, runOverlapped } from '../../shared/onnx/inference.js';
+import { PairSums, pairSumsFit } from '../../shared/onnx/pair-sums-kernel.js';
 import type { OpenedModel } from '../../shared/onnx/model.js';
 import { poolVectors, sessionPooledVectors } from '../../shared/onnx/pooling.js';
 import { blockSums, fillInput, inputDims, pixelBatch, sumsBatch } from '../../shared/onnx/tensor.js';
@@ -59,8 +61,28 @@ export async function embedTiles(
   const pixelIo = model.pixelIo;
   // a tile's pixels (or sums) are copied into the batch's input when it runs: their buffer then serves a later tile
   const tilePixels = new BufferPool(2 * batchSize);
+  // a plain PNG (normalize's tiles) of the side the sums take is decoded into the kernel's memory and summed there,
+  // both before this callback first yields: no other tile's decode comes between
+  const kernel = pixelIo?.sums && pixelIo.k === 2 && pairSumsFit(size * 2) ? new PairSums(size * 2) : undefined;
   const batches = tileBatches(inputPath, batchSize, async (record) => {
-    const img = await decodeRgb(record.image, (bytes) => tilePixels.take(bytes));
+    let decoded =
+      kernel && imageFormatOf(record.image) === 'png'
+        ? decodePlainPng(record.image, (bytes) =>
+            bytes === kernel.pixels.length ? kernel.pixels : tilePixels.take(bytes),
+          )
+        : undefined;
+    // the decoder gives a view of the buffer it was given: in the kernel's memory, or not
+    if (kernel && decoded?.data.buffer === kernel.pixels.buffer) {
+      if (decoded.width === kernel.side && decoded.height === kernel.side) {
+        methods.add('2x2-mean');
+        return { data: summedInKernel(kernel, tilePixels), k: 2, method: '2x2-mean' };
+      }
+      // as many bytes in another shape: out of the kernel's memory before anything awaits
+      const copy = tilePixels.take(kernel.pixels.length);
+      copy.set(kernel.pixels);
+      decoded = { ...decoded, data: copy };
+    }
+    const img = decoded ?? (await decodeRgb(record.image, (bytes) => tilePixels.take(bytes)));
     const resized = pixelIo ? await asModelPixels(img, size, pixelIo.k) : await resizeForModel(img, size);
     methods.add(resized.method);
     // a wrapped model's tiles are bytes (asModelPixels)
@@ -188,6 +210,15 @@ function summed(pixels: Uint8Array, size: number, k: number, pool: BufferPool): 
   const sums = new Uint16Array(held.buffer, held.byteOffset, values);
   blockSums(sums, 0, pixels, size * k, k);
   pool.give(pixels);
+  return sums;
+}
+
+/** The sums of the tile in the kernel's memory (PairSums), into a buffer from `pool`. */
+function summedInKernel(kernel: PairSums, pool: BufferPool): Uint16Array {
+  const values = 3 * (kernel.side / 2) ** 2;
+  const held = pool.take(2 * values);
+  const sums = new Uint16Array(held.buffer, held.byteOffset, values);
+  kernel.sums(sums, 0);
   return sums;
 }
 

@@ -11,7 +11,15 @@ import { buildTinyCnn } from '../../scripts/models/tiny-cnn.js';
 import { writeModelFolder } from '../../scripts/models/write.js';
 import { readSafetensors } from '../../shared/safetensors.js';
 import { writeSlideError } from '../../shared/slide-error.js';
-import { fixtureModel, fixtureModelMissing, runStage, syntheticTiles, writeTiles } from '../onnx/helpers.js';
+import { encodePng } from '../../shared/png.js';
+import {
+  fixtureModel,
+  fixtureModelMissing,
+  runStage,
+  syntheticTiles,
+  tissuePixels,
+  writeTiles,
+} from '../onnx/helpers.js';
 import { tempDir } from '../helpers/dirs.js';
 
 const MEAN = [0.485, 0.456, 0.406];
@@ -35,6 +43,28 @@ async function referenceInput(images: Buffer[]): Promise<Float32Array> {
     }
   }
   return x;
+}
+
+/** Each tile's mean and max over the positions of the model's [N,1280,7,7] map, from its own session. */
+async function directVectors(modelPath: string, images: Buffer[]): Promise<{ avg: Float32Array; max: Float32Array }> {
+  const n = images.length;
+  const session = await ort.InferenceSession.create(modelPath);
+  const out = (await session.run({ input: new ort.Tensor('float32', await referenceInput(images), [n, 3, 224, 224]) }))
+    .features;
+  assert.deepEqual(out.dims, [n, 1280, 7, 7]);
+  const raw = out.data as Float32Array;
+  const avg = new Float32Array(n * 1280);
+  const max = new Float32Array(n * 1280).fill(-Infinity);
+  for (let t = 0; t < n; t++) {
+    for (let c = 0; c < 1280; c++) {
+      for (let p = 0; p < 49; p++) {
+        const v = raw[(t * 1280 + c) * 49 + p];
+        avg[t * 1280 + c] += v / 49;
+        max[t * 1280 + c] = Math.max(max[t * 1280 + c], v);
+      }
+    }
+  }
+  return { avg, max };
 }
 
 function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = 1e-4): void {
@@ -83,23 +113,7 @@ describe('embed stage (run as the engine runs a datum)', () => {
     assert.deepEqual(Array.from(tensors.loc.data as Int32Array), locs.flat());
 
     const modelPath = join(root, 'tiny', 'embed', 'model.onnx');
-    const session = await ort.InferenceSession.create(modelPath);
-    const out = (
-      await session.run({ input: new ort.Tensor('float32', await referenceInput(images), [5, 3, 224, 224]) })
-    ).features;
-    assert.deepEqual(out.dims, [5, 1280, 7, 7]);
-    const raw = out.data as Float32Array;
-    const avg = new Float32Array(5 * 1280);
-    const max = new Float32Array(5 * 1280).fill(-Infinity);
-    for (let t = 0; t < 5; t++) {
-      for (let c = 0; c < 1280; c++) {
-        for (let p = 0; p < 49; p++) {
-          const v = raw[(t * 1280 + c) * 49 + p];
-          avg[t * 1280 + c] += v / 49;
-          max[t * 1280 + c] = Math.max(max[t * 1280 + c], v);
-        }
-      }
-    }
+    const { avg, max } = await directVectors(modelPath, images);
     assertClose(tensors.avg.data as Float32Array, avg, 'avg');
     assertClose(tensors.max.data as Float32Array, max, 'max');
     assert.ok(
@@ -110,6 +124,26 @@ describe('embed stage (run as the engine runs a datum)', () => {
     assert.equal(metadata.model_sha256, createHash('sha256').update(readFileSync(modelPath)).digest('hex'));
     assert.equal(JSON.parse(metadata.model_card).name, 'tiny-cnn-map-seed3');
     assert.equal(metadata.resize, '2x2-mean');
+  });
+
+  it("normalize's stored PNG tiles, decoded into the WebAssembly block sums, give the same vectors", async () => {
+    // PNG level 0, as normalize writes its tiles: the stage decodes each into the kernel's memory (pair-sums-kernel.ts)
+    const pixels = Array.from({ length: 5 }, (_, i) => tissuePixels(448, 10 + i));
+    const tiles = pixels.map((p, i) => ({
+      image: encodePng({ data: p, width: 448, height: 448 }, 0),
+      locX: 224 + 448 * i,
+      locY: 224,
+    }));
+    await writeTiles(join(root, 'normalize'), 's-png', tiles);
+    const { pfs } = run(join(root, 'tiny'), 'pfs-png', 's-png');
+    const { tensors } = readSafetensors(join(pfs, 'out', 's-png', 'embeddings.safetensors'));
+    const { avg, max } = await directVectors(
+      join(root, 'tiny', 'embed', 'model.onnx'),
+      tiles.map((t) => t.image),
+    );
+    // tiles of one batch (2 here) alike would mean one tile's pixels read for another
+    assertClose(tensors.avg.data as Float32Array, avg, 'avg');
+    assertClose(tensors.max.data as Float32Array, max, 'max');
   });
 
   it('tokens [N,L,C] and pooled [N,C] outputs pool to the same vectors as the map', async () => {
