@@ -90,8 +90,19 @@ function storedBlocks(size: number): number[] {
  * the zlib stream, the Adler-32 of the rows, and the CRC of the IDAT chunk. One copy of the pixels, against zlib's
  * two and a concatenation of the pieces of its output.
  */
+/** This thread's copy of pixels that lie in shared memory (encodeStoredPng), grown as needed. */
+let unshared = Buffer.alloc(0);
+
 function encodeStoredPng(img: RgbImage, into: (bytes: number) => Buffer): Buffer {
-  const { width, height, data } = img;
+  const { width, height } = img;
+  let data = img.data;
+  // a copy out of a SharedArrayBuffer (normalize's answers) takes V8's slow path for shared memory, ~0.4 us a call
+  // over the ~460 row pieces of a 448 px tile (0.49-0.59 ms a tile against 0.33): one bulk copy out first
+  if (data.buffer instanceof SharedArrayBuffer) {
+    if (unshared.length < data.length) unshared = Buffer.allocUnsafeSlow(data.length);
+    unshared.set(data);
+    data = unshared.subarray(0, data.length);
+  }
   const row = width * 3;
   const stride = row + 1;
   const raw = height * stride;

@@ -142,6 +142,10 @@ test('a stored PNG is byte for byte what zlib writes at level 0, at every size, 
     assert.equal(into.buffer, used.buffer, 'written where it was told');
     // and read back by the copy of its blocks, and by libvips
     assert.ok(decodePlainPng(want)!.data.equals(data), `${w}x${h} decoded`);
+    // pixels in shared memory (normalize's answers) are copied out first: the same bytes
+    const shared = Buffer.from(new SharedArrayBuffer(data.length + 5), 5, data.length);
+    shared.set(data);
+    assert.ok(encodePng({ data: shared, width: w, height: h }, 0).equals(want), `${w}x${h} from shared memory`);
   }
   const img = await tile();
   assert.ok(encodePng(img, 0).equals(zlibStoredPng(img)), 'a real tile');
