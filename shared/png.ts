@@ -85,14 +85,14 @@ function storedBlocks(size: number): number[] {
   return out;
 }
 
+/** This thread's copy of pixels that lie in shared memory (encodeStoredPng), grown as needed. */
+let unshared = Buffer.alloc(0);
+
 /**
  * A stored PNG written straight into one buffer: the rows, each behind its filter byte, copied into the blocks of
  * the zlib stream, the Adler-32 of the rows, and the CRC of the IDAT chunk. One copy of the pixels, against zlib's
  * two and a concatenation of the pieces of its output.
  */
-/** This thread's copy of pixels that lie in shared memory (encodeStoredPng), grown as needed. */
-let unshared = Buffer.alloc(0);
-
 function encodeStoredPng(img: RgbImage, into: (bytes: number) => Buffer): Buffer {
   const { width, height } = img;
   let data = img.data;

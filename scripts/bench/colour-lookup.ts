@@ -10,7 +10,6 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { appDir } from '../../engine/app-dir.js';
 import { decodeRgb } from '../../shared/image.js';
 import { B_KEY, G_KEY, KNOWN, R_KEY } from '../../shared/onnx/colour-table-kernel.js';
@@ -18,22 +17,14 @@ import { ColourTable } from '../../shared/onnx/colour-table.js';
 import { openSlide } from '../../shared/slide/index.js';
 import { readTileRecords } from '../../shared/tile-record.js';
 import { median } from './stats.js';
+import { tileRoundsArgs } from './tile-rounds-args.js';
 
-const { values } = parseArgs({
-  options: {
-    tiles: { type: 'string' },
-    count: { type: 'string', default: '443' },
-    rounds: { type: 'string', default: '5' },
-  },
-});
-const count = Number(values.count);
-const rounds = Number(values.rounds);
-if (!(count >= 1) || !(rounds >= 1)) throw new Error('--count and --rounds are counts such as 443 and 5');
+const { tiles: tilesPath, count, rounds } = tileRoundsArgs();
 
 async function tiles(): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
-  if (values.tiles) {
-    for await (const r of readTileRecords(values.tiles)) {
+  if (tilesPath) {
+    for await (const r of readTileRecords(tilesPath)) {
       out.push((await decodeRgb(r.image)).data);
       if (out.length >= count) break;
     }

@@ -1,7 +1,8 @@
 /**
  * A model stage's tile loop against its model's bare session.run, alternated round by round in this one process (a
  * host's slow spell then weighs on both sides of a round): each round the bare plans (e2e-refs.ts bareRate: one
- * session of every core, slabs for normalize, two sessions of half the cores), then the stage's own loop
+ * session of every core, slabs for normalize, two sessions of half the cores; at the peer's batch of 8 and at the
+ * stage's own where that differs), then the stage's own loop
  * (normalizeTiles, embedTiles) on the same tiles with the specs' settings, on a newly opened model as a stage process
  * started ahead has it at its first datum (embed's sessions warmed). One JSON line per round. vs-peer.ts runs it with
  * the stage's spec's GLIBC_TUNABLES, so the loop and the bare model both get the C library's settings the stage runs

@@ -8,29 +8,20 @@
  *
  *   npx tsx scripts/bench/pair-sums.ts [--tiles PATH] [--count 443] [--rounds 5]
  */
-import { parseArgs } from 'node:util';
 import { PairSums } from '../../shared/onnx/pair-sums-kernel.js';
 import { blockSums } from '../../shared/onnx/tensor.js';
 import { decodePlainPng, encodePng } from '../../shared/png.js';
 import { readTileRecords } from '../../shared/tile-record.js';
 import { median } from './stats.js';
+import { tileRoundsArgs } from './tile-rounds-args.js';
 
-const { values } = parseArgs({
-  options: {
-    tiles: { type: 'string' },
-    count: { type: 'string', default: '443' },
-    rounds: { type: 'string', default: '5' },
-  },
-});
-const count = Number(values.count);
-const rounds = Number(values.rounds);
-if (!(count >= 1) || !(rounds >= 1)) throw new Error('--count and --rounds are counts such as 443 and 5');
+const { tiles: tilesPath, count, rounds } = tileRoundsArgs();
 const SIDE = 448;
 
 async function records(): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
-  if (values.tiles) {
-    for await (const r of readTileRecords(values.tiles)) {
+  if (tilesPath) {
+    for await (const r of readTileRecords(tilesPath)) {
       out.push(Uint8Array.from(r.image));
       if (out.length >= count) break;
     }

@@ -61,28 +61,15 @@ export async function embedTiles(
   const pixelIo = model.pixelIo;
   // a tile's pixels (or sums) are copied into the batch's input when it runs: their buffer then serves a later tile
   const tilePixels = new BufferPool(2 * batchSize);
-  // a plain PNG (normalize's tiles) of the side the sums take is decoded into the kernel's memory and summed there,
-  // both before this callback first yields: no other tile's decode comes between
+  // normalize's tiles (stored PNGs) decode into the block-sums kernel's memory and are summed there
   const kernel = pixelIo?.sums && pixelIo.k === 2 && pairSumsFit(size * 2) ? new PairSums(size * 2) : undefined;
   const batches = tileBatches(inputPath, batchSize, async (record) => {
-    let decoded =
-      kernel && imageFormatOf(record.image) === 'png'
-        ? decodePlainPng(record.image, (bytes) =>
-            bytes === kernel.pixels.length ? kernel.pixels : tilePixels.take(bytes),
-          )
-        : undefined;
-    // the decoder gives a view of the buffer it was given: in the kernel's memory, or not
-    if (kernel && decoded?.data.buffer === kernel.pixels.buffer) {
-      if (decoded.width === kernel.side && decoded.height === kernel.side) {
-        methods.add('2x2-mean');
-        return { data: summedInKernel(kernel, tilePixels), k: 2, method: '2x2-mean' };
-      }
-      // as many bytes in another shape: out of the kernel's memory before anything awaits
-      const copy = tilePixels.take(kernel.pixels.length);
-      copy.set(kernel.pixels);
-      decoded = { ...decoded, data: copy };
+    const viaKernel = kernel && decodeForKernel(record.image, kernel, tilePixels);
+    if (viaKernel && 'sums' in viaKernel) {
+      methods.add('2x2-mean');
+      return { data: viaKernel.sums, k: 2, method: '2x2-mean' };
     }
-    const img = decoded ?? (await decodeRgb(record.image, (bytes) => tilePixels.take(bytes)));
+    const img = viaKernel?.img ?? (await decodeRgb(record.image, (bytes) => tilePixels.take(bytes)));
     const resized = pixelIo ? await asModelPixels(img, size, pixelIo.k) : await resizeForModel(img, size);
     methods.add(resized.method);
     // a wrapped model's tiles are bytes (asModelPixels)
@@ -213,13 +200,32 @@ function summed(pixels: Uint8Array, size: number, k: number, pool: BufferPool): 
   return sums;
 }
 
-/** The sums of the tile in the kernel's memory (PairSums), into a buffer from `pool`. */
-function summedInKernel(kernel: PairSums, pool: BufferPool): Uint16Array {
-  const values = 3 * (kernel.side / 2) ** 2;
-  const held = pool.take(2 * values);
-  const sums = new Uint16Array(held.buffer, held.byteOffset, values);
-  kernel.sums(sums, 0);
-  return sums;
+/**
+ * A plain PNG decoded into the kernel's memory and, at the kernel's side, summed there into a buffer from `pool`,
+ * all before the caller first awaits: no other tile's decode comes between. Otherwise its image, out of the kernel's
+ * memory; undefined for a tile that is no plain PNG (the caller decodes it the general way).
+ */
+function decodeForKernel(
+  image: Uint8Array,
+  kernel: PairSums,
+  pool: BufferPool,
+): { sums: Uint16Array } | { img: RgbImage } | undefined {
+  if (imageFormatOf(image) !== 'png') return undefined;
+  const img = decodePlainPng(image, (bytes) => (bytes === kernel.pixels.length ? kernel.pixels : pool.take(bytes)));
+  if (!img) return undefined;
+  // the decoder gives a view of the buffer it was given
+  if (img.data.buffer !== kernel.pixels.buffer) return { img };
+  if (img.width === kernel.side && img.height === kernel.side) {
+    const values = 3 * (kernel.side / 2) ** 2;
+    const held = pool.take(2 * values);
+    const sums = new Uint16Array(held.buffer, held.byteOffset, values);
+    kernel.sums(sums, 0);
+    return { sums };
+  }
+  // as many bytes in another shape: copied out of the kernel's memory before anything awaits
+  const copy = pool.take(img.data.length);
+  copy.set(img.data);
+  return { img: { ...img, data: copy } };
 }
 
 function concat(parts: Float32Array[], length: number): Float32Array {
