@@ -38,10 +38,10 @@ async function records(): Promise<Uint8Array[]> {
 
 const pngs = await records();
 const kernel = new PairSums(SIDE);
-const values3 = 3 * (SIDE / 2) ** 2;
+const sumsPerTile = 3 * (SIDE / 2) ** 2;
 const pixels = Buffer.alloc(SIDE * SIDE * 3);
-const js = new Uint16Array(values3 * pngs.length);
-const wasm = new Uint16Array(values3 * pngs.length);
+const js = new Uint16Array(sumsPerTile * pngs.length);
+const wasm = new Uint16Array(sumsPerTile * pngs.length);
 for (const png of pngs) {
   const img = decodePlainPng(png);
   if (!img || img.width !== SIDE || img.height !== SIDE)

@@ -10,7 +10,7 @@
  * share a table instantiate the kernel over the same memory, each with its own slot.
  */
 import { adviseHugePages } from '../huge-pages.js';
-import { type Code, wasm, wasmModule } from '../wasm/encode.js';
+import { type Code, pagesFor, WASM_PAGE, wasm, wasmModule } from '../wasm/encode.js';
 import { CHUNK_PIXELS } from './chunked-lookup.js';
 
 /** Answers carry bit 24 (the table's values stay small integers, which V8 keeps unboxed). */
@@ -43,8 +43,7 @@ const SCRATCH_AT = KEYS_AT + 4096;
 const PIECE_BYTES = 3 * PIECE_PIXELS;
 /** per slot: the piece's pixels, their answers, its holes (i32), its asks */
 const SLOT_BYTES = 3 * PIECE_BYTES + 4 * PIECE_PIXELS;
-const PAGE = 65536;
-export const MEMORY_PAGES = Math.ceil((SCRATCH_AT + SLOTS * SLOT_BYTES) / PAGE);
+export const MEMORY_PAGES = pagesFor(SCRATCH_AT + SLOTS * SLOT_BYTES);
 
 /**
  * lookUp(pixels, count, out, holes, asks, base) -> holes: `count` packed RGB pixels from byte `pixels`; each known
@@ -54,10 +53,9 @@ export const MEMORY_PAGES = Math.ceil((SCRATCH_AT + SLOTS * SLOT_BYTES) / PAGE);
  */
 function lookUpKernel(): Code {
   const { get, set, tee, i32, add, sub, mul, and, or, shl, shrU, ltU, geU, eqz } = wasm;
-  const { load, load8U, store, store8, cmpxchg, block, loop, brIf } = wasm;
+  const { load, load8U, store, store8, cmpxchg, block, loop, brIf, increment } = wasm;
   const [px, count, out, holes, asks, base] = [0, 1, 2, 3, 4, 5];
   const [end, h, at, key, v, delta] = [6, 7, 8, 9, 10, 11];
-  const plus = (local: number, n: number) => set(local, add(get(local), i32(n)));
   // a channel's part of the key: its spread bits from the key table (R_KEY, G_KEY, B_KEY, 256 i32s each)
   const channelKey = (channel: number) => load(shl(load8U(get(px), channel), i32(2)), KEYS_AT + channel * 1024);
   const entry = shl(get(key), i32(2));
@@ -78,19 +76,19 @@ function lookUpKernel(): Code {
           ],
           [
             store(add(get(holes), shl(get(h), i32(2))), add(get(px), get(delta))),
-            plus(h, 1),
+            increment(h, 1),
             // never asked: ask it, unless another thread marks it first
             wasm.if(eqz(get(v)), [
               wasm.if(eqz(cmpxchg(entry, i32(0), i32(PENDING))), [
                 store8(add(get(asks), get(at)), load8U(get(px), 0), 0),
                 store8(add(get(asks), get(at)), load8U(get(px), 1), 1),
                 store8(add(get(asks), get(at)), load8U(get(px), 2), 2),
-                plus(at, 3),
+                increment(at, 3),
               ]),
             ]),
           ],
         ),
-        plus(out, 3),
+        increment(out, 3),
         brIf(0, ltU(tee(px, add(get(px), i32(3))), get(end))),
       ),
     ),
@@ -145,9 +143,9 @@ export type LookUp = (
 
 /** ColourTable.lookUp for this thread, over `memory` (newTableMemory's), in scratch slot `slot`. */
 export function createLookUp(memory: WebAssembly.Memory, slot: number): LookUp {
-  if (memory.buffer.byteLength !== MEMORY_PAGES * PAGE)
+  if (memory.buffer.byteLength !== MEMORY_PAGES * WASM_PAGE)
     throw new Error(
-      `a colour table's memory is ${MEMORY_PAGES} pages of 64 KiB (${MEMORY_PAGES * PAGE} bytes), not ${memory.buffer.byteLength} bytes`,
+      `a colour table's memory is ${MEMORY_PAGES} pages of 64 KiB (${MEMORY_PAGES * WASM_PAGE} bytes), not ${memory.buffer.byteLength} bytes`,
     );
   if (!Number.isInteger(slot) || slot < 0 || slot >= SLOTS)
     throw new Error(`a colour table's scratch slot is 0..${SLOTS - 1}, not ${slot}`);

@@ -7,9 +7,8 @@
  * thread a tile against 0.25 with the word-at-a-time JavaScript, the sums ~0.09 ms against ~0.15
  * (scripts/bench/pair-sums.ts), the same sums; embed's thread 0.54-0.70 ms a tile against 0.65-0.81.
  */
-import { type Code, wasm, wasmModule } from '../wasm/encode.js';
+import { type Code, pagesFor, wasm, wasmModule } from '../wasm/encode.js';
 
-const PAGE = 65536;
 /** pixels a step of the kernel takes from each of the two rows */
 const STEP = 16;
 
@@ -24,10 +23,9 @@ export function pairSumsFit(side: number): boolean {
  */
 function pairSumsKernel(): Code {
   const { get, set, i32, add, mul, shl, shrU, geU, v128Load, v128Store, shuffle, pairSumsU8, addI16x8 } = wasm;
-  const { block, loop, brIf } = wasm;
+  const { block, loop, brIf, increment } = wasm;
   const side = 0;
   const [rowBytes, planeBytes, a, rowEnd, o, y, m] = [1, 2, 3, 4, 5, 6, 7];
-  const plus = (local: number, n: Code) => set(local, add(get(local), n));
   // channel c of the 16 pixels at `at`: bytes c, c + 3, ..., c + 45 of its 48, from the first 32, then the rest
   const gather = (c: number, at: Code) => {
     const positions = Array.from({ length: STEP }, (_, i) => c + 3 * i);
@@ -57,12 +55,12 @@ function pairSumsKernel(): Code {
             channel(0),
             channel(1),
             channel(2),
-            plus(a, i32(3 * STEP)),
-            plus(o, i32(STEP)),
+            increment(a, 3 * STEP),
+            increment(o, STEP),
             brIf(0, i32(1)),
           ),
         ),
-        plus(y, i32(1)),
+        increment(y, 1),
         brIf(0, i32(1)),
       ),
     ),
@@ -82,7 +80,7 @@ export class PairSums {
     if (!pairSumsFit(side)) throw new Error(`pair sums take tiles whose side is a multiple of ${STEP} px, not ${side}`);
     const pixelBytes = side * side * 3;
     const sumBytes = (pixelBytes / 4) * 2;
-    const pages = Math.ceil((pixelBytes + sumBytes) / PAGE);
+    const pages = pagesFor(pixelBytes + sumBytes);
     let module = modules.get(pages);
     if (!module) {
       module = new WebAssembly.Module(

@@ -9,6 +9,12 @@
 /** The value type i32, the only one the kernels use. */
 const I32 = 0x7f;
 
+/** A WebAssembly memory's page, in bytes. */
+export const WASM_PAGE = 65536;
+
+/** The pages of a memory that holds `bytes`. */
+export const pagesFor = (bytes: number): number => Math.ceil(bytes / WASM_PAGE);
+
 /** An unsigned LEB128 integer. */
 export function uleb(n: number): number[] {
   if (!Number.isInteger(n) || n < 0) throw new Error(`uleb: ${n} is not an unsigned integer`);
@@ -54,6 +60,7 @@ const op = {
   localTee: (i: number) => [0x22, ...uleb(i)],
   globalSet: (i: number) => [0x24, ...uleb(i)],
   i32Const: (n: number) => [0x41, ...sleb(n)],
+  i32Add: 0x6a,
   i32Load: (offset: number) => [0x28, ...memarg(2, offset)],
   i32Load8U: (offset: number) => [0x2d, ...memarg(0, offset)],
   i32Store: (offset: number) => [0x36, ...memarg(2, offset)],
@@ -86,11 +93,18 @@ const binary =
 export const wasm = {
   get: (local: number): Code => op.localGet(local),
   set: (local: number, value: Code): Code => [...value, ...op.localSet(local)],
+  /** local += n (an i32 constant) */
+  increment: (local: number, n: number): Code => [
+    ...op.localGet(local),
+    ...op.i32Const(n),
+    op.i32Add,
+    ...op.localSet(local),
+  ],
   /** sets the local and leaves the value */
   tee: (local: number, value: Code): Code => [...value, ...op.localTee(local)],
   setGlobal: (global: number, value: Code): Code => [...value, ...op.globalSet(global)],
   i32: (n: number): Code => op.i32Const(n),
-  add: binary(0x6a),
+  add: binary(op.i32Add),
   sub: binary(0x6b),
   mul: binary(0x6c),
   and: binary(0x71),

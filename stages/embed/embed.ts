@@ -192,12 +192,17 @@ async function asModelPixels(
  * cache (summed when its batch was sent, the same loop took 1.4x the time in the stage); its buffer goes back to `pool`.
  */
 function summed(pixels: Uint8Array, size: number, k: number, pool: BufferPool): Uint16Array {
-  const values = 3 * size * size;
-  const held = pool.take(2 * values);
-  const sums = new Uint16Array(held.buffer, held.byteOffset, values);
+  const sums = pooledSums(pool, size);
   blockSums(sums, 0, pixels, size * k, k);
   pool.give(pixels);
   return sums;
+}
+
+/** A buffer from `pool` for a tile's sums at the model's `size`: three planes of uint16. */
+function pooledSums(pool: BufferPool, size: number): Uint16Array {
+  const values = 3 * size * size;
+  const held = pool.take(2 * values);
+  return new Uint16Array(held.buffer, held.byteOffset, values);
 }
 
 /**
@@ -216,9 +221,7 @@ function decodeForKernel(
   // the decoder gives a view of the buffer it was given
   if (img.data.buffer !== kernel.pixels.buffer) return { img };
   if (img.width === kernel.side && img.height === kernel.side) {
-    const values = 3 * (kernel.side / 2) ** 2;
-    const held = pool.take(2 * values);
-    const sums = new Uint16Array(held.buffer, held.byteOffset, values);
+    const sums = pooledSums(pool, kernel.side / 2);
     kernel.sums(sums, 0);
     return { sums };
   }
