@@ -4,7 +4,8 @@
  * session of every core, slabs for normalize, two sessions of half the cores; at the peer's batch of 8 and at the
  * stage's own where that differs), then the stage's own loop
  * (normalizeTiles, embedTiles) on the same tiles with the specs' settings, on a newly opened model as a stage process
- * started ahead has it at its first datum (embed's sessions warmed). One JSON line per round. vs-peer.ts runs it with
+ * started ahead has it at its first datum (embed's sessions warmed), and for embed the same sessions fed the tiles'
+ * block sums made beforehand (fedRate: the loop less its reading). One JSON line per round. vs-peer.ts runs it with
  * the stage's spec's GLIBC_TUNABLES, so the loop and the bare model both get the C library's settings the stage runs
  * with.
  *
@@ -18,12 +19,15 @@ import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { sessionSettings } from '../../shared/onnx/config.js';
-import { inferenceRate, sessionsOver } from '../../shared/onnx/inference.js';
-import { openModel } from '../../shared/onnx/model.js';
+import { decodeRgb } from '../../shared/image.js';
+import { inferenceRate, runOverlapped, sessionsOver } from '../../shared/onnx/inference.js';
+import { openModel, type OpenedModel } from '../../shared/onnx/model.js';
 import { defaultBatchSize } from '../../shared/onnx/providers.js';
+import { blockSums, sumsBatch } from '../../shared/onnx/tensor.js';
+import { readTileRecords } from '../../shared/tile-record.js';
 import { firstTileSide } from '../../shared/tiles/index.js';
 import { embedSessionSettings, readEmbedConfig } from '../../stages/embed/config.js';
-import { embedTiles, warmUp } from '../../stages/embed/embed.js';
+import { embedTiles, queueDepth, warmUp } from '../../stages/embed/embed.js';
 import { readNormalizeConfig } from '../../stages/normalize/config.js';
 import { normalizeTiles } from '../../stages/normalize/normalize.js';
 import { pixelwisePlan, SLAB_ROWS } from '../../stages/normalize/pixelwise.js';
@@ -38,6 +42,11 @@ export interface LoopRound {
     inference?: number;
     /** the sessions' seconds over the loop's (sessionRunsBetween) */
     busy: number;
+    /**
+     * embed: tiles/s of the same sessions fed block sums made beforehand, through the stage's worker and queue depth
+     * (fedRate): the loop less its reading of the tiles
+     */
+    fed?: number;
   };
 }
 
@@ -66,11 +75,43 @@ async function loopAlone(task: Task, modelDir: string, tiles: string, out: strin
         : (await normalizeTiles(tiles, out, model, { batchSize, format: 'png', pixelwise: pixelwisePlan(model, true) }))
             .tiles;
     const { result: n, seconds, runs, busy } = await sessionsOver(model.worker, loop);
-    return { tilesPerS: n / seconds, inference: task === 'embed' ? inferenceRate(runs) : undefined, busy };
+    const fed = task === 'embed' && model.pixelIo?.sums ? await fedRate(model, tiles, batchSize) : undefined;
+    return { tilesPerS: n / seconds, inference: task === 'embed' ? inferenceRate(runs) : undefined, busy, fed };
   } finally {
     await model.worker.close();
     rmSync(out, { force: true });
   }
+}
+
+/**
+ * embed's sessions fed the block sums of `tiles` (normalize's), made before the clock starts, as the stage sends
+ * them: copied into the worker's input buffers, `queueDepth` batches at once, each output given back. What the
+ * stage's loop adds to this is its reading of the tiles (a record read and checked, its PNG decoded, its sums taken).
+ */
+async function fedRate(model: OpenedModel, tiles: string, batchSize: number): Promise<number> {
+  const { worker, pixelIo } = model;
+  const size = model.card.input.size;
+  const sums: Uint16Array[] = [];
+  for await (const t of readTileRecords(tiles)) {
+    const img = await decodeRgb(t.image);
+    const tile = new Uint16Array(3 * size * size);
+    blockSums(tile, 0, img.data, img.width, pixelIo!.k);
+    sums.push(tile);
+  }
+  async function* batches(): AsyncGenerator<Uint16Array[]> {
+    for (let i = 0; i < sums.length; i += batchSize) yield sums.slice(i, i + batchSize);
+  }
+  const started = performance.now();
+  await runOverlapped(
+    batches(),
+    (batch) => {
+      const { data, dims } = sumsBatch(batch, size, (bytes) => worker.inputBuffer(bytes));
+      return worker.run(pixelIo!.input, pixelIo!.output, data, dims);
+    },
+    (_, out) => worker.recycle(out),
+    { depth: () => queueDepth(worker) },
+  );
+  return sums.length / ((performance.now() - started) / 1000);
 }
 
 async function main(): Promise<void> {

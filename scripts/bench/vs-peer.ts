@@ -264,7 +264,8 @@ function breakdown(
  * what the other pipelines' processes take of the cores. The bare plans and the loop alone alternate, round by round,
  * in a process of their own with the stage's spec's GLIBC_TUNABLES (model-loop.ts); the ratios are each round's, the
  * loop against that round's best bare plan. For embed also the sessions' own rate inside the stage (inferenceRate:
- * their tiles over their seconds in session.run), in the run and alone, and how busy they were.
+ * their tiles over their seconds in session.run), in the run and alone, and how busy they were, and the same sessions
+ * fed sums made beforehand (model-loop.ts fedRate), which tells the loop's reading of its tiles from the rest.
  */
 function bare(home: string, models: string, tiles: number, logs: Record<string, StageLog>): void {
   const work = join(base, 'bare');
@@ -314,9 +315,12 @@ function bare(home: string, models: string, tiles: number, logs: Record<string, 
       const inference = x.alone.inference
         ? `; its sessions ${f1(x.alone.inference)} tiles/s (${f2(x.alone.inference / best[i])}x), busy ${f2(x.alone.busy)}`
         : '';
+      const fed = x.alone.fed
+        ? `; its sessions fed sums made beforehand ${f1(x.alone.fed)} tiles/s (${f2(x.alone.fed / best[i])}x)`
+        : '';
       console.log(
         `  round ${i + 1}: bare ${x.bare.map((b) => `${f1(b.tilesPerS)} (${b.plan})`).join(', ')} tiles/s; ` +
-          `the loop alone ${f1(x.alone.tilesPerS)} tiles/s: ${f2(x.alone.tilesPerS / best[i])}x the best bare${inference}`,
+          `the loop alone ${f1(x.alone.tilesPerS)} tiles/s: ${f2(x.alone.tilesPerS / best[i])}x the best bare${inference}${fed}`,
       );
     });
     const secs = jobs.filter((j) => j.pipeline === task).reduce((s, j) => s + (j.finished - j.started) / 1000, 0);
@@ -329,10 +333,13 @@ function bare(home: string, models: string, tiles: number, logs: Record<string, 
     const sessionsAlone = rounds.every((x) => x.alone.inference)
       ? `; its sessions alone ${spread(rounds.map((x, i) => x.alone.inference! / best[i]))}`
       : '';
+    const fedAlone = rounds.every((x) => x.alone.fed)
+      ? `; fed sums made beforehand ${spread(rounds.map((x, i) => x.alone.fed! / best[i]))}`
+      : '';
     console.log(
       `${task}: against the best bare plan of each round (median ${f1(ref)} tiles/s): in the run, over its job ` +
         `${f1(tiles / secs)} tiles/s: ${f2(tiles / secs / ref)}x; over its tile loop ${f1(loop)} tiles/s: ${f2(loop / ref)}x${inRun}; ` +
-        `its loop alone ${spread(rounds.map((x, i) => x.alone.tilesPerS / best[i]))}${sessionsAlone}`,
+        `its loop alone ${spread(rounds.map((x, i) => x.alone.tilesPerS / best[i]))}${sessionsAlone}${fedAlone}`,
     );
   }
 }
