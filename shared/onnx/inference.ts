@@ -153,8 +153,6 @@ export class InferenceWorker {
   private readonly all: Session[] = [];
   /** the index of the session the last batch went to (leastQueued) */
   private lastSent = -1;
-  /** threads still opening their session (joinOthers) */
-  private readonly opening = new Set<Worker>();
   /** the sessions beside the first: joined (undefined), or why they did not open */
   private othersJoined: Promise<string | undefined> = Promise.resolve(undefined);
   private closed = false;
@@ -316,12 +314,10 @@ export class InferenceWorker {
       optimized: this.optimized,
     };
     const opened = Array.from({ length: this.sessionsAsked - 1 }, () => startThread(init));
-    for (const t of opened) this.opening.add(t);
     const answers = await Promise.allSettled(opened.map((t) => ready(t, init.modelPath)));
-    for (const t of opened) this.opening.delete(t);
-    // closed meanwhile (close() ended the threads): nothing to say
+    // closed meanwhile (close() waits for this): the threads end as the joined ones do, nothing to say
     if (this.closed) {
-      await Promise.all(opened.map((t) => t.terminate()));
+      await Promise.all(opened.map(stop));
       return undefined;
     }
     // a session that takes other tensors than the first's cannot share its batches
@@ -337,7 +333,7 @@ export class InferenceWorker {
       )
       .find((w) => w !== undefined);
     if (why !== undefined) {
-      await Promise.all(opened.map((t) => t.terminate()));
+      await Promise.all(opened.map(stop));
       return why;
     }
     this.others = answers.every((a) => a.status === 'fulfilled' && a.value.openedGraph) ? 'optimized graph' : 'model';
@@ -506,8 +502,11 @@ export class InferenceWorker {
 
   async close(): Promise<void> {
     this.closed = true;
+    // a thread still opening its session is inside ONNX Runtime: ended then (terminate), it aborted the whole process
+    // (a Napi::Error thrown while its environment was torn down: a datum of a few tiles, done before the second
+    // session opened, then failed after its outputs were written). joinOthers ends those threads once they answer.
+    await this.othersJoined;
     this.dropOptimized();
-    await Promise.all([...this.opening].map((t) => t.terminate()));
     await Promise.all(this.all.map((s) => stop(s.thread)));
   }
 }
@@ -555,6 +554,8 @@ function startThread(init: WorkerInit): Worker {
 
 /** Asks a thread to release its session and end; terminated if it has not within 5 s. */
 function stop(thread: Worker): Promise<void> {
+  // a thread that has ended already (its session failed to open) says nothing more
+  if (thread.threadId === -1) return Promise.resolve();
   thread.postMessage({ type: 'close' });
   return new Promise<void>((resolve) => {
     const timer = setTimeout(() => void thread.terminate().then(() => resolve()), 5000);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildModels } from '../../scripts/models/build.js';
@@ -14,7 +15,7 @@ import {
   providerMissing,
 } from '../../shared/onnx/providers.js';
 import { tempDir } from '../helpers/dirs.js';
-import { fixtureModel, fixtureModelMissing } from './helpers.js';
+import { fixtureModel, fixtureModelMissing, projectRoot } from './helpers.js';
 
 describe('sessions: provider fallback and the inference worker', () => {
   const tmp = tempDir('session');
@@ -220,6 +221,36 @@ describe('sessions: provider fallback and the inference worker', () => {
     assert.equal(first.length, 2 * 1280 * 7 * 7);
     assert.deepEqual(bytes(second), bytes(first));
     assert.deepEqual(bytes(alone), bytes(first));
+  });
+
+  it('closes while the second session is still opening, and the process ends normally (EfficientNet-B0)', {
+    skip: fixtureModelMissing,
+  }, () => {
+    // a datum of a few tiles ends before the second session has opened: ending its thread inside ONNX Runtime's
+    // native open aborted the whole process (SIGABRT) after the datum's outputs were written. Each close comes at a
+    // share of the time the second session took to join here, so some fall inside its open whatever the machine.
+    const code = `
+      const { InferenceWorker } = await import(${JSON.stringify(join(projectRoot, 'shared', 'onnx', 'inference.ts'))});
+      const settings = { providers: ['cpu'], sessions: 2, intraOpThreads: 1, interOpThreads: 0 };
+      const start = () => InferenceWorker.start(${JSON.stringify(fixtureModel)}, settings);
+      const first = await start();
+      const t0 = performance.now();
+      await first.allOpen();
+      const join = performance.now() - t0;
+      await first.close();
+      for (const share of [0.3, 0.45, 0.6, 0.75, 0.9]) {
+        const worker = await start();
+        await new Promise((r) => setTimeout(r, share * join));
+        await worker.close();
+      }
+      console.log('closed each time');`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      cwd: projectRoot,
+      encoding: 'utf8',
+    });
+    assert.equal(r.signal, null, `the process was killed by ${r.signal}: ${r.stderr.slice(-500)}`);
+    assert.equal(r.status, 0, r.stderr.slice(-1000));
+    assert.match(r.stdout, /closed each time/);
   });
 
   it('sessions that do not all open fail the start with the reason', async () => {
