@@ -67,7 +67,9 @@ describe('faults: the runner killed', () => {
       assert.equal(cli(home, args).code, 0);
     }
     const runner = cliSpawn(home, ['run']);
-    const started = await until(() => existsSync(join(pids, 'a')) && existsSync(join(pids, 'b')), 60_000);
+    // a pid file exists from the shell's open for append, before its line is written: wait for the line's end
+    const written = (n: string) => existsSync(join(pids, n)) && readFileSync(join(pids, n), 'utf8').endsWith('\n');
+    const started = await until(() => written('a') && written('b'), 60_000);
     assert.ok(started, 'both datums started');
     const procs = ['a', 'b'].flatMap((n) => readFileSync(join(pids, n), 'utf8').trim().split(/\s+/).map(Number));
     assert.equal(procs.length, 4, 'two shells and their two background sleeps');
